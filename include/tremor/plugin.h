@@ -1,0 +1,489 @@
+/*
+ * tremor/plugin.h -- the plugin contract between a Tremor-style host and its
+ * connector plugins. ABI 1.0.
+ *
+ * This one header is the whole contract. A plugin is a shared library that
+ * exports one function, tremor_plugin_get_descriptor(), returning a static
+ * description of the plugin and of the connector types it provides. Each
+ * connector type carries a table of hooks (tremor_connector_vtable) that the
+ * host calls to drive Tremor's connector lifecycle:
+ *
+ *   create -> connect(attempt 1, 2, ...) -> start
+ *          -> { pull / ack / fail (source side), send (sink side),
+ *               pause / resume } ...
+ *          -> drain -> stop -> destroy
+ *
+ * The plugin never links against the host: everything the host offers a
+ * plugin arrives as a table of function pointers (tremor_host_api), the way
+ * SQLite hands sqlite3_api_routines to its loadable extensions.
+ *
+ * NAMING
+ *   tremor_*            plain data types shared by both sides
+ *   tremor_on_*_fn      hooks the PLUGIN implements and the host calls
+ *   tremor_host_*_fn    functions the HOST implements and the plugin calls
+ *   TREMOR_*            constants
+ *
+ * RULES THAT HOLD EVERYWHERE (each hook's comment only adds to these)
+ *   1. Results. Every hook that can fail returns an int32_t result code
+ *      (TREMOR_OK is 0, see TREMOR_RESULT_CODES). Negative codes are errors;
+ *      TREMOR_END and TREMOR_RETRY are positive, non-error answers. On an
+ *      error the plugin may write a human-readable UTF-8 message into the
+ *      tremor_error buffer the host passes; the host adds the plugin name,
+ *      file and connector when it reports it.
+ *   2. Memory. Whoever allocates frees. A pointer the host passes into a hook
+ *      is owned by the host and is valid only until that hook returns: copy
+ *      what you keep. Pointers the plugin returns from
+ *      tremor_plugin_get_descriptor() (the descriptor, its strings, arrays and
+ *      vtables) must stay valid and unchanged for as long as the library is
+ *      loaded; static storage is the natural choice. The instance pointer a
+ *      plugin returns from on_create is opaque to the host and owned by the
+ *      plugin until on_destroy.
+ *   3. Data. Everything crossing the boundary is plain data with explicit
+ *      lengths. Strings are UTF-8 and NOT NUL-terminated unless the field is
+ *      a `const char *` in the descriptor (those are NUL-terminated). Event
+ *      payloads, keys and string values are (offset, length) spans into the
+ *      byte arena of the batch that carries them, never raw pointers, so a
+ *      batch can be copied as-is into shared memory or through a pipe.
+ *   4. Threads. The host calls at most ONE hook of a given instance at a
+ *      time, but successive calls may come from different OS threads: keep
+ *      no per-instance state in thread-locals. Different instances (even of
+ *      the same connector type) may be called at the same time from different
+ *      threads, so shared plugin globals need locking.
+ *      tremor_plugin_get_descriptor() may be called from any thread at any
+ *      time. A plugin may run threads of its own; from them it may call only
+ *      tremor_host_api.log, and only between on_create returning and
+ *      on_destroy returning.
+ *   5. Blocking. Hooks should return promptly. on_pull may wait for data up
+ *      to the wait_ms it is given; no other hook should block for long.
+ *   6. Layout. Structs use fixed-width integers (never C enums) and no
+ *      bitfields. Structs that may grow start with a struct_size field that
+ *      the side creating the struct sets to sizeof(the struct it was built
+ *      with); the reader must not touch fields past struct_size. A minor ABI
+ *      version only ever appends fields, hooks or host functions.
+ *   7. Versioning. A host of ABI major M, minor N loads a plugin built for
+ *      major M and minor <= N. Anything else is refused at load time with a
+ *      message saying which header to rebuild against.
+ */
+#ifndef TREMOR_PLUGIN_H
+#define TREMOR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versioning                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The ABI this header describes. Bump MAJOR for any incompatible change;
+ * bump MINOR when appending fields, hooks or host functions. */
+#define TREMOR_ABI_MAJOR 1
+#define TREMOR_ABI_MINOR 0
+#define TREMOR_ABI_VERSION_STRING "1.0"
+
+/* The one symbol every plugin exports (see tremor_plugin_get_descriptor). */
+#define TREMOR_PLUGIN_ENTRY_SYMBOL "tremor_plugin_get_descriptor"
+
+/* Marks a symbol for export from the shared library even when it is built
+ * with -fvisibility=hidden. */
+#if defined(_WIN32)
+#define TREMOR_PLUGIN_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define TREMOR_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define TREMOR_PLUGIN_EXPORT
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Result codes                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The list of result codes, written once: X(NAME, value, description).
+ * The enum below, tremor_result_str() and the Go and Rust mirrors are all
+ * derived from (or tested against) this table. */
+#define TREMOR_RESULT_CODES(X)                                                   \
+  X(OK, 0, "ok")                                                                 \
+  X(END, 1, "end of input: the source will produce no more events")              \
+  X(RETRY, 2, "not ready yet: the host should try again later")                  \
+  X(ERR_FAILED, -1, "the operation failed")                                      \
+  X(ERR_CONFIG, -2, "the configuration is invalid")                              \
+  X(ERR_NO_ROOM, -3, "the room given is too small for even one event")           \
+  X(ERR_DISCONNECTED, -4, "the connection was lost: the host should reconnect") \
+  X(ERR_UNSUPPORTED, -5, "the connector does not support this operation")        \
+  X(ERR_INVALID, -6, "an argument broke the contract")                           \
+  X(ERR_PANIC, -7, "the plugin panicked; the instance is unusable")
+
+/* Result codes as constants. The enum type itself never appears in a struct
+ * or signature: results travel as int32_t. */
+enum {
+#define TREMOR_X_ENUM(name, value, text) TREMOR_##name = value,
+  TREMOR_RESULT_CODES(TREMOR_X_ENUM)
+#undef TREMOR_X_ENUM
+  TREMOR_RESULT_CODES_END_ = 0x7fffffff
+};
+
+/* Describes a result code in English. Returns a static string (never NULL). */
+static inline const char *tremor_result_str(int32_t code) {
+  switch (code) {
+#define TREMOR_X_STR(name, value, text) \
+  case value:                           \
+    return text;
+    TREMOR_RESULT_CODES(TREMOR_X_STR)
+#undef TREMOR_X_STR
+  default:
+    return "unknown result code";
+  }
+}
+
+/* An error message buffer, owned by the host and valid for the duration of
+ * the hook it is passed to. On failure the plugin MAY copy up to `cap` bytes
+ * of UTF-8 text into `msg` and set `len` to the number written (no NUL
+ * needed). If the message does not fit, truncate it. The plugin must never
+ * write past msg[cap-1]; `cap` may be 0. */
+typedef struct tremor_error {
+  uint8_t *msg;
+  uint64_t cap;
+  uint64_t len;
+} tremor_error;
+
+/* ------------------------------------------------------------------------ */
+/* Plain data: spans, values, events, batches                               */
+/* ------------------------------------------------------------------------ */
+
+/* A range inside an arena: for bytes, `offset` and `len` count bytes into a
+ * byte arena; for value nodes, they count nodes into a value array. */
+typedef struct tremor_span {
+  uint64_t offset;
+  uint64_t len;
+} tremor_span;
+
+/* Kinds of structured value (tremor_value.kind), also used as the types of
+ * config fields (tremor_config_field.type). */
+#define TREMOR_VALUE_NULL 0
+#define TREMOR_VALUE_BOOL 1
+#define TREMOR_VALUE_INT 2    /* signed 64-bit:   as.i */
+#define TREMOR_VALUE_UINT 3   /* unsigned 64-bit: as.u */
+#define TREMOR_VALUE_FLOAT 4  /* IEEE-754 double: as.f */
+#define TREMOR_VALUE_STRING 5 /* UTF-8 bytes at arena[as.offset .. +len] */
+#define TREMOR_VALUE_BYTES 6  /* raw bytes at arena[as.offset .. +len] */
+#define TREMOR_VALUE_ARRAY 7  /* `len` direct children follow this node */
+#define TREMOR_VALUE_OBJECT 8 /* `len` direct children (with keys) follow */
+
+/* One node of a structured value.
+ *
+ * A value is a tree stored flat, in pre-order, in an array of nodes: an
+ * array or object node is followed directly by its children, each child by
+ * its own children, and so on. For ARRAY and OBJECT nodes `len` is the
+ * number of direct children and `as.descendants` the number of nodes in the
+ * whole subtree below this node (so a reader can skip a subtree by jumping
+ * descendants + 1 nodes). A value occupies nodes [root, root + 1 +
+ * descendants) of its array.
+ *
+ * Children of an OBJECT carry their key as a span (key_offset, key_len) into
+ * the same byte arena that holds string data; keys are UTF-8 and should be
+ * unique within an object (when they are not, the last one wins). For all
+ * other nodes key_offset and key_len are 0.
+ *
+ * Strings and byte strings live in the byte arena at [as.offset, as.offset +
+ * len). A reader must check every span against the arena's length. */
+typedef struct tremor_value {
+  uint8_t kind;        /* TREMOR_VALUE_* */
+  uint8_t reserved[3]; /* zero */
+  uint32_t key_len;    /* key length in bytes, when the parent is an object */
+  uint64_t key_offset; /* key offset in the byte arena */
+  uint64_t len;        /* STRING/BYTES: byte length; ARRAY/OBJECT: children */
+  union {
+    uint64_t boolean;     /* BOOL: 0 or 1 */
+    int64_t i;            /* INT */
+    uint64_t u;           /* UINT */
+    double f;             /* FLOAT */
+    uint64_t offset;      /* STRING, BYTES: byte offset in the arena */
+    uint64_t descendants; /* ARRAY, OBJECT: nodes in the subtree below */
+  } as;
+} tremor_value;
+
+/* A read-only structured value together with its arenas (used for config).
+ * Owned by the host; valid only during the hook it is passed to. The root
+ * node is nodes[0]; when nodes_len is 0 the value is absent. */
+typedef struct tremor_value_doc {
+  const tremor_value *nodes;
+  uint64_t nodes_len;
+  const uint8_t *bytes;
+  uint64_t bytes_len;
+} tremor_value_doc;
+
+/* Ports an event can be emitted on (tremor_event.port). */
+#define TREMOR_PORT_OUT 0 /* regular output */
+#define TREMOR_PORT_ERR 1 /* error output */
+
+/* Event flags (tremor_event.flags). */
+#define TREMOR_EVENT_STRUCTURED 0x1u /* payload spans value nodes, not bytes */
+
+/* One event inside a batch.
+ *
+ * `payload`: when flags lacks TREMOR_EVENT_STRUCTURED, a span of bytes in
+ * the batch's byte arena (raw data, to be decoded by the connector's codec);
+ * when it has TREMOR_EVENT_STRUCTURED, a span of nodes in the batch's value
+ * array holding exactly one value (offset = root index, len = node count).
+ *
+ * `meta`: a span of nodes in the batch's value array holding one value
+ * (normally an object), or len 0 when the event has no metadata. */
+typedef struct tremor_event {
+  uint64_t id;        /* set by the source; echoed back in ack and fail */
+  uint64_t stream;    /* stream the event belongs to (0 if unused) */
+  uint64_t ingest_ns; /* ns since the Unix epoch; 0 = the host stamps it */
+  uint32_t port;      /* TREMOR_PORT_* */
+  uint32_t flags;     /* TREMOR_EVENT_* bits; unknown bits must be zero */
+  tremor_span payload;
+  tremor_span meta;
+} tremor_event;
+
+/* A batch of events and the arenas their data lives in. All memory behind a
+ * batch is allocated and owned by the host; a batch passed into a hook is
+ * valid only until that hook returns.
+ *
+ * Filling a batch (on_pull): on entry every *_len is 0 and every *_cap says
+ * how much room there is. The plugin appends events, value nodes and bytes,
+ * never beyond a *_cap, and sets the *_len fields to what it wrote.
+ * Reading a batch (on_send): the plugin reads events[0 .. events_len) and
+ * must not modify anything. */
+typedef struct tremor_batch {
+  uint32_t struct_size; /* sizeof(tremor_batch) as built by the host */
+  uint32_t reserved0;   /* zero */
+  tremor_event *events;
+  uint64_t events_len;
+  uint64_t events_cap;
+  tremor_value *values;
+  uint64_t values_len;
+  uint64_t values_cap;
+  uint8_t *bytes;
+  uint64_t bytes_len;
+  uint64_t bytes_cap;
+  /* Set by on_pull together with TREMOR_ERR_NO_ROOM: how many bytes (in
+   * bytes_needed) and value nodes (in values_needed) the next single event
+   * needs. The host grows the room and pulls again. */
+  uint64_t bytes_needed;
+  uint64_t values_needed;
+} tremor_batch;
+
+/* Per-event outcomes reported by a sink (on_send's `outcomes` array). */
+#define TREMOR_OUTCOME_OK 0     /* delivered: the source gets an ack */
+#define TREMOR_OUTCOME_FAILED 1 /* not delivered, will not be: a fail */
+#define TREMOR_OUTCOME_RETRY 2  /* not delivered now: send it again later */
+
+/* ------------------------------------------------------------------------ */
+/* What the host offers a plugin                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Opaque, host-owned context of one connector instance; handed to on_create
+ * and passed back to host functions so the host knows who is talking.
+ * Valid from on_create until on_destroy returns. */
+typedef struct tremor_host_ctx tremor_host_ctx;
+
+/* Log levels for tremor_host_api.log. */
+#define TREMOR_LOG_ERROR 1
+#define TREMOR_LOG_WARN 2
+#define TREMOR_LOG_INFO 3
+#define TREMOR_LOG_DEBUG 4
+#define TREMOR_LOG_TRACE 5
+
+/* Writes one line into the host's log, tagged with the plugin, connector
+ * type and instance that `ctx` belongs to. `msg` is UTF-8 of `len` bytes
+ * (no NUL needed), owned by the caller, and only read during the call.
+ * Thread-safe: may be called from any thread while `ctx` is valid. */
+typedef void (*tremor_host_log_fn)(tremor_host_ctx *ctx, int32_t level,
+                                   const uint8_t *msg, uint64_t len);
+
+/* The table of host functions, owned by the host, valid while the plugin is
+ * loaded. APPEND-ONLY: new functions go at the end, each marked with the ABI
+ * version that added it; check struct_size before calling one that is newer
+ * than ABI 1.0. */
+typedef struct tremor_host_api {
+  uint32_t struct_size; /* sizeof(tremor_host_api) as built by the host */
+  uint16_t abi_major;   /* the host's ABI version */
+  uint16_t abi_minor;
+  tremor_host_log_fn log; /* since 1.0 */
+} tremor_host_api;
+
+/* ------------------------------------------------------------------------ */
+/* What a plugin implements: the connector hooks                            */
+/* ------------------------------------------------------------------------ */
+
+/* Arguments to on_create; owned by the host, valid during on_create only
+ * (except `host` and `ctx`, see their comments). */
+typedef struct tremor_create_args {
+  uint32_t struct_size; /* sizeof(tremor_create_args) as built by the host */
+  uint32_t reserved0;
+  const tremor_host_api *host; /* valid while the plugin is loaded */
+  tremor_host_ctx *ctx;        /* valid until on_destroy returns */
+  const uint8_t *alias;        /* the instance's name in the flow (UTF-8) */
+  uint64_t alias_len;
+  /* The instance's config: an OBJECT whose members the host has already
+   * checked against the connector type's declared fields (types, required
+   * fields present, defaults filled in, unknown keys refused). */
+  tremor_value_doc config;
+} tremor_create_args;
+
+/* Creates one connector instance from its config. Stores the plugin's own
+ * instance pointer in *instance (the host passes it back to every other
+ * hook and never dereferences it). Returns TREMOR_OK, or TREMOR_ERR_CONFIG /
+ * another error with a message in *err; on error *instance is ignored and
+ * on_destroy is not called. Must not do network or file I/O that may block:
+ * that belongs in on_connect. */
+typedef int32_t (*tremor_on_create_fn)(const tremor_create_args *args,
+                                       void **instance, tremor_error *err);
+
+/* Destroys an instance, releasing everything it owns. Called exactly once
+ * per successful on_create, last of all hooks, also after errors. After it
+ * returns the plugin must no longer use the instance's ctx. */
+typedef void (*tremor_on_destroy_fn)(void *instance);
+
+/* Connects to the outside world (opens the file, the socket, ...).
+ * `attempt` counts from 1 and restarts at 1 after each successful connect.
+ * Returns TREMOR_OK when connected, TREMOR_RETRY when not yet possible (the
+ * host waits with backoff and calls again with attempt + 1), or an error
+ * (logged; the host also retries, except after TREMOR_ERR_CONFIG, which
+ * stops the connector). Called again after any hook returned
+ * TREMOR_ERR_DISCONNECTED. Optional (NULL: always connected). */
+typedef int32_t (*tremor_on_connect_fn)(void *instance, uint32_t attempt,
+                                        tremor_error *err);
+
+/* A lifecycle step without arguments: start (after the first successful
+ * connect, before the first pull or send), pause (the host stops pulling
+ * because downstream is slow: stop reading from the outside if you can),
+ * resume, drain (no more pulls or sends will come: flush what is buffered
+ * and return when it is written out), stop (last step before on_destroy).
+ * Each is optional (NULL: nothing to do). */
+typedef int32_t (*tremor_on_step_fn)(void *instance, tremor_error *err);
+
+/* Source side: fills `room` with up to room->events_cap events (see
+ * tremor_batch for how). May wait up to `wait_ms` milliseconds for data when
+ * none is available; returning TREMOR_OK with room->events_len == 0 means
+ * "nothing yet". Returns TREMOR_END when the source has no more events (it
+ * may return events together with TREMOR_END), TREMOR_ERR_DISCONNECTED when
+ * the connection was lost (the events written so far are still taken), or
+ * TREMOR_ERR_NO_ROOM when not even the first event fits (set
+ * room->bytes_needed / values_needed first). An event that does not fit
+ * after others were written is kept for the next pull, never dropped.
+ * Each event id must be unique among this instance's unacknowledged events.
+ * Required for connectors of kind TREMOR_KIND_SOURCE. */
+typedef int32_t (*tremor_on_pull_fn)(void *instance, tremor_batch *room,
+                                     uint32_t wait_ms, tremor_error *err);
+
+/* Source side, guaranteed delivery: the events with these ids were
+ * delivered (ack) or will not be delivered (fail; a source that can replay
+ * should offer them again, others may log and drop). Every event id the
+ * source produced is eventually acked or failed exactly once, unless the
+ * instance is destroyed first. `ids` is owned by the host, valid during the
+ * call. Optional (NULL: the source does not track delivery). */
+typedef int32_t (*tremor_on_ids_fn)(void *instance, const uint64_t *ids,
+                                    uint64_t count, tremor_error *err);
+
+/* Sink side: delivers the events in `batch` (read-only). Writes one
+ * TREMOR_OUTCOME_* into outcomes[i] for each events[i]; `outcomes` is owned
+ * by the host, has batch->events_len entries and is pre-set to
+ * TREMOR_OUTCOME_FAILED. Returns TREMOR_OK when outcomes were written,
+ * TREMOR_ERR_DISCONNECTED when the connection was lost (events marked OK
+ * are taken as delivered, the others are sent again after reconnecting), or
+ * another error (every event not marked OK is failed back to its source).
+ * Required for connectors of kind TREMOR_KIND_SINK. */
+typedef int32_t (*tremor_on_send_fn)(void *instance, const tremor_batch *batch,
+                                     uint8_t *outcomes, tremor_error *err);
+
+/* The hooks of one connector type. Owned by the plugin, static, valid while
+ * the library is loaded. Optional hooks may be NULL. */
+typedef struct tremor_connector_vtable {
+  uint32_t struct_size; /* sizeof(tremor_connector_vtable) the plugin built */
+  uint32_t reserved0;   /* zero */
+  tremor_on_create_fn on_create;   /* required */
+  tremor_on_destroy_fn on_destroy; /* required */
+  tremor_on_connect_fn on_connect; /* optional */
+  tremor_on_step_fn on_start;      /* optional */
+  tremor_on_step_fn on_pause;      /* optional */
+  tremor_on_step_fn on_resume;     /* optional */
+  tremor_on_step_fn on_drain;      /* optional */
+  tremor_on_step_fn on_stop;       /* optional */
+  tremor_on_pull_fn on_pull;       /* required for sources */
+  tremor_on_ids_fn on_ack;         /* optional, sources only */
+  tremor_on_ids_fn on_fail;        /* optional, sources only */
+  tremor_on_send_fn on_send;       /* required for sinks */
+} tremor_connector_vtable;
+
+/* ------------------------------------------------------------------------ */
+/* What a plugin declares: descriptor, connector types, config fields      */
+/* ------------------------------------------------------------------------ */
+
+/* Connector kinds (tremor_connector_type.kinds), bit flags. */
+#define TREMOR_KIND_SOURCE 0x1u
+#define TREMOR_KIND_SINK 0x2u
+
+/* What a connector exchanges with the host (tremor_connector_type.payload).
+ * BYTES: raw bytes; the host runs the configured pre/post-processors and
+ * codec. STRUCTURED: events carry TREMOR_EVENT_STRUCTURED values; no codec. */
+#define TREMOR_PAYLOAD_BYTES 0
+#define TREMOR_PAYLOAD_STRUCTURED 1
+
+/* Config field flags (tremor_config_field.flags), bit flags. */
+#define TREMOR_FIELD_REQUIRED 0x1u /* must be present in the flow config */
+#define TREMOR_FIELD_SECRET 0x2u   /* never printed in logs */
+
+/* One config field a connector type accepts. */
+typedef struct tremor_config_field {
+  const char *name;         /* NUL-terminated, non-empty, UTF-8 */
+  uint32_t type;            /* TREMOR_VALUE_* the value must have */
+  uint32_t flags;           /* TREMOR_FIELD_* bits */
+  const char *default_json; /* default as JSON text, or NULL for none */
+  const char *doc;          /* one-line description, or NULL */
+  void *reserved[2];        /* NULL */
+} tremor_config_field;
+
+/* One connector type a plugin provides. */
+typedef struct tremor_connector_type {
+  uint32_t struct_size; /* sizeof(tremor_connector_type) the plugin built */
+  uint32_t kinds;       /* TREMOR_KIND_* bits, at least one */
+  const char *name;     /* NUL-terminated, non-empty, unique in the host */
+  const char *description; /* NUL-terminated, or NULL */
+  uint32_t payload;        /* TREMOR_PAYLOAD_* */
+  uint32_t fields_len;     /* entries in `fields` */
+  const tremor_config_field *fields;
+  const tremor_connector_vtable *vtable; /* required */
+} tremor_connector_type;
+
+/* The plugin descriptor: who the plugin is and what it provides. Owned by
+ * the plugin, static, valid and unchanged while the library is loaded. */
+typedef struct tremor_plugin_descriptor {
+  uint32_t struct_size; /* sizeof(tremor_plugin_descriptor) the plugin built */
+  uint16_t abi_major;   /* TREMOR_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor;   /* TREMOR_ABI_MINOR the plugin was built with */
+  const char *name;        /* NUL-terminated, non-empty, e.g. "metronome" */
+  const char *version;     /* NUL-terminated, non-empty, e.g. "0.1.0" */
+  const char *description; /* NUL-terminated, or NULL */
+  const char *license;     /* NUL-terminated SPDX id, or NULL */
+  const char *sdk;         /* NUL-terminated, e.g. "pdk-c 0.1", or NULL */
+  uint64_t connectors_len; /* entries in `connectors`, at least one */
+  /* Array of pointers (not of structs) so that tremor_connector_type can
+   * grow in a minor version without changing the array's stride. */
+  const tremor_connector_type *const *connectors;
+} tremor_plugin_descriptor;
+
+/* The entry point every plugin exports under exactly this name
+ * (TREMOR_PLUGIN_ENTRY_SYMBOL). Returns the plugin's descriptor; never NULL.
+ * Must be cheap and free of side effects: the host calls it to list and
+ * check plugins before deciding to use them, possibly more than once and
+ * from any thread. Do not start threads or touch the outside world here. */
+typedef const tremor_plugin_descriptor *(*tremor_plugin_get_descriptor_fn)(
+    void);
+
+/* Declared here so that the compiler checks a plugin's definition against
+ * the contract; only plugins define it (the host looks it up with dlsym). */
+TREMOR_PLUGIN_EXPORT const tremor_plugin_descriptor *
+tremor_plugin_get_descriptor(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* TREMOR_PLUGIN_H */
