@@ -1,0 +1,18 @@
+# The two commands a newcomer needs (see README.md):
+#   make run    build everything, then run the built-in example flow
+#   make test   build everything, then run every test (Go, C, Rust)
+.PHONY: all build run test bench clean
+
+all: build
+
+build:
+	./scripts/build.sh
+
+run: build
+	./build/bin/tremorctl list-plugins build/plugins
+
+test: build
+	./scripts/test.sh
+
+clean:
+	rm -rf build

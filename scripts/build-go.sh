@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the Go side: the host CLI (build/bin/tremorctl) and every Go plugin
+# in plugins/*-go (c-shared libraries, build/plugins/libtremor_<name>.so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p build/bin build/plugins
+
+go build -o build/bin/tremorctl ./host/cmd/tremorctl
+
+for dir in plugins/*-go; do
+  [ -d "$dir" ] || continue
+  name=$(basename "$dir" -go)
+  out="build/plugins/libtremor_${name}.so"
+  CGO_ENABLED=1 go build -buildmode=c-shared -o "$out" "./$dir"
+  rm -f "${out%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
+done
