@@ -1,0 +1,47 @@
+package runtime
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync/atomic"
+	"text/tabwriter"
+)
+
+// Counters are one connector's event counts. Each field is updated by the
+// goroutine that owns the connector and read by anyone (Snapshot).
+type Counters struct {
+	In        atomic.Uint64 // events received: pulled by a source, or queued to a sink
+	Out       atomic.Uint64 // events passed on: routed from a source, or delivered by a sink
+	Errors    atomic.Uint64 // errors: codec or processor failures, failed plugin calls
+	Acks      atomic.Uint64 // source events acknowledged to the plugin
+	Fails     atomic.Uint64 // source events failed back to the plugin
+	Discarded atomic.Uint64 // events dropped on purpose by a pipeline route
+}
+
+// Stats is a snapshot of one connector's counters.
+type Stats struct {
+	Connector string `json:"connector"`
+	In        uint64 `json:"in"`
+	Out       uint64 `json:"out"`
+	Errors    uint64 `json:"errors"`
+	Acks      uint64 `json:"acks"`
+	Fails     uint64 `json:"fails"`
+	Discarded uint64 `json:"discarded"`
+}
+
+func (c *Counters) snapshot(name string) Stats {
+	return Stats{Connector: name, In: c.In.Load(), Out: c.Out.Load(), Errors: c.Errors.Load(),
+		Acks: c.Acks.Load(), Fails: c.Fails.Load(), Discarded: c.Discarded.Load()}
+}
+
+// WriteStats prints stats as an aligned table.
+func WriteStats(w io.Writer, stats []Stats) {
+	sort.Slice(stats, func(i, j int) bool { return stats[i].Connector < stats[j].Connector })
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "connector\tin\tout\terrors\tacks\tfails\tdiscarded\t")
+	for _, s := range stats {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", s.Connector, s.In, s.Out, s.Errors, s.Acks, s.Fails, s.Discarded)
+	}
+	tw.Flush()
+}
