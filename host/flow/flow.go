@@ -401,9 +401,9 @@ func (f *Flow) checkRoutes() error {
 	return nil
 }
 
-// pipelinePorts lists a pipeline's output ports: out, err and its routes'.
+// pipelinePorts lists a pipeline's output ports: out and its routes'.
 func (f *Flow) pipelinePorts(id string) map[string]bool {
-	ports := map[string]bool{"out": true, "err": true}
+	ports := map[string]bool{"out": true}
 	for _, p := range f.Pipelines {
 		if p.ID == id {
 			for _, r := range p.Routes {

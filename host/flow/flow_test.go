@@ -115,7 +115,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown link node", `from = "ticks"`, `from = "tick"`, 39, "link[0].from", `no connector or pipeline has id "tick"`},
 		{"connector to connector", `to = "route"` + "\n", `to = "out-file"` + "\n", 38, "link[0]", "both connectors"},
 		{"bad connector port", `from = "ticks"`, `from = "ticks/foo"`, 39, "link[0].from", `ports are "out" and "err"`},
-		{"bad pipeline port", `from = "route/late"`, `from = "route/early"`, 45, "link[2].from", "ports are err, late, out"},
+		{"bad pipeline port", `from = "route/late"`, `from = "route/early"`, 45, "link[2].from", "ports are late, out"},
 		{"input port", `to = "out-file/in"`, `to = "out-file/out"`, 46, "link[2].to", `one input port`},
 		{"unlinked route port", "[[link]]\nfrom = \"route/late\"\nto = \"out-file/in\"\n", "", 32, "pipeline[0].route[0].to", "not linked"},
 		{"negative reconnect", `max_attempts = 3`, `max_attempts = -1`, 24, "connector[1].reconnect.max_attempts", "must not be negative"},

@@ -20,8 +20,9 @@ type window struct {
 type slot struct {
 	id      uint64 // the event id the plugin gave
 	pending int32  // deliveries not yet settled, plus one while still routing
-	failed  bool
-	settled bool
+	failed   bool
+	settled  bool
+	internal bool // opened by the runtime itself, not for a plugin event
 }
 
 func newWindow(size int) *window { return &window{slots: make([]slot, size)} }
@@ -47,6 +48,15 @@ func (w *window) open(id uint64) uint64 {
 	return t
 }
 
+// openInternal takes a slot for events the runtime makes itself (frames a
+// pre-processor flushes at the end of a stream, whose bytes came with events
+// that already settled). It settles like any other but is never reported.
+func (w *window) openInternal() uint64 {
+	t := w.open(0)
+	w.slots[t%uint64(len(w.slots))].internal = true
+	return t
+}
+
 // add counts n more deliveries on token t.
 func (w *window) add(t uint64, n int32) { w.slots[t%uint64(len(w.slots))].pending += n }
 
@@ -68,18 +78,27 @@ func (w *window) settle(t uint64, failed bool) (id uint64, anyFailed, done bool)
 	for w.head < w.tail && w.slots[w.head%uint64(len(w.slots))].settled {
 		w.head++
 	}
+	if s.internal {
+		return 0, false, false
+	}
 	return s.id, s.failed, true
 }
 
 // release drops the routing hold taken by open.
 func (w *window) release(t uint64) (id uint64, failed, done bool) { return w.settle(t, false) }
 
-// each calls fn for every unsettled event, oldest first (used to fail back
-// everything still in flight when a flow gives up on its sinks).
-func (w *window) each(fn func(token, id uint64)) {
+// failAll settles every unsettled event as failed, oldest first, calling
+// fn with each plugin event id (used when the flow gives up on its sinks).
+// Settlements that arrive for them later are ignored as stale.
+func (w *window) failAll(fn func(id uint64)) {
 	for t := w.head; t < w.tail; t++ {
-		if s := w.slots[t%uint64(len(w.slots))]; !s.settled {
-			fn(t, s.id)
+		s := &w.slots[t%uint64(len(w.slots))]
+		if !s.settled {
+			s.settled = true
+			if !s.internal {
+				fn(s.id)
+			}
 		}
 	}
+	w.head, w.live = w.tail, 0
 }

@@ -35,9 +35,14 @@ func TestWindowSettlesOutOfOrder(t *testing.T) {
 	assert.False(t, done, "a stale token is ignored")
 	assert.Equal(t, 1, w.unsettled())
 
+	internal := w.openInternal()
 	var seen []uint64
-	w.each(func(_, id uint64) { seen = append(seen, id) })
-	assert.Equal(t, []uint64{300}, seen)
+	w.failAll(func(id uint64) { seen = append(seen, id) })
+	assert.Equal(t, []uint64{300}, seen, "internal slots are not reported")
+	assert.Equal(t, 0, w.unsettled())
+	assert.Equal(t, 3, w.free())
+	_, _, done = w.settle(internal, false)
+	assert.False(t, done, "settlements after failAll are stale")
 }
 
 func TestWindowEventWithNoDeliveries(t *testing.T) {
@@ -50,6 +55,17 @@ func TestWindowEventWithNoDeliveries(t *testing.T) {
 	assert.Equal(t, uint64(7), id)
 	assert.False(t, failed)
 	assert.False(t, w.full())
+}
+
+func TestWindowInternalSlotIsNeverReported(t *testing.T) {
+	w := newWindow(2)
+	tok := w.openInternal()
+	w.add(tok, 1)
+	w.release(tok)
+	_, _, done := w.settle(tok, false)
+	assert.False(t, done)
+	assert.Equal(t, 0, w.unsettled())
+	assert.Equal(t, 2, w.free())
 }
 
 func TestWindowWrapsAround(t *testing.T) {

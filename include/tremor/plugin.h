@@ -141,8 +141,10 @@ static inline const char *tremor_result_str(int32_t code) {
 /* An error message buffer, owned by the host and valid for the duration of
  * the hook it is passed to. On failure the plugin MAY copy up to `cap` bytes
  * of UTF-8 text into `msg` and set `len` to the number written (no NUL
- * needed). If the message does not fit, truncate it. The plugin must never
- * write past msg[cap-1]; `cap` may be 0. */
+ * needed). If the message does not fit, truncate it at a UTF-8 character
+ * boundary. The plugin must never write past msg[cap-1]; `cap` may be 0.
+ * The host treats the text as untrusted: it clamps `len` to `cap` and
+ * replaces invalid UTF-8 before showing it. */
 typedef struct tremor_error {
   uint8_t *msg;
   uint64_t cap;
@@ -245,9 +247,10 @@ typedef struct tremor_event {
  * batch is allocated and owned by the host; a batch passed into a hook is
  * valid only until that hook returns.
  *
- * Filling a batch (on_pull): on entry every *_len is 0 and every *_cap says
- * how much room there is. The plugin appends events, value nodes and bytes,
- * never beyond a *_cap, and sets the *_len fields to what it wrote.
+ * Filling a batch (on_pull): on entry every *_len and *_needed field is 0,
+ * events_cap is at least 1 and every *_cap says how much room there is. The
+ * plugin appends events, value nodes and bytes, never beyond a *_cap, and
+ * sets the *_len fields to what it wrote.
  * Reading a batch (on_send): the plugin reads events[0 .. events_len) and
  * must not modify anything. */
 typedef struct tremor_batch {
@@ -264,7 +267,8 @@ typedef struct tremor_batch {
   uint64_t bytes_cap;
   /* Set by on_pull together with TREMOR_ERR_NO_ROOM: how many bytes (in
    * bytes_needed) and value nodes (in values_needed) the next single event
-   * needs. The host grows the room and pulls again. */
+   * needs in an otherwise empty batch (its total, not the shortfall). The
+   * host grows the room to at least that and pulls again. */
   uint64_t bytes_needed;
   uint64_t values_needed;
 } tremor_batch;
@@ -321,9 +325,13 @@ typedef struct tremor_create_args {
   tremor_host_ctx *ctx;        /* valid until on_destroy returns */
   const uint8_t *alias;        /* the instance's name in the flow (UTF-8) */
   uint64_t alias_len;
-  /* The instance's config: an OBJECT whose members the host has already
-   * checked against the connector type's declared fields (types, required
-   * fields present, defaults filled in, unknown keys refused). */
+  /* The instance's config: always an OBJECT (nodes_len >= 1, possibly with
+   * no members) whose members the host has already checked against the
+   * connector type's declared fields: required fields are present, defaults
+   * are filled in, unknown keys are refused, and every value has exactly
+   * the declared TREMOR_VALUE_* kind (the host converts numbers when the
+   * conversion is exact, e.g. 5 for a FLOAT field arrives as 5.0, and
+   * refuses the rest). */
   tremor_value_doc config;
 } tremor_create_args;
 
@@ -433,7 +441,7 @@ typedef struct tremor_connector_vtable {
 /* One config field a connector type accepts. */
 typedef struct tremor_config_field {
   const char *name;         /* NUL-terminated, non-empty, UTF-8 */
-  uint32_t type;            /* TREMOR_VALUE_* the value must have */
+  uint32_t type;            /* TREMOR_VALUE_BOOL .. _OBJECT (not NULL) */
   uint32_t flags;           /* TREMOR_FIELD_* bits */
   const char *default_json; /* default as JSON text, or NULL for none */
   const char *doc;          /* one-line description, or NULL */

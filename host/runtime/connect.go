@@ -1,0 +1,88 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin"
+)
+
+// errStopped ends a connect loop that was told to stop.
+var errStopped = errors.New("stopped while connecting")
+
+// link is a node's connection state, shared by its source and sink roles so
+// that an instance used as both connects (and starts) once.
+type link struct {
+	mu        sync.Mutex
+	connected bool
+	started   bool
+}
+
+// ensureConnected connects the instance if it is not connected, retrying
+// with backoff as the flow's reconnect policy says, and starts it after its
+// first connect. It returns errStopped when stop closes first, or the
+// error that made it give up.
+func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
+	n.link.mu.Lock()
+	defer n.link.mu.Unlock()
+	if n.link.connected {
+		return nil
+	}
+	policy := n.conn.Reconnect
+	for attempt := uint32(1); ; attempt++ {
+		err := inst.Connect(attempt)
+		if err == nil {
+			n.log.Info().Uint32("attempt", attempt).Msg("connected")
+			break
+		}
+		n.counters.Errors.Add(1)
+		if fatal(err) {
+			return err
+		}
+		if policy.MaxAttempts > 0 && int(attempt) >= policy.MaxAttempts {
+			return fmt.Errorf("gave up connecting after %d attempts (reconnect.max_attempts): %w", attempt, err)
+		}
+		if errors.Is(err, plugin.ErrRetry) {
+			n.log.Debug().Uint32("attempt", attempt).Msg("not connected yet; retrying")
+		} else {
+			n.log.Warn().Err(err).Uint32("attempt", attempt).Msg("connect failed; retrying")
+		}
+		if !backoff(policy, attempt+1, stop) {
+			return errStopped
+		}
+	}
+	n.link.connected = true
+	if !n.link.started {
+		if err := inst.Start(); err != nil {
+			return fmt.Errorf("start: %w", err)
+		}
+		n.link.started = true
+	}
+	return nil
+}
+
+// lost records that the connection is gone; the next ensureConnected
+// reconnects.
+func (n *node) lost(err error) {
+	n.link.mu.Lock()
+	defer n.link.mu.Unlock()
+	if n.link.connected {
+		n.log.Warn().Err(err).Msg("connection lost; reconnecting")
+		n.link.connected = false
+	}
+}
+
+// fatal says whether an error makes an instance unusable: bad config, a
+// panic, or a broken contract. Retrying those cannot help.
+func fatal(err error) bool {
+	var pe *plugin.Error
+	if errors.As(err, &pe) && pe.Violation {
+		return true
+	}
+	return errors.Is(err, abi.ResultErrConfig) || errors.Is(err, abi.ResultErrPanic)
+}
+
+// disconnected says whether err asks for a reconnect.
+func disconnected(err error) bool { return errors.Is(err, abi.ResultErrDisconnected) }

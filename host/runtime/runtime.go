@@ -1,0 +1,319 @@
+// Package runtime runs flows: it connects plugin connectors, moves events
+// in batches from sources through codecs and pipelines to sinks, and keeps
+// Tremor's promise that every event a source hands over is eventually acked
+// (delivered, or dropped on purpose by a route) or failed back to it.
+//
+// Each connector runs in its own goroutine and owns its plugin instance, so
+// the host calls at most one hook of an instance at a time. A source
+// goroutine pulls a batch, decodes it, routes every event through the
+// pipelines it is linked to (routing is cheap and runs inline) and hands one
+// slice of events per sink to that sink's bounded queue. A sink goroutine
+// encodes what it receives into a batch, sends it, and reports each event's
+// outcome back to the source that produced it.
+//
+// Back-pressure: each source tracks its unsettled events in a fixed-size
+// window (see window.go). When a sink is slow or disconnected its queue
+// fills, the sources feeding it stop pulling, their windows fill, and they
+// call the plugin's pause hook until events settle again. Memory stays
+// bounded by window size x number of sources.
+//
+// Shutdown: when every source has ended, or when Run's context is
+// cancelled, sources stop pulling and call drain; the flow waits until
+// every pulled event has settled. If that takes longer than the drain
+// timeout (a sink that stays down), whatever is still in flight is failed
+// back to its source. Then sinks drain and everything stops.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tremorhost/host/codec"
+	"tremorhost/host/flow"
+	"tremorhost/host/pipeline"
+	"tremorhost/host/processor"
+)
+
+// Options tunes a Runtime; zero values take the defaults.
+type Options struct {
+	Log           zerolog.Logger
+	DrainTimeout  time.Duration // how long shutdown waits for in-flight events (default 10s)
+	StatsInterval time.Duration // period of the stats log line; 0 = never
+	PullWait      time.Duration // how long a pull may wait for data (default 50ms)
+	Window        int           // unsettled events per source (default 16 x batch size)
+}
+
+// Runtime is a checked flow, ready to run once.
+type Runtime struct {
+	flow    *flow.Flow
+	opts    Options
+	log     zerolog.Logger
+	nodes   []*node // connectors, in flow order
+	byID    map[string]*node
+	sources []*source
+	sinks   []*sink
+}
+
+// node is one connector of the flow, in its source role, its sink role or
+// both (the same instance serves both).
+type node struct {
+	conn     flow.Connector
+	typ      Type
+	config   map[string]any
+	codec    codec.Codec // nil for structured connectors
+	pre      []processor.Preprocessor
+	post     []processor.Postprocessor
+	counters Counters
+	log      zerolog.Logger
+	link     link
+
+	once     sync.Once
+	inst     Instance
+	instErr  error
+	source   *source
+	sink     *sink
+	outLinks map[string][]*pipe // connector port -> pipelines it feeds
+}
+
+// pipe is a pipeline with where each of its ports leads.
+type pipe struct {
+	p     *pipeline.Pipeline
+	ports map[string][]*sink
+}
+
+// New checks a flow against the connector types, codecs and processors
+// available, without creating anything. Every error names the flow file, the
+// line and the key.
+func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 10 * time.Second
+	}
+	if opts.PullWait == 0 {
+		opts.PullWait = 50 * time.Millisecond
+	}
+	if opts.Window == 0 {
+		opts.Window = 16 * f.BatchSize
+	}
+	opts.Window = max(opts.Window, f.BatchSize)
+	r := &Runtime{flow: f, opts: opts, log: opts.Log, byID: map[string]*node{}}
+
+	for _, c := range f.Connectors {
+		n, err := r.checkConnector(c, cat)
+		if err != nil {
+			return nil, err
+		}
+		r.nodes = append(r.nodes, n)
+		r.byID[c.ID] = n
+	}
+
+	pipes := map[string]*pipe{}
+	for _, p := range f.Pipelines {
+		pipes[p.ID] = &pipe{p: pipeline.Compile(p), ports: map[string][]*sink{}}
+	}
+	for _, l := range f.Links {
+		if from, ok := r.byID[l.From.Node]; ok { // connector -> pipeline
+			if !from.typ.IsSource() {
+				return nil, f.ErrAt(fmt.Sprintf("connector %q (type %s) is not a source, so nothing comes out of it", from.conn.ID, from.typ.Name()), "link", l.Index, "from")
+			}
+			if from.source == nil {
+				from.source = &source{node: from}
+				from.outLinks = map[string][]*pipe{}
+				r.sources = append(r.sources, from.source)
+			}
+			from.outLinks[l.From.Port] = append(from.outLinks[l.From.Port], pipes[l.To.Node])
+			continue
+		}
+		to := r.byID[l.To.Node] // pipeline -> connector
+		if !to.typ.IsSink() {
+			return nil, f.ErrAt(fmt.Sprintf("connector %q (type %s) is not a sink, so it cannot take events", to.conn.ID, to.typ.Name()), "link", l.Index, "to")
+		}
+		if to.sink == nil {
+			to.sink = newSink(to)
+			to.sink.idx = len(r.sinks)
+			r.sinks = append(r.sinks, to.sink)
+		}
+		p := pipes[l.From.Node]
+		p.ports[l.From.Port] = append(p.ports[l.From.Port], to.sink)
+	}
+	for _, n := range r.nodes {
+		if n.source == nil && n.sink == nil {
+			return nil, f.ErrAt(fmt.Sprintf("connector %q is not linked to any pipeline; add a [[link]] or remove it", n.conn.ID), "connector", n.conn.Index, "id")
+		}
+		if n.source != nil && len(n.outLinks["out"]) == 0 {
+			return nil, f.ErrAt(fmt.Sprintf("connector %q: only its err port is linked; link %q to a pipeline too", n.conn.ID, n.conn.ID+"/out"), "connector", n.conn.Index, "id")
+		}
+		if n.source == nil && len(n.pre) > 0 {
+			return nil, f.ErrAt("pre-processors only apply to a connector used as a source", "connector", n.conn.Index, "preprocessors")
+		}
+		if n.sink == nil && len(n.post) > 0 {
+			return nil, f.ErrAt("post-processors only apply to a connector used as a sink", "connector", n.conn.Index, "postprocessors")
+		}
+	}
+	if len(r.sources) == 0 {
+		return nil, &flow.Error{File: f.File, Msg: "the flow has no source: link a source connector to a pipeline"}
+	}
+	return r, nil
+}
+
+func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
+	f := r.flow
+	typ, ok := cat.Type(c.Type)
+	if !ok {
+		known := cat.Names()
+		slices.Sort(known)
+		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
+	}
+	n := &node{conn: c, typ: typ, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
+	cfg, err := typ.CheckConfig(c.Config)
+	if err != nil {
+		return nil, f.ErrAt(fmt.Sprintf("%v (connector type %s from %s)", err, typ.Name(), typ.Origin()), "connector", c.Index, "config")
+	}
+	n.config = cfg
+	if typ.Structured() {
+		if c.Codec != "" || len(c.Preprocessors) > 0 || len(c.Postprocessors) > 0 {
+			return nil, f.ErrAt(fmt.Sprintf("connector type %s exchanges structured values: it takes no codec or processors; remove them", typ.Name()), "connector", c.Index, "codec")
+		}
+		return n, nil
+	}
+	name := c.Codec
+	if name == "" {
+		name = "json"
+	}
+	if n.codec, err = codec.New(name, nil); err != nil {
+		return nil, f.ErrAt(err.Error(), "connector", c.Index, "codec")
+	}
+	for j, p := range c.Preprocessors {
+		pre, err := processor.NewPre(p.Name, p.Config)
+		if err != nil {
+			return nil, f.ErrAt(err.Error(), "connector", c.Index, "preprocessors", j)
+		}
+		n.pre = append(n.pre, pre)
+	}
+	for j, p := range c.Postprocessors {
+		post, err := processor.NewPost(p.Name, p.Config)
+		if err != nil {
+			return nil, f.ErrAt(err.Error(), "connector", c.Index, "postprocessors", j)
+		}
+		n.post = append(n.post, post)
+	}
+	return n, nil
+}
+
+// instance creates the node's plugin instance once, for whichever role
+// asks first.
+func (n *node) instance() (Instance, error) {
+	n.once.Do(func() {
+		n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.log)
+	})
+	return n.inst, n.instErr
+}
+
+// Run runs the flow until every source has ended or ctx is cancelled, then
+// drains and stops it. It returns the final counters, and an error when a
+// connector could not be created or gave up, or events were failed back.
+func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
+	stopPulling := make(chan struct{}) // closed: sources stop pulling
+	giveUp := make(chan struct{})      // closed: fail back whatever is in flight
+	var stopOnce, giveUpOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopPulling) }) }
+
+	var sinkWG, sourceWG sync.WaitGroup
+	for _, s := range r.sinks {
+		sinkWG.Add(1)
+		go func() { defer sinkWG.Done(); s.run(r, giveUp) }()
+	}
+	sourcesDone := make(chan struct{})
+	for _, s := range r.sources {
+		sourceWG.Add(1)
+		go func() { defer sourceWG.Done(); s.run(r, stopPulling, giveUp) }()
+	}
+	go func() { sourceWG.Wait(); close(sourcesDone) }()
+
+	var ticker <-chan time.Time
+	if r.opts.StatsInterval > 0 {
+		t := time.NewTicker(r.opts.StatsInterval)
+		defer t.Stop()
+		ticker = t.C
+	}
+	var drainDeadline <-chan time.Time
+	for running := true; running; {
+		select {
+		case <-ticker:
+			for _, s := range r.Stats() {
+				r.log.Info().Str("connector", s.Connector).Uint64("in", s.In).Uint64("out", s.Out).
+					Uint64("errors", s.Errors).Uint64("acks", s.Acks).Uint64("fails", s.Fails).Msg("stats")
+			}
+		case <-ctx.Done():
+			if drainDeadline == nil {
+				r.log.Info().Dur("timeout", r.opts.DrainTimeout).Msg("shutting down: draining in-flight events")
+				stop()
+				drainDeadline = time.After(r.opts.DrainTimeout)
+			}
+			ctx = context.Background() // stop selecting on it
+		case <-drainDeadline:
+			r.log.Warn().Msg("drain timeout: failing back the events still in flight")
+			giveUpOnce.Do(func() { close(giveUp) })
+		case <-sourcesDone:
+			running = false
+		}
+	}
+	stop()
+	for _, s := range r.sinks {
+		close(s.in)
+	}
+	sinkWG.Wait()
+	for _, n := range r.nodes {
+		if n.inst != nil {
+			n.inst.Destroy()
+		}
+	}
+
+	stats := r.Stats()
+	var errs []error
+	for _, n := range r.nodes {
+		if n.instErr != nil {
+			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.instErr))
+		}
+		if n.source != nil && n.source.err != nil {
+			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.source.err))
+		}
+		if n.sink != nil && n.sink.err != nil {
+			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.sink.err))
+		}
+	}
+	return stats, errors.Join(errs...)
+}
+
+// Stats snapshots every connector's counters; safe to call while running.
+func (r *Runtime) Stats() []Stats {
+	out := make([]Stats, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		out = append(out, n.counters.snapshot(n.conn.ID))
+	}
+	return out
+}
+
+// backoff waits before connect attempt n (n >= 2): initial x 2^(n-2),
+// capped at max. It returns false when stop closed first.
+func backoff(p flow.Reconnect, attempt uint32, stop <-chan struct{}) bool {
+	d := time.Duration(p.InitialMs) * time.Millisecond
+	for i := uint32(2); i < attempt && d < time.Duration(p.MaxMs)*time.Millisecond; i++ {
+		d *= 2
+	}
+	d = min(d, time.Duration(p.MaxMs)*time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}

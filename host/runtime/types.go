@@ -1,0 +1,87 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin"
+)
+
+// Instance is one connector instance as the runtime drives it. A plugin
+// instance (*plugin.Instance) is one; an in-process Go connector (the
+// benchmark baseline) is another. Errors follow host/plugin: plugin.ErrEnd,
+// plugin.ErrRetry, and errors wrapping an abi.Result.
+type Instance interface {
+	Connect(attempt uint32) error
+	Start() error
+	Pause() error
+	Resume() error
+	Drain() error
+	Stop() error
+	Pull(b *plugin.Batch, wait time.Duration) error
+	Ack(ids []uint64) error
+	Fail(ids []uint64) error
+	Send(b *plugin.Batch, outcomes []uint8) error
+	Destroy()
+}
+
+// Type is a connector type the runtime can instantiate.
+type Type interface {
+	Name() string
+	IsSource() bool
+	IsSink() bool
+	// Structured connectors exchange values; the others exchange bytes and
+	// need a codec.
+	Structured() bool
+	// Origin says where the type comes from, for messages (a plugin file).
+	Origin() string
+	// CheckConfig validates cfg and returns it with defaults filled in.
+	CheckConfig(cfg map[string]any) (map[string]any, error)
+	Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error)
+}
+
+// Catalog finds connector types by name.
+type Catalog interface {
+	Type(name string) (Type, bool)
+	// Names lists the known types, for "unknown type" messages.
+	Names() []string
+}
+
+// PluginCatalog serves the connector types of loaded plugins.
+type PluginCatalog struct{ Registry *plugin.Registry }
+
+// Type implements Catalog.
+func (c PluginCatalog) Type(name string) (Type, bool) {
+	conn := c.Registry.Connector(name)
+	if conn == nil {
+		return nil, false
+	}
+	return pluginType{conn}, true
+}
+
+// Names implements Catalog.
+func (c PluginCatalog) Names() []string {
+	var names []string
+	for _, p := range c.Registry.Plugins() {
+		for _, conn := range p.Connectors {
+			names = append(names, conn.Name)
+		}
+	}
+	return names
+}
+
+type pluginType struct{ c *plugin.Connector }
+
+func (t pluginType) Name() string     { return t.c.Name }
+func (t pluginType) IsSource() bool   { return t.c.IsSource() }
+func (t pluginType) IsSink() bool     { return t.c.IsSink() }
+func (t pluginType) Structured() bool { return t.c.Payload == abi.PayloadStructured }
+func (t pluginType) Origin() string   { return t.c.Plugin.Path }
+func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
+	return t.c.CheckConfig(cfg)
+}
+func (t pluginType) Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error) {
+	return t.c.Create(alias, cfg, plugin.WithLogger(log))
+}

@@ -1,0 +1,51 @@
+/* Compiled by ctest as C99, C11 and C++17 with every warning an error:
+ * tremor/plugin.h must stand alone (it is the first and only include that
+ * matters) and must keep the layout the Go and Rust mirrors assume. */
+#include "tremor/plugin.h"
+
+#include <stddef.h>
+
+#if defined(__cplusplus)
+#define LAYOUT_CHECK(name, cond) static_assert(cond, #name)
+#else
+/* Works in C99 too: a negative array size is a compile error. */
+#define LAYOUT_CHECK(name, cond) typedef char layout_check_##name[(cond) ? 1 : -1]
+#endif
+
+/* Sizes and offsets on LP64 targets (x86_64, aarch64 Linux and macOS). */
+#if UINTPTR_MAX == 0xffffffffffffffffu
+LAYOUT_CHECK(error, sizeof(tremor_error) == 24);
+LAYOUT_CHECK(span, sizeof(tremor_span) == 16);
+LAYOUT_CHECK(value, sizeof(tremor_value) == 32);
+LAYOUT_CHECK(value_key_len, offsetof(tremor_value, key_len) == 4);
+LAYOUT_CHECK(value_key_offset, offsetof(tremor_value, key_offset) == 8);
+LAYOUT_CHECK(value_len, offsetof(tremor_value, len) == 16);
+LAYOUT_CHECK(value_as, offsetof(tremor_value, as) == 24);
+LAYOUT_CHECK(value_doc, sizeof(tremor_value_doc) == 32);
+LAYOUT_CHECK(event, sizeof(tremor_event) == 64);
+LAYOUT_CHECK(event_port, offsetof(tremor_event, port) == 24);
+LAYOUT_CHECK(event_payload, offsetof(tremor_event, payload) == 32);
+LAYOUT_CHECK(event_meta, offsetof(tremor_event, meta) == 48);
+LAYOUT_CHECK(batch, sizeof(tremor_batch) == 96);
+LAYOUT_CHECK(batch_bytes_needed, offsetof(tremor_batch, bytes_needed) == 80);
+LAYOUT_CHECK(host_api, sizeof(tremor_host_api) == 16);
+LAYOUT_CHECK(host_api_log, offsetof(tremor_host_api, log) == 8);
+LAYOUT_CHECK(create_args, sizeof(tremor_create_args) == 72);
+LAYOUT_CHECK(create_args_config, offsetof(tremor_create_args, config) == 40);
+LAYOUT_CHECK(vtable, sizeof(tremor_connector_vtable) == 8 + 12 * 8);
+LAYOUT_CHECK(vtable_on_send, offsetof(tremor_connector_vtable, on_send) == 96);
+LAYOUT_CHECK(config_field, sizeof(tremor_config_field) == 48);
+LAYOUT_CHECK(connector_type, sizeof(tremor_connector_type) == 48);
+LAYOUT_CHECK(descriptor, sizeof(tremor_plugin_descriptor) == 64);
+LAYOUT_CHECK(descriptor_connectors,
+             offsetof(tremor_plugin_descriptor, connectors) == 56);
+#endif
+
+LAYOUT_CHECK(abi_major, TREMOR_ABI_MAJOR == 1);
+LAYOUT_CHECK(result_ok, TREMOR_OK == 0 && TREMOR_ERR_PANIC == -7);
+
+/* The result-code table, enum and string function agree. */
+const char *header_alone_describe(int32_t code);
+const char *header_alone_describe(int32_t code) {
+  return tremor_result_str(code);
+}
