@@ -271,6 +271,9 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 	sinkWG.Wait()
 	for _, n := range r.nodes {
 		if n.inst != nil {
+			if err := n.inst.Stop(); err != nil {
+				n.log.Warn().Err(err).Msg("stop failed")
+			}
 			n.inst.Destroy()
 		}
 	}

@@ -49,6 +49,28 @@ type Catalog interface {
 	Names() []string
 }
 
+// Catalogs looks types up in each catalog in turn.
+type Catalogs []Catalog
+
+// Type implements Catalog.
+func (cs Catalogs) Type(name string) (Type, bool) {
+	for _, c := range cs {
+		if t, ok := c.Type(name); ok {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// Names implements Catalog.
+func (cs Catalogs) Names() []string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Names()...)
+	}
+	return names
+}
+
 // PluginCatalog serves the connector types of loaded plugins.
 type PluginCatalog struct{ Registry *plugin.Registry }
 
