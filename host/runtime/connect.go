@@ -74,14 +74,15 @@ func (n *node) lost(err error) {
 	}
 }
 
-// fatal says whether an error makes an instance unusable: bad config, a
-// panic, or a broken contract. Retrying those cannot help.
+// fatal says whether an error makes an instance (or this role of it)
+// unusable: bad config, a panic, a broken contract, or a role the instance
+// does not support. Retrying those cannot help.
 func fatal(err error) bool {
 	var pe *plugin.Error
 	if errors.As(err, &pe) && pe.Violation {
 		return true
 	}
-	return errors.Is(err, abi.ResultErrConfig) || errors.Is(err, abi.ResultErrPanic)
+	return errors.Is(err, abi.ResultErrConfig) || errors.Is(err, abi.ResultErrPanic) || errors.Is(err, abi.ResultErrUnsupported)
 }
 
 // disconnected says whether err asks for a reconnect.

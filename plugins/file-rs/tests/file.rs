@@ -1,0 +1,600 @@
+//! Drives the `file` plugin through its exported C entry points
+//! (tremor_plugin_get_descriptor -> connector type -> vtable hooks) against
+//! real files in a temp dir: with the testkit host, by hand with raw
+//! structs, and through the built libtremor_file.so loaded with dlopen.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::ptr;
+use tremor_pdk::testkit::{ConnectorType, Instance, Plugin, Pulled, Room};
+use tremor_pdk::{OutEvent, Value, raw};
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/// A fresh directory for one test.
+fn temp_dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("file-rs-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn file_type_from(entry: raw::tremor_plugin_get_descriptor_fn) -> ConnectorType {
+    // SAFETY: the descriptor is static data of the loaded plugin.
+    let plugin = unsafe { Plugin::load(entry) }.expect("valid descriptor");
+    plugin.connector("file").expect("connector type file")
+}
+
+fn file_type() -> ConnectorType {
+    file_type_from(tremor_file::tremor_plugin_get_descriptor)
+}
+
+fn config(path: &Path, mode: &str) -> Value {
+    Value::object()
+        .with("path", path.to_str().unwrap())
+        .with("mode", mode)
+}
+
+fn open(t: &ConnectorType, path: &Path, mode: &str) -> Instance {
+    let mut i = t
+        .create("file", &config(path, mode))
+        .unwrap_or_else(|r| panic!("create: {r}"));
+    i.connect(1).expect_ok();
+    i.start().expect_ok();
+    i
+}
+
+fn lines(p: &Pulled) -> Vec<(u64, String)> {
+    p.events
+        .iter()
+        .map(|e| {
+            (
+                e.id,
+                String::from_utf8(e.bytes().expect("bytes payload").to_vec()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Pulls until TREMOR_END, checking that every pull succeeds.
+fn read_all(i: &mut Instance, room: Room) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        let p = i.pull(room, 0);
+        assert!(
+            p.reply.code == raw::TREMOR_OK || p.reply.code == raw::TREMOR_END,
+            "pull: {}",
+            p.reply
+        );
+        out.extend(lines(&p));
+        if p.reply.code == raw::TREMOR_END {
+            return out;
+        }
+    }
+    panic!("the source never ended");
+}
+
+fn send_lines(i: &mut Instance, texts: &[&str]) {
+    let events: Vec<OutEvent<'_>> = texts
+        .iter()
+        .enumerate()
+        .map(|(n, t)| OutEvent::bytes(n as u64, t.as_bytes()))
+        .collect();
+    let s = i.send(&events);
+    s.reply.expect_ok();
+    assert_eq!(s.outcomes, vec![raw::TREMOR_OUTCOME_OK; texts.len()]);
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn descriptor_declares_the_file_connector() {
+    // SAFETY: static descriptor of the linked plugin.
+    let plugin = unsafe { Plugin::load(tremor_file::tremor_plugin_get_descriptor) }.unwrap();
+    assert_eq!(plugin.name(), "file");
+    assert_eq!(plugin.version(), "0.1.0");
+    assert_eq!(plugin.license().as_deref(), Some("Apache-2.0"));
+    assert_eq!(plugin.sdk().as_deref(), Some("rust 0.1"));
+    assert_eq!(plugin.connectors().len(), 1);
+    let t = plugin.connector("file").unwrap();
+    assert_eq!(t.kinds(), raw::TREMOR_KIND_SOURCE | raw::TREMOR_KIND_SINK);
+    assert_eq!(t.payload(), raw::TREMOR_PAYLOAD_BYTES);
+    let f = t.fields();
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0].name.as_str(), f[0].r#type, f[0].flags),
+        ("path", 5, raw::TREMOR_FIELD_REQUIRED)
+    );
+    assert_eq!(f[0].default_json, None);
+    assert_eq!((f[1].name.as_str(), f[1].flags), ("mode", 0));
+    assert_eq!(f[1].default_json.as_deref(), Some("\"read\""));
+}
+
+#[test]
+fn write_then_read_roundtrip() {
+    let dir = temp_dir("roundtrip");
+    let path = dir.join("out.txt");
+    let t = file_type();
+
+    let mut sink = open(&t, &path, "write");
+    send_lines(&mut sink, &["first", "", "ünïcödé line"]);
+    send_lines(&mut sink, &["second batch"]);
+    sink.drain().expect_ok();
+    sink.stop().expect_ok();
+    sink.destroy();
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "first\n\nünïcödé line\nsecond batch\n"
+    );
+
+    let mut source = open(&t, &path, "read");
+    let got = read_all(&mut source, Room::default());
+    assert_eq!(
+        got,
+        [
+            (0, "first".into()),
+            (6, "".into()),
+            (7, "ünïcödé line".into()),
+            (7 + "ünïcödé line\n".len() as u64, "second batch".into())
+        ],
+        "ids are the byte offsets of the line starts"
+    );
+    // Still at the end on the next pull.
+    let p = source.pull(Room::default(), 0);
+    p.reply.expect_code(raw::TREMOR_END);
+    assert!(p.events.is_empty());
+}
+
+#[test]
+fn append_keeps_and_write_truncates() {
+    let dir = temp_dir("modes");
+    let path = dir.join("log.txt");
+    fs::write(&path, "old\n").unwrap();
+    let t = file_type();
+
+    let mut sink = open(&t, &path, "append");
+    send_lines(&mut sink, &["new"]);
+    sink.stop().expect_ok();
+    drop(sink);
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
+
+    let mut sink = open(&t, &path, "write");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "",
+        "write mode truncates on connect"
+    );
+    send_lines(&mut sink, &["a"]);
+    // A reconnect (after a lost connection) must not truncate again.
+    sink.connect(1).expect_ok();
+    send_lines(&mut sink, &["b"]);
+    sink.drain().expect_ok();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\n");
+}
+
+#[test]
+fn each_batch_reaches_the_file_before_it_is_acked() {
+    let dir = temp_dir("flush");
+    let path = dir.join("out.txt");
+    let mut sink = open(&file_type(), &path, "write");
+    send_lines(&mut sink, &["one", "two"]);
+    // No drain yet: outcomes OK already means the bytes are in the file.
+    assert_eq!(fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+}
+
+#[test]
+fn reads_edge_cases() {
+    let dir = temp_dir("edges");
+    let t = file_type();
+
+    let empty = dir.join("empty");
+    fs::write(&empty, "").unwrap();
+    let mut s = open(&t, &empty, "read");
+    let p = s.pull(Room::default(), 0);
+    p.reply.expect_code(raw::TREMOR_END);
+    assert!(p.events.is_empty());
+
+    let no_newline = dir.join("no-newline");
+    fs::write(&no_newline, "a\r\nlast").unwrap();
+    let mut s = open(&t, &no_newline, "read");
+    assert_eq!(
+        read_all(&mut s, Room::default()),
+        [(0, "a\r".into()), (3, "last".into())]
+    );
+
+    let blank = dir.join("blank");
+    fs::write(&blank, "\n\n").unwrap();
+    let mut s = open(&t, &blank, "read");
+    assert_eq!(
+        read_all(&mut s, Room::default()),
+        [(0, "".into()), (1, "".into())]
+    );
+}
+
+#[test]
+fn chunks_into_small_rooms_and_reports_no_room() {
+    let dir = temp_dir("chunks");
+    let path = dir.join("in.txt");
+    let long = "L".repeat(300);
+    fs::write(&path, format!("a\nbb\n{long}\nccc\n")).unwrap();
+    let mut s = open(&file_type(), &path, "read");
+
+    // Two event slots per pull.
+    let p = s.pull(Room::new(2, 0, 1024), 0);
+    p.reply.expect_ok();
+    assert_eq!(lines(&p), [(0, "a".into()), (2, "bb".into())]);
+
+    // 100 bytes: the 300-byte line does not fit even alone.
+    let p = s.pull(Room::new(8, 0, 100), 0);
+    let msg = p.reply.expect_code(raw::TREMOR_ERR_NO_ROOM);
+    assert!(msg.contains("300 bytes"), "{msg}");
+    assert_eq!(p.bytes_needed, 300);
+    assert!(p.events.is_empty());
+
+    // Growing the room delivers it, nothing was lost; the next line does
+    // not fit behind it and comes in the pull after.
+    let p = s.pull(Room::new(8, 0, 302), 0);
+    p.reply.expect_ok();
+    assert_eq!(lines(&p), [(5, long.clone())]);
+    let p = s.pull(Room::new(8, 0, 302), 0);
+    p.reply.expect_code(raw::TREMOR_END);
+    assert_eq!(lines(&p), [(306, "ccc".into())]);
+}
+
+#[test]
+fn many_lines_in_many_pulls() {
+    let dir = temp_dir("many");
+    let path = dir.join("in.txt");
+    let mut text = String::new();
+    let mut want = Vec::new();
+    for n in 0..5000 {
+        want.push((
+            text.len() as u64,
+            format!("line {n} {}", "x".repeat(n % 37)),
+        ));
+        text.push_str(&want.last().unwrap().1);
+        text.push('\n');
+    }
+    fs::write(&path, &text).unwrap();
+    let mut s = open(&file_type(), &path, "read");
+    assert_eq!(read_all(&mut s, Room::new(64, 0, 4096)), want);
+}
+
+#[test]
+fn reconnect_resumes_reading_where_it_stopped() {
+    let dir = temp_dir("resume");
+    let path = dir.join("in.txt");
+    fs::write(&path, "a\nb\nc\nd\n").unwrap();
+    let mut s = open(&file_type(), &path, "read");
+    let p = s.pull(Room::new(2, 0, 64), 0);
+    assert_eq!(lines(&p), [(0, "a".into()), (2, "b".into())]);
+    s.ack(&[0]).expect_ok();
+    s.connect(1).expect_ok();
+    assert_eq!(
+        read_all(&mut s, Room::default()),
+        [(4, "c".into()), (6, "d".into())]
+    );
+    s.ack(&[4, 6]).expect_ok();
+    s.fail(&[2]).expect_ok();
+    let logs = s.logs();
+    assert!(logs.contains("byte offsets [2]"), "{:?}", logs.lines());
+    s.stop().expect_ok();
+    assert!(
+        logs.contains(&format!(
+            "stopped reading {} at resume offset 8",
+            path.display()
+        )),
+        "{:?}",
+        logs.lines()
+    );
+}
+
+#[test]
+fn lowest_unacknowledged_offset_is_reported_at_stop() {
+    let dir = temp_dir("unacked");
+    let path = dir.join("in.txt");
+    fs::write(&path, "a\nb\nc\n").unwrap();
+    let mut s = open(&file_type(), &path, "read");
+    read_all(&mut s, Room::default());
+    s.ack(&[0, 4]).expect_ok();
+    s.stop().expect_ok();
+    assert!(
+        s.logs().contains("at resume offset 2"),
+        "{:?}",
+        s.logs().lines()
+    );
+}
+
+#[test]
+fn config_errors() {
+    let t = file_type();
+    let r = t
+        .create(
+            "f",
+            &Value::object()
+                .with("path", "/tmp/x")
+                .with("mode", "readwrite"),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(r.code, raw::TREMOR_ERR_CONFIG);
+    assert_eq!(
+        r.message,
+        "config field `mode` must be one of \"read\", \"write\", \"append\", not \"readwrite\""
+    );
+
+    let r = t
+        .create("f", &Value::object().with("mode", "read"))
+        .err()
+        .unwrap();
+    assert_eq!(r.code, raw::TREMOR_ERR_CONFIG);
+    assert_eq!(r.message, "config field `path` is required");
+
+    let r = t
+        .create("f", &Value::object().with("path", 42i64))
+        .err()
+        .unwrap();
+    assert_eq!(r.code, raw::TREMOR_ERR_CONFIG);
+    assert!(
+        r.message.contains("`path` must be a string"),
+        "{}",
+        r.message
+    );
+
+    let r = t
+        .create("f", &Value::object().with("path", ""))
+        .err()
+        .unwrap();
+    assert_eq!(r.code, raw::TREMOR_ERR_CONFIG);
+
+    // mode defaults to read when the host did not fill the default in.
+    let dir = temp_dir("cfg");
+    let path = dir.join("in.txt");
+    fs::write(&path, "x\n").unwrap();
+    let mut i = t
+        .create("f", &Value::object().with("path", path.to_str().unwrap()))
+        .unwrap();
+    i.connect(1).expect_ok();
+    assert_eq!(read_all(&mut i, Room::default()), [(0, "x".into())]);
+
+    // A directory is a config error (the host stops instead of retrying).
+    let mut i = t.create("f", &config(&dir, "read")).unwrap();
+    let msg = i.connect(1).expect_code(raw::TREMOR_ERR_CONFIG).to_owned();
+    assert!(msg.contains("is a directory"), "{msg}");
+}
+
+#[test]
+fn wrong_side_for_the_mode_is_unsupported() {
+    let dir = temp_dir("sides");
+    let path = dir.join("f.txt");
+    fs::write(&path, "x\n").unwrap();
+    let t = file_type();
+
+    let mut sink = open(&t, &path, "append");
+    let msg = sink
+        .pull(Room::default(), 0)
+        .reply
+        .expect_code(raw::TREMOR_ERR_UNSUPPORTED)
+        .to_owned();
+    assert!(
+        msg.contains("is a sink (mode \"append\")") && msg.contains(path.to_str().unwrap()),
+        "{msg}"
+    );
+
+    let mut source = open(&t, &path, "read");
+    let s = source.send(&[OutEvent::bytes(1, b"y")]);
+    let msg = s.reply.expect_code(raw::TREMOR_ERR_UNSUPPORTED);
+    assert!(msg.contains("is a source (mode \"read\")"), "{msg}");
+    assert_eq!(s.outcomes, [raw::TREMOR_OUTCOME_FAILED]);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "x\n",
+        "nothing was written"
+    );
+}
+
+#[test]
+fn missing_file_fails_connect_with_the_path() {
+    let dir = temp_dir("missing");
+    let path = dir.join("nope.txt");
+    let mut i = file_type().create("f", &config(&path, "read")).unwrap();
+    let msg = i.connect(1).expect_code(raw::TREMOR_ERR_FAILED).to_owned();
+    assert!(
+        msg.contains("cannot open") && msg.contains(path.to_str().unwrap()),
+        "{msg}"
+    );
+    // Before a successful connect, pull says disconnected.
+    i.pull(Room::default(), 0)
+        .reply
+        .expect_code(raw::TREMOR_ERR_DISCONNECTED);
+    // The file appears: the next attempt works.
+    fs::write(&path, "late\n").unwrap();
+    i.connect(2).expect_ok();
+    assert_eq!(read_all(&mut i, Room::default()), [(0, "late".into())]);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn write_errors_fail_the_events_and_name_the_path() {
+    // Every write to /dev/full fails with ENOSPC.
+    let mut sink = open(&file_type(), Path::new("/dev/full"), "append");
+    let s = sink.send(&[OutEvent::bytes(1, b"a"), OutEvent::bytes(2, b"b")]);
+    let msg = s.reply.expect_code(raw::TREMOR_ERR_FAILED);
+    assert!(msg.contains("cannot write to /dev/full"), "{msg}");
+    assert_eq!(s.outcomes, [raw::TREMOR_OUTCOME_FAILED; 2]);
+    // The failed bytes are not kept around to surface later.
+    sink.drain().expect_ok();
+}
+
+/// The whole path by hand, without the testkit: raw structs only.
+#[test]
+fn raw_c_entry_points_by_hand() {
+    let dir = temp_dir("raw");
+    let path = dir.join("raw.txt");
+    fs::write(&path, "hello\nworld\n").unwrap();
+    let path_s = path.to_str().unwrap();
+
+    let desc = unsafe { &*tremor_file::tremor_plugin_get_descriptor() };
+    assert_eq!(
+        unsafe { CStr::from_ptr(desc.name) }.to_str().unwrap(),
+        "file"
+    );
+    let ty = unsafe { &**desc.connectors };
+    let vt = unsafe { &*ty.vtable };
+
+    // Config {"path": <path>, "mode": "read"} as flat nodes + arena.
+    let mut arena = Vec::new();
+    arena.extend_from_slice(b"path");
+    arena.extend_from_slice(path_s.as_bytes());
+    arena.extend_from_slice(b"mode");
+    arena.extend_from_slice(b"read");
+    let node = |kind, key_offset, key_len, len, as_u| raw::tremor_value {
+        kind,
+        reserved: [0; 3],
+        key_len,
+        key_offset,
+        len,
+        as_: raw::tremor_value_as { u: as_u },
+    };
+    let pl = path_s.len() as u64;
+    let nodes = [
+        node(raw::TREMOR_VALUE_OBJECT, 0, 0, 2, 2),
+        node(raw::TREMOR_VALUE_STRING, 0, 4, pl, 4),
+        node(raw::TREMOR_VALUE_STRING, 4 + pl, 4, 4, 8 + pl),
+    ];
+    let args = raw::tremor_create_args {
+        struct_size: size_of::<raw::tremor_create_args>() as u32,
+        reserved0: 0,
+        host: ptr::null(),
+        ctx: ptr::null_mut(),
+        alias: b"raw".as_ptr(),
+        alias_len: 3,
+        config: raw::tremor_value_doc {
+            nodes: nodes.as_ptr(),
+            nodes_len: 3,
+            bytes: arena.as_ptr(),
+            bytes_len: arena.len() as u64,
+        },
+    };
+    let mut msg = [0u8; 256];
+    let mut err = raw::tremor_error {
+        msg: msg.as_mut_ptr(),
+        cap: 256,
+        len: 0,
+    };
+    let mut inst: *mut c_void = ptr::null_mut();
+    unsafe {
+        assert_eq!(
+            (vt.on_create.unwrap())(&args, &mut inst, &mut err),
+            raw::TREMOR_OK
+        );
+        assert_eq!((vt.on_connect.unwrap())(inst, 1, &mut err), raw::TREMOR_OK);
+        let mut events = [raw::tremor_event::default(); 4];
+        let mut bytes = [0u8; 64];
+        let mut room = raw::tremor_batch {
+            struct_size: size_of::<raw::tremor_batch>() as u32,
+            reserved0: 0,
+            events: events.as_mut_ptr(),
+            events_len: 0,
+            events_cap: 4,
+            values: ptr::null_mut(),
+            values_len: 0,
+            values_cap: 0,
+            bytes: bytes.as_mut_ptr(),
+            bytes_len: 0,
+            bytes_cap: 64,
+            bytes_needed: 0,
+            values_needed: 0,
+        };
+        assert_eq!(
+            (vt.on_pull.unwrap())(inst, &mut room, 0, &mut err),
+            raw::TREMOR_END
+        );
+        assert_eq!(room.events_len, 2);
+        let payload = |e: &raw::tremor_event| {
+            &bytes[e.payload.offset as usize..(e.payload.offset + e.payload.len) as usize]
+        };
+        assert_eq!((events[0].id, payload(&events[0])), (0, &b"hello"[..]));
+        assert_eq!((events[1].id, payload(&events[1])), (6, &b"world"[..]));
+        assert_eq!(events[1].flags, 0);
+        assert_eq!((vt.on_stop.unwrap())(inst, &mut err), raw::TREMOR_OK);
+        (vt.on_destroy.unwrap())(inst);
+    }
+    assert_eq!(err.len, 0, "no error message was written");
+}
+
+// ---------------------------------------------------------------------------
+// The built shared library
+// ---------------------------------------------------------------------------
+
+#[cfg(target_os = "linux")]
+mod dl {
+    use super::*;
+    const RTLD_NOW: c_int = 2;
+    const RTLD_LOCAL: c_int = 0;
+    unsafe extern "C" {
+        fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
+        fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+        fn dlerror() -> *const c_char;
+    }
+
+    /// libtremor_file.so next to this test's deps/ directory (cargo builds
+    /// the cdylib with the rlib).
+    fn so_path() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+        let so = profile_dir.join("libtremor_file.so");
+        assert!(
+            so.exists(),
+            "{} was not built next to the test binary",
+            so.display()
+        );
+        so
+    }
+
+    #[test]
+    fn the_shared_library_exports_the_entry_point_and_works() {
+        let so = so_path();
+        let c_path = std::ffi::CString::new(so.to_str().unwrap()).unwrap();
+        // SAFETY: loading our own plugin library; symbols checked below.
+        let entry: raw::tremor_plugin_get_descriptor_fn = unsafe {
+            let h = dlopen(c_path.as_ptr(), RTLD_NOW | RTLD_LOCAL);
+            assert!(
+                !h.is_null(),
+                "dlopen {}: {:?}",
+                so.display(),
+                CStr::from_ptr(dlerror())
+            );
+            let sym = dlsym(h, c"tremor_plugin_get_descriptor".as_ptr());
+            assert!(
+                !sym.is_null(),
+                "{} does not export tremor_plugin_get_descriptor",
+                so.display()
+            );
+            std::mem::transmute::<*mut c_void, raw::tremor_plugin_get_descriptor_fn>(sym)
+        };
+        // A different copy of the code than the rlib linked into this test.
+        assert_ne!(
+            entry as usize,
+            tremor_file::tremor_plugin_get_descriptor as *const () as usize
+        );
+        let t = file_type_from(entry);
+        let dir = temp_dir("dlopen");
+        let path = dir.join("so.txt");
+        let mut sink = open(&t, &path, "write");
+        send_lines(&mut sink, &["from", "the .so"]);
+        sink.stop().expect_ok();
+        drop(sink);
+        let mut source = open(&t, &path, "read");
+        assert_eq!(
+            read_all(&mut source, Room::default()),
+            [(0, "from".into()), (5, "the .so".into())]
+        );
+    }
+}
