@@ -51,12 +51,13 @@
  *      threads, so shared plugin globals need locking.
  *      tremor_plugin_get_descriptor() may be called from any thread at any
  *      time. A plugin may run threads of its own; from them it may call only
- *      tremor_host_api.log, and only between on_create returning and
- *      on_destroy returning.
+ *      tremor_host_api.log, and only while the instance's ctx is valid (see
+ *      tremor_host_ctx).
  *   5. Blocking. Hooks should return promptly. on_pull may wait for data up
  *      to the wait_ms it is given; no other hook should block for long.
  *   6. Layout. Structs use fixed-width integers (never C enums) and no
- *      bitfields. Structs that may grow start with a struct_size field that
+ *      bitfields. Fields marked "zero" or reserved are written as zero and
+ *      ignored by readers. Structs that may grow start with a struct_size field that
  *      the side creating the struct sets to sizeof(the struct it was built
  *      with); the reader must not touch fields past struct_size. A minor ABI
  *      version only ever appends fields, hooks or host functions.
@@ -143,7 +144,8 @@ static inline const char *tremor_result_str(int32_t code) {
  * of UTF-8 text into `msg` and set `len` to the number written (no NUL
  * needed). If the message does not fit, truncate it at a UTF-8 character
  * boundary. The plugin must never write past msg[cap-1]; `cap` may be 0.
- * The host treats the text as untrusted: it clamps `len` to `cap` and
+ * The host sets `len` to 0 before every hook (on success the plugin leaves
+ * it alone) and treats the text as untrusted: it clamps `len` to `cap` and
  * replaces invalid UTF-8 before showing it. */
 typedef struct tremor_error {
   uint8_t *msg;
@@ -284,7 +286,8 @@ typedef struct tremor_batch {
 
 /* Opaque, host-owned context of one connector instance; handed to on_create
  * and passed back to host functions so the host knows who is talking.
- * Valid from on_create until on_destroy returns. */
+ * Valid from the moment on_create is called until on_destroy returns, or,
+ * when on_create fails, until on_create returns. */
 typedef struct tremor_host_ctx tremor_host_ctx;
 
 /* Log levels for tremor_host_api.log. */
@@ -377,6 +380,9 @@ typedef int32_t (*tremor_on_step_fn)(void *instance, tremor_error *err);
  * room->bytes_needed / values_needed first). An event that does not fit
  * after others were written is kept for the next pull, never dropped.
  * Each event id must be unique among this instance's unacknowledged events.
+ * A connector of both kinds whose config makes an instance a sink only
+ * answers TREMOR_ERR_UNSUPPORTED with a message; the host then stops using
+ * the instance as a source and reports the message (likewise on_send).
  * Required for connectors of kind TREMOR_KIND_SOURCE. */
 typedef int32_t (*tremor_on_pull_fn)(void *instance, tremor_batch *room,
                                      uint32_t wait_ms, tremor_error *err);
