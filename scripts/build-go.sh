@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Go side: the host CLI (build/bin/tremorctl) and every Go plugin
-# in plugins/*-go (c-shared libraries, build/plugins/libtremor_<name>.so).
+# in plugins/<name>-go (c-shared libraries, build/plugins/libtremor_<name>.so;
+# as for C and Rust, a plugin's directory is its plugin name plus a language
+# suffix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/bin build/plugins

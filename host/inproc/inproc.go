@@ -1,6 +1,6 @@
 // Package inproc holds connectors written in Go that run inside the host,
 // without crossing the plugin boundary. They mirror the bundled benchmark
-// plugins (plugins/bench-c, plugins/bench-go) so that benchmarks can set the
+// plugins (plugins/bench-c, plugins/bench_go-go) so that benchmarks can set the
 // same flow through plugins side by side with this in-process baseline, over
 // the same runtime path (batches, codecs, pipelines, delivery tracking).
 package inproc

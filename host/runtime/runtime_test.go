@@ -113,11 +113,11 @@ type scriptType struct {
 	name string
 }
 
-func (t scriptType) Name() string                                          { return t.name }
-func (t scriptType) IsSource() bool                                        { return t.name == "count_source" }
-func (t scriptType) IsSink() bool                                          { return t.name == "script_sink" }
-func (t scriptType) Structured() bool                                      { return true }
-func (t scriptType) Origin() string                                        { return "test" }
+func (t scriptType) Name() string                                         { return t.name }
+func (t scriptType) IsSource() bool                                       { return t.name == "count_source" }
+func (t scriptType) IsSink() bool                                         { return t.name == "script_sink" }
+func (t scriptType) Structured() bool                                     { return true }
+func (t scriptType) Origin() string                                       { return "test" }
 func (t scriptType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
 func (t scriptType) Create(string, map[string]any, zerolog.Logger) (runtime.Instance, error) {
 	return &scriptInst{s: t.s, source: t.IsSource()}, nil

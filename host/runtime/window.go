@@ -18,8 +18,8 @@ type window struct {
 }
 
 type slot struct {
-	id      uint64 // the event id the plugin gave
-	pending int32  // deliveries not yet settled, plus one while still routing
+	id       uint64 // the event id the plugin gave
+	pending  int32  // deliveries not yet settled, plus one while still routing
 	failed   bool
 	settled  bool
 	internal bool // opened by the runtime itself, not for a plugin event

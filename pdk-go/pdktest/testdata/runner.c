@@ -1,7 +1,7 @@
 // A host-less runner: loads a plugin .so in a plain C process (no Go
 // runtime but the plugin's), creates a source and a sink, pipes the source
 // into the sink until it ends, then stops and destroys both and prints the
-// counts and the log lines. Built by the bench-go tests:
+// counts and the log lines. Built by the bench_go-go tests:
 //
 //   cc -O2 -I include -I pdk-go/pdktest runner.c ../driver.c -ldl -lpthread
 //   ./runner lib.so SOURCE_TYPE SINK_TYPE COUNT SIZE

@@ -1,4 +1,4 @@
-// Command bench-go is the Go benchmark plugin "bench_go", built as a
+// Command bench_go-go is the Go benchmark plugin "bench_go", built as a
 // c-shared library (libtremor_bench_go.so):
 //
 //   - bench_go_source emits `count` events of exactly `size` bytes, each a

@@ -1,0 +1,196 @@
+package abi_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/abi"
+	"tremorhost/abi/internal/cabi"
+)
+
+// goStructs maps each header struct to its Go mirror.
+var goStructs = map[string]reflect.Type{
+	"tremor_error":             reflect.TypeFor[abi.ErrorBuf](),
+	"tremor_span":              reflect.TypeFor[abi.Span](),
+	"tremor_value":             reflect.TypeFor[abi.Value](),
+	"tremor_value_doc":         reflect.TypeFor[abi.ValueDoc](),
+	"tremor_event":             reflect.TypeFor[abi.Event](),
+	"tremor_batch":             reflect.TypeFor[abi.Batch](),
+	"tremor_host_api":          reflect.TypeFor[abi.HostAPI](),
+	"tremor_create_args":       reflect.TypeFor[abi.CreateArgs](),
+	"tremor_connector_vtable":  reflect.TypeFor[abi.ConnectorVTable](),
+	"tremor_config_field":      reflect.TypeFor[abi.ConfigField](),
+	"tremor_connector_type":    reflect.TypeFor[abi.ConnectorType](),
+	"tremor_plugin_descriptor": reflect.TypeFor[abi.PluginDescriptor](),
+}
+
+// goConstants maps each numeric #define of the header to its Go mirror.
+var goConstants = map[string]int64{
+	"TREMOR_ABI_MAJOR":          abi.ABIMajor,
+	"TREMOR_ABI_MINOR":          abi.ABIMinor,
+	"TREMOR_VALUE_NULL":         abi.ValueNull,
+	"TREMOR_VALUE_BOOL":         abi.ValueBool,
+	"TREMOR_VALUE_INT":          abi.ValueInt,
+	"TREMOR_VALUE_UINT":         abi.ValueUint,
+	"TREMOR_VALUE_FLOAT":        abi.ValueFloat,
+	"TREMOR_VALUE_STRING":       abi.ValueString,
+	"TREMOR_VALUE_BYTES":        abi.ValueBytes,
+	"TREMOR_VALUE_ARRAY":        abi.ValueArray,
+	"TREMOR_VALUE_OBJECT":       abi.ValueObject,
+	"TREMOR_PORT_OUT":           abi.PortOut,
+	"TREMOR_PORT_ERR":           abi.PortErr,
+	"TREMOR_EVENT_STRUCTURED":   abi.EventStructured,
+	"TREMOR_OUTCOME_OK":         abi.OutcomeOK,
+	"TREMOR_OUTCOME_FAILED":     abi.OutcomeFailed,
+	"TREMOR_OUTCOME_RETRY":      abi.OutcomeRetry,
+	"TREMOR_LOG_ERROR":          abi.LogError,
+	"TREMOR_LOG_WARN":           abi.LogWarn,
+	"TREMOR_LOG_INFO":           abi.LogInfo,
+	"TREMOR_LOG_DEBUG":          abi.LogDebug,
+	"TREMOR_LOG_TRACE":          abi.LogTrace,
+	"TREMOR_KIND_SOURCE":        abi.KindSource,
+	"TREMOR_KIND_SINK":          abi.KindSink,
+	"TREMOR_PAYLOAD_BYTES":      abi.PayloadBytes,
+	"TREMOR_PAYLOAD_STRUCTURED": abi.PayloadStructured,
+	"TREMOR_FIELD_REQUIRED":     abi.FieldRequired,
+	"TREMOR_FIELD_SECRET":       abi.FieldSecret,
+}
+
+// Defines that are not numeric constants and are checked separately (or are
+// C-only machinery).
+var nonNumericDefines = map[string]bool{
+	"TREMOR_ABI_VERSION_STRING":  true,
+	"TREMOR_PLUGIN_ENTRY_SYMBOL": true,
+	"TREMOR_PLUGIN_EXPORT":       true,
+	"TREMOR_PLUGIN_H":            true,
+}
+
+func TestStructLayoutsMatchHeader(t *testing.T) {
+	cstructs := cabi.Structs()
+	require.Len(t, cstructs, len(goStructs), "the header's struct list and the Go mirror differ")
+	for cname, gt := range goStructs {
+		t.Run(cname, func(t *testing.T) {
+			cs, ok := cstructs[cname]
+			require.True(t, ok, "cabi does not know %s", cname)
+			assert.Equal(t, cs.Size, gt.Size(), "sizeof(%s) vs %s", cname, gt.Name())
+			assert.Equal(t, cs.Align, uintptr(gt.Align()), "alignof(%s) vs %s", cname, gt.Name())
+
+			cfields := map[string]cabi.Field{}
+			for _, f := range cs.Fields {
+				cfields[f.Name] = f
+			}
+			seen := map[string]bool{}
+			for i := 0; i < gt.NumField(); i++ {
+				gf := gt.Field(i)
+				if gf.Name == "_" {
+					continue
+				}
+				c := cName(gf.Name)
+				cf, ok := cfields[c]
+				if !assert.True(t, ok, "%s.%s has no C field %q in %s", gt.Name(), gf.Name, c, cname) {
+					continue
+				}
+				seen[c] = true
+				assert.Equal(t, cf.Offset, gf.Offset, "offsetof(%s, %s)", cname, c)
+				assert.Equal(t, cf.Size, gf.Type.Size(), "sizeof(%s.%s)", cname, c)
+			}
+			for name, cf := range cfields {
+				if strings.HasPrefix(name, "as.") { // union members share `as`
+					assert.Equal(t, cfields["as"].Offset, cf.Offset, "union member %s", name)
+					assert.LessOrEqual(t, cf.Size, cfields["as"].Size, "union member %s", name)
+					continue
+				}
+				assert.True(t, seen[name], "C field %s.%s has no Go mirror", cname, name)
+			}
+		})
+	}
+}
+
+func TestConstantsMatchHeader(t *testing.T) {
+	cconsts := cabi.Constants()
+	for name, want := range cconsts {
+		got, ok := goConstants[name]
+		if assert.True(t, ok, "%s has no Go mirror", name) {
+			assert.Equal(t, want, got, name)
+		}
+	}
+	assert.Equal(t, cabi.ABIVersionString(), abi.ABIVersionString)
+	assert.Equal(t, cabi.EntrySymbol(), abi.EntrySymbol)
+	assert.Equal(t, int64(abi.EventStructured), cconsts["TREMOR_EVENT_STRUCTURED"], "EventKnownFlags must list every flag")
+	assert.Equal(t, int64(abi.KindSource|abi.KindSink), int64(abi.KindKnown))
+	assert.Equal(t, int64(abi.FieldRequired|abi.FieldSecret), int64(abi.FieldKnownFlags))
+}
+
+func TestResultCodesMatchHeader(t *testing.T) {
+	ccodes := cabi.ResultCodes()
+	require.Len(t, abi.ResultCodes, len(ccodes), "TREMOR_RESULT_CODES and abi.ResultCodes differ in length")
+	for i, c := range ccodes {
+		g := abi.ResultCodes[i]
+		assert.Equal(t, c.Name, g.Name, "row %d", i)
+		assert.Equal(t, c.Value, int32(g.Value), "TREMOR_%s", c.Name)
+		assert.Equal(t, c.Text, g.Description, "TREMOR_%s", c.Name)
+		assert.Equal(t, cabi.ResultStr(c.Value), g.Value.Description())
+		assert.Equal(t, "TREMOR_"+c.Name, g.Value.Name())
+	}
+	assert.Equal(t, cabi.ResultStr(12345), abi.Result(12345).Description())
+	assert.Equal(t, "TREMOR_ERR_CONFIG (the configuration is invalid)", abi.ResultErrConfig.String())
+	assert.True(t, abi.ResultErrPanic.IsError())
+	assert.False(t, abi.ResultEnd.IsError())
+}
+
+// TestEveryHeaderDefinitionIsMirrored reads the header text, so that a new
+// #define or struct added to the header without a mirror (and without a
+// cabi entry) fails here.
+func TestEveryHeaderDefinitionIsMirrored(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "include", "tremor", "plugin.h"))
+	require.NoError(t, err)
+	defines := regexp.MustCompile(`(?m)^#define (TREMOR_[A-Z0-9_]+)([ (]|$)`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, defines)
+	for _, m := range defines {
+		name := m[1]
+		if m[2] == "(" || nonNumericDefines[name] {
+			continue // function-like macro (the X-macro table) or checked elsewhere
+		}
+		_, ok := goConstants[name]
+		assert.True(t, ok, "#define %s in plugin.h has no Go mirror in abi (and no check in abi/internal/cabi)", name)
+		_, ok = cabi.Constants()[name]
+		assert.True(t, ok, "#define %s in plugin.h is not exposed by abi/internal/cabi", name)
+	}
+	structsInHeader := regexp.MustCompile(`typedef struct (tremor_[a-z_]+) \{`).FindAllStringSubmatch(string(src), -1)
+	require.NotEmpty(t, structsInHeader)
+	for _, m := range structsInHeader {
+		_, ok := goStructs[m[1]]
+		assert.True(t, ok, "struct %s in plugin.h has no Go mirror in abi", m[1])
+	}
+	codes := regexp.MustCompile(`X\(([A-Z_]+), (-?\d+), "`).FindAllStringSubmatch(string(src), -1)
+	assert.Len(t, codes, len(abi.ResultCodes), "rows of TREMOR_RESULT_CODES in the header text")
+}
+
+// cName turns a Go field name into the header's: StructSize -> struct_size,
+// ABIMajor -> abi_major, DefaultJSON -> default_json, VTable -> vtable.
+func cName(goName string) string {
+	if goName == "VTable" {
+		return "vtable"
+	}
+	r := []rune(goName)
+	var b strings.Builder
+	for i, c := range r {
+		if unicode.IsUpper(c) && i > 0 {
+			prevLower := unicode.IsLower(r[i-1]) || unicode.IsDigit(r[i-1])
+			nextLower := i+1 < len(r) && unicode.IsLower(r[i+1])
+			if prevLower || (unicode.IsUpper(r[i-1]) && nextLower) {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
+}

@@ -1,0 +1,305 @@
+// Command tremorctl inspects and (later) runs connector plugins.
+//
+//	tremorctl list-plugins [--json] [--plugin-path P] [PATH...]
+//	tremorctl inspect [--json] [--plugin-path P] NAME
+//
+// PATH is a plugin file or a directory of *.so files. Without PATHs the
+// search path is used: --plugin-path, then TREMOR_PLUGIN_PATH (both
+// colon-separated), then the plugins directory next to the executable
+// (<bin>/../plugins and <bin>/../lib/tremor/plugins). The current directory
+// is never searched unless named.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"tremorhost/host/plugin"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `usage: tremorctl [--log-level LEVEL] [--log-format FORMAT] COMMAND [ARGS]
+
+commands:
+  run [--drain-timeout D] [--stats-interval D] [FLOW.toml]
+        run a flow until its sources end or Ctrl-C (which drains in-flight
+        events first); without FLOW.toml, run the built-in example flow
+  validate FLOW.toml
+        check a flow against the plugins found, without running it
+  list-plugins [--json] [--plugin-path P] [PATH...]
+        list plugin files, their plugins and connector types; PATH is a
+        plugin file or a directory of *.so files (default: the search path)
+  inspect [--json] [--plugin-path P] NAME
+        show a plugin (by plugin name, connector name or file path) and the
+        config fields of its connector types
+
+The plugin search path is --plugin-path, then $TREMOR_PLUGIN_PATH (both
+colon-separated), then <dir of tremorctl>/../plugins and
+<dir of tremorctl>/../lib/tremor/plugins. The current directory is never
+searched unless named.
+
+Logs go to stderr: --log-format text (human-readable), json, or auto (text
+on a terminal, JSON otherwise; the default).
+`
+
+// run is main without the process: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	global := flag.NewFlagSet("tremorctl", flag.ContinueOnError)
+	global.SetOutput(stderr)
+	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	c := &cli{stdout: stdout, stderr: stderr, level: "warn", format: "auto"}
+	global.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error")
+	global.StringVar(&c.format, "log-format", c.format, "log format: auto, text or json")
+	if err := global.Parse(args); err != nil {
+		return 2
+	}
+	if global.NArg() == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := global.Arg(0), global.Args()[1:]
+	switch cmd {
+	case "list-plugins":
+		return c.listPlugins(rest)
+	case "inspect":
+		return c.inspect(rest)
+	case "run":
+		return c.runFlow(rest)
+	case "validate":
+		return c.validate(rest)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "tremorctl: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+type cli struct {
+	stdout, stderr io.Writer
+	level          string
+	levelSet       bool   // --log-level was given
+	format         string // --log-format
+	pluginPath     string
+	log            zerolog.Logger
+}
+
+// levelFlag is --log-level; it records that it was given.
+type levelFlag struct{ c *cli }
+
+func (f levelFlag) String() string {
+	if f.c == nil {
+		return "warn"
+	}
+	return f.c.level
+}
+
+func (f levelFlag) Set(s string) error {
+	f.c.level, f.c.levelSet = s, true
+	return nil
+}
+
+// flags returns a flag set with the options every command shares.
+func (c *cli) flags(name, argsUsage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.pluginPath, "plugin-path", "", "colon-separated directories to search for plugins")
+	fs.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error (default warn)")
+	fs.StringVar(&c.format, "log-format", c.format, "log format: auto (text on a terminal, else JSON), text or json")
+	fs.Usage = func() {
+		fmt.Fprintf(c.stderr, "usage: tremorctl %s [options] %s\n\noptions:\n", name, argsUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func (c *cli) setupLog() error {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(c.level))
+	if err != nil || c.level == "" {
+		return fmt.Errorf("--log-level %q: use trace, debug, info, warn or error", c.level)
+	}
+	var w io.Writer
+	switch c.format {
+	case "json":
+		w = c.stderr
+	case "text":
+		w = zerolog.ConsoleWriter{Out: c.stderr, NoColor: true, TimeFormat: "15:04:05.000"}
+	case "auto":
+		w = c.stderr
+		if f, ok := c.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			w = zerolog.ConsoleWriter{Out: c.stderr, TimeFormat: "15:04:05.000"}
+		}
+	default:
+		return fmt.Errorf("--log-format %q: use auto, text or json", c.format)
+	}
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	c.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	plugin.SetLogger(c.log)
+	return nil
+}
+
+// searchPath is --plugin-path, TREMOR_PLUGIN_PATH and the directories next
+// to the executable.
+func (c *cli) searchPath() []string {
+	dirs := plugin.SplitPath(c.pluginPath, "--plugin-path", c.log)
+	dirs = append(dirs, plugin.SplitPath(os.Getenv(plugin.EnvPluginPath), plugin.EnvPluginPath, c.log)...)
+	if exe, err := os.Executable(); err == nil {
+		bin := filepath.Dir(exe)
+		dirs = append(dirs, filepath.Join(bin, "..", "plugins"), filepath.Join(bin, "..", "lib", "tremor", "plugins"))
+	}
+	return dirs
+}
+
+func (c *cli) fail(format string, args ...any) int {
+	fmt.Fprintf(c.stderr, "tremorctl: "+format+"\n", args...)
+	return 1
+}
+
+func (c *cli) listPlugins(args []string) int {
+	fs := c.flags("list-plugins", "[PATH...]")
+	asJSON := fs.Bool("json", false, "print a JSON array, one object per plugin file")
+	paths, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	var files []string
+	var searchErr error
+	if len(paths) > 0 {
+		files, searchErr = plugin.Search(paths, nil, c.log)
+	} else {
+		files, searchErr = plugin.Search(nil, c.searchPath(), c.log)
+	}
+	reg, loadErr := plugin.LoadAll(files)
+	if *asJSON {
+		if err := writeJSON(c.stdout, listing(reg)); err != nil {
+			return c.fail("%v", err)
+		}
+	} else {
+		printTable(c.stdout, reg)
+	}
+	status := 0
+	if searchErr != nil {
+		fmt.Fprintf(c.stderr, "tremorctl: %v\n", searchErr)
+		status = 1
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(c.stderr, "tremorctl: no plugin files found: name files or directories, or set --plugin-path or "+plugin.EnvPluginPath)
+		status = 1
+	}
+	if loadErr != nil {
+		status = 1
+	}
+	return status
+}
+
+func (c *cli) inspect(args []string) int {
+	fs := c.flags("inspect", "NAME")
+	asJSON := fs.Bool("json", false, "print JSON")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return 2
+	}
+	name := rest[0]
+	type match struct {
+		p    *plugin.Plugin
+		only *plugin.Connector // set when NAME named a connector
+	}
+	var matches []match
+	if st, err := os.Stat(name); err == nil && !st.IsDir() && (strings.ContainsRune(name, os.PathSeparator) || strings.HasSuffix(name, ".so")) {
+		p, err := plugin.Load(name)
+		if err != nil {
+			return c.fail("%v", err)
+		}
+		matches = append(matches, match{p: p})
+	} else {
+		dirs := c.searchPath()
+		files, _ := plugin.Search(nil, dirs, c.log)
+		reg, _ := plugin.LoadAll(files)
+		for _, e := range reg.Entries {
+			if e.Err != nil {
+				c.log.Debug().Err(e.Err).Msg("skipping a plugin that failed to load")
+				continue
+			}
+			if e.Plugin.Name == name {
+				matches = append(matches, match{p: e.Plugin})
+			} else if conn := e.Plugin.Connector(name); conn != nil {
+				matches = append(matches, match{p: e.Plugin, only: conn})
+			}
+		}
+		if len(matches) == 0 {
+			var broken []string
+			for _, e := range reg.Entries {
+				if e.Err != nil {
+					broken = append(broken, e.Err.Error())
+				}
+			}
+			hint := ""
+			if len(broken) > 0 {
+				hint = "\n(files that failed to load:\n  " + strings.Join(broken, "\n  ") + ")"
+			}
+			return c.fail("no plugin or connector named %q in the plugin search path (%s): see tremorctl list-plugins%s", name, strings.Join(dirs, ":"), hint)
+		}
+	}
+	var out []pluginJSON
+	for i, m := range matches {
+		j := describe(m.p, nil)
+		if m.only != nil {
+			j.Connectors = []connectorJSON{describeConnector(m.only)}
+		}
+		if *asJSON {
+			out = append(out, j)
+			continue
+		}
+		if i > 0 {
+			fmt.Fprintln(c.stdout)
+		}
+		printPlugin(c.stdout, j)
+	}
+	if *asJSON {
+		if err := writeJSON(c.stdout, out); err != nil {
+			return c.fail("%v", err)
+		}
+	}
+	return 0
+}
+
+// parseInterleaved parses flags that may come before or after the
+// positional arguments ("--" ends the flags) and returns the positionals.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func asLoadError(err error, target **plugin.LoadError) bool { return errors.As(err, target) }

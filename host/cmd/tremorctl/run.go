@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"tremorhost/host/flow"
+	"tremorhost/host/plugin"
+	"tremorhost/host/runtime"
+)
+
+//go:embed example.toml
+var exampleFlow []byte
+
+// exampleOut is where the built-in example's file connector writes.
+var exampleOut = filepath.Join(os.TempDir(), "tremor-example.jsonl")
+
+// loadFlow reads FLOW.toml, or the built-in example when no file is named.
+func (c *cli) loadFlow(args []string) (*flow.Flow, bool, error) {
+	if len(args) == 0 {
+		f, err := flow.Parse("(built-in example)", exampleFlow)
+		if err != nil {
+			return nil, true, err
+		}
+		for _, conn := range f.Connectors {
+			if conn.Type == "file" {
+				conn.Config["path"] = exampleOut
+			}
+		}
+		return f, true, nil
+	}
+	f, err := flow.Load(args[0])
+	return f, false, err
+}
+
+// prepare loads the plugins of the search path and checks the flow
+// against them.
+func (c *cli) prepare(f *flow.Flow, opts runtime.Options) (*runtime.Runtime, error) {
+	files, err := plugin.Search(nil, c.searchPath(), c.log)
+	if err != nil {
+		return nil, err
+	}
+	reg, loadErr := plugin.LoadAll(files)
+	if loadErr != nil {
+		// A broken plugin file does not stop a flow that does not need it;
+		// a missing connector type is reported by runtime.New.
+		c.log.Warn().Err(loadErr).Msg("some plugin files were refused")
+	}
+	opts.Log = c.log
+	return runtime.New(f, runtime.PluginCatalog{Registry: reg}, opts)
+}
+
+func (c *cli) validate(args []string) int {
+	fs := c.flags("validate", "FLOW.toml")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return 2
+	}
+	f, _, err := c.loadFlow(rest)
+	if err == nil {
+		_, err = c.prepare(f, runtime.Options{})
+	}
+	if err != nil {
+		return c.fail("%v", err)
+	}
+	fmt.Fprintf(c.stdout, "%s: ok (%d connectors, %d pipelines, %d links)\n", rest[0], len(f.Connectors), len(f.Pipelines), len(f.Links))
+	return 0
+}
+
+func (c *cli) runFlow(args []string) int {
+	fs := c.flags("run", "[FLOW.toml]")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "on shutdown, how long to wait for in-flight events before failing them back")
+	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if c.level == "warn" && !c.levelSet {
+		c.level = "info" // a running flow says what it does
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	if len(rest) > 1 {
+		fs.Usage()
+		return 2
+	}
+	f, example, err := c.loadFlow(rest)
+	if err != nil {
+		return c.fail("%v", err)
+	}
+	r, err := c.prepare(f, runtime.Options{DrainTimeout: *drain, StatsInterval: *stats})
+	if err != nil {
+		return c.fail("%v", err)
+	}
+
+	// The first SIGINT/SIGTERM drains the flow; a second one exits at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
+		os.Exit(130)
+	}()
+
+	c.log.Info().Str("flow", f.Name).Int("connectors", len(f.Connectors)).Int("batch_size", f.BatchSize).Msg("running; Ctrl-C drains and stops")
+	start := time.Now()
+	result, runErr := r.Run(ctx)
+	fmt.Fprintf(c.stdout, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
+	runtime.WriteStats(c.stdout, result)
+	if example {
+		c.showExampleOutput()
+	}
+	if runErr != nil {
+		return c.fail("%v", runErr)
+	}
+	return 0
+}
+
+// showExampleOutput prints where the example wrote and its first lines.
+func (c *cli) showExampleOutput() {
+	fh, err := os.Open(exampleOut)
+	if err != nil {
+		fmt.Fprintf(c.stdout, "example output %s: %v\n", exampleOut, err)
+		return
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	var lines []string
+	n := 0
+	for sc.Scan() {
+		if n < 3 {
+			lines = append(lines, sc.Text())
+		}
+		n++
+	}
+	fmt.Fprintf(c.stdout, "\nthe file connector (Rust plugin) wrote %d lines to %s; the first ones:\n", n, exampleOut)
+	for _, l := range lines {
+		fmt.Fprintf(c.stdout, "  %s\n", l)
+	}
+}

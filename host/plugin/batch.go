@@ -1,0 +1,274 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin/internal/native"
+)
+
+// Caps is the room of a batch: events, value nodes and arena bytes.
+type Caps struct {
+	Events int
+	Values int
+	Bytes  int
+}
+
+// DefaultCaps suits most sources: 256 events of about 1 KiB.
+var DefaultCaps = Caps{Events: 256, Values: 4096, Bytes: 256 << 10}
+
+// Growth limits: a source asking for more room for one event than this
+// (TREMOR_ERR_NO_ROOM with bytes_needed / values_needed) is refused.
+const (
+	MaxBatchBytes  = 256 << 20
+	MaxBatchValues = 4 << 20
+	maxBatchEvents = 1 << 20
+)
+
+var (
+	batchHeaderSize = unsafe.Sizeof(abi.Batch{})
+	eventSize       = unsafe.Sizeof(abi.Event{})
+	valueSize       = unsafe.Sizeof(abi.Value{})
+)
+
+// Batch is a tremor_batch with its arenas, all in one mapping off the Go
+// heap, allocated once and reused: pulled into by a source, filled by the
+// host and sent to a sink, or both (pull from one instance, send the same
+// batch to another). Not safe for concurrent use. Slices returned by its
+// accessors view the arenas and stay valid until the next Reset, Pull or
+// Append.
+type Batch struct {
+	arena *native.Arena
+	hdr   *abi.Batch
+	caps  Caps
+
+	events []abi.Event // cap caps.Events
+	values []abi.Value // cap caps.Values
+	bytes  []byte      // cap caps.Bytes
+
+	evAddr, valAddr, byteAddr uintptr
+	n                         int // valid events
+	enc                       abi.Encoder
+}
+
+// NewBatch maps a batch with the given room.
+func NewBatch(c Caps) (*Batch, error) {
+	if c.Events <= 0 || c.Events > maxBatchEvents || c.Values < 0 || c.Values > MaxBatchValues || c.Bytes < 0 || c.Bytes > MaxBatchBytes {
+		return nil, fmt.Errorf("batch room %+v out of range (events 1..%d, values 0..%d, bytes 0..%d)", c, maxBatchEvents, MaxBatchValues, MaxBatchBytes)
+	}
+	b := &Batch{}
+	if err := b.mapArena(c); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Batch) mapArena(c Caps) error {
+	evOff := (batchHeaderSize + 63) &^ 63
+	valOff := evOff + uintptr(c.Events)*eventSize
+	byteOff := valOff + uintptr(c.Values)*valueSize
+	a, err := native.Map(int(byteOff) + c.Bytes + 1)
+	if err != nil {
+		return err
+	}
+	b.arena.Free()
+	b.arena, b.caps = a, c
+	b.hdr = native.At[abi.Batch](a, 0)
+	b.events = native.Slice[abi.Event](a, evOff, c.Events)[:0]
+	b.values = native.Slice[abi.Value](a, valOff, c.Values)[:0]
+	b.bytes = native.Slice[byte](a, byteOff, c.Bytes)[:0]
+	base := a.Addr()
+	b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
+	b.Reset()
+	return nil
+}
+
+// Free unmaps the batch. It must not be used afterwards.
+func (b *Batch) Free() {
+	b.arena.Free()
+	b.arena, b.hdr = nil, nil
+	b.events, b.values, b.bytes = nil, nil, nil
+}
+
+// Caps returns the batch's room.
+func (b *Batch) Caps() Caps { return b.caps }
+
+// Reset empties the batch.
+func (b *Batch) Reset() {
+	b.n = 0
+	b.events, b.values, b.bytes = b.events[:0], b.values[:0], b.bytes[:0]
+	b.enc = abi.Encoder{Nodes: b.values, Bytes: b.bytes, Fixed: true}
+}
+
+// Len is the number of events in the batch.
+func (b *Batch) Len() int { return b.n }
+
+// Event returns event i (a view into the arena; do not keep it).
+func (b *Batch) Event(i int) *abi.Event { return &b.events[i] }
+
+// Payload returns the raw payload of event i (a view into the byte arena),
+// or nil for a structured event.
+func (b *Batch) Payload(i int) []byte {
+	e := &b.events[i]
+	if e.Flags&abi.EventStructured != 0 {
+		return nil
+	}
+	return b.bytes[e.Payload.Offset : e.Payload.Offset+e.Payload.Len : e.Payload.Offset+e.Payload.Len]
+}
+
+// Value decodes the structured payload of event i.
+func (b *Batch) Value(i int) (any, error) {
+	e := &b.events[i]
+	if e.Flags&abi.EventStructured == 0 {
+		return nil, errors.New("event is not structured")
+	}
+	return abi.Decode(b.values, b.bytes, e.Payload)
+}
+
+// Meta decodes the metadata of event i (nil when it has none).
+func (b *Batch) Meta(i int) (any, error) {
+	e := &b.events[i]
+	if e.Meta.Len == 0 {
+		return nil, nil
+	}
+	return abi.Decode(b.values, b.bytes, e.Meta)
+}
+
+// Event is what the host appends to a batch for a sink.
+type Event struct {
+	ID       uint64
+	Stream   uint64
+	IngestNs uint64
+	Port     uint32
+	// Raw payload (for bytes connectors); ignored when Structured is set.
+	Payload []byte
+	// Structured payload (for structured connectors).
+	Structured bool
+	Value      any
+	// Metadata, usually a map[string]any; nil for none.
+	Meta any
+}
+
+// Append adds an event, copying its payload and encoding its values into
+// the arenas. It returns ErrBatchFull (and leaves the batch unchanged) when
+// the event does not fit, or an encoding error. It does not allocate.
+func (b *Batch) Append(ev *Event) error {
+	if b.n == cap(b.events) {
+		return ErrBatchFull
+	}
+	nv, nb := len(b.enc.Nodes), len(b.enc.Bytes)
+	undo := func(err error) error {
+		b.enc.Nodes, b.enc.Bytes = b.enc.Nodes[:nv], b.enc.Bytes[:nb]
+		if errors.Is(err, abi.ErrNoRoom) {
+			return ErrBatchFull
+		}
+		return err
+	}
+	out := abi.Event{ID: ev.ID, Stream: ev.Stream, IngestNs: ev.IngestNs, Port: ev.Port}
+	var err error
+	if ev.Structured {
+		out.Flags = abi.EventStructured
+		if out.Payload, err = b.enc.Encode(ev.Value); err != nil {
+			return undo(err)
+		}
+	} else if out.Payload, err = b.enc.AppendBytes(ev.Payload); err != nil {
+		return undo(err)
+	}
+	if ev.Meta != nil {
+		if out.Meta, err = b.enc.Encode(ev.Meta); err != nil {
+			return undo(err)
+		}
+	}
+	b.events = b.events[:b.n+1]
+	b.events[b.n] = out
+	b.n++
+	b.values, b.bytes = b.enc.Nodes, b.enc.Bytes
+	return nil
+}
+
+// prepareRoom sets the header for on_pull: everything empty, full room.
+func (b *Batch) prepareRoom() {
+	b.Reset()
+	*b.hdr = abi.Batch{
+		StructSize: uint32(batchHeaderSize),
+		Events:     b.evAddr, EventsCap: uint64(b.caps.Events),
+		Values: b.valAddr, ValuesCap: uint64(b.caps.Values),
+		Bytes: b.byteAddr, BytesCap: uint64(b.caps.Bytes),
+	}
+}
+
+// prepareSend sets the header for on_send: the events appended so far.
+func (b *Batch) prepareSend() {
+	*b.hdr = abi.Batch{
+		StructSize: uint32(batchHeaderSize),
+		Events:     b.evAddr, EventsLen: uint64(b.n), EventsCap: uint64(b.caps.Events),
+		Values: b.valAddr, ValuesLen: uint64(len(b.values)), ValuesCap: uint64(b.caps.Values),
+		Bytes: b.byteAddr, BytesLen: uint64(len(b.bytes)), BytesCap: uint64(b.caps.Bytes),
+	}
+}
+
+// adoptPulled checks what on_pull wrote into the header and arenas and, when
+// it keeps the contract, makes the events visible. It does not allocate
+// unless it finds a violation.
+func (b *Batch) adoptPulled() error {
+	h := b.hdr
+	if h.Events != b.evAddr || h.Values != b.valAddr || h.Bytes != b.byteAddr {
+		return errors.New("it changed the events/values/bytes pointers of the batch: a plugin fills the arenas it is given, never moves them")
+	}
+	if h.EventsCap != uint64(b.caps.Events) || h.ValuesCap != uint64(b.caps.Values) || h.BytesCap != uint64(b.caps.Bytes) || h.StructSize != uint32(batchHeaderSize) {
+		return errors.New("it changed struct_size or a *_cap field of the batch: those are the host's")
+	}
+	if h.EventsLen > h.EventsCap {
+		return fmt.Errorf("events_len %d is larger than events_cap %d", h.EventsLen, h.EventsCap)
+	}
+	if h.ValuesLen > h.ValuesCap {
+		return fmt.Errorf("values_len %d is larger than values_cap %d", h.ValuesLen, h.ValuesCap)
+	}
+	if h.BytesLen > h.BytesCap {
+		return fmt.Errorf("bytes_len %d is larger than bytes_cap %d", h.BytesLen, h.BytesCap)
+	}
+	events := b.events[:h.EventsLen]
+	values := b.values[:h.ValuesLen]
+	arena := b.bytes[:h.BytesLen]
+	for i := range events {
+		e := &events[i]
+		if e.Flags&^uint32(abi.EventKnownFlags) != 0 {
+			return fmt.Errorf("event %d (id %d): flags 0x%x has bits ABI %s does not define", i, e.ID, e.Flags, abi.ABIVersionString)
+		}
+		if e.Port != abi.PortOut && e.Port != abi.PortErr {
+			return fmt.Errorf("event %d (id %d): port %d is neither TREMOR_PORT_OUT nor TREMOR_PORT_ERR", i, e.ID, e.Port)
+		}
+		if e.Flags&abi.EventStructured != 0 {
+			if err := abi.Check(values, arena, e.Payload); err != nil {
+				return fmt.Errorf("event %d (id %d): structured payload: %w", i, e.ID, err)
+			}
+		} else if e.Payload.Offset > h.BytesLen || e.Payload.Len > h.BytesLen-e.Payload.Offset {
+			return fmt.Errorf("event %d (id %d): payload span [%d, +%d) is outside the %d bytes written (bytes_len)", i, e.ID, e.Payload.Offset, e.Payload.Len, h.BytesLen)
+		}
+		if e.Meta.Len != 0 {
+			if err := abi.Check(values, arena, e.Meta); err != nil {
+				return fmt.Errorf("event %d (id %d): meta: %w", i, e.ID, err)
+			}
+		}
+	}
+	b.events, b.values, b.bytes = events, values, arena
+	b.n = len(events)
+	b.enc = abi.Encoder{Nodes: values, Bytes: arena, Fixed: true}
+	return nil
+}
+
+// grow remaps the batch so that one event of the given size fits.
+func (b *Batch) grow(needBytes, needValues uint64) error {
+	if needBytes > MaxBatchBytes || needValues > MaxBatchValues {
+		return fmt.Errorf("it asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", needBytes, needValues, MaxBatchBytes, MaxBatchValues)
+	}
+	if needBytes <= uint64(b.caps.Bytes) && needValues <= uint64(b.caps.Values) {
+		return fmt.Errorf("it answered TREMOR_ERR_NO_ROOM but asks for %d bytes and %d value nodes, which the room (%d bytes, %d nodes) already has", needBytes, needValues, b.caps.Bytes, b.caps.Values)
+	}
+	c := b.caps
+	c.Bytes = max(c.Bytes, int(needBytes))
+	c.Values = max(c.Values, int(needValues))
+	return b.mapArena(c)
+}

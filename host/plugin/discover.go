@@ -1,0 +1,184 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// EnvPluginPath is the environment variable holding the plugin search path
+// (colon-separated directories).
+const EnvPluginPath = "TREMOR_PLUGIN_PATH"
+
+// SplitPath splits a colon-separated search path. Empty entries are
+// ignored (never read as the current directory) and reported at debug
+// level; origin names where the list came from, for that message.
+func SplitPath(list, origin string, log zerolog.Logger) []string {
+	if list == "" {
+		return nil
+	}
+	var out []string
+	for i, e := range strings.Split(list, string(os.PathListSeparator)) {
+		if e == "" {
+			log.Debug().Str("origin", origin).Int("entry", i).Msg("ignoring an empty entry in the plugin search path: the current directory is never searched unless named (use \".\")")
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Search lists the plugin files to load: every explicit path (a file, even
+// without the .so suffix, or a directory), then every directory of the
+// search path, in order. In a directory only regular files (or symlinks to
+// them) named *.so are taken, sorted by name, without descending into
+// subdirectories. A file reached twice is listed once. An explicit path
+// that does not exist is an error; a search-path directory that does not
+// exist is skipped (logged at debug level).
+func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error) {
+	var files []string
+	var errs []error
+	seen := map[string]bool{}
+	add := func(p string) {
+		key := p
+		if abs, err := filepath.Abs(p); err == nil {
+			key = abs
+			if real, err := filepath.EvalSymlinks(abs); err == nil {
+				key = real
+			}
+		}
+		if !seen[key] {
+			seen[key] = true
+			files = append(files, p)
+		}
+	}
+	scan := func(dir string) error {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		names := []string{}
+		for _, e := range entries {
+			if !strings.HasSuffix(e.Name(), ".so") {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			st, err := os.Stat(p) // follows symlinks
+			if err != nil || !st.Mode().IsRegular() {
+				log.Debug().Str("path", p).Msg("skipping: not a regular file")
+				continue
+			}
+			names = append(names, p)
+		}
+		slices.Sort(names)
+		for _, p := range names {
+			add(p)
+		}
+		return nil
+	}
+	for _, p := range explicit {
+		st, err := os.Stat(p)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("plugin path %s: %w", p, unwrapPathError(err)))
+		case st.IsDir():
+			if err := scan(p); err != nil {
+				errs = append(errs, fmt.Errorf("plugin directory %s: %w", p, unwrapPathError(err)))
+			}
+		default:
+			add(p)
+		}
+	}
+	for _, dir := range searchPath {
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() {
+			log.Debug().Str("dir", dir).Msg("skipping plugin search path entry: not a directory")
+			continue
+		}
+		if err := scan(dir); err != nil {
+			errs = append(errs, fmt.Errorf("plugin directory %s: %w", dir, unwrapPathError(err)))
+		}
+	}
+	return files, errors.Join(errs...)
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Entry is one plugin file and what became of it.
+type Entry struct {
+	Path   string
+	Plugin *Plugin // nil when the descriptor could not be read
+	Err    error   // nil when loaded and registered
+}
+
+// Registry is a set of loaded plugins whose connector names are unique.
+type Registry struct {
+	Entries    []Entry
+	connectors map[string]*Connector
+}
+
+// LoadAll loads every file, in order. A file that fails is recorded with
+// its error and does not stop the others; a plugin that claims a connector
+// name an earlier plugin already claimed is refused (the error names both
+// files). The returned error joins every failure (nil when all loaded).
+func LoadAll(files []string) (*Registry, error) {
+	r := &Registry{connectors: map[string]*Connector{}}
+	var errs []error
+	for _, f := range files {
+		p, err := Load(f)
+		if err != nil {
+			r.Entries = append(r.Entries, Entry{Path: f, Err: err})
+			errs = append(errs, err)
+			continue
+		}
+		if err := r.add(p); err != nil {
+			r.Entries = append(r.Entries, Entry{Path: f, Plugin: p, Err: err})
+			errs = append(errs, err)
+			continue
+		}
+		r.Entries = append(r.Entries, Entry{Path: f, Plugin: p})
+	}
+	return r, errors.Join(errs...)
+}
+
+func (r *Registry) add(p *Plugin) error {
+	for _, c := range p.Connectors {
+		if prev, ok := r.connectors[c.Name]; ok {
+			if prev.Plugin == p {
+				return nil // the same file listed twice
+			}
+			return &LoadError{Path: p.Path, Plugin: p.Name, Err: fmt.Errorf(
+				"connector %q is already provided by plugin %q (%s): two plugins cannot provide the same connector; remove one of the two files from the plugin path",
+				c.Name, prev.Plugin.Name, prev.Plugin.Path)}
+		}
+	}
+	for _, c := range p.Connectors {
+		r.connectors[c.Name] = c
+	}
+	return nil
+}
+
+// Connector returns the registered connector type with this name.
+func (r *Registry) Connector(name string) *Connector { return r.connectors[name] }
+
+// Plugins returns the registered plugins, in load order.
+func (r *Registry) Plugins() []*Plugin {
+	var out []*Plugin
+	for _, e := range r.Entries {
+		if e.Err == nil {
+			out = append(out, e.Plugin)
+		}
+	}
+	return out
+}

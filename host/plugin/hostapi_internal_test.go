@@ -1,0 +1,79 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/abi"
+)
+
+func callLog(ctx uintptr, level int32, msg string) {
+	b := []byte(msg)
+	var p uintptr
+	if len(b) > 0 {
+		p = uintptr(unsafe.Pointer(&b[0]))
+	}
+	hostLog(ctx, uintptr(uint32(level)), p, uintptr(len(b)))
+}
+
+func TestHostLogLevelsAndTags(t *testing.T) {
+	var buf bytes.Buffer
+	inst := &Instance{log: zerolog.New(&buf).Level(zerolog.TraceLevel).With().Str("plugin", "p").Str("connector", "c").Str("alias", "a").Logger()}
+	h := register(inst)
+	defer unregister(h)
+	cases := []struct {
+		level int32
+		want  string
+	}{
+		{abi.LogError, "error"}, {abi.LogWarn, "warn"}, {abi.LogInfo, "info"},
+		{abi.LogDebug, "debug"}, {abi.LogTrace, "trace"}, {42, "info"},
+	}
+	for _, tc := range cases {
+		buf.Reset()
+		callLog(h, tc.level, "hello\n")
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &m), buf.String())
+		assert.Equal(t, tc.want, m["level"])
+		assert.Equal(t, "hello", m["message"], "trailing newline trimmed")
+		assert.Equal(t, "p", m["plugin"])
+		assert.Equal(t, "c", m["connector"])
+		assert.Equal(t, "a", m["alias"])
+		if tc.level == 42 {
+			assert.Equal(t, 42.0, m["plugin_level"])
+		}
+	}
+	buf.Reset()
+	callLog(h, abi.LogInfo, "bad \xff utf8")
+	assert.Contains(t, buf.String(), "bad \ufffd utf8")
+}
+
+// A ctx that is not (or no longer) a live instance is reported, not followed.
+func TestHostLogStaleCtx(t *testing.T) {
+	var buf bytes.Buffer
+	SetLogger(zerolog.New(&buf))
+	defer SetLogger(zerolog.Nop())
+	callLog(1<<40, abi.LogError, "from beyond")
+	assert.True(t, strings.Contains(buf.String(), "unknown or destroyed instance ctx"), buf.String())
+	assert.Contains(t, buf.String(), "from beyond")
+	callLog(1<<40, abi.LogError, "") // empty message, NULL pointer
+}
+
+func TestHostAPITable(t *testing.T) {
+	addr, err := hostAPIAddr()
+	require.NoError(t, err)
+	again, _ := hostAPIAddr()
+	assert.Equal(t, addr, again, "one table per process")
+	api := hostAPI.arena.Mem()
+	tbl := (*abi.HostAPI)(unsafe.Pointer(&api[0]))
+	assert.Equal(t, uint32(unsafe.Sizeof(abi.HostAPI{})), tbl.StructSize)
+	assert.Equal(t, uint16(abi.ABIMajor), tbl.ABIMajor)
+	assert.Equal(t, uint16(abi.ABIMinor), tbl.ABIMinor)
+	assert.NotZero(t, tbl.Log)
+}

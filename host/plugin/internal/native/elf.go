@@ -1,0 +1,138 @@
+package native
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"unsafe"
+)
+
+// elfMachines maps GOARCH to the ELF e_machine of code this process can load.
+var elfMachines = map[string]uint16{
+	"386": 3, "amd64": 62, "arm": 40, "arm64": 183, "riscv64": 243,
+	"ppc64le": 21, "s390x": 22, "loong64": 258,
+}
+
+// CheckELF looks at a file before dlopen does, to explain in plain words why
+// a file cannot be a plugin for this process: empty, not ELF, 32/64-bit or
+// endianness mismatch, not a shared library, built for another CPU, or
+// truncated (headers or loadable segments beyond the end of the file).
+// The error says what is wrong, not what file it is: the caller adds that.
+func CheckELF(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("is not a regular file (%s)", st.Mode().Type())
+	}
+	size := st.Size()
+	if size == 0 {
+		return fmt.Errorf("is empty (0 bytes), not a shared library: rebuild the plugin, or remove the file from the plugin path")
+	}
+	hdr := make([]byte, 64)
+	n, err := io.ReadFull(f, hdr)
+	if err != nil && err != io.ErrUnexpectedEOF {
+		return err
+	}
+	hdr = hdr[:n]
+	if n < 4 || string(hdr[:4]) != "\x7fELF" {
+		return fmt.Errorf("is not an ELF shared library (it starts with %s): a plugin is a .so built with -shared; remove this file from the plugin path", quotePrefix(hdr))
+	}
+	if n < 52 {
+		return truncated(size, 64)
+	}
+	is64 := unsafe.Sizeof(uintptr(0)) == 8
+	switch hdr[4] {
+	case 1:
+		if is64 {
+			return fmt.Errorf("is a 32-bit ELF file and this host is 64-bit: rebuild the plugin for %s/%s", runtime.GOOS, runtime.GOARCH)
+		}
+	case 2:
+		if !is64 {
+			return fmt.Errorf("is a 64-bit ELF file and this host is 32-bit: rebuild the plugin for %s/%s", runtime.GOOS, runtime.GOARCH)
+		}
+	default:
+		return fmt.Errorf("is a damaged ELF file (unknown class %d): rebuild or reinstall it", hdr[4])
+	}
+	if hdr[5] != 1 { // this host is little-endian on every platform it builds for but s390x
+		if runtime.GOARCH != "s390x" || hdr[5] != 2 {
+			return fmt.Errorf("has the wrong byte order (ELF data %d) for %s: rebuild the plugin for this machine", hdr[5], runtime.GOARCH)
+		}
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if hdr[5] == 2 {
+		bo = binary.BigEndian
+	}
+	etype := bo.Uint16(hdr[16:])
+	machine := bo.Uint16(hdr[18:])
+	if etype != 3 { // ET_DYN
+		what := map[uint16]string{1: "a relocatable object (.o)", 2: "an executable", 4: "a core dump"}[etype]
+		if what == "" {
+			what = "ELF type " + strconv.Itoa(int(etype))
+		}
+		return fmt.Errorf("is %s, not a shared library: build the plugin with -shared (CMake: add_library(... MODULE), Go: -buildmode=c-shared, Rust: crate-type cdylib)", what)
+	}
+	if want, ok := elfMachines[runtime.GOARCH]; ok && machine != want {
+		return fmt.Errorf("is built for another CPU (ELF machine %d, this host is %s, machine %d): rebuild the plugin for %s", machine, runtime.GOARCH, want, runtime.GOARCH)
+	}
+	if !is64 {
+		return nil // the detailed size checks below are for ELF64
+	}
+	if n < 64 {
+		return truncated(size, 64)
+	}
+	phoff, shoff := bo.Uint64(hdr[32:]), bo.Uint64(hdr[40:])
+	phentsize, phnum := uint64(bo.Uint16(hdr[54:])), uint64(bo.Uint16(hdr[56:]))
+	shentsize, shnum := uint64(bo.Uint16(hdr[58:])), uint64(bo.Uint16(hdr[60:]))
+	need := uint64(64)
+	if end := phoff + phentsize*phnum; phnum > 0 && end > need {
+		need = end
+	}
+	if end := shoff + shentsize*shnum; shoff > 0 && end > need {
+		need = end
+	}
+	if need > uint64(size) {
+		return truncated(size, need)
+	}
+	// Loadable segments must lie inside the file too.
+	if phnum > 0 && phentsize >= 56 {
+		ph := make([]byte, phentsize*phnum)
+		if _, err := f.ReadAt(ph, int64(phoff)); err != nil {
+			return truncated(size, need)
+		}
+		for i := uint64(0); i < phnum; i++ {
+			p := ph[i*phentsize:]
+			if bo.Uint32(p) != 1 { // PT_LOAD
+				continue
+			}
+			off, filesz := bo.Uint64(p[8:]), bo.Uint64(p[32:])
+			if end := off + filesz; end > need {
+				need = end
+			}
+		}
+		if need > uint64(size) {
+			return truncated(size, need)
+		}
+	}
+	return nil
+}
+
+func truncated(size int64, need uint64) error {
+	return fmt.Errorf("is truncated: it has %d bytes but its ELF headers describe at least %d: the file was cut short while copying or building; rebuild or reinstall it", size, need)
+}
+
+func quotePrefix(b []byte) string {
+	if len(b) > 16 {
+		b = b[:16]
+	}
+	return strconv.Quote(string(b))
+}

@@ -1,0 +1,152 @@
+// Package native holds the host's unsafe edge: dlopen, reading C memory the
+// plugin owns, calling C function pointers, and memory mapped off the Go
+// heap. Nothing here knows the plugin contract beyond raw memory.
+package native
+
+import (
+	"fmt"
+	"syscall"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// Open dlopens path with RTLD_NOW|RTLD_LOCAL. Libraries are never closed:
+// plugins may have started threads, Go c-shared libraries cannot be
+// unloaded, and a descriptor's static data must stay valid.
+func Open(path string) (uintptr, error) {
+	return purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_LOCAL)
+}
+
+// Sym looks up a symbol; 0 when it is missing.
+func Sym(handle uintptr, name string) uintptr {
+	p, err := purego.Dlsym(handle, name)
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// Call calls a C function pointer with integer/pointer arguments and returns
+// its integer result (rax/x0), without reflection.
+//
+// args should live in memory that is already on the heap (a field of a
+// long-lived struct): purego.SyscallN is go:uintptrescapes, so a fresh
+// variadic slice would be moved to the heap on every call.
+func Call(fn uintptr, args []uintptr) uintptr {
+	r1, _, _ := purego.SyscallN(fn, args...)
+	return r1
+}
+
+// Call0 calls a function without arguments.
+func Call0(fn uintptr) uintptr {
+	r1, _, _ := purego.SyscallN(fn)
+	return r1
+}
+
+// NewCallback wraps purego.NewCallback. Callbacks are never freed and a
+// process has about 2000: create them once.
+func NewCallback(fn any) uintptr { return purego.NewCallback(fn) }
+
+// CString reads a NUL-terminated string at p of at most max bytes. ok is
+// false when no NUL comes within max bytes. p must point to readable memory:
+// a wild pointer from a plugin crashes the process, which no check here can
+// prevent.
+func CString(p uintptr, max int) (s string, ok bool) {
+	if p == 0 {
+		return "", true
+	}
+	for n := 0; n <= max; n++ {
+		if *(*byte)(ptr(p + uintptr(n))) == 0 {
+			return string(unsafe.Slice((*byte)(ptr(p)), n)), true
+		}
+	}
+	return string(unsafe.Slice((*byte)(ptr(p)), max)), false
+}
+
+// ReadU32 reads a uint32 at p.
+func ReadU32(p uintptr) uint32 { return *(*uint32)(ptr(p)) }
+
+// ReadU16 reads a uint16 at p.
+func ReadU16(p uintptr) uint16 { return *(*uint16)(ptr(p)) }
+
+// ReadUintptr reads a pointer-sized word at p.
+func ReadUintptr(p uintptr) uintptr { return *(*uintptr)(ptr(p)) }
+
+// ReadPrefix copies the first min(size, sizeof(T)) bytes at p into a T whose
+// remaining bytes are zero: how a reader honours a struct_size field.
+//
+// (noinline: inlined, the copy crashes the Go 1.26 compiler's memmove
+// rewrite, "disjointTypes: one of arguments is not a pointer".)
+//
+//go:noinline
+func ReadPrefix[T any](p uintptr, size uintptr) T {
+	var out T
+	n := unsafe.Sizeof(out)
+	if size < n {
+		n = size
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&out)), n), unsafe.Slice((*byte)(ptr(p)), n))
+	return out
+}
+
+// Bytes views n bytes of C memory at p (no copy).
+func Bytes(p uintptr, n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(ptr(p)), n)
+}
+
+// ptr turns an address of C memory (never of Go memory) into a pointer.
+func ptr(p uintptr) unsafe.Pointer { return unsafe.Add(nil, p) }
+
+// Arena is memory mapped off the Go heap: the garbage collector neither
+// scans nor moves it, so its address can be handed to C and kept there.
+type Arena struct {
+	mem []byte
+}
+
+// Map maps size bytes (rounded up to whole pages), zeroed.
+func Map(size int) (*Arena, error) {
+	if size <= 0 {
+		size = 1
+	}
+	page := syscall.Getpagesize()
+	size = (size + page - 1) / page * page
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
+	}
+	return &Arena{mem: mem}, nil
+}
+
+// Addr is the arena's base address.
+func (a *Arena) Addr() uintptr { return uintptr(unsafe.Pointer(&a.mem[0])) }
+
+// Size is the arena's mapped size.
+func (a *Arena) Size() int { return len(a.mem) }
+
+// Mem is the arena's memory as a slice.
+func (a *Arena) Mem() []byte { return a.mem }
+
+// Free unmaps the arena; it must no longer be used.
+func (a *Arena) Free() {
+	if a != nil && a.mem != nil {
+		_ = syscall.Munmap(a.mem)
+		a.mem = nil
+	}
+}
+
+// At returns a pointer to a T at byte offset off of the arena.
+func At[T any](a *Arena, off uintptr) *T {
+	return (*T)(unsafe.Pointer(&a.mem[off]))
+}
+
+// Slice views n Ts at byte offset off of the arena.
+func Slice[T any](a *Arena, off uintptr, n int) []T {
+	if n == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(&a.mem[off])), 0)
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&a.mem[off])), n)
+}
