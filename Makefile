@@ -9,7 +9,7 @@ build:
 	./scripts/build.sh
 
 run: build
-	./build/bin/tremorctl list-plugins build/plugins
+	./build/bin/tremorctl run
 
 test: build
 	./scripts/test.sh

@@ -72,8 +72,9 @@ const (
 // Event flags (tremor_event.flags): TREMOR_EVENT_*.
 const (
 	EventStructured = 0x1
+	EventEndStream  = 0x2
 	// EventKnownFlags has every flag bit ABI 1.0 defines; other bits must be zero.
-	EventKnownFlags = EventStructured
+	EventKnownFlags = EventStructured | EventEndStream
 )
 
 // Per-event sink outcomes: TREMOR_OUTCOME_*.

@@ -48,6 +48,7 @@ var goConstants = map[string]int64{
 	"TREMOR_PORT_OUT":           abi.PortOut,
 	"TREMOR_PORT_ERR":           abi.PortErr,
 	"TREMOR_EVENT_STRUCTURED":   abi.EventStructured,
+	"TREMOR_EVENT_END_STREAM":   abi.EventEndStream,
 	"TREMOR_OUTCOME_OK":         abi.OutcomeOK,
 	"TREMOR_OUTCOME_FAILED":     abi.OutcomeFailed,
 	"TREMOR_OUTCOME_RETRY":      abi.OutcomeRetry,
@@ -124,7 +125,7 @@ func TestConstantsMatchHeader(t *testing.T) {
 	}
 	assert.Equal(t, cabi.ABIVersionString(), abi.ABIVersionString)
 	assert.Equal(t, cabi.EntrySymbol(), abi.EntrySymbol)
-	assert.Equal(t, int64(abi.EventStructured), cconsts["TREMOR_EVENT_STRUCTURED"], "EventKnownFlags must list every flag")
+	assert.Equal(t, cconsts["TREMOR_EVENT_STRUCTURED"]|cconsts["TREMOR_EVENT_END_STREAM"], int64(abi.EventKnownFlags), "EventKnownFlags must list every flag")
 	assert.Equal(t, int64(abi.KindSource|abi.KindSink), int64(abi.KindKnown))
 	assert.Equal(t, int64(abi.FieldRequired|abi.FieldSecret), int64(abi.FieldKnownFlags))
 }

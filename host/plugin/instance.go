@@ -267,9 +267,9 @@ func (i *Instance) Stop() error { return i.step("stop", i.conn.vt.OnStop) }
 
 // Pull calls on_pull to fill b, waiting up to wait for data, and checks
 // what the plugin wrote. It returns nil (b.Len() may be 0: nothing yet),
-// ErrEnd (b may still hold the last events), an *Error with
-// abi.ResultErrDisconnected (b holds the events written before), or another
-// error. When the plugin answers TREMOR_ERR_NO_ROOM, b grows to what it
+// ErrEnd (b may still hold the last events), or an *Error such as
+// abi.ResultErrDisconnected; b holds the events written before it with
+// every answer but a panic. When the plugin answers TREMOR_ERR_NO_ROOM, b grows to what it
 // asks for and the pull is repeated. Pull does not allocate on success.
 func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 	i.mu.Lock()
@@ -300,7 +300,10 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 			}
 			continue
 		}
-		if rc == abi.ResultOK || rc == abi.ResultEnd || rc == abi.ResultErrDisconnected {
+		// The events written are the host's with any answer but a panic
+		// (the header's on_pull rule): a plugin that fails half-way has
+		// handed them over and will not offer them again.
+		if rc != abi.ResultErrPanic {
 			if err := b.adoptPulled(); err != nil {
 				b.Reset()
 				return i.violation("pull", err.Error())

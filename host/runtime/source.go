@@ -62,16 +62,16 @@ type source struct {
 	inbox  inbox
 	err    error // why it stopped early, if it did
 
-	bufs     [][]event // per sink (by sink.idx), filled while routing one batch
-	emits    []processor.Emit
-	streams  map[uint64]struct{} // streams with pre-processor state
-	scratch  []settlement
-	acks     []uint64
-	fails    []uint64
-	paused   bool
-	cur      event // the event being routed: its token, meta and timestamp
-	curPort  uint32
-	curSteam uint64
+	bufs      [][]event // per sink (by sink.idx), filled while routing one batch
+	emits     []processor.Emit
+	streams   map[uint64]struct{} // streams with pre-processor state
+	scratch   []settlement
+	acks      []uint64
+	fails     []uint64
+	paused    bool
+	cur       event // the event being routed: its token, meta and timestamp
+	curPort   uint32
+	curStream uint64
 }
 
 func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
@@ -187,7 +187,7 @@ func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
 		if s.cur.ingestNs == 0 {
 			s.cur.ingestNs = now
 		}
-		s.curPort, s.curSteam = ev.Port, ev.Stream
+		s.curPort, s.curStream = ev.Port, ev.Stream
 		if meta, err := b.Meta(i); err != nil {
 			s.reject(err, nil)
 		} else {
@@ -204,6 +204,9 @@ func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
 				}
 				if err := s.feed(0, b.Payload(i)); err != nil {
 					s.reject(err, nil)
+				}
+				if ev.Flags&abi.EventEndStream != 0 {
+					s.finishStream(ev.Stream)
 				}
 			}
 		}
@@ -225,7 +228,7 @@ func (s *source) feed(level int, data []byte) error {
 		s.emit(v)
 		return nil
 	}
-	return n.pre[level].Process(s.curSteam, data, s.emits[level])
+	return n.pre[level].Process(s.curStream, data, s.emits[level])
 }
 
 // finishStreams flushes what pre-processors hold (a last line without a
@@ -245,14 +248,24 @@ func (s *source) finishStreams(giveUp <-chan struct{}) {
 	tok := s.window.openInternal() // the flushed bytes came with events that already settled
 	s.cur = event{src: s, token: tok, ingestNs: uint64(time.Now().UnixNano())}
 	for stream := range s.streams {
-		s.curSteam = stream
-		for level, pre := range s.node.pre {
-			if err := pre.Finish(stream, s.emits[level]); err != nil {
-				s.reject(err, nil)
-			}
-		}
+		s.finishStream(stream)
 	}
 	s.window.release(tok)
+}
+
+// finishStream flushes and forgets the pre-processor state of one stream;
+// what it emits belongs to the current event.
+func (s *source) finishStream(stream uint64) {
+	if _, ok := s.streams[stream]; !ok {
+		return
+	}
+	delete(s.streams, stream)
+	s.curStream = stream
+	for level, pre := range s.node.pre {
+		if err := pre.Finish(stream, s.emits[level]); err != nil {
+			s.reject(err, nil)
+		}
+	}
 }
 
 // emit routes one decoded value from the current event.

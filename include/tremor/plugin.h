@@ -26,7 +26,9 @@
  * RULES THAT HOLD EVERYWHERE (each hook's comment only adds to these)
  *   1. Results. Every hook that can fail returns an int32_t result code
  *      (TREMOR_OK is 0, see TREMOR_RESULT_CODES). Negative codes are errors;
- *      TREMOR_END and TREMOR_RETRY are positive, non-error answers. On an
+ *      TREMOR_END (on_pull only) and TREMOR_RETRY (on_connect only) are
+ *      positive, non-error answers; from any other hook the host takes a
+ *      positive code as a broken contract. On an
  *      error the plugin may write a human-readable UTF-8 message into the
  *      tremor_error buffer the host passes; the host adds the plugin name,
  *      file and connector when it reports it.
@@ -198,7 +200,8 @@ typedef struct tremor_value {
   uint8_t reserved[3]; /* zero */
   uint32_t key_len;    /* key length in bytes, when the parent is an object */
   uint64_t key_offset; /* key offset in the byte arena */
-  uint64_t len;        /* STRING/BYTES: byte length; ARRAY/OBJECT: children */
+  uint64_t len;        /* STRING/BYTES: byte length; ARRAY/OBJECT: children;
+                          0 for the other kinds */
   union {
     uint64_t boolean;     /* BOOL: 0 or 1 */
     int64_t i;            /* INT */
@@ -225,6 +228,10 @@ typedef struct tremor_value_doc {
 
 /* Event flags (tremor_event.flags). */
 #define TREMOR_EVENT_STRUCTURED 0x1u /* payload spans value nodes, not bytes */
+/* The last event of its stream (e.g. a TCP connection closed): after it the
+ * host flushes and forgets what it keeps per stream, such as a partial last
+ * line held by the lines pre-processor. The payload may be empty. */
+#define TREMOR_EVENT_END_STREAM 0x2u
 
 /* One event inside a batch.
  *
@@ -232,9 +239,12 @@ typedef struct tremor_value_doc {
  * the batch's byte arena (raw data, to be decoded by the connector's codec);
  * when it has TREMOR_EVENT_STRUCTURED, a span of nodes in the batch's value
  * array holding exactly one value (offset = root index, len = node count).
+ * Only sources of TREMOR_PAYLOAD_STRUCTURED connectors set that flag, and
+ * only sinks of such connectors receive it.
  *
  * `meta`: a span of nodes in the batch's value array holding one value
- * (normally an object), or len 0 when the event has no metadata. */
+ * (normally an object, but any kind is allowed), or len 0 when the event has
+ * no metadata. */
 typedef struct tremor_event {
   uint64_t id;        /* set by the source; echoed back in ack and fail */
   uint64_t stream;    /* stream the event belongs to (0 if unused) */
@@ -348,7 +358,8 @@ typedef int32_t (*tremor_on_create_fn)(const tremor_create_args *args,
                                        void **instance, tremor_error *err);
 
 /* Destroys an instance, releasing everything it owns. Called exactly once
- * per successful on_create, last of all hooks, also after errors. After it
+ * per successful on_create, last of all hooks, also after errors and after
+ * TREMOR_ERR_PANIC. No hook but on_destroy follows on_stop. After it
  * returns the plugin must no longer use the instance's ctx. */
 typedef void (*tremor_on_destroy_fn)(void *instance);
 
@@ -380,6 +391,9 @@ typedef int32_t (*tremor_on_step_fn)(void *instance, tremor_error *err);
  * room->bytes_needed / values_needed first). An event that does not fit
  * after others were written is kept for the next pull, never dropped.
  * Each event id must be unique among this instance's unacknowledged events.
+ * With every result except TREMOR_ERR_NO_ROOM and TREMOR_ERR_PANIC, the
+ * events written so far (events_len) are taken by the host, so a plugin
+ * that fails half-way must not offer them again.
  * A connector of both kinds whose config makes an instance a sink only
  * answers TREMOR_ERR_UNSUPPORTED with a message; the host then stops using
  * the instance as a source and reports the message (likewise on_send).
@@ -401,8 +415,9 @@ typedef int32_t (*tremor_on_ids_fn)(void *instance, const uint64_t *ids,
  * by the host, has batch->events_len entries and is pre-set to
  * TREMOR_OUTCOME_FAILED. Returns TREMOR_OK when outcomes were written,
  * TREMOR_ERR_DISCONNECTED when the connection was lost (events marked OK
- * are taken as delivered, the others are sent again after reconnecting), or
- * another error (every event not marked OK is failed back to its source).
+ * are taken as delivered; all the others, FAILED and RETRY alike, are sent
+ * again after reconnecting), or another error (every event not marked OK is
+ * failed back to its source).
  * Required for connectors of kind TREMOR_KIND_SINK. */
 typedef int32_t (*tremor_on_send_fn)(void *instance, const tremor_batch *batch,
                                      uint8_t *outcomes, tremor_error *err);
@@ -449,7 +464,9 @@ typedef struct tremor_config_field {
   const char *name;         /* NUL-terminated, non-empty, UTF-8 */
   uint32_t type;            /* TREMOR_VALUE_BOOL .. _OBJECT (not NULL) */
   uint32_t flags;           /* TREMOR_FIELD_* bits */
-  const char *default_json; /* default as JSON text, or NULL for none */
+  const char *default_json; /* default as JSON text (for BYTES: a JSON string,
+                               taken as its UTF-8 bytes), or NULL for none;
+                               NULL for REQUIRED fields */
   const char *doc;          /* one-line description, or NULL */
   void *reserved[2];        /* NULL */
 } tremor_config_field;
@@ -468,6 +485,9 @@ typedef struct tremor_connector_type {
 
 /* The plugin descriptor: who the plugin is and what it provides. Owned by
  * the plugin, static, valid and unchanged while the library is loaded. */
+/* struct_size, abi_major and abi_minor stay at offsets 0, 4 and 6 in every
+ * future ABI version, so that any host can read a plugin's version and
+ * refuse it cleanly. */
 typedef struct tremor_plugin_descriptor {
   uint32_t struct_size; /* sizeof(tremor_plugin_descriptor) the plugin built */
   uint16_t abi_major;   /* TREMOR_ABI_MAJOR the plugin was built with */
@@ -487,7 +507,9 @@ typedef struct tremor_plugin_descriptor {
  * (TREMOR_PLUGIN_ENTRY_SYMBOL). Returns the plugin's descriptor; never NULL.
  * Must be cheap and free of side effects: the host calls it to list and
  * check plugins before deciding to use them, possibly more than once and
- * from any thread. Do not start threads or touch the outside world here. */
+ * from any thread. Do not start threads of your own or touch the outside
+ * world here (threads a language runtime starts when the library is loaded,
+ * as Go's does, are fine). */
 typedef const tremor_plugin_descriptor *(*tremor_plugin_get_descriptor_fn)(
     void);
 

@@ -181,6 +181,7 @@ pub const TREMOR_PORT_OUT: u32 = 0;
 pub const TREMOR_PORT_ERR: u32 = 1;
 
 pub const TREMOR_EVENT_STRUCTURED: u32 = 0x1;
+pub const TREMOR_EVENT_END_STREAM: u32 = 0x2;
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
