@@ -354,6 +354,7 @@ fn int_consts() -> Vec<(&'static str, i64)> {
         TREMOR_PORT_OUT,
         TREMOR_PORT_ERR,
         TREMOR_EVENT_STRUCTURED,
+        TREMOR_EVENT_END_STREAM,
         TREMOR_OUTCOME_OK,
         TREMOR_OUTCOME_FAILED,
         TREMOR_OUTCOME_RETRY,
