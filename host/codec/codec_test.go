@@ -111,3 +111,36 @@ func TestEncodeAppendsAndKeepsDstOnError(t *testing.T) {
 		})
 	}
 }
+
+func TestConcurrentUse(t *testing.T) {
+	v := richValue()
+	for _, c := range []Codec{JSON, Msgpack} {
+		want, err := c.Encode(nil, v)
+		require.NoError(t, err)
+		done := make(chan error, 4)
+		for range 4 {
+			go func() {
+				var buf []byte
+				for range 200 {
+					d, err := c.Decode(want)
+					if err != nil {
+						done <- err
+						return
+					}
+					if buf, err = c.Encode(buf[:0], d); err != nil {
+						done <- err
+						return
+					}
+					if string(buf) != string(want) {
+						done <- errors.New(c.Name() + ": concurrent round trip differs")
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		for range 4 {
+			require.NoError(t, <-done)
+		}
+	}
+}
