@@ -544,15 +544,14 @@ mod dl {
         fn dlerror() -> *const c_char;
     }
 
-    /// libtremor_file.so next to this test's deps/ directory (cargo builds
-    /// the cdylib with the rlib).
+    /// The shipped plugin, build/plugins/libtremor_file.so, as built by
+    /// scripts/build.sh (cargo test itself does not build the cdylib).
     fn so_path() -> PathBuf {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-        let so = profile_dir.join("libtremor_file.so");
+        let so =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/plugins/libtremor_file.so");
         assert!(
             so.exists(),
-            "{} was not built next to the test binary",
+            "{} is missing: run ./scripts/build.sh first",
             so.display()
         );
         so
