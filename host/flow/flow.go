@@ -49,8 +49,15 @@ type Connector struct {
 	Postprocessors []Processor
 	Config         map[string]any
 	Reconnect      Reconnect
-	Index          int // position among [[connector]] tables, for Errorf
+	Isolation      string // one of Isolations; "auto" when not set
+	Index          int    // position among [[connector]] tables, for ErrAt
 }
+
+// Isolations are the ways a connector's plugin can run: "auto" lets the
+// host choose (plugins built with pdk-go run in a child process, others in
+// the host), "process" runs the plugin in a child process, "none" in the
+// host process.
+var Isolations = []string{"auto", "process", "none"}
 
 // Processor is a pre- or post-processor with its settings.
 type Processor struct {
@@ -222,6 +229,7 @@ type rawFlow struct {
 		Preprocessors  []any          `toml:"preprocessors"`
 		Postprocessors []any          `toml:"postprocessors"`
 		Config         map[string]any `toml:"config"`
+		Isolation      string         `toml:"isolation"`
 		Reconnect      struct {
 			InitialMs   *int `toml:"initial_ms"`
 			MaxMs       *int `toml:"max_ms"`
@@ -276,7 +284,13 @@ func (f *Flow) build(raw *rawFlow) error {
 		if rc.Type == "" {
 			return f.errAt("missing connector type: set type to a connector type from a plugin (tremorctl list-plugins shows them)", "connector", i, "type")
 		}
-		c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Index: i}
+		c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Isolation: rc.Isolation, Index: i}
+		if c.Isolation == "" {
+			c.Isolation = "auto"
+		}
+		if !slices.Contains(Isolations, c.Isolation) {
+			return f.errAt(fmt.Sprintf("isolation %q: expected one of %s", c.Isolation, strings.Join(Isolations, ", ")), "connector", i, "isolation")
+		}
 		if c.Config == nil {
 			c.Config = map[string]any{}
 		}

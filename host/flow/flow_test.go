@@ -63,6 +63,7 @@ func TestParseValidFlow(t *testing.T) {
 	assert.Equal(t, 64, f.BatchSize)
 	require.Len(t, f.Connectors, 2)
 	assert.Equal(t, "metronome", f.Connectors[0].Type)
+	assert.Equal(t, "auto", f.Connectors[0].Isolation)
 	assert.Equal(t, int64(10), f.Connectors[0].Config["interval_ms"])
 	assert.Equal(t, Reconnect{InitialMs: DefaultReconnectInitial, MaxMs: DefaultReconnectMax}, f.Connectors[0].Reconnect)
 	assert.Equal(t, Reconnect{InitialMs: 50, MaxMs: 1000, MaxAttempts: 3}, f.Connectors[1].Reconnect)
@@ -120,6 +121,7 @@ func TestParseErrors(t *testing.T) {
 		{"unlinked route port", "[[link]]\nfrom = \"route/late\"\nto = \"out-file/in\"\n", "", 32, "pipeline[0].route[0].to", "not linked"},
 		{"negative reconnect", `max_attempts = 3`, `max_attempts = -1`, 24, "connector[1].reconnect.max_attempts", "must not be negative"},
 		{"reconnect order", `max_ms = 1000`, `max_ms = 10`, 23, "connector[1].reconnect.max_ms", "must not be below"},
+		{"bad isolation", `type = "file"`, "type = \"file\"\nisolation = \"chroot\"", 16, "connector[1].isolation", "expected one of auto, process, none"},
 		{"processor without name", `{ name = "length-prefixed", max_length = 1024 }`, `{ max_length = 1024 }`, 17, "connector[1].postprocessors[1]", "needs name"},
 	}
 	for _, tt := range tests {
