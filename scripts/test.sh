@@ -10,3 +10,15 @@ echo "== Rust tests (cargo test)"
 cargo test --quiet --target-dir build/cargo
 echo "== Go tests (go test)"
 go test -count=1 ./...
+echo "== Fuzzing, bounded (FUZZTIME=${FUZZTIME:=3s} per target)"
+# Every Fuzz* target in the tree: flow files, codecs, pre-processors, and the
+# host's reading of plugin-written values and batches. The seed corpus also
+# runs as ordinary tests above; this explores beyond it for a short while.
+for pkg in $(go list ./...); do
+  dir=$(go list -f '{{.Dir}}' "$pkg")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/fuzz.$$ 2>&1 || { cat /tmp/fuzz.$$; exit 1; }
+    echo "ok  $pkg $target"
+  done
+done
+rm -f /tmp/fuzz.$$

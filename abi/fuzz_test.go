@@ -1,0 +1,54 @@
+package abi_test
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+
+	"tremorhost/abi"
+)
+
+// FuzzCheckDecode feeds arbitrary node arrays, arenas and spans to the
+// functions that read plugin-written values: they must never panic, and
+// whatever Check accepts Decode must decode and Encode must reproduce.
+func FuzzCheckDecode(f *testing.F) {
+	seed := func(v any) {
+		var e abi.Encoder
+		span, err := e.Encode(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&e.Nodes[0])), len(e.Nodes)*int(unsafe.Sizeof(abi.Value{})))
+		f.Add(append([]byte{}, raw...), e.Bytes, span.Offset, span.Len)
+	}
+	seed(map[string]any{"a": int64(1), "b": []any{"x", true, nil, 1.5}, "c": map[string]any{"d": []byte{0, 1}}})
+	seed([]any{uint64(1 << 63), int64(-3), "ü"})
+	seed("plain")
+
+	nodeSize := int(unsafe.Sizeof(abi.Value{}))
+	f.Fuzz(func(t *testing.T, rawNodes, arena []byte, off, n uint64) {
+		nodes := make([]abi.Value, len(rawNodes)/nodeSize)
+		for i := range nodes {
+			b := rawNodes[i*nodeSize:]
+			nodes[i] = abi.Value{
+				Kind:      b[0],
+				KeyLen:    binary.LittleEndian.Uint32(b[4:]),
+				KeyOffset: binary.LittleEndian.Uint64(b[8:]),
+				Len:       binary.LittleEndian.Uint64(b[16:]),
+				As:        binary.LittleEndian.Uint64(b[24:]),
+			}
+		}
+		span := abi.Span{Offset: off, Len: n}
+		if err := abi.Check(nodes, arena, span); err != nil {
+			return
+		}
+		v, err := abi.Decode(nodes, arena, span)
+		if err != nil {
+			t.Fatalf("Check accepted what Decode refused: %v", err)
+		}
+		var e abi.Encoder
+		if _, err := e.Encode(v); err != nil {
+			t.Fatalf("a decoded value does not encode again: %v", err)
+		}
+	})
+}
