@@ -59,6 +59,7 @@ type Plugin struct {
 	Description string // may be empty
 	License     string // SPDX id, may be empty
 	SDK         string // may be empty
+	SHA256      string // hex digest of the file as loaded
 	ABIMajor    uint16
 	ABIMinor    uint16
 	Connectors  []*Connector
@@ -208,12 +209,22 @@ func load(path string) (*Plugin, error) {
 		return nil, &LoadError{Path: path, Err: err}
 	} else if st.IsDir() {
 		return nil, fail("is a directory, not a plugin file")
+	} else if err := checkPermissions(path, st); err != nil {
+		return nil, &LoadError{Path: path, Err: err}
 	}
 	if err := native.CheckELF(path); err != nil {
 		return nil, &LoadError{Path: path, Err: err}
 	}
-	h, err := native.Open(path)
+	f, loadPath, digest, err := openVerified(path)
 	if err != nil {
+		return nil, &LoadError{Path: path, Err: err}
+	}
+	h, err := native.Open(loadPath)
+	if err == nil {
+		keepOpen(f)
+	} else {
+		f.Close()
+		err = errors.New(strings.ReplaceAll(err.Error(), loadPath, path))
 		return nil, fail("cannot be loaded: %v: check that the libraries it needs are installed (ldd %s)", strings.TrimSpace(err.Error()), path)
 	}
 	entry := native.Sym(h, abi.EntrySymbol)
@@ -232,7 +243,7 @@ func load(path string) (*Plugin, error) {
 		}
 		return nil, le
 	}
-	p.handle = h
+	p.handle, p.SHA256 = h, digest
 	return p, nil
 }
 
