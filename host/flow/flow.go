@@ -50,6 +50,7 @@ type Connector struct {
 	Config         map[string]any
 	Reconnect      Reconnect
 	Isolation      string // one of Isolations; "auto" when not set
+	PluginSHA256   string // when set, the plugin file must have this SHA-256 (hex)
 	Index          int    // position among [[connector]] tables, for ErrAt
 }
 
@@ -230,6 +231,7 @@ type rawFlow struct {
 		Postprocessors []any          `toml:"postprocessors"`
 		Config         map[string]any `toml:"config"`
 		Isolation      string         `toml:"isolation"`
+		PluginSHA256   string         `toml:"plugin_sha256"`
 		Reconnect      struct {
 			InitialMs   *int `toml:"initial_ms"`
 			MaxMs       *int `toml:"max_ms"`
@@ -284,7 +286,10 @@ func (f *Flow) build(raw *rawFlow) error {
 		if rc.Type == "" {
 			return f.errAt("missing connector type: set type to a connector type from a plugin (tremorctl list-plugins shows them)", "connector", i, "type")
 		}
-		c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Isolation: rc.Isolation, Index: i}
+		c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Isolation: rc.Isolation, PluginSHA256: strings.ToLower(rc.PluginSHA256), Index: i}
+		if s := c.PluginSHA256; s != "" && !isSHA256(s) {
+			return f.errAt(fmt.Sprintf("plugin_sha256 %q is not a SHA-256 in hex (64 hex digits; tremorctl list-plugins --json shows each file's)", rc.PluginSHA256), "connector", i, "plugin_sha256")
+		}
 		if c.Isolation == "" {
 			c.Isolation = "auto"
 		}
@@ -467,6 +472,18 @@ func (f *Flow) processors(list []any, path ...any) ([]Processor, error) {
 		}
 	}
 	return out, nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkID(id string) error {

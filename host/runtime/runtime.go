@@ -171,6 +171,15 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
 	}
 	n := &node{conn: c, typ: typ, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
+	if c.PluginSHA256 != "" {
+		pinned, ok := typ.(interface{ SHA256() string })
+		if !ok || pinned.SHA256() == "" {
+			return nil, f.ErrAt(fmt.Sprintf("connector type %s (%s) is not loaded from a file, so plugin_sha256 cannot apply", typ.Name(), typ.Origin()), "connector", c.Index, "plugin_sha256")
+		}
+		if got := pinned.SHA256(); got != c.PluginSHA256 {
+			return nil, f.ErrAt(fmt.Sprintf("refusing %s: its SHA-256 is %s, the flow pins %s; the file changed: check where it came from, then update plugin_sha256", typ.Origin(), got, c.PluginSHA256), "connector", c.Index, "plugin_sha256")
+		}
+	}
 	cfg, err := typ.CheckConfig(c.Config)
 	if err != nil {
 		return nil, f.ErrAt(fmt.Sprintf("%v (connector type %s from %s)", err, typ.Name(), typ.Origin()), "connector", c.Index, "config")
@@ -210,6 +219,7 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 // asks first.
 func (n *node) instance() (Instance, error) {
 	n.once.Do(func() {
+		n.log.Debug().Interface("config", loggableConfig(n.typ, n.config)).Msg("creating connector")
 		n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.log)
 	})
 	return n.inst, n.instErr

@@ -21,6 +21,7 @@ type pluginJSON struct {
 	SDK         *string         `json:"sdk"`
 	License     *string         `json:"license"`
 	Description *string         `json:"description"`
+	SHA256      *string         `json:"sha256"` // of the file as loaded: what a flow pins with plugin_sha256
 	Connectors  []connectorJSON `json:"connectors"`
 	Error       *string         `json:"error"`
 }
@@ -55,6 +56,7 @@ func describe(p *plugin.Plugin, err error) pluginJSON {
 	j.Path = p.Path
 	j.Name, j.Version, j.ABI = str(p.Name), str(p.Version), str(p.ABI())
 	j.SDK, j.License, j.Description = str(p.SDK), str(p.License), str(p.Description)
+	j.SHA256 = str(p.SHA256)
 	for _, c := range p.Connectors {
 		j.Connectors = append(j.Connectors, describeConnector(c))
 	}

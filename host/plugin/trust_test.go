@@ -1,0 +1,79 @@
+package plugin_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/plugin"
+	"tremorhost/tests/testenv"
+)
+
+// copyPlugin copies a built plugin into a fresh directory with the given
+// modes (each copy is a distinct file, so the loader's cache does not
+// answer for it).
+func copyPlugin(t *testing.T, fileMode, dirMode os.FileMode) string {
+	t.Helper()
+	data, err := os.ReadFile(testenv.Fixture(t, "fixture_minimal"))
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "plugins")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	path := filepath.Join(dir, "libtremor_copy.so")
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	require.NoError(t, os.Chmod(path, fileMode))
+	require.NoError(t, os.Chmod(dir, dirMode))
+	t.Cleanup(func() { os.Chmod(dir, 0o755) })
+	return path
+}
+
+func TestLoadRefusesFilesOthersCanChange(t *testing.T) {
+	tests := []struct {
+		name            string
+		file, dir       os.FileMode
+		wantErr, advice string
+	}{
+		{"world-writable file", 0o666, 0o755, "the file is writable by group or others (mode 0666)", "chmod go-w"},
+		{"group-writable file", 0o775, 0o755, "the file is writable by group or others (mode 0775)", "chmod go-w"},
+		{"world-writable directory", 0o755, 0o777, "directory", "chmod go-w"},
+		{"sticky world-writable directory", 0o755, 0o777 | os.ModeSticky, "", ""},
+		{"private", 0o700, 0o700, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := copyPlugin(t, tt.file, tt.dir)
+			p, err := plugin.Load(path)
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "broken", p.Name)
+				assert.Equal(t, path, p.Path)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), path)
+			assert.Contains(t, err.Error(), "refusing to load")
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Contains(t, err.Error(), tt.advice)
+		})
+	}
+}
+
+func TestLoadRecordsTheHashOfWhatItLoaded(t *testing.T) {
+	path := copyPlugin(t, 0o755, 0o755)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	p, err := plugin.Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, hex.EncodeToString(sum[:]), p.SHA256)
+
+	// Distinct files loaded one after another stay distinct plugins (the
+	// loader knows each by its own /proc/self/fd name).
+	other, err := plugin.Load(testenv.Fixture(t, "fixture"))
+	require.NoError(t, err)
+	assert.NotEqual(t, p.Name, other.Name)
+}
