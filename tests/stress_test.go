@@ -24,9 +24,13 @@ import (
 	"tremorhost/tests/testenv"
 )
 
-// stressFor bounds the stress test; it asserts correctness, not speed. Long
-// enough that all three runtimes collect ten times even on a loaded machine.
-const stressFor = 6 * time.Second
+// stressRuns are the durations tried: if the plugin runtimes have not each
+// collected ten times in the first run (a loaded machine schedules less
+// work), the stress runs again for longer. It asserts correctness, not speed.
+var stressRuns = []time.Duration{5 * time.Second, 20 * time.Second}
+
+// stressSecondsEnv tells the child how long to stress.
+const stressSecondsEnv = "TREMOR_STRESS_SECONDS"
 
 // stressChildEnv marks the child process that runs the stress itself.
 const stressChildEnv = "TREMOR_STRESS_CHILD"
@@ -47,24 +51,31 @@ func TestTwoGoRuntimesStress(t *testing.T) {
 	if os.Getenv(stressChildEnv) == "" {
 		testenv.Plugin(t, "libtremor_bench_go.so")
 		testenv.Plugin(t, "libtremor_tcp.so")
-		cmd := exec.Command(os.Args[0], "-test.run=^TestTwoGoRuntimesStress$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), stressChildEnv+"=1", "GOGC=5", "GODEBUG=gctrace=1")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		require.NoError(t, err, "stress child failed:\n%s\n%s", stdout.String(), lastLines(stderr.String(), 40))
-		for _, line := range strings.Split(stdout.String(), "\n") {
-			if strings.Contains(line, "bench events") {
-				t.Log(strings.TrimSpace(line))
-			}
-		}
-		// Each runtime numbers its collections from 1: when "gc 10 @" appears
-		// three times, all three runtimes collected at least ten times.
 		runtimes := 0
-		for _, line := range strings.Split(stderr.String(), "\n") {
-			if strings.HasPrefix(line, "gc 10 @") {
-				runtimes++
+		for _, d := range stressRuns {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestTwoGoRuntimesStress$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), stressChildEnv+"=1", "GOGC=5", "GODEBUG=gctrace=1", fmt.Sprintf("%s=%d", stressSecondsEnv, int(d.Seconds())))
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			require.NoError(t, err, "stress child failed:\n%s\n%s", stdout.String(), lastLines(stderr.String(), 40))
+			for _, line := range strings.Split(stdout.String(), "\n") {
+				if strings.Contains(line, "bench events") {
+					t.Log(strings.TrimSpace(line))
+				}
 			}
+			// Each runtime numbers its collections from 1: when "gc 10 @"
+			// appears three times, all three runtimes collected ten times.
+			runtimes = 0
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if strings.HasPrefix(line, "gc 10 @") {
+					runtimes++
+				}
+			}
+			if runtimes >= 3 {
+				break
+			}
+			t.Logf("only %d of 3 runtimes collected ten times in %s; stressing longer", runtimes, d)
 		}
 		assert.GreaterOrEqual(t, runtimes, 3, "the host's and both plugins' Go runtimes each collected garbage (10 times or more) during the run")
 		return
@@ -87,6 +98,9 @@ func stress(t *testing.T) {
 	tcpClient := connector(t, "libtremor_tcp.so", "tcp_client")
 	logs := &logBuf{}
 
+	secs, err := strconv.Atoi(os.Getenv(stressSecondsEnv))
+	require.NoError(t, err, stressSecondsEnv)
+	stressFor := time.Duration(secs) * time.Second
 	deadline := time.Now().Add(stressFor)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
