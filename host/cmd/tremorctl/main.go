@@ -41,6 +41,10 @@ commands:
   inspect [--json] [--plugin-path P] NAME
         show a plugin (by plugin name, connector name or file path) and the
         config fields of its connector types
+  new --lang c|rust|go [--prefix DIR] [--tremor-src DIR] NAME [DIR]
+        create a plugin project (source and sink skeleton, build files, a
+        test, a flow) in DIR (default ./NAME) that builds against the
+        installed SDK; see tremorctl new -h
 
 The plugin search path is --plugin-path, then $TREMOR_PLUGIN_PATH (both
 colon-separated), then <dir of tremorctl>/../plugins and
@@ -76,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.runFlow(rest)
 	case "validate":
 		return c.validate(rest)
+	case "new":
+		return c.newProject(rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
