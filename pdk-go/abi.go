@@ -37,7 +37,8 @@ const (
 
 const (
 	eventStructured = uint32(C.TREMOR_EVENT_STRUCTURED)
-	knownEventFlags = eventStructured
+	eventEndStream  = uint32(C.TREMOR_EVENT_END_STREAM)
+	knownEventFlags = eventStructured | eventEndStream
 )
 
 // Go mirrors of the header's plain-data structs. They let the hot paths

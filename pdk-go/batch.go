@@ -70,6 +70,10 @@ func (bt *Batch) IngestNs(i int) uint64 { return bt.events[i].IngestNs }
 // Structured reports whether event i carries a value rather than bytes.
 func (bt *Batch) Structured(i int) bool { return bt.events[i].Flags&eventStructured != 0 }
 
+// EndStream reports whether event i is the last of its stream
+// (TREMOR_EVENT_END_STREAM).
+func (bt *Batch) EndStream(i int) bool { return bt.events[i].Flags&eventEndStream != 0 }
+
 // Payload returns event i's bytes, inside the host's arena (valid only
 // during Send, read-only: its capacity ends with it, so append copies).
 // It is nil for a structured event.

@@ -169,3 +169,20 @@ func (c Config) RequireString(key string) (string, error) {
 	}
 	return s, nil
 }
+
+// OptionalUint returns key's value when it is a non-negative integer, def
+// when it is absent (or null), and a ConfigError naming the key when it
+// holds anything else. The host checks types before on_create, so this
+// only matters for configs that bypass it (tests, other hosts), but then a
+// wrong value is refused instead of silently replaced by the default.
+func (c Config) OptionalUint(key string, def uint64) (uint64, error) {
+	v, ok := c.m[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	u, ok := c.Uint(key)
+	if !ok {
+		return 0, ConfigError("field %q must be an unsigned integer, not %T %v", key, v, v)
+	}
+	return u, nil
+}

@@ -299,6 +299,33 @@ func TestStructuredRoundTrip(t *testing.T) {
 	}
 }
 
+// Event.EndStream sets TREMOR_EVENT_END_STREAM (and nothing else); a sink
+// reads it back with Batch.EndStream.
+func TestEndStream(t *testing.T) {
+	resetSeen()
+	in := mk(t, "t_stream", nil)
+	pr := in.Pull(pdktest.Room{Events: 4, Bytes: 64}, 0)
+	if pr.Code != pdktest.OK || pr.Violation != "" || len(pr.Events) != 2 {
+		t.Fatalf("pull: %+v", pr)
+	}
+	first, last := pr.Events[0], pr.Events[1]
+	if first.Flags != 0 || string(first.Payload) != "no newline" || first.Stream != 3 {
+		t.Fatalf("first event %+v", first)
+	}
+	if last.Flags != pdktest.FlagEndStream || len(last.Payload) != 0 || last.Stream != 3 || last.ID != 2 {
+		t.Fatalf("end-of-stream event %+v", last)
+	}
+	outs, r := in.Send([]pdktest.Event{{ID: 1, Payload: []byte("a")}, {ID: 2, Flags: pdktest.FlagEndStream}})
+	if r.Code != pdktest.OK || !reflect.DeepEqual(outs, []uint8{0, 0}) {
+		t.Fatalf("send %v %v", outs, r)
+	}
+	seen.Lock()
+	defer seen.Unlock()
+	if !reflect.DeepEqual(seen.ends, []bool{false, true}) || !reflect.DeepEqual(seen.sent, []string{"a", ""}) {
+		t.Fatalf("sink saw %q ends %v", seen.sent, seen.ends)
+	}
+}
+
 func TestPanicPoisonsInstance(t *testing.T) {
 	resetSeen()
 	before := liveInstances()
@@ -550,5 +577,16 @@ func TestConfigGetters(t *testing.T) {
 	}
 	if _, err := c.RequireString("i"); !IsConfigError(err) {
 		t.Error("RequireString of an int")
+	}
+	if v, err := c.OptionalUint("u", 7); err != nil || v != 1<<63 {
+		t.Errorf("OptionalUint present: %v %v", v, err)
+	}
+	if v, err := c.OptionalUint("missing", 7); err != nil || v != 7 {
+		t.Errorf("OptionalUint absent: %v %v", v, err)
+	}
+	for _, key := range []string{"s", "i", "f"} {
+		if _, err := c.OptionalUint(key, 7); !IsConfigError(err) || !strings.Contains(err.Error(), `"`+key+`"`) {
+			t.Errorf("OptionalUint of %s: %v", key, err)
+		}
 	}
 }

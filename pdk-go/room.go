@@ -25,6 +25,12 @@ type Event struct {
 	Payload  []byte
 	Value    any // nil, bool, integers, floats, string, []byte, []any, []string, map[string]any
 	Meta     any // nil for none; normally a map[string]any
+	// EndStream marks the last event of its stream (TREMOR_EVENT_END_STREAM),
+	// e.g. when a connection closes: the host then flushes and forgets what
+	// it keeps for the stream, such as a last line without a newline held
+	// by the lines pre-processor. The payload may be empty. It is an event
+	// like any other: it needs an ID and is acked or failed.
+	EndStream bool
 }
 
 var errRoomGone = errors.New("pdk: Room used outside the Pull it was given to")
@@ -180,11 +186,14 @@ func (r *Room) Push(ev Event) error {
 		return r.noRoom(needBytes, needNodes)
 	}
 	e := cEvent{ID: ev.ID, Stream: ev.Stream, Port: uint32(ev.Port), IngestNs: ev.IngestNs}
+	if ev.EndStream {
+		e.Flags |= eventEndStream
+	}
 	w := valueWriter{nodes: r.values, nn: r.nval, arena: r.arena, nb: r.nbytes}
 	if r.structured {
 		root := w.nn
 		cnt := w.write(ev.Value, "", false)
-		e.Flags = eventStructured
+		e.Flags |= eventStructured
 		e.Payload = cSpan{Offset: uint64(root), Len: cnt}
 	} else {
 		e.Payload = cSpan{Offset: w.bytes(ev.Payload), Len: uint64(len(ev.Payload))}

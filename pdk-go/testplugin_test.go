@@ -19,6 +19,7 @@ var seen struct {
 	acks    [][]uint64
 	fails   [][]uint64
 	sent    []string // t_sink payloads
+	ends    []bool   // t_stream: Batch.EndStream of each event sent
 	values  []any    // t_struct values received
 	metas   []any
 	closes  map[string]int // Close calls per alias
@@ -29,6 +30,7 @@ func resetSeen() {
 	seen.Lock()
 	defer seen.Unlock()
 	seen.cfg, seen.alias, seen.acks, seen.fails, seen.sent, seen.values, seen.metas = nil, "", nil, nil, nil, nil, nil
+	seen.ends = nil
 	seen.closes = map[string]int{}
 	seen.started = map[string]int{}
 }
@@ -71,6 +73,9 @@ func testPlugin() Plugin {
 			}},
 			{Name: "t_nosender", Kinds: Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
 				return tPlain{}, nil // a sink without Send
+			}},
+			{Name: "t_stream", Kinds: Source | Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+				return &tStream{}, nil
 			}},
 		},
 	}
@@ -317,3 +322,35 @@ type tPlain struct{}
 
 func (tPlain) Connect(int) error { return nil }
 func (tPlain) Close() error      { noteClose("plain"); return nil }
+
+// --- t_stream: one stream of two events, the last one ending it
+
+type tStream struct{ pulled bool }
+
+func (s *tStream) Connect(int) error { return nil }
+func (s *tStream) Close() error      { return nil }
+
+func (s *tStream) Pull(room *Room, _ time.Duration) error {
+	if s.pulled {
+		return ErrEnd
+	}
+	if err := room.Push(Event{ID: 1, Stream: 3, Payload: []byte("no newline")}); err != nil {
+		return err
+	}
+	if err := room.Push(Event{ID: 2, Stream: 3, EndStream: true}); err != nil {
+		return err
+	}
+	s.pulled = true
+	return nil
+}
+
+func (s *tStream) Send(b *Batch, outcomes []Outcome) error {
+	for i := 0; i < b.Len(); i++ {
+		seen.Lock()
+		seen.sent = append(seen.sent, string(b.Payload(i)))
+		seen.ends = append(seen.ends, b.EndStream(i))
+		seen.Unlock()
+		outcomes[i] = OutcomeOK
+	}
+	return nil
+}

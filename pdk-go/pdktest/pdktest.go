@@ -95,6 +95,7 @@ const (
 	KindObject = uint8(C.TREMOR_VALUE_OBJECT)
 
 	FlagStructured = uint32(C.TREMOR_EVENT_STRUCTURED)
+	FlagEndStream  = uint32(C.TREMOR_EVENT_END_STREAM)
 	KindSource     = uint32(C.TREMOR_KIND_SOURCE)
 	KindSink       = uint32(C.TREMOR_KIND_SINK)
 	FieldRequired  = uint32(C.TREMOR_FIELD_REQUIRED)
@@ -515,7 +516,7 @@ func (in *Inst) Pull(room Room, waitMs uint32) PullResult {
 
 func readEvent(re RawEvent, nodes []Node, arena []byte) (Event, error) {
 	ev := Event{ID: re.ID, Stream: re.Stream, IngestNs: re.IngestNs, Port: re.Port, Flags: re.Flags}
-	if re.Flags&^FlagStructured != 0 {
+	if re.Flags&^(FlagStructured|FlagEndStream) != 0 {
 		return ev, fmt.Errorf("unknown flags %#x", re.Flags)
 	}
 	if re.Flags&FlagStructured != 0 {

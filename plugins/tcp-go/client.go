@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -16,8 +17,10 @@ type client struct {
 	dialTimeout  time.Duration
 	writeTimeout time.Duration
 	conn         net.Conn
-	bufs         [][]byte // reused for every batch (one writev per batch)
-	idx          []int    // bufs[j] is the payload of event idx[j]
+	raw          syscall.RawConn // conn's socket, for peerGone
+	bufs         [][]byte        // reused for every batch (one writev per batch)
+	idx          []int           // bufs[j] is the payload of event idx[j]
+	scratch      []byte          // where peerGone reads (and drops) what the peer sent
 }
 
 func newClient(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
@@ -25,10 +28,22 @@ func newClient(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	dialMs, err := cfg.OptionalUint("connect_timeout_ms", 1000)
+	if err != nil {
+		return nil, err
+	}
+	writeMs, err := cfg.OptionalUint("write_timeout_ms", 2000)
+	if err != nil {
+		return nil, err
+	}
+	const maxMs = 24 * 3600 * 1000 // keeps the Duration far from overflowing
+	if dialMs > maxMs || writeMs > maxMs {
+		return nil, pdk.ConfigError("connect_timeout_ms and write_timeout_ms must be at most %d (a day)", maxMs)
+	}
 	return &client{
 		host: host, addr: addr,
-		dialTimeout:  time.Duration(cfg.UintOr("connect_timeout_ms", 1000)) * time.Millisecond,
-		writeTimeout: time.Duration(cfg.UintOr("write_timeout_ms", 2000)) * time.Millisecond,
+		dialTimeout:  time.Duration(dialMs) * time.Millisecond,
+		writeTimeout: time.Duration(writeMs) * time.Millisecond,
 	}, nil
 }
 
@@ -51,9 +66,57 @@ func (c *client) Connect(attempt int) error {
 		}
 		return fmt.Errorf("connect to %s: %w", c.addr, err)
 	}
-	c.conn = conn
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		conn.Close()
+		return fmt.Errorf("connect to %s: %T has no socket", c.addr, conn)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("connect to %s: %w", c.addr, err)
+	}
+	c.conn, c.raw = conn, raw
 	c.host.Infof("connected to %s from %s", conn.RemoteAddr(), conn.LocalAddr())
 	return nil
+}
+
+// peerGone checks, without blocking, whether the peer has closed (FIN) or
+// reset (RST) the connection: it returns io.EOF or the socket error then,
+// and nil while the connection is open. It reads with MSG_DONTWAIT straight
+// from the socket (a Go Read with an expired deadline would not even try).
+// The sink only writes, so anything the peer sent is read and dropped on
+// the way to finding out whether a FIN follows it. A peer that only shut
+// down its sending side (a half-close) counts as gone too: a server that
+// stops talking to a write-only client is closing down.
+func (c *client) peerGone() error {
+	if c.scratch == nil {
+		c.scratch = make([]byte, 4096)
+	}
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		for range 64 { // bounded: a chatty peer must not keep us here
+			n, _, rerr = syscall.Recvfrom(int(fd), c.scratch, syscall.MSG_DONTWAIT)
+			if rerr == syscall.EINTR || (rerr == nil && n > 0) {
+				continue
+			}
+			break
+		}
+		return true // never wait for readiness
+	})
+	switch {
+	case err != nil:
+		return err
+	case rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK:
+		return nil // nothing to read: open
+	case rerr != nil:
+		return rerr // ECONNRESET and friends
+	case n == 0:
+		return io.EOF // orderly close by the peer
+	default:
+		return nil // the peer keeps talking: open
+	}
 }
 
 // Send writes the batch's payloads, in order, with one writev. Events fully
@@ -62,6 +125,21 @@ func (c *client) Connect(attempt int) error {
 // answers ErrDisconnected: the host reconnects and sends them again. A
 // partly written event leaves a torn frame on the lost connection; the
 // peer sees it whole on the next one.
+//
+// Before writing, Send checks whether the peer has already closed the
+// connection (peerGone). Without that check, the first write after the
+// peer left still succeeds locally (the kernel takes the bytes; the peer
+// answers with RST, and only the write after that fails): its events
+// would be acked and lost. With it, the batch is not written at all: every
+// event is OutcomeRetry and Send answers ErrDisconnected.
+//
+// What TCP cannot tell a writer, and so this sink cannot guarantee: "OK"
+// means the kernel accepted the bytes, not that the peer application read
+// them. Bytes are still lost when the peer closes (or crashes) between the
+// check and the write, or while they are in flight, or when it closes with
+// unread bytes in its receive buffer (the kernel then discards them and
+// answers RST). Only an acknowledgement from the peer's application could
+// close that gap; a plain byte stream has none.
 func (c *client) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 	n := b.Len()
 	if c.conn == nil {
@@ -79,6 +157,17 @@ func (c *client) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		idx = append(idx, i)
 	}
 	c.idx = idx
+	if err := c.peerGone(); err != nil {
+		clear(bufs)
+		c.bufs = bufs[:0]
+		for _, i := range idx {
+			outcomes[i] = pdk.OutcomeRetry
+		}
+		c.conn.Close()
+		c.conn, c.raw = nil, nil
+		c.host.Warnf("connection to %s closed by the peer (%v); the batch of %d events is not written and will be sent again after reconnecting", c.addr, err, len(idx))
+		return fmt.Errorf("peer %s closed the connection: %v: %w", c.addr, err, pdk.ErrDisconnected)
+	}
 	if err := c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 		return c.lost(err, 0, outcomes)
 	}
@@ -111,7 +200,7 @@ func (c *client) lost(err error, written int64, outcomes []pdk.Outcome) error {
 		}
 	}
 	c.conn.Close()
-	c.conn = nil
+	c.conn, c.raw = nil, nil
 	c.host.Warnf("connection to %s lost after %d bytes of a batch: %v", c.addr, written, err)
 	return fmt.Errorf("write to %s: %v: %w", c.addr, err, pdk.ErrDisconnected)
 }
@@ -121,7 +210,7 @@ func (c *client) Close() error {
 		return nil
 	}
 	err := c.conn.Close()
-	c.conn = nil
+	c.conn, c.raw = nil, nil
 	c.host.Infof("closed connection to %s", c.addr)
 	return err
 }

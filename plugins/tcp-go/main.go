@@ -3,10 +3,15 @@
 //
 //   - tcp_server (source, bytes): listens on url; every read from an
 //     accepted connection becomes one event, on a stream numbered after the
-//     connection (1, 2, ...). Framing (lines, length prefixes) is the job of
-//     the host's pre-processors.
+//     connection (1, 2, ...). When the peer closes the connection, an event
+//     with an empty payload and TREMOR_EVENT_END_STREAM ends its stream, so
+//     the host flushes a last line without a newline. Framing (lines,
+//     length prefixes) is the job of the host's pre-processors.
 //   - tcp_client (sink, bytes): connects to url and writes every payload
-//     as-is; framing is the job of the host's post-processors.
+//     as-is; framing is the job of the host's post-processors. Before each
+//     batch it checks, without blocking, whether the peer has closed the
+//     connection (see client.Send), so that a batch is not acked on a
+//     connection the peer already left.
 package main
 
 import (
@@ -24,7 +29,7 @@ func init() {
 		Connectors: []pdk.ConnectorType{
 			{
 				Name:        "tcp_server",
-				Description: "listens for TCP connections; each read becomes an event, one stream per connection",
+				Description: "listens for TCP connections; each read becomes an event, one stream per connection, ended by an empty END_STREAM event when the peer closes",
 				Kinds:       pdk.Source,
 				Payload:     pdk.Bytes,
 				Fields: []pdk.Field{

@@ -16,11 +16,12 @@ import (
 // back-pressure without unbounded memory.
 const queueLen = 64
 
-// chunk is one read from one connection.
+// chunk is one read from one connection, or the end of a connection.
 type chunk struct {
 	stream uint64
-	buf    []byte // from the free list, len(buf) == bufSize
+	buf    []byte // from the free list, len(buf) == bufSize; nil when end
 	n      int
+	end    bool // the connection closed: an empty TREMOR_EVENT_END_STREAM event
 }
 
 type server struct {
@@ -51,7 +52,10 @@ func newServer(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := cfg.UintOr("buf_size", 8192)
+	size, err := cfg.OptionalUint("buf_size", 8192)
+	if err != nil {
+		return nil, err
+	}
 	if size == 0 || size > 64<<20 {
 		return nil, pdk.ConfigError("buf_size %d must be between 1 and 64 MiB", size)
 	}
@@ -165,6 +169,10 @@ func (s *server) putBuf(b []byte) {
 	}
 }
 
+// read turns what connection id sends into chunks, in order. When the peer
+// closes (or resets) the connection, a last chunk ends the stream, so that
+// the host flushes a last line without a newline; a connection closed by
+// Close gets none (nothing is pulled any more).
 func (s *server) read(id uint64, c net.Conn) {
 	var total uint64
 	defer func() {
@@ -192,6 +200,10 @@ func (s *server) read(id uint64, c net.Conn) {
 			if err != io.EOF && !errors.Is(err, net.ErrClosed) {
 				s.host.Debugf("connection %d: %v", id, err)
 			}
+			select {
+			case s.queue <- chunk{stream: id, end: true}:
+			case <-s.done:
+			}
 			return
 		}
 	}
@@ -199,12 +211,18 @@ func (s *server) read(id uint64, c net.Conn) {
 
 // push puts a chunk into the room; on ErrNoRoom the chunk is kept.
 func (s *server) push(room *pdk.Room, c chunk) error {
-	if err := room.Push(pdk.Event{ID: s.nextID, Stream: c.stream, Payload: c.buf[:c.n]}); err != nil {
+	ev := pdk.Event{ID: s.nextID, Stream: c.stream, EndStream: c.end}
+	if !c.end {
+		ev.Payload = c.buf[:c.n]
+	}
+	if err := room.Push(ev); err != nil {
 		s.pending, s.hasPending = c, true
 		return err
 	}
 	s.nextID++
-	s.putBuf(c.buf)
+	if !c.end {
+		s.putBuf(c.buf)
+	}
 	return nil
 }
 

@@ -93,18 +93,27 @@ func TestConfigRefused(t *testing.T) {
 		{"url": "no-port"},
 		{},
 		{"url": "127.0.0.1:0", "buf_size": uint64(0)},
+		{"url": "127.0.0.1:0", "buf_size": "big"},
 	} {
 		if _, r := lib.Create("tcp_server", "bad", cfg); r.Code != pdktest.ErrConfig {
 			t.Errorf("%v: %v", cfg, r)
 		}
 	}
-	if _, r := lib.Create("tcp_client", "bad", map[string]any{"url": "::1"}); r.Code != pdktest.ErrConfig {
-		t.Errorf("client: %v", r)
+	for _, cfg := range []map[string]any{
+		{"url": "::1"},
+		{"url": "127.0.0.1:1", "connect_timeout_ms": "slow"},
+		{"url": "127.0.0.1:1", "write_timeout_ms": -5},
+		{"url": "127.0.0.1:1", "write_timeout_ms": uint64(1) << 62},
+	} {
+		if _, r := lib.Create("tcp_client", "bad", cfg); r.Code != pdktest.ErrConfig {
+			t.Errorf("client %v: %v", cfg, r)
+		}
 	}
 }
 
 // pullAll pulls until want bytes arrived on each stream, and returns the
-// bytes per stream.
+// bytes per stream. End-of-stream events (empty, TREMOR_EVENT_END_STREAM)
+// are checked and skipped.
 func pullAll(t *testing.T, in *pdktest.Inst, room pdktest.Room, want map[uint64]int, lastID *int64) map[uint64][]byte {
 	t.Helper()
 	got := map[uint64][]byte{}
@@ -129,7 +138,10 @@ func pullAll(t *testing.T, in *pdktest.Inst, room pdktest.Room, want map[uint64]
 				t.Fatalf("event id %d after %d", ev.ID, *lastID)
 			}
 			*lastID = int64(ev.ID)
-			if len(ev.Payload) == 0 || len(ev.Payload) > room.Bytes {
+			if ev.Flags == pdktest.FlagEndStream && len(ev.Payload) == 0 {
+				continue
+			}
+			if ev.Flags != 0 || len(ev.Payload) == 0 || len(ev.Payload) > room.Bytes {
 				t.Fatalf("payload of %d bytes", len(ev.Payload))
 			}
 			got[ev.Stream] = append(got[ev.Stream], ev.Payload...)
@@ -342,7 +354,7 @@ func TestClientDelivers(t *testing.T) {
 	if !disc {
 		t.Fatal("never noticed the lost connection")
 	}
-	waitLog(t, in, regexp.MustCompile(`connection to .* lost`))
+	waitLog(t, in, regexp.MustCompile(`connection to .* (lost|closed by the peer)`))
 	// Reconnect and deliver again.
 	if r := in.Connect(1); r.Code != pdktest.OK {
 		t.Fatal(r)
@@ -428,5 +440,147 @@ func TestServerToClientPipe(t *testing.T) {
 	}
 	if st.Bytes != uint64(len(payload)) || st.OK != st.Events || st.Err != "" {
 		t.Fatalf("pipe %+v", st)
+	}
+}
+
+// When a peer closes its connection, the server ends the connection's
+// stream with an empty TREMOR_EVENT_END_STREAM event, after all its data,
+// so that the host flushes a last line that has no newline.
+func TestServerEndsStreamOnClose(t *testing.T) {
+	in, r := lib.Create("tcp_server", "ends", map[string]any{"url": "127.0.0.1:0"})
+	if r.Code != pdktest.OK {
+		t.Fatal(r)
+	}
+	defer in.Destroy()
+	if r := in.Connect(1); r.Code != pdktest.OK {
+		t.Fatal(r)
+	}
+	addr := waitLog(t, in, regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`))[1]
+	for k, reset := range []bool{false, true} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Sprintf("first line\nlast line %d without newline", k)
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if reset {
+			c.(*net.TCPConn).SetLinger(0) // RST instead of FIN: the stream ends too
+		}
+		c.Close()
+		var got []byte
+		var stream uint64
+		deadline := time.Now().Add(5 * time.Second)
+		for ended := false; !ended; {
+			if time.Now().After(deadline) {
+				t.Fatalf("connection %d: no end-of-stream event; got %q", k+1, got)
+			}
+			pr := in.Pull(pdktest.Room{Events: 8, Bytes: 1024}, 50)
+			if pr.Code != pdktest.OK || pr.Violation != "" {
+				t.Fatalf("pull: %+v", pr)
+			}
+			for _, ev := range pr.Events {
+				if ended {
+					t.Fatalf("event after the end of stream %d: %+v", stream, ev)
+				}
+				if stream == 0 {
+					stream = ev.Stream
+				}
+				if ev.Stream != stream {
+					t.Fatalf("event on stream %d, want %d", ev.Stream, stream)
+				}
+				switch ev.Flags {
+				case 0:
+					got = append(got, ev.Payload...)
+				case pdktest.FlagEndStream:
+					if len(ev.Payload) != 0 {
+						t.Fatalf("end-of-stream payload %q", ev.Payload)
+					}
+					ended = true
+				default:
+					t.Fatalf("flags %#x", ev.Flags)
+				}
+			}
+		}
+		// With a RST the kernel may drop data the server had not read yet;
+		// with a FIN every byte comes before the end of the stream.
+		if !reset && string(got) != msg {
+			t.Fatalf("stream %d: got %q, want %q", stream, got, msg)
+		}
+		if stream != uint64(k+1) {
+			t.Fatalf("connection %d had stream %d", k+1, stream)
+		}
+	}
+	// Nothing else follows.
+	if pr := in.Pull(pdktest.Room{Events: 8, Bytes: 1024}, 20); pr.Code != pdktest.OK || len(pr.Events) != 0 {
+		t.Fatalf("after both streams ended: %+v", pr)
+	}
+}
+
+// A peer that closed its end (FIN) is noticed before the next batch is
+// written: the batch is not written, every event is to be retried, and
+// Send answers ErrDisconnected. Without the check the first write after
+// the close succeeds locally and its events are acked and lost.
+func TestClientNoticesPeerCloseBeforeWriting(t *testing.T) {
+	for _, how := range []string{"close", "close-write", "reset"} {
+		t.Run(how, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			in, r := lib.Create("tcp_client", "notice-"+how, map[string]any{"url": ln.Addr().String()})
+			if r.Code != pdktest.OK {
+				t.Fatal(r)
+			}
+			defer in.Destroy()
+			if r := in.Connect(1); r.Code != pdktest.OK {
+				t.Fatal(r)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			// The peer may talk: the client drops what it sends and stays up.
+			if _, err := peer.Write([]byte("hello client\n")); err != nil {
+				t.Fatal(err)
+			}
+			outs, r := in.Send([]pdktest.Event{{ID: 1, Payload: []byte("one\n")}})
+			if r.Code != pdktest.OK || outs[0] != pdktest.OutcomeOK {
+				t.Fatalf("send while the peer is up: %v %v", outs, r)
+			}
+			got := make([]byte, 4)
+			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(peer, got); err != nil || string(got) != "one\n" {
+				t.Fatalf("peer got %q (%v)", got, err)
+			}
+			switch how {
+			case "close":
+				peer.Close()
+			case "close-write":
+				peer.(*net.TCPConn).CloseWrite() // FIN, but the peer could still read
+			case "reset":
+				peer.(*net.TCPConn).SetLinger(0)
+				peer.Close()
+			}
+			// Over loopback the FIN (or RST) reaches the client's socket
+			// during the close call; the pause is only a margin.
+			time.Sleep(20 * time.Millisecond)
+			outs, r = in.Send([]pdktest.Event{{ID: 2, Payload: []byte("two\n")}, {ID: 3, Payload: []byte("three\n")}})
+			if r.Code != pdktest.ErrDisconnected || outs[0] != pdktest.OutcomeRetry || outs[1] != pdktest.OutcomeRetry {
+				t.Fatalf("first send after the peer's %s: %v %v (the batch must not be written)", how, outs, r)
+			}
+			if how == "close-write" {
+				// Nothing of the batch was written: the peer reads EOF (the
+				// client closed), not "two".
+				rest, err := io.ReadAll(peer)
+				if err != nil || len(rest) != 0 {
+					t.Fatalf("peer read %q (%v) after the refused batch", rest, err)
+				}
+			}
+			waitLog(t, in, regexp.MustCompile(`closed by the peer`))
+		})
 	}
 }
