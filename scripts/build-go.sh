@@ -2,7 +2,8 @@
 # Builds the Go side: the host CLI (build/bin/tremorctl) and every Go plugin
 # in plugins/<name>-go (c-shared libraries, build/plugins/libtremor_<name>.so;
 # as for C and Rust, a plugin's directory is its plugin name plus a language
-# suffix).
+# suffix), and the Go test plugins (tests/faults/go-faults ->
+# build/test-plugins/libtremor_faults_go.so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/bin build/plugins
@@ -16,3 +17,11 @@ for dir in plugins/*-go; do
   CGO_ENABLED=1 go build -buildmode=c-shared -o "$out" "./$dir"
   rm -f "${out%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
 done
+
+# Test plugins (not bundled): the Go fault plugin of tests/faults.
+mkdir -p build/test-plugins
+if [ -d tests/faults/go-faults ]; then
+  out="build/test-plugins/libtremor_faults_go.so"
+  CGO_ENABLED=1 go build -buildmode=c-shared -o "$out" ./tests/faults/go-faults
+  rm -f "${out%.so}.h"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Rust side: the tremor-pdk binding crate and every Rust plugin in
 # plugins/*-rs (cargo workspace, target dir build/cargo), then copies each
-# plugin's cdylib to build/plugins/libtremor_<name>.so.
+# plugin's cdylib to build/plugins/libtremor_<name>.so, and the test plugins
+# (tests/faults/rust-faults) to build/test-plugins.
 #
 # Convention: plugins/<name>-rs is a package called tremor_<name> with
 # crate-type "cdylib", so cargo produces libtremor_<name>.so.
@@ -36,4 +37,16 @@ for dir in plugins/*-rs; do
   fi
   cp "$lib" "build/plugins/libtremor_${name}.so"
   echo "build-rust: build/plugins/libtremor_${name}.so"
+done
+
+# Test plugins: members of the same workspace, but not bundled plugins.
+mkdir -p build/test-plugins
+for pkg in tremor_faults_rs; do
+  lib="build/cargo/release/lib${pkg}.${ext}"
+  if [ ! -f "$lib" ]; then
+    echo "build-rust: $lib was not built (a workspace member with crate-type cdylib)" >&2
+    exit 1
+  fi
+  cp "$lib" "build/test-plugins/lib${pkg}.so"
+  echo "build-rust: build/test-plugins/lib${pkg}.so"
 done

@@ -41,6 +41,10 @@ commands:
   inspect [--json] [--plugin-path P] NAME
         show a plugin (by plugin name, connector name or file path) and the
         config fields of its connector types
+  check-plugin [--json] [--config CONNECTOR=JSON]... FILE
+        check a plugin file against the plugin contract (descriptor,
+        lifecycle, batches, error paths, leaks) in a child process; each
+        finding names the rule it breaks (tremorctl check-plugin --help)
   new --lang c|rust|go [--prefix DIR] [--tremor-src DIR] NAME [DIR]
         create a plugin project (source and sink skeleton, build files, a
         test, a flow) in DIR (default ./NAME) that builds against the
@@ -80,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.runFlow(rest)
 	case "validate":
 		return c.validate(rest)
+	case "check-plugin":
+		return c.checkPlugin(rest)
 	case "new":
 		return c.newProject(rest)
 	case "help", "-h", "--help":

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"tremorhost/host/conformance"
+)
+
+// check-plugin: the conformance check of host/conformance. The check runs
+// in a child process (this executable again, in child mode), so that a
+// plugin that crashes or hangs is reported instead of ending tremorctl.
+
+// The child is this executable again: `tremorctl check-plugin --child`
+// (hidden), which reads the options from stdin and reports on fd 3. (Not
+// from an init function: a plugin thread calling back into Go during
+// package initialisation would block until main starts.)
+
+const checkUsage = `usage: tremorctl check-plugin [options] FILE
+
+Checks a plugin file against the plugin contract (include/tremor/plugin.h):
+the descriptor, then for every connector type the whole lifecycle (create,
+connect, start, pulls into rooms of several sizes, sends of an empty and a
+full batch, ack/fail, pause, resume, drain, stop, destroy), error paths
+(on_create with config fields of the wrong type), the error buffer, log
+calls, and repeated create/destroy for leaks. Each finding names the rule
+it breaks. The checks run in a child process: a plugin that crashes or
+hangs is reported with the step it was in. Exit status: 0 when no rule is
+broken (warnings allowed), 1 when one is, 2 for usage errors.
+
+options:
+  --config CONNECTOR=JSON   the config of a connector type, a JSON object
+                            checked like a flow's config (declared defaults
+                            fill the rest); needed for required fields, e.g.
+                            --config file='{"path":"/tmp/x"}'. Repeat it for
+                            the same connector to check several configs.
+  --connector NAME          check only this connector type (repeatable)
+  --json                    print the report as JSON
+  --hook-timeout D          a hook that runs longer is reported as hung
+                            (on_pull: its wait_ms plus D; default 10s)
+  --timeout D               bound for the whole check (default 5m)
+  --leak-cycles N           create/destroy cycles of the leak check
+                            (default 200; 0 skips it)
+  --in-process              run the checks in this process (for debugging:
+                            a crashing plugin ends tremorctl)
+`
+
+// configFlag is --config CONNECTOR=JSON, repeatable.
+type configFlag map[string][]string
+
+func (c configFlag) String() string { return "" }
+
+func (c configFlag) Set(s string) error {
+	name, text, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("want CONNECTOR=JSON, e.g. file='{\"path\":\"/tmp/x\"}'")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(text), &v); err != nil {
+		return fmt.Errorf("config of %s is not valid JSON: %v", name, err)
+	}
+	if _, isObj := v.(map[string]any); !isObj {
+		return fmt.Errorf("config of %s must be a JSON object", name)
+	}
+	c[name] = append(c[name], text)
+	return nil
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+func (c *cli) checkPlugin(args []string) int {
+	fs := c.flags("check-plugin", "FILE")
+	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage) }
+	configs := configFlag{}
+	var connectors listFlag
+	fs.Var(configs, "config", "CONNECTOR=JSON config (repeatable)")
+	fs.Var(&connectors, "connector", "check only this connector type (repeatable)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	hookTimeout := fs.Duration("hook-timeout", 10*time.Second, "hook time limit")
+	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the whole check")
+	leakCycles := fs.Int("leak-cycles", 200, "create/destroy cycles (0 skips)")
+	inProcess := fs.Bool("in-process", false, "run in this process")
+	child := fs.Bool("child", false, "") // hidden: the child side
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if *child {
+		return conformance.RunChild()
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return 2
+	}
+	if _, err := os.Stat(rest[0]); err != nil {
+		return c.fail("check-plugin: %v", err)
+	}
+	opts := conformance.Options{
+		File:        rest[0],
+		Configs:     configs,
+		Connectors:  connectors,
+		HookTimeout: *hookTimeout,
+		Timeout:     *timeout,
+		LeakCycles:  *leakCycles,
+	}
+	if *leakCycles <= 0 {
+		opts.LeakCycles = -1
+	}
+	var rep *conformance.Report
+	if *inProcess {
+		rep = conformance.CheckInProcess(opts)
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return c.fail("check-plugin: cannot find this executable to run the checks in a child process: %v (use --in-process)", err)
+		}
+		rep, err = conformance.Check(opts, func() *exec.Cmd {
+			return exec.Command(exe, "check-plugin", "--child")
+		})
+		if err != nil {
+			return c.fail("check-plugin: %v", err)
+		}
+	}
+	if *asJSON {
+		if err := rep.WriteJSON(c.stdout); err != nil {
+			return c.fail("%v", err)
+		}
+	} else {
+		rep.WriteText(c.stdout)
+	}
+	return rep.ExitCode()
+}

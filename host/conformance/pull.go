@@ -1,0 +1,371 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+	"unsafe"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin"
+)
+
+type roomCaps struct{ events, values, bytes int }
+
+func (c roomCaps) String() string {
+	return fmt.Sprintf("%d events, %d value nodes, %d bytes", c.events, c.values, c.bytes)
+}
+
+var (
+	batchSize = unsafe.Sizeof(abi.Batch{})
+	eventSize = unsafe.Sizeof(abi.Event{})
+	valueSize = unsafe.Sizeof(abi.Value{})
+)
+
+// room is a tremor_batch with its arenas in one mapping, each arena
+// followed by a canary: [header][events][canary][values][canary][bytes][canary].
+type room struct {
+	m                      *mapping
+	caps                   roomCaps
+	evOff, valOff, byteOff uintptr
+}
+
+func align64(n uintptr) uintptr { return (n + 63) &^ 63 }
+
+func newRoom(c roomCaps) *room {
+	r := &room{caps: c}
+	r.evOff = align64(batchSize)
+	r.valOff = align64(r.evOff + uintptr(c.events)*eventSize + canarySize)
+	r.byteOff = align64(r.valOff + uintptr(c.values)*valueSize + canarySize)
+	r.m = mustMap(int(r.byteOff) + c.bytes + canarySize)
+	return r
+}
+
+func (r *room) free() { r.m.free() }
+
+func (r *room) hdr() *abi.Batch { return at[abi.Batch](r.m, 0) }
+
+// want is the header the host writes for on_pull.
+func (r *room) want() abi.Batch {
+	base := r.m.addr()
+	return abi.Batch{
+		StructSize: uint32(batchSize),
+		Events:     base + r.evOff, EventsCap: uint64(r.caps.events),
+		Values: base + r.valOff, ValuesCap: uint64(r.caps.values),
+		Bytes: base + r.byteOff, BytesCap: uint64(r.caps.bytes),
+	}
+}
+
+func (r *room) prepare() {
+	clear(r.m.mem)
+	*r.hdr() = r.want()
+	setCanary(r.m, r.evOff+uintptr(r.caps.events)*eventSize)
+	setCanary(r.m, r.valOff+uintptr(r.caps.values)*valueSize)
+	setCanary(r.m, r.byteOff+uintptr(r.caps.bytes))
+}
+
+// pullOutcome is one on_pull call.
+type pullOutcome struct {
+	res          hookResult
+	events       int
+	bytesNeeded  uint64
+	valuesNeeded uint64
+	broken       bool // the header or the lengths are unusable
+}
+
+// pull calls on_pull into r (prepared afresh) and checks what the plugin
+// wrote against every rule of tremor_batch, tremor_event and tremor_value.
+// Event ids are added to k.unacked.
+func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) pullOutcome {
+	r.prepare()
+	ms := wait.Milliseconds()
+	res := k.hook(step, "on_pull", maxErrorCap, wait+k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
+		return call(k.rc.vt.OnPull, in.ptr, r.m.addr(), uintptr(ms), e)
+	})
+	out := pullOutcome{res: res}
+	h := *r.hdr()
+	want := r.want()
+	var changed []string
+	if h.StructSize != want.StructSize {
+		changed = append(changed, fmt.Sprintf("struct_size %d -> %d", want.StructSize, h.StructSize))
+	}
+	if h.Reserved0 != 0 {
+		changed = append(changed, fmt.Sprintf("reserved0 0 -> %d", h.Reserved0))
+	}
+	if h.Events != want.Events || h.Values != want.Values || h.Bytes != want.Bytes {
+		changed = append(changed, "an arena pointer (events, values or bytes)")
+	}
+	if h.EventsCap != want.EventsCap || h.ValuesCap != want.ValuesCap || h.BytesCap != want.BytesCap {
+		changed = append(changed, fmt.Sprintf("the caps (events %d -> %d, values %d -> %d, bytes %d -> %d)",
+			want.EventsCap, h.EventsCap, want.ValuesCap, h.ValuesCap, want.BytesCap, h.BytesCap))
+	}
+	if len(changed) > 0 {
+		k.report(SevError, step, RuleBatchHeader, "on_pull changed %s", strings.Join(changed, ", "))
+	}
+	for _, a := range []struct {
+		name string
+		off  uintptr
+	}{
+		{"events", r.evOff + uintptr(r.caps.events)*eventSize},
+		{"value nodes", r.valOff + uintptr(r.caps.values)*valueSize},
+		{"bytes", r.byteOff + uintptr(r.caps.bytes)},
+	} {
+		if ok, pos := canaryOK(r.m, a.off); !ok {
+			k.report(SevError, step, RuleBeyondCap, "on_pull wrote past the end of the %s arena (byte %d after its cap changed; room: %s)", a.name, pos, r.caps)
+			out.broken = true
+		}
+	}
+	if res.rc == abi.ResultErrPanic {
+		return out
+	}
+	if res.rc == abi.ResultErrNoRoom {
+		out.bytesNeeded, out.valuesNeeded = h.BytesNeeded, h.ValuesNeeded
+		if h.EventsLen != 0 {
+			k.report(SevError, step, RuleNoRoomEvents, "on_pull answered TREMOR_ERR_NO_ROOM with events_len %d (room: %s); those events would be lost", h.EventsLen, r.caps)
+		}
+		// (whether the room already has what it asks for: pullPhase)
+		if h.BytesNeeded > plugin.MaxBatchBytes || h.ValuesNeeded > plugin.MaxBatchValues {
+			k.report(SevError, step, RuleNoRoomNeeded, "on_pull asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", h.BytesNeeded, h.ValuesNeeded, plugin.MaxBatchBytes, plugin.MaxBatchValues)
+			out.broken = true
+		}
+		return out
+	}
+	if h.EventsLen > h.EventsCap || h.EventsLen > uint64(r.caps.events) {
+		k.report(SevError, step, RuleEventsLen, "events_len %d is larger than events_cap %d", h.EventsLen, r.caps.events)
+		out.broken = true
+	}
+	if h.ValuesLen > uint64(r.caps.values) {
+		k.report(SevError, step, RuleValuesLen, "values_len %d is larger than values_cap %d", h.ValuesLen, r.caps.values)
+		out.broken = true
+	}
+	if h.BytesLen > uint64(r.caps.bytes) {
+		k.report(SevError, step, RuleBytesLen, "bytes_len %d is larger than bytes_cap %d", h.BytesLen, r.caps.bytes)
+		out.broken = true
+	}
+	if out.broken || len(changed) > 0 {
+		out.broken = true
+		return out
+	}
+	events := sliceAt[abi.Event](r.m, r.evOff, int(h.EventsLen))
+	values := sliceAt[abi.Value](r.m, r.valOff, int(h.ValuesLen))
+	arena := sliceAt[byte](r.m, r.byteOff, int(h.BytesLen))
+	structured := k.c.Payload == abi.PayloadStructured
+	for i := range events {
+		e := &events[i]
+		label := fmt.Sprintf("event %d (id %d)", i, e.ID)
+		if e.Flags&^uint32(abi.EventKnownFlags) != 0 {
+			k.report(SevError, step, RuleEventFlags, "%s: flags 0x%x has bits ABI %s does not define", label, e.Flags, abi.ABIVersionString)
+		}
+		if e.Port != abi.PortOut && e.Port != abi.PortErr {
+			k.report(SevError, step, RuleEventPort, "%s: port %d is neither TREMOR_PORT_OUT (0) nor TREMOR_PORT_ERR (1)", label, e.Port)
+		}
+		isValue := e.Flags&abi.EventStructured != 0
+		switch {
+		case isValue && !structured:
+			k.report(SevError, step, RuleEventPayloadK, "%s: sets TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_BYTES", label, k.c.Name)
+		case !isValue && structured && !(e.Flags&abi.EventEndStream != 0 && e.Payload.Len == 0):
+			k.report(SevError, step, RuleEventPayloadK, "%s: lacks TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_STRUCTURED", label, k.c.Name)
+		}
+		if isValue {
+			if err := abi.Check(values, arena, e.Payload); err != nil {
+				k.report(SevError, step, RuleEventValue, "%s: structured payload: %v", label, err)
+			} else {
+				k.valueZero(step, label+" payload", values, arena, e.Payload)
+			}
+		} else if e.Payload.Offset > h.BytesLen || e.Payload.Len > h.BytesLen-e.Payload.Offset {
+			k.report(SevError, step, RuleEventPayload, "%s: payload span [%d, +%d) is outside the %d bytes written (bytes_len)", label, e.Payload.Offset, e.Payload.Len, h.BytesLen)
+		}
+		if e.Meta.Len != 0 {
+			if err := abi.Check(values, arena, e.Meta); err != nil {
+				k.report(SevError, step, RuleEventValue, "%s: meta: %v", label, err)
+			} else {
+				k.valueZero(step, label+" meta", values, arena, e.Meta)
+			}
+		}
+		if prev, dup := k.unacked[e.ID]; dup {
+			k.report(SevError, step, RuleEventIDs, "%s: id %d is already used by an unacknowledged event (from %s)", label, e.ID, prev)
+		} else {
+			k.unacked[e.ID] = step
+			k.pending = append(k.pending, e.ID)
+		}
+	}
+	out.events = len(events)
+	k.info.Pulled += len(events)
+	return out
+}
+
+// valueZero checks the parts of a well-formed value tree that abi.Check
+// ignores: reserved bytes, keys on nodes that are not object members, and
+// duplicate keys.
+func (k *checker) valueZero(step, label string, nodes []abi.Value, arena []byte, span abi.Span) {
+	var walk func(i uint64, keyed bool) uint64
+	walk = func(i uint64, keyed bool) uint64 {
+		n := &nodes[i]
+		if n.Reserved != [3]uint8{} {
+			k.report(SevError, step, RuleValueZero, "%s: value node %d: reserved bytes are %v, not zero", label, i, n.Reserved)
+		}
+		if !keyed && (n.KeyLen != 0 || n.KeyOffset != 0) {
+			k.report(SevError, step, RuleValueZero, "%s: value node %d is not an object member but has key_offset %d, key_len %d", label, i, n.KeyOffset, n.KeyLen)
+		}
+		if n.Kind != abi.ValueArray && n.Kind != abi.ValueObject {
+			return i + 1
+		}
+		j := i + 1
+		var seen map[string]bool
+		if n.Kind == abi.ValueObject {
+			seen = map[string]bool{}
+		}
+		for c := uint64(0); c < n.Len; c++ {
+			if seen != nil {
+				key := string(arena[nodes[j].KeyOffset : nodes[j].KeyOffset+uint64(nodes[j].KeyLen)])
+				if seen[key] {
+					k.report(SevWarning, step, RuleValueKeys, "%s: object at value node %d has key %q twice", label, i, key)
+				}
+				seen[key] = true
+			}
+			j = walk(j, n.Kind == abi.ValueObject)
+		}
+		return i + 1 + n.As
+	}
+	walk(span.Offset, false)
+}
+
+// pullPhase pulls into rooms of caps c until at least one event arrived,
+// the source ended or failed, or the phase time is up. On NO_ROOM it grows
+// the room as the host does and pulls again. It returns the number of
+// events, the last answer, whether NO_ROOM was seen and whether the first
+// pull brought events.
+type phaseResult struct {
+	events     int
+	last       pullOutcome
+	noRoom     bool
+	firstFull  bool // the very first pull brought events
+	pulls      int
+	stopSource bool // END, an error, a broken batch or a panic: no more pulls
+}
+
+func (k *checker) pullPhase(name string, in *instance, c roomCaps, wantEvents int) phaseResult {
+	step := "on_pull (" + name + ")"
+	var pr phaseResult
+	deadline := time.Now().Add(k.opts.phaseTime())
+	r := newRoom(c)
+	defer func() { r.free() }()
+	grows, disconnects := 0, 0
+	for {
+		wait := k.opts.pullWait()
+		o := k.pull(step, in, r, wait)
+		pr.pulls++
+		pr.last = o
+		if pr.pulls == 1 && o.events > 0 {
+			pr.firstFull = true
+		}
+		pr.events += o.events
+		if o.res.rc != abi.ResultErrDisconnected {
+			disconnects = 0
+		}
+		switch {
+		case o.res.rc == abi.ResultErrNoRoom:
+			pr.noRoom = true
+			if o.bytesNeeded <= uint64(r.caps.bytes) && o.valuesNeeded <= uint64(r.caps.values) {
+				if grows == 0 {
+					k.report(SevError, step, RuleNoRoomNeeded, "on_pull answered TREMOR_ERR_NO_ROOM with bytes_needed %d and values_needed %d, which the room (%s) already has", o.bytesNeeded, o.valuesNeeded, r.caps)
+				} else {
+					k.report(SevError, step, RuleNoRoomRepeat, "after the room grew to %s as asked, on_pull answered TREMOR_ERR_NO_ROOM again (bytes_needed %d, values_needed %d)", r.caps, o.bytesNeeded, o.valuesNeeded)
+				}
+				pr.stopSource = true
+				return pr
+			}
+			if o.broken {
+				pr.stopSource = true
+				return pr
+			}
+			grows++
+			if grows > 4 {
+				k.report(SevError, step, RuleNoRoomRepeat, "on_pull answered TREMOR_ERR_NO_ROOM %d times in a row while the room grew as asked (now %s)", grows, r.caps)
+				pr.stopSource = true
+				return pr
+			}
+			nc := roomCaps{events: r.caps.events, values: max(r.caps.values, int(o.valuesNeeded)), bytes: max(r.caps.bytes, int(o.bytesNeeded))}
+			r.free()
+			r = newRoom(nc)
+			step = "on_pull (" + name + ", grown to " + fmt.Sprintf("%d values, %d bytes", nc.values, nc.bytes) + ")"
+			continue
+		case o.res.rc == abi.ResultErrPanic || in.poisoned || o.broken:
+			pr.stopSource = true
+			return pr
+		case o.res.rc == abi.ResultEnd:
+			pr.stopSource = true
+			return pr
+		case o.res.rc == abi.ResultErrDisconnected:
+			k.needMessage(step, "on_pull", o.res, SevWarning, RuleErrMessage)
+			if disconnects++; disconnects >= 3 {
+				k.report(SevError, step, RuleLifecycle, "on_pull answered TREMOR_ERR_DISCONNECTED %d times in a row, each time right after on_connect succeeded: %s", disconnects, o.res)
+				pr.stopSource = true
+				return pr
+			}
+			if res, _ := k.connectLoop("on_connect (after TREMOR_ERR_DISCONNECTED)", in); res.rc != abi.ResultOK {
+				k.report(SevError, "on_connect (after TREMOR_ERR_DISCONNECTED)", RuleConnect, "on_pull answered TREMOR_ERR_DISCONNECTED and reconnecting failed: %s", res)
+				pr.stopSource = true
+				return pr
+			}
+		case o.res.rc == abi.ResultErrUnsupported:
+			pr.stopSource = true
+			return pr
+		case o.res.rc < 0:
+			k.needMessage(step, "on_pull", o.res, SevWarning, RuleErrMessage)
+			k.report(SevError, step, RuleLifecycle, "on_pull failed: %s", o.res)
+			pr.stopSource = true
+			return pr
+		}
+		if pr.events >= wantEvents || time.Now().After(deadline) {
+			return pr
+		}
+	}
+}
+
+// ackFail acks the first half of the pending ids and fails the rest (or
+// acks all of them with all set).
+func (k *checker) ackFail(step string, in *instance, ackAll bool) {
+	ids := k.pending
+	k.pending = nil
+	if len(ids) == 0 {
+		return
+	}
+	for _, id := range ids {
+		delete(k.unacked, id)
+	}
+	nAck := len(ids)
+	if !ackAll {
+		nAck = (len(ids) + 1) / 2
+	}
+	if k.rc.vt.OnAck != 0 && nAck > 0 {
+		k.idsCall(step, "on_ack", k.rc.vt.OnAck, in, ids[:nAck])
+		k.info.Acked += nAck
+	}
+	if k.rc.vt.OnFail != 0 && nAck < len(ids) && !in.poisoned {
+		k.idsCall(step, "on_fail", k.rc.vt.OnFail, in, ids[nAck:])
+		k.info.Failed += len(ids) - nAck
+	}
+}
+
+func (k *checker) idsCall(step, hookName string, fn uintptr, in *instance, ids []uint64) {
+	if in.poisoned {
+		return
+	}
+	m := mustMap(len(ids)*8 + canarySize)
+	defer m.free()
+	copy(sliceAt[uint64](m, 0, len(ids)), ids)
+	before := bytes.Clone(m.mem)
+	step = hookName + " " + step
+	res := k.hook(step, hookName, maxErrorCap, k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
+		return call(fn, in.ptr, m.addr(), uintptr(len(ids)), e)
+	})
+	if !bytes.Equal(before, m.mem) {
+		k.report(SevError, step, RuleIDsConst, "%s modified the ids array it was given", hookName)
+	}
+	if res.rc < 0 && res.rc != abi.ResultErrPanic {
+		k.needMessage(step, hookName, res, SevWarning, RuleErrMessage)
+		k.report(SevError, step, RuleLifecycle, "%s of %d ids failed: %s", hookName, len(ids), res)
+	}
+}

@@ -1,0 +1,148 @@
+// Command go-faults is the Go fault plugin for tests/faults
+// (libtremor_faults_go.so, built c-shared by scripts/build-go.sh into
+// build/test-plugins). Connector "faults_go" (source + sink, bytes) is a
+// well-behaved source of events "go-fault-<n>" and a sink that accepts
+// everything, until its config tells it to misbehave:
+//
+//   - panic_at = "create" | "connect" | "start" | "pause" | "resume" |
+//     "pull" | "ack" | "fail" | "send" | "drain" | "stop": that method
+//     panics (pdk-go recovers it: TREMOR_ERR_PANIC, instance poisoned);
+//   - fail_at = the same names: that method returns an error (TREMOR_ERR_FAILED
+//     with the message "faults_go: told to fail at <name>");
+//   - misbehave = "nil_map" (Pull writes to a nil map: a runtime error,
+//     recovered like a panic), "goroutine_panic" (Start starts a goroutine
+//     with Host.Go that panics: the instance is poisoned, the next hook
+//     answers TREMOR_ERR_PANIC), "bad_utf8_msg" (Pull fails with an error
+//     text that is not UTF-8).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"tremorhost/pdk-go"
+)
+
+func init() {
+	pdk.Register(pdk.Plugin{
+		Name:        "faults_go",
+		Version:     "0.1.0",
+		Description: "a Go plugin that panics or fails on request (tests/faults)",
+		License:     "Apache-2.0",
+		Connectors: []pdk.ConnectorType{{
+			Name:        "faults_go",
+			Description: "panics or fails in the hook its config names",
+			Kinds:       pdk.Source | pdk.Sink,
+			Payload:     pdk.Bytes,
+			Acks:        true,
+			Fields: []pdk.Field{
+				pdk.StringField("panic_at", pdk.Default(`""`), pdk.Doc("hook that panics")),
+				pdk.StringField("fail_at", pdk.Default(`""`), pdk.Doc("hook that returns an error")),
+				pdk.StringField("misbehave", pdk.Default(`""`), pdk.Doc("nil_map, goroutine_panic, bad_utf8_msg")),
+			},
+			New: newConn,
+		}},
+	})
+}
+
+func main() {}
+
+type conn struct {
+	host                       pdk.Host
+	panicAt, failAt, misbehave string
+	next                       uint64
+}
+
+// str reads a string field, refusing a value of another kind (the host
+// never sends one; check-plugin does, to see the refusal).
+func str(cfg pdk.Config, key string) (string, error) {
+	v, ok := cfg.Get(key)
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", pdk.ConfigError("config field %q must be a string, got %T", key, v)
+	}
+	return s, nil
+}
+
+func newConn(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+	c := &conn{host: host, next: 1}
+	var err error
+	if c.panicAt, err = str(cfg, "panic_at"); err != nil {
+		return nil, err
+	}
+	if c.failAt, err = str(cfg, "fail_at"); err != nil {
+		return nil, err
+	}
+	if c.misbehave, err = str(cfg, "misbehave"); err != nil {
+		return nil, err
+	}
+	if err := c.at("create"); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// at panics or fails when the config says so for hook.
+func (c *conn) at(hook string) error {
+	if c.panicAt == hook {
+		panic("faults_go: told to panic in " + hook)
+	}
+	if c.failAt == hook {
+		return fmt.Errorf("faults_go: told to fail at %s", hook)
+	}
+	return nil
+}
+
+func (c *conn) Connect(int) error { return c.at("connect") }
+func (c *conn) Close() error      { return c.at("stop") }
+func (c *conn) Pause() error      { return c.at("pause") }
+func (c *conn) Resume() error     { return c.at("resume") }
+func (c *conn) Drain() error      { return c.at("drain") }
+
+func (c *conn) Start() error {
+	if c.misbehave == "goroutine_panic" {
+		done := make(chan struct{})
+		c.host.Go(func() {
+			defer close(done)
+			panic("faults_go: panic in a goroutine")
+		})
+		<-done
+	}
+	return c.at("start")
+}
+
+func (c *conn) Pull(room *pdk.Room, _ time.Duration) error {
+	if err := c.at("pull"); err != nil {
+		return err
+	}
+	switch c.misbehave {
+	case "nil_map":
+		var m map[string]int
+		m["boom"] = 1
+	case "bad_utf8_msg":
+		return errors.New("faults_go: \xff\xfe is not UTF-8")
+	}
+	for {
+		if err := room.PushBytes(c.next, []byte(fmt.Sprintf("go-fault-%d", c.next))); err != nil {
+			return nil // full: this one waits for the next pull
+		}
+		c.next++
+	}
+}
+
+func (c *conn) Ack([]uint64) error  { return c.at("ack") }
+func (c *conn) Fail([]uint64) error { return c.at("fail") }
+
+func (c *conn) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
+	if err := c.at("send"); err != nil {
+		return err
+	}
+	for i := range outcomes {
+		outcomes[i] = pdk.OutcomeOK
+	}
+	return nil
+}
