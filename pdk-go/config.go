@@ -170,6 +170,20 @@ func (c Config) RequireString(key string) (string, error) {
 	return s, nil
 }
 
+// OptionalBool returns key's value when it is a bool, def when it is absent
+// (or null), and a ConfigError naming the key otherwise (see OptionalUint).
+func (c Config) OptionalBool(key string, def bool) (bool, error) {
+	v, ok := c.m[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	b, ok := v.(bool)
+	if !ok {
+		return false, ConfigError("field %q must be a bool, not %T %v", key, v, v)
+	}
+	return b, nil
+}
+
 // OptionalUint returns key's value when it is a non-negative integer, def
 // when it is absent (or null), and a ConfigError naming the key when it
 // holds anything else. The host checks types before on_create, so this

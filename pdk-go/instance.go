@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -113,11 +114,14 @@ func barrier(pin **instance, hook string, cerr *cError, rc *int32) {
 }
 
 // setError copies msg into the host's error buffer, truncated to its
-// capacity at a UTF-8 boundary. The buffer may be absent or have cap 0.
+// capacity at a UTF-8 boundary, with invalid UTF-8 (say, bytes from a
+// network peer quoted in an error) replaced: the header asks for UTF-8.
+// The buffer may be absent or have cap 0.
 func setError(cerr *cError, msg string) {
 	if cerr == nil || cerr.Msg == nil || cerr.Cap == 0 {
 		return
 	}
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
 	n := uint64(len(msg))
 	if n > cerr.Cap {
 		n = cerr.Cap

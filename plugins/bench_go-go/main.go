@@ -94,7 +94,15 @@ type source struct {
 }
 
 func newSource(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
-	s := &source{host: host, count: cfg.UintOr("count", 1000000), size: cfg.UintOr("size", 100)}
+	count, err := cfg.OptionalUint("count", 1000000)
+	if err != nil {
+		return nil, err
+	}
+	size, err := cfg.OptionalUint("size", 100)
+	if err != nil {
+		return nil, err
+	}
+	s := &source{host: host, count: count, size: size}
 	if s.count > 0 {
 		if min := uint64(overhead + digits(s.count-1)); s.size < min {
 			return nil, pdk.ConfigError("size %d is too small: %d events need at least %d bytes each", s.size, s.count, min)
@@ -160,7 +168,11 @@ type sink struct {
 }
 
 func newSink(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
-	return &sink{host: host, check: cfg.BoolOr("check", true)}, nil
+	check, err := cfg.OptionalBool("check", true)
+	if err != nil {
+		return nil, err
+	}
+	return &sink{host: host, check: check}, nil
 }
 
 func (k *sink) Connect(int) error { return nil }
