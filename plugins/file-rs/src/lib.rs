@@ -3,21 +3,34 @@
 //!
 //! * Source (`mode: "read"`): reads the file line by line and emits one
 //!   event per line, without the `\n`; the event id is the byte offset where
-//!   the line starts (so a later version can resume from the lowest
-//!   unacknowledged offset). A last line without a trailing `\n` is emitted
-//!   too. At the end of the file the source answers TREMOR_END.
+//!   the line starts. A last line without a trailing `\n` is emitted too. At
+//!   the end of the file the source answers TREMOR_END.
 //! * Sink (`mode: "write"` truncates, `"append"` appends): writes each
 //!   event's payload followed by `\n`. Each batch is flushed to the OS before
 //!   its outcomes say OK; drain and stop also sync the file to disk.
 //!
+//! Guaranteed delivery for files (`resume_from`, source only): the path of
+//! a small state file (see [`resume`]). On connect the source seeks to the
+//! lowest unacknowledged byte offset it records, and skips the lines above
+//! it that were acknowledged already; on stop (or destroy), and after acks
+//! at most every `resume_interval_ms`, it writes the state anew. With it,
+//! lines that fail downstream are offered again on the next pull (in offset
+//! order), and the source only answers TREMOR_END once every line has been
+//! acknowledged. Without it a failed line is logged and dropped, and the
+//! source ends at the end of the file.
+//!
 //! A source in write/append mode and a sink in read mode answer
 //! TREMOR_ERR_UNSUPPORTED.
 
-use std::collections::BTreeSet;
+pub mod resume;
+
+use resume::{State, Window};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tremor_pdk::{
     BatchReader, BatchWriter, Connection, Connector, CreateArgs, Error, Host, Outcome, Payload,
     Pull, Result, Sink, Source, tremor_plugin,
@@ -55,6 +68,11 @@ impl Mode {
     }
 }
 
+/// How long a pull waits, at most, when every line is read and the source
+/// only waits for the last acks (with `resume_from`): the host settles acks
+/// between pulls, so a long sleep here would only delay them.
+const ACK_POLL: Duration = Duration::from_millis(5);
+
 /// One `file` connector instance.
 pub struct FileConnector {
     host: Host,
@@ -65,17 +83,57 @@ pub struct FileConnector {
     /// Set after the first successful connect in write mode: reconnects
     /// must not truncate what was already written.
     truncated: bool,
+    /// The resume state file (source only); its presence also turns on
+    /// the replay of failed lines.
+    resume_from: Option<PathBuf>,
+    resume_interval: Duration,
+    /// The state changed since it was last written.
+    dirty: bool,
+    saved_at: Option<Instant>,
 }
 
 struct Reader {
     file: BufReader<File>,
-    /// Offset of the next line to emit.
+    /// st_dev and st_ino of the file, recorded in the state file.
+    dev: u64,
+    ino: u64,
+    /// Offset of the next line to read.
     offset: u64,
-    /// A line read from the file that did not fit the last room.
-    pending: Option<Vec<u8>>,
+    /// The line read last (reused for every line); when `pending`, it did
+    /// not fit the last room and goes first in the next pull.
+    line: Vec<u8>,
+    pending: bool,
+    /// Where failed lines are read back into before they are offered again.
+    replay_buf: Vec<u8>,
     at_end: bool,
-    /// Ids (line offsets) emitted and neither acked nor failed yet.
-    in_flight: BTreeSet<u64>,
+    /// Lines emitted and not yet settled, by offset.
+    window: Window,
+    /// Offsets of lines at or after `offset` acknowledged in an earlier run
+    /// (from the state file), ascending: they are not emitted again.
+    skip: VecDeque<u64>,
+}
+
+impl Reader {
+    /// The lowest offset not settled for good.
+    fn low_water(&self) -> u64 {
+        self.window.low_water(self.offset)
+    }
+
+    /// What the state file should say now.
+    fn state(&self) -> State {
+        let offset = self.low_water();
+        let mut acked: Vec<u64> = self.window.done_above().collect();
+        acked.extend(self.skip.iter().copied());
+        acked.sort_unstable();
+        acked.dedup();
+        acked.retain(|a| *a > offset);
+        State {
+            dev: self.dev,
+            ino: self.ino,
+            offset,
+            acked,
+        }
+    }
 }
 
 impl FileConnector {
@@ -91,9 +149,112 @@ impl FileConnector {
     /// next offset to read when nothing is in flight: where a restart would
     /// have to resume.
     pub fn resume_offset(&self) -> Option<u64> {
-        self.reader
-            .as_ref()
-            .map(|r| r.in_flight.first().copied().unwrap_or(r.offset))
+        self.reader.as_ref().map(Reader::low_water)
+    }
+
+    fn replay(&self) -> bool {
+        self.resume_from.is_some()
+    }
+
+    /// Writes the resume state file when it changed and the last write is
+    /// at least resume_interval_ms old; a failure is logged (the next
+    /// attempt, or stop, tries again).
+    fn save_state_if_due(&mut self) {
+        let due = self
+            .saved_at
+            .is_none_or(|t| t.elapsed() >= self.resume_interval);
+        if self.dirty && due {
+            if let Err(e) = self.save_state() {
+                self.host.warn(e.message());
+                self.saved_at = Some(Instant::now()); // not again right away
+            }
+        }
+    }
+
+    /// Writes the resume state file (when configured and changed).
+    fn save_state(&mut self) -> Result<()> {
+        let (Some(path), Some(r)) = (self.resume_from.as_ref(), self.reader.as_ref()) else {
+            return Ok(());
+        };
+        if !self.dirty {
+            return Ok(());
+        }
+        let state = r.state();
+        state.save(path).map_err(|e| {
+            Error::failed(format!(
+                "cannot write the resume state {}: {e}",
+                path.display()
+            ))
+        })?;
+        self.dirty = false;
+        self.saved_at = Some(Instant::now());
+        self.host.debug(&format!(
+            "resume state of {} saved: offset {} ({} acked above it)",
+            self.path_str(),
+            state.offset,
+            state.acked.len()
+        ));
+        Ok(())
+    }
+
+    /// Where to start reading: the state file's offset and the lines above
+    /// it acked already, when it describes this file.
+    fn resume_point(&self, file: &File) -> Result<(u64, VecDeque<u64>)> {
+        let Some(state_path) = self.resume_from.as_ref() else {
+            return Ok((0, VecDeque::new()));
+        };
+        let shown = state_path.display();
+        let state = match State::load(state_path) {
+            Ok(None) => {
+                self.host.info(&format!(
+                    "no resume state {shown} yet: reading {} from the start",
+                    self.path_str()
+                ));
+                return Ok((0, VecDeque::new()));
+            }
+            Ok(Some(Ok(s))) => s,
+            Ok(Some(Err(msg))) => {
+                return Err(Error::config(format!(
+                    "the resume state {shown} is not valid ({msg}); fix it, or delete it to read {} from the start",
+                    self.path_str()
+                )));
+            }
+            Err(e) => {
+                return Err(Error::failed(format!(
+                    "cannot read the resume state {shown}: {e}"
+                )));
+            }
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| self.io_error("cannot stat", &e))?;
+        if (state.dev, state.ino) != (meta.dev(), meta.ino()) {
+            self.host.warn(&format!(
+                "the resume state {shown} was written for another file (device {}, inode {}) than {} (device {}, inode {}): reading it from the start",
+                state.dev,
+                state.ino,
+                self.path_str(),
+                meta.dev(),
+                meta.ino()
+            ));
+            return Ok((0, VecDeque::new()));
+        }
+        if state.offset > meta.len() {
+            self.host.warn(&format!(
+                "{} is shorter ({} bytes) than the resume offset {} in {shown}: it was truncated; reading it from the start",
+                self.path_str(),
+                meta.len(),
+                state.offset
+            ));
+            return Ok((0, VecDeque::new()));
+        }
+        self.host.info(&format!(
+            "resuming {} at byte offset {} ({} line(s) above it acked already)",
+            self.path_str(),
+            state.offset,
+            state.acked.len()
+        ));
+        Ok((state.offset, state.acked.into_iter().collect()))
     }
 
     /// Flushes buffered lines to the OS; on failure the unwritten bytes are
@@ -137,6 +298,22 @@ impl Connector for FileConnector {
             return Err(Error::config("config field `path` must not be empty"));
         }
         let mode = Mode::parse(args.config.opt_str("mode")?.unwrap_or("read"))?;
+        let resume_from = match args.config.opt_str("resume_from")? {
+            None | Some("") => None,
+            Some(p) if mode == Mode::Read => Some(PathBuf::from(p)),
+            Some(_) => {
+                return Err(Error::config(format!(
+                    "config field `resume_from` only applies to mode \"read\", not \"{}\"",
+                    mode.name()
+                )));
+            }
+        };
+        let interval_ms = args.config.opt_u64("resume_interval_ms")?.unwrap_or(1000);
+        if interval_ms > 24 * 3_600_000 {
+            return Err(Error::config(format!(
+                "config field `resume_interval_ms` must be at most a day (86400000), not {interval_ms}"
+            )));
+        }
         Ok(FileConnector {
             host: args.host,
             path: PathBuf::from(path),
@@ -144,17 +321,16 @@ impl Connector for FileConnector {
             reader: None,
             writer: None,
             truncated: false,
+            resume_from,
+            resume_interval: Duration::from_millis(interval_ms),
+            dirty: false,
+            saved_at: None,
         })
     }
 
     fn connect(&mut self, _attempt: u32) -> Result<Connection> {
         match self.mode {
             Mode::Read => {
-                // Reconnecting resumes where the last connection stopped.
-                let (offset, in_flight) = match self.reader.take() {
-                    Some(r) => (r.offset, r.in_flight),
-                    None => (0, BTreeSet::new()),
-                };
                 let mut file =
                     File::open(&self.path).map_err(|e| self.io_error("cannot open", &e))?;
                 if file.metadata().is_ok_and(|m| m.is_dir()) {
@@ -163,15 +339,42 @@ impl Connector for FileConnector {
                         self.path_str()
                     )));
                 }
+                let meta = file
+                    .metadata()
+                    .map_err(|e| self.io_error("cannot stat", &e))?;
+                // Reconnecting resumes where the last connection stopped
+                // (a line held back is read again); the first connect where
+                // the state file says.
+                let (offset, skip) = match self.reader.as_ref() {
+                    Some(r) => (r.offset, VecDeque::new()),
+                    None => self.resume_point(&file)?,
+                };
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| self.io_error("cannot seek in", &e))?;
-                self.reader = Some(Reader {
-                    file: BufReader::new(file),
-                    offset,
-                    pending: None,
-                    at_end: false,
-                    in_flight,
-                });
+                let file = BufReader::new(file);
+                match self.reader.as_mut() {
+                    Some(r) => {
+                        r.file = file;
+                        r.dev = meta.dev();
+                        r.ino = meta.ino();
+                        r.pending = false;
+                        r.at_end = false;
+                    }
+                    None => {
+                        self.reader = Some(Reader {
+                            file,
+                            dev: meta.dev(),
+                            ino: meta.ino(),
+                            offset,
+                            line: Vec::new(),
+                            pending: false,
+                            replay_buf: Vec::new(),
+                            at_end: false,
+                            window: Window::default(),
+                            skip,
+                        });
+                    }
+                }
             }
             Mode::Write | Mode::Append => {
                 // A reconnect first drops the old handle (flushing it).
@@ -212,15 +415,30 @@ impl Connector for FileConnector {
                 self.path_str()
             ));
         }
+        self.dirty = true; // always leave a state file behind
+        let saved = self.save_state();
         let r = self.sync();
         self.writer = None;
         self.reader = None;
-        r
+        saved.and(r)
+    }
+}
+
+/// An instance destroyed without on_stop (say after an error) still
+/// leaves its resume state behind.
+impl Drop for FileConnector {
+    fn drop(&mut self) {
+        if self.reader.is_some() && self.resume_from.is_some() {
+            self.dirty = true;
+            if let Err(e) = self.save_state() {
+                self.host.error(e.message());
+            }
+        }
     }
 }
 
 impl Source for FileConnector {
-    fn pull(&mut self, out: &mut BatchWriter<'_>, _wait: Duration) -> Result<Pull> {
+    fn pull(&mut self, out: &mut BatchWriter<'_>, wait: Duration) -> Result<Pull> {
         if self.mode != Mode::Read {
             return Err(Error::unsupported(format!(
                 "the file connector for {} is a sink (mode \"{}\"): it produces no events; use mode \"read\" to read the file",
@@ -228,70 +446,131 @@ impl Source for FileConnector {
                 self.mode.name()
             )));
         }
+        let replay = self.replay();
+        if replay {
+            // Acks that moved the mark since the last write, written out
+            // even when no further ack comes.
+            self.save_state_if_due();
+        }
         let path = self.path_str();
         let Some(r) = self.reader.as_mut() else {
             return Err(Error::disconnected(format!(
                 "{path} is not open: connect first"
             )));
         };
+        // Failed lines first, lowest offset first: they are the oldest.
         while !out.is_full() {
-            let line = match r.pending.take() {
-                Some(line) => line,
-                None => {
-                    if r.at_end {
-                        break;
-                    }
-                    let mut line = Vec::new();
-                    let n = r
-                        .file
-                        .read_until(b'\n', &mut line)
-                        .map_err(|e| Error::disconnected(format!("cannot read {path}: {e}")))?;
-                    if n == 0 {
-                        r.at_end = true;
-                        break;
-                    }
-                    line
-                }
+            let Some((offset, len)) = r.window.next_retry() else {
+                break;
             };
-            let content = line.strip_suffix(b"\n").unwrap_or(&line);
+            r.replay_buf.resize(len as usize, 0);
+            r.file
+                .get_ref()
+                .read_exact_at(&mut r.replay_buf, offset)
+                .map_err(|e| {
+                    Error::disconnected(format!("cannot read {path} again at {offset}: {e}"))
+                })?;
+            let content = r.replay_buf.strip_suffix(b"\n").unwrap_or(&r.replay_buf);
+            if out.push_bytes(offset, content).is_err() {
+                return Ok(Pull::More); // kept queued; NO_ROOM when it was first
+            }
+            r.window.reoffered(offset);
+        }
+        while !out.is_full() {
+            if !r.pending {
+                if r.at_end {
+                    break;
+                }
+                r.line.clear();
+                let n = r
+                    .file
+                    .read_until(b'\n', &mut r.line)
+                    .map_err(|e| Error::disconnected(format!("cannot read {path}: {e}")))?;
+                if n == 0 {
+                    r.at_end = true;
+                    break;
+                }
+                // A line acknowledged in an earlier run is not sent again.
+                while r.skip.front().is_some_and(|s| *s < r.offset) {
+                    r.skip.pop_front();
+                }
+                if r.skip.front() == Some(&r.offset) {
+                    r.skip.pop_front();
+                    r.offset += n as u64;
+                    continue;
+                }
+                r.pending = true;
+            }
+            let content = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
             if out.push_bytes(r.offset, content).is_err() {
-                // Does not fit: keep it for the next pull (the PDK reports
+                // Does not fit: kept for the next pull (the PDK reports
                 // NO_ROOM with its size when nothing was written).
-                r.pending = Some(line);
                 return Ok(Pull::More);
             }
-            r.in_flight.insert(r.offset);
-            r.offset += line.len() as u64;
+            r.pending = false;
+            let len = r.line.len() as u64;
+            r.window.emitted(r.offset, len);
+            r.offset += len;
         }
-        Ok(if r.at_end && r.pending.is_none() {
-            Pull::End
-        } else {
-            Pull::More
-        })
+        if !r.at_end || r.pending {
+            return Ok(Pull::More);
+        }
+        if !replay || r.window.is_empty() {
+            return Ok(Pull::End);
+        }
+        // Every line is read; some are not acknowledged yet and may fail
+        // and need a replay: wait for their outcome.
+        if out.is_empty() && r.window.next_retry().is_none() {
+            std::thread::sleep(wait.min(ACK_POLL));
+        }
+        Ok(Pull::More)
     }
 
     fn ack(&mut self, ids: &[u64]) -> Result<()> {
-        if let Some(r) = self.reader.as_mut() {
-            for id in ids {
-                r.in_flight.remove(id);
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(());
+        };
+        let before = r.low_water();
+        let mut changed = false;
+        for id in ids {
+            changed |= r.window.ack(*id);
+        }
+        if changed && self.resume_from.is_some() {
+            // The state changes with every ack (the acked set above the
+            // mark), but only a moved mark is worth writing out early;
+            // pull writes the rest once it is due.
+            self.dirty = true;
+            if r.low_water() != before {
+                self.save_state_if_due();
             }
         }
         Ok(())
     }
 
     fn fail(&mut self, ids: &[u64]) -> Result<()> {
+        let replay = self.replay();
         if let Some(r) = self.reader.as_mut() {
             for id in ids {
-                r.in_flight.remove(id);
+                r.window.fail(*id, replay);
             }
         }
-        // This version does not replay: say what was lost.
-        self.host.warn(&format!(
-            "{} line(s) of {} were not delivered and are dropped (byte offsets {:?})",
-            ids.len(),
-            self.path_str(),
-            ids
-        ));
+        if replay {
+            self.dirty = true;
+            self.host.debug(&format!(
+                "{} line(s) of {} failed downstream and will be offered again (byte offsets {:?})",
+                ids.len(),
+                self.path_str(),
+                ids
+            ));
+        } else {
+            // Without a resume state there is no replay: say what was lost.
+            self.host.warn(&format!(
+                "{} line(s) of {} were not delivered and are dropped (byte offsets {:?})",
+                ids.len(),
+                self.path_str(),
+                ids
+            ));
+        }
         Ok(())
     }
 }
@@ -357,12 +636,14 @@ tremor_plugin! {
     connectors: [
         FileConnector {
             name: "file",
-            description: "Source (mode read): one event per line, id = byte offset of the line. Sink (mode write/append): one line per event.",
+            description: "Source (mode read): one event per line, id = byte offset of the line; with resume_from, resumes from the acknowledged offsets and replays failed lines. Sink (mode write/append): one line per event.",
             kinds: [source, sink],
             payload: bytes,
             fields: [
                 { name: "path", type: string, flags: [required], doc: "the file to read or write" },
                 { name: "mode", type: string, default_json: r#""read""#, doc: "read, write (truncate) or append" },
+                { name: "resume_from", type: string, doc: "source only: a state file holding the lowest unacknowledged offset; reading resumes there, failed lines are replayed" },
+                { name: "resume_interval_ms", type: uint, default_json: "1000", doc: "with resume_from: write the state file after acks at most this often (it is always written on stop)" },
             ],
         },
     ],

@@ -106,7 +106,7 @@ fn descriptor_declares_the_file_connector() {
     assert_eq!(t.kinds(), raw::TREMOR_KIND_SOURCE | raw::TREMOR_KIND_SINK);
     assert_eq!(t.payload(), raw::TREMOR_PAYLOAD_BYTES);
     let f = t.fields();
-    assert_eq!(f.len(), 2);
+    assert_eq!(f.len(), 4);
     assert_eq!(
         (f[0].name.as_str(), f[0].r#type, f[0].flags),
         ("path", 5, raw::TREMOR_FIELD_REQUIRED)
@@ -114,6 +114,10 @@ fn descriptor_declares_the_file_connector() {
     assert_eq!(f[0].default_json, None);
     assert_eq!((f[1].name.as_str(), f[1].flags), ("mode", 0));
     assert_eq!(f[1].default_json.as_deref(), Some("\"read\""));
+    assert_eq!((f[2].name.as_str(), f[2].flags), ("resume_from", 0));
+    assert_eq!(f[2].default_json, None);
+    assert_eq!(f[3].name, "resume_interval_ms");
+    assert_eq!(f[3].default_json.as_deref(), Some("1000"));
 }
 
 #[test]
@@ -594,6 +598,250 @@ mod dl {
         assert_eq!(
             read_all(&mut source, Room::default()),
             [(0, "from".into()), (5, "the .so".into())]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resuming from acknowledged offsets (resume_from)
+// ---------------------------------------------------------------------------
+
+mod resume {
+    use super::*;
+    use std::time::Duration;
+    use tremor_file::resume::State;
+
+    /// `n` lines "line <i>" and the offset where each starts.
+    fn numbered(path: &Path, n: usize) -> Vec<u64> {
+        let mut text = String::new();
+        let mut offsets = Vec::new();
+        for i in 0..n {
+            offsets.push(text.len() as u64);
+            text.push_str(&format!("line {i}{}\n", "+".repeat(i % 3)));
+        }
+        fs::write(path, text).unwrap();
+        offsets
+    }
+
+    fn open_resuming(path: &Path, state: &Path, interval_ms: u64) -> Instance {
+        let cfg = config(path, "read")
+            .with("resume_from", state.to_str().unwrap())
+            .with("resume_interval_ms", interval_ms);
+        let mut i = file_type()
+            .create("file", &cfg)
+            .unwrap_or_else(|r| panic!("create: {r}"));
+        i.connect(1).expect_ok();
+        i.start().expect_ok();
+        i
+    }
+
+    fn ids(p: &Pulled) -> Vec<u64> {
+        p.events.iter().map(|e| e.id).collect()
+    }
+
+    fn state_of(path: &Path) -> State {
+        State::parse(&fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_restart_reads_neither_acked_lines_nor_fewer_than_the_unacked_ones() {
+        let dir = temp_dir("resume-restart");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        let off = numbered(&path, 10);
+
+        // Run 1: six lines out; 0, 1, 3 and 5 acked, 2 and 4 still in flight.
+        let mut s = open_resuming(&path, &state, 60_000);
+        assert!(s.logs().contains("no resume state"));
+        let p = s.pull(Room::new(6, 0, 4096), 0);
+        p.reply.expect_ok();
+        assert_eq!(ids(&p), off[..6]);
+        s.ack(&[off[0], off[1], off[3], off[5]]).expect_ok();
+        s.stop().expect_ok();
+        s.destroy();
+        let st = state_of(&state);
+        assert_eq!(st.offset, off[2], "the lowest unacknowledged line");
+        assert_eq!(st.acked, [off[3], off[5]]);
+
+        // Run 2: 2 and 4 again, 3 and 5 not; the source ends only once
+        // every line is acknowledged.
+        let mut s = open_resuming(&path, &state, 60_000);
+        assert!(s.logs().contains(&format!(
+            "resuming {} at byte offset {}",
+            path.display(),
+            off[2]
+        )));
+        let p = s.pull(Room::default(), 0);
+        assert_eq!(ids(&p), [off[2], off[4], off[6], off[7], off[8], off[9]]);
+        assert_eq!(lines(&p)[0].1, "line 2++", "the line itself, read again");
+        p.reply.expect_ok(); // not END: lines are in flight
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_ok();
+        assert!(p.events.is_empty());
+        s.ack(&[off[2], off[4], off[6], off[7], off[8]]).expect_ok();
+        s.pull(Room::default(), 0).reply.expect_ok();
+        s.ack(&[off[9]]).expect_ok();
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_code(raw::TREMOR_END);
+        assert!(p.events.is_empty());
+        s.stop().expect_ok();
+        s.destroy();
+        let len = fs::metadata(&path).unwrap().len();
+        assert_eq!(state_of(&state).offset, len);
+        assert!(state_of(&state).acked.is_empty());
+
+        // Run 3: nothing left.
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_code(raw::TREMOR_END);
+        assert!(p.events.is_empty());
+
+        // Lines appended since are read, and only those.
+        s.stop().expect_ok();
+        s.destroy();
+        let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut f, b"appended\n").unwrap();
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::default(), 0);
+        assert_eq!(lines(&p), [(len, "appended".to_string())]);
+    }
+
+    #[test]
+    fn failed_lines_are_offered_again_first() {
+        let dir = temp_dir("resume-replay");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        let off = numbered(&path, 6);
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::new(3, 0, 4096), 0);
+        assert_eq!(ids(&p), off[..3]);
+        s.fail(&[off[1], off[0]]).expect_ok();
+        s.ack(&[off[2]]).expect_ok();
+        // Both failed lines come back first, in file order, then new ones.
+        let p = s.pull(Room::new(3, 0, 4096), 0);
+        p.reply.expect_ok();
+        assert_eq!(ids(&p), [off[0], off[1], off[3]]);
+        assert_eq!(lines(&p)[1].1, "line 1+");
+        // A replayed line that does not fit waits for a bigger room.
+        s.fail(&[off[1]]).expect_ok();
+        let p = s.pull(Room::new(3, 0, 3), 0);
+        p.reply.expect_code(raw::TREMOR_ERR_NO_ROOM);
+        assert_eq!(p.bytes_needed, 7);
+        let p = s.pull(Room::new(8, 0, 4096), 0);
+        assert_eq!(ids(&p), [off[1], off[4], off[5]]);
+        s.ack(&[off[0], off[1], off[3], off[4]]).expect_ok();
+        // off[5] fails at the end: offered again instead of ending.
+        s.fail(&[off[5]]).expect_ok();
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_ok();
+        assert_eq!(ids(&p), [off[5]]);
+        s.ack(&[off[5]]).expect_ok();
+        s.pull(Room::default(), 0)
+            .reply
+            .expect_code(raw::TREMOR_END);
+    }
+
+    #[test]
+    fn the_state_is_written_after_acks_and_on_destroy() {
+        let dir = temp_dir("resume-periodic");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        let off = numbered(&path, 4);
+        let mut s = open_resuming(&path, &state, 0);
+        s.pull(Room::default(), 0);
+        assert!(!state.exists(), "nothing acked yet");
+        s.ack(&[off[0], off[2]]).expect_ok();
+        let st = state_of(&state);
+        assert_eq!((st.offset, st.acked.clone()), (off[1], vec![off[2]]));
+        s.ack(&[off[1]]).expect_ok();
+        assert_eq!(state_of(&state).offset, off[3]);
+        // Destroyed without stop (as after an error): still written.
+        s.fail(&[off[3]]).expect_ok();
+        s.destroy();
+        assert_eq!(state_of(&state).offset, off[3]);
+        assert!(!dir.join("in.state.tmp").exists());
+
+        // With the default interval only the first ack writes early.
+        fs::remove_file(&state).unwrap();
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::default(), 0);
+        assert_eq!(ids(&p), off[..4]);
+        s.ack(&[off[0]]).expect_ok();
+        assert_eq!(state_of(&state).offset, off[1]);
+        s.ack(&[off[1]]).expect_ok();
+        assert_eq!(state_of(&state).offset, off[1], "not yet due");
+        s.stop().expect_ok();
+        assert_eq!(state_of(&state).offset, off[2]);
+
+        // Once due, a pull writes what later acks changed, even when no
+        // further ack comes.
+        fs::remove_file(&state).unwrap();
+        let mut s = open_resuming(&path, &state, 30);
+        let p = s.pull(Room::default(), 0);
+        assert_eq!(ids(&p), off[..4]);
+        s.ack(&[off[0]]).expect_ok();
+        s.ack(&[off[1]]).expect_ok();
+        assert_eq!(state_of(&state).offset, off[1], "not yet due");
+        std::thread::sleep(Duration::from_millis(40));
+        s.pull(Room::default(), 0).reply.expect_ok();
+        assert_eq!(state_of(&state).offset, off[2]);
+    }
+
+    #[test]
+    fn a_state_for_another_file_or_a_shorter_one_restarts_from_the_top() {
+        let dir = temp_dir("resume-mismatch");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        let off = numbered(&path, 3);
+        let foreign = State {
+            dev: 0,
+            ino: 0,
+            offset: off[2],
+            acked: vec![],
+        };
+        fs::write(&state, foreign.render()).unwrap();
+        let mut s = open_resuming(&path, &state, 60_000);
+        assert!(
+            s.logs().contains("was written for another file"),
+            "{:?}",
+            s.logs().lines()
+        );
+        assert_eq!(ids(&s.pull(Room::default(), 0)), off);
+        s.destroy();
+
+        let mut st = state_of(&state);
+        st.offset = 10_000;
+        fs::write(&state, st.render()).unwrap();
+        let mut s = open_resuming(&path, &state, 60_000);
+        assert!(s.logs().contains("was truncated"), "{:?}", s.logs().lines());
+        assert_eq!(ids(&s.pull(Room::default(), 0)), off);
+    }
+
+    #[test]
+    fn a_broken_state_file_stops_the_source_with_a_config_error() {
+        let dir = temp_dir("resume-broken");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        numbered(&path, 3);
+        fs::write(&state, "version 1\noffset banana\n").unwrap();
+        let cfg = config(&path, "read").with("resume_from", state.to_str().unwrap());
+        let mut s = file_type().create("file", &cfg).unwrap();
+        let msg = s.connect(1).expect_code(raw::TREMOR_ERR_CONFIG).to_string();
+        assert!(msg.contains("in.state is not valid"), "{msg}");
+        assert!(msg.contains("delete it"), "{msg}");
+        s.destroy();
+        assert_eq!(
+            fs::read_to_string(&state).unwrap(),
+            "version 1\noffset banana\n",
+            "left alone"
+        );
+    }
+
+    #[test]
+    fn resume_from_is_for_sources_only() {
+        let dir = temp_dir("resume-sink");
+        let cfg = config(&dir.join("out"), "write").with("resume_from", "/tmp/x.state");
+        let r = file_type().create("file", &cfg).err().unwrap();
+        assert_eq!(r.code, raw::TREMOR_ERR_CONFIG);
+        assert!(
+            r.message.contains("only applies to mode \"read\""),
+            "{}",
+            r.message
         );
     }
 }

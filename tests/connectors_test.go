@@ -1,0 +1,788 @@
+package tests
+
+// End-to-end tests of the bundled connectors of issue 6 over loopback
+// (127.0.0.1 only), each through the real host: flows run by runtime.New +
+// Run (or tremorctl as a subprocess), counting every event at both ends.
+//
+//   - http (Go): http_client -> http_server across two flows, and the
+//     server's answer following the event's fate (202 after the ack, 503
+//     after a fail, 504 after timeout_ms).
+//   - udp (Rust): udp_client -> udp_server across two flows; an event too
+//     big for a datagram fails back to its source (an http_server: 503).
+//   - stdio (C): `tremorctl run` with stdin -> stdout, data piped through.
+//   - file (Rust), resume_from: a flow stopped half-way through a file and
+//     run again with the same state file delivers every line exactly once.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/runtime"
+)
+
+// The connector plugins these tests cover are bundled plugins too: every
+// test that loads the bundled set loads them.
+func init() {
+	bundled["libtremor_http.so"] = []string{"http_server", "http_client"}
+	bundled["libtremor_udp.so"] = []string{"udp_server", "udp_client"}
+	bundled["libtremor_stdio.so"] = []string{"stdin", "stdout"}
+}
+
+// waitListening waits until something accepts TCP connections on addr.
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
+	waitUntil(t, "a listener on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// freeUDPAddr returns a 127.0.0.1 address with a UDP port that was free a
+// moment ago.
+func freeUDPAddr(t testing.TB) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := c.LocalAddr().String()
+	require.NoError(t, c.Close())
+	return addr
+}
+
+// seqSet checks that lines hold the JSON objects with seq 0..n-1, each
+// exactly once, and returns the seqs in the order of the lines.
+func seqSet(t testing.TB, lines []string, n int) []int64 {
+	t.Helper()
+	got := fields(t, lines, "seq")
+	sorted := slices.Clone(got)
+	slices.Sort(sorted)
+	for i := 1; i < len(sorted); i++ {
+		require.NotEqual(t, sorted[i-1], sorted[i], "seq %d delivered twice", sorted[i])
+	}
+	require.Equal(t, seqs(0, int64(n)), sorted, "every seq exactly once")
+	return got
+}
+
+// ---- http ----
+
+// http_client -> http_server across two flows. Flow "server" takes
+// requests and writes their JSON bodies to a file; flow "client" reads N
+// lines from a file and sends each as one request. The server answers 202
+// only once the file sink has written the line (the event was acked), and
+// the client's sink counts an event delivered only on a 2xx: so when the
+// client flow ends with N acks, every line is already in the server's
+// file, before the server flow is even stopped.
+func TestConnectorHTTPClientToServer(t *testing.T) {
+	const n = 300
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")
+	require.NoError(t, os.WriteFile(in, jsonLines(0, n), 0o644))
+	addr := freeAddr(t)
+
+	server := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "server"
+batch_size = 16
+
+[[connector]]
+id = "http"
+type = "http_server"
+codec = "json"
+config = { url = %q, path = "/events", timeout_ms = 10000 }
+
+[[connector]]
+id = "file"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "http"
+to = "pass"
+[[link]]
+from = "pass"
+to = "file"
+`, addr, out), runtime.Options{})
+	waitListening(t, addr)
+
+	client := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "client"
+batch_size = 16
+
+[[connector]]
+id = "lines"
+type = "file"
+codec = "json"
+config = { path = %q }
+
+[[connector]]
+id = "http"
+type = "http_client"
+codec = "json"
+config = { url = "http://%s/events/in", headers = { "content-type" = "application/json" } }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "lines"
+to = "pass"
+[[link]]
+from = "pass"
+to = "http"
+`, in, addr), runtime.Options{})
+	cstats, err := client.wait() // the file source ends once every line is acked
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "lines", In: n, Out: n, Acks: n}, statOf(t, cstats, "lines"))
+	assert.Equal(t, runtime.Stats{Connector: "http", In: n, Out: n}, statOf(t, cstats, "http"))
+
+	// 202 after the ack: everything the client counted delivered is in
+	// the server's file already.
+	lines := fileLines(t, out)
+	require.Len(t, lines, n, "every acked request's line is written before its 202")
+	assert.Equal(t, seqs(0, n), seqSet(t, lines, n), "in order: the client sends one request at a time")
+
+	server.waitFor("the server's acks counted", func() bool { return server.stat("http").Acks == n })
+	sstats, err := server.stop()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "http", In: n, Out: n, Acks: n}, statOf(t, sstats, "http"))
+	assert.Equal(t, runtime.Stats{Connector: "file", In: n, Out: n}, statOf(t, sstats, "file"))
+}
+
+// backendServer is the far end of an http_client. It records every request
+// body, and answers by the body's "want": "ok" 200, "bad" 400, "flaky" 503
+// the first time and 200 after, "hang" not until release is closed.
+type backendServer struct {
+	srv     *httptest.Server
+	release chan struct{}
+	mu      sync.Mutex
+	seen    []string       // bodies, in arrival order
+	tries   map[string]int // attempts per body
+}
+
+func newBackendServer(t testing.TB) *backendServer {
+	b := &backendServer{release: make(chan struct{}), tries: map[string]int{}}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var ev struct{ Want string }
+		_ = json.Unmarshal(body, &ev)
+		b.mu.Lock()
+		b.seen = append(b.seen, string(body))
+		b.tries[string(body)]++
+		try := b.tries[string(body)]
+		b.mu.Unlock()
+		switch {
+		case ev.Want == "bad":
+			w.WriteHeader(http.StatusBadRequest)
+		case ev.Want == "flaky" && try == 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case ev.Want == "hang":
+			select {
+			case <-b.release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	t.Cleanup(func() {
+		select {
+		case <-b.release:
+		default:
+			close(b.release)
+		}
+		b.srv.Close()
+	})
+	return b
+}
+
+func (b *backendServer) count(body string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tries[body]
+}
+
+// One flow, http_server -> http_client -> a backend: the answer to each
+// request to the server follows what became of its event downstream.
+func TestConnectorHTTPServerAnswersAfterDelivery(t *testing.T) {
+	be := newBackendServer(t)
+	addr := freeAddr(t)
+	fr := startFlow(t, fmt.Sprintf(`
+[flow]
+batch_size = 8
+
+[[connector]]
+id = "in"
+type = "http_server"
+codec = "json"
+config = { url = %q, path = "/in", timeout_ms = 1500 }
+
+[[connector]]
+id = "out"
+type = "http_client"
+codec = "json"
+config = { url = "%s/sink" }
+[connector.reconnect]
+initial_ms = 20
+max_ms = 100
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "in"
+to = "pass"
+[[link]]
+from = "pass"
+to = "out"
+`, addr, be.srv.URL), runtime.Options{})
+	waitListening(t, addr)
+
+	send := func(body string) (int, string) {
+		resp, err := http.Post("http://"+addr+"/in", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(msg)
+	}
+
+	// Delivered (the backend said 200): 202, and the backend has it.
+	ok := `{"want":"ok"}`
+	code, _ := send(ok)
+	assert.Equal(t, http.StatusAccepted, code)
+	assert.Equal(t, 1, be.count(ok), "202 only after the backend took it")
+
+	// Refused for good (400 -> FAILED -> fail): 503.
+	bad := `{"want":"bad"}`
+	code, msg := send(bad)
+	assert.Equal(t, http.StatusServiceUnavailable, code, msg)
+	assert.Equal(t, 1, be.count(bad))
+
+	// Refused once (503 -> RETRY), then taken: 202, after two attempts.
+	flaky := `{"want":"flaky"}`
+	code, _ = send(flaky)
+	assert.Equal(t, http.StatusAccepted, code)
+	assert.Equal(t, 2, be.count(flaky))
+
+	// Not delivered within timeout_ms: 504, while the sink still waits.
+	hang := `{"want":"hang"}`
+	code, _ = send(hang)
+	assert.Equal(t, http.StatusGatewayTimeout, code)
+	assert.Equal(t, 1, be.count(hang))
+	close(be.release) // delivered late: acked, but nobody is waiting
+
+	// Outside the path prefix: 404, and no event at all.
+	resp, err := http.Post("http://"+addr+"/elsewhere", "application/json", strings.NewReader(ok))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+
+	fr.waitFor("every event settled", func() bool {
+		s := fr.stat("in")
+		return s.In == 4 && s.Acks+s.Fails == 4
+	})
+	stats, err := fr.stop()
+	require.NoError(t, err)
+	src, sink := statOf(t, stats, "in"), statOf(t, stats, "out")
+	assert.Equal(t, uint64(4), src.In)
+	assert.Equal(t, uint64(3), src.Acks, "ok, flaky and the late hang")
+	assert.Equal(t, uint64(1), src.Fails, "bad")
+	assert.Equal(t, uint64(4), sink.In)
+	assert.Equal(t, uint64(3), sink.Out)
+	be.mu.Lock()
+	assert.Len(t, be.seen, 5, "bad once, flaky twice, the others once")
+	be.mu.Unlock()
+}
+
+// ---- udp ----
+
+// udp_client -> udp_server across two flows: a metronome ticks N events
+// (one per millisecond, well within what the kernel buffers on loopback)
+// into udp_client; udp_server turns each datagram back into one event and
+// a file sink writes it. Every tick arrives exactly once.
+func TestConnectorUDPClientToServer(t *testing.T) {
+	const n = 200
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	addr := freeUDPAddr(t)
+	server := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "server"
+batch_size = 32
+
+[[connector]]
+id = "udp"
+type = "udp_server"
+codec = "json"
+config = { url = %q }
+
+[[connector]]
+id = "file"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "udp"
+to = "pass"
+[[link]]
+from = "pass"
+to = "file"
+`, addr, out), runtime.Options{})
+	waitUntil(t, "udp_server bound", func() bool { return server.logs.find("udp", "listening on udp "+addr) != "" })
+
+	client := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "client"
+batch_size = 32
+
+[[connector]]
+id = "tick"
+type = "metronome"
+config = { interval_ms = 1, count = %d }
+
+[[connector]]
+id = "udp"
+type = "udp_client"
+codec = "json"
+config = { url = %q }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "tick"
+to = "pass"
+[[link]]
+from = "pass"
+to = "udp"
+`, n, addr), runtime.Options{})
+	cstats, err := client.wait()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "tick", In: n, Out: n, Acks: n}, statOf(t, cstats, "tick"))
+	assert.Equal(t, runtime.Stats{Connector: "udp", In: n, Out: n}, statOf(t, cstats, "udp"))
+	assert.NotEmpty(t, client.logs.find("udp", fmt.Sprintf("sent %d datagrams", n)), "the client's own count")
+
+	server.waitFor("every datagram written", func() bool { return server.stat("file").Out == n })
+	sstats, err := server.stop()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "udp", In: n, Out: n, Acks: n}, statOf(t, sstats, "udp"), "one event per datagram")
+	assert.Equal(t, runtime.Stats{Connector: "file", In: n, Out: n}, statOf(t, sstats, "file"))
+	assert.NotEmpty(t, server.logs.find("udp", fmt.Sprintf("received %d datagrams", n)), "the server's own count")
+
+	lines := fileLines(t, out)
+	require.Len(t, lines, n)
+	ids := fields(t, lines, "id")
+	slices.Sort(ids)
+	assert.Equal(t, seqs(0, n), ids, "every tick exactly once")
+	for _, l := range lines {
+		assert.Contains(t, l, `"onramp":"metronome"`)
+	}
+}
+
+// An event too big for a datagram fails, and the failure travels back to
+// where the event came from: http_server -> udp_client, with a udp_server
+// flow at the far end. Small bodies are answered 202 and arrive as
+// datagrams; a 70000-byte body (over the 65507 a datagram holds) is
+// answered 503 and never arrives.
+func TestConnectorUDPOversizeFailsBackToTheSource(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.txt")
+	udpAddr, httpAddr := freeUDPAddr(t), freeAddr(t)
+	far := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "far"
+
+[[connector]]
+id = "udp"
+type = "udp_server"
+codec = "string"
+config = { url = %q }
+
+[[connector]]
+id = "file"
+type = "file"
+codec = "string"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "udp"
+to = "pass"
+[[link]]
+from = "pass"
+to = "file"
+`, udpAddr, out), runtime.Options{})
+	waitUntil(t, "udp_server bound", func() bool { return far.logs.find("udp", "listening on udp "+udpAddr) != "" })
+
+	near := startFlow(t, fmt.Sprintf(`
+[flow]
+name = "near"
+
+[[connector]]
+id = "http"
+type = "http_server"
+codec = "binary"
+config = { url = %q, max_body = 200000 }
+
+[[connector]]
+id = "udp"
+type = "udp_client"
+codec = "binary"
+config = { url = %q }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "http"
+to = "pass"
+[[link]]
+from = "pass"
+to = "udp"
+`, httpAddr, udpAddr), runtime.Options{})
+	waitListening(t, httpAddr)
+
+	post := func(body string) int {
+		resp, err := http.Post("http://"+httpAddr+"/", "application/octet-stream", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusAccepted, post("small one"))
+	assert.Equal(t, http.StatusServiceUnavailable, post(strings.Repeat("x", 70000)), "too big for a datagram")
+	assert.Equal(t, http.StatusAccepted, post("small two"))
+
+	far.waitFor("both small ones written", func() bool { return far.stat("file").Out == 2 })
+	nstats, err := near.stop()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "http", In: 3, Out: 3, Acks: 2, Fails: 1}, statOf(t, nstats, "http"))
+	assert.Equal(t, runtime.Stats{Connector: "udp", In: 3, Out: 2}, statOf(t, nstats, "udp"))
+	assert.NotEmpty(t, near.logs.find("udp", "the largest has 70000 bytes"), "the client says why")
+	fstats, err := far.stop()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "udp", In: 2, Out: 2, Acks: 2}, statOf(t, fstats, "udp"))
+	assert.Equal(t, []string{"small one", "small two"}, fileLines(t, out))
+}
+
+// ---- stdio ----
+
+// runTremorctl runs `tremorctl ARGS...` with stdin and returns stdout and
+// stderr; it fails the test when tremorctl fails or hangs.
+func runTremorctl(t testing.TB, stdin []byte, args ...string) (stdout, stderr []byte) {
+	t.Helper()
+	cmd := exec.Command(tremorctl(t), args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "tremorctl %v failed; stderr:\n%s", args, lastLines(errb.String(), 30))
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl %v did not end within %s; stderr:\n%s", args, flowDeadline, lastLines(errb.String(), 30))
+	}
+	return out.Bytes(), errb.Bytes()
+}
+
+// splitSummary splits tremorctl's stdout into what the flow wrote and the
+// summary tremorctl prints after it ("flow ... ran for ...", the stats).
+func splitSummary(t testing.TB, out []byte, flowName string) (data []byte, summary string) {
+	t.Helper()
+	mark := []byte(fmt.Sprintf("flow %q ran for ", flowName))
+	i := bytes.LastIndex(out, mark)
+	require.GreaterOrEqual(t, i, 0, "no summary in tremorctl's output")
+	return out[:i], string(out[i:])
+}
+
+const stdioFlow = `
+[flow]
+name = "cat"
+batch_size = 64
+
+[[connector]]
+id = "in"
+type = "stdin"
+codec = %q
+%s
+config = { buf_size = %d }
+
+[[connector]]
+id = "out"
+type = "stdout"
+codec = %q
+%s
+config = { stream = %q }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "in"
+to = "pass"
+[[link]]
+from = "pass"
+to = "out"
+`
+
+// Bytes piped into `tremorctl run` come out unchanged: stdin in chunks,
+// each chunk one event, decoded and encoded by the binary codec, written
+// by stdout as-is. The process ends by itself at the end of its input.
+func TestConnectorStdioBytesThroughTremorctl(t *testing.T) {
+	input := make([]byte, 300_000)
+	for i := range input {
+		input[i] = byte(i*7 + i/251) // every byte value, newlines among them
+	}
+	const chunk = 4096
+	flowFile := filepath.Join(t.TempDir(), "cat.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow, "binary", "", chunk, "binary", "", "stdout")), 0o644))
+
+	out, stderr := runTremorctl(t, input, "--log-level", "info", "--log-format", "json", "run", flowFile)
+	data, summary := splitSummary(t, out, "cat")
+	require.True(t, bytes.Equal(input, data), "stdout differs from stdin: %d bytes in, %d out", len(input), len(data))
+
+	rows := statsTable(t, summary)
+	in, sink := rows["in"], rows["out"]
+	// in, out, errors, acks, fails, discarded
+	assert.GreaterOrEqual(t, in[0], uint64(len(input)/chunk), "at least one event per %d bytes", chunk)
+	assert.Equal(t, [6]uint64{in[0], in[0], 0, in[0], 0, 0}, in, "every chunk decoded, delivered and acked")
+	assert.Equal(t, [6]uint64{in[0], in[0], 0, 0, 0, 0}, sink)
+	assert.Contains(t, string(stderr), fmt.Sprintf("stdin: read %d bytes in %d events, %d acked, 0 failed", len(input), in[0], in[0]))
+	assert.Contains(t, string(stderr), fmt.Sprintf("stdout: wrote %d bytes of %d events", len(input), in[0]))
+}
+
+// JSON lines through stdin -> lines -> json -> lines -> stderr: every line
+// comes out once, as the same value, and stderr holds nothing else (the
+// log level keeps tremorctl quiet).
+func TestConnectorStdioLinesToStderr(t *testing.T) {
+	const n = 2000
+	input := jsonLines(0, n)
+	input = input[:len(input)-1] // the last line without "\n": flushed at the end of input
+	flowFile := filepath.Join(t.TempDir(), "lines.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow,
+		"json", `preprocessors = ["lines"]`, 1000, "json", `postprocessors = ["lines"]`, "stderr")), 0o644))
+
+	out, stderr := runTremorctl(t, input, "--log-level", "error", "run", flowFile)
+	data, summary := splitSummary(t, out, "cat")
+	assert.Empty(t, data, "nothing but the summary on stdout")
+
+	got := strings.Split(strings.TrimSuffix(string(stderr), "\n"), "\n")
+	require.Len(t, got, n)
+	want := strings.Split(string(input), "\n")
+	for i := range want {
+		var w, g map[string]any
+		require.NoError(t, json.Unmarshal([]byte(want[i]), &w))
+		require.NoError(t, json.Unmarshal([]byte(got[i]), &g), "line %d: %q", i, got[i])
+		require.Equal(t, w, g, "line %d", i)
+	}
+	rows := statsTable(t, summary)
+	assert.Equal(t, uint64(n), rows["in"][1], "lines decoded")
+	assert.Equal(t, rows["in"][0], rows["in"][3], "every chunk acked")
+	assert.Equal(t, [6]uint64{n, n, 0, 0, 0, 0}, rows["out"])
+}
+
+// ---- file: resume_from ----
+
+// resumeLines writes n JSON lines {"seq":i,"down":b}: down is false before
+// line k, and true for every even line from k on. It returns each line's
+// byte offset.
+func resumeLines(t testing.TB, path string, n, k int) []int64 {
+	var b strings.Builder
+	offsets := make([]int64, n)
+	for i := range n {
+		offsets[i] = int64(b.Len())
+		fmt.Fprintf(&b, "{\"seq\":%d,\"down\":%t,\"pad\":\"%s\"}\n", i, i >= k && i%2 == 0, strings.Repeat("r", i%9))
+	}
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return offsets
+}
+
+// stateOffset reads the offset a resume state file records, and its acked
+// list.
+func stateOffset(t testing.TB, path string) (int64, []int64) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var off int64 = -1
+	var acked []int64
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "offset":
+			off, err = strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err)
+		case len(f) > 0 && f[0] == "acked":
+			for _, a := range f[1:] {
+				v, err := strconv.ParseInt(a, 10, 64)
+				require.NoError(t, err)
+				acked = append(acked, v)
+			}
+		}
+	}
+	require.GreaterOrEqual(t, off, int64(0), "no offset in %s:\n%s", path, data)
+	return off, acked
+}
+
+// A file read half-way, stopped, and read again with the same state file:
+// no line is lost and none is written twice.
+//
+// Run 1 routes the lines marked down (every even line from line k on) to a
+// tcp_client whose server never comes up, and the others to a file sink.
+// Once undeliverable lines pile up (the source is held back by its window
+// and the stuck sink's queue), the flow is stopped: the stuck lines fail back at the drain timeout, and
+// the state file records line k's offset as the lowest unacknowledged one,
+// with the odd lines after it as acknowledged already. Run 2 sends
+// everything to the file sink: it resumes at line k and skips the lines
+// acked in run 1. Run 3 finds nothing left.
+func TestConnectorFileResumesFromAckedOffsets(t *testing.T) {
+	const (
+		n      = 3000
+		k      = 1000
+		window = 64
+		batch  = 16
+	)
+	dir := t.TempDir()
+	in, out, state := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "in.state")
+	offsets := resumeLines(t, in, n, k)
+	down := freeAddr(t) // nobody listens there
+
+	run1 := startFlow(t, fmt.Sprintf(`
+[flow]
+batch_size = %d
+
+[[connector]]
+id = "in"
+type = "file"
+codec = "json"
+config = { path = %q, resume_from = %q }
+
+[[connector]]
+id = "up"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "append" }
+
+[[connector]]
+id = "stuck"
+type = "tcp_client"
+codec = "json"
+postprocessors = ["lines"]
+config = { url = %q, connect_timeout_ms = 100 }
+[connector.reconnect]
+initial_ms = 20
+max_ms = 50
+
+[[pipeline]]
+id = "route"
+[[pipeline.route]]
+field = "down"
+op = "eq"
+value = true
+to = "down"
+
+[[link]]
+from = "in"
+to = "route"
+[[link]]
+from = "route/out"
+to = "up"
+[[link]]
+from = "route/down"
+to = "stuck"
+`, batch, in, state, out, down), runtime.Options{Window: window, DrainTimeout: 300 * time.Millisecond})
+
+	// Soon the source is held back (its window, or the stuck sink's queue,
+	// is full of undeliverable lines): stop it there.
+	run1.waitFor("undeliverable lines piling up", func() bool {
+		return run1.stat("in").In > k && run1.stat("stuck").In >= 20
+	})
+	stats1, _ := run1.stop() // the stuck sink's events fail back: an error is expected
+	src1 := statOf(t, stats1, "in")
+	require.Greater(t, src1.In, uint64(k), "read past line k")
+	require.Less(t, src1.In, uint64(n), "stopped half-way")
+	assert.Equal(t, src1.In, src1.Acks+src1.Fails, "every line read settled")
+	written1 := fileLines(t, out)
+	require.Len(t, written1, int(src1.Acks), "run 1 wrote exactly its acked lines")
+
+	off, acked := stateOffset(t, state)
+	assert.Equal(t, offsets[k], off, "resume at the first undelivered line")
+	var oddAbove []int64
+	for i := k + 1; i < int(src1.In); i += 2 {
+		oddAbove = append(oddAbove, offsets[i])
+	}
+	assert.Equal(t, oddAbove, acked, "the lines after it that were delivered")
+
+	// Run 2: everything to the file sink; the source ends once all is acked.
+	flow2 := fmt.Sprintf(`
+[flow]
+batch_size = %d
+
+[[connector]]
+id = "in"
+type = "file"
+codec = "json"
+config = { path = %q, resume_from = %q }
+
+[[connector]]
+id = "up"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "append" }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "in"
+to = "pass"
+[[link]]
+from = "pass"
+to = "up"
+`, batch, in, state, out)
+	stats2, err := startFlow(t, flow2, runtime.Options{Window: window}).wait()
+	require.NoError(t, err)
+	src2 := statOf(t, stats2, "in")
+	assert.Equal(t, uint64(n)-src1.Acks, src2.In, "run 2 reads exactly what run 1 did not deliver")
+	assert.Equal(t, runtime.Stats{Connector: "in", In: src2.In, Out: src2.In, Acks: src2.In}, src2)
+
+	seqSet(t, fileLines(t, out), n) // every line exactly once across both runs
+	info, err := os.Stat(in)
+	require.NoError(t, err)
+	off, acked = stateOffset(t, state)
+	assert.Equal(t, info.Size(), off, "everything acknowledged")
+	assert.Empty(t, acked)
+
+	// Run 3: nothing left to read.
+	stats3, err := startFlow(t, flow2, runtime.Options{Window: window}).wait()
+	require.NoError(t, err)
+	assert.Equal(t, runtime.Stats{Connector: "in"}, statOf(t, stats3, "in"))
+	assert.Len(t, fileLines(t, out), n)
+}
