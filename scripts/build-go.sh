@@ -10,18 +10,25 @@ mkdir -p build/bin build/plugins
 
 go build -o build/bin/tremorctl ./host/cmd/tremorctl
 
+# Builds a c-shared plugin to a temporary name, then renames it over OUT, so
+# that a running process that has the old library loaded is not disturbed.
+build_so() { # OUT PACKAGE
+  local tmp="${1%.so}.tmp$$.so"
+  CGO_ENABLED=1 go build -buildmode=c-shared -o "$tmp" "$2"
+  rm -f "${tmp%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
+  mv -f "$tmp" "$1"
+}
+
 for dir in plugins/*-go; do
   [ -d "$dir" ] || continue
   name=$(basename "$dir" -go)
   out="build/plugins/libtremor_${name}.so"
-  CGO_ENABLED=1 go build -buildmode=c-shared -o "$out" "./$dir"
-  rm -f "${out%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
+  build_so "$out" "./$dir"
 done
 
 # Test plugins (not bundled): the Go fault plugin of tests/faults.
 mkdir -p build/test-plugins
 if [ -d tests/faults/go-faults ]; then
   out="build/test-plugins/libtremor_faults_go.so"
-  CGO_ENABLED=1 go build -buildmode=c-shared -o "$out" ./tests/faults/go-faults
-  rm -f "${out%.so}.h"
+  build_so "$out" ./tests/faults/go-faults
 fi

@@ -20,6 +20,10 @@ command -v cargo >/dev/null 2>&1 || {
 }
 
 mkdir -p build/plugins
+# Copy to a temporary name, then rename: a process that has the old library
+# loaded keeps its (unchanged) inode instead of seeing it rewritten under it.
+install_so() { cp "$1" "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"; }
+
 cargo build --release --workspace --target-dir build/cargo
 
 case "$(uname -s)" in
@@ -35,7 +39,7 @@ for dir in plugins/*-rs; do
     echo "build-rust: $lib was not built: $dir must be package tremor_${name} with crate-type cdylib" >&2
     exit 1
   fi
-  cp "$lib" "build/plugins/libtremor_${name}.so"
+  install_so "$lib" "build/plugins/libtremor_${name}.so"
   echo "build-rust: build/plugins/libtremor_${name}.so"
 done
 
@@ -47,6 +51,6 @@ for pkg in tremor_faults_rs; do
     echo "build-rust: $lib was not built (a workspace member with crate-type cdylib)" >&2
     exit 1
   fi
-  cp "$lib" "build/test-plugins/lib${pkg}.so"
+  install_so "$lib" "build/test-plugins/lib${pkg}.so"
   echo "build-rust: build/test-plugins/lib${pkg}.so"
 done
