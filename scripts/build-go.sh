@@ -13,9 +13,9 @@ go build -o build/bin/tremorctl ./host/cmd/tremorctl
 # Builds a c-shared plugin to a temporary name, then renames it over OUT, so
 # that a running process that has the old library loaded is not disturbed.
 build_so() { # OUT PACKAGE
-  local tmp="${1%.so}.tmp$$.so"
+  local tmp="$1.tmp$$" # not *.so: a directory scan must not take it for a plugin
   CGO_ENABLED=1 go build -buildmode=c-shared -o "$tmp" "$2"
-  rm -f "${tmp%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
+  rm -f "$tmp.h" "${tmp%.so}.h" # cgo's generated header: the contract is include/tremor/plugin.h
   mv -f "$tmp" "$1"
 }
 
