@@ -9,6 +9,9 @@ ctest --test-dir build/cmake --output-on-failure
 echo "== Rust tests (cargo test)"
 cargo test --quiet --target-dir build/cargo
 echo "== Go tests (go test)"
+# Tests run Go plugins in a child process by default, as tremorctl does:
+# the runner is next to tremorctl in production, named here for test binaries.
+export TREMOR_RUNNER="$PWD/build/bin/tremor-runner"
 go test -count=1 ./...
 echo "== Fuzzing, bounded (FUZZTIME=${FUZZTIME:=3s} per target)"
 # Every Fuzz* target in the tree: flow files, codecs, pre-processors, and the

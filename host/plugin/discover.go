@@ -132,11 +132,16 @@ type Registry struct {
 // its error and does not stop the others; a plugin that claims a connector
 // name an earlier plugin already claimed is refused (the error names both
 // files). The returned error joins every failure (nil when all loaded).
-func LoadAll(files []string) (*Registry, error) {
+func LoadAll(files []string) (*Registry, error) { return LoadAllWith(files, Load) }
+
+// LoadAllWith is LoadAll with another way to get each file's plugin: for
+// one, describing it in a child process (Inspect, host/isolate's scanner)
+// instead of loading it into this one.
+func LoadAllWith(files []string, load func(path string) (*Plugin, error)) (*Registry, error) {
 	r := &Registry{connectors: map[string]*Connector{}}
 	var errs []error
 	for _, f := range files {
-		p, err := Load(f)
+		p, err := load(f)
 		if err != nil {
 			r.Entries = append(r.Entries, Entry{Path: f, Err: err})
 			errs = append(errs, err)

@@ -96,30 +96,57 @@ func hostLog(ctx uintptr, level uintptr, msg uintptr, n uintptr) {
 	if n > maxLogLine {
 		n = maxLogLine
 	}
-	var text string
+	var text []byte
 	if msg != 0 && n > 0 {
-		text = strings.ToValidUTF8(string(native.Bytes(msg, int(n))), "\uFFFD")
+		text = native.Bytes(msg, int(n))
 	}
-	text = strings.TrimRight(text, "\r\n")
 	if inst == nil {
 		l := baseLogger()
-		l.Warn().Uint64("ctx", uint64(ctx)).Str("msg_from_plugin", text).Msg("log call with an unknown or destroyed instance ctx")
+		l.Warn().Uint64("ctx", uint64(ctx)).Str("msg_from_plugin", cleanLine(text)).Msg("log call with an unknown or destroyed instance ctx")
 		return
 	}
-	var ev *zerolog.Event
-	switch int32(uint32(level)) {
-	case abi.LogError:
-		ev = inst.log.Error()
-	case abi.LogWarn:
-		ev = inst.log.Warn()
-	case abi.LogInfo:
-		ev = inst.log.Info()
-	case abi.LogDebug:
-		ev = inst.log.Debug()
-	case abi.LogTrace:
-		ev = inst.log.Trace()
-	default:
-		ev = inst.log.Info().Int32("plugin_level", int32(uint32(level)))
+	PluginLog(inst.log, int32(uint32(level)), text)
+}
+
+// MaxLogLine is the longest log line taken from a plugin, in bytes.
+const MaxLogLine = maxLogLine
+
+func cleanLine(msg []byte) string {
+	if len(msg) > maxLogLine {
+		msg = msg[:maxLogLine]
 	}
-	ev.Msg(text)
+	return strings.TrimRight(strings.ToValidUTF8(string(msg), "\uFFFD"), "\r\n")
+}
+
+// PluginLog writes one line a plugin logged (tremor_host_api.log) to l, the
+// instance's logger, at the plugin's level: the line is cut at MaxLogLine
+// bytes, invalid UTF-8 is replaced and trailing newlines dropped. Used for
+// plugins in this process and for lines forwarded from another one.
+func PluginLog(l zerolog.Logger, level int32, msg []byte) {
+	var ev *zerolog.Event
+	switch level {
+	case abi.LogError:
+		ev = l.Error()
+	case abi.LogWarn:
+		ev = l.Warn()
+	case abi.LogInfo:
+		ev = l.Info()
+	case abi.LogDebug:
+		ev = l.Debug()
+	case abi.LogTrace:
+		ev = l.Trace()
+	default:
+		ev = l.Info().Int32("plugin_level", level)
+	}
+	if ev == nil { // disabled level: do not even convert the text
+		return
+	}
+	ev.Msg(cleanLine(msg))
+}
+
+// StaleCtxLog reports a log call with a ctx that is not (or no longer) an
+// instance's, as the host does for plugins in this process.
+func StaleCtxLog(ctx uint64, msg []byte) {
+	l := baseLogger()
+	l.Warn().Uint64("ctx", ctx).Str("msg_from_plugin", cleanLine(msg)).Msg("log call with an unknown or destroyed instance ctx")
 }

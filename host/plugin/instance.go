@@ -36,6 +36,7 @@ type Instance struct {
 	log   zerolog.Logger
 
 	mu        sync.Mutex
+	remote    Remote  // nil: the plugin runs in this process
 	handle    uintptr // the ctx the plugin sees
 	inst      uintptr // the plugin's instance pointer
 	destroyed bool
@@ -62,13 +63,39 @@ type Option func(*Instance)
 func WithLogger(l zerolog.Logger) Option { return func(i *Instance) { i.log = l } }
 
 // Create checks cfg against the connector's declared fields (CheckConfig),
-// encodes it and calls on_create.
+// encodes it and calls on_create. The plugin must be loaded (Load).
 func (c *Connector) Create(alias string, cfg map[string]any, opts ...Option) (*Instance, error) {
-	i := &Instance{conn: c, alias: alias, log: baseLogger()}
+	return c.create(nil, alias, cfg, opts)
+}
+
+// CreateRemote is Create for a plugin that runs in another process: every
+// hook call goes through r (host/isolate), and what comes back is checked
+// exactly as for a plugin in this process. The plugin may be loaded or
+// only described (Inspect).
+func (c *Connector) CreateRemote(r Remote, alias string, cfg map[string]any, opts ...Option) (*Instance, error) {
+	return c.create(r, alias, cfg, opts)
+}
+
+// InstanceLogger is the logger an instance created with these options logs
+// to: base (or the default logger when nil) tagged with plugin, connector
+// and alias.
+func (c *Connector) InstanceLogger(base *zerolog.Logger, alias string) zerolog.Logger {
+	l := baseLogger()
+	if base != nil {
+		l = *base
+	}
+	return l.With().Str("plugin", c.Plugin.Name).Str("connector", c.Name).Str("alias", alias).Logger()
+}
+
+func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Option) (*Instance, error) {
+	i := &Instance{conn: c, alias: alias, log: baseLogger(), remote: r}
 	for _, o := range opts {
 		o(i)
 	}
-	i.log = i.log.With().Str("plugin", c.Plugin.Name).Str("connector", c.Name).Str("alias", alias).Logger()
+	i.log = c.InstanceLogger(&i.log, alias)
+	if r == nil && !c.Plugin.Loaded() {
+		return nil, i.fail("create", abi.ResultErrInvalid, "the plugin was only inspected in a child process, not loaded into this one: load it with plugin.Load, or run it isolated", false)
+	}
 	checked, err := c.CheckConfig(cfg)
 	if err != nil {
 		return nil, i.fail("create", abi.ResultErrConfig, err.Error(), false)
@@ -76,6 +103,13 @@ func (c *Connector) Create(alias string, cfg map[string]any, opts ...Option) (*I
 	nodes, bytes, err := abi.EncodeDoc(checked)
 	if err != nil {
 		return nil, i.fail("create", abi.ResultErrConfig, "cannot encode the config: "+err.Error(), false)
+	}
+	if r != nil {
+		rep, err := r.Create(alias, nodes, bytes)
+		if err != nil {
+			return nil, err
+		}
+		return i, i.created(rep)
 	}
 	host, err := hostAPIAddr()
 	if err != nil {
@@ -116,17 +150,26 @@ func (c *Connector) Create(alias string, cfg map[string]any, opts ...Option) (*I
 	*slot = 0
 	i.resetErr()
 	rc := i.call(c.vt.OnCreate, tmp.Addr(), i.ctl.Addr()+unsafe.Sizeof(abi.ErrorBuf{}), i.errAddr)
-	if rc != abi.ResultOK {
+	if err := i.created(i.reply(rc)); err != nil {
 		unregister(i.handle)
-		err := i.result("create", rc)
-		if err == nil || rc > 0 {
-			err = i.fail("create", rc, fmt.Sprintf("on_create returned %s instead of TREMOR_OK or an error", rc.Name()), true)
-		}
 		i.ctl.Free()
 		return nil, err
 	}
 	i.inst = *slot
 	return i, nil
+}
+
+// created maps on_create's answer to nil or the error that refuses the
+// instance.
+func (i *Instance) created(rep Reply) error {
+	if rep.Code == abi.ResultOK {
+		return nil
+	}
+	err := i.result("create", rep)
+	if err == nil || rep.Code > 0 {
+		err = i.fail("create", rep.Code, fmt.Sprintf("on_create returned %s instead of TREMOR_OK or an error", rep.Code.Name()), true)
+	}
+	return err
 }
 
 func (i *Instance) mapControl() error {
@@ -182,9 +225,43 @@ func (i *Instance) violation(op, msg string) error {
 	return err
 }
 
-// result maps a hook's result code to nil, ErrEnd, ErrRetry or an *Error
+// Reply is a hook's answer: its result code and what it wrote into the
+// error buffer. Remotes build it from what the other process reports.
+type Reply struct {
+	Code abi.Result
+	// Msg is the message the plugin wrote: the first min(MsgLen, the
+	// buffer's cap) bytes of the buffer.
+	Msg []byte
+	// MsgLen is the len the plugin set, which may exceed the buffer's cap
+	// (the host then shows the whole buffer and says so).
+	MsgLen uint64
+	// MsgCap is the cap of the buffer the plugin was given.
+	MsgCap uint64
+	// BufChanged: the plugin changed the buffer's msg or cap fields.
+	BufChanged bool
+}
+
+// ErrorCap is the size of the error message buffer a hook is given.
+const ErrorCap = errorCap
+
+// reply reads a native hook's answer (no copy: Msg views the buffer).
+func (i *Instance) reply(rc abi.Result) Reply {
+	if rc == abi.ResultOK || rc > 0 {
+		return Reply{Code: rc}
+	}
+	r := Reply{Code: rc, MsgLen: i.errBuf.Len, MsgCap: errorCap}
+	if i.errBuf.Msg != i.msgAddr || i.errBuf.Cap != errorCap {
+		r.BufChanged = true
+	} else {
+		r.Msg = i.msg[:min(r.MsgLen, errorCap)]
+	}
+	return r
+}
+
+// result maps a hook's answer to nil, ErrEnd, ErrRetry or an *Error
 // carrying the plugin's message.
-func (i *Instance) result(op string, rc abi.Result) error {
+func (i *Instance) result(op string, rep Reply) error {
+	rc := rep.Code
 	switch rc {
 	case abi.ResultOK:
 		return nil
@@ -197,13 +274,13 @@ func (i *Instance) result(op string, rc abi.Result) error {
 		return i.violation(op, fmt.Sprintf("returned %d, which is not a result code of ABI %s", int32(rc), abi.ABIVersionString))
 	}
 	var msg string
-	n := i.errBuf.Len
-	if i.errBuf.Msg != i.msgAddr || i.errBuf.Cap != errorCap {
+	switch {
+	case rep.BufChanged:
 		msg = "(the plugin changed the error buffer's msg or cap; message dropped)"
-	} else if n > errorCap {
-		msg = strings.ToValidUTF8(string(i.msg), "\uFFFD") + fmt.Sprintf(" (message truncated: the plugin set len %d, past cap %d)", n, errorCap)
-	} else {
-		msg = strings.ToValidUTF8(string(i.msg[:n]), "\uFFFD")
+	case rep.MsgLen > rep.MsgCap:
+		msg = strings.ToValidUTF8(string(rep.Msg), "\uFFFD") + fmt.Sprintf(" (message truncated: the plugin set len %d, past cap %d)", rep.MsgLen, rep.MsgCap)
+	default:
+		msg = strings.ToValidUTF8(string(rep.Msg[:min(uint64(len(rep.Msg)), rep.MsgLen)]), "\uFFFD")
 	}
 	err := i.fail(op, rc, msg, false)
 	if rc == abi.ResultErrPanic {
@@ -230,40 +307,54 @@ func (i *Instance) Connect(attempt uint32) error {
 	if err := i.enter("connect"); err != nil {
 		return err
 	}
-	if i.conn.vt.OnConnect == 0 {
+	if !i.conn.Has(HookConnect) {
 		return nil
 	}
+	if i.remote != nil {
+		rep, err := i.remote.Connect(attempt)
+		if err != nil {
+			return err
+		}
+		return i.result("connect", rep)
+	}
 	i.resetErr()
-	return i.result("connect", i.call(i.conn.vt.OnConnect, i.inst, uintptr(attempt), i.errAddr))
+	return i.result("connect", i.reply(i.call(i.conn.vt.OnConnect, i.inst, uintptr(attempt), i.errAddr)))
 }
 
-func (i *Instance) step(op string, fn uintptr) error {
+func (i *Instance) step(op string, h Hook, fn uintptr) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if err := i.enter(op); err != nil {
 		return err
 	}
-	if fn == 0 {
+	if !i.conn.Has(h) {
 		return nil
 	}
+	if i.remote != nil {
+		rep, err := i.remote.Step(h)
+		if err != nil {
+			return err
+		}
+		return i.result(op, rep)
+	}
 	i.resetErr()
-	return i.result(op, i.call(fn, i.inst, i.errAddr))
+	return i.result(op, i.reply(i.call(fn, i.inst, i.errAddr)))
 }
 
 // Start calls on_start.
-func (i *Instance) Start() error { return i.step("start", i.conn.vt.OnStart) }
+func (i *Instance) Start() error { return i.step("start", HookStart, i.conn.vt.OnStart) }
 
 // Pause calls on_pause.
-func (i *Instance) Pause() error { return i.step("pause", i.conn.vt.OnPause) }
+func (i *Instance) Pause() error { return i.step("pause", HookPause, i.conn.vt.OnPause) }
 
 // Resume calls on_resume.
-func (i *Instance) Resume() error { return i.step("resume", i.conn.vt.OnResume) }
+func (i *Instance) Resume() error { return i.step("resume", HookResume, i.conn.vt.OnResume) }
 
 // Drain calls on_drain.
-func (i *Instance) Drain() error { return i.step("drain", i.conn.vt.OnDrain) }
+func (i *Instance) Drain() error { return i.step("drain", HookDrain, i.conn.vt.OnDrain) }
 
 // Stop calls on_stop.
-func (i *Instance) Stop() error { return i.step("stop", i.conn.vt.OnStop) }
+func (i *Instance) Stop() error { return i.step("stop", HookStop, i.conn.vt.OnStop) }
 
 // Pull calls on_pull to fill b, waiting up to wait for data, and checks
 // what the plugin wrote. It returns nil (b.Len() may be 0: nothing yet),
@@ -278,8 +369,14 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 	if err := i.enter("pull"); err != nil {
 		return err
 	}
-	if i.conn.vt.OnPull == 0 {
+	if !i.conn.Has(HookPull) {
 		return i.fail("pull", abi.ResultErrUnsupported, "connector is not a source", false)
+	}
+	if i.remote != nil {
+		// Into shared memory before the header is prepared (once per batch).
+		if _, err := b.Share(); err != nil {
+			return err
+		}
 	}
 	ms := wait.Milliseconds()
 	if ms < 0 {
@@ -289,8 +386,18 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 	}
 	for try := 0; ; try++ {
 		b.prepareRoom()
-		i.resetErr()
-		rc := i.call(i.conn.vt.OnPull, i.inst, b.arena.Addr(), uintptr(ms), i.errAddr)
+		var rep Reply
+		if i.remote != nil {
+			var err error
+			if rep, err = i.remote.Pull(b, uint32(ms)); err != nil {
+				b.Reset()
+				return err
+			}
+		} else {
+			i.resetErr()
+			rep = i.reply(i.call(i.conn.vt.OnPull, i.inst, b.arena.Addr(), uintptr(ms), i.errAddr))
+		}
+		rc := rep.Code
 		if rc == abi.ResultErrNoRoom {
 			if try >= maxNoRoom {
 				return i.violation("pull", fmt.Sprintf("answered TREMOR_ERR_NO_ROOM %d times in a row after the room grew as asked", try+1))
@@ -309,30 +416,45 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 				return i.violation("pull", err.Error())
 			}
 		}
-		return i.result("pull", rc)
+		return i.result("pull", rep)
 	}
 }
 
 // Ack calls on_ack with ids (split into calls of at most 4096 ids).
-func (i *Instance) Ack(ids []uint64) error { return i.idsCall("ack", i.conn.vt.OnAck, ids) }
+func (i *Instance) Ack(ids []uint64) error { return i.idsCall("ack", HookAck, i.conn.vt.OnAck, ids) }
 
 // Fail calls on_fail with ids (split into calls of at most 4096 ids).
-func (i *Instance) Fail(ids []uint64) error { return i.idsCall("fail", i.conn.vt.OnFail, ids) }
+func (i *Instance) Fail(ids []uint64) error {
+	return i.idsCall("fail", HookFail, i.conn.vt.OnFail, ids)
+}
 
-func (i *Instance) idsCall(op string, fn uintptr, ids []uint64) error {
+// MaxIDs is the most ids one on_ack or on_fail call gets.
+const MaxIDs = idsCap
+
+func (i *Instance) idsCall(op string, h Hook, fn uintptr, ids []uint64) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if err := i.enter(op); err != nil {
 		return err
 	}
-	if fn == 0 || len(ids) == 0 {
+	if !i.conn.Has(h) || len(ids) == 0 {
 		return nil
 	}
 	for len(ids) > 0 {
-		n := copy(i.ids, ids)
+		var rep Reply
+		n := min(len(ids), idsCap)
+		if i.remote != nil {
+			var err error
+			if rep, err = i.remote.IDs(h, ids[:n]); err != nil {
+				return err
+			}
+		} else {
+			copy(i.ids, ids[:n])
+			i.resetErr()
+			rep = i.reply(i.call(fn, i.inst, i.idsAddr, uintptr(n), i.errAddr))
+		}
 		ids = ids[n:]
-		i.resetErr()
-		if err := i.result(op, i.call(fn, i.inst, i.idsAddr, uintptr(n), i.errAddr)); err != nil {
+		if err := i.result(op, rep); err != nil {
 			return err
 		}
 	}
@@ -349,7 +471,7 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	if err := i.enter("send"); err != nil {
 		return err
 	}
-	if i.conn.vt.OnSend == 0 {
+	if !i.conn.Has(HookSend) {
 		return i.fail("send", abi.ResultErrUnsupported, "connector is not a sink", false)
 	}
 	n := b.Len()
@@ -365,10 +487,26 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	for k := range out {
 		out[k] = abi.OutcomeFailed
 	}
+	if i.remote != nil {
+		if _, err := b.Share(); err != nil {
+			return err
+		}
+	}
 	b.prepareSend()
 	sent := *b.hdr
-	i.resetErr()
-	rc := i.call(i.conn.vt.OnSend, i.inst, b.arena.Addr(), i.outAddr, i.errAddr)
+	var rep Reply
+	if i.remote != nil {
+		var err error
+		if rep, err = i.remote.Send(b, out); err != nil {
+			for k := range outcomes[:n] {
+				outcomes[k] = abi.OutcomeFailed
+			}
+			return err
+		}
+	} else {
+		i.resetErr()
+		rep = i.reply(i.call(i.conn.vt.OnSend, i.inst, b.arena.Addr(), i.outAddr, i.errAddr))
+	}
 	if *b.hdr != sent {
 		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch)")
 	}
@@ -385,10 +523,14 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	if bad >= 0 {
 		return i.violation("send", fmt.Sprintf("outcomes[%d] is %d, not a TREMOR_OUTCOME_* value", bad, out[bad]))
 	}
-	return i.result("send", rc)
+	return i.result("send", rep)
 }
 
 func (i *Instance) growOutcomes(n int) error {
+	if i.remote != nil {
+		i.outcomes = make([]uint8, n)
+		return nil
+	}
 	a, err := native.Map(n)
 	if err != nil {
 		return err
@@ -410,8 +552,40 @@ func (i *Instance) Destroy() {
 		return
 	}
 	i.destroyed = true
+	if i.remote != nil {
+		i.remote.Destroy()
+		return
+	}
 	i.call(i.conn.vt.OnDestroy, i.inst)
 	unregister(i.handle)
 	i.ctl.Free()
 	i.outArena.Free()
+}
+
+// Remote carries an instance's hook calls to a plugin that runs in another
+// process (host/isolate implements it over tremor-runner). Each method
+// makes one hook call and returns the plugin's answer, which the Instance
+// then checks exactly as it checks a plugin in this process. A non-nil
+// error means the call did not complete (the process died or hung, or
+// broke the protocol): the Instance returns it to its caller unchanged and
+// is not poisoned by it. Methods are called one at a time, and only for
+// hooks the connector implements.
+type Remote interface {
+	// Create calls on_create with the instance's alias and its checked,
+	// encoded config.
+	Create(alias string, config []abi.Value, bytes []byte) (Reply, error)
+	Connect(attempt uint32) (Reply, error)
+	// Step calls on_start, on_pause, on_resume, on_drain or on_stop.
+	Step(h Hook) (Reply, error)
+	// Pull calls on_pull with b's room (b.RemoteHeader) and sets b's header
+	// from what the plugin left in it (b.SetRemoteHeader).
+	Pull(b *Batch, waitMs uint32) (Reply, error)
+	// IDs calls on_ack or on_fail with at most MaxIDs ids.
+	IDs(h Hook, ids []uint64) (Reply, error)
+	// Send calls on_send with the events of b (b.RemoteHeader), writes the
+	// outcomes the plugin wrote into outcomes (len = b.Len(), pre-set to
+	// OutcomeFailed) and sets b's header from what the plugin left in it.
+	Send(b *Batch, outcomes []uint8) (Reply, error)
+	// Destroy calls on_destroy and releases the other process.
+	Destroy()
 }

@@ -171,6 +171,9 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
 	}
 	n := &node{conn: c, typ: typ, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
+	if _, err := placement(typ, c.Isolation); err != nil {
+		return nil, f.ErrAt(err.Error(), "connector", c.Index, "isolation")
+	}
 	if c.PluginSHA256 != "" {
 		pinned, ok := typ.(interface{ SHA256() string })
 		if !ok || pinned.SHA256() == "" {
@@ -220,7 +223,11 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 func (n *node) instance() (Instance, error) {
 	n.once.Do(func() {
 		n.log.Debug().Interface("config", loggableConfig(n.typ, n.config)).Msg("creating connector")
-		n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.log)
+		if it, ok := n.typ.(Isolating); ok {
+			n.inst, n.instErr = it.CreateIsolated(n.conn.ID, n.config, n.log, n.conn.Isolation)
+		} else {
+			n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.log)
+		}
 	})
 	return n.inst, n.instErr
 }

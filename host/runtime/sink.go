@@ -2,9 +2,11 @@ package runtime
 
 import (
 	"errors"
+	"unsafe"
 
 	"tremorhost/abi"
 	"tremorhost/host/plugin"
+	"tremorhost/host/processor"
 )
 
 // roomFor sizes a batch for n events of about 1 KiB with small metadata;
@@ -26,17 +28,30 @@ type sink struct {
 	batch    *plugin.Batch
 	pending  []event // received, not yet settled (includes RETRYs)
 	sent     []int   // batch position -> index in pending
+	settled  []bool  // by index in pending; reused by every sendBatch
 	outcomes []uint8
 	enc, tmp []byte
-	verdicts map[*source][]settlement
+	out      []byte // payloads that do not fit the batch's free room
+	lastLen  int    // size of the last encoded payload
+	// verdicts collects settlements per source until report. A short slice
+	// searched from the last source used: the map it replaces cost a hash
+	// lookup and an assignment per event.
+	verdicts []verdicts
+	last     int
 	dead     bool
+}
+
+// verdicts are the settlements collected for one source.
+type verdicts struct {
+	src   *source
+	items []settlement
 }
 
 // sinkQueue is how many routed batches may wait for a sink.
 const sinkQueue = 4
 
 func newSink(n *node) *sink {
-	return &sink{node: n, in: make(chan []event, sinkQueue), verdicts: map[*source][]settlement{}}
+	return &sink{node: n, in: make(chan []event, sinkQueue)}
 }
 
 func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
@@ -64,6 +79,7 @@ func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
 				break
 			}
 			k.pending = append(k.pending, evs...)
+			recycle(evs)
 		}
 		// Top up from the queue without waiting, to send full batches.
 		for open && len(k.pending) < r.flow.BatchSize {
@@ -73,6 +89,7 @@ func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
 					open = false
 				} else {
 					k.pending = append(k.pending, evs...)
+					recycle(evs)
 				}
 				continue
 			default:
@@ -131,18 +148,39 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		if n.codec == nil {
 			pe.Structured, pe.Value = true, e.value
 		} else {
-			payload, err := k.encode(e.value)
+			// Encoded straight into the batch's free room (see encodeInto)
+			// when the last payload's size fits there, else into k.out;
+			// AppendTail takes it in place, or copies it like Append.
+			tail := b.Tail()
+			dst := tail
+			if cap(tail) < k.lastLen {
+				dst = k.out[:0] // most likely too big: do not encode twice
+			}
+			payload, err := k.encodeInto(dst, e.value)
 			if err != nil {
 				n.counters.Errors.Add(1)
 				n.log.Warn().Err(err).Msg("could not encode an event; failing it back")
 				encodeFailed = append(encodeFailed, i)
 				continue
 			}
+			k.lastLen = len(payload)
+			if cap(payload) > 0 && (cap(tail) == 0 || unsafe.SliceData(payload) != unsafe.SliceData(tail[:1])) {
+				k.out = payload[:0] // on the heap: keep it as the buffer
+			}
 			pe.Payload = payload
 		}
-		err := b.Append(&pe)
+		var err error
+		if pe.Structured {
+			err = b.Append(&pe)
+		} else {
+			err = b.AppendTail(&pe, pe.Payload)
+		}
 		if errors.Is(err, plugin.ErrBatchFull) && b.Len() == 0 {
 			err = k.growFor(&pe)
+			// growFor replaced (and freed) the batch: go on with the new
+			// one. (Going on with the freed one, as before, made every
+			// later event grow yet another batch and sent none of them.)
+			b = k.batch
 		}
 		if errors.Is(err, plugin.ErrBatchFull) {
 			break
@@ -156,7 +194,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		k.sent = append(k.sent, i)
 	}
 
-	settled := make([]bool, len(k.pending))
+	settled := k.settledFor(len(k.pending))
 	for _, i := range encodeFailed {
 		k.verdict(k.pending[i], true)
 		settled[i] = true
@@ -167,10 +205,11 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		out := k.outcomes[:b.Len()]
 		err = k.inst.Send(b, out)
 		lost := disconnected(err)
+		delivered := uint64(0) // added to the shared counter once per batch
 		for pos, i := range k.sent {
 			switch {
 			case out[pos] == abi.OutcomeOK:
-				n.counters.Out.Add(1)
+				delivered++
 				k.verdict(k.pending[i], false)
 				settled[i] = true
 			case lost || out[pos] == abi.OutcomeRetry && err == nil:
@@ -179,6 +218,9 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 				k.verdict(k.pending[i], true)
 				settled[i] = true
 			}
+		}
+		if delivered > 0 {
+			n.counters.Out.Add(delivered)
 		}
 		switch {
 		case err == nil:
@@ -199,6 +241,17 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 	if retry && err == nil {
 		backoff(n.conn.Reconnect, 2, giveUp) // the sink asked to be given time
 	}
+}
+
+// settledFor returns the reused settled flags for n pending events, all
+// false (a fresh slice per batch was one allocation per send).
+func (k *sink) settledFor(n int) []bool {
+	if cap(k.settled) < n {
+		k.settled = make([]bool, n)
+	}
+	k.settled = k.settled[:n]
+	clear(k.settled)
+	return k.settled
 }
 
 // compact drops settled events from pending, keeping order.
@@ -225,37 +278,70 @@ func (k *sink) growFor(pe *plugin.Event) error {
 	if err != nil {
 		return err
 	}
+	// Append before freeing the old batch: pe.Payload may view its arena
+	// (encoded in place, then refused for want of room for the metadata).
+	err = nb.Append(pe)
 	k.batch.Free()
 	k.batch = nb
-	return nb.Append(pe)
+	return err
 }
 
-// encode runs the codec, then the post-processors in order.
-func (k *sink) encode(v any) ([]byte, error) {
+// encodeInto runs the codec, then the post-processors in order, and
+// appends the result to dst (the batch's free room, so that the last step
+// writes the payload in place instead of into a buffer that Append then
+// copies). The output is what encoding into a buffer gave: the codec's
+// bytes, or the last post-processor's. A lone "lines" post-processor (the
+// common case) only appends '\n' to its frame, so the codec writes into dst
+// directly and the newline follows: no intermediate copy at all.
+func (k *sink) encodeInto(dst []byte, v any) ([]byte, error) {
 	n := k.node
+	if len(n.post) == 0 {
+		return n.codec.Encode(dst, v)
+	}
+	if _, ok := n.post[0].(processor.LinesPost); ok && len(n.post) == 1 {
+		out, err := n.codec.Encode(dst, v)
+		if err != nil {
+			return nil, err
+		}
+		return append(out, '\n'), nil
+	}
 	var err error
 	if k.enc, err = n.codec.Encode(k.enc[:0], v); err != nil {
 		return nil, err
 	}
-	for _, p := range n.post {
+	last := len(n.post) - 1
+	for _, p := range n.post[:last] {
 		if k.tmp, err = p.Append(k.tmp[:0], k.enc); err != nil {
 			return nil, err
 		}
 		k.enc, k.tmp = k.tmp, k.enc
 	}
-	return k.enc, nil
+	return n.post[last].Append(dst, k.enc)
 }
 
 func (k *sink) verdict(e event, failed bool) {
-	k.verdicts[e.src] = append(k.verdicts[e.src], settlement{token: e.token, failed: failed})
+	i := k.last
+	if i >= len(k.verdicts) || k.verdicts[i].src != e.src {
+		i = 0
+		for i < len(k.verdicts) && k.verdicts[i].src != e.src {
+			i++
+		}
+		if i == len(k.verdicts) {
+			k.verdicts = append(k.verdicts, verdicts{src: e.src})
+		}
+		k.last = i
+	}
+	v := &k.verdicts[i]
+	v.items = append(v.items, settlement{token: e.token, failed: failed})
 }
 
 // report hands the collected verdicts to their sources.
 func (k *sink) report() {
-	for src, v := range k.verdicts {
-		if len(v) > 0 {
-			src.inbox.put(v)
-			k.verdicts[src] = v[:0]
+	for i := range k.verdicts {
+		v := &k.verdicts[i]
+		if len(v.items) > 0 {
+			v.src.inbox.put(v.items)
+			v.items = v.items[:0]
 		}
 	}
 }

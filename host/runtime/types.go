@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tremorhost/abi"
+	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 )
 
@@ -71,8 +72,16 @@ func (cs Catalogs) Names() []string {
 	return names
 }
 
-// PluginCatalog serves the connector types of loaded plugins.
-type PluginCatalog struct{ Registry *plugin.Registry }
+// PluginCatalog serves the connector types of plugins, loaded into the
+// host (plugin.LoadAll) or only inspected by the scanner (host/isolate):
+// an instance runs in the host or in a child process as its connector's
+// isolation setting says (see isolation.go).
+type PluginCatalog struct {
+	Registry *plugin.Registry
+	// Isolate configures instances run in a child process; the zero value
+	// finds tremor-runner next to the executable or in $TREMOR_RUNNER.
+	Isolate isolate.Options
+}
 
 // Type implements Catalog.
 func (c PluginCatalog) Type(name string) (Type, bool) {
@@ -80,7 +89,7 @@ func (c PluginCatalog) Type(name string) (Type, bool) {
 	if conn == nil {
 		return nil, false
 	}
-	return pluginType{conn}, true
+	return pluginType{conn, c.Isolate}, true
 }
 
 // Names implements Catalog.
@@ -94,7 +103,10 @@ func (c PluginCatalog) Names() []string {
 	return names
 }
 
-type pluginType struct{ c *plugin.Connector }
+type pluginType struct {
+	c   *plugin.Connector
+	iso isolate.Options
+}
 
 func (t pluginType) Name() string     { return t.c.Name }
 func (t pluginType) IsSource() bool   { return t.c.IsSource() }
@@ -104,6 +116,8 @@ func (t pluginType) Origin() string   { return t.c.Plugin.Path }
 func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
 	return t.c.CheckConfig(cfg)
 }
+
+// Create makes an instance as isolation = "auto" says.
 func (t pluginType) Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error) {
-	return t.c.Create(alias, cfg, plugin.WithLogger(log))
+	return t.CreateIsolated(alias, cfg, log, "auto")
 }

@@ -193,7 +193,7 @@ func (c *cli) listPlugins(args []string) int {
 	} else {
 		files, searchErr = plugin.Search(nil, c.searchPath(), c.log)
 	}
-	reg, loadErr := plugin.LoadAll(files)
+	reg, loadErr := c.registry(files)
 	if *asJSON {
 		if err := writeJSON(c.stdout, listing(reg)); err != nil {
 			return c.fail("%v", err)
@@ -237,7 +237,7 @@ func (c *cli) inspect(args []string) int {
 	}
 	var matches []match
 	if st, err := os.Stat(name); err == nil && !st.IsDir() && (strings.ContainsRune(name, os.PathSeparator) || strings.HasSuffix(name, ".so")) {
-		p, err := plugin.Load(name)
+		p, err := c.inspectFile(name)
 		if err != nil {
 			return c.fail("%v", err)
 		}
@@ -245,7 +245,7 @@ func (c *cli) inspect(args []string) int {
 	} else {
 		dirs := c.searchPath()
 		files, _ := plugin.Search(nil, dirs, c.log)
-		reg, _ := plugin.LoadAll(files)
+		reg, _ := c.registry(files)
 		for _, e := range reg.Entries {
 			if e.Err != nil {
 				c.log.Debug().Err(e.Err).Msg("skipping a plugin that failed to load")

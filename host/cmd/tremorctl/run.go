@@ -47,7 +47,7 @@ func (c *cli) prepare(f *flow.Flow, opts runtime.Options) (*runtime.Runtime, err
 	if err != nil {
 		return nil, err
 	}
-	reg, loadErr := plugin.LoadAll(files)
+	reg, loadErr := c.registry(files)
 	if loadErr != nil {
 		// A broken plugin file does not stop a flow that does not need it;
 		// a missing connector type is reported by runtime.New.

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
 )
 
 // Open dlopens path with RTLD_NOW|RTLD_LOCAL. Libraries are never closed:
@@ -105,6 +106,7 @@ func ptr(p uintptr) unsafe.Pointer { return unsafe.Add(nil, p) }
 // scans nor moves it, so its address can be handed to C and kept there.
 type Arena struct {
 	mem []byte
+	fd  int // the memfd behind a shared arena (MapShared), else -1
 }
 
 // Map maps size bytes (rounded up to whole pages), zeroed.
@@ -118,8 +120,43 @@ func Map(size int) (*Arena, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
 	}
-	return &Arena{mem: mem}, nil
+	return &Arena{mem: mem, fd: -1}, nil
 }
+
+// MapShared maps size bytes (rounded up to whole pages), zeroed, backed by
+// a memfd that another process can map too (pass FD with SCM_RIGHTS). The
+// memfd is close-on-exec and sealed against shrinking and growing, so the
+// other process cannot truncate it under this one (which would make this
+// process fault on access).
+func MapShared(size int, name string) (*Arena, error) {
+	if size <= 0 {
+		size = 1
+	}
+	page := syscall.Getpagesize()
+	size = (size + page - 1) / page * page
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	fail := func(what string, err error) (*Arena, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		return fail("ftruncate memfd", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		return fail("seal memfd", err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fail(fmt.Sprintf("mmap %d bytes of memfd", size), err)
+	}
+	return &Arena{mem: mem, fd: fd}, nil
+}
+
+// FD is the memfd of a shared arena, or -1.
+func (a *Arena) FD() int { return a.fd }
 
 // Addr is the arena's base address.
 func (a *Arena) Addr() uintptr { return uintptr(unsafe.Pointer(&a.mem[0])) }
@@ -135,6 +172,10 @@ func (a *Arena) Free() {
 	if a != nil && a.mem != nil {
 		_ = syscall.Munmap(a.mem)
 		a.mem = nil
+		if a.fd >= 0 {
+			_ = syscall.Close(a.fd)
+			a.fd = -1
+		}
 	}
 }
 

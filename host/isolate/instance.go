@@ -1,0 +1,365 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin"
+)
+
+// Instance is a connector instance whose plugin runs in a tremor-runner
+// child process. It implements the runtime's Instance interface (the same
+// methods as *plugin.Instance) and survives its child: see the package
+// documentation for what happens when the child crashes or hangs.
+type Instance struct {
+	conn   *plugin.Connector
+	alias  string
+	cfg    map[string]any
+	log    zerolog.Logger // the runtime's, untagged (plugin.Instance tags it)
+	opts   Options
+	runner string
+
+	mu        sync.Mutex
+	inst      *plugin.Instance // the current child's instance; nil while none runs
+	rem       *remote
+	gen       uint64 // which child: bumped at every start
+	restarts  int
+	started   bool // the runtime called Start: replay it in a new child
+	childUp   bool // the current child's instance was started
+	paused    bool // the runtime paused the source: replay it too
+	destroyed bool
+	ids       idRing
+	scratch   []uint64
+	dropped   uint64 // acks and fails for events of a child that is gone
+}
+
+// New starts a child for connector c of its plugin file and creates the
+// instance in it (on_create with cfg, checked as plugin.Connector.Create
+// checks it). log is the logger the plugin's lines go to (tagged with
+// plugin, connector and alias).
+func New(c *plugin.Connector, alias string, cfg map[string]any, log zerolog.Logger, opts Options) (*Instance, error) {
+	opts = opts.withDefaults()
+	runner, err := opts.runner()
+	if err != nil {
+		return nil, err
+	}
+	x := &Instance{conn: c, alias: alias, cfg: cfg, log: log, opts: opts, runner: runner}
+	x.ids.init()
+	if err := x.spawn(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// Connector is the instance's connector type.
+func (x *Instance) Connector() *plugin.Connector { return x.conn }
+
+// Restarts is how many times a new child replaced a crashed or hung one.
+func (x *Instance) Restarts() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.restarts
+}
+
+// Pid is the current child's process id (0 when none runs).
+func (x *Instance) Pid() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inst == nil {
+		return 0
+	}
+	return x.rem.p.pid
+}
+
+func (x *Instance) what() string {
+	return fmt.Sprintf("plugin %q (%s) connector %q instance %q", x.conn.Plugin.Name, x.conn.Plugin.Path, x.conn.Name, x.alias)
+}
+
+// spawn starts a child and creates the instance in it.
+func (x *Instance) spawn() error {
+	c := x.conn
+	f, digest, err := plugin.OpenVerified(c.Plugin.Path)
+	if err != nil {
+		return x.fail("create", abi.ResultErrFailed, fmt.Sprintf("cannot open the plugin file: %v", err))
+	}
+	defer f.Close()
+	if c.Plugin.SHA256 != "" && digest != c.Plugin.SHA256 {
+		return x.fail("create", abi.ResultErrConfig, fmt.Sprintf("the plugin file changed since it was loaded (SHA-256 %s, was %s): restart the host to use the new file", digest, c.Plugin.SHA256))
+	}
+	tagged := c.InstanceLogger(&x.log, x.alias)
+	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout)
+	if err != nil {
+		if errors.Is(err, errDied) {
+			return x.disconnected("start", err)
+		}
+		return err
+	}
+	if p.ready.ABIMajor != abi.ABIMajor || p.ready.ABIMinor != abi.ABIMinor {
+		p.close(0)
+		return fmt.Errorf("%s: %s speaks ABI %d.%d, this host %s: rebuild it with this host", x.what(), x.runner, p.ready.ABIMajor, p.ready.ABIMinor, abi.ABIVersionString)
+	}
+	if plugin.Hooks(p.ready.Hooks) != c.Hooks() {
+		p.closing.Store(true)
+		p.close(0)
+		return x.fail("create", abi.ResultErrConfig, "the plugin file's connector implements other hooks than when it was loaded: restart the host to use the new file")
+	}
+	rem := &remote{p: p, opts: x.opts}
+	inst, err := c.CreateRemote(rem, x.alias, x.cfg, plugin.WithLogger(x.log))
+	if err != nil {
+		rem.Destroy()
+		if errors.Is(err, errDied) {
+			return x.disconnected("create", err)
+		}
+		return err
+	}
+	x.inst, x.rem = inst, rem
+	x.gen++
+	x.childUp = false
+	return nil
+}
+
+func (x *Instance) fail(op string, code abi.Result, msg string) error {
+	return &plugin.Error{Op: op, Code: code, Message: msg, Plugin: x.conn.Plugin.Name, File: x.conn.Plugin.Path, Connector: x.conn.Name, Alias: x.alias}
+}
+
+// disconnected is the error for a call that the child's end interrupted
+// or that came after it: the runtime reconnects, which restarts it.
+func (x *Instance) disconnected(op string, cause error) error {
+	return x.fail(op, abi.ResultErrDisconnected, cause.Error()+"; a new process is started when the connector reconnects")
+}
+
+var errNoProcess = errors.New("the plugin's process is gone (it crashed or hung earlier)")
+
+// check turns an error of the current child into what the runtime sees:
+// a dead child is forgotten and reported as a lost connection.
+func (x *Instance) check(op string, err error) error {
+	if err == nil || !errors.Is(err, errDied) {
+		if err != nil && x.inst != nil && x.rem.p.gone() {
+			x.lose()
+		}
+		return err
+	}
+	x.lose()
+	return x.disconnected(op, err)
+}
+
+// lose forgets a dead child.
+func (x *Instance) lose() {
+	if x.inst == nil {
+		return
+	}
+	x.inst.Destroy() // no call reaches the dead child; this releases it
+	x.inst, x.rem = nil, nil
+}
+
+// Connect connects the instance; when its child is gone it first starts a
+// new one and creates the instance again (after a crash or a hang), and
+// once connected replays start and pause.
+func (x *Instance) Connect(attempt uint32) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.destroyed {
+		return x.fail("connect", abi.ResultErrInvalid, "the instance was destroyed")
+	}
+	if x.inst == nil {
+		x.restarts++
+		x.log.Warn().Str("file", x.conn.Plugin.Path).Int("restart", x.restarts).Uint32("attempt", attempt).Msg("starting a new process for the plugin")
+		if err := x.spawn(); err != nil {
+			return err
+		}
+	}
+	if err := x.check("connect", x.inst.Connect(attempt)); err != nil {
+		return err
+	}
+	if x.started && !x.childUp {
+		if err := x.check("start", x.inst.Start()); err != nil {
+			return err
+		}
+		x.childUp = true
+		if x.paused {
+			if err := x.check("pause", x.inst.Pause()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Start calls on_start. When the child is gone (before or during the
+// call) it reports success: the next call fails as a lost connection, and
+// the reconnect starts the new child, start included.
+func (x *Instance) Start() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.started = true
+	if x.inst == nil {
+		return nil
+	}
+	err := x.inst.Start()
+	if errors.Is(err, errDied) {
+		x.lose()
+		return nil
+	}
+	x.childUp = err == nil
+	return x.check("start", err)
+}
+
+func (x *Instance) step(op string, fn func(*plugin.Instance) error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch op {
+	case "pause":
+		x.paused = true
+	case "resume":
+		x.paused = false
+	}
+	if x.inst == nil {
+		// Nothing to pause, drain or stop in a process that is gone; a new
+		// one starts with the current state.
+		return nil
+	}
+	return x.check(op, fn(x.inst))
+}
+
+// Pause calls on_pause.
+func (x *Instance) Pause() error { return x.step("pause", (*plugin.Instance).Pause) }
+
+// Resume calls on_resume.
+func (x *Instance) Resume() error { return x.step("resume", (*plugin.Instance).Resume) }
+
+// Drain calls on_drain.
+func (x *Instance) Drain() error { return x.step("drain", (*plugin.Instance).Drain) }
+
+// Stop calls on_stop.
+func (x *Instance) Stop() error { return x.step("stop", (*plugin.Instance).Stop) }
+
+// Pull calls on_pull in the child (see plugin.Instance.Pull) and renumbers
+// the events it took, so that their acks and fails reach this child only.
+func (x *Instance) Pull(b *plugin.Batch, wait time.Duration) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inst == nil {
+		b.Reset()
+		return x.disconnected("pull", errNoProcess)
+	}
+	err := x.inst.Pull(b, wait)
+	for i := range b.Len() {
+		ev := b.Event(i)
+		ev.ID = x.ids.add(x.gen, ev.ID)
+	}
+	return x.check("pull", err)
+}
+
+// Ack calls on_ack with the ids of events of the current child; those of
+// a child that is gone are dropped (they were counted by the runtime).
+func (x *Instance) Ack(ids []uint64) error { return x.ids2("ack", ids, (*plugin.Instance).Ack) }
+
+// Fail calls on_fail likewise.
+func (x *Instance) Fail(ids []uint64) error { return x.ids2("fail", ids, (*plugin.Instance).Fail) }
+
+func (x *Instance) ids2(op string, ids []uint64, fn func(*plugin.Instance, []uint64) error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := x.scratch[:0]
+	dropped := 0
+	for _, h := range ids {
+		gen, id, ok := x.ids.take(h)
+		if ok && gen == x.gen && x.inst != nil {
+			out = append(out, id)
+		} else {
+			dropped++
+		}
+	}
+	x.scratch = out[:0]
+	if dropped > 0 {
+		x.dropped += uint64(dropped)
+		x.log.Debug().Int("count", dropped).Str("op", op).Msg("dropping acks/fails of events from a plugin process that is gone")
+	}
+	if len(out) == 0 || x.inst == nil {
+		return nil
+	}
+	return x.check(op, fn(x.inst, out))
+}
+
+// Send calls on_send in the child (see plugin.Instance.Send). When the
+// child dies during the call every outcome is FAILED and the error is a
+// lost connection: the runtime sends the events again after reconnecting.
+func (x *Instance) Send(b *plugin.Batch, outcomes []uint8) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inst == nil {
+		for k := range outcomes[:min(len(outcomes), b.Len())] {
+			outcomes[k] = abi.OutcomeFailed
+		}
+		return x.disconnected("send", errNoProcess)
+	}
+	return x.check("send", x.inst.Send(b, outcomes))
+}
+
+// Destroy calls on_destroy in the child and lets it exit (once).
+func (x *Instance) Destroy() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.destroyed {
+		return
+	}
+	x.destroyed = true
+	if x.inst != nil {
+		x.inst.Destroy()
+		x.inst, x.rem = nil, nil
+	}
+}
+
+// idRing maps the ids the runtime sees (a sequence, never reused) to the
+// child and the id its plugin gave. Acks settle mostly in order, and the
+// runtime's window bounds how far apart the oldest unsettled and the newest
+// event are, so a ring indexed by sequence number stays small.
+type idRing struct {
+	ents       []idEnt // len is a power of two
+	head, tail uint64  // live sequence numbers are [head, tail)
+}
+
+type idEnt struct {
+	gen, id uint64
+	done    bool
+}
+
+func (r *idRing) init() {
+	r.ents = make([]idEnt, 1024)
+	r.head, r.tail = 1, 1
+}
+
+func (r *idRing) add(gen, id uint64) uint64 {
+	if r.tail-r.head == uint64(len(r.ents)) {
+		bigger := make([]idEnt, 2*len(r.ents))
+		for s := r.head; s < r.tail; s++ {
+			bigger[s&uint64(len(bigger)-1)] = r.ents[s&uint64(len(r.ents)-1)]
+		}
+		r.ents = bigger
+	}
+	s := r.tail
+	r.ents[s&uint64(len(r.ents)-1)] = idEnt{gen: gen, id: id}
+	r.tail++
+	return s
+}
+
+func (r *idRing) take(s uint64) (gen, id uint64, ok bool) {
+	if s < r.head || s >= r.tail {
+		return 0, 0, false
+	}
+	mask := uint64(len(r.ents) - 1)
+	e := &r.ents[s&mask]
+	if e.done {
+		return 0, 0, false
+	}
+	e.done = true
+	for r.head < r.tail && r.ents[r.head&mask].done {
+		r.head++
+	}
+	return e.gen, e.id, true
+}

@@ -1,0 +1,331 @@
+package isolate_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/abi"
+	"tremorhost/host/isolate"
+	"tremorhost/host/plugin"
+	"tremorhost/tests/testenv"
+)
+
+// instance is what the runtime drives: *plugin.Instance and
+// *isolate.Instance both are one.
+type instance interface {
+	Connect(attempt uint32) error
+	Start() error
+	Pause() error
+	Resume() error
+	Drain() error
+	Stop() error
+	Pull(b *plugin.Batch, wait time.Duration) error
+	Ack(ids []uint64) error
+	Fail(ids []uint64) error
+	Send(b *plugin.Batch, outcomes []uint8) error
+	Destroy()
+}
+
+type maker func(t *testing.T, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) instance
+
+// both runs a test against an instance in this process and one in a child
+// process: the contract's checks must come out the same.
+func both(t *testing.T, f func(t *testing.T, mk maker)) {
+	t.Run("in-process", func(t *testing.T) {
+		f(t, func(t *testing.T, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) instance {
+			var o []plugin.Option
+			if logs != nil {
+				o = append(o, plugin.WithLogger(logs.logger()))
+			}
+			i, err := c.Create(alias, cfg, o...)
+			require.NoError(t, err)
+			t.Cleanup(i.Destroy)
+			return i
+		})
+	})
+	t.Run("isolated", func(t *testing.T) {
+		f(t, func(t *testing.T, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) instance {
+			if logs == nil {
+				logs = &logBuf{}
+			}
+			i, err := isolate.New(c, alias, cfg, logs.logger(), opts(t))
+			require.NoError(t, err)
+			t.Cleanup(i.Destroy)
+			return i
+		})
+	})
+}
+
+func echo(t testing.TB) *plugin.Connector {
+	return loadConnector(t, testenv.Fixture(t, "fixture"), "fixture_echo")
+}
+
+// The descriptor read in a child (tremor-runner --describe) is checked by
+// the same code as one read in this process: same plugin or same error,
+// for every broken fixture and every bundled plugin.
+func TestInspectMatchesLoad(t *testing.T) {
+	var files []string
+	for _, name := range []string{"fixture", "fixture_minimal", "fixture_crash", "fixture_abi_major", "fixture_abi_minor", "fixture_no_entry",
+		"fixture_null_descriptor", "fixture_small_descriptor", "fixture_no_connectors", "fixture_no_create", "fixture_no_pull",
+		"fixture_no_send", "fixture_no_vtable", "fixture_vtable_size_zero", "fixture_small_connector", "fixture_no_kinds",
+		"fixture_dup_connector", "fixture_bad_utf8", "fixture_bad_default", "fixture_bad_default_json", "fixture_bad_field_type"} {
+		files = append(files, testenv.Fixture(t, name))
+	}
+	for _, name := range []string{"libtremor_metronome.so", "libtremor_bench.so", "libtremor_file.so", "libtremor_tcp.so", "libtremor_bench_go.so"} {
+		files = append(files, testenv.Plugin(t, name))
+	}
+	s := &isolate.Scanner{Runner: runner(t)}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			want, wantErr := plugin.Load(f)
+			got, gotErr := s.Inspect(f)
+			if wantErr != nil {
+				require.Error(t, gotErr)
+				assert.Equal(t, wantErr.Error(), gotErr.Error())
+				return
+			}
+			require.NoError(t, gotErr)
+			assert.False(t, got.Loaded())
+			assert.Equal(t, want.Path, got.Path)
+			assert.Equal(t, want.SHA256, got.SHA256)
+			for _, field := range [][2]string{{want.Name, got.Name}, {want.Version, got.Version}, {want.Description, got.Description},
+				{want.License, got.License}, {want.SDK, got.SDK}, {want.ABI(), got.ABI()}} {
+				assert.Equal(t, field[0], field[1])
+			}
+			require.Len(t, got.Connectors, len(want.Connectors))
+			for i, wc := range want.Connectors {
+				gc := got.Connectors[i]
+				assert.Equal(t, wc.Name, gc.Name)
+				assert.Equal(t, wc.Description, gc.Description)
+				assert.Equal(t, wc.Kinds, gc.Kinds)
+				assert.Equal(t, wc.Payload, gc.Payload)
+				assert.Equal(t, wc.Fields, gc.Fields)
+				assert.Equal(t, wc.Hooks(), gc.Hooks())
+			}
+		})
+	}
+}
+
+// A plugin whose entry point crashes or hangs is that file's error; the
+// other files are listed.
+func TestScannerSurvivesCrashingAndHangingPlugins(t *testing.T) {
+	crash := filepath.Join(testenv.FixturesDir(t), "unloadable", "libtremor_fixture_crash_describe.so")
+	hang := filepath.Join(testenv.FixturesDir(t), "unloadable", "libtremor_fixture_hang_describe.so")
+	good := testenv.Fixture(t, "fixture")
+	s := &isolate.Scanner{Runner: runner(t), Timeout: time.Second}
+	start := time.Now()
+	reg, err := s.Registry([]string{crash, good, hang})
+	require.Error(t, err)
+	assert.Less(t, time.Since(start), 5*time.Second, "the files are inspected in parallel and the hang is cut at the timeout")
+	require.Len(t, reg.Entries, 3)
+	assert.ErrorContains(t, reg.Entries[0].Err, "plugin "+crash+": crashed while being inspected in a child process")
+	assert.ErrorContains(t, reg.Entries[0].Err, "SIGSEGV")
+	assert.NoError(t, reg.Entries[1].Err)
+	assert.NotNil(t, reg.Connector("fixture_echo"))
+	assert.ErrorContains(t, reg.Entries[2].Err, "plugin "+hang+": did not finish being inspected within 1s")
+}
+
+func TestFindRunner(t *testing.T) {
+	t.Setenv(isolate.EnvRunner, runner(t))
+	p, err := isolate.FindRunner()
+	require.NoError(t, err)
+	assert.Equal(t, runner(t), p)
+	t.Setenv(isolate.EnvRunner, "/nonexistent/tremor-runner")
+	_, err = isolate.FindRunner()
+	assert.ErrorIs(t, err, isolate.ErrNoRunner)
+	t.Setenv(isolate.EnvRunner, "")
+	_, err = isolate.FindRunner() // next to the test binary: not there
+	assert.ErrorIs(t, err, isolate.ErrNoRunner)
+	assert.ErrorContains(t, err, isolate.EnvRunner)
+}
+
+func TestEchoLifecycle(t *testing.T) {
+	both(t, func(t *testing.T, mk maker) {
+		logs := &logBuf{}
+		e := mk(t, echo(t), "echo1", map[string]any{"count": 3, "prefix": "tick", "retry_connects": 2}, logs)
+		created := logs.waitFor(t, "created echo1")
+		assert.Equal(t, "info", created["level"])
+		assert.Equal(t, "fixture", created["plugin"])
+		assert.Equal(t, "fixture_echo", created["connector"])
+		assert.Equal(t, "echo1", created["alias"])
+
+		assert.ErrorIs(t, e.Connect(1), plugin.ErrRetry)
+		assert.ErrorIs(t, e.Connect(2), plugin.ErrRetry)
+		require.NoError(t, e.Connect(3))
+		assert.Equal(t, "debug", logs.waitFor(t, "connect attempt 1")["level"])
+		require.NoError(t, e.Start())
+
+		b := newBatch(t, plugin.Caps{Events: 2, Values: 16, Bytes: 256})
+		require.NoError(t, e.Pull(b, 0))
+		require.Equal(t, 2, b.Len())
+		assert.Equal(t, "tick-1", string(b.Payload(0)))
+		assert.Equal(t, uint64(1), b.Event(0).ID)
+		meta, err := b.Meta(1)
+		require.NoError(t, err)
+		assert.Equal(t, map[string]any{"n": uint64(2)}, meta)
+		require.NoError(t, e.Pull(b, 0))
+		require.Equal(t, 1, b.Len())
+		assert.Equal(t, "tick-3", string(b.Payload(0)))
+		require.NoError(t, e.Pull(b, 10*time.Millisecond))
+		assert.Equal(t, 0, b.Len())
+
+		out := newBatch(t, plugin.DefaultCaps)
+		for id, p := range []string{"hello", "fail", "retry"} {
+			require.NoError(t, out.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+		}
+		outcomes := make([]uint8, 3)
+		require.NoError(t, e.Send(out, outcomes))
+		assert.Equal(t, []uint8{abi.OutcomeOK, abi.OutcomeFailed, abi.OutcomeRetry}, outcomes)
+		require.NoError(t, e.Pull(b, 0), "the same batch object pulls after it was sent")
+		require.Equal(t, 1, b.Len())
+		assert.Equal(t, "hello", string(b.Payload(0)))
+
+		require.NoError(t, e.Ack([]uint64{1, 2}))
+		require.NoError(t, e.Fail([]uint64{3}))
+		logs.waitFor(t, "ack 1 2")
+		logs.waitFor(t, "fail 3")
+
+		require.NoError(t, e.Pause())
+		require.NoError(t, e.Resume())
+		require.NoError(t, e.Drain())
+		require.NoError(t, e.Stop())
+		e.Destroy()
+		e.Destroy()
+		assert.Error(t, e.Pull(b, 0))
+	})
+}
+
+func TestPluginThreadLogs(t *testing.T) {
+	both(t, func(t *testing.T, mk maker) {
+		logs := &logBuf{}
+		i := mk(t, echo(t), "threaded", map[string]any{"log_thread": true}, logs)
+		require.NoError(t, i.Start())
+		m := logs.waitFor(t, "hello from a plugin thread")
+		assert.Equal(t, "warn", m["level"])
+		assert.Equal(t, "threaded", m["alias"])
+	})
+}
+
+func TestPullEndGrowStructured(t *testing.T) {
+	both(t, func(t *testing.T, mk maker) {
+		i := mk(t, echo(t), "e", map[string]any{"count": uint64(2), "end_when_empty": true}, nil)
+		b := newBatch(t, plugin.DefaultCaps)
+		assert.ErrorIs(t, i.Pull(b, 0), plugin.ErrEnd)
+		assert.Equal(t, 2, b.Len(), "events may come with END")
+
+		g := mk(t, echo(t), "g", map[string]any{"misbehave": "grow"}, nil)
+		small := newBatch(t, plugin.Caps{Events: 4, Values: 4, Bytes: 64})
+		require.NoError(t, g.Pull(small, 0))
+		require.Equal(t, 1, small.Len())
+		assert.Equal(t, strings.Repeat("g", 164), string(small.Payload(0)))
+
+		s := mk(t, echo(t), "s", map[string]any{"misbehave": "structured"}, nil)
+		require.NoError(t, s.Pull(b, 0))
+		require.Equal(t, 1, b.Len())
+		v, err := b.Value(0)
+		require.NoError(t, err)
+		assert.Equal(t, []any{"x", int64(7)}, v)
+	})
+}
+
+// Every check of what a plugin writes into a pulled batch applies in the
+// child as in this process, with the same message.
+func TestPullContractViolations(t *testing.T) {
+	modes := []string{"events_len_over_cap", "bytes_len_over_cap", "payload_outside", "payload_overflow", "bad_flags", "bad_port",
+		"moved_arena", "meta_outside", "meta_bad_tree", "structured_bad_string", "no_room", "no_room_fits", "no_room_huge"}
+	msgs := map[string]map[string]string{}
+	both(t, func(t *testing.T, mk maker) {
+		got := map[string]string{}
+		for _, mode := range modes {
+			i := mk(t, echo(t), "bad-"+mode, map[string]any{"misbehave": mode}, nil)
+			b := newBatch(t, plugin.Caps{Events: 4, Values: 8, Bytes: 64})
+			err := i.Pull(b, 0)
+			var pe *plugin.Error
+			require.ErrorAs(t, err, &pe, mode)
+			assert.True(t, pe.Violation, mode)
+			assert.Equal(t, 0, b.Len())
+			got[mode] = err.Error()
+			assert.ErrorContains(t, i.Pull(b, 0), "unusable after an earlier error")
+		}
+		msgs[t.Name()] = got
+	})
+	require.Len(t, msgs, 2)
+	for _, mode := range modes {
+		assert.Equal(t, msgs["TestPullContractViolations/in-process"][mode], msgs["TestPullContractViolations/isolated"][mode], mode)
+	}
+	assert.Contains(t, msgs["TestPullContractViolations/isolated"]["moved_arena"], "changed the events/values/bytes pointers")
+}
+
+func TestHookErrorsCarryThePluginMessage(t *testing.T) {
+	cases := []struct {
+		mode     string
+		code     abi.Result
+		msg      string
+		unusable bool
+	}{
+		{"error", abi.ResultErrFailed, "the fixture was told to fail", false},
+		{"disconnect", abi.ResultErrDisconnected, "peer went away", false},
+		{"panic", abi.ResultErrPanic, "boom", true},
+		{"long_error", abi.ResultErrFailed, strings.Repeat("E", 4096), false},
+		{"error_len_over_cap", abi.ResultErrFailed, "message truncated: the plugin set len 4106, past cap 4096", false},
+	}
+	both(t, func(t *testing.T, mk maker) {
+		for _, tc := range cases {
+			i := mk(t, echo(t), "x", map[string]any{"misbehave": tc.mode}, nil)
+			b := newBatch(t, plugin.DefaultCaps)
+			err := i.Pull(b, 0)
+			var pe *plugin.Error
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, tc.code, pe.Code, tc.mode)
+			assert.Contains(t, pe.Message, tc.msg, tc.mode)
+			err = i.Pull(b, 0)
+			if tc.unusable {
+				assert.ErrorContains(t, err, "unusable", tc.mode)
+			} else {
+				assert.ErrorIs(t, err, tc.code, tc.mode)
+			}
+		}
+		p := mk(t, echo(t), "p", map[string]any{"misbehave": "pause_unsupported"}, nil)
+		err := p.Pause()
+		assert.ErrorIs(t, err, abi.ResultErrUnsupported)
+		assert.ErrorContains(t, err, "pause: TREMOR_ERR_UNSUPPORTED (the connector does not support this operation): cannot pause")
+	})
+}
+
+func TestSendOutcomesAndViolations(t *testing.T) {
+	both(t, func(t *testing.T, mk maker) {
+		i := mk(t, echo(t), "d", nil, nil)
+		b := newBatch(t, plugin.DefaultCaps)
+		for id, p := range []string{"a", "disconnect", "b"} {
+			require.NoError(t, b.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+		}
+		outcomes := make([]uint8, 3)
+		assert.ErrorIs(t, i.Send(b, outcomes), abi.ResultErrDisconnected)
+		assert.Equal(t, []uint8{abi.OutcomeOK, abi.OutcomeFailed, abi.OutcomeFailed}, outcomes)
+
+		m := mk(t, echo(t), "m", map[string]any{"misbehave": "send_modifies"}, nil)
+		b2 := newBatch(t, plugin.DefaultCaps)
+		require.NoError(t, b2.Append(&plugin.Event{ID: 1, Payload: []byte("x")}))
+		err := m.Send(b2, make([]uint8, 1))
+		var pe *plugin.Error
+		require.ErrorAs(t, err, &pe)
+		assert.True(t, pe.Violation)
+		assert.Contains(t, err.Error(), "send: the plugin broke the contract: it modified the batch header")
+	})
+}
+
+func TestCreateErrors(t *testing.T) {
+	c := echo(t)
+	_, err := isolate.New(c, "bad", map[string]any{"prefix": "bad"}, (&logBuf{}).logger(), opts(t))
+	assert.ErrorIs(t, err, abi.ResultErrConfig)
+	assert.ErrorContains(t, err, `prefix "bad" is not allowed`)
+	_, err = isolate.New(c, "bad", map[string]any{"nope": 1}, (&logBuf{}).logger(), opts(t))
+	assert.ErrorContains(t, err, `unknown config field "nope"`)
+	_, err = isolate.New(c, "x", nil, (&logBuf{}).logger(), isolate.Options{Runner: "/nonexistent/tremor-runner"})
+	assert.ErrorIs(t, err, isolate.ErrNoRunner)
+}

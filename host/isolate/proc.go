@@ -1,0 +1,628 @@
+package isolate
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
+
+	"tremorhost/host/plugin"
+)
+
+// Frame types of the wire protocol (runner/PROTOCOL.md).
+const (
+	reqCreate  = 1
+	reqConnect = 2
+	reqStep    = 3
+	reqMap     = 4
+	reqPull    = 5
+	reqIDs     = 6
+	reqSend    = 7
+	reqDestroy = 8
+
+	msgReady  = 100
+	msgReply  = 101
+	msgLog    = 102
+	msgNotice = 103
+
+	frameHeader = 8         // u32 len, u16 type, u16 flags
+	maxFrame    = 256 << 20 // what either side accepts
+)
+
+// proc is one tremor-runner --serve child and the socket to it.
+//
+// Requests go one at a time (the caller holds the instance's lock), and the
+// caller reads its own reply: frames that come before it (log lines of the
+// plugin, notices of failed one-way calls) are handled on the way. Between
+// calls a watcher goroutine drains what the child sends on its own (log
+// lines from the plugin's threads) every watchInterval. A goroutine waits
+// for the child's exit and records how it ended. A call that overruns its
+// timeout has the child killed by a timer, which ends the call too.
+type proc struct {
+	cmd  *exec.Cmd
+	fd   int // the socket, in blocking mode (see sockRead); -1 once closed
+	pid  int
+	log  zerolog.Logger // the instance's, for forwarded log lines and output
+	what string         // "plugin P (file) connector C instance A", for messages
+	out  *tail          // the child's stdout and stderr
+
+	rmu    sync.Mutex // the read side: a call, or the watcher
+	rbuf   []byte     // bytes read, frames parsed from rbuf[rr:rw]
+	rr, rw int
+	reply  []byte // the last reply's body, copied out of rbuf
+
+	dead      chan struct{} // closed when the child has exited and is reaped
+	exitText  string        // how it ended, set before dead closes
+	killedFor atomic.Pointer[string]
+	closing   atomic.Bool // the host ends it on purpose (destroy)
+	op        atomic.Pointer[string]
+
+	timer    *time.Timer // kills the child when a call overruns
+	armedOp  atomic.Pointer[string]
+	armedFor atomic.Int64 // the timeout, in ns
+
+	wmu  sync.Mutex
+	wbuf []byte // frames to write: queued one-way frames, then a request
+
+	noticeMu sync.Mutex
+	notice   *plugin.Reply // an on_ack/on_fail failure not yet reported
+
+	ready readyMsg
+}
+
+// watchInterval is how often log lines sent between calls are picked up.
+const watchInterval = 20 * time.Millisecond
+
+type readyMsg struct {
+	ABIMajor, ABIMinor uint16
+	Hooks              uint32
+	Pid                uint32
+}
+
+// startProc starts tremor-runner --serve for connector of the open plugin
+// file f and waits for its READY.
+func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration) (*proc, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	childEnd := os.NewFile(uintptr(fds[1]), "tremor-runner-child")
+	defer childEnd.Close()
+	p := &proc{fd: fds[0], log: log, what: what, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
+	p.timer = time.AfterFunc(time.Hour, p.overrun)
+	p.timer.Stop()
+	p.out = newTail(&p.log, 20)
+	// fd 3: the socket, fd 4: the plugin file (loaded as /proc/self/fd/4,
+	// so the child loads what the host hashed).
+	p.cmd = exec.Command(runner, "--serve", "/proc/self/fd/4", connector, "3")
+	p.cmd.ExtraFiles = []*os.File{childEnd, f}
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.WaitDelay = time.Second
+	if err := p.cmd.Start(); err != nil {
+		unix.Close(p.fd)
+		return nil, fmt.Errorf("starting %s: %w", runner, err)
+	}
+	p.pid = p.cmd.Process.Pid
+	go p.waitExit()
+	p.rmu.Lock()
+	start := "start"
+	body, err := p.await(&start, timeout, 0, nil, -1)
+	p.rmu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if len(body) < 12 {
+		p.kill("protocol error: short READY")
+		return nil, p.deadErr("start")
+	}
+	p.ready = readyMsg{
+		ABIMajor: binary.NativeEndian.Uint16(body[0:]),
+		ABIMinor: binary.NativeEndian.Uint16(body[2:]),
+		Hooks:    binary.NativeEndian.Uint32(body[4:]),
+		Pid:      binary.NativeEndian.Uint32(body[8:]),
+	}
+	go p.watch()
+	return p, nil
+}
+
+// waitExit reaps the child and records how it ended; an end the host did
+// not ask for is logged as a crash.
+func (p *proc) waitExit() {
+	werr := p.cmd.Wait()
+	p.exitText = p.describeExit(werr)
+	if !p.closing.Load() {
+		ev := p.log.Error().Int("pid", p.pid).Str("exit", p.exitText)
+		if op := p.op.Load(); op != nil {
+			ev = ev.Str("during", *op)
+		}
+		if lines := p.out.lines(); len(lines) > 0 {
+			ev = ev.Strs("last_output", lines)
+		}
+		ev.Msg("the plugin's process died: " + p.what)
+	}
+	close(p.dead)
+	// Wake whoever still reads or writes (a grandchild may hold the other
+	// end open), then close once nobody uses the socket.
+	_ = unix.Shutdown(p.fd, unix.SHUT_RDWR)
+	p.rmu.Lock()
+	p.wmu.Lock()
+	unix.Close(p.fd)
+	p.fd = -1
+	p.wmu.Unlock()
+	p.rmu.Unlock()
+}
+
+// watch picks up what the child sends between calls (log lines from the
+// plugin's own threads), until the child is gone.
+func (p *proc) watch() {
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.dead:
+			return
+		case <-t.C:
+		}
+		p.flushQueued()
+		if !p.rmu.TryLock() {
+			continue // a call is reading
+		}
+		for {
+			typ, body, err := p.frame(false)
+			if err != nil || body == nil && typ == 0 {
+				break
+			}
+			if typ == msgReady || typ == msgReply {
+				p.kill("protocol error: a reply nobody asked for")
+				break
+			}
+		}
+		p.rmu.Unlock()
+	}
+}
+
+// frame returns the next frame that is not a log line or a notice (those
+// it handles), waiting for it when wait is set; else (0, nil, nil) when no
+// whole frame is there (the watcher). An error when the socket ended or
+// the child broke the protocol.
+func (p *proc) frame(wait bool) (uint16, []byte, error) {
+	for {
+		if p.rw-p.rr >= frameHeader {
+			n := int(binary.NativeEndian.Uint32(p.rbuf[p.rr:]))
+			typ := binary.NativeEndian.Uint16(p.rbuf[p.rr+4:])
+			if n > maxFrame {
+				return 0, nil, protocolError(fmt.Sprintf("protocol error: a frame of %d bytes", n))
+			}
+			if p.rw-p.rr >= frameHeader+n {
+				body := p.rbuf[p.rr+frameHeader : p.rr+frameHeader+n]
+				p.rr += frameHeader + n
+				switch typ {
+				case msgLog:
+					p.logLine(body)
+					continue
+				case msgNotice:
+					p.takeNotice(body)
+					continue
+				case msgReady, msgReply:
+					return typ, body, nil
+				default:
+					return 0, nil, protocolError(fmt.Sprintf("protocol error: unknown frame type %d", typ))
+				}
+			}
+			if need := frameHeader + n; need > len(p.rbuf) {
+				bigger := make([]byte, max(need, 2*len(p.rbuf)))
+				p.rw = copy(bigger, p.rbuf[p.rr:p.rw])
+				p.rr, p.rbuf = 0, bigger
+			}
+		}
+		if p.rr == p.rw {
+			p.rr, p.rw = 0, 0
+		} else if p.rw == len(p.rbuf) {
+			p.rw = copy(p.rbuf, p.rbuf[p.rr:p.rw])
+			p.rr = 0
+		}
+		k, err := p.sockRead(p.rbuf[p.rw:], wait)
+		if k == 0 && err == nil {
+			return 0, nil, nil // nothing there, and not waiting
+		}
+		p.rw += k
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
+// sockRead reads from the socket: waiting for data when wait is set,
+// else returning (0, nil) when there is none.
+//
+// The socket is used in blocking mode with plain syscalls, not through Go's
+// netpoller: a call that waits for its reply stays in the read(2) instead
+// of parking its goroutine, which would set the Go scheduler spinning for
+// work on the other CPUs just when the child needs one to answer.
+func (p *proc) sockRead(b []byte, wait bool) (int, error) {
+	if p.fd < 0 {
+		return 0, io.EOF
+	}
+	flags := 0
+	if !wait {
+		flags = unix.MSG_DONTWAIT
+	}
+	for {
+		n, err := recv(p.fd, b, flags)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN && !wait:
+			return 0, nil
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// recv is recv(2) without the allocation of unix.Recvfrom's address.
+func recv(fd int, b []byte, flags int) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// sockWrite writes all of b (with fd attached when fd >= 0), waiting when
+// the socket is full unless nowait: then it returns how much it wrote.
+func (p *proc) sockWrite(b []byte, fd int, nowait bool) (int, error) {
+	if p.fd < 0 {
+		return 0, io.ErrClosedPipe
+	}
+	flags := unix.MSG_NOSIGNAL
+	if nowait {
+		flags |= unix.MSG_DONTWAIT
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	done := 0
+	for done < len(b) {
+		n, err := unix.SendmsgN(p.fd, b[done:], oob, nil, flags)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN && nowait {
+			return done, nil
+		}
+		if err != nil {
+			return done, err
+		}
+		done += n
+		oob = nil // the descriptor went with the first bytes
+	}
+	return done, nil
+}
+
+// await reads until the reply (or READY) comes; the caller holds rmu. The
+// child is killed when it takes longer than timeout. The body returned is
+// a copy, valid until the next call.
+func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, fd int) ([]byte, error) {
+	p.op.Store(op)
+	p.arm(op, timeout)
+	var err error
+	if typ != 0 {
+		err = p.send(typ, req, fd)
+	}
+	var got uint16
+	var body []byte
+	for err == nil && got == 0 {
+		got, body, err = p.frame(true)
+	}
+	p.timer.Stop()
+	if err != nil {
+		var pe protocolError
+		if errors.As(err, &pe) {
+			p.kill(pe.Error())
+		}
+		return nil, p.deadErr(*op)
+	}
+	if cap(p.reply) < len(body) {
+		p.reply = make([]byte, len(body), max(len(body), 1024))
+	}
+	p.reply = p.reply[:len(body)]
+	copy(p.reply, body)
+	return p.reply, nil
+}
+
+// arm has the child killed when op is not done within timeout.
+func (p *proc) arm(op *string, timeout time.Duration) {
+	p.armedOp.Store(op)
+	p.armedFor.Store(int64(timeout))
+	p.timer.Reset(timeout)
+}
+
+func (p *proc) overrun() {
+	if op := p.armedOp.Load(); op != nil {
+		p.kill(fmt.Sprintf("%s did not return within %s: the plugin hangs", *op, time.Duration(p.armedFor.Load())))
+	}
+}
+
+func (p *proc) logLine(body []byte) {
+	if len(body) < 8 {
+		return
+	}
+	level := int32(binary.NativeEndian.Uint32(body[0:]))
+	flags := binary.NativeEndian.Uint32(body[4:])
+	if flags&1 != 0 {
+		plugin.StaleCtxLog(0, body[8:])
+		return
+	}
+	plugin.PluginLog(p.log, level, body[8:])
+}
+
+// takeNotice records a failed one-way call (on_ack, on_fail): the next
+// call of that kind reports it.
+func (p *proc) takeNotice(body []byte) {
+	if len(body) < 8+replyHead {
+		return
+	}
+	hook := plugin.Hook(binary.NativeEndian.Uint32(body[0:]))
+	r := parseReply(body[8:], 0)
+	r.Msg = append([]byte(nil), r.Msg...)
+	p.noticeMu.Lock()
+	if p.notice == nil {
+		p.notice = &r
+	}
+	p.noticeMu.Unlock()
+	p.log.Debug().Str("hook", hook.String()).Int32("rc", int32(r.Code)).Msg("a one-way call failed; reported with the next one")
+}
+
+func (p *proc) takePendingNotice() *plugin.Reply {
+	p.noticeMu.Lock()
+	defer p.noticeMu.Unlock()
+	n := p.notice
+	p.notice = nil
+	return n
+}
+
+// gone reports whether the child has ended.
+func (p *proc) gone() bool {
+	select {
+	case <-p.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill ends the child (SIGKILL), saying why.
+func (p *proc) kill(why string) {
+	if why != "" {
+		p.killedFor.CompareAndSwap(nil, &why)
+	}
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// send writes one request frame (with a file descriptor when fd >= 0),
+// after the one-way frames queued before it, in one write. No deadline: a
+// child that does not read is killed by the call's timer, which ends the
+// write.
+func (p *proc) send(typ uint16, body []byte, fd int) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.wbuf = appendFrame(p.wbuf, typ, body)
+	_, err := p.sockWrite(p.wbuf, fd, false)
+	p.wbuf = p.wbuf[:0]
+	return err
+}
+
+func appendFrame(b []byte, typ uint16, body []byte) []byte {
+	var h [frameHeader]byte
+	binary.NativeEndian.PutUint32(h[0:], uint32(len(body)))
+	binary.NativeEndian.PutUint16(h[4:], typ)
+	return append(append(b, h[:]...), body...)
+}
+
+// maxQueued is how many bytes of one-way frames wait for the next request
+// before they are written on their own.
+const maxQueued = 64 << 10
+
+// call sends a request and reads its reply (at most timeout; then the
+// child is killed). The reply body is valid until the next call. op names
+// the request in messages (a pointer, so that a call does not allocate).
+func (p *proc) call(op *string, typ uint16, body []byte, fd int, timeout time.Duration) ([]byte, error) {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.gone() {
+		return nil, p.deadErr(*op)
+	}
+	return p.await(op, timeout, typ, body, fd)
+}
+
+// oneWay queues a request that has no reply (on_ack, on_fail): it goes
+// out with the next request, which it precedes (so a plugin still sees its
+// acks before its next pull), or within watchInterval when none comes.
+// That saves the child a wake-up per batch.
+func (p *proc) oneWay(op *string, typ uint16, body []byte, timeout time.Duration) error {
+	if p.gone() {
+		return p.deadErr(*op)
+	}
+	p.wmu.Lock()
+	p.wbuf = appendFrame(p.wbuf, typ, body)
+	var err error
+	if len(p.wbuf) >= maxQueued {
+		p.arm(op, timeout)
+		_, err = p.sockWrite(p.wbuf, -1, false)
+		p.timer.Stop()
+		p.wbuf = p.wbuf[:0]
+	}
+	p.wmu.Unlock()
+	if err != nil {
+		return p.deadErr(*op)
+	}
+	return nil
+}
+
+// flushQueued writes the queued one-way frames when no request came to
+// take them along (the watcher).
+func (p *proc) flushQueued() {
+	if !p.wmu.TryLock() {
+		return
+	}
+	defer p.wmu.Unlock()
+	if len(p.wbuf) == 0 {
+		return
+	}
+	n, err := p.sockWrite(p.wbuf, -1, true)
+	if err != nil {
+		p.wbuf = p.wbuf[:0]
+		return
+	}
+	// What did not fit waits for the next request or the next round.
+	p.wbuf = p.wbuf[:copy(p.wbuf, p.wbuf[n:])]
+}
+
+type protocolError string
+
+func (e protocolError) Error() string { return string(e) }
+
+// errDied is what every call on a dead child wraps.
+var errDied = errors.New("the plugin's process is gone")
+
+// deadErr is the error for a call that the child's end interrupted.
+func (p *proc) deadErr(op string) error {
+	select {
+	case <-p.dead:
+	case <-time.After(2 * time.Second):
+		p.kill("the connection to it broke")
+		<-p.dead
+	}
+	return fmt.Errorf("%w (pid %d, %s; during %s)", errDied, p.pid, p.exitText, op)
+}
+
+// close ends the child on purpose: it is expected to exit by itself (after
+// DESTROY); it is killed after timeout.
+func (p *proc) close(timeout time.Duration) {
+	p.closing.Store(true)
+	p.wmu.Lock()
+	if p.fd >= 0 {
+		_ = unix.Shutdown(p.fd, unix.SHUT_WR)
+	}
+	p.wmu.Unlock()
+	select {
+	case <-p.dead:
+	case <-time.After(timeout):
+		p.kill("did not exit after destroy")
+		<-p.dead
+	}
+}
+
+func (p *proc) describeExit(werr error) string {
+	var s string
+	st := p.cmd.ProcessState
+	if st == nil {
+		s = fmt.Sprintf("could not be waited for: %v", werr)
+	} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		s = "killed by " + signalText(ws.Signal())
+	} else {
+		s = exitText(st)
+	}
+	if why := p.killedFor.Load(); why != nil {
+		s += " (killed by the host: " + *why + ")"
+	}
+	if lines := p.out.lines(); len(lines) > 0 {
+		s += "; its last output: " + strings.Join(lines, " | ")
+	}
+	return s
+}
+
+func signalText(sig syscall.Signal) string {
+	name := unix.SignalName(sig)
+	if name == "" {
+		name = fmt.Sprintf("signal %d", int(sig))
+	}
+	return fmt.Sprintf("signal %s (%s)", name, sig.String())
+}
+
+func exitText(st *os.ProcessState) string {
+	return fmt.Sprintf("exited with status %d", st.ExitCode())
+}
+
+// tail keeps the last lines a child wrote to stdout/stderr and, when it
+// has a logger, logs each line as it comes (the child's output would
+// otherwise be lost: a plugin's panic message, say).
+type tail struct {
+	mu      sync.Mutex
+	log     *zerolog.Logger
+	max     int
+	partial []byte
+	last    []string
+}
+
+func newTail(log *zerolog.Logger, max int) *tail { return &tail{log: log, max: max} }
+
+const maxOutputLine = 4096
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := strings.IndexByte(string(p), '\n')
+		if i < 0 {
+			t.partial = append(t.partial, p[:min(len(p), maxOutputLine-len(t.partial))]...)
+			break
+		}
+		t.partial = append(t.partial, p[:min(i, maxOutputLine-len(t.partial))]...)
+		p = p[i+1:]
+		t.line()
+	}
+	return n, nil
+}
+
+func (t *tail) line() {
+	s := strings.ToValidUTF8(strings.TrimRight(string(t.partial), "\r"), "\uFFFD")
+	t.partial = t.partial[:0]
+	if t.log != nil {
+		t.log.Warn().Str("output", s).Msg("the plugin's process wrote")
+	}
+	t.last = append(t.last, s)
+	if len(t.last) > t.max {
+		t.last = t.last[len(t.last)-t.max:]
+	}
+}
+
+func (t *tail) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]string(nil), t.last...)
+	if len(t.partial) > 0 {
+		out = append(out, string(t.partial))
+	}
+	return out
+}
+
+// suffix is "; its output: ..." when there was any.
+func (t *tail) suffix() string {
+	if l := t.lines(); len(l) > 0 {
+		return "; its output: " + strings.Join(l, " | ")
+	}
+	return ""
+}

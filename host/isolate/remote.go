@@ -1,0 +1,256 @@
+package isolate
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin"
+)
+
+// remote implements plugin.Remote over a tremor-runner child: each hook
+// call is one request and one reply on the socket, batches stay in shared
+// memory (one MAP per batch mapping, then only headers travel), on_ack and
+// on_fail are one-way (a failure comes back as a notice, reported by the
+// next such call).
+type remote struct {
+	p    *proc
+	opts Options
+	req  []byte
+	// The batch mappings the child holds: slot -> SharedMem.ID.
+	slots [slotCount]uint64
+	next  int
+}
+
+const (
+	slotCount  = 4 // as in the runner
+	replyHead  = 24
+	wireHeader = int(unsafe.Sizeof(abi.Batch{}))
+)
+
+var _ plugin.Remote = (*remote)(nil)
+
+func (r *remote) body(n int) []byte {
+	if cap(r.req) < n {
+		r.req = make([]byte, n, max(n, 256))
+	}
+	b := r.req[:n]
+	clear(b)
+	return b
+}
+
+// parseReply reads a REPLY (or NOTICE) body: the head, extra bytes of the
+// op, the error text.
+func parseReply(body []byte, extra int) plugin.Reply {
+	rep := plugin.Reply{
+		Code:       abi.Result(int32(binary.NativeEndian.Uint32(body[0:]))),
+		BufChanged: binary.NativeEndian.Uint32(body[4:])&1 != 0,
+		MsgLen:     binary.NativeEndian.Uint64(body[8:]),
+		MsgCap:     binary.NativeEndian.Uint64(body[16:]),
+	}
+	if len(body) > replyHead+extra {
+		rep.Msg = body[replyHead+extra:]
+	}
+	return rep
+}
+
+// The names of the requests, for messages (pointers, so that passing one
+// does not allocate).
+var (
+	opCreate  = "create"
+	opConnect = "connect"
+	opMap     = "map"
+	opPull    = "pull"
+	opSend    = "send"
+	opDestroy = "destroy"
+	opHooks   = func() (names [16]string) {
+		for h := plugin.HookCreate; h <= plugin.HookSend; h++ {
+			names[h] = h.String()
+		}
+		return
+	}()
+)
+
+func hookOp(h plugin.Hook) *string {
+	if int(h) < len(opHooks) {
+		return &opHooks[h]
+	}
+	s := h.String()
+	return &s
+}
+
+func (r *remote) simple(op *string, typ uint16, body []byte, timeout time.Duration) (plugin.Reply, error) {
+	resp, err := r.p.call(op, typ, body, -1, timeout)
+	if err != nil {
+		return plugin.Reply{}, err
+	}
+	if len(resp) < replyHead {
+		return plugin.Reply{}, r.protocol(*op, "short reply")
+	}
+	return parseReply(resp, 0), nil
+}
+
+func (r *remote) protocol(op, what string) error {
+	r.p.kill("protocol error: " + what)
+	<-r.p.dead
+	return r.p.deadErr(op)
+}
+
+// Create implements plugin.Remote.
+func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (plugin.Reply, error) {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(nodes))), len(nodes)*int(unsafe.Sizeof(abi.Value{})))
+	b := r.body(24 + len(alias) + len(raw) + len(bytes))
+	binary.NativeEndian.PutUint64(b[0:], uint64(len(alias)))
+	binary.NativeEndian.PutUint64(b[8:], uint64(len(nodes)))
+	binary.NativeEndian.PutUint64(b[16:], uint64(len(bytes)))
+	off := 24 + copy(b[24:], alias)
+	off += copy(b[off:], raw)
+	copy(b[off:], bytes)
+	return r.simple(&opCreate, reqCreate, b, r.opts.CallTimeout)
+}
+
+// Connect implements plugin.Remote.
+func (r *remote) Connect(attempt uint32) (plugin.Reply, error) {
+	b := r.body(8)
+	binary.NativeEndian.PutUint32(b, attempt)
+	return r.simple(&opConnect, reqConnect, b, r.opts.ConnectTimeout)
+}
+
+// Step implements plugin.Remote.
+func (r *remote) Step(h plugin.Hook) (plugin.Reply, error) {
+	b := r.body(8)
+	binary.NativeEndian.PutUint32(b, uint32(h))
+	return r.simple(hookOp(h), reqStep, b, r.opts.CallTimeout)
+}
+
+// slot makes sure the child maps b and returns the slot it is in.
+func (r *remote) slot(b *plugin.Batch) (uint32, error) {
+	sm, err := b.Share()
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range r.slots {
+		if id == sm.ID {
+			return uint32(i), nil
+		}
+	}
+	i := r.next
+	r.next = (r.next + 1) % slotCount
+	body := r.body(24)
+	binary.NativeEndian.PutUint32(body[0:], uint32(i))
+	binary.NativeEndian.PutUint64(body[8:], sm.Size)
+	binary.NativeEndian.PutUint64(body[16:], sm.ID)
+	r.slots[i] = 0
+	resp, err := r.p.call(&opMap, reqMap, body, sm.FD, r.opts.CallTimeout)
+	if err != nil {
+		return 0, err
+	}
+	if len(resp) < replyHead {
+		return 0, r.protocol("map", "short reply")
+	}
+	if rep := parseReply(resp, 0); rep.Code != abi.ResultOK {
+		return 0, fmt.Errorf("the plugin's process could not map a batch: %s", rep.Msg)
+	}
+	r.slots[i] = sm.ID
+	return uint32(i), nil
+}
+
+func putHeader(dst []byte, h *abi.Batch) {
+	copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(h)), wireHeader))
+}
+
+func getHeader(src []byte) abi.Batch {
+	var h abi.Batch
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), wireHeader), src)
+	return h
+}
+
+// Pull implements plugin.Remote.
+func (r *remote) Pull(b *plugin.Batch, waitMs uint32) (plugin.Reply, error) {
+	slot, err := r.slot(b)
+	if err != nil {
+		return plugin.Reply{}, err
+	}
+	body := r.body(8 + wireHeader)
+	binary.NativeEndian.PutUint32(body[0:], slot)
+	binary.NativeEndian.PutUint32(body[4:], waitMs)
+	h := b.RemoteHeader()
+	putHeader(body[8:], &h)
+	timeout := time.Duration(waitMs)*time.Millisecond + r.opts.PullGrace
+	resp, err := r.p.call(&opPull, reqPull, body, -1, timeout)
+	if err != nil {
+		return plugin.Reply{}, err
+	}
+	if len(resp) < replyHead {
+		return plugin.Reply{}, r.protocol("pull", "short reply")
+	}
+	if len(resp) < replyHead+wireHeader {
+		// The runner refused the request itself (an error without the
+		// header): the room stays as it was, empty.
+		if rep := parseReply(resp, 0); rep.Code < 0 {
+			return rep, nil
+		}
+		return plugin.Reply{}, r.protocol("pull", "short reply")
+	}
+	b.SetRemoteHeader(getHeader(resp[replyHead:]))
+	return parseReply(resp, wireHeader), nil
+}
+
+// IDs implements plugin.Remote: one-way; a failure of an earlier call
+// comes back now.
+func (r *remote) IDs(h plugin.Hook, ids []uint64) (plugin.Reply, error) {
+	body := r.body(16 + 8*len(ids))
+	binary.NativeEndian.PutUint32(body[0:], uint32(h))
+	binary.NativeEndian.PutUint64(body[8:], uint64(len(ids)))
+	copy(body[16:], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ids))), 8*len(ids)))
+	if err := r.p.oneWay(hookOp(h), reqIDs, body, r.opts.CallTimeout); err != nil {
+		return plugin.Reply{}, err
+	}
+	if n := r.p.takePendingNotice(); n != nil {
+		return *n, nil
+	}
+	return plugin.Reply{Code: abi.ResultOK}, nil
+}
+
+// Send implements plugin.Remote.
+func (r *remote) Send(b *plugin.Batch, outcomes []uint8) (plugin.Reply, error) {
+	slot, err := r.slot(b)
+	if err != nil {
+		return plugin.Reply{}, err
+	}
+	body := r.body(8 + wireHeader)
+	binary.NativeEndian.PutUint32(body[0:], slot)
+	h := b.RemoteHeader()
+	putHeader(body[8:], &h)
+	resp, err := r.p.call(&opSend, reqSend, body, -1, r.opts.CallTimeout)
+	if err != nil {
+		return plugin.Reply{}, err
+	}
+	n := len(outcomes)
+	if len(resp) < replyHead {
+		return plugin.Reply{}, r.protocol("send", "short reply")
+	}
+	if len(resp) < replyHead+wireHeader+n {
+		// The runner refused the request itself: nothing was delivered.
+		if rep := parseReply(resp, 0); rep.Code < 0 {
+			return rep, nil
+		}
+		return plugin.Reply{}, r.protocol("send", "short reply")
+	}
+	b.SetRemoteHeader(getHeader(resp[replyHead:]))
+	copy(outcomes, resp[replyHead+wireHeader:])
+	return parseReply(resp, wireHeader+n), nil
+}
+
+// Destroy implements plugin.Remote: on_destroy, then the child exits.
+func (r *remote) Destroy() {
+	r.p.closing.Store(true)
+	if !r.p.gone() {
+		if _, err := r.p.call(&opDestroy, reqDestroy, nil, -1, r.opts.CallTimeout); err != nil {
+			r.p.log.Debug().Err(err).Msg("destroy")
+		}
+	}
+	r.p.close(2 * time.Second)
+}

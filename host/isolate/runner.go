@@ -1,0 +1,130 @@
+// Package isolate runs plugins in child processes: a connector instance
+// whose plugin runs in tremor-runner (runner/, plain C) instead of in the
+// host, and a scanner that reads plugin descriptors the same way, so that
+// a plugin that crashes or hangs takes down its child, never the host.
+//
+// The same unmodified plugin file runs either way. Batches cross through
+// shared memory (memfds both processes map), requests and replies through
+// a socket (runner/PROTOCOL.md), and everything a plugin hands back is
+// checked by host/plugin exactly as for a plugin in the host: an isolated
+// instance is a plugin.Instance whose hook calls go through a Remote.
+//
+// What isolation adds (Instance):
+//
+//   - A crash of the child (a signal, an exit) turns the call in flight and
+//     every later call into an error wrapping abi.ResultErrDisconnected, so
+//     the runtime reconnects with its backoff policy; Connect then starts a
+//     fresh child, creates the instance again with the same config,
+//     connects it and replays start (and pause). The crash is logged with
+//     the plugin, file, connector, signal or exit status and the child's
+//     last output lines.
+//   - A call that does not return in time (connect 30 s, pull its wait +
+//     5 s, every other hook 10 s; see Options) kills the child: a hung
+//     plugin becomes a crashed one.
+//   - Event ids are renumbered on their way to the runtime, so that acks
+//     and fails reach only the process that produced the events: those of
+//     a process that is gone are dropped (the runtime has counted them; the
+//     new process never saw those ids).
+//
+// What it does not protect against: a plugin that writes into a batch's
+// shared memory after its hook returned (from a thread of its own) can
+// change what the host is reading, as it could in the host's process.
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// EnvRunner names the environment variable that points at tremor-runner
+// (for tests, and hosts whose runner is not next to their executable).
+const EnvRunner = "TREMOR_RUNNER"
+
+// RunnerName is the runner's file name, looked for next to the executable.
+const RunnerName = "tremor-runner"
+
+// Options tunes isolated instances; zero values take the defaults.
+type Options struct {
+	// Runner is the tremor-runner executable; "" finds it (FindRunner).
+	Runner string
+	// CallTimeout bounds every hook call but connect and pull, and the
+	// child's start (default 10 s).
+	CallTimeout time.Duration
+	// ConnectTimeout bounds on_connect (default 30 s).
+	ConnectTimeout time.Duration
+	// PullGrace is added to a pull's wait to bound on_pull (default 5 s).
+	PullGrace time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 30 * time.Second
+	}
+	if o.PullGrace <= 0 {
+		o.PullGrace = 5 * time.Second
+	}
+	return o
+}
+
+// ErrNoRunner is wrapped by FindRunner's error when there is no runner.
+var ErrNoRunner = errors.New("tremor-runner not found")
+
+// FindRunner returns the tremor-runner to use: $TREMOR_RUNNER when set,
+// else tremor-runner next to this executable (the build puts both in
+// build/bin).
+func FindRunner() (string, error) {
+	if p := os.Getenv(EnvRunner); p != "" {
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("%w: %s=%s: %v", ErrNoRunner, EnvRunner, p, err)
+		}
+		return filepath.Abs(p)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("%w: cannot locate this executable: %v; set %s", ErrNoRunner, err, EnvRunner)
+	}
+	var looked []string
+	dirs := []string{filepath.Dir(exe)}
+	if real, err := filepath.EvalSymlinks(exe); err == nil && filepath.Dir(real) != dirs[0] {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, RunnerName)
+		if executable(p) == nil {
+			return p, nil
+		}
+		looked = append(looked, p)
+	}
+	return "", fmt.Errorf("%w (looked for %s; build it with ./scripts/build.sh, or set %s)", ErrNoRunner, strings.Join(looked, ", "), EnvRunner)
+}
+
+func executable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+// FindRunnerWith returns the runner o names, or finds one (FindRunner).
+func FindRunnerWith(o Options) (string, error) { return o.runner() }
+
+func (o Options) runner() (string, error) {
+	if o.Runner != "" {
+		if err := executable(o.Runner); err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrNoRunner, o.Runner, err)
+		}
+		return o.Runner, nil
+	}
+	return FindRunner()
+}

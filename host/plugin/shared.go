@@ -1,0 +1,106 @@
+package plugin
+
+import (
+	"sync/atomic"
+
+	"tremorhost/abi"
+	"tremorhost/host/plugin/internal/native"
+)
+
+// A batch handed to a plugin in another process (host/isolate) lives in
+// shared memory: a memfd both processes map, so events cross without being
+// copied. A batch starts in private memory and moves into a memfd the first
+// time Share is called; from then on every remap (the room grew) makes a
+// new memfd with a new ID, which the other process must map again.
+//
+// The tremor_batch header holds addresses, which differ between the two
+// mappings, so it does not travel through the shared memory: the remote
+// side is told the header with offsets into the mapping instead of
+// addresses (RemoteHeader), builds its own with its own addresses, and
+// reports back what the plugin left in it the same way (SetRemoteHeader).
+// An address the plugin moved stays moved after the translation, and
+// adoptPulled refuses it as it does in this process.
+
+type sharing struct {
+	id uint64
+}
+
+var sharedIDs atomic.Uint64
+
+// SharedMem is a batch's mapping as another process maps it.
+type SharedMem struct {
+	FD   int    // the memfd (owned by the batch: do not close)
+	Size uint64 // bytes to map
+	// ID changes whenever the batch is remapped: map FD again when it does.
+	ID uint64
+}
+
+func (b *Batch) mapMem(size int) (*native.Arena, error) {
+	if b.shared == nil {
+		return native.Map(size)
+	}
+	a, err := native.MapShared(size, "tremor-batch")
+	if err == nil {
+		b.shared.id = sharedIDs.Add(1)
+	}
+	return a, err
+}
+
+// Share moves the batch into shared memory (once; its events stay) and
+// returns the mapping for another process.
+func (b *Batch) Share() (SharedMem, error) {
+	if b.shared == nil {
+		b.shared = &sharing{}
+		old := b.arena
+		a, err := b.mapMem(old.Size())
+		if err != nil {
+			b.shared = nil
+			return SharedMem{}, err
+		}
+		copy(a.Mem(), old.Mem())
+		evOff, valOff, byteOff, _ := layout(b.caps)
+		nEv, nVal, nBytes := len(b.events), len(b.values), len(b.bytes)
+		oldBase := old.Addr()
+		b.arena = a
+		b.hdr = native.At[abi.Batch](a, 0)
+		// A header already prepared for the next hook points into the old
+		// mapping: move its addresses along.
+		for _, p := range []*uintptr{&b.hdr.Events, &b.hdr.Values, &b.hdr.Bytes} {
+			if *p != 0 {
+				*p = *p - oldBase + a.Addr()
+			}
+		}
+		b.events = native.Slice[abi.Event](a, evOff, b.caps.Events)[:nEv]
+		b.values = native.Slice[abi.Value](a, valOff, b.caps.Values)[:nVal]
+		b.bytes = native.Slice[byte](a, byteOff, b.caps.Bytes)[:nBytes]
+		base := a.Addr()
+		b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
+		b.enc = abi.Encoder{Nodes: b.values, Bytes: b.bytes, Fixed: true}
+		old.Free()
+	}
+	return SharedMem{FD: b.arena.FD(), Size: uint64(b.arena.Size()), ID: b.shared.id}, nil
+}
+
+// RemoteHeader returns the header prepared for the hook being called (the
+// empty room for on_pull, the events for on_send), with offsets into the
+// mapping in place of the events, values and bytes addresses.
+func (b *Batch) RemoteHeader() abi.Batch {
+	h := *b.hdr
+	base := b.arena.Addr()
+	h.Events -= base
+	h.Values -= base
+	h.Bytes -= base
+	return h
+}
+
+// SetRemoteHeader sets the header from what the plugin in another process
+// left in it, reported with offsets into the mapping in place of
+// addresses. The Instance then checks it as it checks a header a plugin in
+// this process wrote.
+func (b *Batch) SetRemoteHeader(h abi.Batch) {
+	base := b.arena.Addr()
+	h.Events += base
+	h.Values += base
+	h.Bytes += base
+	*b.hdr = h
+}

@@ -1,0 +1,397 @@
+package tests
+
+// End-to-end tests of process isolation (issue 5 item 1): flows through the
+// real plugins of all three languages give the same results whether their
+// plugins run in the host or in tremor-runner children; a plugin that
+// segfaults or hangs mid-stream under isolation = "process" leaves the host
+// running, its connector restarts, and every event is accounted for; the
+// scanner reports a plugin that crashes while it is listed.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/flow"
+	"tremorhost/host/isolate"
+	"tremorhost/host/runtime"
+	"tremorhost/tests/testenv"
+)
+
+// isoRunner is build/bin/tremor-runner.
+func isoRunner(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(testenv.Root(t), "build", "bin", "tremor-runner")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("%s is missing: run ./scripts/build.sh first", p)
+	}
+	return p
+}
+
+// isoCatalog inspects the bundled plugins and the crash fixture with the
+// scanner (no plugin code in this process until a flow runs one here) and
+// serves them with short isolation timeouts.
+func isoCatalog(t testing.TB, o isolate.Options) runtime.Catalog {
+	t.Helper()
+	files := []string{testenv.Fixture(t, "fixture_crash")}
+	for f := range bundled {
+		files = append(files, testenv.Plugin(t, f))
+	}
+	sort.Strings(files)
+	reg, err := (&isolate.Scanner{Runner: isoRunner(t)}).Registry(files)
+	require.NoError(t, err)
+	if o.Runner == "" {
+		o.Runner = isoRunner(t)
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	return runtime.PluginCatalog{Registry: reg, Isolate: o}
+}
+
+// isoRun runs a flow to its end (bounded) and returns its stats, its error
+// and its log.
+func isoRun(t testing.TB, src string, cat runtime.Catalog) ([]runtime.Stats, error, *logBuf) {
+	t.Helper()
+	f, err := flow.Parse(t.Name()+".toml", []byte(src))
+	require.NoError(t, err, "flow:\n%s", src)
+	logs := &logBuf{}
+	r, err := runtime.New(f, cat, runtime.Options{Log: zerolog.New(logs).Level(zerolog.DebugLevel), DrainTimeout: 20 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stats, err := r.Run(ctx)
+	require.NoError(t, ctx.Err(), "the flow did not end by itself; log:\n%s", logs.String())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("flow log:\n%s", logs.String())
+		}
+	})
+	return stats, err, logs
+}
+
+func isoStat(t testing.TB, stats []runtime.Stats, id string) runtime.Stats {
+	t.Helper()
+	for _, s := range stats {
+		if s.Connector == id {
+			return s
+		}
+	}
+	t.Fatalf("no stats for %q", id)
+	return runtime.Stats{}
+}
+
+func isoLines(t testing.TB, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	s := strings.TrimSuffix(string(data), "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// logCount counts the log lines whose message contains substr.
+func logCount(l *logBuf, substr string) int {
+	n := 0
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			if s, _ := m["message"].(string); strings.Contains(s, substr) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// The same flows, every plugin in the host and then every plugin in a child
+// process: the same counters and the same output, byte for byte.
+func TestIsolatedFlowsMatchInProcess(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.jsonl")
+	var in bytes.Buffer
+	for i := range 300 {
+		fmt.Fprintf(&in, `{"n":%d,"s":"line %d é"}`+"\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(input, in.Bytes(), 0o644))
+
+	sources := map[string]string{ // language -> source connector table body
+		"c":    `type = "bench_source"` + "\npreprocessors = [\"lines\"]\nconfig = { count = 300, size = 64 }",
+		"go":   `type = "bench_go_source"` + "\npreprocessors = [\"lines\"]\nconfig = { count = 300, size = 64 }",
+		"rust": `type = "file"` + "\nconfig = { path = \"" + input + "\" }",
+	}
+	sinks := map[string]string{ // -> sink connector table body; file sinks write {out}
+		"rust": `type = "file"` + "\nconfig = { path = \"{out}\", mode = \"write\" }",
+		"go":   `type = "bench_go_sink"` + "\npostprocessors = [\"lines\"]\nconfig = { check = true }",
+		"c":    `type = "bench_sink"` + "\npostprocessors = [\"lines\"]",
+	}
+	cat := isoCatalog(t, isolate.Options{})
+	for _, src := range []string{"c", "go", "rust"} {
+		for _, dst := range []string{"rust", "go", "c"} {
+			t.Run(src+"-to-"+dst, func(t *testing.T) {
+				results := map[string][]runtime.Stats{}
+				outputs := map[string]string{}
+				for _, iso := range []string{"none", "process"} {
+					out := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.jsonl", src, dst, iso))
+					flowSrc := fmt.Sprintf(`
+[flow]
+name = "same"
+batch_size = 32
+
+[[connector]]
+id = "src"
+isolation = %q
+%s
+
+[[connector]]
+id = "dst"
+isolation = %q
+%s
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "src"
+to = "pass"
+
+[[link]]
+from = "pass"
+to = "dst"
+`, iso, sources[src], iso, strings.ReplaceAll(sinks[dst], "{out}", out))
+					stats, err, logs := isoRun(t, flowSrc, cat)
+					require.NoError(t, err)
+					children := logCount(logs, "running the plugin in a child process")
+					if iso == "process" {
+						assert.Equal(t, 2, children, "both connectors run in a child process")
+					} else {
+						assert.Equal(t, 0, children)
+					}
+					results[iso] = stats
+					if dst == "rust" {
+						data, err := os.ReadFile(out)
+						require.NoError(t, err)
+						outputs[iso] = string(data)
+					}
+				}
+				s := isoStat(t, results["none"], "src")
+				assert.Equal(t, uint64(300), s.In)
+				assert.Equal(t, uint64(300), s.Acks)
+				for _, id := range []string{"src", "dst"} {
+					assert.Equal(t, isoStat(t, results["none"], id), isoStat(t, results["process"], id), id)
+				}
+				if dst == "rust" {
+					assert.Equal(t, 300, strings.Count(outputs["none"], "\n"))
+					assert.Equal(t, outputs["none"], outputs["process"])
+				}
+			})
+		}
+	}
+}
+
+// crashFlow is a crash_source -> crash_sink flow; src and dst are the
+// extra lines of each connector's table.
+func crashFlow(src, dst string) string {
+	return fmt.Sprintf(`
+[flow]
+name = "crash"
+batch_size = 32
+
+[[connector]]
+id = "src"
+type = "crash_source"
+codec = "json"
+%s
+[connector.reconnect]
+initial_ms = 10
+max_ms = 100
+
+[[connector]]
+id = "dst"
+type = "crash_sink"
+codec = "json"
+%s
+[connector.reconnect]
+initial_ms = 10
+max_ms = 100
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "src"
+to = "pass"
+
+[[link]]
+from = "pass"
+to = "dst"
+`, src, dst)
+}
+
+// A source that segfaults mid-stream under isolation = "process": the host
+// keeps running, the source restarts in a new process, and every event it
+// handed over is acked or failed (In == Acks + Fails), delivered to the
+// sink once each.
+func TestIsolatedSourceSegfaultLosesNoEvent(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	src := fmt.Sprintf(`isolation = "process"
+config = { count = 1000, per_pull = 20, crash_after = 5, once_file = %q }`, filepath.Join(dir, "crashed"))
+	dst := fmt.Sprintf(`config = { path = %q }`, out)
+	stats, err, logs := isoRun(t, crashFlow(src, dst), isoCatalog(t, isolate.Options{}))
+	require.NoError(t, err)
+	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
+	assert.Equal(t, uint64(5*20+1000), s.In, "100 events before the crash, then 1000 from the new process")
+	assert.Equal(t, s.In, s.Acks+s.Fails, "every event is accounted for")
+	assert.Equal(t, uint64(0), s.Fails)
+	assert.Equal(t, s.Acks, d.Out)
+	assert.Len(t, isoLines(t, out), int(d.Out))
+	assert.Equal(t, 1, logCount(logs, "the plugin's process died"))
+	assert.Contains(t, logs.String(), "SIGSEGV")
+	assert.Equal(t, 1, logCount(logs, "starting a new process for the plugin"))
+}
+
+// A sink that segfaults mid-stream: the batch it was given is sent again to
+// the new process, nothing is failed back, every event arrives once.
+func TestIsolatedSinkSegfaultResendsInFlight(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	src := `config = { count = 1000, per_pull = 50 }`
+	dst := fmt.Sprintf(`isolation = "process"
+config = { path = %q, crash_after = 3, once_file = %q }`, out, filepath.Join(dir, "crashed"))
+	stats, err, logs := isoRun(t, crashFlow(src, dst), isoCatalog(t, isolate.Options{}))
+	require.NoError(t, err)
+	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
+	assert.Equal(t, uint64(1000), s.In)
+	assert.Equal(t, uint64(1000), s.Acks)
+	assert.Equal(t, uint64(0), s.Fails)
+	assert.Equal(t, uint64(1000), d.Out)
+	lines := isoLines(t, out)
+	require.Len(t, lines, 1000, "each event exactly once: the sink crashed before writing")
+	seen := map[string]bool{}
+	for _, l := range lines {
+		seen[l] = true
+	}
+	assert.Len(t, seen, 1000)
+	assert.Equal(t, 1, logCount(logs, "the plugin's process died"))
+}
+
+// Both ends crash, each once, the source also while the sink is down; and a
+// hang: killed after the timeout, then restarted like a crash.
+func TestIsolatedCrashesAndHangsEverywhere(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	src := fmt.Sprintf(`isolation = "process"
+config = { count = 2000, per_pull = 25, crash_after = 7, once_file = %q }`, filepath.Join(dir, "src-crashed"))
+	dst := fmt.Sprintf(`isolation = "process"
+config = { path = %q, hang_after = 4, once_file = %q }`, out, filepath.Join(dir, "dst-hung"))
+	cat := isoCatalog(t, isolate.Options{CallTimeout: 500 * time.Millisecond})
+	stats, err, logs := isoRun(t, crashFlow(src, dst), cat)
+	require.NoError(t, err)
+	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
+	assert.Equal(t, uint64(7*25+2000), s.In)
+	assert.Equal(t, s.In, s.Acks+s.Fails)
+	assert.Equal(t, uint64(0), s.Fails)
+	assert.Equal(t, s.In, d.Out)
+	assert.Len(t, isoLines(t, out), int(d.Out))
+	assert.Equal(t, 2, logCount(logs, "the plugin's process died"))
+	assert.Contains(t, logs.String(), "send did not return within 500ms: the plugin hangs")
+}
+
+// isolation = "auto" runs Go plugins in a child process and the others in
+// the host; "process" without a runner is refused when the flow is checked.
+func TestIsolationAuto(t *testing.T) {
+	flowSrc := `
+[[connector]]
+id = "go"
+type = "bench_go_source"
+preprocessors = ["lines"]
+config = { count = 100 }
+
+[[connector]]
+id = "c"
+type = "bench_sink"
+postprocessors = ["lines"]
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "go"
+to = "pass"
+
+[[link]]
+from = "pass"
+to = "c"
+`
+	stats, err, logs := isoRun(t, flowSrc, isoCatalog(t, isolate.Options{}))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(100), isoStat(t, stats, "c").Out)
+	assert.Equal(t, 1, logCount(logs, "running the plugin in a child process"))
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "running the plugin in a child process") {
+			assert.Contains(t, line, `"connector":"go"`)
+		}
+	}
+
+	noRunner := isoCatalog(t, isolate.Options{Runner: "/nonexistent/tremor-runner"})
+	f, err := flow.Parse("auto.toml", []byte(strings.Replace(flowSrc, `id = "c"`, "id = \"c\"\nisolation = \"process\"", 1)))
+	require.NoError(t, err)
+	_, err = runtime.New(f, noRunner, runtime.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connector[1].isolation")
+	assert.Contains(t, err.Error(), "needs tremor-runner")
+}
+
+// list-plugins inspects plugins in child processes: a plugin that crashes
+// (or hangs) while it is read is reported as that file's error, and the
+// others are listed.
+func TestListPluginsSurvivesACrashingPlugin(t *testing.T) {
+	root := testenv.Root(t)
+	bin := filepath.Join(t.TempDir(), "tremorctl")
+	build := exec.Command("go", "build", "-o", bin, "./host/cmd/tremorctl")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build tremorctl: %s", out)
+
+	crash := filepath.Join(testenv.FixturesDir(t), "unloadable", "libtremor_fixture_crash_describe.so")
+	good := testenv.Fixture(t, "fixture")
+	cmd := exec.Command(bin, "list-plugins", "--json", crash, good, testenv.Plugin(t, "libtremor_bench_go.so"))
+	cmd.Env = append(os.Environ(), isolate.EnvRunner+"="+isoRunner(t))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "a broken file makes list-plugins exit non-zero; stderr: %s", stderr.String())
+	assert.Equal(t, 1, ee.ExitCode())
+	var listed []struct {
+		Path  string  `json:"path"`
+		Name  *string `json:"name"`
+		SDK   *string `json:"sdk"`
+		Error *string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(stdout, &listed), "%s", stdout)
+	require.Len(t, listed, 3)
+	assert.Equal(t, crash, listed[0].Path)
+	require.NotNil(t, listed[0].Error)
+	assert.Contains(t, *listed[0].Error, "crashed while being inspected in a child process")
+	assert.Contains(t, *listed[0].Error, "SIGSEGV")
+	assert.Nil(t, listed[1].Error)
+	assert.Equal(t, "fixture", *listed[1].Name)
+	assert.Nil(t, listed[2].Error)
+	assert.Equal(t, "pdk-go 0.1", *listed[2].SDK)
+}
