@@ -234,7 +234,8 @@ func (n *node) instance() (Instance, error) {
 
 // Run runs the flow until every source has ended or ctx is cancelled, then
 // drains and stops it. It returns the final counters, and an error when a
-// connector could not be created or gave up, or events were failed back.
+// connector could not be created or gave up. Events failed back to their
+// sources are not an error here: the counters' Fails say how many.
 func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 	stopPulling := make(chan struct{}) // closed: sources stop pulling
 	giveUp := make(chan struct{})      // closed: fail back whatever is in flight

@@ -85,6 +85,7 @@ func (c *cli) runFlow(args []string) int {
 	fs := c.flags("run", "[FLOW.toml]")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "on shutdown, how long to wait for in-flight events before failing them back")
 	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
+	quiet := fs.Bool("quiet", false, "print no summary on stdout at the end (for flows that write their data to stdout)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return 2
@@ -124,13 +125,24 @@ func (c *cli) runFlow(args []string) int {
 	c.log.Info().Str("flow", f.Name).Int("connectors", len(f.Connectors)).Int("batch_size", f.BatchSize).Msg("running; Ctrl-C drains and stops")
 	start := time.Now()
 	result, runErr := r.Run(ctx)
-	fmt.Fprintf(c.stdout, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
-	runtime.WriteStats(c.stdout, result)
-	if example {
-		c.showExampleOutput()
+	if !*quiet {
+		fmt.Fprintf(c.stdout, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
+		runtime.WriteStats(c.stdout, result)
+		if example {
+			c.showExampleOutput()
+		}
 	}
 	if runErr != nil {
 		return c.fail("%v", runErr)
+	}
+	// Failed-back events are not lost (their sources were told), but the
+	// flow did not deliver everything: say so, and in the exit status.
+	var failed uint64
+	for _, s := range result {
+		failed += s.Fails
+	}
+	if failed > 0 {
+		return c.fail("%d events were failed back to their sources (see the fails column and the log)", failed)
 	}
 	return 0
 }
