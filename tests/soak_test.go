@@ -1,0 +1,310 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/flow"
+	"tremorhost/host/isolate"
+	"tremorhost/host/runtime"
+)
+
+// soakEnv sets the soak's length (a Go duration). The test command runs it
+// for a few seconds so that it keeps working; scripts/soak.sh runs it for
+// minutes.
+const soakEnv = "TREMOR_SOAK"
+
+const soakFlow = `
+[flow]
+name = "soak"
+batch_size = 64
+
+# C, in the host: a tick a millisecond, for ever.
+[[connector]]
+id = "ticks"
+type = "metronome"
+config = { interval_ms = 1, count = 0 }
+
+# C, in a child process that segfaults after every 300 batches it pulls.
+[[connector]]
+id = "gen"
+type = "crash_source"
+codec = "json"
+isolation = "process"
+config = { count = 0, per_pull = 32, crash_after = 300 }
+reconnect = { initial_ms = 10, max_ms = 200 }
+
+# Rust, in the host: every tick as a JSON line.
+[[connector]]
+id = "file"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "write" }
+
+# C, in a child process that segfaults after every 200 batches it is sent.
+[[connector]]
+id = "crashy"
+type = "crash_sink"
+codec = "json"
+isolation = "process"
+config = { crash_after = 200 }
+reconnect = { initial_ms = 10, max_ms = 200 }
+
+# Go, in a child process (isolation "auto" for pdk-go plugins): every
+# generated event to a TCP peer that restarts every second.
+[[connector]]
+id = "net"
+type = "tcp_client"
+codec = "json"
+postprocessors = ["lines"]
+config = { url = %q }
+reconnect = { initial_ms = 10, max_ms = 200 }
+
+[[pipeline]]
+id = "ticks_out"
+[[pipeline]]
+id = "gen_out"
+
+[[link]]
+from = "ticks"
+to = "ticks_out"
+[[link]]
+from = "ticks_out"
+to = "file"
+[[link]]
+from = "ticks_out"
+to = "crashy"
+[[link]]
+from = "gen"
+to = "gen_out"
+[[link]]
+from = "gen_out"
+to = "net"
+`
+
+// A bounded long run through plugins of all three languages, in the host
+// and in child processes, with crashes (sources and sinks segfault over and
+// over) and peer restarts injected: every event a source handed over is
+// acked or failed back, everything acked was delivered, and the host's
+// memory stays flat.
+func TestSoak(t *testing.T) {
+	length := 4 * time.Second
+	if v := os.Getenv(soakEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, soakEnv)
+		length = d
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ticks.jsonl")
+	peer := newCountingPeer(t)
+	defer peer.close()
+
+	f, err := flow.Parse("soak.toml", fmt.Appendf(nil, soakFlow, out, peer.addr))
+	require.NoError(t, err)
+	logs := &tailLog{}
+	r, err := runtime.New(f, isoCatalog(t, isolate.Options{}), runtime.Options{
+		Log: zerolog.New(logs).Level(zerolog.InfoLevel), DrainTimeout: 30 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last log lines:\n%s", logs.String())
+		}
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		stats []runtime.Stats
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() { s, err := r.Run(ctx); done <- result{s, err} }()
+
+	// Restart the peer every second; sample memory after a warm-up quarter
+	// and at the end.
+	start := time.Now()
+	var warm uint64
+	for time.Since(start) < length {
+		time.Sleep(min(time.Second, length-time.Since(start)))
+		if warm == 0 && time.Since(start) >= length/4 {
+			warm = rssBytes(t)
+		}
+		peer.restart()
+	}
+	cancel()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("the flow did not stop within 2 minutes of the shutdown")
+	}
+	require.NoError(t, res.err)
+	end := rssBytes(t)
+
+	stat := func(id string) runtime.Stats { return statOf(t, res.stats, id) }
+	ticks, gen, file, crashy, net := stat("ticks"), stat("gen"), stat("file"), stat("crashy"), stat("net")
+	t.Logf("%s: ticks %+v", length, ticks)
+	t.Logf("gen %+v", gen)
+	t.Logf("file %+v, crashy %+v, net %+v; peer received %d lines over %d connections; %d crashes logged; RSS %d MiB after warm-up, %d MiB at the end",
+		file, crashy, net, peer.lines.Load(), peer.conns.Load(), logs.crashes(), warm>>20, end>>20)
+
+	for _, s := range []runtime.Stats{ticks, gen} {
+		assert.Equal(t, s.In, s.Acks+s.Fails, "%s: every event handed over was acked or failed back", s.Connector)
+		assert.Greater(t, s.In, uint64(0), "%s produced events", s.Connector)
+	}
+	assert.Equal(t, uint64(len(fileLines(t, out))), file.Out, "the file holds exactly what its sink delivered")
+	assert.Equal(t, ticks.Acks, file.Out, "each tick acked was written once")
+	assert.Equal(t, ticks.Acks, crashy.Out, "each tick acked was delivered to the crashing sink too")
+	assert.Equal(t, gen.Acks, net.Out, "each generated event acked was sent")
+	assert.Equal(t, net.Out, peer.lines.Load(), "the peer received every line the sink delivered (restarts are orderly)")
+	assert.LessOrEqual(t, end, warm+64<<20, "memory stays flat: RSS grew from %d MiB to %d MiB", warm>>20, end>>20)
+	if length >= time.Minute {
+		assert.Greater(t, logs.crashes(), 2, "a long soak saw crashes and restarts")
+	}
+}
+
+// rssBytes is this process's resident set size.
+func rssBytes(t testing.TB) uint64 {
+	data, err := os.ReadFile("/proc/self/statm")
+	require.NoError(t, err)
+	f := strings.Fields(string(data))
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	require.NoError(t, err)
+	return pages * uint64(os.Getpagesize())
+}
+
+// countingPeer is a TCP peer that counts the lines it receives without
+// keeping them, and restarts in an orderly way (see lineServer's
+// goDownGracefully): what a client wrote before it noticed is still read.
+type countingPeer struct {
+	t      testing.TB
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  atomic.Int64
+	lines  atomic.Uint64
+	active map[net.Conn]chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newCountingPeer(t testing.TB) *countingPeer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := &countingPeer{t: t, addr: ln.Addr().String(), active: map[net.Conn]chan struct{}{}}
+	p.serve(ln)
+	return p
+}
+
+func (p *countingPeer) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.conns.Add(1)
+			done := make(chan struct{})
+			p.mu.Lock()
+			p.active[c] = done
+			p.mu.Unlock()
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				defer close(done)
+				r := bufio.NewReaderSize(c, 64<<10)
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := r.Read(buf)
+					p.lines.Add(uint64(bytes.Count(buf[:n], []byte{'\n'})))
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// restart closes the listener, half-closes every connection and reads it
+// to its end, then listens again on the same port.
+func (p *countingPeer) restart() {
+	p.mu.Lock()
+	p.ln.Close()
+	active := p.active
+	p.active = map[net.Conn]chan struct{}{}
+	p.mu.Unlock()
+	for c, done := range active {
+		c.(*net.TCPConn).CloseWrite()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			p.t.Errorf("a client did not close within 30 s of the peer's FIN")
+		}
+		c.Close()
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	require.NoError(p.t, err, "listening again on %s", p.addr)
+	p.serve(ln)
+}
+
+func (p *countingPeer) close() {
+	p.mu.Lock()
+	p.ln.Close()
+	for c := range p.active {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// tailLog keeps the last log lines and counts the crashes reported, in
+// bounded memory.
+type tailLog struct {
+	mu      sync.Mutex
+	lines   []string
+	crashed int
+}
+
+func (l *tailLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if bytes.Contains(p, []byte("process died")) {
+		l.crashed++
+	}
+	l.lines = append(l.lines, string(p))
+	if len(l.lines) > 200 {
+		l.lines = l.lines[len(l.lines)-200:]
+	}
+	return len(p), nil
+}
+
+func (l *tailLog) crashes() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.crashed
+}
+
+func (l *tailLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "")
+}
