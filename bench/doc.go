@@ -4,7 +4,7 @@
 // ./scripts/bench.sh, which prints the table written into
 // docs/benchmarks.md, or directly:
 //
-//	go test -run '^$' -bench '^(Flow|Boundary)$' -benchtime 0.5s -count 3 ./bench/
+//	go test -run '^$' -bench '^Benchmark(Flow|Boundary)$' -benchtime 0.5s -count 3 ./bench/
 //	go test -run '^$' -bench 'Load|ListPlugins' -benchtime 100x ./bench/
 //
 // They need the plugins built by ./scripts/build.sh (build/plugins).

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"tremorhost/host/plugin"
@@ -55,6 +56,11 @@ func BenchmarkLoadPlugin(b *testing.B) {
 // distinct plugin files: 50 C and 50 Rust bench plugins whose names were
 // made unique by rewriting "bench_" to "bNNNx_" in each copy (same length,
 // so the libraries stay intact), so that every file loads and registers.
+//
+// scanner: tremorctl as built, which reads each file in a tremor-runner
+// child process when it finds one next to it (host/isolate.Scanner);
+// inprocess: a copy of tremorctl alone in a directory, which loads every
+// file into its own process (plugin.LoadAll).
 func BenchmarkListPlugins100(b *testing.B) {
 	bin := filepath.Join(root(b), "build", "bin", "tremorctl")
 	if _, err := os.Stat(bin); err != nil {
@@ -72,17 +78,33 @@ func BenchmarkListPlugins100(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if out, err := exec.Command(bin, "list-plugins", dir).CombinedOutput(); err != nil || !bytes.Contains(out, []byte("100 plugins, 200 connector types")) {
-		b.Fatalf("list-plugins: %v\n%s", err, out)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if out, err := exec.Command(bin, "list-plugins", dir).CombinedOutput(); err != nil {
-			b.Fatalf("%v: %s", err, out)
+	alone := filepath.Join(b.TempDir(), "tremorctl")
+	copyFile(b, bin, alone)
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "TREMOR_RUNNER=") {
+			env = append(env, e)
 		}
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/list")
+	for _, mode := range []struct{ name, bin string }{{"scanner", bin}, {"inprocess", alone}} {
+		b.Run(mode.name, func(b *testing.B) {
+			list := func() {
+				cmd := exec.Command(mode.bin, "list-plugins", dir)
+				cmd.Env = env
+				out, err := cmd.CombinedOutput()
+				if err != nil || !bytes.Contains(out, []byte("100 plugins, 200 connector types")) {
+					b.Fatalf("list-plugins: %v\n%s", err, out)
+				}
+			}
+			list()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				list()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/list")
+		})
+	}
 }
 
 func copyFile(b *testing.B, src, dst string) {

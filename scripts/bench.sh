@@ -17,7 +17,7 @@
 # Environment:
 #   BENCHTIME   -benchtime of the flow and boundary benchmarks (default 0.5s)
 #   COUNT       runs of the whole matrix; tables show medians (default 3)
-#   BENCH       -bench regexp of the first step (default '^(Flow|Boundary)$')
+#   BENCH       -bench regexp of the first step (default '^Benchmark(Flow|Boundary)$')
 #   SKIP_BUILD  1: do not run ./scripts/build.sh first
 #   RUNS        tremorctl runs of the whole-program flow (default 3)
 set -euo pipefail
@@ -25,7 +25,7 @@ cd "$(dirname "$0")/.."
 
 BENCHTIME=${BENCHTIME:-0.5s}
 COUNT=${COUNT:-3}
-BENCH=${BENCH:-^(Flow|Boundary)$}
+BENCH=${BENCH:-^Benchmark(Flow|Boundary)$}
 RUNS=${RUNS:-3}
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -55,6 +55,10 @@ cat "$results"
 
 echo "== flows and boundary: go test -run '^\$' -bench '$BENCH' -benchtime $BENCHTIME -count $COUNT ./bench/" >&2
 go test -run '^$' -bench "$BENCH" -benchtime "$BENCHTIME" -count "$COUNT" -timeout 60m ./bench/ | tee "$raw" >&2
+if ! grep -q '^Benchmark' "$raw"; then
+  echo "bench: no benchmark matched -bench '$BENCH'" >&2
+  exit 1
+fi
 
 echo "== load cost: go test -run '^\$' -bench 'LoadPlugin|ListPlugins100' -benchtime 100x ./bench/" >&2
 go test -run '^$' -bench 'LoadPlugin|ListPlugins100' -benchtime 100x -count "$COUNT" ./bench/ | tee -a "$raw" >&2

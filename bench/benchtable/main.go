@@ -246,7 +246,11 @@ func load(w io.Writer, results map[string]*result, order []string) {
 		case p[0] == "LoadPlugin" && len(p) == 2:
 			rows = append(rows, []string{"plugin.Load + checks, one " + impl(p[1]) + " file", fmt.Sprintf("%.0f µs", r.get("µs/load"))})
 		case p[0] == "ListPlugins100":
-			rows = append(rows, []string{"`tremorctl list-plugins DIR`, 100 plugin files (process included)", fmt.Sprintf("%.1f ms", r.get("ms/list"))})
+			how := "in child processes (tremor-runner scanner, the default)"
+			if len(p) > 1 && p[1] == "inprocess" {
+				how = "loaded into tremorctl itself (no tremor-runner found)"
+			}
+			rows = append(rows, []string{"`tremorctl list-plugins DIR`, 100 plugin files, " + how + "; process start included", fmt.Sprintf("%.1f ms", r.get("ms/list"))})
 		}
 	}
 	if len(rows) == 0 {
