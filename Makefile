@@ -1,6 +1,7 @@
 # The two commands a newcomer needs (see README.md):
 #   make run    build everything, then run the built-in example flow
 #   make test   build everything, then run every test (Go, C, Rust)
+#   make bench  the benchmarks (not part of make test; docs/benchmarks.md)
 .PHONY: all build run test bench clean
 
 all: build
@@ -16,3 +17,6 @@ test: build
 
 clean:
 	rm -rf build
+
+bench: build
+	./scripts/bench.sh
