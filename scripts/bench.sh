@@ -10,9 +10,12 @@
 #   2. the boundary alone (BenchmarkBoundary): Pull / Send per event;
 #   3. whole program: tremorctl runs bench/flows/file-json.toml over a file
 #      of 1M JSON lines of about 100 bytes (generated into build/bench/);
-#   4. load cost: one plugin.Load, and list-plugins over 100 plugin files.
+#   4. load cost: one plugin.Load, and list-plugins over 100 plugin files;
+#   5. isolation (BenchmarkFlowIsolated): each plugin flow at the default
+#      batch with both connectors in the host, then both in tremor-runner
+#      child processes, and the ratio of the two.
 #
-# Not part of the test command. Takes about 7 minutes on 2 cores.
+# Not part of the test command. Takes about 9 minutes on 2 cores.
 #
 # Environment:
 #   BENCHTIME   -benchtime of the flow and boundary benchmarks (default 0.5s)
@@ -62,6 +65,9 @@ fi
 
 echo "== load cost: go test -run '^\$' -bench 'LoadPlugin|ListPlugins100' -benchtime 100x ./bench/" >&2
 go test -run '^$' -bench 'LoadPlugin|ListPlugins100' -benchtime 100x -count "$COUNT" ./bench/ | tee -a "$raw" >&2
+
+echo "== isolation: go test -run '^\$' -bench '^BenchmarkFlowIsolated\$' -benchtime $BENCHTIME -count $COUNT ./bench/" >&2
+go test -run '^$' -bench '^BenchmarkFlowIsolated$' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 60m ./bench/ | tee -a "$raw" >&2
 
 echo "== whole program: build/bin/tremorctl run bench/flows/file-json.toml" >&2
 events="$out/events-1m.jsonl"
