@@ -59,7 +59,7 @@ func (l *logBuf) messages(alias string) []string {
 	var out []string
 	for _, line := range strings.Split(l.buf.String(), "\n") {
 		var m map[string]any
-		if json.Unmarshal([]byte(line), &m) == nil && m["alias"] == alias {
+		if json.Unmarshal([]byte(line), &m) == nil && m["connector"] == alias {
 			s, _ := m["message"].(string)
 			out = append(out, s)
 		}

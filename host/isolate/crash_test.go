@@ -58,7 +58,7 @@ func TestSourceCrashRestarts(t *testing.T) {
 	assert.Equal(t, 0, b.Len())
 	crash := logs.waitFor(t, "the plugin's process died")
 	assert.Equal(t, "error", crash["level"])
-	assert.Equal(t, "src", crash["alias"])
+	assert.Equal(t, "src", crash["connector"])
 	assert.Contains(t, crash["exit"], "SIGSEGV")
 	assert.Contains(t, crash["message"], testenv.Fixture(t, "fixture_crash"))
 

@@ -151,8 +151,8 @@ func TestEchoLifecycle(t *testing.T) {
 		created := logs.waitFor(t, "created echo1")
 		assert.Equal(t, "info", created["level"])
 		assert.Equal(t, "fixture", created["plugin"])
-		assert.Equal(t, "fixture_echo", created["connector"])
-		assert.Equal(t, "echo1", created["alias"])
+		assert.Equal(t, "fixture_echo", created["type"])
+		assert.Equal(t, "echo1", created["connector"])
 
 		assert.ErrorIs(t, e.Connect(1), plugin.ErrRetry)
 		assert.ErrorIs(t, e.Connect(2), plugin.ErrRetry)
@@ -207,7 +207,7 @@ func TestPluginThreadLogs(t *testing.T) {
 		require.NoError(t, i.Start())
 		m := logs.waitFor(t, "hello from a plugin thread")
 		assert.Equal(t, "warn", m["level"])
-		assert.Equal(t, "threaded", m["alias"])
+		assert.Equal(t, "threaded", m["connector"])
 	})
 }
 

@@ -25,7 +25,7 @@ func callLog(ctx uintptr, level int32, msg string) {
 
 func TestHostLogLevelsAndTags(t *testing.T) {
 	var buf bytes.Buffer
-	inst := &Instance{log: zerolog.New(&buf).Level(zerolog.TraceLevel).With().Str("plugin", "p").Str("connector", "c").Str("alias", "a").Logger()}
+	inst := &Instance{log: zerolog.New(&buf).Level(zerolog.TraceLevel).With().Str("plugin", "p").Str("type", "c").Str("connector", "a").Logger()}
 	h := register(inst)
 	defer unregister(h)
 	cases := []struct {
@@ -43,8 +43,8 @@ func TestHostLogLevelsAndTags(t *testing.T) {
 		assert.Equal(t, tc.want, m["level"])
 		assert.Equal(t, "hello", m["message"], "trailing newline trimmed")
 		assert.Equal(t, "p", m["plugin"])
-		assert.Equal(t, "c", m["connector"])
-		assert.Equal(t, "a", m["alias"])
+		assert.Equal(t, "c", m["type"])
+		assert.Equal(t, "a", m["connector"])
 		if tc.level == 42 {
 			assert.Equal(t, 42.0, m["plugin_level"])
 		}

@@ -84,7 +84,7 @@ func (c *Connector) InstanceLogger(base *zerolog.Logger, alias string) zerolog.L
 	if base != nil {
 		l = *base
 	}
-	return l.With().Str("plugin", c.Plugin.Name).Str("connector", c.Name).Str("alias", alias).Logger()
+	return l.With().Str("plugin", c.Plugin.Name).Str("type", c.Name).Str("connector", alias).Logger()
 }
 
 func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Option) (*Instance, error) {

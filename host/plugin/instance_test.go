@@ -92,8 +92,8 @@ func TestEchoLifecycle(t *testing.T) {
 	require.NotNil(t, created, "on_create logs through the host api")
 	assert.Equal(t, "info", created["level"])
 	assert.Equal(t, "fixture", created["plugin"])
-	assert.Equal(t, "fixture_echo", created["connector"])
-	assert.Equal(t, "echo1", created["alias"])
+	assert.Equal(t, "fixture_echo", created["type"])
+	assert.Equal(t, "echo1", created["connector"])
 	assert.Equal(t, "created echo1 with count=3", created["message"])
 
 	assert.ErrorIs(t, echo.Connect(1), plugin.ErrRetry)
@@ -153,7 +153,7 @@ func TestPluginThreadLogs(t *testing.T) {
 	m := logs.find("hello from a plugin thread")
 	require.NotNil(t, m)
 	assert.Equal(t, "warn", m["level"])
-	assert.Equal(t, "threaded", m["alias"])
+	assert.Equal(t, "threaded", m["connector"])
 }
 
 func TestPullEnd(t *testing.T) {

@@ -70,13 +70,16 @@ func (t pluginType) CreateIsolated(alias string, cfg map[string]any, log zerolog
 	if err != nil {
 		return nil, err
 	}
+	// log is untagged: the instance tags what it logs itself. own tags the
+	// runtime's lines about this connector alike.
+	own := log.With().Str("connector", alias).Str("type", t.c.Name).Logger()
 	if where == "process" {
-		log.Debug().Str("file", t.c.Plugin.Path).Msg("running the plugin in a child process (isolation)")
+		own.Debug().Str("file", t.c.Plugin.Path).Msg("running the plugin in a child process (isolation)")
 		return isolate.New(t.c, alias, cfg, log, t.iso)
 	}
 	if isolation != "none" && autoIsolated(t.c.Plugin) {
 		_, why := isolate.FindRunnerWith(t.iso)
-		log.Warn().Str("file", t.c.Plugin.Path).Str("reason", fmt.Sprint(why)).
+		own.Warn().Str("file", t.c.Plugin.Path).Str("reason", fmt.Sprint(why)).
 			Msg("running a Go plugin inside the host: two Go runtimes in one process are not supported upstream; install tremor-runner next to the host (or set " + isolate.EnvRunner + ") to run it isolated")
 	}
 	c, err := t.loaded()

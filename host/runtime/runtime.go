@@ -64,6 +64,7 @@ type Runtime struct {
 // node is one connector of the flow, in its source role, its sink role or
 // both (the same instance serves both).
 type node struct {
+	base     zerolog.Logger // untagged, for the instance, which tags its own lines alike
 	conn     flow.Connector
 	typ      Type
 	config   map[string]any
@@ -170,7 +171,7 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		slices.Sort(known)
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
 	}
-	n := &node{conn: c, typ: typ, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
+	n := &node{conn: c, typ: typ, base: r.log, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
 	if _, err := placement(typ, c.Isolation); err != nil {
 		return nil, f.ErrAt(err.Error(), "connector", c.Index, "isolation")
 	}
@@ -224,9 +225,9 @@ func (n *node) instance() (Instance, error) {
 	n.once.Do(func() {
 		n.log.Debug().Interface("config", loggableConfig(n.typ, n.config)).Msg("creating connector")
 		if it, ok := n.typ.(Isolating); ok {
-			n.inst, n.instErr = it.CreateIsolated(n.conn.ID, n.config, n.log, n.conn.Isolation)
+			n.inst, n.instErr = it.CreateIsolated(n.conn.ID, n.config, n.base, n.conn.Isolation)
 		} else {
-			n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.log)
+			n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.base)
 		}
 	})
 	return n.inst, n.instErr
