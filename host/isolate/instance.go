@@ -168,7 +168,8 @@ func (x *Instance) Connect(attempt uint32) error {
 	}
 	if x.inst == nil {
 		x.restarts++
-		x.conn.InstanceLogger(&x.log, x.alias).Warn().Str("file", x.conn.Plugin.Path).Int("restart", x.restarts).Uint32("attempt", attempt).Msg("starting a new process for the plugin")
+		l := x.conn.InstanceLogger(&x.log, x.alias)
+		l.Warn().Str("file", x.conn.Plugin.Path).Int("restart", x.restarts).Uint32("attempt", attempt).Msg("starting a new process for the plugin")
 		if err := x.spawn(); err != nil {
 			return err
 		}
@@ -278,7 +279,8 @@ func (x *Instance) ids2(op string, ids []uint64, fn func(*plugin.Instance, []uin
 	x.scratch = out[:0]
 	if dropped > 0 {
 		x.dropped += uint64(dropped)
-		x.conn.InstanceLogger(&x.log, x.alias).Debug().Int("count", dropped).Str("op", op).Msg("dropping acks/fails of events from a plugin process that is gone")
+		l := x.conn.InstanceLogger(&x.log, x.alias)
+		l.Debug().Int("count", dropped).Str("op", op).Msg("dropping acks/fails of events from a plugin process that is gone")
 	}
 	if len(out) == 0 || x.inst == nil {
 		return nil
