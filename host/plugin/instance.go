@@ -266,9 +266,15 @@ func (i *Instance) result(op string, rep Reply) error {
 	case abi.ResultOK:
 		return nil
 	case abi.ResultEnd:
-		return ErrEnd
+		if op == "pull" {
+			return ErrEnd
+		}
+		return i.violation(op, "returned TREMOR_END, which only on_pull may answer")
 	case abi.ResultRetry:
-		return ErrRetry
+		if op == "connect" {
+			return ErrRetry
+		}
+		return i.violation(op, "returned TREMOR_RETRY, which only on_connect may answer")
 	}
 	if rc > 0 {
 		return i.violation(op, fmt.Sprintf("returned %d, which is not a result code of ABI %s", int32(rc), abi.ABIVersionString))

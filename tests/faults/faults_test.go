@@ -192,10 +192,10 @@ var faults = []fault{
 
 	// ---- result codes a hook may not return ----
 	{name: "c/retry_from_start", file: "fault", cfg: map[string]any{"misbehave": "retry_from_start"},
-		host:  &host{op: "start", is: plugin.ErrRetry, gap: "the host maps TREMOR_RETRY to ErrRetry from any hook"},
+		host:  &host{op: "start", code: abi.ResultErrInvalid, violation: true, poisoned: true, contains: []string{"returned TREMOR_RETRY, which only on_connect may answer"}},
 		check: check{errors: []string{"result.positive"}}},
 	{name: "c/end_from_connect", file: "fault", cfg: map[string]any{"misbehave": "end_from_connect"},
-		host:  &host{op: "connect", is: plugin.ErrEnd, gap: "the host maps TREMOR_END to ErrEnd from any hook"},
+		host:  &host{op: "connect", code: abi.ResultErrInvalid, violation: true, poisoned: true, contains: []string{"returned TREMOR_END, which only on_pull may answer"}},
 		check: check{errors: []string{"result.positive", "lifecycle.connect"}}},
 	{name: "c/unknown_code", file: "fault", cfg: map[string]any{"misbehave": "unknown_code"},
 		host:  &host{op: "start", code: abi.Result(-42), contains: []string{"TREMOR_<-42>"}},
