@@ -168,7 +168,14 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 			continue
 		}
 		s.setPaused(false)
-		err := s.inst.Pull(s.batch, r.opts.PullWait)
+		// Settlements reach the plugin between pulls: while some are due,
+		// wait less, so a request/response source (http_server answers
+		// once acked) hears of them within a few milliseconds.
+		wait := r.opts.PullWait
+		if s.window.unsettled() > 0 {
+			wait = min(wait, settleWait)
+		}
+		err := s.inst.Pull(s.batch, wait)
 		s.route(s.batch, giveUp)
 		switch {
 		case err == nil:
@@ -191,6 +198,9 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 		}
 	}
 }
+
+// settleWait bounds a pull's wait while events are unsettled.
+const settleWait = 2 * time.Millisecond
 
 func (s *source) setPaused(p bool) {
 	if s.paused == p {
