@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -52,7 +53,8 @@ func TestFlowPinsPluginsBySHA256(t *testing.T) {
 	_, err = r.Run(t.Context())
 	require.NoError(t, err)
 
-	bad := "00" + good[2:]
+	bad := otherHash(good)
+	require.NotEqual(t, good, bad)
 	f, err = flow.Parse("pinned.toml", fmt.Appendf(nil, pinnedFlow, bad))
 	require.NoError(t, err)
 	_, err = runtime.New(f, cat, runtime.Options{Log: zerolog.Nop()})
@@ -63,4 +65,12 @@ func TestFlowPinsPluginsBySHA256(t *testing.T) {
 
 	_, err = flow.Parse("pinned.toml", fmt.Appendf(nil, pinnedFlow, "sha256:abc"))
 	require.ErrorContains(t, err, "pinned.toml:4: connector[0].plugin_sha256: plugin_sha256 \"sha256:abc\" is not a SHA-256 in hex")
+}
+
+// otherHash returns a well-formed SHA-256 in hex that differs from h in its
+// first digit, whatever h is.
+func otherHash(h string) string {
+	const digits = "0123456789abcdef"
+	next := digits[(strings.IndexByte(digits, h[0])+1)%len(digits)]
+	return string(next) + h[1:]
 }
