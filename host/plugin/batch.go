@@ -48,6 +48,19 @@ type Batch struct {
 	values []abi.Value // cap caps.Values
 	bytes  []byte      // cap caps.Bytes
 
+	// The arenas in the mapping (full length). events and values view them,
+	// except after a pull into shared memory: then they are private copies
+	// (cEvents, cValues) of what was checked, because a plugin in another
+	// process can keep writing into the mapping (see adoptPulled).
+	mEvents          []abi.Event
+	mValues          []abi.Value
+	cEvents          []abi.Event
+	cValues          []abi.Value
+	copied           bool
+	prep             abi.Batch // the header last prepared for a hook
+	remote           abi.Batch // the header a plugin in another process left
+	hasRemote        bool
+
 	evAddr, valAddr, byteAddr uintptr
 	n                         int // valid events
 	enc                       abi.Encoder
@@ -84,8 +97,9 @@ func (b *Batch) mapArena(c Caps) error {
 	b.arena.Free()
 	b.arena, b.caps = a, c
 	b.hdr = native.At[abi.Batch](a, 0)
-	b.events = native.Slice[abi.Event](a, evOff, c.Events)[:0]
-	b.values = native.Slice[abi.Value](a, valOff, c.Values)[:0]
+	b.mEvents = native.Slice[abi.Event](a, evOff, c.Events)
+	b.mValues = native.Slice[abi.Value](a, valOff, c.Values)
+	b.cEvents, b.cValues = nil, nil
 	b.bytes = native.Slice[byte](a, byteOff, c.Bytes)[:0]
 	base := a.Addr()
 	b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
@@ -98,6 +112,7 @@ func (b *Batch) Free() {
 	b.arena.Free()
 	b.arena, b.hdr = nil, nil
 	b.events, b.values, b.bytes = nil, nil, nil
+	b.mEvents, b.mValues, b.cEvents, b.cValues = nil, nil, nil, nil
 	b.n, b.enc = 0, abi.Encoder{Fixed: true} // no view of the unmapped arena is left
 }
 
@@ -107,7 +122,8 @@ func (b *Batch) Caps() Caps { return b.caps }
 // Reset empties the batch.
 func (b *Batch) Reset() {
 	b.n = 0
-	b.events, b.values, b.bytes = b.events[:0], b.values[:0], b.bytes[:0]
+	b.events, b.values, b.bytes = b.mEvents[:0], b.mValues[:0], b.bytes[:0]
+	b.copied, b.hasRemote = false, false
 	b.enc = abi.Encoder{Nodes: b.values, Bytes: b.bytes, Fixed: true}
 }
 
@@ -249,29 +265,54 @@ func (b *Batch) append(ev *Event, inPlace bool) error {
 // prepareRoom sets the header for on_pull: everything empty, full room.
 func (b *Batch) prepareRoom() {
 	b.Reset()
-	*b.hdr = abi.Batch{
+	b.prep = abi.Batch{
 		StructSize: uint32(batchHeaderSize),
 		Events:     b.evAddr, EventsCap: uint64(b.caps.Events),
 		Values: b.valAddr, ValuesCap: uint64(b.caps.Values),
 		Bytes: b.byteAddr, BytesCap: uint64(b.caps.Bytes),
 	}
+	*b.hdr = b.prep
 }
 
 // prepareSend sets the header for on_send: the events appended so far.
 func (b *Batch) prepareSend() {
-	*b.hdr = abi.Batch{
+	b.hasRemote = false
+	if b.copied {
+		// The events were pulled from another process and checked in
+		// private copies: they go back into the mapping for the sink.
+		nv := len(b.values)
+		copy(b.mEvents, b.events[:b.n])
+		copy(b.mValues, b.values)
+		b.events, b.values = b.mEvents[:b.n], b.mValues[:nv]
+		b.enc.Nodes = b.values
+		b.copied = false
+	}
+	b.prep = abi.Batch{
 		StructSize: uint32(batchHeaderSize),
 		Events:     b.evAddr, EventsLen: uint64(b.n), EventsCap: uint64(b.caps.Events),
 		Values: b.valAddr, ValuesLen: uint64(len(b.values)), ValuesCap: uint64(b.caps.Values),
 		Bytes: b.byteAddr, BytesLen: uint64(len(b.bytes)), BytesCap: uint64(b.caps.Bytes),
 	}
+	*b.hdr = b.prep
 }
 
 // adoptPulled checks what on_pull wrote into the header and arenas and, when
 // it keeps the contract, makes the events visible. It does not allocate
-// unless it finds a violation.
+// unless it finds a violation (or, once, for the copies below).
+//
+// The header is read once. In shared memory (a plugin in another process)
+// the event array and the value nodes are copied out of the mapping before
+// they are checked, and only the copies are used afterwards: a thread of
+// the plugin that keeps writing into the batch after on_pull returned can
+// then change payload bytes, but never a span the host checked, so the host
+// never reads outside the arenas.
 func (b *Batch) adoptPulled() error {
-	h := b.hdr
+	var h abi.Batch
+	if b.hasRemote {
+		h = b.remote
+	} else {
+		h = *b.hdr
+	}
 	if h.Events != b.evAddr || h.Values != b.valAddr || h.Bytes != b.byteAddr {
 		return errors.New("it changed the events/values/bytes pointers of the batch: a plugin fills the arenas it is given, never moves them")
 	}
@@ -287,9 +328,18 @@ func (b *Batch) adoptPulled() error {
 	if h.BytesLen > h.BytesCap {
 		return fmt.Errorf("bytes_len %d is larger than bytes_cap %d", h.BytesLen, h.BytesCap)
 	}
-	events := b.events[:h.EventsLen]
-	values := b.values[:h.ValuesLen]
+	events := b.mEvents[:h.EventsLen]
+	values := b.mValues[:h.ValuesLen]
 	arena := b.bytes[:h.BytesLen]
+	if b.shared != nil {
+		if cap(b.cEvents) < b.caps.Events || cap(b.cValues) < b.caps.Values {
+			// room for Append after the pull, as in the mapping
+			b.cEvents = make([]abi.Event, 0, b.caps.Events)
+			b.cValues = make([]abi.Value, 0, b.caps.Values)
+		}
+		events = append(b.cEvents[:0], events...)
+		values = append(b.cValues[:0], values...)
+	}
 	for i := range events {
 		e := &events[i]
 		// The common event (raw, no metadata, either port, payload inside
@@ -320,6 +370,7 @@ func (b *Batch) adoptPulled() error {
 		}
 	}
 	b.events, b.values, b.bytes = events, values, arena
+	b.copied = b.shared != nil
 	b.n = len(events)
 	b.enc = abi.Encoder{Nodes: values, Bytes: arena, Fixed: true}
 	return nil

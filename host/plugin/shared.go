@@ -65,13 +65,17 @@ func (b *Batch) Share() (SharedMem, error) {
 		b.hdr = native.At[abi.Batch](a, 0)
 		// A header already prepared for the next hook points into the old
 		// mapping: move its addresses along.
-		for _, p := range []*uintptr{&b.hdr.Events, &b.hdr.Values, &b.hdr.Bytes} {
+		for _, p := range []*uintptr{&b.prep.Events, &b.prep.Values, &b.prep.Bytes} {
 			if *p != 0 {
 				*p = *p - oldBase + a.Addr()
 			}
 		}
-		b.events = native.Slice[abi.Event](a, evOff, b.caps.Events)[:nEv]
-		b.values = native.Slice[abi.Value](a, valOff, b.caps.Values)[:nVal]
+		*b.hdr = b.prep
+		b.mEvents = native.Slice[abi.Event](a, evOff, b.caps.Events)
+		b.mValues = native.Slice[abi.Value](a, valOff, b.caps.Values)
+		if !b.copied {
+			b.events, b.values = b.mEvents[:nEv], b.mValues[:nVal]
+		}
 		b.bytes = native.Slice[byte](a, byteOff, b.caps.Bytes)[:nBytes]
 		base := a.Addr()
 		b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
@@ -83,9 +87,11 @@ func (b *Batch) Share() (SharedMem, error) {
 
 // RemoteHeader returns the header prepared for the hook being called (the
 // empty room for on_pull, the events for on_send), with offsets into the
-// mapping in place of the events, values and bytes addresses.
+// mapping in place of the events, values and bytes addresses. It is taken
+// from the host's own copy, not from the mapping the other process can
+// write.
 func (b *Batch) RemoteHeader() abi.Batch {
-	h := *b.hdr
+	h := b.prep
 	base := b.arena.Addr()
 	h.Events -= base
 	h.Values -= base
@@ -96,11 +102,14 @@ func (b *Batch) RemoteHeader() abi.Batch {
 // SetRemoteHeader sets the header from what the plugin in another process
 // left in it, reported with offsets into the mapping in place of
 // addresses. The Instance then checks it as it checks a header a plugin in
-// this process wrote.
+// this process wrote, from a private copy (the mapping's header is set
+// too, for the checks that compare it, but the other process can write
+// it).
 func (b *Batch) SetRemoteHeader(h abi.Batch) {
 	base := b.arena.Addr()
 	h.Events += base
 	h.Values += base
 	h.Bytes += base
+	b.remote, b.hasRemote = h, true
 	*b.hdr = h
 }
