@@ -424,8 +424,11 @@ func checkDescription(path string, d *Description) (*Plugin, error) {
 	p, err := checkDescriptor(path, d.Descriptor)
 	if err != nil {
 		le := &LoadError{Path: path, Err: err}
+		if d.Descriptor.StructSize >= descriptorPrefix {
+			le.ABI = fmt.Sprintf("%d.%d", d.Descriptor.ABIMajor, d.Descriptor.ABIMinor)
+		}
 		if p != nil {
-			le.Plugin = p.Name
+			le.Plugin, le.Version = p.Name, p.Version
 		}
 		return nil, le
 	}

@@ -167,11 +167,14 @@ func (f *Field) Default() any {
 	return v
 }
 
-// LoadError is a refused plugin file: which file, and why.
+// LoadError is a refused plugin file: which file, and why. What could be
+// read of the descriptor before it was refused is kept for listings.
 type LoadError struct {
-	Path   string
-	Plugin string // the plugin's name when the descriptor could be read
-	Err    error
+	Path    string
+	Plugin  string // the plugin's name, when it could be read
+	Version string // the plugin's version, when it could be read
+	ABI     string // "major.minor" the plugin was built for, when it could be read
+	Err     error
 }
 
 func (e *LoadError) Error() string { return "plugin " + e.Path + ": " + e.Err.Error() }

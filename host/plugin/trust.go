@@ -12,29 +12,58 @@ import (
 )
 
 // checkPermissions refuses a plugin file that someone other than its owner
-// could replace: a file writable by group or others, a directory that lets
-// group or others rename or replace it (writable without the sticky bit),
-// or a file owned by another user than the one running the host (or root).
-// The host runs the code in the file with its own rights, so whoever can
-// change the file can run code as the host.
+// could replace: a file writable by group or others, a directory on the way
+// to it (its own and every one above it, up to /) that lets group or others
+// rename or replace what is in it (writable without the sticky bit), or a
+// file or such a directory owned by another user than the one running the
+// host (or root), who could change its mode. The host runs the code in the
+// file with its own rights, so whoever can change the file can run code as
+// the host. path is absolute and free of symlinks (absPath), so its
+// ancestors are the directories the file is really reached through.
 func checkPermissions(path string, st os.FileInfo) error {
 	if st.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("refusing to load: the file is writable by group or others (mode %04o), so they could change the code this host runs; fix with: chmod go-w %s", st.Mode().Perm(), path)
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		if uid := uint32(os.Getuid()); sys.Uid != uid && sys.Uid != 0 {
-			return fmt.Errorf("refusing to load: the file is owned by uid %d, not by you (uid %d) or root; fix with: chown %d %s (after checking where it came from)", sys.Uid, uid, uid, path)
+	uid := uint32(os.Getuid())
+	if owner, ok := ownerOf(st); ok && owner != uid && owner != 0 {
+		return fmt.Errorf("refusing to load: the file is owned by uid %d, not by you (uid %d) or root; fix with: chown %d %s (after checking where it came from)", owner, uid, uid, path)
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		if err := checkDirectory(dir, path, uid); err != nil {
+			return err
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return nil
 		}
 	}
-	dir := filepath.Dir(path)
-	dst, err := os.Stat(dir)
+}
+
+// checkDirectory applies checkPermissions' rules to dir, one of the
+// directories above file.
+func checkDirectory(dir, file string, uid uint32) error {
+	st, err := os.Stat(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot check directory %s: %w", dir, unwrapPathError(err))
 	}
-	if dst.Mode().Perm()&0o022 != 0 && dst.Mode()&os.ModeSticky == 0 {
-		return fmt.Errorf("refusing to load: its directory %s is writable by group or others (mode %04o) without the sticky bit, so they could replace the file; fix with: chmod go-w %s", dir, dst.Mode().Perm(), dir)
+	which := "its directory " + dir
+	if dir != filepath.Dir(file) {
+		which = "directory " + dir + ", above it,"
+	}
+	if st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("refusing to load: %s is writable by group or others (mode %04o) without the sticky bit, so they could replace the file; fix with: chmod go-w %s (or move the plugin to a directory only you can write)", which, st.Mode().Perm(), dir)
+	}
+	if owner, ok := ownerOf(st); ok && owner != uid && owner != 0 {
+		return fmt.Errorf("refusing to load: %s is owned by uid %d, not by you (uid %d) or root, so its owner could replace the file; fix with: chown %d %s (after checking what is in it), or move the plugin to a directory you own", which, owner, uid, uid, dir)
 	}
 	return nil
+}
+
+func ownerOf(st os.FileInfo) (uint32, bool) {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return sys.Uid, true
 }
 
 // openVerified opens path, hashes its content and returns the hash with a

@@ -62,6 +62,74 @@ func TestLoadRefusesFilesOthersCanChange(t *testing.T) {
 	}
 }
 
+// nestedPlugin copies a built plugin to <tmp>/top/mid/plugins/ and lets
+// change adjust the directories (top, mid) above the plugin's own.
+func nestedPlugin(t *testing.T, change func(top, mid string)) string {
+	t.Helper()
+	data, err := os.ReadFile(testenv.Fixture(t, "fixture_minimal"))
+	require.NoError(t, err)
+	top := filepath.Join(t.TempDir(), "top")
+	mid := filepath.Join(top, "mid")
+	dir := filepath.Join(mid, "plugins")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, "libtremor_copy.so")
+	require.NoError(t, os.WriteFile(path, data, 0o755))
+	t.Cleanup(func() {
+		os.Chmod(top, 0o755)
+		os.Chmod(mid, 0o755)
+		os.Lchown(top, os.Getuid(), os.Getgid())
+		os.Lchown(mid, os.Getuid(), os.Getgid())
+	})
+	change(top, mid)
+	return path
+}
+
+// Every directory up to / is checked, not only the plugin's own: whoever
+// can rename a directory above it can put another file in its place.
+func TestLoadRefusesFilesUnderDirectoriesOthersControl(t *testing.T) {
+	const nobody = 65534
+	tests := []struct {
+		name       string
+		change     func(top, mid string)
+		root       bool   // needs root (to give a directory away; the fix then names uid 0)
+		wantDir    string // "top" or "mid": the directory named; "" accepted
+		want, hint string
+	}{
+		{"world-writable ancestor", func(top, mid string) { os.Chmod(top, 0o777) }, false,
+			"top", "is writable by group or others (mode 0777) without the sticky bit", "chmod go-w "},
+		{"group-writable ancestor", func(top, mid string) { os.Chmod(mid, 0o775) }, false,
+			"mid", "is writable by group or others (mode 0775) without the sticky bit", "chmod go-w "},
+		{"sticky world-writable ancestor", func(top, mid string) { os.Chmod(top, 0o777|os.ModeSticky) }, false,
+			"", "", ""},
+		{"ancestor owned by another user", func(top, mid string) { os.Lchown(mid, nobody, nobody) }, true,
+			"mid", "is owned by uid 65534, not by you", "chown 0 "},
+		{"sticky ancestor owned by another user", func(top, mid string) {
+			os.Chmod(top, 0o777|os.ModeSticky)
+			os.Lchown(top, nobody, nobody)
+		}, true, "top", "is owned by uid 65534", "chown 0 "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && os.Getuid() != 0 {
+				t.Skip("giving a directory to another user needs root")
+			}
+			var top, mid string
+			path := nestedPlugin(t, func(tp, md string) { top, mid = tp, md; tt.change(tp, md) })
+			p, err := plugin.Load(path)
+			if tt.wantDir == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "broken", p.Name)
+				return
+			}
+			dir := map[string]string{"top": top, "mid": mid}[tt.wantDir]
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "plugin "+path+": refusing to load: directory "+dir+", above it, ")
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Contains(t, err.Error(), tt.hint+dir)
+		})
+	}
+}
+
 func TestLoadRecordsTheHashOfWhatItLoaded(t *testing.T) {
 	path := copyPlugin(t, 0o755, 0o755)
 	data, err := os.ReadFile(path)

@@ -45,6 +45,14 @@ type fieldJSON struct {
 
 func str(s string) *string { return &s }
 
+// optStr is str, or nil for "" (not known).
+func optStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 func describe(p *plugin.Plugin, err error) pluginJSON {
 	j := pluginJSON{Connectors: []connectorJSON{}}
 	if err != nil {
@@ -84,11 +92,10 @@ func listing(r *plugin.Registry) []pluginJSON {
 		if abs, err := filepath.Abs(e.Path); err == nil {
 			j.Path = abs
 		}
-		if e.Plugin == nil {
-			var le *plugin.LoadError
-			if asLoadError(e.Err, &le) && le.Plugin != "" {
-				j.Name = str(le.Plugin)
-			}
+		var le *plugin.LoadError
+		if e.Plugin == nil && asLoadError(e.Err, &le) {
+			// what was read of the descriptor before it was refused
+			j.Name, j.Version, j.ABI = optStr(le.Plugin), optStr(le.Version), optStr(le.ABI)
 		}
 		out = append(out, j)
 	}
