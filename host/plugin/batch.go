@@ -52,14 +52,14 @@ type Batch struct {
 	// except after a pull into shared memory: then they are private copies
 	// (cEvents, cValues) of what was checked, because a plugin in another
 	// process can keep writing into the mapping (see adoptPulled).
-	mEvents          []abi.Event
-	mValues          []abi.Value
-	cEvents          []abi.Event
-	cValues          []abi.Value
-	copied           bool
-	prep             abi.Batch // the header last prepared for a hook
-	remote           abi.Batch // the header a plugin in another process left
-	hasRemote        bool
+	mEvents   []abi.Event
+	mValues   []abi.Value
+	cEvents   []abi.Event
+	cValues   []abi.Value
+	copied    bool
+	prep      abi.Batch // the header last prepared for a hook
+	remote    abi.Batch // the header a plugin in another process left
+	hasRemote bool
 
 	evAddr, valAddr, byteAddr uintptr
 	n                         int // valid events
