@@ -18,6 +18,8 @@ type link struct {
 	mu        sync.Mutex
 	connected bool
 	started   bool
+	ever      bool  // connected at least once
+	err       error // why the connector gave up, for both roles
 }
 
 // ensureConnected connects the instance if it is not connected, retrying
@@ -27,6 +29,9 @@ type link struct {
 func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 	n.link.mu.Lock()
 	defer n.link.mu.Unlock()
+	if n.link.err != nil {
+		return n.link.err
+	}
 	if n.link.connected {
 		return nil
 	}
@@ -39,10 +44,12 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 		}
 		n.counters.Errors.Add(1)
 		if fatal(err) {
+			n.link.err = err
 			return err
 		}
 		if policy.MaxAttempts > 0 && int(attempt) >= policy.MaxAttempts {
-			return fmt.Errorf("gave up connecting after %d attempts (reconnect.max_attempts): %w", attempt, err)
+			n.link.err = fmt.Errorf("gave up connecting after %d attempts (reconnect.max_attempts): %w", attempt, err)
+			return n.link.err
 		}
 		if errors.Is(err, plugin.ErrRetry) {
 			n.log.Debug().Uint32("attempt", attempt).Msg("not connected yet; retrying")
@@ -53,10 +60,12 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 			return errStopped
 		}
 	}
-	n.link.connected = true
+	n.link.connected, n.link.ever = true, true
 	if !n.link.started {
 		if err := inst.Start(); err != nil {
-			return fmt.Errorf("start: %w", err)
+			n.counters.Errors.Add(1)
+			n.link.err = fmt.Errorf("start: %w", err)
+			return n.link.err
 		}
 		n.link.started = true
 	}

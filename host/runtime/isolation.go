@@ -75,7 +75,11 @@ func (t pluginType) CreateIsolated(alias string, cfg map[string]any, log zerolog
 	own := log.With().Str("connector", alias).Str("type", t.c.Name).Logger()
 	if where == "process" {
 		own.Debug().Str("file", t.c.Plugin.Path).Msg("running the plugin in a child process (isolation)")
-		return isolate.New(t.c, alias, cfg, log, t.iso)
+		inst, err := isolate.New(t.c, alias, cfg, log, t.iso)
+		if err != nil {
+			return nil, err // not a typed nil inside the interface
+		}
+		return inst, nil
 	}
 	if isolation != "none" && autoIsolated(t.c.Plugin) {
 		_, why := isolate.FindRunnerWith(t.iso)
@@ -86,7 +90,11 @@ func (t pluginType) CreateIsolated(alias string, cfg map[string]any, log zerolog
 	if err != nil {
 		return nil, err
 	}
-	return c.Create(alias, cfg, plugin.WithLogger(log))
+	inst, err := c.Create(alias, cfg, plugin.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	return inst, nil
 }
 
 // loaded returns the connector from the plugin loaded into this process,

@@ -16,6 +16,7 @@ type Counters struct {
 	Errors    atomic.Uint64 // errors: codec or processor failures, failed plugin calls
 	Acks      atomic.Uint64 // source events acknowledged to the plugin
 	Fails     atomic.Uint64 // source events failed back to the plugin
+	SinkFails atomic.Uint64 // events this sink failed (reported FAILED, or gave up on): shown in Stats.Fails too
 	Discarded atomic.Uint64 // events dropped on purpose by a pipeline route
 }
 
@@ -26,13 +27,23 @@ type Stats struct {
 	Out       uint64 `json:"out"`
 	Errors    uint64 `json:"errors"`
 	Acks      uint64 `json:"acks"`
-	Fails     uint64 `json:"fails"`
+	Fails     uint64 `json:"fails"` // failed back to this source, plus failed by this sink
 	Discarded uint64 `json:"discarded"`
 }
 
 func (c *Counters) snapshot(name string) Stats {
 	return Stats{Connector: name, In: c.In.Load(), Out: c.Out.Load(), Errors: c.Errors.Load(),
-		Acks: c.Acks.Load(), Fails: c.Fails.Load(), Discarded: c.Discarded.Load()}
+		Acks: c.Acks.Load(), Fails: c.Fails.Load() + c.SinkFails.Load(), Discarded: c.Discarded.Load()}
+}
+
+// FailedBack is how many events were failed back to their sources (a sink
+// that failed them counts them in its row too; they are counted once here).
+func (r *Runtime) FailedBack() uint64 {
+	var n uint64
+	for _, nd := range r.nodes {
+		n += nd.counters.Fails.Load()
+	}
+	return n
 }
 
 // WriteStats prints stats as an aligned table.

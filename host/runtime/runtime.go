@@ -17,11 +17,17 @@
 // call the plugin's pause hook until events settle again. Memory stays
 // bounded by window size x number of sources.
 //
+// Start: every instance is created before anything runs (a plugin that
+// refuses its config stops the flow before an event moves), and every
+// connector starts connecting at once, sinks included.
+//
 // Shutdown: when every source has ended, or when Run's context is
 // cancelled, sources stop pulling and call drain; the flow waits until
 // every pulled event has settled. If that takes longer than the drain
 // timeout (a sink that stays down), whatever is still in flight is failed
-// back to its source. Then sinks drain and everything stops.
+// back to its source. Then sinks drain and everything stops. A hook that
+// still has not returned a little after the drain timeout is named in
+// Run's error and its goroutine abandoned: the instance is left alone.
 package runtime
 
 import (
@@ -31,10 +37,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"tremorhost/abi"
 	"tremorhost/host/codec"
 	"tremorhost/host/flow"
 	"tremorhost/host/pipeline"
@@ -44,11 +52,24 @@ import (
 // Options tunes a Runtime; zero values take the defaults.
 type Options struct {
 	Log           zerolog.Logger
-	DrainTimeout  time.Duration // how long shutdown waits for in-flight events (default 10s)
+	DrainTimeout  time.Duration // how long shutdown waits for in-flight events (default 10s; WaitForever: no limit)
 	StatsInterval time.Duration // period of the stats log line; 0 = never
 	PullWait      time.Duration // how long a pull may wait for data (default 50ms)
 	Window        int           // unsettled events per source (default 16 x batch size)
 }
+
+// WaitForever (any negative value) as Options.DrainTimeout makes shutdown
+// wait for in-flight events without a limit.
+const WaitForever time.Duration = -1
+
+// hookGrace is how long Run waits, once the drain timeout has failed back
+// what was in flight, for the connectors' goroutines to finish before it
+// names the hooks that have not returned and gives up on them.
+var hookGrace = 2 * time.Second
+
+// stopTimeout bounds one stop or destroy call at the end of Run (above the
+// 10 s after which an isolated call gets its child killed).
+var stopTimeout = 15 * time.Second
 
 // Runtime is a checked flow, ready to run once.
 type Runtime struct {
@@ -59,6 +80,9 @@ type Runtime struct {
 	byID    map[string]*node
 	sources []*source
 	sinks   []*sink
+
+	allEnded chan struct{} // closed when every source stopped pulling by itself
+	toEnd    atomic.Int32  // sources that have not
 }
 
 // node is one connector of the flow, in its source role, its sink role or
@@ -75,9 +99,10 @@ type node struct {
 	log      zerolog.Logger
 	link     link
 
-	once     sync.Once
-	inst     Instance
-	instErr  error
+	inst     Instance             // nil until created
+	calls    [roles]inFlight      // the hook each caller is in
+	roleInst [roles]tracked       // inst as each caller calls it
+	running  atomic.Int32         // goroutines of this node still running
 	source   *source
 	sink     *sink
 	outLinks map[string][]*pipe // connector port -> pipelines it feeds
@@ -219,40 +244,111 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 	return n, nil
 }
 
-// instance creates the node's plugin instance once, for whichever role
-// asks first.
-func (n *node) instance() (Instance, error) {
-	n.once.Do(func() {
+// instance is the node's instance as role calls it.
+func (n *node) instance(role int) Instance { return &n.roleInst[role] }
+
+// connErr prefixes err with the flow and the connector.
+func (r *Runtime) connErr(n *node, err error) error {
+	return fmt.Errorf("flow %q (%s): connector %q (type %s): %w", r.flow.Name, r.flow.File, n.conn.ID, n.typ.Name(), err)
+}
+
+// create creates every connector's instance, in flow order, where its
+// isolation setting says. When one fails, those already created are
+// destroyed (none has connected yet).
+func (r *Runtime) create() error {
+	r.allEnded = make(chan struct{})
+	r.toEnd.Store(int32(len(r.sources)))
+	for i, n := range r.nodes {
 		n.log.Debug().Interface("config", loggableConfig(n.typ, n.config)).Msg("creating connector")
+		var inst Instance
+		var err error
 		if it, ok := n.typ.(Isolating); ok {
-			n.inst, n.instErr = it.CreateIsolated(n.conn.ID, n.config, n.base, n.conn.Isolation)
+			inst, err = it.CreateIsolated(n.conn.ID, n.config, n.base, n.conn.Isolation)
 		} else {
-			n.inst, n.instErr = n.typ.Create(n.conn.ID, n.config, n.base)
+			inst, err = n.typ.Create(n.conn.ID, n.config, n.base)
 		}
-	})
-	return n.inst, n.instErr
+		if err == nil && inst == nil {
+			err = errors.New("the connector type returned no instance")
+		}
+		if err != nil {
+			for _, m := range slices.Backward(r.nodes[:i]) {
+				m.instance(roleHost).Destroy()
+				m.inst = nil
+			}
+			hint := ""
+			if errors.Is(err, abi.ResultErrConfig) {
+				hint = fmt.Sprintf("; fix its config in the flow (tremorctl inspect %s lists the fields)", n.typ.Name())
+			}
+			return r.connErr(n, fmt.Errorf("could not be created: %w%s", err, hint))
+		}
+		n.inst = inst
+		for role := range n.roleInst {
+			n.roleInst[role] = tracked{Instance: inst, f: &n.calls[role]}
+		}
+		if n.source != nil {
+			var once sync.Once
+			n.roleInst[roleSource].ended = func() {
+				once.Do(func() {
+					if r.toEnd.Add(-1) == 0 {
+						close(r.allEnded)
+					}
+				})
+			}
+		}
+	}
+	return nil
+}
+
+// Check creates every connector's instance the way Run does (in a child
+// process where the connector runs isolated) and destroys it again without
+// connecting, so that a config the plugin itself refuses shows before the
+// flow runs. Run cannot follow a Check.
+func (r *Runtime) Check() error {
+	if err := r.create(); err != nil {
+		return err
+	}
+	for _, n := range slices.Backward(r.nodes) {
+		n.instance(roleHost).Destroy()
+		n.inst = nil
+	}
+	return nil
 }
 
 // Run runs the flow until every source has ended or ctx is cancelled, then
 // drains and stops it. It returns the final counters, and an error when a
-// connector could not be created or gave up. Events failed back to their
-// sources are not an error here: the counters' Fails say how many.
+// connector could not be created, gave up, never connected, or has a hook
+// that did not return after the drain timeout. Events failed back to their
+// sources are not an error here: FailedBack says how many.
 func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
+	if err := r.create(); err != nil {
+		return r.Stats(), err
+	}
 	stopPulling := make(chan struct{}) // closed: sources stop pulling
 	giveUp := make(chan struct{})      // closed: fail back whatever is in flight
-	var stopOnce, giveUpOnce sync.Once
+	var stopOnce sync.Once
 	stop := func() { stopOnce.Do(func() { close(stopPulling) }) }
 
 	var sinkWG, sourceWG sync.WaitGroup
 	for _, s := range r.sinks {
 		sinkWG.Add(1)
-		go func() { defer sinkWG.Done(); s.run(r, giveUp) }()
+		s.node.running.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			defer s.node.running.Add(-1)
+			s.run(r, giveUp)
+		}()
 	}
-	sourcesDone := make(chan struct{})
 	for _, s := range r.sources {
 		sourceWG.Add(1)
-		go func() { defer sourceWG.Done(); s.run(r, stopPulling, giveUp) }()
+		s.node.running.Add(1)
+		go func() {
+			defer sourceWG.Done()
+			defer s.node.running.Add(-1)
+			defer s.node.roleInst[roleSource].ended()
+			s.run(r, stopPulling, giveUp)
+		}()
 	}
+	sourcesDone, sinksDone := make(chan struct{}), make(chan struct{})
 	go func() { sourceWG.Wait(); close(sourcesDone) }()
 
 	var ticker <-chan time.Time
@@ -261,8 +357,22 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		defer t.Stop()
 		ticker = t.C
 	}
-	var drainDeadline <-chan time.Time
-	for running := true; running; {
+	var drainDeadline, grace <-chan time.Time
+	draining := false
+	drain := func() {
+		if draining {
+			return
+		}
+		draining = true
+		if r.opts.DrainTimeout < 0 { // WaitForever
+			r.log.Info().Msg("waiting for in-flight events to settle (no drain timeout)")
+			return
+		}
+		r.log.Info().Dur("timeout", r.opts.DrainTimeout).Msg("waiting for in-flight events to settle")
+		drainDeadline = time.After(r.opts.DrainTimeout)
+	}
+	allEnded := r.allEnded
+	for finished := false; !finished; {
 		select {
 		case <-ticker:
 			for _, s := range r.Stats() {
@@ -270,47 +380,128 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 					Uint64("errors", s.Errors).Uint64("acks", s.Acks).Uint64("fails", s.Fails).Msg("stats")
 			}
 		case <-ctx.Done():
-			if drainDeadline == nil {
-				r.log.Info().Dur("timeout", r.opts.DrainTimeout).Msg("shutting down: draining in-flight events")
-				stop()
-				drainDeadline = time.After(r.opts.DrainTimeout)
-			}
 			ctx = context.Background() // stop selecting on it
+			r.log.Info().Msg("shutting down: sources stop pulling")
+			stop()
+			drain()
+		case <-allEnded:
+			allEnded = nil
+			r.log.Info().Msg("every source has ended")
+			drain()
 		case <-drainDeadline:
-			r.log.Warn().Msg("drain timeout: failing back the events still in flight")
-			giveUpOnce.Do(func() { close(giveUp) })
+			drainDeadline = nil
+			r.log.Warn().Dur("timeout", r.opts.DrainTimeout).Msg("drain timeout: failing back the events still in flight")
+			close(giveUp)
+			grace = time.After(hookGrace)
+		case <-grace:
+			return r.Stats(), r.abandon()
 		case <-sourcesDone:
-			running = false
-		}
-	}
-	stop()
-	for _, s := range r.sinks {
-		close(s.in)
-	}
-	sinkWG.Wait()
-	for _, n := range r.nodes {
-		if n.inst != nil {
-			if err := n.inst.Stop(); err != nil {
-				n.log.Warn().Err(err).Msg("stop failed")
+			sourcesDone = nil
+			stop()
+			drain()
+			for _, s := range r.sinks {
+				close(s.in)
 			}
-			n.inst.Destroy()
+			go func() { sinkWG.Wait(); close(sinksDone) }()
+		case <-sinksDone:
+			finished = true
 		}
 	}
+	errs := []error{r.stopAll(func(*node) bool { return true })}
 
 	stats := r.Stats()
-	var errs []error
 	for _, n := range r.nodes {
-		if n.instErr != nil {
-			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.instErr))
-		}
+		var roleErrs []error
 		if n.source != nil && n.source.err != nil {
-			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.source.err))
+			roleErrs = append(roleErrs, r.connErr(n, n.source.err))
 		}
 		if n.sink != nil && n.sink.err != nil {
-			errs = append(errs, fmt.Errorf("connector %q: %w", n.conn.ID, n.sink.err))
+			roleErrs = append(roleErrs, r.connErr(n, n.sink.err))
 		}
+		if len(roleErrs) == 0 && !n.link.ever {
+			roleErrs = append(roleErrs, r.connErr(n, errors.New("never connected (see the log for why)")))
+		}
+		errs = append(errs, roleErrs...)
 	}
 	return stats, errors.Join(errs...)
+}
+
+// abandon names the hooks that have not returned after the drain timeout,
+// stops the connectors that are done, and leaves the others as they are:
+// an instance whose hook is still running must not be called again.
+func (r *Runtime) abandon() error {
+	now := time.Now().UnixNano()
+	var errs []error
+	for _, n := range r.nodes {
+		if n.running.Load() == 0 {
+			continue
+		}
+		if h, since := n.hookInFlight(); h != hookNone {
+			d := time.Duration(now - since).Round(time.Second)
+			errs = append(errs, r.connErr(n, fmt.Errorf("%s has not returned for %s; giving up on it (the plugin ignores the drain timeout)", h, d)))
+		} else {
+			errs = append(errs, r.connErr(n, fmt.Errorf("did not finish within %s after the drain timeout", hookGrace)))
+		}
+	}
+	for _, e := range errs {
+		r.log.Error().Err(e).Msg("abandoning a connector")
+	}
+	errs = append(errs, r.stopAll(func(n *node) bool {
+		h, _ := n.hookInFlight()
+		return n.running.Load() == 0 && h == hookNone
+	}))
+	return errors.Join(errs...)
+}
+
+// hookInFlight returns the hook of n that has been running longest, and
+// since when (UnixNano); hookNone when none runs.
+func (n *node) hookInFlight() (hook, int64) {
+	h, since := hookNone, int64(0)
+	for i := range n.calls {
+		c := &n.calls[i]
+		if ch := hook(c.hook.Load()); ch != hookNone {
+			if s := c.since.Load(); h == hookNone || s < since {
+				h, since = ch, s
+			}
+		}
+	}
+	return h, since
+}
+
+// stopAll stops and destroys the instances of the nodes ok picks, in flow
+// order. A stop or destroy that does not return within stopTimeout is
+// named in the error and left running.
+func (r *Runtime) stopAll(ok func(*node) bool) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, n := range r.nodes {
+			if n.inst == nil || !ok(n) {
+				continue
+			}
+			inst := n.instance(roleHost)
+			if err := inst.Stop(); err != nil {
+				n.log.Warn().Err(err).Msg("stop failed")
+			}
+			inst.Destroy()
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+			for _, n := range r.nodes {
+				c := &n.calls[roleHost]
+				h := hook(c.hook.Load())
+				if d := time.Duration(time.Now().UnixNano() - c.since.Load()); h != hookNone && d > stopTimeout {
+					return r.connErr(n, fmt.Errorf("%s has not returned for %s; giving up on it", h, d.Round(time.Second)))
+				}
+			}
+		}
+	}
 }
 
 // Stats snapshots every connector's counters; safe to call while running.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"time"
 	"unsafe"
 
 	"tremorhost/abi"
@@ -39,7 +40,17 @@ type sink struct {
 	verdicts []verdicts
 	last     int
 	dead     bool
+	fails    uint64 // failed verdicts not yet added to the counters
+
+	warnedFailedOK bool      // logged that send said OK but left outcomes FAILED
+	retrySince     time.Time // start of the current run of RETRY answers
+	retrySends     int       // sends answering RETRY since retrySince
+	retryEvents    int       // RETRY outcomes of the last send
 }
+
+// retryWarnEvery bounds how often a sink that keeps answering RETRY is
+// logged.
+var retryWarnEvery = 10 * time.Second
 
 // verdicts are the settlements collected for one source.
 type verdicts struct {
@@ -57,20 +68,19 @@ func newSink(n *node) *sink {
 func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
 	n := k.node
 	k.r = r
-	inst, err := n.instance()
-	if err != nil {
-		k.err = err
-		k.dead = true
-		n.log.Error().Err(err).Msg("could not create the connector; events for it are failed back")
+	k.inst = n.instance(roleSink)
+	k.outcomes = make([]uint8, r.flow.BatchSize)
+	var err error
+	if k.batch, err = plugin.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
+		k.err, k.dead = err, true
 	} else {
-		k.inst = inst
-		if k.batch, err = plugin.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
-			k.err, k.dead = err, true
-		} else {
-			defer func() { k.batch.Free() }()
+		defer func() { k.batch.Free() }()
+		// Connect now rather than at the first event, so that a sink that
+		// cannot connect shows at once.
+		if err := n.ensureConnected(k.inst, giveUp); err != nil && !errors.Is(err, errStopped) {
+			k.giveUp(err)
 		}
 	}
-	k.outcomes = make([]uint8, r.flow.BatchSize)
 
 	for open := true; open || len(k.pending) > 0; {
 		if len(k.pending) == 0 {
@@ -108,7 +118,7 @@ func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
 		}
 		k.sendBatch(giveUp)
 	}
-	if k.inst != nil && !k.dead {
+	if !k.dead {
 		if err := k.inst.Drain(); err != nil {
 			n.log.Warn().Err(err).Msg("drain failed")
 		}
@@ -206,6 +216,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		err = k.inst.Send(b, out)
 		lost := disconnected(err)
 		delivered := uint64(0) // added to the shared counter once per batch
+		retries, failed := 0, 0
 		for pos, i := range k.sent {
 			switch {
 			case out[pos] == abi.OutcomeOK:
@@ -214,13 +225,25 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 				settled[i] = true
 			case lost || out[pos] == abi.OutcomeRetry && err == nil:
 				retry = true // stays pending: sent again
+				retries++
 			default:
 				k.verdict(k.pending[i], true)
 				settled[i] = true
+				failed++
 			}
 		}
 		if delivered > 0 {
 			n.counters.Out.Add(delivered)
+		}
+		if err == nil && failed > 0 && !k.warnedFailedOK {
+			// Outcomes start FAILED: a sink that forgets to write them
+			// fails every event while saying OK. Said once per sink.
+			k.warnedFailedOK = true
+			n.log.Warn().Int("failed", failed).Int("events", len(k.sent)).
+				Msgf("sink %q returned OK but left %d of %d outcomes FAILED; those events are failed back (further ones are counted in its fails column, not logged)", n.conn.ID, failed, len(k.sent))
+		}
+		if err == nil {
+			k.retried(retries)
 		}
 		switch {
 		case err == nil:
@@ -240,6 +263,28 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 	k.compact(settled)
 	if retry && err == nil {
 		backoff(n.conn.Reconnect, 2, giveUp) // the sink asked to be given time
+	}
+}
+
+// retried tracks RETRY answers (n in the last send) and warns, at most
+// once per retryWarnEvery, while a sink keeps asking for them: how many
+// events wait to be sent again, and how many sends asked. A send without
+// any RETRY ends the run.
+func (k *sink) retried(n int) {
+	if n == 0 {
+		k.retrySince, k.retrySends, k.retryEvents = time.Time{}, 0, 0
+		return
+	}
+	now := time.Now()
+	if k.retrySince.IsZero() {
+		k.retrySince = now
+	}
+	k.retrySends++
+	k.retryEvents = n
+	if d := now.Sub(k.retrySince); d >= retryWarnEvery {
+		k.node.log.Warn().Int("events", k.retryEvents).Int("sends", k.retrySends).
+			Msgf("sink %q asked to retry %d events %d times in the last %s", k.node.conn.ID, k.retryEvents, k.retrySends, d.Round(time.Second))
+		k.retrySince, k.retrySends, k.retryEvents = now, 0, 0
 	}
 }
 
@@ -333,10 +378,18 @@ func (k *sink) verdict(e event, failed bool) {
 	}
 	v := &k.verdicts[i]
 	v.items = append(v.items, settlement{token: e.token, failed: failed})
+	if failed {
+		k.fails++
+	}
 }
 
-// report hands the collected verdicts to their sources.
+// report hands the collected verdicts to their sources, and counts the
+// failed ones on this sink too.
 func (k *sink) report() {
+	if k.fails > 0 {
+		k.node.counters.SinkFails.Add(k.fails)
+		k.fails = 0
+	}
 	for i := range k.verdicts {
 		v := &k.verdicts[i]
 		if len(v.items) > 0 {

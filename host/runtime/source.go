@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 	"unsafe"
@@ -66,10 +67,14 @@ type source struct {
 
 	bufs      [][]event // per sink (by sink.idx), filled while routing one batch
 	emits     []processor.Emit
-	streams   map[uint64]struct{} // streams with pre-processor state
+	streams   map[uint64]*carry // streams with pre-processor state
+	spare     []*carry          // carries of finished streams, for reuse
+	carried   int               // events held by partial frames, all streams
+	maxCarry  int               // the most events partial frames may hold
 	scratch   []settlement
 	acks      []uint64
 	fails     []uint64
+	ackWarn   limiter // warnings about failed on_ack/on_fail calls
 	paused    bool
 	cur       event // the event being routed: its token, meta and timestamp
 	curPort   uint32
@@ -82,15 +87,15 @@ type source struct {
 	//     shared atomic counters once per batch (in flush): an atomic add
 	//     per event was 7% of a raw flow's CPU, mostly cache-line traffic
 	//     with the sink goroutine;
-	//   - lastStream skips the per-event map write into streams while
-	//     events keep coming on the same stream;
+	//   - lastStream/lastCarry skip the per-event map lookup in streams
+	//     while events keep coming on the same stream;
 	//   - free takes back the event slices sinks are done with, so flush
 	//     does not allocate a new one per batch and sink;
 	//   - raw copies frames for the binary codec into shared chunks.
 	routes         [2][]route // by port: 0 out, 1 err
 	out, discarded uint64
 	lastStream     uint64
-	lastStreamOK   bool
+	lastCarry      *carry // streams[lastStream], or nil
 	free           chan []event
 	raw            *byteArena // nil unless the codec is "binary"
 }
@@ -107,7 +112,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	s.r = r
 	s.inbox.signal = make(chan struct{}, 1)
 	s.bufs = make([][]event, len(r.sinks))
-	s.streams = map[uint64]struct{}{}
+	s.streams = map[uint64]*carry{}
 	s.free = make(chan []event, len(r.sinks)*(sinkQueue+2))
 	for i, port := range []string{"out", "err"} {
 		for _, p := range n.outLinks[port] {
@@ -120,14 +125,13 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	for level := range n.pre {
 		s.emits = append(s.emits, func(frame []byte) error { return s.feed(level+1, frame) })
 	}
-	inst, err := n.instance()
-	if err != nil {
-		s.err = err
-		n.log.Error().Err(err).Msg("could not create the connector; its source does not run")
-		return
-	}
+	inst := n.instance(roleSource) // created by Run before any role runs
 	s.inst = inst
-	s.window = newWindow(r.opts.Window)
+	s.window = newWindow(r.opts.Window, s.record)
+	// Partial frames may hold up to half the window, and never so much
+	// that a batch no longer fits (the source would wait for itself).
+	s.maxCarry = min(r.opts.Window/2, r.opts.Window-r.flow.BatchSize)
+	var err error
 	if s.batch, err = plugin.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
 		s.err = err
 		return
@@ -246,28 +250,126 @@ func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
 					s.emit(v)
 				}
 			} else {
-				if len(n.pre) > 0 && (!s.lastStreamOK || ev.Stream != s.lastStream) {
-					s.streams[ev.Stream] = struct{}{}
-					s.lastStream, s.lastStreamOK = ev.Stream, true
-				}
-				// An empty end-of-stream marker has nothing to frame or decode.
-				if p := b.Payload(i); len(p) > 0 || ev.Flags&abi.EventEndStream == 0 {
-					if err := s.feed(0, p); err != nil {
-						s.reject(err, nil)
-					}
-				}
-				if ev.Flags&abi.EventEndStream != 0 {
-					s.finishStream(ev.Stream)
+				end := ev.Flags&abi.EventEndStream != 0
+				switch p := b.Payload(i); {
+				case len(n.pre) > 0:
+					s.frame(ev.Stream, p, end)
+				case len(p) > 0 || !end: // an empty end-of-stream marker has nothing to decode
+					s.feed(0, p)
 				}
 			}
 		}
-		s.release(tok)
+		s.window.release(tok)
 	}
 	s.flush(giveUp)
 }
 
+// carry is a stream's delivery state between events: the events whose
+// bytes a pre-processor holds in a partial frame. They form a chain, each
+// depending on the next event of the stream (window.depend), and the last
+// one (tok) holds one pending count until the event that completes or
+// drops the frame is known; then it settles with that event's outcome.
+type carry struct {
+	tok  uint64         // the last event of the chain (when n > 0)
+	n    int            // events in the chain
+	hold processor.Hold // what the pre-processors held after the last event
+}
+
+// stream returns the carry of stream id, creating it.
+func (s *source) stream(id uint64) *carry {
+	if s.lastCarry != nil && s.lastStream == id {
+		return s.lastCarry
+	}
+	c := s.streams[id]
+	if c == nil {
+		if k := len(s.spare); k > 0 {
+			c, s.spare = s.spare[k-1], s.spare[:k-1]
+		} else {
+			c = &carry{}
+		}
+		s.streams[id] = c
+	}
+	s.lastStream, s.lastCarry = id, c
+	return c
+}
+
+// hold is what the pre-processors keep of stream, the strongest of all
+// levels (HoldDiscard > HoldPartial > HoldNone).
+func (s *source) hold(stream uint64) processor.Hold {
+	h := processor.HoldNone
+	for _, pre := range s.node.pre {
+		h = max(h, pre.Pending(stream))
+	}
+	return h
+}
+
+// frame runs the current event's bytes through the pre-processors and
+// keeps its stream's carry: the event is acked only once every frame made
+// from its bytes was delivered, and fails back (or goes to the err port)
+// when any of them was dropped.
+func (s *source) frame(stream uint64, p []byte, end bool) {
+	s.curStream = stream
+	c := s.stream(stream)
+	if len(p) == 0 {
+		if end {
+			s.finishStream(stream)
+		}
+		return // no bytes: nothing held, nothing completed
+	}
+	tok := s.cur.token
+	err := s.feed(0, p)
+	hold := s.hold(stream)
+	if err == nil && (c.hold == processor.HoldDiscard || hold == processor.HoldDiscard) {
+		err = fmt.Errorf("stream %d: bytes of a frame a pre-processor dropped (over its max_length)", stream)
+	}
+	// The frame the chain's bytes went into is completed or dropped by
+	// this event, or continues into it: either way this event decides.
+	if c.n > 0 {
+		s.window.depend(c.tok, tok)
+	}
+	if hold == processor.HoldPartial && !end {
+		if c.n >= s.maxCarry || s.carried >= s.maxCarry {
+			if err == nil {
+				err = s.spanError(stream, c.n)
+			}
+			for _, pre := range s.node.pre {
+				pre.Discard(stream)
+			}
+			hold = s.hold(stream)
+			s.carried -= c.n
+			c.n = 0
+		} else {
+			s.window.add(tok, 1)
+			c.tok = tok
+			c.n++
+			s.carried++
+		}
+	} else {
+		s.carried -= c.n
+		c.n = 0
+	}
+	c.hold = hold
+	if err != nil {
+		s.reject(err, nil)
+	}
+	if end {
+		s.finishStream(stream)
+	}
+}
+
+// spanError says why a partial frame was dropped when it held too many
+// events: a frame waiting for its end must not fill the window, or the
+// source would wait for settlements only its own next events can bring.
+func (s *source) spanError(stream uint64, n int) error {
+	if n >= s.maxCarry {
+		return fmt.Errorf("stream %d: frame spans more than %d events (half the source's window); dropped", stream, s.maxCarry)
+	}
+	return fmt.Errorf("stream %d: dropped a frame of %d events: partial frames of %d streams hold %d events, the most the source's window allows", stream, n+1, len(s.streams), s.carried)
+}
+
 // feed runs data through pre-processor level and on; past the last one it
-// decodes a frame. Only pre-processor errors (dropped frames) come back.
+// decodes a frame. Only pre-processor errors (dropped frames) come back;
+// a frame that cannot be decoded is rejected here.
 func (s *source) feed(level int, data []byte) error {
 	n := s.node
 	if level == len(n.pre) {
@@ -304,8 +406,11 @@ func (s *source) finishStreams(giveUp <-chan struct{}) {
 			return
 		}
 	}
-	tok := s.window.openInternal() // the flushed bytes came with events that already settled
+	// The flushed frames belong to this internal event; the events whose
+	// bytes they hold settle with it.
+	tok := s.window.openInternal()
 	s.cur = event{src: s, token: tok, ingestNs: uint64(time.Now().UnixNano())}
+	s.curPort = abi.PortOut
 	for stream := range s.streams {
 		s.finishStream(stream)
 	}
@@ -313,13 +418,21 @@ func (s *source) finishStreams(giveUp <-chan struct{}) {
 }
 
 // finishStream flushes and forgets the pre-processor state of one stream;
-// what it emits belongs to the current event.
+// what it emits belongs to the current event, and the events whose bytes
+// were held settle with it.
 func (s *source) finishStream(stream uint64) {
-	if _, ok := s.streams[stream]; !ok {
+	c, ok := s.streams[stream]
+	if !ok {
 		return
 	}
 	delete(s.streams, stream)
-	s.lastStreamOK = false
+	s.lastCarry = nil
+	if c.n > 0 {
+		s.window.depend(c.tok, s.cur.token)
+		s.carried -= c.n
+	}
+	*c = carry{}
+	s.spare = append(s.spare, c)
 	s.curStream = stream
 	for level, pre := range s.node.pre {
 		if err := pre.Finish(stream, s.emits[level]); err != nil {
@@ -386,14 +499,7 @@ func (s *source) fail(err error) {
 	s.window.settle(s.cur.token, true)
 }
 
-// release drops the routing hold of token and settles it if nothing is
-// pending.
-func (s *source) release(tok uint64) {
-	if id, failed, done := s.window.release(tok); done {
-		s.record(id, failed)
-	}
-}
-
+// record queues a settled event's outcome for the plugin (see settle).
 func (s *source) record(id uint64, failed bool) {
 	if failed {
 		s.fails = append(s.fails, id)
@@ -434,9 +540,7 @@ func (s *source) flush(giveUp <-chan struct{}) {
 				s.settle()
 			case <-giveUp:
 				for _, e := range buf {
-					if id, failed, done := s.window.settle(e.token, true); done {
-						s.record(id, failed)
-					}
+					s.window.settle(e.token, true)
 				}
 				break send
 			}
@@ -446,29 +550,63 @@ func (s *source) flush(giveUp <-chan struct{}) {
 }
 
 // settle applies the sinks' settlements and tells the plugin which events
-// were delivered or failed.
+// were delivered or failed. Acks and Fails count what the plugin took; a
+// call it refused counts as an error (its events' outcome did not reach
+// it, so it may offer them again).
 func (s *source) settle() {
 	s.scratch = s.inbox.take(s.scratch)
 	for _, st := range s.scratch {
-		if id, failed, done := s.window.settle(st.token, st.failed); done {
-			s.record(id, failed)
-		}
+		s.window.settle(st.token, st.failed)
 	}
 	n := s.node
 	if len(s.acks) > 0 {
 		if err := s.inst.Ack(s.acks); err != nil {
-			n.log.Warn().Err(err).Msg("ack failed")
+			s.settleFailed("ack", len(s.acks), err)
+		} else {
+			n.counters.Acks.Add(uint64(len(s.acks)))
 		}
-		n.counters.Acks.Add(uint64(len(s.acks)))
 		s.acks = s.acks[:0]
 	}
 	if len(s.fails) > 0 {
 		if err := s.inst.Fail(s.fails); err != nil {
-			n.log.Warn().Err(err).Msg("fail failed")
+			s.settleFailed("fail", len(s.fails), err)
+		} else {
+			n.counters.Fails.Add(uint64(len(s.fails)))
 		}
-		n.counters.Fails.Add(uint64(len(s.fails)))
 		s.fails = s.fails[:0]
 	}
+}
+
+// settleFailed counts an ack or fail call the plugin refused and warns,
+// at most once a second.
+func (s *source) settleFailed(op string, events int, err error) {
+	n := s.node
+	n.counters.Errors.Add(1)
+	if ok, suppressed := s.ackWarn.allow(time.Now()); ok {
+		n.log.Warn().Err(err).Int("events", events).Int("suppressed", suppressed).
+			Msg(op + " failed: the plugin was not told the outcome of these events")
+	}
+}
+
+// limiter lets a repeated warning through at most once per period and
+// counts the ones it held back.
+type limiter struct {
+	next       time.Time
+	suppressed int
+}
+
+const warnPeriod = time.Second
+
+// allow reports whether to log now, and how many were held back since the
+// last one logged.
+func (l *limiter) allow(now time.Time) (bool, int) {
+	if now.Before(l.next) {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.next, l.suppressed = now.Add(warnPeriod), 0
+	return true, n
 }
 
 // waitSettled waits until every event this source produced has settled, or
@@ -480,7 +618,7 @@ func (s *source) waitSettled(giveUp <-chan struct{}) {
 			s.settle()
 		case <-giveUp:
 			s.settle()
-			s.window.failAll(func(id uint64) { s.record(id, true) })
+			s.window.failAll()
 			s.settle()
 			return
 		}

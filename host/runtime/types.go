@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -120,4 +122,133 @@ func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
 // Create makes an instance as isolation = "auto" says.
 func (t pluginType) Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error) {
 	return t.CreateIsolated(alias, cfg, log, "auto")
+}
+
+// hook is a plugin hook, for naming one that has not returned.
+type hook int32
+
+const (
+	hookNone hook = iota
+	hookConnect
+	hookStart
+	hookPause
+	hookResume
+	hookDrain
+	hookStop
+	hookPull
+	hookAck
+	hookFail
+	hookSend
+	hookDestroy
+)
+
+var hookNames = [...]string{"", "on_connect", "on_start", "on_pause", "on_resume", "on_drain", "on_stop", "on_pull", "on_ack", "on_fail", "on_send", "on_destroy"}
+
+func (h hook) String() string { return hookNames[h] }
+
+// Who calls an instance's hooks: a node's source role, its sink role, or
+// Run itself (stop and destroy). Each has its own record of the hook in
+// flight, since two callers may wait on one instance.
+const (
+	roleSource = iota
+	roleSink
+	roleHost
+	roles
+)
+
+// inFlight is the hook a caller is in and since when (UnixNano); two
+// atomic stores per call, per batch on the hot path.
+type inFlight struct {
+	hook  atomic.Int32
+	since atomic.Int64
+}
+
+// tracked is an Instance as one caller sees it: every hook call records
+// itself in f, so that Run can name a hook that never returns.
+type tracked struct {
+	Instance
+	f *inFlight
+	// ended, for the source role, is called when the source stops pulling
+	// by itself (pull answered END or a fatal error, or drain is called).
+	ended func()
+}
+
+func (t *tracked) enter(h hook) {
+	t.f.since.Store(time.Now().UnixNano())
+	t.f.hook.Store(int32(h))
+}
+
+func (t *tracked) leave() { t.f.hook.Store(int32(hookNone)) }
+
+func (t *tracked) Connect(attempt uint32) error {
+	t.enter(hookConnect)
+	defer t.leave()
+	return t.Instance.Connect(attempt)
+}
+
+func (t *tracked) Start() error {
+	t.enter(hookStart)
+	defer t.leave()
+	return t.Instance.Start()
+}
+
+func (t *tracked) Pause() error {
+	t.enter(hookPause)
+	defer t.leave()
+	return t.Instance.Pause()
+}
+
+func (t *tracked) Resume() error {
+	t.enter(hookResume)
+	defer t.leave()
+	return t.Instance.Resume()
+}
+
+func (t *tracked) Drain() error {
+	if t.ended != nil {
+		t.ended()
+	}
+	t.enter(hookDrain)
+	defer t.leave()
+	return t.Instance.Drain()
+}
+
+func (t *tracked) Stop() error {
+	t.enter(hookStop)
+	defer t.leave()
+	return t.Instance.Stop()
+}
+
+func (t *tracked) Pull(b *plugin.Batch, wait time.Duration) error {
+	t.enter(hookPull)
+	err := t.Instance.Pull(b, wait)
+	t.leave()
+	if err != nil && t.ended != nil && (errors.Is(err, plugin.ErrEnd) || fatal(err)) {
+		t.ended()
+	}
+	return err
+}
+
+func (t *tracked) Ack(ids []uint64) error {
+	t.enter(hookAck)
+	defer t.leave()
+	return t.Instance.Ack(ids)
+}
+
+func (t *tracked) Fail(ids []uint64) error {
+	t.enter(hookFail)
+	defer t.leave()
+	return t.Instance.Fail(ids)
+}
+
+func (t *tracked) Send(b *plugin.Batch, outcomes []uint8) error {
+	t.enter(hookSend)
+	defer t.leave()
+	return t.Instance.Send(b, outcomes)
+}
+
+func (t *tracked) Destroy() {
+	t.enter(hookDestroy)
+	defer t.leave()
+	t.Instance.Destroy()
 }

@@ -25,16 +25,21 @@ import (
 	"tremorhost/host/plugin"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	crashWatchInit()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 const usage = `usage: tremorctl [--log-level LEVEL] [--log-format FORMAT] COMMAND [ARGS]
 
 commands:
   run [--drain-timeout D] [--stats-interval D] [FLOW.toml]
-        run a flow until its sources end or Ctrl-C (which drains in-flight
-        events first); without FLOW.toml, run the built-in example flow
+        run a flow until its sources end or Ctrl-C, SIGTERM or SIGHUP; then
+        wait up to D (default 10s, 0: for ever) for in-flight events; without
+        FLOW.toml, run the built-in example flow
   validate FLOW.toml
-        check a flow against the plugins found, without running it
+        check a flow against the plugins found and create (then destroy)
+        each connector, without connecting or running it
   list-plugins [--json] [--plugin-path P] [PATH...]
         list plugin files, their plugins and connector types; PATH is a
         plugin file or a directory of *.so files (default: the search path)
@@ -244,7 +249,10 @@ func (c *cli) inspect(args []string) int {
 		matches = append(matches, match{p: p})
 	} else {
 		dirs := c.searchPath()
-		files, _ := plugin.Search(nil, dirs, c.log)
+		files, err := plugin.Search(nil, dirs, c.log)
+		if err != nil {
+			return c.fail("%v", err)
+		}
 		reg, _ := c.registry(files)
 		for _, e := range reg.Entries {
 			if e.Err != nil {

@@ -71,8 +71,14 @@ func (c *cli) validate(args []string) int {
 		return 2
 	}
 	f, _, err := c.loadFlow(rest)
+	var r *runtime.Runtime
 	if err == nil {
-		_, err = c.prepare(f, runtime.Options{})
+		r, err = c.prepare(f, runtime.Options{})
+	}
+	if err == nil {
+		// Creating each instance (where run would) lets the plugins check
+		// their own config; nothing connects.
+		err = r.Check()
 	}
 	if err != nil {
 		return c.fail("%v", err)
@@ -83,7 +89,7 @@ func (c *cli) validate(args []string) int {
 
 func (c *cli) runFlow(args []string) int {
 	fs := c.flags("run", "[FLOW.toml]")
-	drain := fs.Duration("drain-timeout", 10*time.Second, "on shutdown, how long to wait for in-flight events before failing them back")
+	drain := fs.Duration("drain-timeout", 10*time.Second, "once the sources ended or on a signal, how long to wait for in-flight events before failing them back (0: wait for ever)")
 	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
 	quiet := fs.Bool("quiet", false, "print no summary on stdout at the end (for flows that write their data to stdout)")
 	rest, err := parseInterleaved(fs, args)
@@ -96,6 +102,7 @@ func (c *cli) runFlow(args []string) int {
 	if err := c.setupLog(); err != nil {
 		return c.fail("%v", err)
 	}
+	c.startCrashWatch()
 	if len(rest) > 1 {
 		fs.Usage()
 		return 2
@@ -104,15 +111,22 @@ func (c *cli) runFlow(args []string) int {
 	if err != nil {
 		return c.fail("%v", err)
 	}
+	if *drain < 0 {
+		return c.fail("--drain-timeout %s: use a positive duration, or 0 to wait for ever", *drain)
+	}
+	if *drain == 0 {
+		*drain = runtime.WaitForever
+	}
 	r, err := c.prepare(f, runtime.Options{DrainTimeout: *drain, StatsInterval: *stats})
 	if err != nil {
 		return c.fail("%v", err)
 	}
 
 	// The first SIGINT/SIGTERM drains the flow; a second one exits at once.
+	// SIGHUP drains too (there is no reload to ask for).
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
 		<-sigs
@@ -132,19 +146,16 @@ func (c *cli) runFlow(args []string) int {
 			c.showExampleOutput()
 		}
 	}
-	if runErr != nil {
-		return c.fail("%v", runErr)
-	}
 	// Failed-back events are not lost (their sources were told), but the
 	// flow did not deliver everything: say so, and in the exit status.
-	var failed uint64
-	for _, s := range result {
-		failed += s.Fails
+	status := 0
+	if runErr != nil {
+		status = c.fail("%v", runErr)
 	}
-	if failed > 0 {
-		return c.fail("%d events were failed back to their sources (see the fails column and the log)", failed)
+	if failed := r.FailedBack(); failed > 0 {
+		status = c.fail("%d events were failed back to their sources (see the fails column and the log)", failed)
 	}
-	return 0
+	return status
 }
 
 // showExampleOutput prints where the example wrote and its first lines.
