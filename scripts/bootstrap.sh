@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Checks for (and where possible installs) what the build needs: a C compiler,
-# cmake, pkg-config, Go >= 1.26 and cargo. Safe to run repeatedly.
+# a C++ compiler (the C tests compile the headers as C++17), cmake,
+# pkg-config, nm (binutils), Go >= 1.26 and cargo. Safe to run repeatedly.
 set -euo pipefail
 
 missing_apt=()
-command -v cc >/dev/null 2>&1 || missing_apt+=(gcc g++)
+command -v cc >/dev/null 2>&1 || missing_apt+=(gcc)
+command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1 || missing_apt+=(g++)
+command -v nm >/dev/null 2>&1 || missing_apt+=(binutils)
 command -v cmake >/dev/null 2>&1 || missing_apt+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || missing_apt+=(pkg-config)
 command -v make >/dev/null 2>&1 || missing_apt+=(make)
