@@ -1,14 +1,20 @@
 package plugin
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"tremorhost/abi"
+	"tremorhost/host/plugin/internal/crumb"
 	"tremorhost/host/plugin/internal/native"
 )
 
@@ -149,4 +155,120 @@ func PluginLog(l zerolog.Logger, level int32, msg []byte) {
 func StaleCtxLog(ctx uint64, msg []byte) {
 	l := baseLogger()
 	l.Warn().Uint64("ctx", ctx).Str("msg_from_plugin", cleanLine(msg)).Msg("log call with an unknown or destroyed instance ctx")
+}
+
+// ---- breadcrumbs: naming the plugin that took the process down ----
+//
+// Every in-process instance has a slot in a shared table (crumb) that
+// says which hook of it is running. Two readers use it: the exit() guard
+// below, in this process, and a watcher process (tremorctl's) that maps
+// the table and reads the Go runtime's crash report after a crash.
+
+var crumbs struct {
+	once  sync.Once
+	table *crumb.Table
+	err   error
+	exit  sync.Once
+}
+
+// crumbTable is the process's breadcrumb table; nil when it could not be
+// made (instances then run without breadcrumbs).
+func crumbTable() *crumb.Table {
+	crumbs.once.Do(func() { crumbs.table, crumbs.err = crumb.New() })
+	return crumbs.table
+}
+
+// BreadcrumbFD returns the memfd of this process's breadcrumb table
+// (close-on-exec), for a watcher process to map read-only and hand to
+// LastWords after this process died.
+func BreadcrumbFD() (int, error) {
+	if crumbTable() == nil {
+		return -1, crumbs.err
+	}
+	return crumbs.table.FD(), nil
+}
+
+// BreadcrumbSize is the size of the table to map from BreadcrumbFD.
+const BreadcrumbSize = crumb.TableSize
+
+// containment is the advice every last word ends with.
+const containment = `An in-process plugin can crash or end the host; run it with isolation = "process" in its [[connector]] table to contain it (the flow's events in flight were not acked and will be redelivered by sources that can).`
+
+// LastWords explains a dead host process to its user: prog is the
+// program's name, dump what the Go runtime wrote when it crashed
+// (runtime/debug.SetCrashOutput), table a copy of its breadcrumb table.
+// It names the plugin file, connector, type and hook that crashed when
+// the report and the table point at one; "" when they point at none (the
+// crash was in the host's own code).
+func LastWords(prog string, dump, table []byte) string {
+	c := crumb.ParseCrash(dump)
+	found, certain := crumb.Culprits(c, crumb.Read(table))
+	if len(found) == 0 {
+		return ""
+	}
+	what := c.What
+	if what == "" {
+		what = "crashed"
+	}
+	e := found[0]
+	switch {
+	case len(found) == 1 && e.Running && certain:
+		return fmt.Sprintf("%s: crashed in %s, during %s: %s.\n%s", prog, crumb.Describe(e), Hook(e.Hook), what, containment)
+	case len(found) == 1 && e.Running:
+		return fmt.Sprintf("%s: crashed, probably in %s, during %s: %s.\n%s", prog, crumb.Describe(e), Hook(e.Hook), what, containment)
+	case len(found) == 1:
+		return fmt.Sprintf("%s: crashed in the code of %s while none of its hooks ran (in a thread of its own?): %s.\n%s", prog, crumb.Describe(e), what, containment)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: crashed in plugin code (%s) while these hooks ran, one of them the culprit:\n", prog, what)
+	for _, e := range found {
+		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
+	}
+	b.WriteString(containment)
+	return b.String()
+}
+
+// exitStatus is the status the process ends with when a plugin calls
+// exit() (EX_SOFTWARE): a plugin's exit(0) must not read as success.
+const exitStatus = 70
+
+// guardExit makes exit() from plugin code end the process with
+// exitStatus and a line naming the plugin, connector and hook, instead of
+// the status the plugin chose. (A Go plugin's os.Exit does not go through
+// the C library and is not seen.)
+func guardExit() {
+	crumbs.exit.Do(func() {
+		if err := native.OnExit(onPluginExit); err != nil {
+			l := baseLogger()
+			l.Debug().Err(err).Msg("exit() from a plugin will not be reported")
+		}
+	})
+}
+
+func onPluginExit(status int32) {
+	prog := filepath.Base(os.Args[0])
+	code := "exit()"
+	if status >= 0 {
+		code = fmt.Sprintf("exit(%d)", status)
+	}
+	// exit() runs on the thread of the hook that called it, which is
+	// the goroutine that made the call: its stack names the instance.
+	buf := make([]byte, 64<<10)
+	c := crumb.ParseCrash(buf[:runtime.Stack(buf, false)])
+	var table []byte
+	if t := crumbTable(); t != nil {
+		table = t.Mem()
+	}
+	var who string
+	for _, e := range crumb.Read(table) {
+		if e.Running && e.Inst == c.Inst {
+			who = fmt.Sprintf("%s (connector %q, type %s, hook %s)", e.File, e.Alias, e.Type, Hook(e.Hook))
+		}
+	}
+	if who == "" {
+		who = "code (outside any hook, or in a thread of its own)"
+	}
+	fmt.Fprintf(os.Stderr, "%s: plugin %s called %s; events in flight are lost. Exiting with status %d.\n%s\n",
+		prog, who, code, exitStatus, containment)
+	unix.Exit(exitStatus)
 }

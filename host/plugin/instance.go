@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tremorhost/abi"
+	"tremorhost/host/plugin/internal/crumb"
 	"tremorhost/host/plugin/internal/native"
 )
 
@@ -52,7 +53,8 @@ type Instance struct {
 	outcomes []uint8
 	outAddr  uintptr
 	outArena *native.Arena
-	args     [4]uintptr // hook arguments, kept on the heap (see native.Call)
+	args     [4]uintptr  // hook arguments, kept on the heap (see native.Call)
+	crumb    *crumb.Slot // which hook runs, for the last words of a crash (nil: none)
 }
 
 // Option configures Create.
@@ -135,6 +137,9 @@ func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Op
 	copy(tmp.Mem()[aliasOff:], alias)
 	args := native.At[abi.CreateArgs](tmp, 0)
 	i.handle = register(i)
+	guardExit()
+	lo, hi := mappedRange(c.Plugin)
+	i.crumb = crumbTable().Claim(c.Plugin.Path, c.Name, alias, uintptr(unsafe.Pointer(i)), lo, hi)
 	*args = abi.CreateArgs{
 		StructSize: uint32(argsSize),
 		Host:       host,
@@ -149,8 +154,9 @@ func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Op
 	slot := native.At[uintptr](i.ctl, unsafe.Sizeof(abi.ErrorBuf{}))
 	*slot = 0
 	i.resetErr()
-	rc := i.call(c.vt.OnCreate, tmp.Addr(), i.ctl.Addr()+unsafe.Sizeof(abi.ErrorBuf{}), i.errAddr)
+	rc := i.call(HookCreate, c.vt.OnCreate, tmp.Addr(), i.ctl.Addr()+unsafe.Sizeof(abi.ErrorBuf{}), i.errAddr)
 	if err := i.created(i.reply(rc)); err != nil {
+		i.crumb.Release()
 		unregister(i.handle)
 		i.ctl.Free()
 		return nil, err
@@ -193,12 +199,30 @@ func (i *Instance) mapControl() error {
 	return nil
 }
 
-// call calls a hook with up to four arguments (held in i.args, so that the
-// call does not allocate) and returns its int32 result. The caller holds i.mu
-// (or, in Create, owns i alone).
-func (i *Instance) call(fn uintptr, args ...uintptr) abi.Result {
+// call calls hook h at fn with up to four arguments (held in i.args, so
+// that the call does not allocate) and returns its int32 result; the
+// breadcrumb says h runs meanwhile. The caller holds i.mu (or, in Create,
+// owns i alone).
+func (i *Instance) call(h Hook, fn uintptr, args ...uintptr) abi.Result {
 	n := copy(i.args[:], args)
-	return abi.Result(int32(native.Call(fn, i.args[:n])))
+	i.crumb.Enter(uint32(h))
+	rc := abi.Result(int32(native.Call(fn, i.args[:n])))
+	i.crumb.Leave()
+	return rc
+}
+
+// mapped caches where each loaded plugin file is mapped (for the
+// breadcrumbs: a crash address inside it names the plugin).
+var mapped sync.Map // *Plugin -> [2]uint64
+
+func mappedRange(p *Plugin) (lo, hi uint64) {
+	if r, ok := mapped.Load(p); ok {
+		r := r.([2]uint64)
+		return r[0], r[1]
+	}
+	lo, hi = crumb.Mapped(p.Path)
+	mapped.Store(p, [2]uint64{lo, hi})
+	return lo, hi
 }
 
 func (i *Instance) resetErr() {
@@ -324,7 +348,7 @@ func (i *Instance) Connect(attempt uint32) error {
 		return i.result("connect", rep)
 	}
 	i.resetErr()
-	return i.result("connect", i.reply(i.call(i.conn.vt.OnConnect, i.inst, uintptr(attempt), i.errAddr)))
+	return i.result("connect", i.reply(i.call(HookConnect, i.conn.vt.OnConnect, i.inst, uintptr(attempt), i.errAddr)))
 }
 
 func (i *Instance) step(op string, h Hook, fn uintptr) error {
@@ -344,7 +368,7 @@ func (i *Instance) step(op string, h Hook, fn uintptr) error {
 		return i.result(op, rep)
 	}
 	i.resetErr()
-	return i.result(op, i.reply(i.call(fn, i.inst, i.errAddr)))
+	return i.result(op, i.reply(i.call(h, fn, i.inst, i.errAddr)))
 }
 
 // Start calls on_start.
@@ -401,7 +425,7 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 			}
 		} else {
 			i.resetErr()
-			rep = i.reply(i.call(i.conn.vt.OnPull, i.inst, b.arena.Addr(), uintptr(ms), i.errAddr))
+			rep = i.reply(i.call(HookPull, i.conn.vt.OnPull, i.inst, b.arena.Addr(), uintptr(ms), i.errAddr))
 		}
 		rc := rep.Code
 		if rc == abi.ResultErrNoRoom {
@@ -457,7 +481,7 @@ func (i *Instance) idsCall(op string, h Hook, fn uintptr, ids []uint64) error {
 		} else {
 			copy(i.ids, ids[:n])
 			i.resetErr()
-			rep = i.reply(i.call(fn, i.inst, i.idsAddr, uintptr(n), i.errAddr))
+			rep = i.reply(i.call(h, fn, i.inst, i.idsAddr, uintptr(n), i.errAddr))
 		}
 		ids = ids[n:]
 		if err := i.result(op, rep); err != nil {
@@ -511,7 +535,7 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 		}
 	} else {
 		i.resetErr()
-		rep = i.reply(i.call(i.conn.vt.OnSend, i.inst, b.arena.Addr(), i.outAddr, i.errAddr))
+		rep = i.reply(i.call(HookSend, i.conn.vt.OnSend, i.inst, b.arena.Addr(), i.outAddr, i.errAddr))
 	}
 	if *b.hdr != sent {
 		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch)")
@@ -562,7 +586,8 @@ func (i *Instance) Destroy() {
 		i.remote.Destroy()
 		return
 	}
-	i.call(i.conn.vt.OnDestroy, i.inst)
+	i.call(HookDestroy, i.conn.vt.OnDestroy, i.inst)
+	i.crumb.Release()
 	unregister(i.handle)
 	i.ctl.Free()
 	i.outArena.Free()

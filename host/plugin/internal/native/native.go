@@ -191,3 +191,36 @@ func Slice[T any](a *Arena, off uintptr, n int) []T {
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&a.mem[off])), n)
 }
+
+// OnExit registers fn to run when C code in this process calls exit()
+// (glibc's on_exit, which passes the status; else __cxa_atexit, which does
+// not: status is then -1). Go's own os.Exit does not go through the C
+// library, so fn runs only for exit() from native code. Call it once.
+func OnExit(fn func(status int32)) error {
+	var libc uintptr
+	var err error
+	for _, name := range []string{"libc.so.6", "libc.so"} {
+		if libc, err = purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("open the C library: %w", err)
+	}
+	if reg := Sym(libc, "on_exit"); reg != 0 {
+		cb := purego.NewCallback(func(status, _ uintptr) { fn(int32(uint32(status))) })
+		if rc, _, _ := purego.SyscallN(reg, cb, 0); rc != 0 {
+			return fmt.Errorf("on_exit failed")
+		}
+		return nil
+	}
+	reg := Sym(libc, "__cxa_atexit")
+	if reg == 0 {
+		return fmt.Errorf("the C library has neither on_exit nor __cxa_atexit")
+	}
+	cb := purego.NewCallback(func(_ uintptr) { fn(-1) })
+	if rc, _, _ := purego.SyscallN(reg, cb, 0, 0); rc != 0 {
+		return fmt.Errorf("__cxa_atexit failed")
+	}
+	return nil
+}

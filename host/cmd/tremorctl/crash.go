@@ -1,0 +1,115 @@
+package main
+
+// Last words after a crash in an in-process plugin. The Go runtime's
+// report of a fatal signal names neither the plugin nor the connector, so
+// `tremorctl run` starts a small watcher: tremorctl itself, re-executed
+// with a hidden command, holding the read end of a pipe that the runtime
+// copies its crash report into (runtime/debug.SetCrashOutput) and a
+// read-only mapping of the host's breadcrumb table (host/plugin). When
+// the pipe closes (tremorctl is gone) after a report came through it, the
+// watcher prints, after the report, which plugin, connector and hook
+// crashed; after a normal exit nothing came and it exits silently.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"tremorhost/host/plugin"
+)
+
+// crashWatchCmd is the hidden command of the watcher process.
+const crashWatchCmd = "__crash-watch"
+
+// maxCrashReport is how much of a crash report the watcher keeps: the
+// crashing goroutine comes first, the rest is only drained.
+const maxCrashReport = 1 << 20
+
+// watchCrashes is set by main: only the real tremorctl binary starts a
+// watcher (a test binary that calls run would re-execute itself).
+var watchCrashes bool
+
+// crashWatchInit is main's first step: in the watcher process it runs the
+// watcher and exits; in tremorctl it lets `run` start a watcher.
+func crashWatchInit() {
+	if len(os.Args) > 1 && os.Args[1] == crashWatchCmd {
+		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4))
+	}
+	watchCrashes = true
+}
+
+// startCrashWatch starts the watcher for this process; without one (it
+// could not start) the crash report is still printed, without last words.
+func (c *cli) startCrashWatch() {
+	if !watchCrashes {
+		return
+	}
+	if err := c.spawnCrashWatch(); err != nil {
+		c.log.Debug().Err(err).Msg("no crash watcher: a crash in an in-process plugin will not be named")
+	}
+}
+
+func (c *cli) spawnCrashWatch() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	fd, err := plugin.BreadcrumbFD()
+	if err != nil {
+		return err
+	}
+	dup, err := unix.Dup(fd) // the child gets a copy; the table keeps its own
+	if err != nil {
+		return fmt.Errorf("dup breadcrumb fd: %w", err)
+	}
+	table := os.NewFile(uintptr(dup), "breadcrumbs")
+	defer table.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer w.Close() // SetCrashOutput keeps a close-on-exec copy
+	cmd := exec.Command(self, crashWatchCmd)
+	cmd.ExtraFiles = []*os.File{r, table} // fds 3 and 4
+	cmd.Stderr = os.Stderr                // stdin and stdout: /dev/null
+	err = cmd.Start()
+	r.Close()
+	if err != nil {
+		return err
+	}
+	// Not waited for: it outlives this process by design, and exits when
+	// the pipe closes.
+	_ = cmd.Process.Release()
+	return debug.SetCrashOutput(w, debug.CrashOptions{})
+}
+
+// crashWatch is the watcher: it reads report until EOF, then, when
+// anything came, maps the breadcrumb table at fd tableFD and prints what
+// plugin.LastWords says.
+func crashWatch(report *os.File, tableFD int) int {
+	// Ctrl-C reaches the whole process group: the watcher stays until
+	// tremorctl is gone, whatever tremorctl does with the signal.
+	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
+	dump, err := io.ReadAll(io.LimitReader(report, maxCrashReport))
+	if err == nil && len(dump) == maxCrashReport {
+		_, _ = io.Copy(io.Discard, report)
+	}
+	if len(dump) == 0 {
+		return 0 // a normal exit
+	}
+	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tremorctl: crashed; the breadcrumbs that name the plugin could not be read: %v\n", err)
+		return 0
+	}
+	if msg := plugin.LastWords("tremorctl", dump, table); msg != "" {
+		fmt.Fprintln(os.Stderr, msg)
+	}
+	return 0
+}
