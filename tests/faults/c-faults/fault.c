@@ -17,6 +17,8 @@
  *   fail_code = the code fail_at answers
  *   hang_at   = a hook name: that hook never returns
  *   crash_at  = a hook name: that hook writes through a NULL pointer (SIGSEGV)
+ *   exit_at   = a hook name: that hook calls exit(0) (the C library's, which
+ *               runs atexit handlers)
  *   count     = events before TREMOR_END (0: endless)
  *   misbehave = one way of breaking the contract:
  *     error messages  bad_utf8_msg, msg_len_past_cap, msg_past_cap (on_pull
@@ -55,7 +57,7 @@
 typedef struct {
   const tremor_host_api *host;
   tremor_host_ctx *ctx;
-  char fail_at[16], hang_at[16], crash_at[16], misbehave[32];
+  char fail_at[16], hang_at[16], crash_at[16], exit_at[16], misbehave[32];
   int32_t fail_code;
   uint64_t count, next;
   int fd;
@@ -96,6 +98,7 @@ static void crash(void) {
 static int32_t faults_at(fault *f, const char *hook, tremor_error *err) {
   if (is(f->hang_at, hook)) hang();
   if (is(f->crash_at, hook)) crash();
+  if (is(f->exit_at, hook)) exit(0);
   if (is(f->fail_at, hook)) {
     char msg[64];
     snprintf(msg, sizeof msg, "fault: told to fail at %s", hook);
@@ -162,6 +165,7 @@ static int32_t fault_create(const tremor_create_args *a, void **instance, tremor
   str_field(&a->config, "fail_at", f->fail_at, sizeof f->fail_at, &bad);
   str_field(&a->config, "hang_at", f->hang_at, sizeof f->hang_at, &bad);
   str_field(&a->config, "crash_at", f->crash_at, sizeof f->crash_at, &bad);
+  str_field(&a->config, "exit_at", f->exit_at, sizeof f->exit_at, &bad);
   str_field(&a->config, "misbehave", f->misbehave, sizeof f->misbehave, &bad);
   char needed[8]; /* the FAULT_REQUIRED_DEFAULT variant's field: only checked */
   str_field(&a->config, "needed", needed, sizeof needed, &bad);
@@ -456,6 +460,7 @@ static const tremor_config_field fault_fields[] = {
     {.name = "fail_code", .type = TREMOR_VALUE_INT, .default_json = "-1", .doc = "code answered at fail_at"},
     {.name = "hang_at", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "hook that never returns"},
     {.name = "crash_at", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "hook that segfaults"},
+    {.name = "exit_at", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "hook that calls exit(0)"},
     {.name = "misbehave", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "how to break the contract"},
     {.name = "count", .type = TREMOR_VALUE_UINT, .default_json = "0", .doc = "events before TREMOR_END (0: endless)"},
 #ifdef FAULT_REQUIRED_DEFAULT
