@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -35,7 +35,8 @@ type Flow struct {
 	Pipelines  []Pipeline
 	Links      []Link
 
-	lines keyLines
+	lines  keyLines
+	tables lineTables
 }
 
 // Connector is one connector instance: a connector type from a plugin, its
@@ -137,31 +138,44 @@ func Load(path string) (*Flow, error) {
 
 // Parse checks a flow held in memory; file names it in errors.
 func Parse(file string, data []byte) (*Flow, error) {
-	var raw rawFlow
-	md, err := toml.Decode(string(data), &raw)
-	if err != nil {
+	if line, msg := nestingError(data); msg != "" {
+		return nil, &Error{File: file, Line: line, Msg: msg}
+	}
+	f := &Flow{File: file}
+	f.lines, f.tables = indexKeyLines(data)
+	// Decoding into a generic map cannot fail on types: every type is
+	// checked below, where the message can say what the flow expects.
+	var doc map[string]any
+	if _, err := toml.Decode(string(data), &doc); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
-		}
-		// Type mismatches come as plain errors: "toml: line N (last key "k"): msg".
-		if m := typeErr.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: file, Line: line, Key: m[2], Msg: m[3]}
+			return nil, f.parseError(pe)
 		}
 		return nil, &Error{File: file, Msg: err.Error()}
 	}
-	f := &Flow{File: file, lines: indexKeyLines(data)}
-	for _, k := range md.Undecoded() {
-		if !freeForm(k) {
-			return nil, f.unknownKey(k)
-		}
+	raw, err := f.read(doc)
+	if err != nil {
+		return nil, err
 	}
-	if err := f.build(&raw); err != nil {
+	if err := f.build(raw); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
+
+// parseError turns a TOML syntax error into a flow error whose key carries
+// the array-of-tables indexes ("connector[1].config.port").
+func (f *Flow) parseError(pe toml.ParseError) error {
+	msg := pe.Message
+	if m := outOfRange.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("%s is out of range: a flow file holds integers from %d to %d (TOML integers are 64-bit signed), so an int or uint field takes at most %d",
+			m[1], math.MinInt64, math.MaxInt64, math.MaxInt64)
+	}
+	line := pe.Position.Line
+	return &Error{File: f.File, Line: line, Key: f.tables.indexed(line, pe.LastKey), Msg: msg}
+}
+
+var outOfRange = regexp.MustCompile(`^(-?[0-9_]+) is out of range for int64`)
 
 // ErrAt reports a problem at a key of the flow, adding file and line, e.g.
 // f.ErrAt(`unknown codec "jsn"`, "connector", 2, "codec").
@@ -169,89 +183,282 @@ func Parse(file string, data []byte) (*Flow, error) {
 func (f *Flow) ErrAt(msg string, path ...any) error { return f.errAt(msg, path...) }
 
 func (f *Flow) errAt(msg string, path ...any) error {
-	var dotted, shown []string
+	return &Error{File: f.File, Line: f.lineOf(path...), Key: shownKey(path...), Msg: msg}
+}
+
+// lineOf is the line of the most specific written prefix of path.
+func (f *Flow) lineOf(path ...any) int {
+	dotted := make([]string, len(path))
+	for i, p := range path {
+		dotted[i] = fmt.Sprint(p)
+	}
+	return f.lines.line(dotted...)
+}
+
+// shownKey spells a path as a reader writes it: connector[1].config.port.
+func shownKey(path ...any) string {
+	var shown []string
 	for _, p := range path {
 		switch v := p.(type) {
 		case int:
-			dotted = append(dotted, fmt.Sprint(v))
 			if len(shown) > 0 {
 				shown[len(shown)-1] += fmt.Sprintf("[%d]", v)
 			}
 		default:
-			dotted = append(dotted, fmt.Sprint(v))
 			shown = append(shown, fmt.Sprint(v))
 		}
 	}
-	return &Error{File: f.File, Line: f.lines.line(dotted...), Key: strings.Join(shown, "."), Msg: msg}
-}
-
-var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
-// freeForm says whether k lies where a flow holds arbitrary values (plugin
-// config, processor settings, route values): those are checked later.
-func freeForm(k toml.Key) bool {
-	return len(k) > 2 && (k[0] == "connector" && (k[1] == "config" || k[1] == "preprocessors" || k[1] == "postprocessors") ||
-		k[0] == "pipeline" && k[1] == "route" && k[2] == "value")
-}
-
-// unknownKey reports a key the flow format does not have. toml's key has no
-// array indexes, so the first written key of that shape is the one meant.
-func (f *Flow) unknownKey(k toml.Key) error {
-	line, shown := 0, k.String()
-	for path, n := range f.lines {
-		var named []string
-		var indexed []any
-		for _, seg := range strings.Split(path, ".") {
-			if i, err := strconv.Atoi(seg); err == nil {
-				indexed = append(indexed, i)
-			} else {
-				named = append(named, seg)
-				indexed = append(indexed, seg)
-			}
-		}
-		if slices.Equal(named, k) && (line == 0 || n < line) {
-			line, shown = n, f.errAt("", indexed...).(*Error).Key
-		}
-	}
-	return &Error{File: f.File, Line: line, Key: shown,
-		Msg: "unknown key; see the flow format in README.md"}
+	return strings.Join(shown, ".")
 }
 
 // rawFlow is the TOML shape; build turns it into a checked Flow.
 type rawFlow struct {
 	Flow struct {
-		Name      string `toml:"name"`
-		BatchSize *int   `toml:"batch_size"`
-	} `toml:"flow"`
-	Connector []struct {
-		ID             string         `toml:"id"`
-		Type           string         `toml:"type"`
-		Codec          string         `toml:"codec"`
-		Preprocessors  []any          `toml:"preprocessors"`
-		Postprocessors []any          `toml:"postprocessors"`
-		Config         map[string]any `toml:"config"`
-		Isolation      string         `toml:"isolation"`
-		PluginSHA256   string         `toml:"plugin_sha256"`
-		Reconnect      struct {
-			InitialMs   *int `toml:"initial_ms"`
-			MaxMs       *int `toml:"max_ms"`
-			MaxAttempts *int `toml:"max_attempts"`
-		} `toml:"reconnect"`
-	} `toml:"connector"`
-	Pipeline []struct {
-		ID    string `toml:"id"`
-		Route []struct {
-			Field   string `toml:"field"`
-			Op      string `toml:"op"`
-			Value   any    `toml:"value"`
-			To      string `toml:"to"`
-			Discard bool   `toml:"discard"`
-		} `toml:"route"`
-	} `toml:"pipeline"`
-	Link []struct {
-		From string `toml:"from"`
-		To   string `toml:"to"`
-	} `toml:"link"`
+		Name      string
+		BatchSize *int
+	}
+	Connector []rawConnector
+	Pipeline  []rawPipeline
+	Link      []rawLink
+}
+
+type rawConnector struct {
+	ID, Type, Codec               string
+	Preprocessors, Postprocessors []any
+	Config                        map[string]any
+	Isolation, PluginSHA256       string
+	Reconnect                     struct{ InitialMs, MaxMs, MaxAttempts *int }
+}
+
+type rawPipeline struct {
+	ID    string
+	Route []rawRoute
+}
+
+type rawRoute struct {
+	Field, Op, To string
+	Value         any
+	Discard       bool
+}
+
+type rawLink struct{ From, To string }
+
+// What the keys of a flow hold, in the flow's words.
+const (
+	wantEndpoint = `a string like "pipeline" or "connector/port"`
+	wantID       = `a string like "in" (letters, digits, '_' and '-')`
+)
+
+// read checks the shape of a decoded flow: known keys only, each holding
+// the kind of value the format says.
+func (f *Flow) read(doc map[string]any) (*rawFlow, error) {
+	var raw rawFlow
+	r := reader{f: f}
+	top := r.keys(doc, nil, "flow", "connector", "pipeline", "link")
+	if t := r.table(top, nil, "flow"); t != nil {
+		r.keys(t, []any{"flow"}, "name", "batch_size")
+		raw.Flow.Name = r.str(t, []any{"flow"}, "name", "a string")
+		raw.Flow.BatchSize = r.int(t, []any{"flow"}, "batch_size")
+	}
+	for i, c := range r.tables(top, "connector") {
+		here := []any{"connector", i}
+		r.keys(c, here, "id", "type", "codec", "preprocessors", "postprocessors", "config", "isolation", "plugin_sha256", "reconnect")
+		rc := rawConnector{
+			ID:           r.str(c, here, "id", wantID),
+			Type:         r.str(c, here, "type", `a connector type name like "file"`),
+			Codec:        r.str(c, here, "codec", `a codec name like "json"`),
+			Isolation:    r.str(c, here, "isolation", `one of "auto", "process", "none"`),
+			PluginSHA256: r.str(c, here, "plugin_sha256", "a SHA-256 in hex"),
+			Config:       r.table(c, here, "config"),
+		}
+		rc.Preprocessors = r.array(c, here, "preprocessors")
+		rc.Postprocessors = r.array(c, here, "postprocessors")
+		if rt := r.table(c, here, "reconnect"); rt != nil {
+			rat := at(here, "reconnect")
+			r.keys(rt, rat, "initial_ms", "max_ms", "max_attempts")
+			rc.Reconnect.InitialMs = r.int(rt, rat, "initial_ms")
+			rc.Reconnect.MaxMs = r.int(rt, rat, "max_ms")
+			rc.Reconnect.MaxAttempts = r.int(rt, rat, "max_attempts")
+		}
+		raw.Connector = append(raw.Connector, rc)
+	}
+	for i, p := range r.tables(top, "pipeline") {
+		here := []any{"pipeline", i}
+		r.keys(p, here, "id", "route")
+		rp := rawPipeline{ID: r.str(p, here, "id", wantID)}
+		for j, rt := range r.tables(p, "route", here...) {
+			rat := append(at(here, "route"), j)
+			r.keys(rt, rat, "field", "op", "value", "to", "discard")
+			rr := rawRoute{
+				Field:   r.str(rt, rat, "field", `a dotted path like "user.name"`),
+				Op:      r.str(rt, rat, "op", `an operator like "eq"`),
+				To:      r.str(rt, rat, "to", `a port name like "errors"`),
+				Value:   rt["value"],
+				Discard: r.boolean(rt, rat, "discard"),
+			}
+			rp.Route = append(rp.Route, rr)
+		}
+		raw.Pipeline = append(raw.Pipeline, rp)
+	}
+	for i, l := range r.tables(top, "link") {
+		here := []any{"link", i}
+		r.keys(l, here, "from", "to")
+		raw.Link = append(raw.Link, rawLink{From: r.str(l, here, "from", wantEndpoint), To: r.str(l, here, "to", wantEndpoint)})
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return &raw, nil
+}
+
+// reader reads typed values out of a decoded TOML document and keeps the
+// first problem it meets (the one nearest the top of the file's structure).
+type reader struct {
+	f   *Flow
+	err error
+}
+
+func (r *reader) fail(msg string, path ...any) {
+	if r.err == nil {
+		r.err = r.f.errAt(msg, path...)
+	}
+}
+
+func at(path []any, key string) []any { return append(append([]any{}, path...), key) }
+
+// keys refuses any key of t not named in known and returns t.
+func (r *reader) keys(t map[string]any, path []any, known ...string) map[string]any {
+	var unknown []string
+	for k := range t {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		// Report the one written first.
+		slices.SortFunc(unknown, func(a, b string) int { return r.f.lineOf(at(path, a)...) - r.f.lineOf(at(path, b)...) })
+		r.fail(fmt.Sprintf("unknown key; expected one of %s (see the flow format in README.md)", strings.Join(known, ", ")), at(path, unknown[0])...)
+	}
+	return t
+}
+
+func (r *reader) str(t map[string]any, path []any, key, want string) string {
+	v, ok := t[key]
+	if !ok {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		r.fail(fmt.Sprintf("expected %s, got %s", want, kindOf(v)), at(path, key)...)
+	}
+	return s
+}
+
+func (r *reader) int(t map[string]any, path []any, key string) *int {
+	v, ok := t[key]
+	if !ok {
+		return nil
+	}
+	i, ok := v.(int64)
+	if !ok {
+		r.fail("expected an integer, got "+kindOf(v), at(path, key)...)
+		return nil
+	}
+	if int64(int(i)) != i {
+		r.fail(fmt.Sprintf("%d is out of range", i), at(path, key)...)
+		return nil
+	}
+	n := int(i)
+	return &n
+}
+
+func (r *reader) boolean(t map[string]any, path []any, key string) bool {
+	v, ok := t[key]
+	if !ok {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		r.fail("expected true or false, got "+kindOf(v), at(path, key)...)
+	}
+	return b
+}
+
+func (r *reader) table(t map[string]any, path []any, key string) map[string]any {
+	v, ok := t[key]
+	if !ok {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		r.fail("expected a table, got "+kindOf(v), at(path, key)...)
+	}
+	return m
+}
+
+func (r *reader) array(t map[string]any, path []any, key string) []any {
+	v, ok := t[key]
+	if !ok {
+		return nil
+	}
+	switch a := v.(type) {
+	case []any:
+		return a
+	case []map[string]any:
+		out := make([]any, len(a))
+		for i := range a {
+			out[i] = a[i]
+		}
+		return out
+	}
+	r.fail(`expected an array like ["lines"], got `+kindOf(v), at(path, key)...)
+	return nil
+}
+
+// tables reads an array of tables ([[key]] or key = [{...}, ...]).
+func (r *reader) tables(t map[string]any, key string, path ...any) []map[string]any {
+	v, ok := t[key]
+	if !ok {
+		return nil
+	}
+	switch a := v.(type) {
+	case []map[string]any:
+		return a
+	case []any:
+		out := make([]map[string]any, len(a))
+		for i, e := range a {
+			m, ok := e.(map[string]any)
+			if !ok {
+				r.fail(fmt.Sprintf("expected a table ([[%s]]), got %s", key, kindOf(e)), append(at(path, key), i)...)
+				return nil
+			}
+			out[i] = m
+		}
+		return out
+	}
+	r.fail(fmt.Sprintf("expected tables written [[%s]], got %s", key, kindOf(v)), at(path, key)...)
+	return nil
+}
+
+// kindOf names the kind of a decoded TOML value as the flow's reader sees
+// it.
+func kindOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any, []map[string]any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	default:
+		return "a date or time"
+	}
 }
 
 func (f *Flow) build(raw *rawFlow) error {
@@ -360,6 +567,7 @@ func (f *Flow) build(raw *rawFlow) error {
 		f.Pipelines = append(f.Pipelines, p)
 	}
 
+	seen := map[[2]Endpoint]Link{}
 	for i, rl := range raw.Link {
 		from, err := f.endpoint(rl.From, "out", "link", i, "from")
 		if err != nil {
@@ -389,7 +597,13 @@ func (f *Flow) build(raw *rawFlow) error {
 		if fromKind == "pipeline" && !f.pipelinePorts(from.Node)[from.Port] {
 			return f.errAt(fmt.Sprintf("pipeline %q has no output port %q; its ports are %s", from.Node, from.Port, strings.Join(slices.Sorted(maps.Keys(f.pipelinePorts(from.Node))), ", ")), "link", i, "from")
 		}
-		f.Links = append(f.Links, Link{From: from, To: to, Index: i})
+		l := Link{From: from, To: to, Index: i}
+		if prev, dup := seen[[2]Endpoint{from, to}]; dup {
+			return f.errAt(fmt.Sprintf("duplicates link[%d] (line %d): %s -> %s; remove one (a link written twice would deliver every event twice)",
+				prev.Index, f.lineOf("link", prev.Index), rl.From, rl.To), "link", i)
+		}
+		seen[[2]Endpoint{from, to}] = l
+		f.Links = append(f.Links, l)
 	}
 	return f.checkRoutes()
 }
@@ -468,7 +682,7 @@ func (f *Flow) processors(list []any, path ...any) ([]Processor, error) {
 			}
 			out = append(out, Processor{Name: name, Config: cfg})
 		default:
-			return nil, f.errAt(fmt.Sprintf(`entry %d must be a name ("lines") or a table ({ name = "lines", max_length = 4096 }), got %T`, j, item), path...)
+			return nil, f.errAt(fmt.Sprintf(`expected a name like "lines" or a table like { name = "lines", max_length = 4096 }, got %s`, kindOf(item)), append(path, j)...)
 		}
 	}
 	return out, nil

@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -101,10 +103,10 @@ func TestParseErrors(t *testing.T) {
 		key      string
 		msg      string
 	}{
-		{"toml syntax", `count = 5`, `count = = 5`, 11, "connector.config.count", "expected value"},
+		{"toml syntax", `count = 5`, `count = = 5`, 11, "connector[0].config.count", "expected value"},
 		{"unknown key", `codec = "json"`, "codec = \"json\"\ncodex = 1", 17, "connector[1].codex", "unknown key"},
-		{"unknown table", "[[link]]", "[[links]]\nfrom = \"x\"\n[[link]]", 38, "links[0]", "unknown key"},
-		{"wrong type", `batch_size = 64`, `batch_size = "big"`, 4, "flow.batch_size", "incompatible types"},
+		{"unknown table", "[[link]]", "[[links]]\nfrom = \"x\"\n[[link]]", 38, "links", "unknown key; expected one of flow, connector, pipeline, link"},
+		{"wrong type", `batch_size = 64`, `batch_size = "big"`, 4, "flow.batch_size", "expected an integer, got a string"},
 		{"batch size range", `batch_size = 64`, `batch_size = 0`, 4, "flow.batch_size", "between 1 and"},
 		{"missing type", "type = \"metronome\"\n", "", 6, "connector[0].type", "missing connector type"},
 		{"duplicate id", `id = "route"`, `id = "ticks"`, 27, "pipeline[0].id", "already used by a connector"},
@@ -143,7 +145,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestKeyLinesMultilineStrings(t *testing.T) {
 	src := "[[connector]]\nid = \"a\"\ndoc = \"\"\"\nfake = 1\n\"\"\"\ntype = \"x\"\n"
-	kl := indexKeyLines([]byte(src))
+	kl, _ := indexKeyLines([]byte(src))
 	assert.Equal(t, 6, kl["connector.0.type"])
 	assert.NotContains(t, kl, "connector.0.fake")
 }
@@ -152,4 +154,116 @@ func TestPipelineNeedsInputAndOut(t *testing.T) {
 	src := "[[pipeline]]\nid = \"p\"\n"
 	_, err := Parse("p.toml", []byte(src))
 	require.ErrorContains(t, err, `p.toml:2: pipeline[0].id: pipeline "p" has no input`)
+}
+
+// Mistakes of shape, each reported once, in the flow's words, with the
+// file, the line and the indexed key: the whole message is asserted.
+func TestParseShapeErrorsExact(t *testing.T) {
+	const base = `[[connector]]
+id = "in"
+type = "tcp_server"
+config = { url = "127.0.0.1:1" }
+
+[[connector]]
+id = "out"
+type = "tcp_client"
+config = { url = "127.0.0.1:2" }
+
+[[pipeline]]
+id = "route"
+
+[[link]]
+from = "in"
+to = "route"
+[[link]]
+from = "route"
+to = "out"
+`
+	tests := []struct {
+		name     string
+		old, new string
+		want     string
+	}{
+		{"link to an array", "to = \"out\"", `to = ["out"]`,
+			`flow.toml:19: link[1].to: expected a string like "pipeline" or "connector/port", got an array`},
+		{"link from an integer", "from = \"in\"", `from = 5`,
+			`flow.toml:15: link[0].from: expected a string like "pipeline" or "connector/port", got an integer`},
+		{"id a boolean", `id = "out"`, `id = true`,
+			`flow.toml:7: connector[1].id: expected a string like "in" (letters, digits, '_' and '-'), got a boolean`},
+		{"config a string", `config = { url = "127.0.0.1:2" }`, `config = "127.0.0.1:2"`,
+			`flow.toml:9: connector[1].config: expected a table, got a string`},
+		{"batch size a float", "[[connector]]\nid = \"in\"", "[flow]\nbatch_size = 1.5\n[[connector]]\nid = \"in\"",
+			`flow.toml:2: flow.batch_size: expected an integer, got a float`},
+		{"processor an integer", `type = "tcp_server"`, "type = \"tcp_server\"\npreprocessors = [\"lines\", 7]",
+			`flow.toml:4: connector[0].preprocessors[1]: expected a name like "lines" or a table like { name = "lines", max_length = 4096 }, got an integer`},
+		{"unknown key in a link", "to = \"out\"", "to = \"out\"\nvia = \"x\"",
+			`flow.toml:20: link[1].via: unknown key; expected one of from, to (see the flow format in README.md)`},
+		{"link written twice", "to = \"out\"\n", "to = \"out\"\n[[link]]\nfrom = \"in/out\"\nto = \"route/in\"\n",
+			`flow.toml:20: link[2]: duplicates link[0] (line 14): in/out -> route/in; remove one (a link written twice would deliver every event twice)`},
+		{"integer beyond int64", `url = "127.0.0.1:1" }`, `url = "127.0.0.1:1", buf_size = 18446744073709551616 }`,
+			`flow.toml:4: connector[0].config.buf_size: 18446744073709551616 is out of range: a flow file holds integers from -9223372036854775808 to 9223372036854775807 (TOML integers are 64-bit signed), so an int or uint field takes at most 9223372036854775807`},
+		{"nested too deep", `url = "127.0.0.1:2" }`, `url = "127.0.0.1:2", x = ` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + ` }`,
+			`flow.toml:9: nested deeper than 32 levels of inline tables and arrays; a flow never needs that: flatten it`},
+		{"dotted key too long", `id = "route"`, "id = \"route\"\n" + strings.Repeat("a.", 40) + "b = 1",
+			`flow.toml:13: a dotted key with more than 32 parts; a flow never needs that: shorten it`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("flow.toml", []byte(base))
+			require.NoError(t, err, "the base flow is valid")
+			src := strings.Replace(base, tt.old, tt.new, 1)
+			require.NotEqual(t, base, src, "the edit must apply")
+			_, err = Parse("flow.toml", []byte(src))
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+// Brackets, quotes and dots inside strings and comments are not nesting.
+func TestNestingIgnoresStringsAndComments(t *testing.T) {
+	deep := strings.Repeat("{[", 100)
+	src := "# " + deep + "\n[[connector]]\nid = \"a\"\ntype = \"t\"\nconfig = { s = \"" + deep + "\", l = '" + deep + "', m = \"\"\"\n" + deep + "\n\"\"\", k = '''" + deep + "''' }\n" +
+		"\"" + strings.Repeat("a.", 50) + "\" = 1\n"
+	line, msg := nestingError([]byte(src))
+	assert.Equal(t, "", msg, "line %d", line)
+}
+
+// Parsing stays linear in the file's size: a flow twice as large (deep
+// inline tables, at the depth allowed, repeated) allocates about twice as
+// much, not four times. Measured in bytes allocated, not in time.
+func TestParseIsLinear(t *testing.T) {
+	gen := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString("[[connector]]\nid = \"a\"\ntype = \"t\"\n[connector.config]\n")
+		for i := range n {
+			fmt.Fprintf(&b, "k%d = %s1%s\n", i, strings.Repeat("{ a = ", maxNesting-1), strings.Repeat(" }", maxNesting-1))
+		}
+		return []byte(b.String())
+	}
+	alloc := func(src []byte) uint64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, err := Parse("big.toml", src)
+		runtime.ReadMemStats(&after)
+		require.NoError(t, err)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, large := gen(150), gen(300)
+	require.Greater(t, len(small), 30_000, "a file as big as the one reported")
+	a1, a2 := alloc(small), alloc(large)
+	ratio := float64(a2) / float64(a1)
+	t.Logf("%d bytes: %d allocated; %d bytes: %d allocated (x%.2f)", len(small), a1, len(large), a2, ratio)
+	assert.Less(t, ratio, 2.6, "allocation grows faster than the file")
+	assert.Less(t, a2, uint64(len(large))*2000, "bytes allocated per byte of flow")
+
+	// Nesting far beyond the bound is refused before decoding: cheap.
+	deep := []byte("[[connector]]\nid = \"a\"\ntype = \"t\"\nconfig = { x = " + strings.Repeat("{ a = ", 3000) + "1" + strings.Repeat(" }", 3000) + " }\n")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Parse("deep.toml", deep)
+	runtime.ReadMemStats(&after)
+	require.EqualError(t, err, "deep.toml:4: nested deeper than 32 levels of inline tables and arrays; a flow never needs that: flatten it")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "refused without decoding")
 }
