@@ -27,6 +27,7 @@ import (
 func (c *Connector) CheckConfig(cfg map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(c.Fields))
 	var problems []string
+	reported := map[string]bool{}
 	keys := make([]string, 0, len(cfg))
 	for k := range cfg {
 		keys = append(keys, k)
@@ -45,13 +46,14 @@ func (c *Connector) CheckConfig(cfg map[string]any) (map[string]any, error) {
 		nv, err := coerce(v, f.Type)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("config field %q: expected %s, %v", k, f.TypeName(), err))
+			reported[k] = true // one message per mistake: not "missing" as well
 			continue
 		}
 		out[k] = nv
 	}
 	for i := range c.Fields {
 		f := &c.Fields[i]
-		if _, ok := out[f.Name]; ok {
+		if _, ok := out[f.Name]; ok || reported[f.Name] {
 			continue
 		}
 		if f.Required {
