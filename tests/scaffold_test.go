@@ -3,11 +3,10 @@ package tests
 // TestScaffold: `tremorctl new` in each language gives a project that
 // builds with its own build commands against the installed SDK
 // (build/install, pdk-rust, pdk-go), passes its own test, loads in
-// `tremorctl list-plugins` with error null (and passes `tremorctl
-// check-plugin` when this tremorctl has it), and runs its flow.toml.
+// `tremorctl list-plugins` with error null, passes `tremorctl
+// check-plugin`, and runs its flow.toml.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -28,7 +27,6 @@ const scaffoldStepTimeout = 3 * time.Minute
 
 type scaffoldEnv struct {
 	root, tremorctl, prefix string
-	hasCheck                bool
 }
 
 func TestScaffold(t *testing.T) {
@@ -44,8 +42,11 @@ func TestScaffold(t *testing.T) {
 	start := time.Now()
 	scaffoldRun(t, root, nil, "go", "build", "-o", env.tremorctl, "./host/cmd/tremorctl")
 	t.Logf("go build tremorctl: %s", time.Since(start).Round(time.Millisecond))
-	help, _ := exec.Command(env.tremorctl, "help").CombinedOutput()
-	env.hasCheck = bytes.Contains(help, []byte("check-plugin"))
+	// A project is not ready to ship until check-plugin passes it: a
+	// tremorctl without the command fails here, not by skipping the step.
+	help := scaffoldRun(t, root, nil, env.tremorctl, "help")
+	require.Contains(t, help, "check-plugin",
+		"tremorctl help does not list check-plugin: the scaffolded projects cannot be checked (host/cmd/tremorctl)")
 
 	t.Run("c", func(t *testing.T) { scaffoldC(t, env) })
 	t.Run("rust", func(t *testing.T) { scaffoldRust(t, env) })
@@ -118,7 +119,7 @@ func scaffoldGo(t *testing.T, env scaffoldEnv) {
 }
 
 // scaffoldLoad checks that tremorctl loads the built plugin (list-plugins
-// --json, error null; check-plugin when available) and, when pluginDir is
+// --json, error null; check-plugin passes) and, when pluginDir is
 // set, runs the project's flow.toml through both connector types.
 func scaffoldLoad(t *testing.T, env scaffoldEnv, dir, name, so, pluginDir string) {
 	t.Helper()
@@ -142,11 +143,12 @@ func scaffoldLoad(t *testing.T, env scaffoldEnv, dir, name, so, pluginDir string
 	require.Equal(t, name+"_sink", listed[0].Connectors[1].Name)
 	require.Equal(t, []string{"sink"}, listed[0].Connectors[1].Kinds)
 
-	if env.hasCheck {
-		timed(t, "tremorctl check-plugin "+filepath.Base(so), func() {
-			scaffoldRun(t, dir, nil, env.tremorctl, "check-plugin", so)
-		})
-	}
+	timed(t, "tremorctl check-plugin "+filepath.Base(so), func() {
+		out := scaffoldRun(t, dir, nil, env.tremorctl, "check-plugin", so)
+		require.Contains(t, out, "connector "+name+"_source", out)
+		require.Contains(t, out, "connector "+name+"_sink", out)
+		require.Contains(t, out, "PASS: 0 error(s)", out)
+	})
 	if pluginDir == "" {
 		return
 	}

@@ -30,9 +30,16 @@ func BuildGoPlugin(pkgDir, out string) (string, error) {
 // ExportedSymbols lists the dynamic symbols a shared library defines (nm -D
 // --defined-only), or an error when nm is missing.
 func ExportedSymbols(path string) ([]string, error) {
-	b, err := exec.Command("nm", "-D", "--defined-only", path).Output()
+	nm, err := exec.LookPath("nm")
 	if err != nil {
-		return nil, fmt.Errorf("nm -D %s: %v", path, err)
+		return nil, fmt.Errorf("nm not found (it lists what %s exports): install binutils, e.g. sudo apt-get install binutils (scripts/bootstrap.sh does it as root)", path)
+	}
+	var stderr strings.Builder
+	cmd := exec.Command(nm, "-D", "--defined-only", path)
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("nm -D %s: %v: %s", path, err, strings.TrimSpace(stderr.String()))
 	}
 	var syms []string
 	for _, line := range strings.Split(string(b), "\n") {
