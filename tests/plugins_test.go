@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -308,6 +309,89 @@ func TestTremorctlListsBundledPlugins(t *testing.T) {
 		}
 		assert.ElementsMatch(t, conns, names, f)
 	}
+}
+
+// tremorctlExit runs build/bin/tremorctl with args, in directory dir (""
+// for this process's) with env added to this process's environment, and
+// returns its exit status, stdout and stderr, whatever the status; it fails
+// the test only when tremorctl cannot be started or hangs.
+func tremorctlExit(t testing.TB, dir string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(tremorctl(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err, "tremorctl %v", args)
+		}
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl %v did not end within %s; stderr:\n%s", args, flowDeadline, lastLines(errb.String(), 30))
+	}
+	return code, out.String(), errb.String()
+}
+
+// listedPlugin is one object of list-plugins --json.
+type listedPlugin struct {
+	Path       string  `json:"path"`
+	Name       *string `json:"name"`
+	Version    *string `json:"version"`
+	ABI        *string `json:"abi"`
+	SHA256     *string `json:"sha256"`
+	Error      *string `json:"error"`
+	Connectors []struct {
+		Name string `json:"name"`
+	} `json:"connectors"`
+}
+
+func listPluginsJSON(t testing.TB, env []string, args ...string) (code int, listed []listedPlugin, stderr string) {
+	t.Helper()
+	code, stdout, stderr := tremorctlExit(t, "", env, append([]string{"list-plugins", "--json"}, args...)...)
+	require.NoError(t, json.Unmarshal([]byte(stdout), &listed), "stdout %q, stderr %q", stdout, stderr)
+	return code, listed, stderr
+}
+
+// A refused file whose descriptor could be read is listed with what was
+// read (name, version, ABI) along with its error; what could not be read is
+// null.
+func TestListPluginsShowsWhatARefusedFileSaid(t *testing.T) {
+	badDefault := testenv.Fixture(t, "fixture_bad_default")
+	abiMinor := testenv.Fixture(t, "fixture_abi_minor")
+	good := testenv.Fixture(t, "fixture")
+	code, listed, stderr := listPluginsJSON(t, nil, badDefault, abiMinor, good)
+	assert.Equal(t, 1, code, "a refused file makes list-plugins fail; stderr: %s", stderr)
+	require.Len(t, listed, 3)
+
+	bd := listed[0]
+	assert.Equal(t, badDefault, bd.Path)
+	require.NotNil(t, bd.Error)
+	assert.Contains(t, *bd.Error, "default")
+	require.NotNil(t, bd.Name)
+	require.NotNil(t, bd.Version, "the version was read before the field was refused")
+	require.NotNil(t, bd.ABI)
+	assert.NotEmpty(t, *bd.Name)
+	assert.NotEmpty(t, *bd.Version)
+	assert.Equal(t, "1.0", *bd.ABI)
+
+	am := listed[1]
+	require.NotNil(t, am.Error)
+	assert.Contains(t, *am.Error, "newer than this host's")
+	require.NotNil(t, am.ABI, "the ABI version is read first, whatever follows")
+	assert.Contains(t, *am.Error, "built for ABI "+*am.ABI)
+	assert.Nil(t, am.Version, "a descriptor of another ABI is not read past its version")
+
+	assert.Nil(t, listed[2].Error)
+	assert.Equal(t, "fixture", *listed[2].Name)
 }
 
 // The Rust file plugin writes events as lines, then reads them back.

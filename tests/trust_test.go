@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,4 +74,157 @@ func otherHash(h string) string {
 	const digits = "0123456789abcdef"
 	next := digits[(strings.IndexByte(digits, h[0])+1)%len(digits)]
 	return string(next) + h[1:]
+}
+
+// echoFlow runs the fixture plugin's fixture_echo (3 events, then END) into
+// the bundled file sink, which writes them to out.
+const echoFlow = `[flow]
+name = "echo"
+[[connector]]
+id = "in"
+type = "fixture_echo"
+codec = "string"
+config = { count = 3, end_when_empty = true }
+[[connector]]
+id = "out"
+type = "file"
+codec = "string"
+config = { path = %q, mode = "write" }
+[[pipeline]]
+id = "p"
+[[link]]
+from = "in"
+to = "p"
+[[link]]
+from = "p"
+to = "out"
+`
+
+// echoSetup writes the flow and a copy of the fixture plugin into
+// <tmp>/top/plugins; it returns the flow file, the output file and the
+// top and plugin directories.
+func echoSetup(t *testing.T) (flowFile, out, top, plugins string) {
+	t.Helper()
+	tmp := t.TempDir()
+	top = filepath.Join(tmp, "top")
+	plugins = filepath.Join(top, "plugins")
+	require.NoError(t, os.MkdirAll(plugins, 0o755))
+	data, err := os.ReadFile(testenv.Fixture(t, "fixture"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(plugins, "libtremor_fixture.so"), data, 0o755))
+	out = filepath.Join(tmp, "out.txt")
+	flowFile = filepath.Join(tmp, "echo.toml")
+	require.NoError(t, os.WriteFile(flowFile, fmt.Appendf(nil, echoFlow, out), 0o644))
+	t.Cleanup(func() {
+		os.Chmod(top, 0o755)
+		os.Lchown(top, os.Getuid(), os.Getgid())
+	})
+	return flowFile, out, top, plugins
+}
+
+// requireEchoRan checks a run of echoFlow that worked: 3 events in at the
+// source, 3 out at the sink, 3 lines in the file.
+func requireEchoRan(t *testing.T, code int, stdout, stderr, out string) {
+	t.Helper()
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, lastLines(stderr, 30))
+	rows := statsTable(t, stdout)
+	assert.Equal(t, uint64(3), rows["in"][0], "in: events in")
+	assert.Equal(t, uint64(3), rows["in"][3], "in: acks")
+	assert.Equal(t, uint64(3), rows["out"][1], "out: events out")
+	assert.Equal(t, []string{"event-1", "event-2", "event-3"}, fileLines(t, out))
+}
+
+// requireRefusedRun checks a run of echoFlow that was refused before any
+// event moved: exit status 1, the messages, nothing written.
+func requireRefusedRun(t *testing.T, code int, stderr, out string, msgs ...string) {
+	t.Helper()
+	assert.Equal(t, 1, code, "stderr:\n%s", stderr)
+	for _, m := range msgs {
+		assert.Contains(t, stderr, m)
+	}
+	assert.NotContains(t, stderr, "goroutine ", "no Go panic trace")
+	_, err := os.Stat(out)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the sink wrote nothing")
+}
+
+// tremorctl refuses a plugin file under a directory that someone else can
+// change (any directory up to /, not only the file's own), names that
+// directory and the fix; after the fix the same flow runs.
+func TestTremorctlRefusesPluginsUnderDirectoriesOthersControl(t *testing.T) {
+	tests := []struct {
+		name   string
+		root   bool
+		break_ func(top string) error
+		want   string
+		fix    string
+	}{
+		{"world-writable", false, func(top string) error { return os.Chmod(top, 0o777) },
+			"is writable by group or others (mode 0777) without the sticky bit", "chmod go-w "},
+		{"owned by another user", true, func(top string) error { return os.Lchown(top, 65534, 65534) },
+			"is owned by uid 65534, not by you", fmt.Sprintf("chown %d ", os.Getuid())},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && os.Getuid() != 0 {
+				t.Skip("giving a directory to another user needs root")
+			}
+			flowFile, out, top, plugins := echoSetup(t)
+			require.NoError(t, tt.break_(top))
+			env := []string{plugin.EnvPluginPath + "=" + plugins}
+			code, _, stderr := tremorctlExit(t, "", env, "run", flowFile)
+			requireRefusedRun(t, code, stderr, out,
+				"refusing to load: directory "+top+", above it, "+tt.want,
+				tt.fix+top,
+				`no loaded plugin provides connector type "fixture_echo"`)
+
+			code, stdout, _ := tremorctlExit(t, "", nil, "list-plugins", filepath.Join(plugins, "libtremor_fixture.so"))
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stdout, "FAILED TO LOAD")
+			assert.Contains(t, stdout, "directory "+top+", above it, "+tt.want)
+
+			require.NoError(t, os.Chmod(top, 0o755))
+			require.NoError(t, os.Lchown(top, os.Getuid(), os.Getgid()))
+			code, stdout, stderr = tremorctlExit(t, "", env, "run", flowFile)
+			requireEchoRan(t, code, stdout, stderr, out)
+		})
+	}
+}
+
+// A relative entry in TREMOR_PLUGIN_PATH or --plugin-path is refused (the
+// current directory is never searched implicitly), naming the setting and
+// the absolute path to use; with that path the flow runs.
+func TestTremorctlRefusesRelativePluginPaths(t *testing.T) {
+	flowFile, out, top, plugins := echoSetup(t)
+	rel, err := filepath.Rel(top, plugins)
+	require.NoError(t, err)
+
+	for _, tt := range []struct {
+		name, origin, entry string
+		env                 []string
+		flags               []string
+	}{
+		{"environment", plugin.EnvPluginPath, rel, []string{plugin.EnvPluginPath + "=" + rel}, nil},
+		{"flag", "--plugin-path", rel, nil, []string{"--plugin-path", rel}},
+		{"current directory", plugin.EnvPluginPath, ".", []string{plugin.EnvPluginPath + "=."}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// run where the relative entry would find the plugin if it
+			// were taken
+			dir := top
+			if tt.entry == "." {
+				dir = plugins
+			}
+			msg := fmt.Sprintf("%s entry %q is relative", tt.origin, tt.entry)
+			code, _, stderr := tremorctlExit(t, dir, tt.env, append(append([]string{"run"}, tt.flags...), flowFile)...)
+			requireRefusedRun(t, code, stderr, out, msg, "use an absolute path, e.g. "+plugins)
+
+			code, stdout, stderr := tremorctlExit(t, dir, tt.env, append([]string{"list-plugins"}, tt.flags...)...)
+			assert.Equal(t, 1, code)
+			assert.Contains(t, stderr, msg)
+			assert.NotContains(t, stdout, "fixture", "the relative entry was not searched")
+			assert.Contains(t, stdout, "metronome", "the other entries were")
+		})
+	}
+	code, stdout, stderr := tremorctlExit(t, top, []string{plugin.EnvPluginPath + "=" + plugins}, "run", flowFile)
+	requireEchoRan(t, code, stdout, stderr, out)
 }

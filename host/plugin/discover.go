@@ -25,7 +25,7 @@ func SplitPath(list, origin string, log zerolog.Logger) []string {
 	var out []string
 	for i, e := range strings.Split(list, string(os.PathListSeparator)) {
 		if e == "" {
-			log.Debug().Str("origin", origin).Int("entry", i).Msg("ignoring an empty entry in the plugin search path: the current directory is never searched unless named (use \".\")")
+			log.Debug().Str("origin", origin).Int("entry", i).Msg("ignoring an empty entry in the plugin search path: the current directory is never searched implicitly (name it by its absolute path)")
 			continue
 		}
 		out = append(out, e)
@@ -39,7 +39,10 @@ func SplitPath(list, origin string, log zerolog.Logger) []string {
 // them) named *.so are taken, sorted by name, without descending into
 // subdirectories. A file reached twice is listed once. An explicit path
 // that does not exist is an error; a search-path directory that does not
-// exist is skipped (logged at debug level).
+// exist is skipped (logged at debug level). A relative search-path
+// directory is refused (an error, the others are still searched): it would
+// be resolved against whatever the current directory happens to be, and
+// the current directory is never searched unless named.
 func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error) {
 	var files []string
 	var errs []error
@@ -95,6 +98,10 @@ func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error)
 		}
 	}
 	for _, dir := range searchPath {
+		if !filepath.IsAbs(dir) {
+			errs = append(errs, relativeEntryError(dir))
+			continue
+		}
 		st, err := os.Stat(dir)
 		if err != nil || !st.IsDir() {
 			log.Debug().Str("dir", dir).Msg("skipping plugin search path entry: not a directory")
@@ -105,6 +112,20 @@ func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error)
 		}
 	}
 	return files, errors.Join(errs...)
+}
+
+// relativeEntryError says which setting holds the relative entry dir and
+// what to write instead.
+func relativeEntryError(dir string) error {
+	origin := "--plugin-path entry"
+	if slices.Contains(strings.Split(os.Getenv(EnvPluginPath), string(os.PathListSeparator)), dir) {
+		origin = EnvPluginPath + " entry"
+	}
+	fix := "an absolute path"
+	if abs, err := filepath.Abs(dir); err == nil {
+		fix = fmt.Sprintf("an absolute path, e.g. %s", abs)
+	}
+	return fmt.Errorf("%s %q is relative: the plugin search path takes absolute directories only, so that the current directory is never searched by accident; use %s", origin, dir, fix)
 }
 
 func unwrapPathError(err error) error {
