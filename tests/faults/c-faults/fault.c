@@ -39,6 +39,12 @@
  *                     wrong kind), leak (1 MiB per instance), leak_small
  *                     (32 KiB), fd_leak, log_after_destroy (a thread logs
  *                     with the ctx after on_destroy), bad_log
+ *     shared memory   scribble: a source whose own thread keeps writing
+ *                     random values over the whole batch mapping (header,
+ *                     events, value nodes, bytes) after on_pull returned,
+ *                     in about one pull of four, until the next on_pull;
+ *                     for the host in another process (isolation), which
+ *                     must never read out of bounds because of it
  *
  * Built in variants whose descriptor is broken (-D FAULT_*, see the end and
  * tests/faults/CMakeLists.txt): on_pull NULL, on_destroy NULL, a required
@@ -46,6 +52,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +69,12 @@ typedef struct {
   uint64_t count, next;
   int fd;
   int slept;
+  /* scribble: the mapping [lo, hi) and the thread writing over it */
+  _Atomic(uint8_t *) lo, hi;
+  atomic_int scribbling, stop;
+  int scribbler_up;
+  pthread_t scribbler;
+  uint64_t pulls;
 } fault;
 
 static void *volatile leak_sink;
@@ -92,6 +105,32 @@ static void hang(void) {
 static void crash(void) {
   volatile int *volatile p = NULL; /* volatile: the compiler can neither see it is NULL nor drop the store */
   *p = 42;
+}
+
+/* The scribble thread: while f->scribbling, random values at random places
+ * of the batch mapping, as a plugin thread that keeps writing after its
+ * hook returned. */
+static void *scribble(void *arg) {
+  fault *f = arg;
+  uint64_t x = 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)f;
+  while (!atomic_load(&f->stop)) {
+    uint8_t *lo = atomic_load(&f->lo), *hi = atomic_load(&f->hi);
+    if (!atomic_load(&f->scribbling) || !lo || hi - lo < 8) {
+      struct timespec ts = {0, 50 * 1000};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+    uint64_t words = (uint64_t)(hi - lo) / 8;
+    volatile uint64_t *w = (volatile uint64_t *)(lo + 8 * (x % words));
+    switch ((x >> 32) & 3) {
+      case 0: *w = (x >> 40) & 0x3FF; break; /* a plausible length or offset */
+      case 1: *w = x; break;
+      case 2: *w = 0; break;
+      default: *w = 1ull << 40; break; /* far outside any arena */
+    }
+  }
+  return NULL;
 }
 
 /* hang, crash or fail at `hook` when told to; -1000 means go on. */
@@ -236,6 +275,10 @@ __attribute__((unused)) static void fault_destroy(void *instance) {
       if (pthread_create(&t, NULL, late_logger, l) == 0) pthread_detach(t);
       else free(l);
     }
+  }
+  if (f->scribbler_up) {
+    atomic_store(&f->stop, 1);
+    pthread_join(f->scribbler, NULL);
   }
   if (f->fd >= 0) close(f->fd);
   free(f);
@@ -390,6 +433,19 @@ __attribute__((unused)) static int32_t fault_pull(void *instance, tremor_batch *
   (void)wait_ms;
   int32_t rc = faults_at(f, "pull", err);
   if (rc != -1000) return rc;
+  if (is(f->misbehave, "scribble")) {
+    atomic_store(&f->scribbling, 0);
+    /* the mapping as the host lays it out: the header at its start, the
+     * event array at the next 64-byte boundary, the bytes arena last */
+    size_t hdr = (sizeof(tremor_batch) + 63) & ~(size_t)63;
+    atomic_store(&f->lo, (uint8_t *)b->events - hdr);
+    atomic_store(&f->hi, b->bytes + b->bytes_cap);
+    if (!f->scribbler_up && pthread_create(&f->scribbler, NULL, scribble, f) == 0) f->scribbler_up = 1;
+    rc = produce(f, b);
+    f->pulls++;
+    if (f->pulls % 4 == 0) atomic_store(&f->scribbling, 1); /* from now until the next pull */
+    return rc;
+  }
   if (is(f->misbehave, "slow_pull") && !f->slept) {
     /* ignores wait_ms once: blocks for 1.5 s */
     struct timespec ts = {1, 500 * 1000 * 1000};
