@@ -7,6 +7,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"tremorhost/pdk-go"
 )
@@ -119,27 +120,33 @@ func (c *client) peerGone() error {
 	}
 }
 
-// Send writes the batch's payloads, in order, with one writev. Events fully
-// written are OutcomeOK. When the write fails the connection is closed,
-// the events not (or only partly) written are OutcomeRetry and Send
-// answers ErrDisconnected: the host reconnects and sends them again. A
-// partly written event leaves a torn frame on the lost connection; the
-// peer sees it whole on the next one.
+// Send writes the batch's payloads, in order, with one writev, then waits
+// until the peer's TCP has acknowledged every byte (the send queue is
+// empty), for at most write_timeout_ms in all. An event is OutcomeOK only
+// when all of its bytes were acknowledged by the peer: bytes that only sat
+// in this socket's send buffer are not delivered, and are lost when the
+// connection is abandoned. When the write fails, or the acknowledgement
+// does not come in time (a peer that accepts but never reads), the
+// connection is aborted (RST, so nothing still queued goes out later), the
+// events not fully acknowledged are OutcomeRetry and Send answers
+// ErrDisconnected: the host reconnects and sends them again. A partly
+// acknowledged event leaves a torn frame on the lost connection; the peer
+// sees it whole on the next one.
 //
 // Before writing, Send checks whether the peer has already closed the
 // connection (peerGone). Without that check, the first write after the
 // peer left still succeeds locally (the kernel takes the bytes; the peer
-// answers with RST, and only the write after that fails): its events
-// would be acked and lost. With it, the batch is not written at all: every
-// event is OutcomeRetry and Send answers ErrDisconnected.
+// answers with RST): its events would wait for an acknowledgement that
+// never comes. With it, the batch is not written at all: every event is
+// OutcomeRetry and Send answers ErrDisconnected.
 //
 // What TCP cannot tell a writer, and so this sink cannot guarantee: "OK"
-// means the kernel accepted the bytes, not that the peer application read
-// them. Bytes are still lost when the peer closes (or crashes) between the
-// check and the write, or while they are in flight, or when it closes with
-// unread bytes in its receive buffer (the kernel then discards them and
-// answers RST). Only an acknowledgement from the peer's application could
-// close that gap; a plain byte stream has none.
+// means the peer's kernel received the bytes, not that the peer
+// application read them. Bytes are still lost when the peer closes (or
+// crashes) with unread bytes in its receive buffer. Only an
+// acknowledgement from the peer's application could close that gap; a
+// plain byte stream has none. Waiting for the acknowledgement costs one
+// round trip per batch.
 func (c *client) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 	n := b.Len()
 	if c.conn == nil {
@@ -168,15 +175,29 @@ func (c *client) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		c.host.Warnf("connection to %s closed by the peer (%v); the batch of %d events is not written and will be sent again after reconnecting", c.addr, err, len(idx))
 		return fmt.Errorf("peer %s closed the connection: %v: %w", c.addr, err, pdk.ErrDisconnected)
 	}
-	if err := c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-		return c.lost(err, 0, outcomes)
+	deadline := time.Now().Add(c.writeTimeout)
+	if err := c.conn.SetWriteDeadline(deadline); err != nil {
+		return c.lost(err, 0, 0, outcomes)
 	}
 	nb := net.Buffers(bufs)
 	written, err := nb.WriteTo(c.conn)
 	clear(bufs) // drop the references into the host's memory
 	c.bufs = bufs[:0]
-	// Mark what made it out, in order.
-	left := written
+	if err == nil {
+		err = c.waitAcked(deadline)
+	}
+	// Every earlier batch was acknowledged in full (or its connection
+	// dropped), so what is still queued belongs to this batch.
+	queued, qerr := c.unacked()
+	if qerr != nil && err == nil {
+		err = qerr
+	}
+	acked := max(written-queued, 0)
+	if qerr != nil {
+		acked = 0 // unknown: claim nothing
+	}
+	// Mark what the peer acknowledged, in order.
+	left := acked
 	for _, i := range idx {
 		l := int64(len(b.Payload(i)))
 		if left < l {
@@ -186,22 +207,66 @@ func (c *client) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		outcomes[i] = pdk.OutcomeOK
 	}
 	if err != nil {
-		return c.lost(err, written, outcomes)
+		return c.lost(err, written, acked, outcomes)
 	}
 	return nil
 }
 
-// lost closes the connection after a failed write: every event not marked
-// OK is to be sent again after reconnecting.
-func (c *client) lost(err error, written int64, outcomes []pdk.Outcome) error {
+// errNotAcked is why a connection is dropped when the peer's TCP did not
+// acknowledge what was written within the write timeout.
+var errNotAcked = errors.New("the peer did not acknowledge the bytes written within write_timeout_ms (it stopped reading?)")
+
+// waitAcked waits until the send queue is empty (every byte written was
+// acknowledged by the peer's TCP), or the deadline passes.
+func (c *client) waitAcked(deadline time.Time) error {
+	pause := 20 * time.Microsecond
+	for {
+		q, err := c.unacked()
+		if err != nil || q == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errNotAcked
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 2*time.Millisecond)
+	}
+}
+
+// unacked returns the bytes in the socket's send queue: written, but not
+// yet acknowledged by the peer's TCP (Linux SIOCOUTQ).
+func (c *client) unacked() (int64, error) {
+	var n int32
+	var errno syscall.Errno
+	if err := c.raw.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	}); err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, fmt.Errorf("SIOCOUTQ: %w", errno)
+	}
+	return int64(n), nil
+}
+
+// lost aborts the connection after a failed or unacknowledged write: every
+// event not marked OK is to be sent again after reconnecting. The abort
+// (SO_LINGER 0: RST) discards what is still queued, so that no byte of an
+// event counted undelivered reaches the peer later.
+func (c *client) lost(err error, written, acked int64, outcomes []pdk.Outcome) error {
+	retry := 0
 	for _, i := range c.idx {
 		if outcomes[i] != pdk.OutcomeOK {
 			outcomes[i] = pdk.OutcomeRetry
+			retry++
 		}
+	}
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
 	}
 	c.conn.Close()
 	c.conn, c.raw = nil, nil
-	c.host.Warnf("connection to %s lost after %d bytes of a batch: %v", c.addr, written, err)
+	c.host.Warnf("connection to %s dropped: %v; %d bytes of a batch written, %d acknowledged by the peer; %d events will be sent again after reconnecting", c.addr, err, written, acked, retry)
 	return fmt.Errorf("write to %s: %v: %w", c.addr, err, pdk.ErrDisconnected)
 }
 

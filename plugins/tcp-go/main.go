@@ -8,10 +8,10 @@
 //     the host flushes a last line without a newline. Framing (lines,
 //     length prefixes) is the job of the host's pre-processors.
 //   - tcp_client (sink, bytes): connects to url and writes every payload
-//     as-is; framing is the job of the host's post-processors. Before each
-//     batch it checks, without blocking, whether the peer has closed the
-//     connection (see client.Send), so that a batch is not acked on a
-//     connection the peer already left.
+//     as-is; framing is the job of the host's post-processors. An event is
+//     acked once the peer's TCP acknowledged all of its bytes (see
+//     client.Send); what a write timeout abandons is sent again after
+//     reconnecting, never acked.
 package main
 
 import (
@@ -29,7 +29,7 @@ func init() {
 		Connectors: []pdk.ConnectorType{
 			{
 				Name:        "tcp_server",
-				Description: "listens for TCP connections; each read becomes an event, one stream per connection, ended by an empty END_STREAM event when the peer closes",
+				Description: "listens for TCP connections; each read becomes an event, one stream per connection, ended by an empty END_STREAM event when the peer closes. No delivery tracking: TCP has no way to tell the sender, so an ack or fail changes nothing and the peer is never asked to resend",
 				Kinds:       pdk.Source,
 				Payload:     pdk.Bytes,
 				Fields: []pdk.Field{
@@ -40,13 +40,13 @@ func init() {
 			},
 			{
 				Name:        "tcp_client",
-				Description: "connects to a TCP server and writes each event's payload as-is",
+				Description: "connects to a TCP server and writes each event's payload as-is. Ack: the peer's TCP acknowledged every byte of the event (it reached the peer's kernel, not necessarily its application). Events not acknowledged within write_timeout_ms are retried after reconnecting (the connection is reset); one round trip per batch",
 				Kinds:       pdk.Sink,
 				Payload:     pdk.Bytes,
 				Fields: []pdk.Field{
 					pdk.StringField("url", pdk.Required, pdk.Doc(`host:port to connect to, e.g. "127.0.0.1:4242"`)),
 					pdk.UintField("connect_timeout_ms", pdk.Default("1000"), pdk.Doc("how long one connect attempt may take")),
-					pdk.UintField("write_timeout_ms", pdk.Default("2000"), pdk.Doc("how long writing one batch may block before the connection counts as lost")),
+					pdk.UintField("write_timeout_ms", pdk.Default("2000"), pdk.Doc("how long writing one batch and its acknowledgement by the peer may take before the connection counts as lost")),
 				},
 				New: newClient,
 			},

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +64,8 @@ func waitLog(t *testing.T, in *pdktest.Inst, re *regexp.Regexp) []string {
 func TestExportsAndDescriptor(t *testing.T) {
 	syms, err := pdktest.ExportedSymbols(soPath)
 	if err != nil {
-		t.Skip(err)
+		// Not a skip: without the symbol list this test proves nothing.
+		t.Fatalf("cannot list the exported symbols, so the descriptor check cannot run: %v", err)
 	}
 	if !slices.Contains(syms, "tremor_plugin_get_descriptor") {
 		t.Fatalf("tremor_plugin_get_descriptor not exported: %v", syms)
@@ -315,15 +318,22 @@ func TestClientDelivers(t *testing.T) {
 	if r.Code != pdktest.OK || !bytes.Equal(outs, []uint8{0, 0, 0}) {
 		t.Fatalf("send: %v %v", outs, r)
 	}
+	// A batch is OK once the peer's TCP acknowledged it: more than a
+	// receive window, so the peer must read while Send waits.
 	big := bytes.Repeat([]byte("z"), 1<<20)
+	want := append([]byte("alpha\ngamma\n"), big...)
+	got := make([]byte, len(want))
+	read := make(chan error, 1)
+	go func() {
+		peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, err := io.ReadFull(peer, got)
+		read <- err
+	}()
 	outs, r = in.Send([]pdktest.Event{{ID: 4, Payload: big}})
 	if r.Code != pdktest.OK || outs[0] != pdktest.OutcomeOK {
 		t.Fatalf("send big: %v %v", outs, r)
 	}
-	want := append([]byte("alpha\ngamma\n"), big...)
-	got := make([]byte, len(want))
-	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(peer, got); err != nil || !bytes.Equal(got, want) {
+	if err := <-read; err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("peer got %d bytes (%v)", len(got), err)
 	}
 
@@ -354,7 +364,7 @@ func TestClientDelivers(t *testing.T) {
 	if !disc {
 		t.Fatal("never noticed the lost connection")
 	}
-	waitLog(t, in, regexp.MustCompile(`connection to .* (lost|closed by the peer)`))
+	waitLog(t, in, regexp.MustCompile(`connection to .* (dropped|closed by the peer)`))
 	// Reconnect and deliver again.
 	if r := in.Connect(1); r.Code != pdktest.OK {
 		t.Fatal(r)
@@ -583,4 +593,93 @@ func TestClientNoticesPeerCloseBeforeWriting(t *testing.T) {
 			waitLog(t, in, regexp.MustCompile(`closed by the peer`))
 		})
 	}
+}
+
+// A peer that accepts but never reads: the client writes until the socket
+// buffers are full, and the write timeout gives up. Only the bytes the
+// peer's TCP acknowledged count as delivered, the rest is to be sent again,
+// the connection is reported lost, and nothing counted undelivered reaches
+// the peer afterwards (the abort discards the send queue): what the peer
+// finally reads is exactly the events marked OK, plus at most one torn one.
+func TestClientWriteTimeoutAcksOnlyWhatThePeerReceived(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	in, r := lib.Create("tcp_client", "stuck", map[string]any{"url": ln.Addr().String(), "write_timeout_ms": uint64(300)})
+	if r.Code != pdktest.OK {
+		t.Fatal(r)
+	}
+	defer in.Destroy()
+	if r := in.Connect(1); r.Code != pdktest.OK {
+		t.Fatal(r)
+	}
+	peer := <-accepted
+	defer peer.Close()
+
+	const size = 1000
+	var okBytes, sent int
+	var lastOuts []uint8
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write timeout after %d events", sent)
+		}
+		evs := make([]pdktest.Event, 64)
+		for i := range evs {
+			p := bytes.Repeat([]byte{byte('a' + (sent+i)%26)}, size)
+			p[size-1] = '\n'
+			evs[i] = pdktest.Event{ID: uint64(sent + i), Payload: p}
+		}
+		outs, r := in.Send(evs)
+		sent += len(evs)
+		for j, o := range outs {
+			if o == pdktest.OutcomeOK {
+				if j > 0 && outs[j-1] != pdktest.OutcomeOK {
+					t.Fatalf("OK after a not-OK outcome: %v", outs)
+				}
+				okBytes += size
+			} else if o != pdktest.OutcomeRetry {
+				t.Fatalf("outcome %d for event %d", o, j)
+			}
+		}
+		if r.Code == pdktest.ErrDisconnected {
+			lastOuts = outs
+			break
+		}
+		if r.Code != pdktest.OK || slices.ContainsFunc(outs, func(o uint8) bool { return o != pdktest.OutcomeOK }) {
+			t.Fatalf("send: %v %v", outs, r)
+		}
+	}
+	if !slices.Contains(lastOuts, pdktest.OutcomeRetry) {
+		t.Fatalf("the batch that timed out was acked in full: %v", lastOuts)
+	}
+	waitLog(t, in, regexp.MustCompile(`connection to .* dropped: the peer did not acknowledge|connection to .* dropped: .*timeout`))
+
+	// The peer reads at last: it finds the acked events, whole, and at
+	// most the start of the next one.
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(peer)
+	if err != nil && !isReset(err) {
+		t.Fatalf("peer read: %v", err)
+	}
+	if len(got) < okBytes || len(got) >= okBytes+size {
+		t.Fatalf("the peer received %d bytes; the client marked %d bytes delivered (events of %d bytes)", len(got), okBytes, size)
+	}
+	if okBytes == 0 {
+		t.Fatal("nothing acknowledged at all: the test did not fill the peer's buffer")
+	}
+	t.Logf("%d events sent, %d bytes acked, the peer received %d bytes", sent, okBytes, len(got))
 }
