@@ -45,14 +45,74 @@ func TestBundledPluginsLoadTogether(t *testing.T) {
 	}
 }
 
-// A second plugin claiming a bundled connector name is refused, naming both.
+// A second plugin claiming a bundled connector name: both are refused, in
+// the library and in tremorctl, and a flow that uses the name fails naming
+// both files; nothing is written, and the other plugins still work.
 func TestPluginClaimingABundledConnectorIsRefused(t *testing.T) {
 	metronome := testenv.Plugin(t, "libtremor_metronome.so")
 	impostor := testenv.Fixture(t, "fixture_claims_metronome")
 	reg, err := plugin.LoadAll([]string{metronome, impostor})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "plugin "+impostor+`: connector "metronome" is already provided by plugin "metronome" (`+metronome+")")
-	assert.Equal(t, "metronome", reg.Connector("metronome").Plugin.Name)
+	assert.Contains(t, err.Error(), "plugin "+impostor+`: connector "metronome" is also provided by plugin "metronome" (`+metronome+")")
+	assert.Contains(t, err.Error(), "plugin "+metronome+`: connector "metronome" is also provided by plugin "impostor" (`+impostor+")")
+	assert.Nil(t, reg.Connector("metronome"))
+
+	// The impostor in a directory on the plugin path, beside the bundled
+	// plugins next to tremorctl.
+	dir := t.TempDir()
+	data, err := os.ReadFile(impostor)
+	require.NoError(t, err)
+	copied := filepath.Join(dir, "libtremor_impostor.so")
+	require.NoError(t, os.WriteFile(copied, data, 0o755))
+	env := []string{plugin.EnvPluginPath + "=" + dir}
+
+	out := filepath.Join(dir, "out.jsonl")
+	flowFile := filepath.Join(dir, "ticks.toml")
+	require.NoError(t, os.WriteFile(flowFile, fmt.Appendf(nil, `[flow]
+name = "ticks"
+[[connector]]
+id = "ticks"
+type = "metronome"
+config = { interval_ms = 1, count = 3 }
+[[connector]]
+id = "out"
+type = "file"
+config = { path = %q, mode = "write" }
+[[pipeline]]
+id = "p"
+[[link]]
+from = "ticks"
+to = "p"
+[[link]]
+from = "p"
+to = "out"
+`, out), 0o644))
+	code, _, stderr := tremorctlExit(t, "", env, "run", flowFile)
+	assert.Equal(t, 1, code, "stderr: %s", stderr)
+	assert.Contains(t, stderr, fmt.Sprintf(`connector[0].type: connector type "metronome" is provided by plugin "impostor" (%s) and plugin "metronome" (%s)`, copied, metronome), "in search order")
+	assert.NotContains(t, stderr, "goroutine ")
+	_, err = os.Stat(out)
+	assert.ErrorIs(t, err, os.ErrNotExist, "the sink wrote nothing")
+
+	code, listed, _ := listPluginsJSON(t, env)
+	assert.Equal(t, 1, code)
+	byPath := map[string]listedPlugin{}
+	for _, l := range listed {
+		byPath[l.Path] = l
+	}
+	for file, name := range map[string]string{metronome: "metronome", copied: "impostor"} {
+		l, ok := byPath[file]
+		require.True(t, ok, "%s is listed", file)
+		require.NotNil(t, l.Error, file)
+		assert.Contains(t, *l.Error, `connector "metronome" is also provided by plugin`)
+		require.NotNil(t, l.Name)
+		assert.Equal(t, name, *l.Name)
+		assert.NotNil(t, l.Version)
+		assert.NotEmpty(t, l.Connectors, "what the refused file provides is shown")
+	}
+	bench, ok := byPath[testenv.Plugin(t, "libtremor_bench.so")]
+	require.True(t, ok)
+	assert.Nil(t, bench.Error, "the other plugins are not involved")
 }
 
 func asUint(t testing.TB, v any) uint64 {

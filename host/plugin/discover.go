@@ -147,52 +147,98 @@ type Entry struct {
 type Registry struct {
 	Entries    []Entry
 	connectors map[string]*Connector
+	contested  map[string][]*Plugin // connector names claimed by several plugins
 }
 
 // LoadAll loads every file, in order. A file that fails is recorded with
-// its error and does not stop the others; a plugin that claims a connector
-// name an earlier plugin already claimed is refused (the error names both
-// files). The returned error joins every failure (nil when all loaded).
+// its error and does not stop the others. Plugins that claim the same
+// connector name are all refused, whatever their order (each error names
+// the other files): which one a flow would get must not depend on the order
+// of the search path. The returned error joins every failure (nil when all
+// loaded).
 func LoadAll(files []string) (*Registry, error) { return LoadAllWith(files, Load) }
 
 // LoadAllWith is LoadAll with another way to get each file's plugin: for
 // one, describing it in a child process (Inspect, host/isolate's scanner)
-// instead of loading it into this one.
+// instead of loading it into this one. load is called once per file, in
+// order.
 func LoadAllWith(files []string, load func(path string) (*Plugin, error)) (*Registry, error) {
-	r := &Registry{connectors: map[string]*Connector{}}
-	var errs []error
+	r := &Registry{connectors: map[string]*Connector{}, contested: map[string][]*Plugin{}}
+	claims := map[string][]*Plugin{} // connector name -> the distinct plugins claiming it
 	for _, f := range files {
 		p, err := load(f)
 		if err != nil {
 			r.Entries = append(r.Entries, Entry{Path: f, Err: err})
-			errs = append(errs, err)
-			continue
-		}
-		if err := r.add(p); err != nil {
-			r.Entries = append(r.Entries, Entry{Path: f, Plugin: p, Err: err})
-			errs = append(errs, err)
 			continue
 		}
 		r.Entries = append(r.Entries, Entry{Path: f, Plugin: p})
+		for _, c := range p.Connectors {
+			if !slices.ContainsFunc(claims[c.Name], func(q *Plugin) bool { return samePlugin(p, q) }) {
+				claims[c.Name] = append(claims[c.Name], p)
+			}
+		}
+	}
+	var errs []error
+	for i := range r.Entries {
+		e := &r.Entries[i]
+		if e.Err == nil {
+			e.Err = r.conflicts(e.Plugin, claims)
+		}
+		if e.Err != nil {
+			errs = append(errs, e.Err)
+			continue
+		}
+		for _, c := range e.Plugin.Connectors {
+			if _, ok := r.connectors[c.Name]; !ok { // the same file listed twice
+				r.connectors[c.Name] = c
+			}
+		}
 	}
 	return r, errors.Join(errs...)
 }
 
-func (r *Registry) add(p *Plugin) error {
+// conflicts returns the *LoadError refusing p for the connector names it
+// shares with other plugins (nil when it shares none), and records them.
+func (r *Registry) conflicts(p *Plugin, claims map[string][]*Plugin) error {
+	var msgs []string
 	for _, c := range p.Connectors {
-		if prev, ok := r.connectors[c.Name]; ok {
-			if prev.Plugin == p {
-				return nil // the same file listed twice
+		others := []string{}
+		for _, q := range claims[c.Name] {
+			if !samePlugin(p, q) {
+				others = append(others, fmt.Sprintf("plugin %q (%s)", q.Name, q.Path))
 			}
-			return &LoadError{Path: p.Path, Plugin: p.Name, Err: fmt.Errorf(
-				"connector %q is already provided by plugin %q (%s): two plugins cannot provide the same connector; remove one of the two files from the plugin path",
-				c.Name, prev.Plugin.Name, prev.Plugin.Path)}
 		}
+		if len(others) == 0 {
+			continue
+		}
+		r.contested[c.Name] = claims[c.Name]
+		msgs = append(msgs, fmt.Sprintf("connector %q is also provided by %s", c.Name, strings.Join(others, " and ")))
 	}
-	for _, c := range p.Connectors {
-		r.connectors[c.Name] = c
+	if len(msgs) == 0 {
+		return nil
 	}
-	return nil
+	return &LoadError{Path: p.Path, Plugin: p.Name, Version: p.Version, ABI: p.ABI(), Err: fmt.Errorf(
+		"%s: two plugins cannot provide the same connector, so all of them are refused; remove all but one of the files from the plugin path",
+		strings.Join(msgs, "; "))}
+}
+
+// samePlugin reports whether p and q are the same file (listed twice).
+func samePlugin(p, q *Plugin) bool { return p == q || p.Path == q.Path }
+
+// Contested returns an error naming every file that claims the connector
+// type name when it was refused for being claimed by several plugins, and
+// nil otherwise.
+func (r *Registry) Contested(name string) error {
+	ps := r.contested[name]
+	if len(ps) == 0 {
+		return nil
+	}
+	files := make([]string, len(ps))
+	for i, p := range ps {
+		files[i] = fmt.Sprintf("plugin %q (%s)", p.Name, p.Path)
+	}
+	return fmt.Errorf("connector type %q is provided by %s: two plugins cannot provide the same connector, so all of them are refused; remove all but one of the files from the plugin path",
+		name, strings.Join(files, " and "))
 }
 
 // Connector returns the registered connector type with this name.

@@ -178,21 +178,49 @@ func TestSplitPathIgnoresEmptyEntries(t *testing.T) {
 	assert.Nil(t, plugin.SplitPath("", "x", log))
 }
 
+// Two plugins claiming one connector name are both refused, in either
+// order, each error naming the other file; the connector name is then
+// unavailable and Contested names both files. A file listed twice is no
+// conflict.
 func TestRegistryRefusesDuplicateConnectors(t *testing.T) {
-	first := testenv.Fixture(t, "fixture")
-	second := testenv.Fixture(t, "fixture_claims_echo")
-	r, err := plugin.LoadAll([]string{first, second})
-	require.Error(t, err)
-	msg := err.Error()
-	assert.Contains(t, msg, "plugin "+second+": ")
-	assert.Contains(t, msg, `connector "fixture_echo" is already provided by plugin "fixture" (`+first+")")
-	assert.Contains(t, msg, "remove one of the two files")
-	require.Len(t, r.Entries, 2)
-	assert.NoError(t, r.Entries[0].Err)
-	assert.Error(t, r.Entries[1].Err)
-	assert.Equal(t, "echo_impostor", r.Entries[1].Plugin.Name)
-	assert.Same(t, r.Entries[0].Plugin, r.Connector("fixture_echo").Plugin)
-	assert.Len(t, r.Plugins(), 1)
+	fixture := testenv.Fixture(t, "fixture")
+	impostor := testenv.Fixture(t, "fixture_claims_echo")
+	minimal := testenv.Fixture(t, "fixture_minimal")
+	for _, files := range [][]string{{fixture, impostor, minimal}, {impostor, minimal, fixture}} {
+		t.Run(filepath.Base(files[0]), func(t *testing.T) {
+			r, err := plugin.LoadAll(files)
+			require.Error(t, err)
+			byPath := map[string]plugin.Entry{}
+			for _, e := range r.Entries {
+				byPath[e.Path] = e
+			}
+			require.Len(t, byPath, 3)
+			for self, other := range map[string]string{fixture: impostor, impostor: fixture} {
+				e := byPath[self]
+				require.Error(t, e.Err, self)
+				require.NotNil(t, e.Plugin, "what the file is stays known")
+				assert.Contains(t, e.Err.Error(), "plugin "+self+`: connector "fixture_echo" is also provided by plugin "`)
+				assert.Contains(t, e.Err.Error(), "("+other+")")
+				assert.Contains(t, e.Err.Error(), "remove all but one of the files")
+			}
+			assert.NoError(t, byPath[minimal].Err, "an uninvolved plugin loads")
+			assert.Nil(t, r.Connector("fixture_echo"))
+			assert.Nil(t, r.Connector("fixture_types"), "the rest of a refused plugin is refused with it")
+			assert.NotNil(t, r.Connector("broken_source"))
+			assert.Len(t, r.Plugins(), 1)
+			c := r.Contested("fixture_echo")
+			require.Error(t, c)
+			assert.Contains(t, c.Error(), `connector type "fixture_echo" is provided by plugin "`)
+			assert.Contains(t, c.Error(), fixture)
+			assert.Contains(t, c.Error(), impostor)
+			assert.NoError(t, r.Contested("fixture_types"))
+			assert.NoError(t, r.Contested("broken_source"))
+		})
+	}
+
+	r, err := plugin.LoadAll([]string{fixture, fixture})
+	require.NoError(t, err, "the same file twice")
+	assert.NotNil(t, r.Connector("fixture_echo"))
 }
 
 func TestLoadAllKeepsGoingAfterFailures(t *testing.T) {

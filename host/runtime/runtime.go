@@ -192,6 +192,11 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 	f := r.flow
 	typ, ok := cat.Type(c.Type)
 	if !ok {
+		if cc, isCC := cat.(interface{ Contested(string) error }); isCC {
+			if err := cc.Contested(c.Type); err != nil {
+				return nil, f.ErrAt(err.Error(), "connector", c.Index, "type")
+			}
+		}
 		known := cat.Names()
 		slices.Sort(known)
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")

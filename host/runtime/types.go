@@ -94,6 +94,10 @@ func (c PluginCatalog) Type(name string) (Type, bool) {
 	return pluginType{conn, c.Isolate}, true
 }
 
+// Contested returns why connector type name is unavailable when several
+// plugins claim it (naming their files), nil otherwise.
+func (c PluginCatalog) Contested(name string) error { return c.Registry.Contested(name) }
+
 // Names implements Catalog.
 func (c PluginCatalog) Names() []string {
 	var names []string
