@@ -8,7 +8,10 @@
 //     The request is held until the runtime settles the event: 202 Accepted
 //     once it is acked (delivered by every sink it was routed to, or
 //     discarded on purpose), 503 when it failed, 504 when neither happened
-//     within timeout_ms. Each non-empty body is a stream of its own that
+//     within timeout_ms. It is a sink too: an event sent to it answers its
+//     request 400 with the event as the body, so a flow that links the
+//     server's err port back to it answers undecodable bodies 400 (a
+//     plugin learns only that an event failed, never why). Each non-empty body is a stream of its own that
 //     ends with the event, so a last line without a newline is framed
 //     right away by the lines pre-processor.
 //   - http_client (sink, bytes): sends every event's payload as the body of
@@ -33,8 +36,8 @@ func init() {
 		Connectors: []pdk.ConnectorType{
 			{
 				Name:        "http_server",
-				Description: "each request body is one event (meta: method, path, query, headers, remote); answers 202 once the event is acked, 503 when it failed, 504 after timeout_ms",
-				Kinds:       pdk.Source,
+				Description: "each request body is one event (meta: method, path, query, headers, remote, request_id). Ack: 202 once the event was delivered by every sink it was routed to (or discarded by a route); fail: 503 (a sink refused it, shutdown, or it could not be decoded and the err port is not linked back); 504 after timeout_ms. As a sink it answers 400 with the event as the body: link its err port back to it (through a pipeline) and undecodable bodies get 400",
+				Kinds:       pdk.Source | pdk.Sink,
 				Payload:     pdk.Bytes,
 				Acks:        true,
 				Fields: []pdk.Field{
@@ -47,7 +50,7 @@ func init() {
 			},
 			{
 				Name:        "http_client",
-				Description: "sends each event's payload as one request; 2xx is delivered, 5xx/408/429 and no answer are retried, other answers fail",
+				Description: "sends each event's payload as one request. Ack: the server answered 2xx. 5xx, 408, 429 and no answer are retried (in order, with backoff); other answers (3xx, 4xx) fail the event",
 				Kinds:       pdk.Sink,
 				Payload:     pdk.Bytes,
 				Fields: []pdk.Field{

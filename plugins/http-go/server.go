@@ -38,8 +38,15 @@ type request struct {
 	body  *bytes.Buffer // from server.bufs
 	meta  map[string]any
 	state atomic.Int32
-	id    uint64    // the event id; set by Pull under server.mu
-	done  chan bool // buffered: true when acked, false when failed
+	id    uint64          // the event id; set by Pull under server.mu
+	done  chan settlement // buffered: what became of the event
+}
+
+// settlement is what became of a request's event: acked, failed, or rejected
+// as bad input (an event sent back to the server from its err port).
+type settlement struct {
+	ok     bool
+	reject []byte // the error event, encoded: the 400 answer's body
 }
 
 type server struct {
@@ -182,7 +189,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"headers": headers,
 			"remote":  r.RemoteAddr,
 		},
-		done: make(chan bool, 1),
+		done: make(chan settlement, 1),
 	}
 	timer := time.NewTimer(s.timeout)
 	defer timer.Stop()
@@ -203,12 +210,17 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	select {
-	case ok := <-req.done:
+	case a := <-req.done:
 		// Settled: Pull copied the body long before.
 		s.bufs.Put(buf)
-		if ok {
+		switch {
+		case a.reject != nil:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(a.reject)
+		case a.ok:
 			w.WriteHeader(http.StatusAccepted)
-		} else {
+		default:
 			http.Error(w, "the event was not delivered", http.StatusServiceUnavailable)
 		}
 	case <-timer.C:
@@ -246,6 +258,7 @@ func (s *server) push(room *pdk.Room, req *request) error {
 			return nil // its handler gave up: never an event
 		}
 		s.nextID++
+		req.meta["request_id"] = s.nextID // how an answer finds its request (Send)
 		s.mu.Lock()
 		req.id = s.nextID
 		s.inflight[req.id] = req
@@ -323,7 +336,7 @@ func (s *server) settle(ids []uint64, ok bool) {
 		if req := s.inflight[id]; req != nil {
 			delete(s.inflight, id)
 			select {
-			case req.done <- ok:
+			case req.done <- settlement{ok: ok}:
 			default:
 			}
 		}
@@ -331,7 +344,65 @@ func (s *server) settle(ids []uint64, ok bool) {
 	s.mu.Unlock()
 }
 
-func (s *server) Ack(ids []uint64) error  { s.settle(ids, true); return nil }
+func (s *server) Ack(ids []uint64) error { s.settle(ids, true); return nil }
+
+// Send is the server's sink side: every event it gets answers the request
+// it came from (meta.request_id) with 400 Bad Request and the event's
+// payload as the body. It is meant for the server's own err port, which
+// carries the events the runtime could not decode or frame:
+//
+//	[[link]] from = "api/err", to = "rejects"    (a pipeline)
+//	[[link]] from = "rejects", to = "api"
+//
+// An event whose request is no longer waiting (answered 504, the client
+// left) or that names no request of this server is FAILED, and logged.
+func (s *server) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
+	unanswered := 0
+	for i := 0; i < b.Len(); i++ {
+		id, ok := requestID(b, i)
+		var req *request
+		if ok {
+			s.mu.Lock()
+			if req = s.inflight[id]; req != nil {
+				delete(s.inflight, id)
+			}
+			s.mu.Unlock()
+		}
+		if req == nil {
+			unanswered++
+			continue // stays OutcomeFailed
+		}
+		body := append([]byte{}, b.Payload(i)...)
+		if len(body) == 0 {
+			body = []byte(`{"error":"the request body could not be decoded"}`)
+		}
+		select {
+		case req.done <- settlement{reject: body}:
+		default:
+		}
+		outcomes[i] = pdk.OutcomeOK
+	}
+	if unanswered > 0 {
+		s.host.Warnf("%d of %d events sent to this server name no request still waiting (answered 504, the client left, or not from this server); failed", unanswered, b.Len())
+	}
+	return nil
+}
+
+// requestID reads meta.request_id of event i.
+func requestID(b *pdk.Batch, i int) (uint64, bool) {
+	meta, err := b.Meta(i)
+	if err != nil {
+		return 0, false
+	}
+	m, _ := meta.(map[string]any)
+	switch v := m["request_id"].(type) {
+	case uint64:
+		return v, true
+	case int64:
+		return uint64(v), v > 0
+	}
+	return 0, false
+}
 func (s *server) Fail(ids []uint64) error { s.settle(ids, false); return nil }
 
 // Close stops serving: requests still waiting are answered 503.
