@@ -36,6 +36,11 @@ type Instance struct {
 	ids       idRing
 	scratch   []uint64
 	dropped   uint64 // acks and fails for events of a child that is gone
+
+	pace      backoff   // restarts in a row (restart.go)
+	nextStart time.Time // no new child before this
+	deaths    *crashLog
+	done      chan struct{} // closed by Destroy: ends a wait for the next start
 }
 
 // New starts a child for connector c of its plugin file and creates the
@@ -48,7 +53,8 @@ func New(c *plugin.Connector, alias string, cfg map[string]any, log zerolog.Logg
 	if err != nil {
 		return nil, err
 	}
-	x := &Instance{conn: c, alias: alias, cfg: cfg, log: log, opts: opts, runner: runner}
+	x := &Instance{conn: c, alias: alias, cfg: cfg, log: log, opts: opts, runner: runner, done: make(chan struct{})}
+	x.deaths = newCrashLog(c.InstanceLogger(&x.log, alias), alias)
 	x.ids.init()
 	if err := x.spawn(); err != nil {
 		return nil, err
@@ -92,7 +98,7 @@ func (x *Instance) spawn() error {
 		return x.fail("create", abi.ResultErrConfig, fmt.Sprintf("the plugin file changed since it was loaded (SHA-256 %s, was %s): restart the host to use the new file", digest, c.Plugin.SHA256))
 	}
 	tagged := c.InstanceLogger(&x.log, x.alias)
-	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout)
+	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout, x.deaths)
 	if err != nil {
 		if errors.Is(err, errDied) {
 			return x.disconnected("start", err)
@@ -148,13 +154,15 @@ func (x *Instance) check(op string, err error) error {
 	return x.disconnected(op, err)
 }
 
-// lose forgets a dead child.
+// lose forgets a dead child; the next one starts after the backoff.
 func (x *Instance) lose() {
 	if x.inst == nil {
 		return
 	}
 	x.inst.Destroy() // no call reaches the dead child; this releases it
 	x.inst, x.rem = nil, nil
+	now := time.Now()
+	x.nextStart = now.Add(x.pace.crashed(now))
 }
 
 // Connect connects the instance; when its child is gone it first starts a
@@ -166,10 +174,32 @@ func (x *Instance) Connect(attempt uint32) error {
 	if x.destroyed {
 		return x.fail("connect", abi.ResultErrInvalid, "the instance was destroyed")
 	}
+	var wait time.Duration
+	if x.inst == nil {
+		// After crashes in a row, wait (without the lock, so that
+		// Destroy can end the wait).
+		wait = time.Until(x.nextStart)
+		if wait > 0 {
+			x.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-x.done:
+			}
+			x.mu.Lock()
+			if x.destroyed {
+				return x.fail("connect", abi.ResultErrInvalid, "the instance was destroyed")
+			}
+		}
+	}
 	if x.inst == nil {
 		x.restarts++
 		l := x.conn.InstanceLogger(&x.log, x.alias)
-		l.Warn().Str("file", x.conn.Plugin.Path).Int("restart", x.restarts).Uint32("attempt", attempt).Msg("starting a new process for the plugin")
+		ev := l.Warn()
+		if x.deaths.quiet() {
+			ev = l.Debug() // its crash was held back: so is its restart
+		}
+		ev.Str("file", x.conn.Plugin.Path).Int("restart", x.restarts).Uint32("attempt", attempt).Dur("after", max(wait, 0)).
+			Msg("starting a new process for the plugin")
 		if err := x.spawn(); err != nil {
 			return err
 		}
@@ -311,6 +341,8 @@ func (x *Instance) Destroy() {
 		return
 	}
 	x.destroyed = true
+	close(x.done)
+	defer x.deaths.close()
 	if x.inst != nil {
 		x.inst.Destroy()
 		x.inst, x.rem = nil, nil

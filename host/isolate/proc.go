@@ -64,6 +64,8 @@ type proc struct {
 
 	dead      chan struct{} // closed when the child has exited and is reaped
 	exitText  string        // how it ended, set before dead closes
+	exitWhy   string        // the same in a word or two (SIGSEGV, exit status 2)
+	deaths    *crashLog     // where a death is logged; nil: always in full
 	killedFor atomic.Pointer[string]
 	closing   atomic.Bool // the host ends it on purpose (destroy)
 	op        atomic.Pointer[string]
@@ -92,14 +94,14 @@ type readyMsg struct {
 
 // startProc starts tremor-runner --serve for connector of the open plugin
 // file f and waits for its READY.
-func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration) (*proc, error) {
+func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog) (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	childEnd := os.NewFile(uintptr(fds[1]), "tremor-runner-child")
 	defer childEnd.Close()
-	p := &proc{fd: fds[0], log: log, what: what, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
+	p := &proc{fd: fds[0], log: log, what: what, deaths: deaths, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
 	p.timer = time.AfterFunc(time.Hour, p.overrun)
 	p.timer.Stop()
 	p.out = newTail(&p.log, 20)
@@ -140,16 +142,23 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 // not ask for is logged as a crash.
 func (p *proc) waitExit() {
 	werr := p.cmd.Wait()
-	p.exitText = p.describeExit(werr)
+	p.exitText, p.exitWhy = p.describeExit(werr)
 	if !p.closing.Load() {
-		ev := p.log.Error().Int("pid", p.pid).Str("exit", p.exitText)
-		if op := p.op.Load(); op != nil {
-			ev = ev.Str("during", *op)
+		full := func() {
+			ev := p.log.Error().Int("pid", p.pid).Str("exit", p.exitText)
+			if op := p.op.Load(); op != nil {
+				ev = ev.Str("during", *op)
+			}
+			if lines := p.out.lines(); len(lines) > 0 {
+				ev = ev.Strs("last_output", lines)
+			}
+			ev.Msg("the plugin's process died: " + p.what)
 		}
-		if lines := p.out.lines(); len(lines) > 0 {
-			ev = ev.Strs("last_output", lines)
+		if p.deaths != nil {
+			p.deaths.died(time.Now(), p.exitWhy, full)
+		} else {
+			full()
 		}
-		ev.Msg("the plugin's process died: " + p.what)
 	}
 	close(p.dead)
 	// Wake whoever still reads or writes (a grandchild may hold the other
@@ -534,23 +543,36 @@ func (p *proc) close(timeout time.Duration) {
 	}
 }
 
-func (p *proc) describeExit(werr error) string {
+// describeExit says how the child ended: in full (with why the host
+// killed it and its last output), and in short (the signal's name, the
+// exit status, "hung").
+func (p *proc) describeExit(werr error) (text, short string) {
 	var s string
 	st := p.cmd.ProcessState
 	if st == nil {
 		s = fmt.Sprintf("could not be waited for: %v", werr)
+		short = "not waited for"
 	} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		s = "killed by " + signalText(ws.Signal())
+		short = unix.SignalName(ws.Signal())
+		if short == "" {
+			short = fmt.Sprintf("signal %d", int(ws.Signal()))
+		}
 	} else {
 		s = exitText(st)
+		short = fmt.Sprintf("exit status %d", st.ExitCode())
 	}
 	if why := p.killedFor.Load(); why != nil {
 		s += " (killed by the host: " + *why + ")"
+		short = "killed by the host"
+		if strings.Contains(*why, "hangs") {
+			short = "hung"
+		}
 	}
 	if lines := p.out.lines(); len(lines) > 0 {
 		s += "; its last output: " + strings.Join(lines, " | ")
 	}
-	return s
+	return s, short
 }
 
 func signalText(sig syscall.Signal) string {
