@@ -442,7 +442,7 @@ func (r *Runtime) abandon() error {
 			continue
 		}
 		if h, since := n.hookInFlight(); h != hookNone {
-			d := time.Duration(now - since).Round(time.Second)
+			d := roundDur(time.Duration(now - since))
 			errs = append(errs, r.connErr(n, fmt.Errorf("%s has not returned for %s; giving up on it (the plugin ignores the drain timeout)", h, d)))
 		} else {
 			errs = append(errs, r.connErr(n, fmt.Errorf("did not finish within %s after the drain timeout", hookGrace)))
@@ -502,7 +502,7 @@ func (r *Runtime) stopAll(ok func(*node) bool) error {
 				c := &n.calls[roleHost]
 				h := hook(c.hook.Load())
 				if d := time.Duration(time.Now().UnixNano() - c.since.Load()); h != hookNone && d > stopTimeout {
-					return r.connErr(n, fmt.Errorf("%s has not returned for %s; giving up on it", h, d.Round(time.Second)))
+					return r.connErr(n, fmt.Errorf("%s has not returned for %s; giving up on it", h, roundDur(d)))
 				}
 			}
 		}

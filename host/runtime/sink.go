@@ -283,9 +283,18 @@ func (k *sink) retried(n int) {
 	k.retryEvents = n
 	if d := now.Sub(k.retrySince); d >= retryWarnEvery {
 		k.node.log.Warn().Int("events", k.retryEvents).Int("sends", k.retrySends).
-			Msgf("sink %q asked to retry %d events %d times in the last %s", k.node.conn.ID, k.retryEvents, k.retrySends, d.Round(time.Second))
+			Msgf("sink %q asked to retry %d events %d times in the last %s", k.node.conn.ID, k.retryEvents, k.retrySends, roundDur(d))
 		k.retrySince, k.retrySends, k.retryEvents = now, 0, 0
 	}
+}
+
+// roundDur rounds d for a message: to the second, or the millisecond
+// below one.
+func roundDur(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // settledFor returns the reused settled flags for n pending events, all
