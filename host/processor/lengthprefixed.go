@@ -157,6 +157,34 @@ func (p *LengthPrefixed) Finish(stream uint64, emit Emit) error {
 
 func (p *LengthPrefixed) Forget(stream uint64) { p.s.drop(stream) }
 
+func (p *LengthPrefixed) Pending(stream uint64) Hold {
+	st := p.s.get(stream)
+	switch {
+	case st == nil:
+		return HoldNone
+	case st.skip > 0:
+		return HoldDiscard
+	case len(st.buf) > 0:
+		return HoldPartial
+	}
+	return HoldNone
+}
+
+func (p *LengthPrefixed) Discard(stream uint64) {
+	st := p.s.get(stream)
+	switch {
+	case st == nil || len(st.buf) == 0:
+	case len(st.buf) < 4:
+		// The frame's length is not known, so neither is where the next
+		// one starts: the rest of the stream is discarded.
+		st.skip = math.MaxUint64
+		st.buf = st.buf[:0]
+	default:
+		st.skip = uint64(4 + int(binary.BigEndian.Uint32(st.buf)) - len(st.buf))
+		st.buf = st.buf[:0]
+	}
+}
+
 // LengthPrefixedPost is the "length-prefixed" post-processor: it writes the
 // frame's length as 4 bytes big-endian, then the frame. Frames longer than
 // MaxLength (0 means 2^32-1) are an error.

@@ -36,6 +36,14 @@
 // pending (the last line without a newline) and forgets the stream. Forget
 // drops a stream's state without emitting anything.
 //
+// Pending(stream) says what a stream's state holds after a call: nothing,
+// bytes of a frame not complete yet (HoldPartial), or the rest of a dropped
+// frame still being discarded (HoldDiscard). The runtime uses it to know
+// which of a source's events have bytes in a frame still to come, so that
+// it acknowledges an event only once every frame made from it was
+// delivered. Discard(stream) drops a partial frame the runtime gives up on
+// (it spans too many events) as if it were over max_length.
+//
 // A Preprocessor is not safe for concurrent use; the runtime owns one per
 // source and calls it from one goroutine at a time.
 //
@@ -72,7 +80,28 @@ type Preprocessor interface {
 	Finish(stream uint64, emit Emit) error
 	// Forget drops stream's state without emitting anything.
 	Forget(stream uint64)
+	// Pending says what stream's state holds between calls.
+	Pending(stream uint64) Hold
+	// Discard drops the partial frame held for stream and discards the
+	// rest of it as it arrives, like a frame over max_length (nothing is
+	// reported). When the frame's end cannot be known (a length-prefixed
+	// header not complete yet), the rest of the stream is discarded.
+	Discard(stream uint64)
 }
+
+// Hold is what a pre-processor keeps of a stream between calls.
+type Hold uint8
+
+const (
+	// HoldNone: every byte seen was emitted in a frame or dropped.
+	HoldNone Hold = iota
+	// HoldPartial: bytes of a frame not complete yet wait for more.
+	HoldPartial
+	// HoldDiscard: a dropped frame (already reported) is still being
+	// discarded; the bytes that come next belong to it until the
+	// pre-processor resynchronises.
+	HoldDiscard
+)
 
 // Postprocessor frames encoded events for a sink.
 type Postprocessor interface {

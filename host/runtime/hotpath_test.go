@@ -124,7 +124,9 @@ to = "p"
 from = "p"
 to = "dst"
 `, batch, codecName, codecName, post))
-	r, err := runtime.New(f, c, runtime.Options{Log: zerolog.Nop()})
+	// A window of 128 events at least: a frame may span half of it, and a
+	// 40 KiB line in chunks of 1 byte to 4 KiB spans up to 45 events.
+	r, err := runtime.New(f, c, runtime.Options{Log: zerolog.Nop(), Window: max(128, 16*batch)})
 	require.NoError(t, err)
 	stats, err := r.Run(context.Background())
 	require.NoError(t, err)

@@ -70,6 +70,7 @@ type source struct {
 	streams   map[uint64]*carry // streams with pre-processor state
 	spare     []*carry          // carries of finished streams, for reuse
 	carried   int               // events held by partial frames, all streams
+	frames    uint64            // frames that reached the codec
 	maxCarry  int               // the most events partial frames may hold
 	scratch   []settlement
 	acks      []uint64
@@ -265,14 +266,12 @@ func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
 }
 
 // carry is a stream's delivery state between events: the events whose
-// bytes a pre-processor holds in a partial frame. They form a chain, each
-// depending on the next event of the stream (window.depend), and the last
-// one (tok) holds one pending count until the event that completes or
-// drops the frame is known; then it settles with that event's outcome.
+// bytes a pre-processor holds in a partial frame. They settle with the
+// deliveries of the event whose processing completes (or drops) that
+// frame.
 type carry struct {
-	tok  uint64         // the last event of the chain (when n > 0)
-	n    int            // events in the chain
-	hold processor.Hold // what the pre-processors held after the last event
+	chain chain          // the held events (window.hold)
+	hold  processor.Hold // what the pre-processors held after the last event
 }
 
 // stream returns the carry of stream id, creating it.
@@ -303,10 +302,16 @@ func (s *source) hold(stream uint64) processor.Hold {
 	return h
 }
 
+// resolve settles c's held events with the deliveries of event tok.
+func (s *source) resolve(c *carry, tok uint64) {
+	s.carried -= c.chain.n
+	s.window.resolve(&c.chain, tok)
+}
+
 // frame runs the current event's bytes through the pre-processors and
-// keeps its stream's carry: the event is acked only once every frame made
-// from its bytes was delivered, and fails back (or goes to the err port)
-// when any of them was dropped.
+// keeps its stream's carry, so that the event is acked only once every
+// frame made from its bytes was delivered, and fails back (or goes to the
+// err port) when any of them was dropped.
 func (s *source) frame(stream uint64, p []byte, end bool) {
 	s.curStream = stream
 	c := s.stream(stream)
@@ -317,36 +322,33 @@ func (s *source) frame(stream uint64, p []byte, end bool) {
 		return // no bytes: nothing held, nothing completed
 	}
 	tok := s.cur.token
+	frames := s.frames
 	err := s.feed(0, p)
 	hold := s.hold(stream)
 	if err == nil && (c.hold == processor.HoldDiscard || hold == processor.HoldDiscard) {
 		err = fmt.Errorf("stream %d: bytes of a frame a pre-processor dropped (over its max_length)", stream)
 	}
-	// The frame the chain's bytes went into is completed or dropped by
-	// this event, or continues into it: either way this event decides.
-	if c.n > 0 {
-		s.window.depend(c.tok, tok)
+	// A pre-processor completes (or drops) the oldest frame it holds first,
+	// so the held events' frame is done once anything came out of this
+	// event. Behind a second pre-processor that is not known: only an
+	// empty hold says so.
+	if hold != processor.HoldPartial || err != nil || (len(s.node.pre) == 1 && s.frames != frames) {
+		s.resolve(c, tok)
 	}
 	if hold == processor.HoldPartial && !end {
-		if c.n >= s.maxCarry || s.carried >= s.maxCarry {
+		if c.chain.n >= s.maxCarry || s.carried >= s.maxCarry {
 			if err == nil {
-				err = s.spanError(stream, c.n)
+				err = s.spanError(stream, c.chain.n)
 			}
 			for _, pre := range s.node.pre {
 				pre.Discard(stream)
 			}
+			s.resolve(c, tok)
 			hold = s.hold(stream)
-			s.carried -= c.n
-			c.n = 0
 		} else {
-			s.window.add(tok, 1)
-			c.tok = tok
-			c.n++
+			s.window.hold(&c.chain, tok)
 			s.carried++
 		}
-	} else {
-		s.carried -= c.n
-		c.n = 0
 	}
 	c.hold = hold
 	if err != nil {
@@ -373,6 +375,7 @@ func (s *source) spanError(stream uint64, n int) error {
 func (s *source) feed(level int, data []byte) error {
 	n := s.node
 	if level == len(n.pre) {
+		s.frames++
 		if s.raw != nil {
 			// The binary codec's Decode is a fresh copy of the frame: one
 			// allocation for the bytes and one to box the slice, per
@@ -427,10 +430,7 @@ func (s *source) finishStream(stream uint64) {
 	}
 	delete(s.streams, stream)
 	s.lastCarry = nil
-	if c.n > 0 {
-		s.window.depend(c.tok, s.cur.token)
-		s.carried -= c.n
-	}
+	s.resolve(c, s.cur.token)
 	*c = carry{}
 	s.spare = append(s.spare, c)
 	s.curStream = stream

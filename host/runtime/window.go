@@ -15,6 +15,9 @@ type window struct {
 	slots      []slot
 	head, tail uint64 // live tokens are [head, tail); token t uses slots[t%len]
 	live       int
+	// done is told the plugin event id and overall outcome of every event
+	// that settles (never of internal slots).
+	done func(id uint64, failed bool)
 }
 
 type slot struct {
@@ -23,9 +26,17 @@ type slot struct {
 	failed   bool
 	settled  bool
 	internal bool // opened by the runtime itself, not for a plugin event
+	// held: some of the event's bytes wait in a partial frame; the event
+	// settles once the event that completes that frame has (see chain).
+	held bool
+	// dep lists the held events waiting for this one's deliveries, linked
+	// through sib; both are token+1, so that 0 is none.
+	dep, sib uint64
 }
 
-func newWindow(size int) *window { return &window{slots: make([]slot, size)} }
+func newWindow(size int, done func(id uint64, failed bool)) *window {
+	return &window{slots: make([]slot, size), done: done}
+}
 
 // full reports whether no new event can be taken.
 func (w *window) full() bool { return w.tail-w.head == uint64(len(w.slots)) }
@@ -49,54 +60,133 @@ func (w *window) open(id uint64) uint64 {
 }
 
 // openInternal takes a slot for events the runtime makes itself (frames a
-// pre-processor flushes at the end of a stream, whose bytes came with events
-// that already settled). It settles like any other but is never reported.
+// pre-processor flushes at the end of a stream). It settles like any other
+// but is never reported.
 func (w *window) openInternal() uint64 {
 	t := w.open(0)
 	w.slots[t%uint64(len(w.slots))].internal = true
 	return t
 }
 
-// add counts n more deliveries on token t.
+// add counts n more deliveries (or holds) on token t.
 func (w *window) add(t uint64, n int32) { w.slots[t%uint64(len(w.slots))].pending += n }
 
-// settle records the outcome of one delivery (or of the routing hold, with
-// failed=false). When it was the last one, it returns the plugin's event id
-// and the event's overall outcome with done=true.
-func (w *window) settle(t uint64, failed bool) (id uint64, anyFailed, done bool) {
+// isLive reports whether t is a token that has not settled yet.
+func (w *window) isLive(t uint64) bool {
+	return t >= w.head && t < w.tail && !w.slots[t%uint64(len(w.slots))].settled
+}
+
+// chain is a list of held events (linked through their slots) whose bytes
+// wait in one partial frame.
+type chain struct {
+	first, last uint64 // token+1; 0 when empty
+	n           int
+}
+
+// hold adds event t, whose bytes are now (also) in c's partial frame, to
+// c: t will not settle before c is resolved.
+func (w *window) hold(c *chain, t uint64) {
 	s := &w.slots[t%uint64(len(w.slots))]
-	if s.settled || t < w.head || t >= w.tail {
-		return 0, false, false // stale token: already settled, ignore
+	s.held, s.sib = true, 0
+	if c.last == 0 {
+		c.first = t + 1
+	} else {
+		w.slots[(c.last-1)%uint64(len(w.slots))].sib = t + 1
+	}
+	c.last = t + 1
+	c.n++
+}
+
+// resolve empties c: its events settle with the outcome of on's
+// deliveries, on being the event whose processing completed (or dropped)
+// the frame their bytes are in. on must still be routing. Events of one
+// frame may also carry other frames: each one settles when both are done.
+func (w *window) resolve(c *chain, on uint64) {
+	if c.n == 0 {
+		return
+	}
+	o := &w.slots[on%uint64(len(w.slots))]
+	if !w.isLive(on) || o.pending == 0 {
+		// Not expected (on is routing); its outcome is unknown: fail.
+		for d := c.first; d != 0; {
+			next := w.slots[(d-1)%uint64(len(w.slots))].sib
+			w.unhold(d-1, true)
+			d = next
+		}
+	} else {
+		w.slots[(c.last-1)%uint64(len(w.slots))].sib = o.dep
+		o.dep = c.first
+	}
+	*c = chain{}
+}
+
+// settle records the outcome of one delivery (or of the routing hold, with
+// failed=false) of t. After the last one, the events waiting for t's
+// deliveries (dep) settle their hold with t's outcome so far, and t
+// settles unless it is held itself; done is told the plugin event id and
+// the overall outcome (failed if anything failed). Stale tokens are
+// ignored.
+func (w *window) settle(t uint64, failed bool) {
+	s := &w.slots[t%uint64(len(w.slots))]
+	if !w.isLive(t) || s.pending <= 0 {
+		return // stale token: already settled, ignore
 	}
 	s.failed = s.failed || failed
 	s.pending--
 	if s.pending > 0 {
-		return 0, false, false
+		return
 	}
+	for d := s.dep; d != 0; {
+		next := w.slots[(d-1)%uint64(len(w.slots))].sib
+		w.unhold(d-1, s.failed)
+		d = next
+	}
+	s.dep = 0
+	if !s.held {
+		w.finish(t)
+	}
+}
+
+// unhold settles the hold of a held event with the outcome of the frame
+// its bytes went into.
+func (w *window) unhold(t uint64, failed bool) {
+	s := &w.slots[t%uint64(len(w.slots))]
+	if !w.isLive(t) || !s.held {
+		return
+	}
+	s.held, s.sib = false, 0
+	s.failed = s.failed || failed
+	if s.pending == 0 {
+		w.finish(t)
+	}
+}
+
+// finish settles t for good and reports it.
+func (w *window) finish(t uint64) {
+	s := &w.slots[t%uint64(len(w.slots))]
 	s.settled = true
 	w.live--
 	for w.head < w.tail && w.slots[w.head%uint64(len(w.slots))].settled {
 		w.head++
 	}
-	if s.internal {
-		return 0, false, false
+	if !s.internal {
+		w.done(s.id, s.failed)
 	}
-	return s.id, s.failed, true
 }
 
 // release drops the routing hold taken by open.
-func (w *window) release(t uint64) (id uint64, failed, done bool) { return w.settle(t, false) }
+func (w *window) release(t uint64) { w.settle(t, false) }
 
-// failAll settles every unsettled event as failed, oldest first, calling
-// fn with each plugin event id (used when the flow gives up on its sinks).
-// Settlements that arrive for them later are ignored as stale.
-func (w *window) failAll(fn func(id uint64)) {
+// failAll settles every unsettled event as failed, oldest first (used when
+// the flow gives up on its sinks). Settlements that arrive for them later
+// are ignored as stale.
+func (w *window) failAll() {
 	for t := w.head; t < w.tail; t++ {
 		s := &w.slots[t%uint64(len(w.slots))]
 		if !s.settled {
 			s.settled = true
 			if !s.internal {
-				fn(s.id)
+				w.done(s.id, true)
 			}
 		}
 	}
