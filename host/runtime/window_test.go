@@ -116,7 +116,7 @@ func TestWindowHeldEventsSettleWithTheFrameThatCompletesThem(t *testing.T) {
 			var c chain
 			held(w, &c, 1, 0) // a partial frame: its start,
 			held(w, &c, 2, 0) // its middle,
-			end := w.open(3)            // and the event that completes it
+			end := w.open(3)  // and the event that completes it
 			w.resolve(&c, end)
 			w.add(end, 1) // the frame's delivery
 			w.release(end)
