@@ -396,17 +396,6 @@ func TestListPluginsSurvivesACrashingPlugin(t *testing.T) {
 	assert.Equal(t, "pdk-go 0.1", *listed[2].SDK)
 }
 
-// faultPluginDir is a directory holding only the C fault plugin
-// (build/test-plugins/libtremor_fault.so), for tremorctl's plugin path.
-func faultPluginDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	data, err := os.ReadFile(testenv.Fixture(t, "fault"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "libtremor_fault.so"), data, 0o755))
-	return dir
-}
-
 // A source whose own thread keeps scribbling random values over its batch
 // (header, events, value nodes, bytes) after on_pull returned, run isolated
 // through tremorctl again and again for a few seconds: the host never
@@ -501,4 +490,106 @@ func untoldOutcomes(t testing.TB, log string) (events uint64) {
 		}
 	}
 	return events
+}
+
+// pluginDir is a directory holding only the given built plugin files
+// (build/plugins or build/test-plugins names), for tremorctl's plugin path.
+func pluginDir(t testing.TB, files ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o755))
+	}
+	return dir
+}
+
+// A source whose process crashes after every second pull (20 events per
+// process), run by tremorctl for 4 s: restarts are paced (exponential
+// backoff, not hundreds a second), the crash lines are held back to one in
+// full plus one with the count, and every event taken is delivered and
+// acked.
+func TestIsolatedCrashLoopIsPaced(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	flowFile := filepath.Join(dir, "crashloop.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(crashFlow(`isolation = "process"
+config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = { path = %q }`, out))), 0o644))
+	plugins := pluginDir(t, testenv.Fixture(t, "fixture_crash"))
+
+	cmd := exec.Command(tremorctl(t), "run", "--log-level", "debug", "--plugin-path", plugins, flowFile)
+	cmd.Env = append(os.Environ(), isolate.EnvRunner+"="+isoRunner(t))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Watch the crash loop for a while, then stop the flow as Ctrl-C does.
+	select {
+	case err := <-done:
+		t.Fatalf("tremorctl ended by itself (%v); stderr:\n%s", err, lastLines(stderr.String(), 30))
+	case <-time.After(4 * time.Second):
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	select {
+	case <-done:
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl did not stop within %s of SIGINT; stderr:\n%s", flowDeadline, lastLines(stderr.String(), 30))
+	}
+	assert.Equal(t, 0, cmd.ProcessState.ExitCode(), "nothing failed back; stderr:\n%s", lastLines(stderr.String(), 30))
+
+	type line struct{ Level, Message string }
+	var lines []line
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		var m line
+		if json.Unmarshal([]byte(l), &m) == nil {
+			lines = append(lines, m)
+		}
+	}
+	count := func(level, substr string) int {
+		n := 0
+		for _, l := range lines {
+			if (level == "" || l.Level == level) && strings.Contains(l.Message, substr) {
+				n++
+			}
+		}
+		return n
+	}
+	restarts := count("", "starting a new process for the plugin")
+	assert.GreaterOrEqual(t, restarts, 2, "it crashed and was restarted")
+	// Backoff 0, 0.1, 0.2, 0.4, 0.8, 1.6, 2 s...: at most 7 restarts in
+	// 4 s (fewer on a loaded machine); without it, hundreds.
+	assert.LessOrEqual(t, restarts, 8)
+	assert.Equal(t, 1, count("error", "the plugin's process died"), "one crash in full")
+	assert.Equal(t, 1, count("error", "more times in the last"), "the others counted in one line")
+	assert.Contains(t, stderr.String(), `crashed `+fmt.Sprint(restarts-1)+` more times in the last`)
+	assert.Contains(t, stderr.String(), `(SIGSEGV)`)
+	assert.Equal(t, 1, count("warn", "starting a new process"), "restart lines are held back with their crash")
+	warnOrWorse := 0
+	for _, l := range lines {
+		if l.Level == "warn" || l.Level == "error" {
+			warnOrWorse++
+		}
+	}
+	assert.LessOrEqual(t, warnOrWorse, 2*restarts+4, "log lines at warn and above bounded by the restarts")
+
+	rows := statsTable(t, stdout.String())
+	src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded
+	// 20 events from each process that crashed, up to 20 from the last
+	assert.GreaterOrEqual(t, src[0], uint64(20*restarts))
+	assert.LessOrEqual(t, src[0], uint64(20*(restarts+1)))
+	assert.Equal(t, src[0], src[3]+src[4], "every event acked or failed")
+	assert.Equal(t, uint64(0), src[4])
+	assert.Equal(t, src[0], dst[1])
+	assert.Len(t, isoLines(t, out), int(dst[1]))
+}
+
+// faultPluginDir is a directory holding only the C fault plugin
+// (build/test-plugins/libtremor_fault.so).
+func faultPluginDir(t testing.TB) string {
+	t.Helper()
+	return pluginDir(t, testenv.Fixture(t, "fault"))
 }
