@@ -1,0 +1,185 @@
+package tests
+
+// The last words of `tremorctl run` when an in-process plugin takes it
+// down (docs/in-process.md): after a segfault in a hook, a line after the
+// Go runtime's report naming the plugin file, connector, type and hook;
+// after exit(0) in a hook, a line naming them and status 70, not 0. The C
+// fault plugin (build/test-plugins/libtremor_fault.so) crashes or exits at
+// the hook its config names.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/isolate"
+)
+
+// faultFlowFile is a fault source of 100 events into a fault sink; srcCfg and
+// dstCfg are extra config keys, dstExtra extra keys of the sink's table.
+func faultFlowFile(t *testing.T, srcCfg, dstCfg, dstExtra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "crash.toml")
+	src := fmt.Sprintf(`[flow]
+name = "crash"
+
+[[connector]]
+id = "src"
+type = "fault"
+codec = "string"
+config = { count = 100%s }
+
+[[connector]]
+id = "dst"
+type = "fault"
+codec = "string"
+config = { count = 0%s }
+%s
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "src"
+to = "pass"
+[[link]]
+from = "pass"
+to = "dst"
+`, srcCfg, dstCfg, dstExtra)
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o644))
+	return path
+}
+
+func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
+	plugins := faultPluginDir(t)
+	file := filepath.Join(plugins, "libtremor_fault.so")
+	for _, tc := range []struct {
+		name           string
+		srcCfg, dstCfg string
+		want           string // the line after the crash report
+	}{
+		{"segfault in the sink's on_send", "", `, crash_at = "send"`,
+			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_send: SIGSEGV.`, file)},
+		{"segfault in the source's on_pull", `, crash_at = "pull"`, "",
+			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "src" (type fault), during on_pull: SIGSEGV.`, file)},
+		{"segfault in the source's on_ack", `, crash_at = "ack"`, "",
+			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "src" (type fault), during on_ack: SIGSEGV.`, file)},
+		{"segfault in the sink's on_start", "", `, crash_at = "start"`,
+			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_start: SIGSEGV.`, file)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			assert.Equal(t, 2, code, "the Go runtime's status for a fatal signal")
+			// The runtime's report comes first, then the last words.
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
+			assert.Contains(t, stderr, "signal arrived during cgo execution")
+			assert.Equal(t, tc.want, lines[len(lines)-2], "stderr (last lines):\n%s", lastLines(stderr, 6))
+			assert.Contains(t, lines[len(lines)-1], `run it with isolation = "process"`)
+			assert.Less(t, strings.LastIndex(stderr, "goroutine "), strings.Index(stderr, "tremorctl: crashed in"), "the last words come after the report")
+			// The process died: no summary claims anything was delivered.
+			assert.NotContains(t, stdout, "ran for")
+		})
+	}
+}
+
+// exit(0) from a plugin's hook ends tremorctl with status 70 and a line
+// naming plugin, connector, type and hook, instead of a silent success
+// with the events in flight lost.
+func TestPluginExitIsNotSuccess(t *testing.T) {
+	plugins := faultPluginDir(t)
+	file := filepath.Join(plugins, "libtremor_fault.so")
+	for _, tc := range []struct {
+		name           string
+		srcCfg, dstCfg string
+		want           string
+	}{
+		{"exit(0) in the sink's on_send", "", `, exit_at = "send"`,
+			fmt.Sprintf(`tremorctl: plugin %s (connector "dst", type fault, hook on_send) called exit(0); events in flight are lost. Exiting with status 70.`, file)},
+		{"exit(0) in the source's on_connect", `, exit_at = "connect"`, "",
+			fmt.Sprintf(`tremorctl: plugin %s (connector "src", type fault, hook on_connect) called exit(0); events in flight are lost. Exiting with status 70.`, file)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			assert.Equal(t, 70, code, "stderr:\n%s", lastLines(stderr, 6))
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			require.GreaterOrEqual(t, len(lines), 2, "stderr:\n%s", stderr)
+			assert.Equal(t, tc.want, lines[len(lines)-2])
+			assert.Contains(t, lines[len(lines)-1], `run it with isolation = "process"`)
+			assert.NotContains(t, stderr, "goroutine ", "no Go crash report: the process exited")
+			assert.NotContains(t, stdout, "ran for")
+		})
+	}
+}
+
+// The advice works: the same crashing sink with isolation = "process"
+// costs its child process, not tremorctl, which ends on its own, prints
+// its counters (every event the source produced failed back to it, none
+// lost) and no last words.
+func TestCrashContainedWithProcessIsolation(t *testing.T) {
+	plugins := faultPluginDir(t)
+	flowFile := faultFlowFile(t, "", `, crash_at = "send"`, "isolation = \"process\"\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 20\nmax_attempts = 2\n")
+	code, stdout, stderr := tremorctlExit(t, t.TempDir(), []string{isolate.EnvRunner + "=" + isoRunner(t)},
+		"run", "--drain-timeout", "1s", "--plugin-path", plugins, flowFile)
+	assert.Equal(t, 1, code, "events were failed back; stderr:\n%s", lastLines(stderr, 10))
+	assert.NotContains(t, stderr, "goroutine ")
+	assert.NotContains(t, stderr, "tremorctl: crashed")
+	assert.Contains(t, stderr, "killed by signal SIGSEGV")
+	rows := statsTable(t, stdout) // in, out, errors, acks, fails, discarded
+	assert.Equal(t, uint64(100), rows["src"][0], "the source produced every event")
+	assert.Equal(t, uint64(0), rows["dst"][1], "the sink delivered none")
+	assert.Equal(t, uint64(100), rows["src"][3]+rows["src"][4], "each was acked or failed back to the source")
+	assert.Equal(t, uint64(0), rows["src"][3], "none was acked")
+}
+
+// After a normal run the watcher says nothing and exits with tremorctl:
+// stderr (which the watcher holds too) reaches its end once tremorctl has
+// exited, and no "crashed" line was written.
+func TestCrashWatcherExitsWithTremorctl(t *testing.T) {
+	plugins := faultPluginDir(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, "", "", ""))
+	cmd.Stderr = w // an *os.File: Wait does not wait for the pipe's other holders
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	require.NoError(t, err)
+	cmd.Stdout = out
+	require.NoError(t, cmd.Start())
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl run did not end within %s", flowDeadline)
+	}
+	read := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(r) // EOF: every holder of stderr has closed it
+		read <- b
+	}()
+	select {
+	case b := <-read:
+		assert.NotContains(t, string(b), "crashed")
+		assert.NotContains(t, string(b), "called exit")
+	case <-time.After(flowDeadline):
+		t.Fatalf("stderr was still held open %s after tremorctl exited: the crash watcher did not exit", flowDeadline)
+	}
+	stdout, err := os.ReadFile(out.Name())
+	require.NoError(t, err)
+	rows := statsTable(t, string(stdout)) // in, out, errors, acks, fails, discarded
+	assert.Equal(t, [6]uint64{100, 100, 0, 100, 0, 0}, rows["src"])
+	assert.Equal(t, [6]uint64{100, 100, 0, 0, 0, 0}, rows["dst"])
+}
