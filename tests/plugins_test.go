@@ -507,3 +507,42 @@ func TestFileWriteThenRead(t *testing.T) {
 	require.NoError(t, r.Stop())
 	assert.NotEmpty(t, logs.find("reader", "stopped reading "+path))
 }
+
+// check-plugin never shows the value of a config field the plugin declares
+// secret: not in its text report, not in --json, not in the message about a
+// --config it cannot parse (where nothing of the text is shown).
+func TestCheckPluginRedactsSecrets(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	fixture := testenv.Fixture(t, "fixture")
+	good := `fixture_types={"host": "example.org", "password": "` + secret + `"}`
+	for _, tt := range []struct {
+		name    string
+		args    []string
+		code    int
+		want    string // in stdout
+		wantErr string // in stderr
+	}{
+		// fixture_types accepts configs of the wrong type, a rule it breaks
+		// on purpose: exit status 1 with a report
+		{"text", []string{"--config", good}, 1,
+			`connector fixture_types, config {"host":"example.org","password":"<redacted>"}: FAILED`, ""},
+		{"json", []string{"--json", "--config", good}, 1,
+			`"config": "{\"host\":\"example.org\",\"password\":\"<redacted>\"}"`, ""},
+		{"bad json", []string{"--config", `fixture_types={"password": ` + secret + `}`}, 2,
+			"", "tremorctl: check-plugin: --config fixture_types=...: not valid JSON at byte 14; the text is not shown"},
+		{"no connector", []string{"--config", secret}, 2,
+			"", "tremorctl: check-plugin: --config wants CONNECTOR=JSON"},
+		{"not an object", []string{"--config", `fixture_types=["` + secret + `"]`}, 2,
+			"", "tremorctl: check-plugin: --config fixture_types=...: must be a JSON object"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"check-plugin", "--leak-cycles", "0", "--connector", "fixture_types"}, tt.args...)
+			code, stdout, stderr := tremorctlExit(t, "", nil, append(args, fixture)...)
+			assert.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			assert.Contains(t, stdout, tt.want)
+			assert.Contains(t, stderr, tt.wantErr)
+			assert.NotContains(t, stdout+stderr, secret)
+			assert.NotContains(t, stdout+stderr, "hunter2")
+		})
+	}
+}

@@ -204,3 +204,29 @@ func TestReportJSON(t *testing.T) {
 	assert.Equal(t, conformance.RuleEventPort, f.Rule)
 	assert.Equal(t, "fault", back.Plugin.Name)
 }
+
+// The value of a field the plugin declares secret appears nowhere in the
+// report, text or JSON; the other values of the config do.
+func TestReportRedactsSecrets(t *testing.T) {
+	const secret = "hunter2-very-secret"
+	rep := conformance.CheckInProcess(conformance.Options{
+		File: testenv.Fixture(t, "fixture"), LeakCycles: -1, Connectors: []string{"fixture_types"},
+		Configs: map[string][]string{"fixture_types": {`{"host": "example.org", "password": "` + secret + `"}`}},
+	})
+	require.Len(t, rep.Runs, 1, dump(rep))
+	assert.Equal(t, `{"host":"example.org","password":"<redacted>"}`, rep.Runs[0].Config)
+	require.NotNil(t, rep.Plugin)
+	for _, c := range rep.Plugin.Connectors {
+		if c.Name == "fixture_types" {
+			assert.Equal(t, []string{"password"}, c.SecretFields)
+		}
+	}
+	var js bytes.Buffer
+	require.NoError(t, rep.WriteJSON(&js))
+	text := dump(rep)
+	for _, out := range []string{text, js.String()} {
+		assert.NotContains(t, out, secret)
+		assert.Contains(t, out, "example.org")
+		assert.Contains(t, out, "<redacted>")
+	}
+}

@@ -106,13 +106,17 @@ type collector struct {
 	lastStep  string
 	running   string // key of the run started and not done
 	done      map[string]bool
+	secrets   scrubber
 }
 
-func newCollector(rep *Report) *collector { return &collector{rep: rep, done: map[string]bool{}} }
+func newCollector(rep *Report, opts *Options) *collector {
+	return &collector{rep: rep, done: map[string]bool{}, secrets: scrubber{configs: opts.Configs}}
+}
 
 func (c *collector) plugin(p PluginInfo) {
 	if c.rep.Plugin == nil {
 		c.rep.Plugin = &p
+		c.secrets.learn(p)
 	}
 }
 
@@ -132,7 +136,10 @@ func (c *collector) end(conn string, run int, step string) {
 	c.lastStep = step
 }
 
-func (c *collector) finding(f Finding) { c.rep.add(f) }
+func (c *collector) finding(f Finding) {
+	f.Message = c.secrets.scrub(f.Connector, f.Run, f.Message)
+	c.rep.add(f)
+}
 
 func (c *collector) runDone(i RunInfo) {
 	x := c.rep.run(i.Connector, i.Run)
@@ -185,7 +192,7 @@ func (c *collector) skipList() []string {
 func CheckInProcess(opts Options) *Report {
 	opts.File = absPath(opts.File)
 	rep := &Report{File: opts.File}
-	runChecks(&opts, newCollector(rep))
+	runChecks(&opts, newCollector(rep, &opts))
 	rep.finish()
 	return rep
 }
@@ -199,7 +206,7 @@ type ChildCommand func() *exec.Cmd
 func Check(opts Options, child ChildCommand) (*Report, error) {
 	opts.File = absPath(opts.File)
 	rep := &Report{File: opts.File}
-	col := newCollector(rep)
+	col := newCollector(rep, &opts)
 	deadline := time.Now().Add(opts.timeout())
 	for restarts := 0; ; restarts++ {
 		o := opts

@@ -41,16 +41,17 @@ type PluginInfo struct {
 
 // ConnectorInfo is one connector type of the plugin.
 type ConnectorInfo struct {
-	Name    string   `json:"name"`
-	Kinds   []string `json:"kinds"`
-	Payload string   `json:"payload"`
+	Name         string   `json:"name"`
+	Kinds        []string `json:"kinds"`
+	Payload      string   `json:"payload"`
+	SecretFields []string `json:"secret_fields,omitempty"` // their values are never shown
 }
 
 // RunInfo is one connector checked with one config.
 type RunInfo struct {
 	Connector string `json:"connector"`
 	Run       int    `json:"run"`
-	Config    string `json:"config"` // the config as given (JSON), before defaults
+	Config    string `json:"config"` // the config as given (JSON), before defaults, secret values redacted
 	// Status: "ok" (no errors), "failed" (errors), "crashed", "hung",
 	// "skipped" (could not be run, see the findings) or "not run" (an
 	// earlier crash or hang ended the check before it).
@@ -170,6 +171,7 @@ func (r *Report) finish() {
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // for people and jq, not for a web page
 	return enc.Encode(r)
 }
 

@@ -138,7 +138,7 @@ func runChecks(opts *Options, out emitter) {
 	}
 	info := PluginInfo{Name: p.Name, Version: p.Version, ABI: p.ABI(), SDK: p.SDK}
 	for _, c := range p.Connectors {
-		info.Connectors = append(info.Connectors, ConnectorInfo{Name: c.Name, Kinds: c.KindNames(), Payload: c.PayloadName()})
+		info.Connectors = append(info.Connectors, ConnectorInfo{Name: c.Name, Kinds: c.KindNames(), Payload: c.PayloadName(), SecretFields: secretFields(c)})
 	}
 	out.plugin(info)
 	out.begin("", 0, "tremor_plugin_get_descriptor (again)", opts.hookTimeout())
@@ -183,10 +183,11 @@ func runChecks(opts *Options, out emitter) {
 			if skip[runKey(c.Name, run)] {
 				continue
 			}
-			out.runStart(c.Name, run, cfg)
+			shown := shownConfig(c, cfg)
+			out.runStart(c.Name, run, shown)
 			k := newChecker(opts, out, p, c, rp.connectors[c.Name], run)
 			k.unacked = map[uint64]string{}
-			k.info.Config = cfg
+			k.info.Config = shown
 			k.checkConnector(cfg)
 			k.close()
 			out.runDone(k.info)
@@ -242,7 +243,7 @@ func parseConfig(text string) (map[string]any, error) {
 func (k *checker) checkConnector(cfgText string) {
 	user, err := parseConfig(cfgText)
 	if err != nil {
-		k.report(SevError, "config", RuleConfigNeeded, "--config %s=%s: %v", k.c.Name, cfgText, err)
+		k.report(SevError, "config", RuleConfigNeeded, "--config %s=...: %v (the text is not shown: it may hold secrets)", k.c.Name, err)
 		k.info.Status = "skipped"
 		return
 	}

@@ -44,6 +44,10 @@ func (c *Connector) CheckConfig(cfg map[string]any) (map[string]any, error) {
 			continue
 		}
 		nv, err := coerce(v, f.Type)
+		if err != nil && f.Secret {
+			// coerce quotes numbers it cannot convert
+			err = fmt.Errorf("got %s (the value is not shown: the field is secret)", describe(v))
+		}
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("config field %q: expected %s, %v", k, f.TypeName(), err))
 			reported[k] = true // one message per mistake: not "missing" as well

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,25 +50,50 @@ options:
                             a crashing plugin ends tremorctl)
 `
 
-// configFlag is --config CONNECTOR=JSON, repeatable.
-type configFlag map[string][]string
+// configFlag is --config CONNECTOR=JSON, repeatable. A bad one is recorded
+// rather than returned to the flag package, which would quote the whole
+// argument in its message: the text may hold secrets, so the errors name
+// the connector and what is wrong, never the text.
+type configFlag struct {
+	byName map[string][]string
+	errs   []string
+}
 
-func (c configFlag) String() string { return "" }
+func (c *configFlag) String() string { return "" }
 
-func (c configFlag) Set(s string) error {
+func (c *configFlag) Set(s string) error {
 	name, text, ok := strings.Cut(s, "=")
-	if !ok || name == "" {
-		return fmt.Errorf("want CONNECTOR=JSON, e.g. file='{\"path\":\"/tmp/x\"}'")
+	if !ok || name == "" || strings.ContainsAny(name, "{}\"\n") {
+		c.errs = append(c.errs, "--config wants CONNECTOR=JSON, e.g. file='{\"path\":\"/tmp/x\"}'; the argument is not shown, as it may hold secrets")
+		return nil
 	}
 	var v any
 	if err := json.Unmarshal([]byte(text), &v); err != nil {
-		return fmt.Errorf("config of %s is not valid JSON: %v", name, err)
+		c.errs = append(c.errs, fmt.Sprintf("--config %s=...: not valid JSON%s; the text is not shown, as it may hold secrets", name, jsonErrorAt(err)))
+		return nil
 	}
 	if _, isObj := v.(map[string]any); !isObj {
-		return fmt.Errorf("config of %s must be a JSON object", name)
+		c.errs = append(c.errs, fmt.Sprintf("--config %s=...: must be a JSON object, {\"field\": value, ...}", name))
+		return nil
 	}
-	c[name] = append(c[name], text)
+	if c.byName == nil {
+		c.byName = map[string][]string{}
+	}
+	c.byName[name] = append(c.byName[name], text)
 	return nil
+}
+
+// jsonErrorAt says where a JSON text went wrong without quoting any of it
+// (encoding/json's messages quote the offending character).
+func jsonErrorAt(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf(" at byte %d", se.Offset)
+	}
+	if strings.Contains(err.Error(), "unexpected end of JSON input") {
+		return ": it ends too early"
+	}
+	return ""
 }
 
 type listFlag []string
@@ -78,7 +104,7 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 func (c *cli) checkPlugin(args []string) int {
 	fs := c.flags("check-plugin", "FILE")
 	fs.Usage = func() { fmt.Fprint(c.stderr, checkUsage) }
-	configs := configFlag{}
+	configs := &configFlag{}
 	var connectors listFlag
 	fs.Var(configs, "config", "CONNECTOR=JSON config (repeatable)")
 	fs.Var(&connectors, "connector", "check only this connector type (repeatable)")
@@ -95,6 +121,12 @@ func (c *cli) checkPlugin(args []string) int {
 	if *child {
 		return conformance.RunChild()
 	}
+	if len(configs.errs) > 0 {
+		for _, e := range configs.errs {
+			fmt.Fprintf(c.stderr, "tremorctl: check-plugin: %s\n", e)
+		}
+		return 2
+	}
 	if err := c.setupLog(); err != nil {
 		return c.fail("%v", err)
 	}
@@ -107,7 +139,7 @@ func (c *cli) checkPlugin(args []string) int {
 	}
 	opts := conformance.Options{
 		File:        rest[0],
-		Configs:     configs,
+		Configs:     configs.byName,
 		Connectors:  connectors,
 		HookTimeout: *hookTimeout,
 		Timeout:     *timeout,
