@@ -98,16 +98,22 @@ func (t *Table) Claim(file, typ, alias string, inst uintptr, lo, hi uint64) *Slo
 }
 
 // Enter records that hook h (a host/plugin Hook number) is running.
+//
+// Enter and Leave are plain stores, not atomic ones (about 0.5 ns a pair
+// instead of 5): the hook word is read by the thread that wrote it (the
+// exit() guard) or by another process after this one died, neither of
+// which needs ordering; the plugin call between them is opaque to the
+// compiler, so neither store is dropped.
 func (s *Slot) Enter(h uint32) {
 	if s != nil {
-		atomic.StoreUint32(s.hook, h+1)
+		*s.hook = h + 1
 	}
 }
 
 // Leave records that no hook is running.
 func (s *Slot) Leave() {
 	if s != nil {
-		atomic.StoreUint32(s.hook, 0)
+		*s.hook = 0
 	}
 }
 
