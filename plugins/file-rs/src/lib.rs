@@ -636,7 +636,7 @@ tremor_plugin! {
     connectors: [
         FileConnector {
             name: "file",
-            description: "Source (mode read): one event per line, id = byte offset of the line; with resume_from, resumes from the acknowledged offsets and replays failed lines. Sink (mode write/append): one line per event.",
+            description: "Source (mode read): one event per line, id = byte offset of the line; with resume_from, an ack advances the recorded offset and a failed line is read again, without it a fail is logged and the line dropped. Sink (mode write/append): one line per event; ack = the batch was written to the OS (not fsynced: drain and stop sync to disk).",
             kinds: [source, sink],
             payload: bytes,
             fields: [

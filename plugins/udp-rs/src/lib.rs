@@ -445,7 +445,7 @@ tremor_plugin! {
     connectors: [
         UdpServer {
             name: "udp_server",
-            description: "binds url; each datagram received is one event, its stream a hash of the sender's address",
+            description: "binds url; each datagram received is one event, its stream a hash of the sender's address. Acks are counted; a failed datagram cannot be received again: it is logged and dropped",
             kinds: [source],
             payload: bytes,
             fields: [
@@ -455,7 +455,7 @@ tremor_plugin! {
         },
         UdpClient {
             name: "udp_client",
-            description: "sends each event's payload as one datagram to url; events over 65507 bytes fail",
+            description: "sends each event's payload as one datagram to url; ack = the kernel accepted the datagram (UDP: no word from the receiver, it may still be lost); events over 65507 bytes fail",
             kinds: [sink],
             payload: bytes,
             fields: [
