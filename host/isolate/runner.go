@@ -38,6 +38,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"tremorhost/host/plugin"
 )
 
 // EnvRunner names the environment variable that points at tremor-runner
@@ -73,18 +75,29 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// ErrNoRunner is wrapped by FindRunner's error when there is no runner.
+// ErrNoRunner is wrapped by FindRunner's error when there is no runner:
+// none named, none next to the executable. Hosts may then run plugins in
+// their own process instead (see host/runtime's isolation "auto").
 var ErrNoRunner = errors.New("tremor-runner not found")
+
+// ErrRunnerRefused is wrapped by the error for a runner that was named
+// ($TREMOR_RUNNER, Options.Runner) or found next to the executable but
+// cannot be used: it is missing, not an executable, or others than its
+// owner could change it (plugin.CheckTrusted: it runs plugin code with the
+// host's rights). Unlike ErrNoRunner it is never a reason to fall back to
+// running plugins in the host.
+var ErrRunnerRefused = errors.New("tremor-runner refused")
 
 // FindRunner returns the tremor-runner to use: $TREMOR_RUNNER when set,
 // else tremor-runner next to this executable (the build puts both in
-// build/bin).
+// build/bin), checked as plugin files are.
 func FindRunner() (string, error) {
 	if p := os.Getenv(EnvRunner); p != "" {
-		if err := executable(p); err != nil {
-			return "", fmt.Errorf("%w: %s=%s: %v", ErrNoRunner, EnvRunner, p, err)
+		abs, err := usableRunner(p)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s=%s: %v (set %s to the tremor-runner built with this host, e.g. build/bin/tremor-runner, or unset it)", ErrRunnerRefused, EnvRunner, p, err, EnvRunner)
 		}
-		return filepath.Abs(p)
+		return abs, nil
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -97,23 +110,42 @@ func FindRunner() (string, error) {
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, RunnerName)
-		if executable(p) == nil {
-			return p, nil
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			looked = append(looked, p)
+			continue
 		}
-		looked = append(looked, p)
+		abs, err := usableRunner(p)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrRunnerRefused, p, err)
+		}
+		return abs, nil
 	}
 	return "", fmt.Errorf("%w (looked for %s; build it with ./scripts/build.sh, or set %s)", ErrNoRunner, strings.Join(looked, ", "), EnvRunner)
 }
 
-func executable(p string) error {
-	st, err := os.Stat(p)
+// usableRunner checks a runner file: an executable regular file that only
+// its owner can change. It returns its absolute path without symlinks.
+func usableRunner(p string) (string, error) {
+	abs, err := filepath.Abs(p)
 	if err != nil {
-		return err
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	st, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", errors.New("no such file")
+	} else if err != nil {
+		return "", err
 	}
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return errors.New("not an executable file")
+		return "", fmt.Errorf("not an executable file (mode %s)", st.Mode())
 	}
-	return nil
+	if err := plugin.CheckTrusted(abs); err != nil {
+		return "", err
+	}
+	return abs, nil
 }
 
 // FindRunnerWith returns the runner o names, or finds one (FindRunner).
@@ -121,10 +153,11 @@ func FindRunnerWith(o Options) (string, error) { return o.runner() }
 
 func (o Options) runner() (string, error) {
 	if o.Runner != "" {
-		if err := executable(o.Runner); err != nil {
-			return "", fmt.Errorf("%w: %s: %v", ErrNoRunner, o.Runner, err)
+		abs, err := usableRunner(o.Runner)
+		if err != nil {
+			return "", fmt.Errorf("%w: %s: %v", ErrRunnerRefused, o.Runner, err)
 		}
-		return o.Runner, nil
+		return abs, nil
 	}
 	return FindRunner()
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"tremorhost/host/flow"
+	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
 )
@@ -48,6 +50,9 @@ func (c *cli) prepare(f *flow.Flow, opts runtime.Options) (*runtime.Runtime, err
 		return nil, err
 	}
 	reg, loadErr := c.registry(files)
+	if errors.Is(loadErr, isolate.ErrRunnerRefused) {
+		return nil, loadErr
+	}
 	if loadErr != nil {
 		// A broken plugin file does not stop a flow that does not need it;
 		// a missing connector type is reported by runtime.New.

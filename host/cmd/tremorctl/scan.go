@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 )
@@ -14,6 +16,14 @@ import (
 // the checks and messages are the same either way.
 func (c *cli) registry(files []string) (*plugin.Registry, error) {
 	runner, err := isolate.FindRunner()
+	if errors.Is(err, isolate.ErrRunnerRefused) {
+		// A runner named or found that cannot be used is an error, never a
+		// reason to load the files here: each is refused with it.
+		reg, _ := plugin.LoadAllWith(files, func(path string) (*plugin.Plugin, error) {
+			return nil, &plugin.LoadError{Path: path, Err: err}
+		})
+		return reg, err
+	}
 	if err != nil {
 		c.log.Debug().Err(err).Msg("inspecting plugins by loading them into this process")
 		return plugin.LoadAll(files)
@@ -25,6 +35,9 @@ func (c *cli) registry(files []string) (*plugin.Registry, error) {
 // inspectFile is registry for one file.
 func (c *cli) inspectFile(path string) (*plugin.Plugin, error) {
 	runner, err := isolate.FindRunner()
+	if errors.Is(err, isolate.ErrRunnerRefused) {
+		return nil, err
+	}
 	if err != nil {
 		c.log.Debug().Err(err).Msg("inspecting the plugin by loading it into this process")
 		return plugin.Load(path)
