@@ -63,8 +63,8 @@ type crashLog struct {
 	mu        sync.Mutex
 	windowEnd time.Time
 	logged    time.Time // when the death that opened the window was logged
-	held      int    // deaths in the window not logged yet
-	lastWhy   string // the short cause of the last one held (SIGSEGV)
+	held      int       // deaths in the window not logged yet
+	lastWhy   string    // the short cause of the last one held (SIGSEGV)
 	timer     *time.Timer
 	closed    bool
 }
