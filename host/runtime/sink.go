@@ -250,6 +250,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		case lost:
 			n.lost(err)
 		case fatal(err):
+			n.counters.Errors.Add(1)
 			k.report()
 			k.compact(settled)
 			k.giveUp(err)
