@@ -542,6 +542,7 @@ func (s *source) flush(giveUp <-chan struct{}) {
 				for _, e := range buf {
 					s.window.settle(e.token, true)
 				}
+				k.node.counters.SinkFails.Add(uint64(len(buf))) // counted in on the sink: failed there too
 				break send
 			}
 		}
