@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -592,4 +593,183 @@ config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = {
 func faultPluginDir(t testing.TB) string {
 	t.Helper()
 	return pluginDir(t, testenv.Fixture(t, "fault"))
+}
+
+// tremor-runner runs plugin code with the host's rights, so it is held to
+// the rules plugin files are: a runner named by TREMOR_RUNNER or found next
+// to tremorctl that is missing, not executable or changeable by others
+// makes run, validate and list-plugins fail, saying which file, why and
+// what to do; nothing runs (the sink's file is never created) and no
+// plugin is loaded into tremorctl instead.
+func TestUntrustedRunnerIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	flowFile := filepath.Join(dir, "flow.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(crashFlow(`config = { count = 10 }`, fmt.Sprintf(`config = { path = %q }`, out))), 0o644))
+	plugins := pluginDir(t, testenv.Fixture(t, "fixture_crash"))
+	runnerBytes, err := os.ReadFile(isoRunner(t))
+	require.NoError(t, err)
+	writable := filepath.Join(dir, "writable-runner")
+	require.NoError(t, os.WriteFile(writable, runnerBytes, 0o755))
+	require.NoError(t, os.Chmod(writable, 0o777))
+	notExec := filepath.Join(dir, "not-executable")
+	require.NoError(t, os.WriteFile(notExec, runnerBytes, 0o644))
+
+	for _, tc := range []struct {
+		name, runner string
+		want         []string
+	}{
+		{"missing", "/nonexistent/tremor-runner", []string{"TREMOR_RUNNER=/nonexistent/tremor-runner: no such file", "set TREMOR_RUNNER to the tremor-runner built with this host"}},
+		{"writable by others", writable, []string{"TREMOR_RUNNER=" + writable, "writable by group or others (mode 0777)", "chmod go-w " + writable}},
+		{"not executable", notExec, []string{"TREMOR_RUNNER=" + notExec, "not an executable file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := []string{isolate.EnvRunner + "=" + tc.runner}
+			for _, args := range [][]string{
+				{"run", "--plugin-path", plugins, flowFile},
+				{"validate", "--plugin-path", plugins, flowFile},
+				{"list-plugins", plugins},
+			} {
+				code, stdout, stderr := tremorctlExit(t, dir, env, args...)
+				assert.Equal(t, 1, code, "%v: stderr:\n%s", args, stderr)
+				msg := stderr
+				if args[0] == "list-plugins" {
+					msg = stdout // each file is listed as refused, with the reason
+					assert.Contains(t, stdout, "0 plugins")
+				}
+				assert.Contains(t, msg, "tremor-runner refused", args)
+				for _, w := range tc.want {
+					assert.Contains(t, msg, w, args)
+				}
+				assert.NotContains(t, stdout, "connector    in", "%v: no flow ran", args)
+				assert.NoFileExists(t, out, "%v: nothing reached the sink", args)
+			}
+		})
+	}
+}
+
+// ctlCopy copies build/bin/tremorctl into a directory of its own (with
+// the files extra, e.g. a runner, next to it) and returns the copy.
+func ctlCopy(t testing.TB, extra map[string]os.FileMode) string {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(tremorctl(t))
+	require.NoError(t, err)
+	bin := filepath.Join(dir, "tremorctl")
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	for name, mode := range extra {
+		data, err := os.ReadFile(isoRunner(t))
+		require.NoError(t, err)
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, data, 0o755))
+		require.NoError(t, os.Chmod(p, mode))
+	}
+	return bin
+}
+
+// runCopy runs a tremorctl copy (ctlCopy) with TREMOR_RUNNER unset.
+func runCopy(t testing.TB, bin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), isolate.EnvRunner+"=")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	ctx, cancel := context.WithTimeout(context.Background(), flowDeadline)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		if cmd.Process != nil && ctx.Err() == context.DeadlineExceeded {
+			cmd.Process.Kill()
+		}
+	}()
+	err := cmd.Run()
+	require.NoError(t, ctx.Err(), "%v did not end within %s", args, flowDeadline)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, o.String(), e.String()
+}
+
+// A runner next to tremorctl that others can change is refused like a
+// named one. Without any runner (none named, none next to tremorctl),
+// plugins are read in tremorctl and a flow runs as before, except that a Go
+// plugin under isolation "auto" runs in the host with a warning naming the
+// connector, and isolation = "process" is refused when the flow is checked.
+func TestRunnerNextToTremorctl(t *testing.T) {
+	dir := t.TempDir()
+	plugins := pluginDir(t, testenv.Plugin(t, "libtremor_bench_go.so"), testenv.Plugin(t, "libtremor_bench.so"))
+	goFlow := func(isolation string) string {
+		p := filepath.Join(dir, isolation+".toml")
+		require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf(`
+[flow]
+name = "gorun"
+
+[[connector]]
+id = "gen"
+type = "bench_go_source"
+preprocessors = ["lines"]
+isolation = %q
+config = { count = 100 }
+
+[[connector]]
+id = "count"
+type = "bench_sink"
+postprocessors = ["lines"]
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "gen"
+to = "pass"
+
+[[link]]
+from = "pass"
+to = "count"
+`, isolation)), 0o644))
+		return p
+	}
+
+	t.Run("untrusted next to tremorctl", func(t *testing.T) {
+		bin := ctlCopy(t, map[string]os.FileMode{isolate.RunnerName: 0o777})
+		runner := filepath.Join(filepath.Dir(bin), isolate.RunnerName)
+		for _, args := range [][]string{{"run", "--plugin-path", plugins, goFlow("auto")}, {"list-plugins", plugins}} {
+			code, stdout, stderr := runCopy(t, bin, args...)
+			assert.Equal(t, 1, code, args)
+			assert.Contains(t, stdout+stderr, "tremor-runner refused: "+runner+": refusing to load: the file is writable by group or others", args)
+			assert.NotContains(t, stdout, "connector    in", args)
+		}
+	})
+
+	t.Run("none", func(t *testing.T) {
+		bin := ctlCopy(t, nil)
+		code, stdout, stderr := runCopy(t, bin, "run", "--plugin-path", plugins, goFlow("auto"))
+		require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+		rows := statsTable(t, stdout)
+		assert.Equal(t, uint64(100), rows["gen"][0])
+		assert.Equal(t, uint64(100), rows["gen"][3], "acked")
+		assert.Equal(t, uint64(100), rows["count"][1])
+		warned := 0
+		for _, l := range strings.Split(stderr, "\n") {
+			if strings.Contains(l, "running a Go plugin inside the host") {
+				warned++
+				assert.Contains(t, l, `"level":"warn"`)
+				assert.Contains(t, l, `"connector":"gen"`)
+				assert.Contains(t, l, "tremor-runner not found")
+			}
+		}
+		assert.Equal(t, 1, warned, "one warning for the Go connector; stderr:\n%s", stderr)
+
+		code, stdout, stderr = runCopy(t, bin, "validate", "--plugin-path", plugins, goFlow("process"))
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stderr, `connector[0].isolation: isolation = "process" needs tremor-runner: tremor-runner not found`)
+		assert.NotContains(t, stdout, "ok (")
+
+		code, stdout, _ = runCopy(t, bin, "list-plugins", plugins)
+		assert.Equal(t, 0, code)
+		assert.Contains(t, stdout, "bench_go_source")
+	})
 }
