@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -229,6 +231,46 @@ func Check(opts Options, child ChildCommand) (*Report, error) {
 // grace is added to a step's limit before the parent calls it hung.
 const grace = 2 * time.Second
 
+// maxStarved bounds how far waiting for a CPU extends a step's limit (the
+// whole check is bounded by Options.Timeout anyway).
+const maxStarved = 5 * time.Minute
+
+// runQueueWaits returns how long each thread of process pid has waited,
+// runnable, for a CPU (the second field of /proc/PID/task/TID/schedstat),
+// by thread id; nil where that cannot be read.
+func runQueueWaits(pid int) map[string]time.Duration {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(stats) == 0 {
+		return nil
+	}
+	out := map[string]time.Duration{}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			continue
+		}
+		if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+			out[filepath.Base(filepath.Dir(p))] = time.Duration(ns)
+		}
+	}
+	return out
+}
+
+// starvedSince is the longest any one thread waited for a CPU between two
+// runQueueWaits snapshots: the hook runs on one thread, and the sum over
+// threads would count the runtime's helpers too.
+func starvedSince(before, now map[string]time.Duration) time.Duration {
+	var most time.Duration
+	for tid, w := range now {
+		most = max(most, w-before[tid])
+	}
+	return most
+}
+
 func runChild(o Options, child ChildCommand, col *collector, deadline time.Time) (bool, error) {
 	cmd := child()
 	in, err := json.Marshal(o)
@@ -267,10 +309,18 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 	col.inStep = false
 	overall := time.NewTimer(time.Until(deadline))
 	defer overall.Stop()
+	pid := cmd.Process.Pid
+	// A step's limit is extended by the time the child spent waiting for a
+	// CPU during it: on a loaded machine a hook that is merely not
+	// scheduled is not hung. waited0 is the run-queue wait of each of the
+	// child's threads when the step began, starved the extension granted
+	// so far.
+	var waited0 map[string]time.Duration
+	var starved time.Duration
 	for {
 		var stepTimer <-chan time.Time
 		if col.inStep && killed == "" {
-			stepTimer = time.After(time.Until(col.stepStart.Add(col.stepLimit + grace)))
+			stepTimer = time.After(time.Until(col.stepStart.Add(col.stepLimit + grace + starved)))
 		}
 		var overallC <-chan time.Time
 		if killed == "" {
@@ -285,7 +335,14 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 				completed = true
 			}
 			col.apply(m)
+			if m.T == "begin" {
+				waited0, starved = runQueueWaits(pid), 0
+			}
 		case <-stepTimer:
+			if w := starvedSince(waited0, runQueueWaits(pid)); w > starved+10*time.Millisecond && w < maxStarved {
+				starved = w
+				continue
+			}
 			killed = "hang"
 			_ = cmd.Process.Kill()
 		case <-overallC:
@@ -311,7 +368,11 @@ exited:
 	case "hang":
 		status = "hung"
 		f.Rule = RuleHang
-		f.Message = fmt.Sprintf("hung %s: the hook did not return within %s; check-plugin killed the process", where, (col.stepLimit + grace).Round(time.Millisecond))
+		limit := fmt.Sprintf("%s", (col.stepLimit + grace).Round(time.Millisecond))
+		if starved > 0 {
+			limit += fmt.Sprintf(" (and %s more, the time it waited for a CPU)", starved.Round(time.Millisecond))
+		}
+		f.Message = fmt.Sprintf("hung %s: the hook did not return within %s; check-plugin killed the process", where, limit)
 	case "timeout":
 		status = "hung"
 		f.Rule = RuleHang

@@ -49,12 +49,23 @@ type Options struct {
 	Resume bool     `json:"resume,omitempty"`
 }
 
+// defaultHookTimeout bounds a hook when Options.HookTimeout is not set. It
+// costs nothing on a healthy plugin (hooks return long before it) and only
+// delays the report of a hang, so it is generous: a loaded machine must not
+// make a slow hook look hung.
+const defaultHookTimeout = 10 * time.Second
+
 func (o *Options) hookTimeout() time.Duration {
 	if o.HookTimeout > 0 {
 		return o.HookTimeout
 	}
-	return 10 * time.Second
+	return defaultHookTimeout
 }
+
+// loadTimeout bounds loading the library (the dynamic loader, a Go plugin's
+// runtime starting) and reading its descriptor: never less than the
+// default, as a short --hook-timeout is meant for the plugin's hooks.
+func (o *Options) loadTimeout() time.Duration { return max(o.hookTimeout(), defaultHookTimeout) }
 
 func (o *Options) pullWait() time.Duration {
 	if o.PullWait > 0 {
@@ -129,7 +140,7 @@ func runChecks(opts *Options, out emitter) {
 		}
 	}
 	const loadStep = "load (dlopen, tremor_plugin_get_descriptor)"
-	out.begin("", 0, loadStep, opts.hookTimeout())
+	out.begin("", 0, loadStep, opts.loadTimeout())
 	p, err := plugin.Load(opts.File)
 	out.end("", 0, loadStep)
 	if err != nil {
@@ -141,7 +152,7 @@ func runChecks(opts *Options, out emitter) {
 		info.Connectors = append(info.Connectors, ConnectorInfo{Name: c.Name, Kinds: c.KindNames(), Payload: c.PayloadName(), SecretFields: secretFields(c)})
 	}
 	out.plugin(info)
-	out.begin("", 0, "tremor_plugin_get_descriptor (again)", opts.hookTimeout())
+	out.begin("", 0, "tremor_plugin_get_descriptor (again)", opts.loadTimeout())
 	rp, err := openRaw(p)
 	var snap [32]byte
 	if err == nil {
@@ -193,7 +204,7 @@ func runChecks(opts *Options, out emitter) {
 			out.runDone(k.info)
 		}
 	}
-	out.begin("", 0, "descriptor (after the run)", opts.hookTimeout())
+	out.begin("", 0, "descriptor (after the run)", opts.loadTimeout())
 	if rp.snapshot() != snap {
 		emitGlobal(Finding{Severity: SevError, Step: "descriptor (after the run)", Rule: RuleDescStable,
 			Message: "the descriptor (a struct, string, array or vtable it reaches) changed while the plugin ran"})
