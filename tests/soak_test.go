@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,13 +58,14 @@ type = "file"
 codec = "json"
 config = { path = %q, mode = "write" }
 
-# C, in a child process that segfaults after every 200 batches it is sent.
+# C, in a child process that segfaults after every 200 batches it is sent;
+# it appends what it takes to a file of its own, which survives it.
 [[connector]]
 id = "crashy"
 type = "crash_sink"
 codec = "json"
 isolation = "process"
-config = { crash_after = 200 }
+config = { crash_after = 200, path = %q }
 reconnect = { initial_ms = 10, max_ms = 200 }
 
 # Go, in a child process (isolation "auto" for pdk-go plugins): every
@@ -97,11 +100,26 @@ from = "gen_out"
 to = "net"
 `
 
+// soakMinCrashes and soakMinPeerRestarts are the faults every soak sees,
+// however short: it runs for its length, then on until both crashing
+// connectors' processes died and were restarted this often and the peer
+// restarted (and was reconnected to) this often, or fails at soakGiveUp.
+// The log is read at debug level: restarts that follow a crash held back
+// from the log are logged there.
+const (
+	soakMinCrashes      = 2
+	soakMinPeerRestarts = 2
+	soakGiveUp          = 2 * time.Minute
+)
+
 // A bounded long run through plugins of all three languages, in the host
 // and in child processes, with crashes (sources and sinks segfault over and
 // over) and peer restarts injected: every event a source handed over is
 // acked or failed back, everything acked was delivered, and the host's
-// memory stays flat.
+// memory stays flat. The host's counts are checked against what the
+// plugins and the far ends say: the metronome's own totals, the lines in
+// the file sink's and the crashing sink's files, the lines the TCP peer
+// received.
 func TestSoak(t *testing.T) {
 	length := 4 * time.Second
 	if v := os.Getenv(soakEnv); v != "" {
@@ -111,14 +129,15 @@ func TestSoak(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "ticks.jsonl")
+	crashyOut := filepath.Join(dir, "crashy.jsonl")
 	peer := newCountingPeer(t)
 	defer peer.close()
 
-	f, err := flow.Parse("soak.toml", fmt.Appendf(nil, soakFlow, out, peer.addr))
+	f, err := flow.Parse("soak.toml", fmt.Appendf(nil, soakFlow, out, crashyOut, peer.addr))
 	require.NoError(t, err)
 	logs := &tailLog{}
 	r, err := runtime.New(f, isoCatalog(t, isolate.Options{}), runtime.Options{
-		Log: zerolog.New(logs).Level(zerolog.InfoLevel), DrainTimeout: 30 * time.Second})
+		Log: zerolog.New(logs).Level(zerolog.DebugLevel), DrainTimeout: 30 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -135,16 +154,32 @@ func TestSoak(t *testing.T) {
 	go func() { s, err := r.Run(ctx); done <- result{s, err} }()
 
 	// Restart the peer every second; sample memory after a warm-up quarter
-	// and at the end.
+	// and at the end. After its length the soak goes on until the faults
+	// it is about have happened.
 	start := time.Now()
 	var warm uint64
-	for time.Since(start) < length {
-		time.Sleep(min(time.Second, length-time.Since(start)))
+	faulted := func() bool {
+		return logs.restarts("gen") >= soakMinCrashes && logs.restarts("crashy") >= soakMinCrashes &&
+			peer.reconnected() >= soakMinPeerRestarts
+	}
+	for time.Since(start) < length || !faulted() {
+		if time.Since(start) >= length+soakGiveUp {
+			cancel()
+			<-done
+			t.Fatalf("after %s the soak had seen gen's process restarted %d times and crashy's %d times after crashes (want %d each), and %d peer restarts followed by a reconnect (want %d)",
+				time.Since(start).Round(time.Second), logs.restarts("gen"), logs.restarts("crashy"), soakMinCrashes, peer.reconnected(), soakMinPeerRestarts)
+		}
+		step := time.Second
+		if left := length - time.Since(start); left > 0 {
+			step = min(step, left)
+		}
+		time.Sleep(step)
 		if warm == 0 && time.Since(start) >= length/4 {
 			warm = rssBytes(t)
 		}
 		peer.restart()
 	}
+	t.Logf("faults seen after %s; stopping", time.Since(start).Round(time.Millisecond))
 	cancel()
 	var res result
 	select {
@@ -159,8 +194,17 @@ func TestSoak(t *testing.T) {
 	ticks, gen, file, crashy, net := stat("ticks"), stat("gen"), stat("file"), stat("crashy"), stat("net")
 	t.Logf("%s: ticks %+v", length, ticks)
 	t.Logf("gen %+v", gen)
-	t.Logf("file %+v, crashy %+v, net %+v; peer received %d lines over %d connections; %d crashes logged; RSS %d MiB after warm-up, %d MiB at the end",
-		file, crashy, net, peer.lines.Load(), peer.conns.Load(), logs.crashes(), warm>>20, end>>20)
+	t.Logf("file %+v, crashy %+v, net %+v; peer received %d lines over %d connections, restarted %d times; processes restarted after crashes: gen %d, crashy %d; RSS %d MiB after warm-up, %d MiB at the end",
+		file, crashy, net, peer.lines.Load(), peer.conns.Load(), peer.reconnected(), logs.restarts("gen"), logs.restarts("crashy"), warm>>20, end>>20)
+
+	// The plugins' own accounts.
+	emitted, acked, failed, ok := logs.metronomeTotals()
+	if assert.True(t, ok, "the metronome logged its totals when it stopped") {
+		assert.Equal(t, ticks.In, emitted, "ticks the host took = ticks the metronome emitted")
+		assert.Equal(t, ticks.Acks, acked, "ticks the host acked = acks the metronome got")
+		assert.Equal(t, ticks.Fails, failed, "ticks the host failed back = fails the metronome got")
+	}
+	assert.Equal(t, uint64(len(fileLines(t, crashyOut))), crashy.Out, "the crashing sink's own file holds exactly what the host counted delivered to it")
 
 	for _, s := range []runtime.Stats{ticks, gen} {
 		assert.Equal(t, s.In, s.Acks+s.Fails, "%s: every event handed over was acked or failed back", s.Connector)
@@ -173,7 +217,7 @@ func TestSoak(t *testing.T) {
 	assert.Equal(t, net.Out, peer.lines.Load(), "the peer received every line the sink delivered (restarts are orderly)")
 	assert.LessOrEqual(t, end, warm+64<<20, "memory stays flat: RSS grew from %d MiB to %d MiB", warm>>20, end>>20)
 	if length >= time.Minute {
-		assert.Greater(t, logs.crashes(), 2, "a long soak saw crashes and restarts")
+		assert.Greater(t, logs.restarts("gen")+logs.restarts("crashy"), 2*soakMinCrashes, "a long soak saw more than the minimum of crashes")
 	}
 }
 
@@ -191,37 +235,45 @@ func rssBytes(t testing.TB) uint64 {
 // keeping them, and restarts in an orderly way (see lineServer's
 // goDownGracefully): what a client wrote before it noticed is still read.
 type countingPeer struct {
-	t      testing.TB
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  atomic.Int64
-	lines  atomic.Uint64
-	active map[net.Conn]chan struct{}
-	wg     sync.WaitGroup
+	t         testing.TB
+	addr      string
+	mu        sync.Mutex
+	ln        net.Listener
+	conns     atomic.Int64
+	lines     atomic.Uint64
+	comeBacks atomic.Int64 // restarts after which a client connected again
+	active    map[net.Conn]chan struct{}
+	wg        sync.WaitGroup
 }
+
+// reconnected is how many of the peer's restarts a client came back after.
+func (p *countingPeer) reconnected() int { return int(p.comeBacks.Load()) }
 
 func newCountingPeer(t testing.TB) *countingPeer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	p := &countingPeer{t: t, addr: ln.Addr().String(), active: map[net.Conn]chan struct{}{}}
-	p.serve(ln)
+	p.serve(ln, false)
 	return p
 }
 
-func (p *countingPeer) serve(ln net.Listener) {
+// serve accepts on ln; restarted says ln replaces one that was closed.
+func (p *countingPeer) serve(ln net.Listener, restarted bool) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		for {
+		for first := true; ; first = false {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			p.conns.Add(1)
+			if first && restarted {
+				p.comeBacks.Add(1)
+			}
 			done := make(chan struct{})
 			p.mu.Lock()
 			p.active[c] = done
@@ -263,7 +315,7 @@ func (p *countingPeer) restart() {
 	}
 	ln, err := net.Listen("tcp", p.addr)
 	require.NoError(p.t, err, "listening again on %s", p.addr)
-	p.serve(ln)
+	p.serve(ln, true)
 }
 
 func (p *countingPeer) close() {
@@ -276,19 +328,37 @@ func (p *countingPeer) close() {
 	p.wg.Wait()
 }
 
-// tailLog keeps the last log lines and counts the crashes reported, in
-// bounded memory.
+// tailLog keeps the last log lines, counts the restarts of each
+// connector's process, and keeps the metronome's totals, in bounded memory.
 type tailLog struct {
-	mu      sync.Mutex
-	lines   []string
-	crashed int
+	mu        sync.Mutex
+	lines     []string
+	restarted map[string]int
+	ticks     string // the metronome's "emitted ..." line
 }
 
+// metronomeTotals matches the line the metronome logs when it stops.
+var metronomeTotals = regexp.MustCompile(`^emitted (\d+) ticks, (\d+) acked, (\d+) failed$`)
+
 func (l *tailLog) Write(p []byte) (int, error) {
+	var line struct {
+		Connector string `json:"connector"`
+		Message   string `json:"message"`
+		Restart   int    `json:"restart"`
+	}
+	_ = json.Unmarshal(p, &line) // a line that is not JSON counts for nothing
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if bytes.Contains(p, []byte("process died")) {
-		l.crashed++
+	// Every restart of a connector's process is logged with its number
+	// (at debug level while its crash is held back from the log).
+	switch {
+	case strings.HasPrefix(line.Message, "starting a new process for the plugin"):
+		if l.restarted == nil {
+			l.restarted = map[string]int{}
+		}
+		l.restarted[line.Connector] = max(l.restarted[line.Connector], line.Restart)
+	case line.Connector == "ticks" && metronomeTotals.MatchString(line.Message):
+		l.ticks = line.Message
 	}
 	l.lines = append(l.lines, string(p))
 	if len(l.lines) > 200 {
@@ -297,10 +367,26 @@ func (l *tailLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *tailLog) crashes() int {
+// restarts is how many times the process of connector was started again.
+func (l *tailLog) restarts(connector string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.crashed
+	return l.restarted[connector]
+}
+
+// metronomeTotals returns what the metronome said it emitted and was acked
+// and failed, and whether it said so.
+func (l *tailLog) metronomeTotals() (emitted, acked, failed uint64, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := metronomeTotals.FindStringSubmatch(l.ticks)
+	if m == nil {
+		return 0, 0, 0, false
+	}
+	emitted, _ = strconv.ParseUint(m[1], 10, 64)
+	acked, _ = strconv.ParseUint(m[2], 10, 64)
+	failed, _ = strconv.ParseUint(m[3], 10, 64)
+	return emitted, acked, failed, true
 }
 
 func (l *tailLog) String() string {
