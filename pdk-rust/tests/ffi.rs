@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tremor_pdk::testkit::{ConnectorType, Instance, Plugin, PulledPayload, Room};
@@ -21,6 +21,16 @@ use tremor_pdk::*;
 /// (id, payload, meta) of one received event.
 type Received = (u64, Vec<u8>, Option<Value>);
 static RECEIVED: Mutex<Option<HashMap<String, Vec<Received>>>> = Mutex::new(None);
+
+/// The logging thread of the instance named "spam" goes on logging after
+/// its on_destroy: SPAM_DESTROYED is set by the test once on_destroy
+/// returned; the thread counts its log calls from then on, and those for
+/// which its Host still said it was live.
+static SPAM_DESTROYED: AtomicBool = AtomicBool::new(false);
+static SPAM_TRIES_AFTER: AtomicU64 = AtomicU64::new(0);
+static SPAM_LIVE_AFTER: AtomicU64 = AtomicU64::new(0);
+/// Log calls the "spam" thread makes after destroy before it ends.
+const SPAM_TRIES: u64 = 20;
 
 /// A named way to break an argument.
 type Breakage<T> = (&'static str, Box<dyn Fn(&mut T)>);
@@ -96,10 +106,22 @@ impl Connector for Probe {
         let stop = Arc::new(AtomicBool::new(false));
         self.spam = Some(stop.clone());
         let host = self.host.clone();
+        let watched = self.alias == "spam";
         std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(3);
+            // The watched thread runs until it has tried after destroy (the
+            // deadline only keeps a failed test from leaving it behind).
+            let deadline = Instant::now() + Duration::from_secs(if watched { 60 } else { 3 });
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let after = watched && SPAM_DESTROYED.load(Ordering::SeqCst);
                 host.debug("spam from a plugin thread");
+                if after {
+                    if host.is_live() {
+                        SPAM_LIVE_AFTER.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if SPAM_TRIES_AFTER.fetch_add(1, Ordering::SeqCst) + 1 >= SPAM_TRIES {
+                        break;
+                    }
+                }
                 std::thread::sleep(Duration::from_micros(200));
             }
         });
@@ -832,10 +854,28 @@ fn host_log_from_a_plugin_thread_stops_at_destroy() {
         std::thread::sleep(Duration::from_millis(1));
     }
     i.destroy();
+    SPAM_DESTROYED.store(true, Ordering::SeqCst);
     // The thread is still running and still calling Host::log; none of
     // those calls may reach the host now.
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(logs.calls_after_destroy(), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while SPAM_TRIES_AFTER.load(Ordering::SeqCst) < SPAM_TRIES {
+        assert!(
+            Instant::now() < deadline,
+            "the plugin thread made only {} log calls after destroy in 30 s",
+            SPAM_TRIES_AFTER.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        logs.calls_after_destroy(),
+        0,
+        "log calls made after on_destroy reached the host"
+    );
+    assert_eq!(
+        SPAM_LIVE_AFTER.load(Ordering::SeqCst),
+        0,
+        "Host::is_live said true after on_destroy"
+    );
     assert!(
         logs.lines()
             .iter()

@@ -3,12 +3,12 @@
 //! real files in a temp dir: with the testkit host, by hand with raw
 //! structs, and through the built libtremor_file.so loaded with dlopen.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use tremor_pdk::testkit::{ConnectorType, Instance, Plugin, Pulled, Room};
-use tremor_pdk::{raw, OutEvent, Value};
+use tremor_pdk::{OutEvent, Value, raw};
 
 // ---------------------------------------------------------------------------
 // Helpers
