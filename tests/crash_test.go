@@ -8,6 +8,7 @@ package tests
 // the hook its config names.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/host/isolate"
+	"tremorhost/host/plugin"
 )
 
 // faultFlowFile is a fault source of 100 events into a fault sink; srcCfg and
@@ -115,6 +117,7 @@ func TestPluginExitIsNotSuccess(t *testing.T) {
 			assert.Equal(t, tc.want, lines[len(lines)-2])
 			assert.Contains(t, lines[len(lines)-1], `run it with isolation = "process"`)
 			assert.NotContains(t, stderr, "goroutine ", "no Go crash report: the process exited")
+			assert.NotContains(t, stderr, "ended without a crash report", "the guard said it all; the watcher adds nothing")
 			assert.NotContains(t, stdout, "ran for")
 		})
 	}
@@ -174,6 +177,7 @@ func TestCrashWatcherExitsWithTremorctl(t *testing.T) {
 	case b := <-read:
 		assert.NotContains(t, string(b), "crashed")
 		assert.NotContains(t, string(b), "called exit")
+		assert.NotContains(t, string(b), "ended without a crash report")
 	case <-time.After(flowDeadline):
 		t.Fatalf("stderr was still held open %s after tremorctl exited: the crash watcher did not exit", flowDeadline)
 	}
@@ -182,4 +186,72 @@ func TestCrashWatcherExitsWithTremorctl(t *testing.T) {
 	rows := statsTable(t, string(stdout)) // in, out, errors, acks, fails, discarded
 	assert.Equal(t, [6]uint64{100, 100, 0, 100, 0, 0}, rows["src"])
 	assert.Equal(t, [6]uint64{100, 100, 0, 0, 0, 0}, rows["dst"])
+}
+
+// tremorctl killed (SIGKILL: no crash report, no exit of its own) while a
+// source hangs in on_pull: the watcher names the hook that was running.
+// The test waits on tremorctl's own breadcrumbs (its memfd, read through
+// /proc) until on_pull runs, so the kill never comes too early.
+func TestKilledWhileHookRunsNamesTheHook(t *testing.T) {
+	plugins := faultPluginDir(t)
+	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, `, hang_at = "pull"`, "", ""))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr // Wait also waits for the watcher to let go of stderr
+	require.NoError(t, cmd.Start())
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { // when the test failed before the kill
+		cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(flowDeadline):
+		}
+	})
+	waitUntil(t, "the source's on_pull runs", func() bool {
+		for _, b := range breadcrumbsOf(t, cmd.Process.Pid) {
+			if b.Alias == "src" && b.Running && b.Hook == plugin.HookPull {
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, cmd.Process.Kill())
+	select {
+	case <-exited:
+		var ee *exec.ExitError
+		require.ErrorAs(t, waitErr, &ee)
+		assert.Equal(t, -1, ee.ExitCode(), "killed by a signal")
+	case <-time.After(flowDeadline):
+		t.Fatalf("tremorctl or its watcher still running %s after SIGKILL", flowDeadline)
+	}
+	want := fmt.Sprintf(`  plugin %s, connector "src" (type fault), during on_pull`, filepath.Join(plugins, "libtremor_fault.so"))
+	lines := strings.Split(strings.TrimRight(stderr.String(), "\n"), "\n")
+	require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr.String())
+	assert.Contains(t, lines[len(lines)-3], "tremorctl: ended without a crash report")
+	assert.Equal(t, want, lines[len(lines)-2])
+	assert.NotContains(t, stdout.String(), "ran for")
+}
+
+// breadcrumbsOf reads the breadcrumb table of process pid through its
+// memfd; nil while it has none.
+func breadcrumbsOf(t testing.TB, pid int) []plugin.Breadcrumb {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil || !strings.Contains(link, "memfd:tremor-breadcrumbs") {
+			continue
+		}
+		table, err := os.ReadFile(filepath.Join(dir, fd.Name()))
+		if err != nil {
+			return nil
+		}
+		return plugin.ReadBreadcrumbs(table)
+	}
+	return nil
 }

@@ -166,26 +166,34 @@ func StaleCtxLog(ctx uint64, msg []byte) {
 
 var crumbs struct {
 	once  sync.Once
-	table *crumb.Table
+	table atomic.Pointer[crumb.Table]
 	err   error
 	exit  sync.Once
 }
 
-// crumbTable is the process's breadcrumb table; nil when it could not be
-// made (instances then run without breadcrumbs).
+// crumbTable is the process's breadcrumb table, made on first use; nil
+// when it could not be made (instances then run without breadcrumbs).
 func crumbTable() *crumb.Table {
-	crumbs.once.Do(func() { crumbs.table, crumbs.err = crumb.New() })
-	return crumbs.table
+	crumbs.once.Do(func() {
+		t, err := crumb.New()
+		if err != nil {
+			crumbs.err = err
+			return
+		}
+		crumbs.table.Store(t)
+	})
+	return crumbs.table.Load()
 }
 
 // BreadcrumbFD returns the memfd of this process's breadcrumb table
 // (close-on-exec), for a watcher process to map read-only and hand to
 // LastWords after this process died.
 func BreadcrumbFD() (int, error) {
-	if crumbTable() == nil {
+	t := crumbTable()
+	if t == nil {
 		return -1, crumbs.err
 	}
-	return crumbs.table.FD(), nil
+	return t.FD(), nil
 }
 
 // BreadcrumbSize is the size of the table to map from BreadcrumbFD.
@@ -194,13 +202,44 @@ const BreadcrumbSize = crumb.TableSize
 // containment is the advice every last word ends with.
 const containment = `An in-process plugin can crash or end the host; run it with isolation = "process" in its [[connector]] table to contain it (the flow's events in flight were not acked and will be redelivered by sources that can).`
 
+// MarkCleanExit records in the breadcrumb table that the process is about
+// to exit of its own accord (call it just before os.Exit), so that a
+// watcher does not take the exit for an unexplained death.
+func MarkCleanExit() {
+	crumbs.table.Load().MarkClean() // nil (no table yet): nothing to mark
+}
+
+// Breadcrumb is one in-process instance as its breadcrumb shows it.
+type Breadcrumb struct {
+	File, Type, Alias string
+	Hook              Hook // valid when Running
+	Running           bool // a hook of the instance is running
+}
+
+// ReadBreadcrumbs reads a breadcrumb table (a mapping or copy of the
+// memfd of BreadcrumbFD, of BreadcrumbSize bytes); nil when table is not
+// one.
+func ReadBreadcrumbs(table []byte) []Breadcrumb {
+	var out []Breadcrumb
+	for _, e := range crumb.Read(table) {
+		out = append(out, Breadcrumb{File: e.File, Type: e.Type, Alias: e.Alias, Hook: Hook(e.Hook), Running: e.Running})
+	}
+	return out
+}
+
 // LastWords explains a dead host process to its user: prog is the
 // program's name, dump what the Go runtime wrote when it crashed
-// (runtime/debug.SetCrashOutput), table a copy of its breadcrumb table.
-// It names the plugin file, connector, type and hook that crashed when
-// the report and the table point at one; "" when they point at none (the
-// crash was in the host's own code).
+// (runtime/debug.SetCrashOutput; empty when it wrote nothing), table a
+// copy of its breadcrumb table. After a crash report it names the plugin
+// file, connector, type and hook that crashed when the report and the
+// table point at one. Without a report and without MarkCleanExit, the
+// process was killed or ended by native code the Go runtime does not
+// report on; then it names the hooks that were running. "" when there is
+// nothing to say.
 func LastWords(prog string, dump, table []byte) string {
+	if len(dump) == 0 {
+		return silentEnd(prog, table)
+	}
 	c := crumb.ParseCrash(dump)
 	found, certain := crumb.Culprits(c, crumb.Read(table))
 	if len(found) == 0 {
@@ -222,6 +261,30 @@ func LastWords(prog string, dump, table []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: crashed in plugin code (%s) while these hooks ran, one of them the culprit:\n", prog, what)
 	for _, e := range found {
+		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
+	}
+	b.WriteString(containment)
+	return b.String()
+}
+
+// silentEnd names the hooks that ran when the process ended without a
+// crash report and without choosing to exit.
+func silentEnd(prog string, table []byte) string {
+	if crumb.Clean(table) {
+		return ""
+	}
+	var running []crumb.Entry
+	for _, e := range crumb.Read(table) {
+		if e.Running {
+			running = append(running, e)
+		}
+	}
+	if len(running) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ended without a crash report (killed by a signal, a crash in a plugin's own thread, an os.Exit in a Go plugin, or a forced exit) while these plugin hooks ran:\n", prog)
+	for _, e := range running {
 		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
 	}
 	b.WriteString(containment)
@@ -270,5 +333,6 @@ func onPluginExit(status int32) {
 	}
 	fmt.Fprintf(os.Stderr, "%s: plugin %s called %s; events in flight are lost. Exiting with status %d.\n%s\n",
 		prog, who, code, exitStatus, containment)
+	MarkCleanExit() // said here: a watcher need not add to it
 	unix.Exit(exitStatus)
 }

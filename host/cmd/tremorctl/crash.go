@@ -8,7 +8,11 @@ package main
 // read-only mapping of the host's breadcrumb table (host/plugin). When
 // the pipe closes (tremorctl is gone) after a report came through it, the
 // watcher prints, after the report, which plugin, connector and hook
-// crashed; after a normal exit nothing came and it exits silently.
+// crashed. When tremorctl ended without a report and without saying it
+// chose to exit (main marks the table), it was killed or ended by native
+// code the runtime does not report on (a crash in a plugin's own thread,
+// a Go plugin's os.Exit): the watcher names the hooks that were running.
+// After a normal exit it exits silently.
 
 import (
 	"fmt"
@@ -89,9 +93,16 @@ func (c *cli) spawnCrashWatch() error {
 	return debug.SetCrashOutput(w, debug.CrashOptions{})
 }
 
-// crashWatch is the watcher: it reads report until EOF, then, when
-// anything came, maps the breadcrumb table at fd tableFD and prints what
-// plugin.LastWords says.
+// exitWatched marks a chosen exit for the watcher (main's os.Exit goes
+// through it) and returns code.
+func exitWatched(code int) int {
+	plugin.MarkCleanExit()
+	return code
+}
+
+// crashWatch is the watcher: it reads report until EOF, then maps the
+// breadcrumb table at fd tableFD and prints what plugin.LastWords says of
+// the report, or of an end without one.
 func crashWatch(report *os.File, tableFD int) int {
 	// Ctrl-C reaches the whole process group: the watcher stays until
 	// tremorctl is gone, whatever tremorctl does with the signal.
@@ -100,12 +111,11 @@ func crashWatch(report *os.File, tableFD int) int {
 	if err == nil && len(dump) == maxCrashReport {
 		_, _ = io.Copy(io.Discard, report)
 	}
-	if len(dump) == 0 {
-		return 0 // a normal exit
-	}
 	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "tremorctl: crashed; the breadcrumbs that name the plugin could not be read: %v\n", err)
+		if len(dump) > 0 {
+			fmt.Fprintf(os.Stderr, "tremorctl: crashed; the breadcrumbs that name the plugin could not be read: %v\n", err)
+		}
 		return 0
 	}
 	if msg := plugin.LastWords("tremorctl", dump, table); msg != "" {

@@ -27,7 +27,7 @@ import (
 
 func main() {
 	crashWatchInit()
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(exitWatched(run(os.Args[1:], os.Stdout, os.Stderr)))
 }
 
 const usage = `usage: tremorctl [--log-level LEVEL] [--log-format FORMAT] COMMAND [ARGS]

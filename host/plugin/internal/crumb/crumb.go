@@ -27,6 +27,7 @@ import (
 // the same binary on the same machine).
 const (
 	magic     = 0x42435254 // "TRCB"
+	offClean  = 8          // uint32 in the header: 1 once the process chose to exit
 	hdrSize   = 64
 	slotSize  = 512
 	NumSlots  = 1024 // instances beyond this run without a breadcrumb
@@ -61,6 +62,19 @@ func New() (*Table, error) {
 
 // FD is the memfd behind the table, for a watcher to map.
 func (t *Table) FD() int { return t.a.FD() }
+
+// MarkClean records that the process is about to exit of its own accord,
+// so that a watcher that sees it gone without a crash report stays quiet.
+func (t *Table) MarkClean() {
+	if t != nil {
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.a.Mem()[offClean])), 1)
+	}
+}
+
+// Clean reports whether a table mapping was marked by MarkClean.
+func Clean(mem []byte) bool {
+	return len(mem) >= hdrSize && atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[offClean]))) != 0
+}
 
 // Slot is one instance's breadcrumb. A nil *Slot is valid and records
 // nothing (the table was full or could not be made).

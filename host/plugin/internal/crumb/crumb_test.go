@@ -42,7 +42,15 @@ func TestTableRoundTrip(t *testing.T) {
 	if got := Read(tab.Mem()); len(got) != 1 || got[0].Alias != "out" {
 		t.Fatalf("after Release: %+v", got)
 	}
+	if Clean(tab.Mem()) {
+		t.Fatal("clean before MarkClean")
+	}
+	tab.MarkClean()
+	if !Clean(tab.Mem()) {
+		t.Fatal("not clean after MarkClean")
+	}
 	// nil slots and tables record nothing and do not crash
+	(*Table)(nil).MarkClean()
 	var none *Slot
 	none.Enter(1)
 	none.Leave()
