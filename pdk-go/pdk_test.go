@@ -2,6 +2,7 @@ package pdk
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -387,19 +388,13 @@ func TestPanicInCloseAndGoroutine(t *testing.T) {
 	if r := g.Start(); r.Code != pdktest.OK {
 		t.Fatal(r)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r := g.Connect(1)
-		if r.Code == pdktest.ErrPanic {
-			if !strings.Contains(r.Msg, "boom in goroutine") {
-				t.Fatal(r)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a panic in Host.Go did not poison the instance")
-		}
-		time.Sleep(5 * time.Millisecond)
+	var r pdktest.Result
+	waitUntil(t, "ERR_PANIC after a panic in Host.Go (the instance poisoned)", func() bool {
+		r = g.Connect(1)
+		return r.Code == pdktest.ErrPanic
+	})
+	if !strings.Contains(r.Msg, "boom in goroutine") {
+		t.Fatal(r)
 	}
 }
 
@@ -480,20 +475,39 @@ func TestStopClosesOnceAndRefusesLaterHooks(t *testing.T) {
 }
 
 func TestNoLogAfterDestroy(t *testing.T) {
+	loggerDestroyed.Store(false)
+	loggerTriesAfter.Store(0)
+	loggerLiveAfter.Store(0)
 	before := pdktest.DeadCtxLogs()
 	in, r := lib.Create("t_logger", "logger", nil)
 	if r.Code != pdktest.OK {
 		t.Fatal(r)
 	}
 	in.Start()
-	time.Sleep(20 * time.Millisecond)
+	waitUntil(t, "a log line while the instance lived", func() bool { return len(in.Logs()) > 0 })
 	in.Destroy()
-	time.Sleep(100 * time.Millisecond) // the goroutine goes on logging
+	loggerDestroyed.Store(true)
+	// The goroutine goes on logging: wait until it tried.
+	waitUntil(t, fmt.Sprintf("%d log calls from the goroutine after destroy", loggerTries), func() bool {
+		return loggerTriesAfter.Load() >= loggerTries
+	})
 	if n := pdktest.DeadCtxLogs() - before; n != 0 {
-		t.Fatalf("%d log calls reached the host after on_destroy", n)
+		t.Fatalf("%d log calls made after on_destroy reached the host", n)
 	}
-	if len(in.Logs()) == 0 {
-		t.Fatal("no log lines while the instance lived")
+	if n := loggerLiveAfter.Load(); n != 0 {
+		t.Fatalf("the Host said it was alive at %d of %d log calls after on_destroy", n, loggerTries)
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 30 s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

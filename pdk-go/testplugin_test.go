@@ -307,11 +307,38 @@ func (l *tLogger) Close() error      { return nil }
 func (l *tLogger) Send(*Batch, []Outcome) error {
 	return nil
 }
+
+// TestNoLogAfterDestroy sets loggerDestroyed once the t_logger instance's
+// on_destroy returned; its goroutine counts the log calls it makes from
+// then on, and those for which its Host still said it was alive.
+var (
+	loggerDestroyed  atomic.Bool
+	loggerTriesAfter atomic.Int64
+	loggerLiveAfter  atomic.Int64
+)
+
+// loggerTries is how many log calls the goroutine makes after destroy.
+const loggerTries = 20
+
 func (l *tLogger) Start() error {
 	go func() { // deliberately not stopped by Close
-		for i := 0; i < 200; i++ {
+		// The deadline only keeps a failed test from leaving it behind.
+		deadline := time.Now().Add(time.Minute)
+		for i := 0; time.Now().Before(deadline); i++ {
+			after := loggerDestroyed.Load()
 			l.host.Infof("tick %d", i)
 			l.n.Add(1)
+			if after {
+				l.host.s.mu.RLock()
+				alive := l.host.s.alive
+				l.host.s.mu.RUnlock()
+				if alive {
+					loggerLiveAfter.Add(1)
+				}
+				if loggerTriesAfter.Add(1) >= loggerTries {
+					return
+				}
+			}
 			time.Sleep(time.Millisecond)
 		}
 	}()
