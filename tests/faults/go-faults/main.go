@@ -10,7 +10,8 @@
 //   - fail_at = the same names: that method returns an error (TREMOR_ERR_FAILED
 //     with the message "faults_go: told to fail at <name>");
 //   - misbehave = "nil_map" (Pull writes to a nil map: a runtime error,
-//     recovered like a panic), "goroutine_panic" (Start starts a goroutine
+//     recovered like a panic), "os_exit" (Pull calls os.Exit(0), which
+//     does not go through the C library), "goroutine_panic" (Start starts a goroutine
 //     with Host.Go that panics: the instance is poisoned, the next hook
 //     answers TREMOR_ERR_PANIC), "bad_utf8_msg" (Pull fails with an error
 //     text that is not UTF-8).
@@ -19,6 +20,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"tremorhost/pdk-go"
@@ -39,7 +41,7 @@ func init() {
 			Fields: []pdk.Field{
 				pdk.StringField("panic_at", pdk.Default(`""`), pdk.Doc("hook that panics")),
 				pdk.StringField("fail_at", pdk.Default(`""`), pdk.Doc("hook that returns an error")),
-				pdk.StringField("misbehave", pdk.Default(`""`), pdk.Doc("nil_map, goroutine_panic, bad_utf8_msg")),
+				pdk.StringField("misbehave", pdk.Default(`""`), pdk.Doc("nil_map, os_exit, goroutine_panic, bad_utf8_msg")),
 			},
 			New: newConn,
 		}},
@@ -120,6 +122,8 @@ func (c *conn) Pull(room *pdk.Room, _ time.Duration) error {
 		return err
 	}
 	switch c.misbehave {
+	case "os_exit":
+		os.Exit(0)
 	case "nil_map":
 		var m map[string]int
 		m["boom"] = 1
