@@ -23,6 +23,7 @@ import (
 
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
+	"tremorhost/tests/testenv"
 )
 
 // faultFlowFile is a fault source of 100 events into a fault sink; srcCfg and
@@ -254,4 +255,51 @@ func breadcrumbsOf(t testing.TB, pid int) []plugin.Breadcrumb {
 		return plugin.ReadBreadcrumbs(table)
 	}
 	return nil
+}
+
+// A Go plugin in the host (isolation = "none") that calls os.Exit(0) in
+// a hook: Go's os.Exit does not go through the C library, so the exit()
+// guard cannot see it and tremorctl ends with the status the plugin chose,
+// 0, with the events in flight lost (docs/in-process.md says so). The
+// watcher still names the plugin, connector, type and hook, since
+// tremorctl did not choose to exit.
+func TestGoPluginOsExitIsNamed(t *testing.T) {
+	plugins := faultPluginDir(t)
+	data, err := os.ReadFile(testenv.Fixture(t, "faults_go"))
+	require.NoError(t, err)
+	goFile := filepath.Join(plugins, "libtremor_faults_go.so")
+	require.NoError(t, os.WriteFile(goFile, data, 0o755))
+	flowFile := filepath.Join(t.TempDir(), "goexit.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
+name = "goexit"
+
+[[connector]]
+id = "gsrc"
+type = "faults_go"
+codec = "string"
+isolation = "none"
+config = { misbehave = "os_exit" }
+
+[[connector]]
+id = "dst"
+type = "fault"
+codec = "string"
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "gsrc"
+to = "pass"
+[[link]]
+from = "pass"
+to = "dst"
+`), 0o644))
+	code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, flowFile)
+	assert.Equal(t, 0, code, "the status the Go plugin chose (the documented limit)")
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
+	assert.Contains(t, lines[len(lines)-3], "tremorctl: ended without a crash report of its own")
+	assert.Equal(t, fmt.Sprintf(`  plugin %s, connector "gsrc" (type faults_go), during on_pull`, goFile), lines[len(lines)-2])
+	assert.NotContains(t, stdout, "ran for", "the flow did not finish")
 }

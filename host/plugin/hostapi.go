@@ -283,7 +283,7 @@ func silentEnd(prog string, table []byte) string {
 		return ""
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: ended without a crash report (killed by a signal, a crash in a plugin's own thread, an os.Exit in a Go plugin, or a forced exit) while these plugin hooks ran:\n", prog)
+	fmt.Fprintf(&b, "%s: ended without a crash report of its own (killed by a signal, a crash in a plugin's own thread or in a Go plugin's runtime, an os.Exit in a Go plugin, or a forced exit) while these plugin hooks ran:\n", prog)
 	for _, e := range running {
 		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
 	}
