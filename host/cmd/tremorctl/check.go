@@ -39,10 +39,15 @@ options:
                             fill the rest); needed for required fields, e.g.
                             --config file='{"path":"/tmp/x"}'. Repeat it for
                             the same connector to check several configs.
+                            Values of fields the plugin declares secret are
+                            never shown.
   --connector NAME          check only this connector type (repeatable)
   --json                    print the report as JSON
   --hook-timeout D          a hook that runs longer is reported as hung
-                            (on_pull: its wait_ms plus D; default 10s)
+                            (on_pull: its wait_ms plus D; default 10s;
+                            time the check process spent waiting for a
+                            CPU is not counted, and loading the plugin
+                            always gets at least the default)
   --timeout D               bound for the whole check (default 5m)
   --leak-cycles N           create/destroy cycles of the leak check
                             (default 200; 0 skips it)
