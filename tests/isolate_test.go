@@ -41,12 +41,12 @@ func isoRunner(t testing.TB) string {
 	return p
 }
 
-// isoCatalog inspects the bundled plugins and the crash fixture with the
-// scanner (no plugin code in this process until a flow runs one here) and
-// serves them with short isolation timeouts.
+// isoCatalog inspects the bundled plugins, the crash fixture and the Go
+// fault plugin with the scanner (no plugin code in this process until a
+// flow runs one here) and serves them with short isolation timeouts.
 func isoCatalog(t testing.TB, o isolate.Options) runtime.Catalog {
 	t.Helper()
-	files := []string{testenv.Fixture(t, "fixture_crash")}
+	files := []string{testenv.Fixture(t, "fixture_crash"), testenv.Fixture(t, "faults_go")}
 	for f := range bundled {
 		files = append(files, testenv.Plugin(t, f))
 	}
@@ -119,6 +119,66 @@ func logCount(l *logBuf, substr string) int {
 	return n
 }
 
+// sourceTotals sums what a source plugin says it was told, over every
+// process that ran it: each logs its totals when it stops, with a
+// message in format (three numbers: produced, acked, failed). Acks and
+// fails of events whose process was gone by then never reached a plugin:
+// the host drops them and logs their number (dropped).
+func sourceTotals(t testing.TB, l *logBuf, alias, format string) (produced, acked, failed uint64, logged int) {
+	t.Helper()
+	for _, m := range logObjects(l, alias) {
+		msg, _ := m["message"].(string)
+		var p, a, f uint64
+		if n, _ := fmt.Sscanf(msg, format, &p, &a, &f); n == 3 {
+			produced, acked, failed = produced+p, acked+a, failed+f
+			logged++
+		}
+	}
+	return produced, acked, failed, logged
+}
+
+// dropped sums the acks (op "ack") or fails dropped for events of a plugin
+// process that was gone.
+func dropped(l *logBuf, alias, op string) uint64 {
+	var n uint64
+	for _, m := range logObjects(l, alias) {
+		if m["message"] == "dropping acks/fails of events from a plugin process that is gone" && m["op"] == op {
+			c, _ := m["count"].(float64)
+			n += uint64(c)
+		}
+	}
+	return n
+}
+
+// logObjects returns the JSON log lines of connector alias.
+func logObjects(l *logBuf, alias string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(l.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["connector"] == alias {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// checkSourceTotals checks the host's acks and fails of source alias
+// against what its plugin says it was told, plus what the host dropped
+// for processes that were gone.
+func checkSourceTotals(t testing.TB, l *logBuf, s runtime.Stats, format string) {
+	t.Helper()
+	_, acked, failed, logged := sourceTotals(t, l, s.Connector, format)
+	require.Greater(t, logged, 0, "the source %s logged no totals", s.Connector)
+	assert.Equal(t, s.Acks, acked+dropped(l, s.Connector, "ack"), "%s: acks the host counted = acks the plugin got + acks dropped for gone processes", s.Connector)
+	assert.Equal(t, s.Fails, failed+dropped(l, s.Connector, "fail"), "%s: fails likewise", s.Connector)
+}
+
+const (
+	crashSourceTotals = "crash_source: produced %d, acked %d, failed %d"
+	benchSourceFormat = "bench_source: emitted %d events of 64 bytes, %d acked, %d failed"
+	faultsGoTotals    = "faults_go: emitted %d, acked %d, failed %d"
+)
+
 // The same flows, every plugin in the host and then every plugin in a child
 // process: the same counters and the same output, byte for byte.
 func TestIsolatedFlowsMatchInProcess(t *testing.T) {
@@ -183,6 +243,10 @@ to = "dst"
 						assert.Equal(t, 0, children)
 					}
 					results[iso] = stats
+					if src == "c" {
+						// (the Go and Rust sources report no totals)
+						checkSourceTotals(t, logs, isoStat(t, stats, "src"), benchSourceFormat)
+					}
 					if dst == "rust" {
 						data, err := os.ReadFile(out)
 						require.NoError(t, err)
@@ -264,6 +328,10 @@ config = { count = 1000, per_pull = 20, crash_after = 5, once_file = %q }`, file
 	assert.Equal(t, 1, logCount(logs, "the plugin's process died"))
 	assert.Contains(t, logs.String(), "SIGSEGV")
 	assert.Equal(t, 1, logCount(logs, "starting a new process for the plugin"))
+	produced, _, _, logged := sourceTotals(t, logs, "src", crashSourceTotals)
+	assert.Equal(t, 2, logged, "the first process before it crashed, the second when it stopped")
+	assert.Equal(t, uint64(100+1000), produced)
+	checkSourceTotals(t, logs, s, crashSourceTotals)
 }
 
 // A sink that segfaults mid-stream: the batch it was given is sent again to
@@ -289,10 +357,13 @@ config = { path = %q, crash_after = 3, once_file = %q }`, out, filepath.Join(dir
 	}
 	assert.Len(t, seen, 1000)
 	assert.Equal(t, 1, logCount(logs, "the plugin's process died"))
+	checkSourceTotals(t, logs, s, crashSourceTotals)
 }
 
-// Both ends crash, each once, the source also while the sink is down; and a
-// hang: killed after the timeout, then restarted like a crash.
+// Both ends misbehave once: the source segfaults (also while the sink is
+// down) and the sink hangs, is killed after the call timeout and restarted
+// like a crashed one. Every event is delivered once and acked, as the
+// source's processes were told (or dropped for the one that crashed).
 func TestIsolatedCrashesAndHangsEverywhere(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
@@ -300,7 +371,9 @@ func TestIsolatedCrashesAndHangsEverywhere(t *testing.T) {
 config = { count = 2000, per_pull = 25, crash_after = 7, once_file = %q }`, filepath.Join(dir, "src-crashed"))
 	dst := fmt.Sprintf(`isolation = "process"
 config = { path = %q, hang_after = 4, once_file = %q }`, out, filepath.Join(dir, "dst-hung"))
-	cat := isoCatalog(t, isolate.Options{CallTimeout: 500 * time.Millisecond})
+	// The hang is detected after CallTimeout: long enough that no healthy
+	// call on a loaded machine runs into it.
+	cat := isoCatalog(t, isolate.Options{CallTimeout: 3 * time.Second})
 	stats, err, logs := isoRun(t, crashFlow(src, dst), cat)
 	require.NoError(t, err)
 	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
@@ -309,8 +382,23 @@ config = { path = %q, hang_after = 4, once_file = %q }`, out, filepath.Join(dir,
 	assert.Equal(t, uint64(0), s.Fails)
 	assert.Equal(t, s.In, d.Out)
 	assert.Len(t, isoLines(t, out), int(d.Out))
-	assert.Equal(t, 2, logCount(logs, "the plugin's process died"))
-	assert.Contains(t, logs.String(), "send did not return within 500ms: the plugin hangs")
+	checkSourceTotals(t, logs, s, crashSourceTotals)
+
+	var srcDied, dstHung int
+	for _, m := range logObjects(logs, "src") {
+		if msg, _ := m["message"].(string); strings.HasPrefix(msg, "the plugin's process died") {
+			srcDied++
+			assert.Contains(t, m["exit"], "SIGSEGV")
+		}
+	}
+	for _, m := range logObjects(logs, "dst") {
+		if msg, _ := m["message"].(string); strings.HasPrefix(msg, "the plugin's process died") {
+			dstHung++
+			assert.Contains(t, m["exit"], "send did not return within 3s: the plugin hangs")
+		}
+	}
+	assert.Equal(t, 1, srcDied, "the source crashed once")
+	assert.Equal(t, 1, dstHung, "the sink hung once")
 }
 
 // isolation = "auto" runs Go plugins in a child process and the others in
@@ -319,8 +407,8 @@ func TestIsolationAuto(t *testing.T) {
 	flowSrc := `
 [[connector]]
 id = "go"
-type = "bench_go_source"
-preprocessors = ["lines"]
+type = "faults_go"
+codec = "binary"
 config = { count = 100 }
 
 [[connector]]
@@ -341,7 +429,13 @@ to = "c"
 `
 	stats, err, logs := isoRun(t, flowSrc, isoCatalog(t, isolate.Options{}))
 	require.NoError(t, err)
+	g := isoStat(t, stats, "go")
+	assert.Equal(t, uint64(100), g.In)
+	assert.Equal(t, uint64(100), g.Acks)
 	assert.Equal(t, uint64(100), isoStat(t, stats, "c").Out)
+	emitted, _, _, _ := sourceTotals(t, logs, "go", faultsGoTotals)
+	assert.Equal(t, uint64(100), emitted)
+	checkSourceTotals(t, logs, g, faultsGoTotals)
 	assert.Equal(t, 1, logCount(logs, "running the plugin in a child process"))
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, "running the plugin in a child process") {

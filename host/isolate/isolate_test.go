@@ -1,6 +1,7 @@
 package isolate_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -130,14 +131,36 @@ func TestScannerSurvivesCrashingAndHangingPlugins(t *testing.T) {
 	assert.ErrorContains(t, reg.Entries[2].Err, "plugin "+hang+": did not finish being inspected within 1s")
 }
 
+// A runner named by TREMOR_RUNNER is used when it is an executable only
+// its owner can change, refused (never "not found", which would let a host
+// fall back to running plugins in itself) otherwise; without one named,
+// none next to the executable is "not found".
 func TestFindRunner(t *testing.T) {
 	t.Setenv(isolate.EnvRunner, runner(t))
 	p, err := isolate.FindRunner()
 	require.NoError(t, err)
 	assert.Equal(t, runner(t), p)
-	t.Setenv(isolate.EnvRunner, "/nonexistent/tremor-runner")
-	_, err = isolate.FindRunner()
-	assert.ErrorIs(t, err, isolate.ErrNoRunner)
+
+	data, err := os.ReadFile(runner(t))
+	require.NoError(t, err)
+	writable := filepath.Join(t.TempDir(), "tremor-runner")
+	require.NoError(t, os.WriteFile(writable, data, 0o755))
+	require.NoError(t, os.Chmod(writable, 0o757))
+	notExec := filepath.Join(t.TempDir(), "tremor-runner")
+	require.NoError(t, os.WriteFile(notExec, data, 0o644))
+	for _, tc := range []struct{ runner, want string }{
+		{"/nonexistent/tremor-runner", "TREMOR_RUNNER=/nonexistent/tremor-runner: no such file"},
+		{notExec, "not an executable file"},
+		{writable, "the file is writable by group or others (mode 0757), so they could change the code this host runs; fix with: chmod go-w " + writable},
+	} {
+		t.Setenv(isolate.EnvRunner, tc.runner)
+		_, err = isolate.FindRunner()
+		assert.ErrorIs(t, err, isolate.ErrRunnerRefused, tc.runner)
+		assert.NotErrorIs(t, err, isolate.ErrNoRunner, tc.runner)
+		assert.ErrorContains(t, err, tc.want)
+		_, err = isolate.FindRunnerWith(isolate.Options{Runner: tc.runner})
+		assert.ErrorIs(t, err, isolate.ErrRunnerRefused, tc.runner)
+	}
 	t.Setenv(isolate.EnvRunner, "")
 	_, err = isolate.FindRunner() // next to the test binary: not there
 	assert.ErrorIs(t, err, isolate.ErrNoRunner)
@@ -327,5 +350,5 @@ func TestCreateErrors(t *testing.T) {
 	_, err = isolate.New(c, "bad", map[string]any{"nope": 1}, (&logBuf{}).logger(), opts(t))
 	assert.ErrorContains(t, err, `unknown config field "nope"`)
 	_, err = isolate.New(c, "x", nil, (&logBuf{}).logger(), isolate.Options{Runner: "/nonexistent/tremor-runner"})
-	assert.ErrorIs(t, err, isolate.ErrNoRunner)
+	assert.ErrorIs(t, err, isolate.ErrRunnerRefused)
 }

@@ -14,7 +14,10 @@
 //     does not go through the C library), "goroutine_panic" (Start starts a goroutine
 //     with Host.Go that panics: the instance is poisoned, the next hook
 //     answers TREMOR_ERR_PANIC), "bad_utf8_msg" (Pull fails with an error
-//     text that is not UTF-8).
+//     text that is not UTF-8);
+//   - count = events before the source ends (0: endless). Close logs the
+//     source's totals ("faults_go: emitted N, acked A, failed F") for tests
+//     to compare with the host's counters.
 package main
 
 import (
@@ -42,6 +45,7 @@ func init() {
 				pdk.StringField("panic_at", pdk.Default(`""`), pdk.Doc("hook that panics")),
 				pdk.StringField("fail_at", pdk.Default(`""`), pdk.Doc("hook that returns an error")),
 				pdk.StringField("misbehave", pdk.Default(`""`), pdk.Doc("nil_map, os_exit, goroutine_panic, bad_utf8_msg")),
+				pdk.UintField("count", pdk.Default(`0`), pdk.Doc("events before the source ends (0: endless)")),
 			},
 			New: newConn,
 		}},
@@ -54,6 +58,8 @@ type conn struct {
 	host                       pdk.Host
 	panicAt, failAt, misbehave string
 	next                       uint64
+	count, acked, failed       uint64
+	pulled                     bool
 }
 
 // str reads a string field, refusing a value of another kind (the host
@@ -82,6 +88,9 @@ func newConn(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
 	if c.misbehave, err = str(cfg, "misbehave"); err != nil {
 		return nil, err
 	}
+	if c.count, err = cfg.OptionalUint("count", 0); err != nil {
+		return nil, err
+	}
 	if err := c.at("create"); err != nil {
 		return nil, err
 	}
@@ -100,10 +109,15 @@ func (c *conn) at(hook string) error {
 }
 
 func (c *conn) Connect(int) error { return c.at("connect") }
-func (c *conn) Close() error      { return c.at("stop") }
-func (c *conn) Pause() error      { return c.at("pause") }
-func (c *conn) Resume() error     { return c.at("resume") }
-func (c *conn) Drain() error      { return c.at("drain") }
+func (c *conn) Close() error {
+	if c.pulled {
+		c.host.Infof("faults_go: emitted %d, acked %d, failed %d", c.next-1, c.acked, c.failed)
+	}
+	return c.at("stop")
+}
+func (c *conn) Pause() error  { return c.at("pause") }
+func (c *conn) Resume() error { return c.at("resume") }
+func (c *conn) Drain() error  { return c.at("drain") }
 
 func (c *conn) Start() error {
 	if c.misbehave == "goroutine_panic" {
@@ -130,16 +144,25 @@ func (c *conn) Pull(room *pdk.Room, _ time.Duration) error {
 	case "bad_utf8_msg":
 		return errors.New("faults_go: \xff\xfe is not UTF-8")
 	}
-	for {
+	c.pulled = true
+	for c.count == 0 || c.next <= c.count {
 		if err := room.PushBytes(c.next, []byte(fmt.Sprintf("go-fault-%d", c.next))); err != nil {
 			return nil // full: this one waits for the next pull
 		}
 		c.next++
 	}
+	return pdk.ErrEnd
 }
 
-func (c *conn) Ack([]uint64) error  { return c.at("ack") }
-func (c *conn) Fail([]uint64) error { return c.at("fail") }
+func (c *conn) Ack(ids []uint64) error {
+	c.acked += uint64(len(ids))
+	return c.at("ack")
+}
+
+func (c *conn) Fail(ids []uint64) error {
+	c.failed += uint64(len(ids))
+	return c.at("fail")
+}
 
 func (c *conn) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 	if err := c.at("send"); err != nil {
