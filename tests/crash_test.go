@@ -77,6 +77,8 @@ func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
 			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "src" (type fault), during on_ack: SIGSEGV.`, file)},
 		{"segfault in the sink's on_start", "", `, crash_at = "start"`,
 			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_start: SIGSEGV.`, file)},
+		{"segfault in the sink's on_create", "", `, crash_at = "create"`,
+			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_create: SIGSEGV.`, file)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
