@@ -50,7 +50,7 @@ want fuzz || exit 0
 declare -A fuzz_budget=(
   [FuzzCheckDecode]=60000x
   [FuzzJSONDecode]=20000x
-  [FuzzMsgpackDecode]=25000x
+  [FuzzMsgpackDecode]=20000x
   [FuzzCSVDecode]=20000x
   [FuzzStringDecode]=25000x
   [FuzzBinaryDecode]=15000x
