@@ -71,10 +71,10 @@ func (l *logBuf) find(prefix string) map[string]any {
 }
 
 // waitFor polls find until the line shows up (forwarded lines arrive
-// asynchronously).
+// asynchronously), for up to 30 s: a generous bound on a loaded machine.
 func (l *logBuf) waitFor(t testing.TB, prefix string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := l.find(prefix); m != nil {
 			return m
