@@ -295,10 +295,11 @@ func silentEnd(prog string, table []byte) string {
 // exit() (EX_SOFTWARE): a plugin's exit(0) must not read as success.
 const exitStatus = 70
 
-// guardExit makes exit() from plugin code end the process with
+// guardExit makes exit() from a plugin's hook end the process with
 // exitStatus and a line naming the plugin, connector and hook, instead of
-// the status the plugin chose. (A Go plugin's os.Exit does not go through
-// the C library and is not seen.)
+// the status the plugin chose. (exit() from a thread of the plugin's own
+// keeps its status; a Go plugin's os.Exit does not go through the C
+// library and is not seen.)
 func guardExit() {
 	crumbs.exit.Do(func() {
 		if err := native.OnExit(onPluginExit); err != nil {
@@ -329,7 +330,10 @@ func onPluginExit(status int32) {
 		}
 	}
 	if who == "" {
-		who = "code (outside any hook, or in a thread of its own)"
+		// Not from a hook: a plugin's own thread, or Go itself (a -race
+		// build ends every program through the C library's exit). The
+		// status stands; a watcher names the hooks that ran.
+		return
 	}
 	fmt.Fprintf(os.Stderr, "%s: plugin %s called %s; events in flight are lost. Exiting with status %d.\n%s\n",
 		prog, who, code, exitStatus, containment)
