@@ -3,6 +3,8 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"unsafe"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/plugin/internal/native"
 )
 
 func callLog(ctx uintptr, level int32, msg string) {
@@ -76,4 +79,26 @@ func TestHostAPITable(t *testing.T) {
 	assert.Equal(t, uint16(abi.ABIMajor), tbl.ABIMajor)
 	assert.Equal(t, uint16(abi.ABIMinor), tbl.ABIMinor)
 	assert.NotZero(t, tbl.Log)
+}
+
+// exit() from outside any hook (a plugin's own thread, or Go's own exit in
+// a -race build, which goes through the C library) keeps its status and
+// adds no line: only exit() from a hook is the guard's business.
+func TestExitOutsideHookKeepsStatus(t *testing.T) {
+	if os.Getenv("TREMOR_TEST_EXIT_CHILD") == "1" {
+		guardExit()
+		libc, err := native.Open("libc.so.6")
+		if err != nil {
+			t.Fatal(err)
+		}
+		native.Call(native.Sym(libc, "exit"), []uintptr{3})
+		t.Fatal("exit returned")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExitOutsideHookKeepsStatus$")
+	cmd.Env = append(os.Environ(), "TREMOR_TEST_EXIT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "output: %s", out)
+	assert.Equal(t, 3, ee.ExitCode(), "output: %s", out)
+	assert.NotContains(t, string(out), "called exit")
 }
