@@ -164,6 +164,7 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 			}
 			return
 		}
+		s.dropStale()
 		if s.window.free() < r.flow.BatchSize {
 			s.setPaused(true) // downstream is behind: wait for settlements
 			select {
@@ -336,9 +337,9 @@ func (s *source) frame(stream uint64, p []byte, end bool) {
 		s.resolve(c, tok)
 	}
 	if hold == processor.HoldPartial && !end {
-		if c.chain.n >= s.maxCarry || s.carried >= s.maxCarry {
+		if s.window.age(&c.chain) >= uint64(s.maxCarry) {
 			if err == nil {
-				err = s.spanError(stream, c.chain.n)
+				err = s.spanError(stream)
 			}
 			for _, pre := range s.node.pre {
 				pre.Discard(stream)
@@ -359,14 +360,35 @@ func (s *source) frame(stream uint64, p []byte, end bool) {
 	}
 }
 
-// spanError says why a partial frame was dropped when it held too many
-// events: a frame waiting for its end must not fill the window, or the
-// source would wait for settlements only its own next events can bring.
-func (s *source) spanError(stream uint64, n int) error {
-	if n >= s.maxCarry {
-		return fmt.Errorf("stream %d: frame spans more than %d events (half the source's window); dropped", stream, s.maxCarry)
+// spanError says why a partial frame was dropped: a frame waiting for its
+// end holds the window's slots from its first event on, and must not fill
+// the window, or the source would wait for settlements only its own next
+// events can bring.
+func (s *source) spanError(stream uint64) error {
+	return fmt.Errorf("stream %d: frame spans more than %d events (half the source's window); dropped", stream, s.maxCarry)
+}
+
+// dropStale drops the partial frames whose first event is maxCarry events
+// old (their stream stalled while others went on) and fails their events
+// back, so that the window always has room for the next batch.
+func (s *source) dropStale() {
+	if s.carried == 0 {
+		return
 	}
-	return fmt.Errorf("stream %d: dropped a frame of %d events: partial frames of %d streams hold %d events, the most the source's window allows", stream, n+1, len(s.streams), s.carried)
+	for stream, c := range s.streams {
+		if s.window.age(&c.chain) < uint64(s.maxCarry) {
+			continue
+		}
+		err := s.spanError(stream)
+		s.node.counters.Errors.Add(1)
+		s.node.log.Warn().Err(err).Int("events", c.chain.n).Msg("events failed back to their source")
+		for _, pre := range s.node.pre {
+			pre.Discard(stream)
+		}
+		s.carried -= c.chain.n
+		s.window.drop(&c.chain)
+		c.hold = s.hold(stream)
+	}
 }
 
 // feed runs data through pre-processor level and on; past the last one it

@@ -107,17 +107,30 @@ func (w *window) resolve(c *chain, on uint64) {
 	}
 	o := &w.slots[on%uint64(len(w.slots))]
 	if !w.isLive(on) || o.pending == 0 {
-		// Not expected (on is routing); its outcome is unknown: fail.
-		for d := c.first; d != 0; {
-			next := w.slots[(d-1)%uint64(len(w.slots))].sib
-			w.unhold(d-1, true)
-			d = next
-		}
-	} else {
-		w.slots[(c.last-1)%uint64(len(w.slots))].sib = o.dep
-		o.dep = c.first
+		w.drop(c) // not expected (on is routing); its outcome is unknown
+		return
+	}
+	w.slots[(c.last-1)%uint64(len(w.slots))].sib = o.dep
+	o.dep = c.first
+	*c = chain{}
+}
+
+// drop empties c, settling its events as failed: their frame was dropped.
+func (w *window) drop(c *chain) {
+	for d := c.first; d != 0; {
+		next := w.slots[(d-1)%uint64(len(w.slots))].sib
+		w.unhold(d-1, true)
+		d = next
 	}
 	*c = chain{}
+}
+
+// age is how many events were opened since c's first one (0 when empty).
+func (w *window) age(c *chain) uint64 {
+	if c.n == 0 {
+		return 0
+	}
+	return w.tail - (c.first - 1)
 }
 
 // settle records the outcome of one delivery (or of the routing hold, with
