@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -116,7 +117,6 @@ func (i *fragInst) Pull(b *plugin.Batch, wait time.Duration) error {
 	i.calls++
 	f.mu.Lock()
 	f.pulls = append(f.pulls, pullCall{at: time.Now(), wait: wait, unsettled: i.next - len(f.acked) - len(f.failed)})
-	settled := len(f.acked)+len(f.failed) == i.next
 	f.mu.Unlock()
 	if f.pullErr != nil {
 		if err := f.pullErr(i.calls); err != nil {
@@ -136,8 +136,13 @@ func (i *fragInst) Pull(b *plugin.Batch, wait time.Duration) error {
 		}
 		i.next++
 	}
-	if f.linger && !settled {
-		return nil
+	if f.linger {
+		f.mu.Lock()
+		settled := len(f.acked)+len(f.failed) == i.next
+		f.mu.Unlock()
+		if !settled || b.Len() > 0 {
+			return nil
+		}
 	}
 	return plugin.ErrEnd
 }
@@ -471,4 +476,239 @@ func checkRandomChunking(t *testing.T, seed uint64, pre, codecName string, windo
 	f.mu.Unlock()
 	assert.Equal(t, uint64(len(f.got["dst"])), statsOf(t, stats, "dst").Out)
 	return len(got), len(want)
+}
+
+// ---- frames that cannot be decoded or are dropped: the err port ----
+
+// A frame that cannot be decoded, or that a pre-processor drops, goes to
+// the err port as an error event when it is linked (and its event is
+// acked once that is delivered), and otherwise fails its event back.
+func TestRejectedFramesGoToTheErrPortOrFailBack(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pre    string
+		events []string // one event each
+		bad    []int    // the events holding bytes of the rejected frame
+		errs   int      // error events (one per event the frame was rejected in)
+		reason string   // in the error event
+		data   string   // the error event's data ("" when none)
+	}{
+		{"undecodable", "", []string{`{"n":1}`, `{"n":2,`, `{"n":3}`}, []int{1}, 1, "json", `{"n":2,`},
+		{"overlong line", `{ name = "lines", max_length = 8 }`, []string{"{\"n\":1}\n", "{\"n\":2,\"long\":1}\n", "{\"n\":3}\n"}, []int{1}, 1, "longer than max_length", ""},
+		// Noticed in event 1 (which event 0's held bytes settle with);
+		// event 2 holds its newline.
+		{"overlong line across events", `{ name = "lines", max_length = 8 }`, []string{"{\"n\":1}\n{\"n\":", "2,\"long\":1}", "\n{\"n\":3}\n"}, []int{0, 1, 2}, 2, "max_length", ""},
+	} {
+		for _, linked := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/err linked=%v", tc.name, linked), func(t *testing.T) {
+				var evs []fragEvent
+				for _, p := range tc.events {
+					evs = append(evs, fragEvent{payload: []byte(p)})
+				}
+				f := newFrags(evs)
+				stats, err := runFrags(t, f, fragFlow(t, 16, "json", tc.pre, "", linked), runtime.Options{Log: zerolog.Nop()})
+				require.NoError(t, err)
+				acked := f.settledOnce(t)
+				assert.Equal(t, []string{`{"n":1}`, `{"n":3}`}, strs(f.got["dst"]))
+				src := statsOf(t, stats, "src")
+				assert.Equal(t, uint64(3), src.In)
+				badEvents := map[int]bool{}
+				for _, id := range tc.bad {
+					badEvents[id] = true
+				}
+				if linked {
+					require.Len(t, f.got["errs"], tc.errs, "error events")
+					e := string(f.got["errs"][0])
+					assert.Contains(t, e, `"connector":"src"`)
+					assert.Contains(t, e, tc.reason)
+					if tc.data != "" {
+						assert.Contains(t, e, fmt.Sprintf(`"data":%q`, tc.data))
+					} else {
+						assert.NotContains(t, e, `"data"`)
+					}
+					assert.Equal(t, map[uint64]bool{0: true, 1: true, 2: true}, acked, "every event acked: the error was delivered")
+					assert.Equal(t, runtime.Stats{Connector: "src", In: 3, Out: uint64(2 + tc.errs), Errors: uint64(tc.errs), Acks: 3}, src)
+					return
+				}
+				assert.Empty(t, f.got["errs"])
+				for id := range 3 {
+					assert.Equal(t, !badEvents[id], acked[uint64(id)], "event %d", id)
+				}
+				assert.Equal(t, uint64(len(badEvents)), src.Fails)
+				assert.Equal(t, uint64(3-len(badEvents)), src.Acks)
+				assert.Equal(t, uint64(tc.errs), src.Errors)
+			})
+		}
+	}
+}
+
+func strs(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = string(b)
+	}
+	return out
+}
+
+// ---- the pull loop ----
+
+// A pull that fails (neither a lost connection nor a broken instance) is
+// counted, logged, and retried after the connector's reconnect backoff;
+// the events before and after it are delivered.
+func TestPullErrorIsCountedAndRetriedAfterBackoff(t *testing.T) {
+	evs := []fragEvent{{payload: []byte(`{"n":1}`)}, {payload: []byte(`{"n":2}`)}}
+	f := newFrags(evs)
+	f.pullErr = func(call int) error {
+		if call >= 2 && call <= 4 {
+			return &plugin.Error{Op: "pull", Code: abi.ResultErrFailed, Message: "disk hiccup"}
+		}
+		return nil
+	}
+	f.linger = true // hands over both events on the first pull, ends once they settled
+	logs := &syncBuf{}
+	const initial = 40 * time.Millisecond
+	stats, err := runFrags(t, f, fragFlow(t, 16, "json", "", "[connector.reconnect]\ninitial_ms = 40\nmax_ms = 40", false), runtime.Options{Log: logs.logger()})
+	require.NoError(t, err)
+	assert.Len(t, f.settledOnce(t), 2)
+	assert.Equal(t, []string{`{"n":1}`, `{"n":2}`}, strs(f.got["dst"]))
+	src := statsOf(t, stats, "src")
+	assert.Equal(t, uint64(3), src.Errors, "each failed pull counted")
+	assert.Equal(t, uint64(2), src.Acks)
+	assert.Equal(t, 3, logs.count("pull failed"))
+	assert.Equal(t, 3, logs.count("disk hiccup"))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	require.GreaterOrEqual(t, len(f.pulls), 5)
+	for call := 2; call <= 4; call++ { // pulls are 1-based, f.pulls 0-based
+		gap := f.pulls[call].at.Sub(f.pulls[call-1].at)
+		assert.GreaterOrEqual(t, gap, initial, "pull %d came %v after the failed pull %d: no backoff", call+1, gap, call)
+	}
+}
+
+// A pull that breaks the instance (a panic, a contract violation) stops
+// the source with an error naming the connector; what it handed over
+// before is still delivered and acked, and it is not pulled again.
+func TestFatalPullStopsTheSource(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"panic", &plugin.Error{Op: "pull", Code: abi.ResultErrPanic, Message: "index out of range"}},
+		{"violation", &plugin.Error{Op: "pull", Code: abi.ResultErrInvalid, Violation: true, Message: "event 0: payload span out of the arena"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFrags([]fragEvent{{payload: []byte(`{"n":1}`)}, {payload: []byte(`{"n":2}`)}})
+			f.linger = true
+			f.pullErr = func(call int) error {
+				if call >= 2 {
+					return tc.err
+				}
+				return nil
+			}
+			stats, err := runFrags(t, f, fragFlow(t, 16, "json", "", "", false), runtime.Options{Log: zerolog.Nop()})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), `connector "src"`)
+			assert.ErrorIs(t, err, tc.err)
+			assert.Len(t, f.settledOnce(t), 2)
+			assert.Equal(t, []string{`{"n":1}`, `{"n":2}`}, strs(f.got["dst"]))
+			src := statsOf(t, stats, "src")
+			assert.Equal(t, runtime.Stats{Connector: "src", In: 2, Out: 2, Errors: 1, Acks: 2}, src)
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			assert.Len(t, f.pulls, 2, "not pulled again after the fatal error")
+		})
+	}
+}
+
+// While events are unsettled a pull waits at most settleWait (2 ms), so
+// that acks reach the plugin soon; with nothing unsettled it may wait the
+// full PullWait.
+func TestPullWaitsLessWhileEventsAreUnsettled(t *testing.T) {
+	f := newFrags([]fragEvent{{payload: []byte(`{"n":1}`)}})
+	f.linger = true
+	release := make(chan struct{})
+	var once sync.Once
+	f.pullErr = func(call int) error {
+		f.mu.Lock()
+		unsettled := f.pulls[len(f.pulls)-1].unsettled
+		f.mu.Unlock()
+		if unsettled > 0 && call >= 5 {
+			once.Do(func() { close(release) }) // seen a few pulls with the event in flight
+		}
+		return nil
+	}
+	f.sinkFail = func([]byte) bool {
+		select {
+		case <-release:
+		case <-time.After(deadline):
+		}
+		return false
+	}
+	const pullWait = time.Hour // the fake never waits; only what it is given matters
+	_, err := runFrags(t, f, fragFlow(t, 16, "json", "", "", false), runtime.Options{Log: zerolog.Nop(), PullWait: pullWait})
+	require.NoError(t, err)
+	assert.Len(t, f.settledOnce(t), 1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var during int
+	for i, p := range f.pulls {
+		if p.unsettled > 0 {
+			during++
+			assert.LessOrEqual(t, p.wait, 2*time.Millisecond, "pull %d, with an event in flight, may wait %v", i+1, p.wait)
+		} else {
+			assert.Equal(t, pullWait, p.wait, "pull %d, with nothing in flight", i+1)
+		}
+	}
+	assert.GreaterOrEqual(t, during, 4, "pulls happened while the event was in flight")
+	assert.Equal(t, 0, f.pulls[0].unsettled)
+}
+
+// ---- counting what the plugin confirmed ----
+
+// Acks and Fails count the events whose outcome the plugin took; an
+// on_ack or on_fail that fails counts as one error each, with a warning
+// at most once a second.
+func TestRefusedAcksAndFailsAreErrorsNotAcks(t *testing.T) {
+	const n = 60
+	var evs []fragEvent
+	for i := range n {
+		p := fmt.Sprintf(`{"n":%d}`, i)
+		if i%3 == 0 {
+			p = fmt.Sprintf(`{"n":%d,"FAIL":1}`, i)
+		}
+		evs = append(evs, fragEvent{payload: []byte(p)})
+	}
+	f := newFrags(evs)
+	f.sinkFail = func(p []byte) bool { return bytes.Contains(p, []byte("FAIL")) }
+	refused := errors.New("state file is read-only")
+	f.ackErr = func(call int) error {
+		if call%2 == 0 {
+			return refused
+		}
+		return nil
+	}
+	f.failErr = func(call int) error {
+		if call%2 == 1 {
+			return refused
+		}
+		return nil
+	}
+	logs := &syncBuf{}
+	start := time.Now()
+	stats, err := runFrags(t, f, fragFlow(t, 1, "json", "", "", false), runtime.Options{Log: logs.logger()})
+	elapsed := time.Since(start)
+	require.NoError(t, err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	refusedCalls := f.ackCalls/2 + (f.failCalls+1)/2
+	require.Positive(t, f.ackCalls/2, "some on_ack calls failed")
+	require.Positive(t, (f.failCalls+1)/2, "some on_fail calls failed")
+	src := statsOf(t, stats, "src")
+	assert.Equal(t, uint64(len(f.acked)), src.Acks, "acks the plugin took")
+	assert.Equal(t, uint64(len(f.failed)), src.Fails, "fails the plugin took")
+	assert.Less(t, len(f.acked)+len(f.failed), n, "the refused ones are in neither")
+	assert.Equal(t, uint64(refusedCalls), src.Errors, "one error per refused call")
+	warnings := logs.count("the plugin was not told the outcome of these events")
+	assert.GreaterOrEqual(t, warnings, 1)
+	assert.LessOrEqual(t, warnings, 2*(1+int(elapsed/time.Second)), "at most one warning a second for each of ack and fail")
 }
