@@ -1,0 +1,155 @@
+package tests
+
+// Delivery through pre-processors and codecs, end to end through
+// `tremorctl run` with the real file plugin: a source event is acked only
+// once every frame made from its bytes was delivered, so a frame that is
+// dropped or cannot be decoded never moves the file source's resume state
+// past its data.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fileFlow is a flow from a file source "in" to a file sink "out"; in and
+// extra are added to the source's table and to the flow.
+func fileFlow(name, inPath, in, outPath, extra string) string {
+	return fmt.Sprintf(`
+[flow]
+name = %q
+batch_size = 4
+
+[[connector]]
+id = "in"
+type = "file"
+codec = "string"
+%s
+config = { path = %q%s }
+
+[[connector]]
+id = "out"
+type = "file"
+codec = "string"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "in"
+to = "p"
+[[link]]
+from = "p"
+to = "out"
+%s`, name, in, inPath, "%s", outPath, extra)
+}
+
+// The file source emits each line of its file as an event without the
+// newline, so a "lines" pre-processor joins them into one line, which here
+// grows over max_length. Every event whose bytes were in it is failed back
+// (none acked), nothing reaches the sink, and the resume state stays at
+// the start of the file; a second run without the pre-processor resumes
+// there and delivers every line.
+func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
+	dir := t.TempDir()
+	in, out, state := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt"), filepath.Join(dir, "in.state")
+	lines := []string{"aaaa", "bbbb", "cccc", "dddd"}
+	require.NoError(t, os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	resume := fmt.Sprintf(", resume_from = %q", state)
+
+	// Run 1: with resume_from the source offers failed lines again and
+	// never ends by itself; it is stopped once events were failed back.
+	text := fmt.Sprintf(fileFlow("joined", in, `preprocessors = [{ name = "lines", max_length = 10 }]`, out, ""), resume)
+	p := startCtl(t, "run", "--drain-timeout", "5s", writeFlow(t, dir, "joined.toml", text))
+	p.waitLog("line longer than max_length (10 bytes)")
+	p.waitLog("event failed back to its source", "bytes of a frame a pre-processor dropped")
+	p.signal(os.Interrupt)
+	code := p.wait()
+	stderr := p.stderr.String()
+	noCrash(t, stderr)
+	assert.NotEqual(t, 0, code, "events were failed back: tremorctl exits non-zero")
+	rows := statsTable(t, p.stdout.String())
+	src, sink := rows["in"], rows["out"]
+	assert.GreaterOrEqual(t, src[colIn], uint64(len(lines)))
+	assert.Zero(t, src[colAcks], "no event acked: its data was dropped")
+	assert.Equal(t, src[colIn], src[colFails], "every event failed back")
+	assert.Positive(t, src[colErrors])
+	assert.Zero(t, sink[colIn], "nothing reached the sink")
+	assert.Empty(t, fileLines(t, out))
+	off, acked := stateOffset(t, state)
+	assert.Zero(t, off, "the resume state does not skip the dropped data")
+	assert.Empty(t, acked)
+
+	// Run 2: without the pre-processor every line is delivered, from the
+	// start of the file, and the source ends once all are acked.
+	text = fmt.Sprintf(fileFlow("plain", in, "", out, ""), resume)
+	code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "plain.toml", text))
+	noCrash(t, stderr)
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+	rows = statsTable(t, stdout)
+	assert.Equal(t, row{4, 4, 0, 4, 0, 0}, rows["in"])
+	assert.Equal(t, lines, fileLines(t, out))
+	off, _ = stateOffset(t, state)
+	assert.Equal(t, int64(len(strings.Join(lines, "\n"))+1), off, "everything acked")
+}
+
+// A line that is not JSON goes to the err port as an error event (with the
+// line as its data) when that is linked, and the source acks it once that
+// is written; without it, its event is failed back, counted, and
+// tremorctl exits non-zero. The good lines are delivered either way.
+func TestDeliveryUndecodableLineThroughTremorctl(t *testing.T) {
+	const errFlow = `
+[[connector]]
+id = "errs"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "e"
+
+[[link]]
+from = "in/err"
+to = "e"
+[[link]]
+from = "e"
+to = "errs"
+`
+	for _, linked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("err linked=%v", linked), func(t *testing.T) {
+			dir := t.TempDir()
+			in, out, errs := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "errs.jsonl")
+			require.NoError(t, os.WriteFile(in, []byte("{\"n\":1}\n{\"n\":2,\n{\"n\":3}\n"), 0o644))
+			extra := ""
+			if linked {
+				extra = fmt.Sprintf(errFlow, errs)
+			}
+			text := strings.ReplaceAll(fmt.Sprintf(fileFlow("decode", in, "", out, extra), ""), `codec = "string"`, `codec = "json"`)
+			code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "decode.toml", text))
+			noCrash(t, stderr)
+			rows := statsTable(t, stdout)
+			assert.Equal(t, []string{`{"n":1}`, `{"n":3}`}, fileLines(t, out))
+			assert.Equal(t, row{2, 2, 0, 0, 0, 0}, rows["out"])
+			if linked {
+				require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+				// in, out, errors, acks, fails, discarded
+				assert.Equal(t, row{3, 3, 1, 3, 0, 0}, rows["in"])
+				errLines := fileLines(t, errs)
+				require.Len(t, errLines, 1)
+				assert.Contains(t, errLines[0], `"connector":"in"`)
+				assert.Contains(t, errLines[0], `"data":"{\"n\":2,"`)
+				assert.Contains(t, errLines[0], `"error":"`)
+				return
+			}
+			assert.NotEqual(t, 0, code, "an event was failed back")
+			assert.Equal(t, row{3, 2, 1, 2, 1, 0}, rows["in"])
+			assert.Contains(t, stderr, "event failed back to its source")
+		})
+	}
+}
