@@ -17,7 +17,10 @@
 //     fresh child, creates the instance again with the same config,
 //     connects it and replays start (and pause). The crash is logged with
 //     the plugin, file, connector, signal or exit status and the child's
-//     last output lines.
+//     last output lines. A child that keeps crashing is restarted with
+//     exponential backoff (restart.go: at once, then 0.1 s doubling up to
+//     2 s, reset after 10 s without a crash), and its crashes are logged
+//     in full once per 10 s, the others as one line with their count.
 //   - A call that does not return in time (connect 30 s, pull its wait +
 //     5 s, every other hook 10 s; see Options) kills the child: a hung
 //     plugin becomes a crashed one.
@@ -25,10 +28,16 @@
 //     and fails reach only the process that produced the events: those of
 //     a process that is gone are dropped (the runtime has counted them; the
 //     new process never saw those ids).
-//
-// What it does not protect against: a plugin that writes into a batch's
-// shared memory after its hook returned (from a thread of its own) can
-// change what the host is reading, as it could in the host's process.
+//   - A plugin thread that keeps writing into a batch's shared memory after
+//     its hook returned cannot make the host read out of bounds: the host
+//     checks and uses private copies of the header, the events and the
+//     value nodes (plugin.Batch); such a writer can only change payload
+//     bytes, or have its pull refused.
+//   - tremor-runner runs plugin code with the host's rights, so it is held
+//     to the plugin files' trust rules (plugin.CheckTrusted): a runner that
+//     is named or found but missing, not executable or changeable by others
+//     is an error (ErrRunnerRefused), never a reason to run plugins in the
+//     host; only when there is none (ErrNoRunner) may a host do that.
 package isolate
 
 import (
