@@ -223,6 +223,16 @@ func TestTremorctlRefusesRelativePluginPaths(t *testing.T) {
 			assert.Contains(t, stderr, msg)
 			assert.NotContains(t, stdout, "fixture", "the relative entry was not searched")
 			assert.Contains(t, stdout, "metronome", "the other entries were")
+
+			for _, cmd := range []string{"validate", "inspect"} {
+				arg := flowFile
+				if cmd == "inspect" {
+					arg = "metronome" // found elsewhere on the path: still refused
+				}
+				code, stdout, stderr := tremorctlExit(t, dir, tt.env, append(append([]string{cmd}, tt.flags...), arg)...)
+				assert.Equal(t, 1, code, "%s: stdout %s", cmd, stdout)
+				assert.Contains(t, lastLine(stderr), "tremorctl: "+msg, cmd)
+			}
 		})
 	}
 	code, stdout, stderr := tremorctlExit(t, top, []string{plugin.EnvPluginPath + "=" + plugins}, "run", flowFile)
