@@ -500,7 +500,7 @@ to = "udp"
 	nstats, err := near.stop()
 	require.NoError(t, err)
 	assert.Equal(t, runtime.Stats{Connector: "http", In: 3, Out: 3, Acks: 2, Fails: 1}, statOf(t, nstats, "http"))
-	assert.Equal(t, runtime.Stats{Connector: "udp", In: 3, Out: 2}, statOf(t, nstats, "udp"))
+	assert.Equal(t, runtime.Stats{Connector: "udp", In: 3, Out: 2, Fails: 1}, statOf(t, nstats, "udp"), "the sink counts the event it failed")
 	assert.NotEmpty(t, near.logs.find("udp", "the largest has 70000 bytes"), "the client says why")
 	fstats, err := far.stop()
 	require.NoError(t, err)
