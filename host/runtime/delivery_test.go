@@ -24,6 +24,7 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/codec"
+	"tremorhost/host/flow"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
 )
@@ -213,8 +214,7 @@ func (f *frags) settledOnce(t *testing.T) map[uint64]bool {
 
 // fragFlow is a flow from a frag source to a frag sink "dst"; errSink
 // links the source's err port to a second sink, "errs" (json).
-func fragFlow(t *testing.T, batch int, codecName, pre, extra string, errSink bool) string {
-	t.Helper()
+func fragFlow(batch int, codecName, pre, extra string, errSink bool) string {
 	src := fmt.Sprintf(`
 [flow]
 batch_size = %d
@@ -419,7 +419,7 @@ func checkRandomChunking(t *testing.T, seed uint64, pre, codecName string, windo
 	in := genInput(rng, pre, codecName)
 	f := newFrags(in.events)
 	f.sinkFail = func(p []byte) bool { return bytes.Contains(p, []byte("FAIL")) }
-	src := fragFlow(t, batch, codecName, fmt.Sprintf(`{ name = %q, max_length = %d }`, pre, propMaxLen), "", false)
+	src := fragFlow(batch, codecName, fmt.Sprintf(`{ name = %q, max_length = %d }`, pre, propMaxLen), "", false)
 	stats, err := runFrags(t, f, src, runtime.Options{Window: window, Log: zerolog.Nop()})
 	require.NoError(t, err)
 
@@ -506,7 +506,7 @@ func TestRejectedFramesGoToTheErrPortOrFailBack(t *testing.T) {
 					evs = append(evs, fragEvent{payload: []byte(p)})
 				}
 				f := newFrags(evs)
-				stats, err := runFrags(t, f, fragFlow(t, 16, "json", tc.pre, "", linked), runtime.Options{Log: zerolog.Nop()})
+				stats, err := runFrags(t, f, fragFlow(16, "json", tc.pre, "", linked), runtime.Options{Log: zerolog.Nop()})
 				require.NoError(t, err)
 				acked := f.settledOnce(t)
 				assert.Equal(t, []string{`{"n":1}`, `{"n":3}`}, strs(f.got["dst"]))
@@ -567,7 +567,7 @@ func TestPullErrorIsCountedAndRetriedAfterBackoff(t *testing.T) {
 	f.linger = true // hands over both events on the first pull, ends once they settled
 	logs := &syncBuf{}
 	const initial = 40 * time.Millisecond
-	stats, err := runFrags(t, f, fragFlow(t, 16, "json", "", "[connector.reconnect]\ninitial_ms = 40\nmax_ms = 40", false), runtime.Options{Log: logs.logger()})
+	stats, err := runFrags(t, f, fragFlow(16, "json", "", "[connector.reconnect]\ninitial_ms = 40\nmax_ms = 40", false), runtime.Options{Log: logs.logger()})
 	require.NoError(t, err)
 	assert.Len(t, f.settledOnce(t), 2)
 	assert.Equal(t, []string{`{"n":1}`, `{"n":2}`}, strs(f.got["dst"]))
@@ -605,7 +605,7 @@ func TestFatalPullStopsTheSource(t *testing.T) {
 				}
 				return nil
 			}
-			stats, err := runFrags(t, f, fragFlow(t, 16, "json", "", "", false), runtime.Options{Log: zerolog.Nop()})
+			stats, err := runFrags(t, f, fragFlow(16, "json", "", "", false), runtime.Options{Log: zerolog.Nop()})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `connector "src"`)
 			assert.ErrorIs(t, err, tc.err)
@@ -645,7 +645,7 @@ func TestPullWaitsLessWhileEventsAreUnsettled(t *testing.T) {
 		return false
 	}
 	const pullWait = time.Hour // the fake never waits; only what it is given matters
-	_, err := runFrags(t, f, fragFlow(t, 16, "json", "", "", false), runtime.Options{Log: zerolog.Nop(), PullWait: pullWait})
+	_, err := runFrags(t, f, fragFlow(16, "json", "", "", false), runtime.Options{Log: zerolog.Nop(), PullWait: pullWait})
 	require.NoError(t, err)
 	assert.Len(t, f.settledOnce(t), 1)
 	f.mu.Lock()
@@ -695,7 +695,7 @@ func TestRefusedAcksAndFailsAreErrorsNotAcks(t *testing.T) {
 	}
 	logs := &syncBuf{}
 	start := time.Now()
-	stats, err := runFrags(t, f, fragFlow(t, 1, "json", "", "", false), runtime.Options{Log: logs.logger()})
+	stats, err := runFrags(t, f, fragFlow(1, "json", "", "", false), runtime.Options{Log: logs.logger()})
 	elapsed := time.Since(start)
 	require.NoError(t, err)
 	f.mu.Lock()
@@ -711,4 +711,37 @@ func TestRefusedAcksAndFailsAreErrorsNotAcks(t *testing.T) {
 	warnings := logs.count("the plugin was not told the outcome of these events")
 	assert.GreaterOrEqual(t, warnings, 1)
 	assert.LessOrEqual(t, warnings, 2*(1+int(elapsed/time.Second)), "at most one warning a second for each of ack and fail")
+}
+
+// BenchmarkLinesAcrossEvents moves JSON lines cut at random points (most
+// events end inside a line, whose start the next event completes) through
+// the lines pre-processor and the binary codec: the path of held frames.
+func BenchmarkLinesAcrossEvents(b *testing.B) {
+	var text []byte
+	for i := range 20000 {
+		text = fmt.Appendf(text, "{\"n\":%d,\"pad\":\"%s\"}\n", i, strings.Repeat("x", i%90))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var evs []fragEvent
+	for off := 0; off < len(text); {
+		n := min(len(text)-off, 1+rng.IntN(300))
+		evs = append(evs, fragEvent{payload: text[off : off+n]})
+		off += n
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		f := newFrags(evs)
+		fl, err := flow.Parse("bench.toml", []byte(fragFlow(256, "binary", `"lines"`, "", false)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := runtime.New(fl, f, runtime.Options{Log: zerolog.Nop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Run(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
