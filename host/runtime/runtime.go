@@ -11,6 +11,17 @@
 // encodes what it receives into a batch, sends it, and reports each event's
 // outcome back to the source that produced it.
 //
+// Delivery through pre-processors and codecs: a source event is acked only
+// once every frame made from its bytes was delivered (or discarded by a
+// route). Bytes a pre-processor holds in a partial frame keep their event
+// unsettled until the event that completes the frame (or the end of the
+// stream) is settled, and it then settles with that event's outcome. A
+// frame that is dropped (over max_length, or spanning more than half the
+// window's events) or cannot be decoded goes to the connector's err port
+// when that is linked, and otherwise fails back every event holding its
+// bytes, counted as errors and fails. Acks and fails count what the plugin
+// took; an on_ack or on_fail that fails counts as an error.
+//
 // Back-pressure: each source tracks its unsettled events in a fixed-size
 // window (see window.go). When a sink is slow or disconnected its queue
 // fills, the sources feeding it stop pulling, their windows fill, and they
