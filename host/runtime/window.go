@@ -7,6 +7,12 @@ package runtime
 // delivery on that slot, and when the last delivery settles the plugin's
 // event id is acked, or failed if any copy failed.
 //
+// An event whose bytes a pre-processor holds in a partial frame is "held"
+// (see chain): it settles only once the event whose processing completed
+// that frame has settled its own deliveries, with their outcome too. A held
+// slot blocks the ring's head, so the source bounds how long a frame may be
+// held (source.dropStale).
+//
 // Slots live in a ring sized to the maximum number of unsettled events, so
 // the window is also the source's back-pressure: when it is full the runtime
 // stops pulling instead of buffering without bound. A window is owned by its
