@@ -327,7 +327,7 @@ func (s *source) frame(stream uint64, p []byte, end bool) {
 	err := s.feed(0, p)
 	hold := s.hold(stream)
 	if err == nil && (c.hold == processor.HoldDiscard || hold == processor.HoldDiscard) {
-		err = fmt.Errorf("stream %d: bytes of a frame a pre-processor dropped (over its max_length)", stream)
+		err = fmt.Errorf("stream %d: bytes of a frame a pre-processor dropped", stream)
 	}
 	// A pre-processor completes (or drops) the oldest frame it holds first,
 	// so the held events' frame is done once anything came out of this
