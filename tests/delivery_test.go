@@ -153,3 +153,43 @@ to = "errs"
 		})
 	}
 }
+
+// A source plugin whose on_ack or on_fail fails (the C fault plugin): the
+// acks and fails columns count only what the plugin took, each refused
+// call is an error, and a warning names the plugin's message.
+func TestDeliveryRefusedAckOrFailThroughTremorctl(t *testing.T) {
+	plugins := faultPath(t)
+	for _, c := range []struct {
+		name, src, dst string
+		code           int
+		srcRow         func(r row) bool
+		want           string
+	}{
+		{"on_ack fails", `fail_at = "ack"`, "type = \"file\"\ncodec = \"string\"\nconfig = { path = %q, mode = \"write\" }", 0,
+			func(r row) bool { return r[colAcks] == 0 && r[colFails] == 0 && r[colOut] == 20 }, "fault: told to fail at ack"},
+		{"on_fail fails", `fail_at = "fail"`, "type = \"fault\"\ncodec = \"string\"\nconfig = { fail_at = \"send\" }\n# %q", 1,
+			func(r row) bool { return r[colAcks] == 0 && r[colFails] == 0 }, "fault: told to fail at fail"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "out.txt")
+			src := fmt.Sprintf("type = \"fault\"\ncodec = \"string\"\nconfig = { count = 20, %s }", c.src)
+			path := writeFlow(t, dir, "refused.toml", fmt.Sprintf(twoConnectors, "refused", src, fmt.Sprintf(c.dst, out)))
+			code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
+			noCrash(t, stderr)
+			assert.Equal(t, c.code, code, "stderr:\n%s", lastLines(stderr, 20))
+			rows := statsTable(t, stdout)
+			s := rows["src"]
+			assert.Equal(t, uint64(20), s[colIn])
+			assert.True(t, c.srcRow(s), "src row %v: the refused outcomes are not counted as acks or fails", s)
+			assert.Positive(t, s[colErrors], "each refused call is an error")
+			assert.Contains(t, stderr, "the plugin was not told the outcome of these events")
+			assert.Contains(t, stderr, c.want)
+			if c.code == 0 {
+				assert.Len(t, fileLines(t, out), 20, "delivered all the same")
+			} else {
+				assert.Equal(t, uint64(20), rows["dst"][colFails])
+			}
+		})
+	}
+}

@@ -18,6 +18,10 @@ type Counters struct {
 	Fails     atomic.Uint64 // source events failed back to the plugin
 	SinkFails atomic.Uint64 // events this sink failed (reported FAILED, or gave up on): shown in Stats.Fails too
 	Discarded atomic.Uint64 // events dropped on purpose by a pipeline route
+
+	// FailsRefused: source events to fail back whose on_fail the plugin
+	// refused; not in Fails, but not delivered either (see FailedBack).
+	FailsRefused atomic.Uint64
 }
 
 // Stats is a snapshot of one connector's counters.
@@ -41,7 +45,7 @@ func (c *Counters) snapshot(name string) Stats {
 func (r *Runtime) FailedBack() uint64 {
 	var n uint64
 	for _, nd := range r.nodes {
-		n += nd.counters.Fails.Load()
+		n += nd.counters.Fails.Load() + nd.counters.FailsRefused.Load()
 	}
 	return n
 }

@@ -593,6 +593,7 @@ func (s *source) settle() {
 	if len(s.fails) > 0 {
 		if err := s.inst.Fail(s.fails); err != nil {
 			s.settleFailed("fail", len(s.fails), err)
+			n.counters.FailsRefused.Add(uint64(len(s.fails)))
 		} else {
 			n.counters.Fails.Add(uint64(len(s.fails)))
 		}
