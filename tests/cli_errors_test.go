@@ -441,3 +441,33 @@ func TestCLIFlowStructureErrors(t *testing.T) {
 		})
 	}
 }
+
+// SIGTERM while a sink is still trying to connect and nothing is in flight:
+// no event can reach the sink any more, so tremorctl stops at once, even
+// with --drain-timeout 0 (wait for ever), and says the sink never connected.
+func TestCLISignalWhileSinkConnectsStopsWithoutEvents(t *testing.T) {
+	src := fmt.Sprintf("type = \"tcp_server\"\ncodec = \"json\"\nconfig = { url = %q }", freeAddr(t))
+	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 50", freeAddr(t))
+	path := writeFlow(t, t.TempDir(), "idle.toml", fmt.Sprintf(twoConnectors, "idle", src, sink))
+	p := startCtl(t, "run", "--log-level", "debug", "--drain-timeout", "0", path)
+	p.waitLog(`"connector":"src"`, `"message":"connected"`)
+	p.waitLog(`"connector":"dst"`, "retrying")
+	p.signal(syscall.SIGTERM)
+	code := p.wait()
+	stderr := p.stderr.String()
+	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
+	assert.Contains(t, stderr, `connector "dst" (type tcp_client): never connected`)
+	assert.NotContains(t, stderr, "events were failed back")
+	rows := statsTable(t, p.stdout.String())
+	assert.Equal(t, row{}, rows["src"])
+	assert.Equal(t, uint64(0), rows["dst"][colIn])
+}
+
+// A negative --drain-timeout is refused before anything runs.
+func TestCLINegativeDrainTimeout(t *testing.T) {
+	path := writeFlow(t, t.TempDir(), "m.toml", fmt.Sprintf(twoConnectors, "m", metronome(1), "type = \"bench_sink\"\ncodec = \"json\""))
+	code, stdout, stderr := ctl(t, "run", "--drain-timeout", "-1s", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "tremorctl: --drain-timeout -1s: use a positive duration, or 0 to wait for ever")
+	assert.Empty(t, stdout)
+}

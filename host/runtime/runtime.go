@@ -341,6 +341,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 	}
 	stopPulling := make(chan struct{}) // closed: sources stop pulling
 	giveUp := make(chan struct{})      // closed: fail back whatever is in flight
+	noMore := make(chan struct{})      // closed: every source is done, every event settled
 	var stopOnce sync.Once
 	stop := func() { stopOnce.Do(func() { close(stopPulling) }) }
 
@@ -351,7 +352,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		go func() {
 			defer sinkWG.Done()
 			defer s.node.running.Add(-1)
-			s.run(r, giveUp)
+			s.run(r, giveUp, noMore)
 		}()
 	}
 	for _, s := range r.sources {
@@ -413,6 +414,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 			return r.Stats(), r.abandon()
 		case <-sourcesDone:
 			sourcesDone = nil
+			close(noMore)
 			stop()
 			drain()
 			for _, s := range r.sinks {

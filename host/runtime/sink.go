@@ -65,7 +65,10 @@ func newSink(n *node) *sink {
 	return &sink{node: n, in: make(chan []event, sinkQueue)}
 }
 
-func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
+// run runs the sink until its queue is closed and everything it took has
+// settled. noMore closes when every source is done: no event can come any
+// more, so connecting is pointless.
+func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	n := k.node
 	k.r = r
 	k.inst = n.instance(roleSink)
@@ -77,7 +80,15 @@ func (k *sink) run(r *Runtime, giveUp <-chan struct{}) {
 		defer func() { k.batch.Free() }()
 		// Connect now rather than at the first event, so that a sink that
 		// cannot connect shows at once.
-		if err := n.ensureConnected(k.inst, giveUp); err != nil && !errors.Is(err, errStopped) {
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-giveUp:
+			case <-noMore:
+			}
+			close(stop)
+		}()
+		if err := n.ensureConnected(k.inst, stop); err != nil && !errors.Is(err, errStopped) {
 			k.giveUp(err)
 		}
 	}
