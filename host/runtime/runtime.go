@@ -110,10 +110,10 @@ type node struct {
 	log      zerolog.Logger
 	link     link
 
-	inst     Instance             // nil until created
-	calls    [roles]inFlight      // the hook each caller is in
-	roleInst [roles]tracked       // inst as each caller calls it
-	running  atomic.Int32         // goroutines of this node still running
+	inst     Instance        // nil until created
+	calls    [roles]inFlight // the hook each caller is in
+	roleInst [roles]tracked  // inst as each caller calls it
+	running  atomic.Int32    // goroutines of this node still running
 	source   *source
 	sink     *sink
 	outLinks map[string][]*pipe // connector port -> pipelines it feeds
