@@ -193,3 +193,30 @@ func TestDeliveryRefusedAckOrFailThroughTremorctl(t *testing.T) {
 		})
 	}
 }
+
+// A frame that spans more than half the source's window of events (here
+// the file source's lines joined by "lines", with a max_length they never
+// reach) is dropped rather than filling the window: its events fail back,
+// the flow ends, and tremorctl says why.
+func TestDeliveryFrameSpanningTooManyEventsThroughTremorctl(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
+	var b strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
+	// batch_size 4: a window of 64 events, of which a frame may span 32.
+	text := fmt.Sprintf(fileFlow("span", in, `preprocessors = [{ name = "lines", max_length = 100000 }]`, out, ""), "")
+	code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "span.toml", text))
+	noCrash(t, stderr)
+	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
+	assert.Contains(t, stderr, "frame spans more than 32 events (half the source's window); dropped")
+	assert.Contains(t, stderr, "tremorctl: 100 events were failed back to their sources")
+	rows := statsTable(t, stdout)
+	assert.Equal(t, uint64(100), rows["in"][colIn])
+	assert.Equal(t, uint64(100), rows["in"][colFails])
+	assert.Zero(t, rows["in"][colAcks])
+	assert.Zero(t, rows["out"][colIn])
+	assert.Empty(t, fileLines(t, out))
+}
