@@ -292,3 +292,76 @@ type startFailsInst struct {
 }
 
 func (i startFailsInst) Start() error { return i.err }
+
+// A flow without a source cannot come out of flow.Parse (a pipeline
+// without input is refused there), but runtime.New checks it too.
+func TestNewRefusesAFlowWithoutSource(t *testing.T) {
+	f := mustFlow(t, scriptFlowWith(""))
+	f.Connectors = f.Connectors[1:] // drop "src" and its link
+	f.Links = f.Links[1:]
+	_, err := runtime.New(f, newScript(1), runtime.Options{Log: zerolog.Nop()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "test.toml")
+	assert.Contains(t, err.Error(), "the flow has no source: link a source connector to a pipeline")
+}
+
+// A stop that never returns at the end of a run is named, and Run returns.
+func TestHungStopIsNamed(t *testing.T) {
+	defer runtime.SetIntervals(time.Second, 100*time.Millisecond, time.Second)()
+	s := newScript(20)
+	release := make(chan struct{})
+	defer close(release)
+	r, err := runtime.New(mustFlow(t, scriptFlowWith("")), stopHangs{s, release}, runtime.Options{Log: zerolog.Nop()})
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	var stats []runtime.Stats
+	go func() {
+		var err error
+		stats, err = r.Run(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.Regexp(t, `connector "dst" \(type script_sink\): on_stop has not returned for \d+m?s`, err.Error())
+		assert.Equal(t, 20, s.every(t, 20), "every event was delivered before")
+		assert.Equal(t, uint64(20), statsOf(t, stats, "dst").Out)
+	case <-time.After(deadline):
+		t.Fatalf("Run did not return within %s", deadline)
+	}
+}
+
+// stopHangs is the script catalog whose sink's on_stop blocks until
+// release closes.
+type stopHangs struct {
+	*script
+	release chan struct{}
+}
+
+func (c stopHangs) Type(name string) (runtime.Type, bool) {
+	t, ok := c.script.Type(name)
+	if ok && name == "script_sink" {
+		return stopHangsType{t, c.release}, true
+	}
+	return t, ok
+}
+
+type stopHangsType struct {
+	runtime.Type
+	release chan struct{}
+}
+
+func (t stopHangsType) Create(alias string, cfg map[string]any, log zerolog.Logger) (runtime.Instance, error) {
+	inst, err := t.Type.Create(alias, cfg, log)
+	return stopHangsInst{inst, t.release}, err
+}
+
+type stopHangsInst struct {
+	runtime.Instance
+	release chan struct{}
+}
+
+func (i stopHangsInst) Stop() error {
+	<-i.release
+	return nil
+}
