@@ -318,7 +318,7 @@ func (r *Runtime) create() error {
 // Check creates every connector's instance the way Run does (in a child
 // process where the connector runs isolated) and destroys it again without
 // connecting, so that a config the plugin itself refuses shows before the
-// flow runs. Run cannot follow a Check.
+// flow runs. Run creates its own instances.
 func (r *Runtime) Check() error {
 	if err := r.create(); err != nil {
 		return err
