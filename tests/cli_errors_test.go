@@ -471,3 +471,47 @@ func TestCLINegativeDrainTimeout(t *testing.T) {
 	assert.Contains(t, stderr, "tremorctl: --drain-timeout -1s: use a positive duration, or 0 to wait for ever")
 	assert.Empty(t, stdout)
 }
+
+// A sink that misreports its sends: one that answers OK without writing
+// any outcome (every event counts as failed, and the log says why, once),
+// and one that answers RETRY for ever (the flow ends at the drain timeout,
+// the events are failed back, and the endless retrying was warned about
+// with its counts). Exit 1 and counts at both ends in each case.
+func TestCLISinkMisreportsOutcomes(t *testing.T) {
+	plugins := faultPath(t)
+	t.Run("OK without outcomes", func(t *testing.T) {
+		sink := "type = \"fault\"\ncodec = \"json\"\nconfig = { misbehave = \"no_outcomes\" }"
+		path := writeFlow(t, t.TempDir(), "noout.toml", fmt.Sprintf(twoConnectors, "noout", metronome(20), sink))
+		code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
+		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
+		assert.Contains(t, stderr, "tremorctl: 20 events were failed back to their sources")
+		cause := regexp.MustCompile(`sink \\?"dst\\?" returned OK but left \d+ of \d+ outcomes FAILED`)
+		assert.Len(t, cause.FindAllString(stderr, -1), 1, "the cause is logged once, not per batch:\n%s", lastLines(stderr, 20))
+		noCrash(t, stderr)
+		rows := statsTable(t, stdout)
+		assert.Equal(t, row{20, 20, 0, 0, 20, 0}, rows["src"], "every event failed back to the source")
+		assert.Equal(t, uint64(20), rows["dst"][colIn])
+		assert.Equal(t, uint64(0), rows["dst"][colOut])
+		assert.Equal(t, uint64(20), rows["dst"][colFails], "the fails are the sink's")
+	})
+	t.Run("RETRY for ever", func(t *testing.T) {
+		// The warning comes once per 10 s of retrying: a drain timeout of
+		// 12 s gives it time to come once before the events are failed back.
+		sink := "type = \"fault\"\ncodec = \"json\"\nconfig = { misbehave = \"retry_forever\" }\n[connector.reconnect]\ninitial_ms = 50\nmax_ms = 50"
+		path := writeFlow(t, t.TempDir(), "retry.toml", fmt.Sprintf(twoConnectors, "retry", metronome(10), sink))
+		code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "12s", path)
+		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
+		assert.Contains(t, stderr, "tremorctl: 10 events were failed back to their sources")
+		warn := regexp.MustCompile(`sink \\?"dst\\?" asked to retry \d+ events (\d+) times in the last \d+s`)
+		m := warn.FindAllStringSubmatch(stderr, -1)
+		if assert.NotEmpty(t, m, "the endless retrying is warned about:\n%s", lastLines(stderr, 20)) {
+			assert.LessOrEqual(t, len(m), 2, "at a bounded rate")
+			assert.NotEqual(t, "0", m[0][1], "with the number of sends")
+		}
+		noCrash(t, stderr)
+		rows := statsTable(t, stdout)
+		assert.Equal(t, row{10, 10, 0, 0, 10, 0}, rows["src"], "failed back at the drain timeout")
+		assert.Equal(t, uint64(0), rows["dst"][colOut])
+		assert.Equal(t, uint64(10), rows["dst"][colFails])
+	})
+}

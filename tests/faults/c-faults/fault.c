@@ -32,7 +32,9 @@
  *                     structured_on_bytes, dup_ids, no_room_no_needed,
  *                     no_room_loop, no_room_with_events, silent_tiny,
  *                     slow_pull (ignores wait_ms once, 1.5 s)
- *     sinks           send_modifies, bad_outcome, outcomes_past_len
+ *     sinks           send_modifies, bad_outcome, outcomes_past_len,
+ *                     no_outcomes (answers OK without writing an outcome),
+ *                     retry_forever (every outcome RETRY, for ever)
  *     other           modify_ids (on_ack), modify_config (on_create),
  *                     config_ok / config_code / config_no_msg /
  *                     config_bad_trunc (how on_create answers a field of the
@@ -479,7 +481,9 @@ static int32_t fault_send(void *instance, const tremor_batch *b, uint8_t *outcom
   fault *f = instance;
   int32_t rc = faults_at(f, "send", err);
   if (rc != -1000) return rc;
-  for (uint64_t i = 0; i < b->events_len; i++) outcomes[i] = TREMOR_OUTCOME_OK;
+  if (is(f->misbehave, "no_outcomes")) return TREMOR_OK;
+  uint8_t outcome = is(f->misbehave, "retry_forever") ? TREMOR_OUTCOME_RETRY : TREMOR_OUTCOME_OK;
+  for (uint64_t i = 0; i < b->events_len; i++) outcomes[i] = outcome;
   if (is(f->misbehave, "send_modifies")) ((tremor_batch *)b)->events_len = 0;
   if (is(f->misbehave, "bad_outcome") && b->events_len > 0) outcomes[0] = 7;
   if (is(f->misbehave, "outcomes_past_len")) outcomes[b->events_len] = TREMOR_OUTCOME_OK;
