@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks for (and where possible installs) what the build needs: a C compiler,
 # a C++ compiler (the C tests compile the headers as C++17), cmake,
-# pkg-config, nm (binutils), Go >= 1.26 and cargo. Safe to run repeatedly.
+# pkg-config, nm (binutils), Java and Maven (the Kafka tests' broker),
+# Go >= 1.26 and cargo. Safe to run repeatedly.
 set -euo pipefail
 
 missing_apt=()
@@ -11,6 +12,9 @@ command -v nm >/dev/null 2>&1 || missing_apt+=(binutils)
 command -v cmake >/dev/null 2>&1 || missing_apt+=(cmake)
 command -v pkg-config >/dev/null 2>&1 || missing_apt+=(pkg-config)
 command -v make >/dev/null 2>&1 || missing_apt+=(make)
+# Java and Maven: the local Kafka broker of the Kafka tests (scripts/kafka.sh).
+command -v java >/dev/null 2>&1 || missing_apt+=(default-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing_apt+=(maven)
 
 if [ ${#missing_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
