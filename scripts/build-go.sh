@@ -8,7 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/bin build/plugins
 
-go build -o build/bin/tremorctl ./host/cmd/tremorctl
+# The version tremorctl reports (tremorctl --version), also kept in
+# build/version for scripts/dist.sh, so a tarball is named as its binary says.
+version=$(./scripts/version.sh)
+go build -ldflags "-X main.version=$version" -o build/bin/tremorctl ./host/cmd/tremorctl
+printf '%s\n' "$version" > build/version
 
 # Builds a c-shared plugin to a temporary name, then renames it over OUT, so
 # that a running process that has the old library loaded is not disturbed.
