@@ -99,7 +99,8 @@ var ErrRunnerRefused = errors.New("tremor-runner refused")
 
 // FindRunner returns the tremor-runner to use: $TREMOR_RUNNER when set,
 // else tremor-runner next to this executable (the build puts both in
-// build/bin), checked as plugin files are.
+// build/bin) or in ../libexec/tremor from it (an install, `make install`),
+// checked as plugin files are.
 func FindRunner() (string, error) {
 	if p := os.Getenv(EnvRunner); p != "" {
 		abs, err := usableRunner(p)
@@ -117,8 +118,8 @@ func FindRunner() (string, error) {
 	if real, err := filepath.EvalSymlinks(exe); err == nil && filepath.Dir(real) != dirs[0] {
 		dirs = append(dirs, filepath.Dir(real))
 	}
-	for _, d := range dirs {
-		p := filepath.Join(d, RunnerName)
+	for _, d := range append(dirs, filepath.Join(dirs[len(dirs)-1], "..", "libexec", "tremor")) {
+		p := filepath.Clean(filepath.Join(d, RunnerName))
 		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
 			looked = append(looked, p)
 			continue

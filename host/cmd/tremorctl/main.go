@@ -54,6 +54,9 @@ commands:
         create a plugin project (source and sink skeleton, build files, a
         test, a flow) in DIR (default ./NAME) that builds against the
         installed SDK; see tremorctl new -h
+  version
+        print tremorctl's version, the plugin ABI version and the Go version
+        (also: tremorctl --version)
 
 The plugin search path is --plugin-path, then $TREMOR_PLUGIN_PATH (both
 colon-separated), then <dir of tremorctl>/../plugins and
@@ -72,8 +75,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c := &cli{stdout: stdout, stderr: stderr, level: "warn", format: "auto"}
 	global.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error")
 	global.StringVar(&c.format, "log-format", c.format, "log format: auto, text or json")
+	showVersion := global.Bool("version", false, "print the version and exit")
 	if err := global.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		return c.printVersion(global.Args())
 	}
 	if global.NArg() == 0 {
 		fmt.Fprint(stderr, usage)
@@ -93,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.checkPlugin(rest)
 	case "new":
 		return c.newProject(rest)
+	case "version":
+		return c.printVersion(rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
