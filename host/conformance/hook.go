@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin"
 )
 
@@ -22,7 +22,7 @@ type checker struct {
 	run  int
 
 	// the control mapping: [tremor_error][instance slot][msg ... cap][canary]
-	ctl *mapping
+	ctl *cmem.Arena
 
 	info RunInfo // counters sent to the report
 
@@ -43,7 +43,7 @@ func newChecker(opts *Options, out emitter, p *plugin.Plugin, c *plugin.Connecto
 		ctl: mustMap(ctlCanary + canarySize), info: RunInfo{Connector: c.Name, Run: run}}
 }
 
-func (k *checker) close() { k.ctl.free() }
+func (k *checker) close() { k.ctl.Free() }
 
 func (k *checker) report(sev Severity, step string, rule Rule, format string, args ...any) {
 	k.out.finding(Finding{Severity: sev, Connector: k.c.Name, Run: k.run, Step: step, Rule: rule, Message: fmt.Sprintf(format, args...)})
@@ -82,13 +82,13 @@ type instance struct {
 // checks what every hook must keep: its result code, the error buffer. The
 // caller checks what is specific to the hook.
 func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration, in *instance, fn func(errAddr uintptr) abi.Result) hookResult {
-	eb := at[abi.ErrorBuf](k.ctl, 0)
-	msgAddr := k.ctl.addr() + uintptr(ctlCanary-errCap)
+	eb := cmem.At[abi.ErrorBuf](k.ctl, 0)
+	msgAddr := k.ctl.Addr() + uintptr(ctlCanary-errCap)
 	*eb = abi.ErrorBuf{Msg: msgAddr, Cap: uint64(errCap)}
 	setCanary(k.ctl, ctlCanary)
 	k.out.begin(k.c.Name, k.run, step, timeout)
 	t0 := time.Now()
-	rc := fn(k.ctl.addr())
+	rc := fn(k.ctl.Addr())
 	elapsed := time.Since(t0)
 	k.out.end(k.c.Name, k.run, step)
 	res := hookResult{rc: rc, elapsed: elapsed}
@@ -109,7 +109,7 @@ func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration,
 		k.report(SevWarning, step, RuleErrOnSuccess, "%s returned TREMOR_OK but set the error len to %d", hookName, eb.Len)
 	}
 	if rc != abi.ResultOK && n > 0 && !moved {
-		raw := bytes.Clone(sliceAt[byte](k.ctl, uintptr(ctlCanary-errCap), int(n)))
+		raw := bytes.Clone(cmem.Slice[byte](k.ctl, uintptr(ctlCanary-errCap), int(n)))
 		if !utf8.Valid(raw) {
 			k.report(SevError, step, RuleErrUTF8, "%s wrote an error message that is not valid UTF-8: %s", hookName, quoteBytes(raw, 80))
 		}
@@ -174,40 +174,40 @@ func (k *checker) create(step string, cfg map[string]any, errCap int) (*instance
 		return nil, hookResult{}, fmt.Errorf("cannot encode the config: %w", err)
 	}
 	alias := "check-" + k.c.Name
-	argsSize := unsafe.Sizeof(abi.CreateArgs{})
+	argsSize := abi.SizeofCreateArgs
 	nodesOff := (argsSize + 63) &^ 63
-	valueSize := unsafe.Sizeof(abi.Value{})
+	valueSize := abi.SizeofValue
 	bytesOff := nodesOff + uintptr(len(nodes))*valueSize
 	aliasOff := bytesOff + uintptr(len(byts))
 	m := mustMap(int(aliasOff) + len(alias) + 1)
 	defer func() {
-		for i := range m.mem { // a plugin that kept pointers reads garbage
-			m.mem[i] = 0xDB
+		for i := range m.Mem() { // a plugin that kept pointers reads garbage
+			m.Mem()[i] = 0xDB
 		}
-		m.free()
+		m.Free()
 	}()
-	copy(sliceAt[abi.Value](m, nodesOff, len(nodes)), nodes)
-	copy(m.mem[bytesOff:], byts)
-	copy(m.mem[aliasOff:], alias)
+	copy(cmem.Slice[abi.Value](m, nodesOff, len(nodes)), nodes)
+	copy(m.Mem()[bytesOff:], byts)
+	copy(m.Mem()[aliasOff:], alias)
 	in := &instance{ctx: newCtx()}
-	*at[abi.CreateArgs](m, 0) = abi.CreateArgs{
+	*cmem.At[abi.CreateArgs](m, 0) = abi.CreateArgs{
 		StructSize: uint32(argsSize),
 		Host:       hostAPIAddr(),
 		Ctx:        in.ctx,
-		Alias:      m.addr() + aliasOff,
+		Alias:      m.Addr() + aliasOff,
 		AliasLen:   uint64(len(alias)),
 		Config: abi.ValueDoc{
-			Nodes: m.addr() + nodesOff, NodesLen: uint64(len(nodes)),
-			Bytes: m.addr() + bytesOff, BytesLen: uint64(len(byts)),
+			Nodes: m.Addr() + nodesOff, NodesLen: uint64(len(nodes)),
+			Bytes: m.Addr() + bytesOff, BytesLen: uint64(len(byts)),
 		},
 	}
-	before := bytes.Clone(m.mem)
-	slot := at[uintptr](k.ctl, ctlSlotOff)
+	before := bytes.Clone(m.Mem())
+	slot := cmem.At[uintptr](k.ctl, ctlSlotOff)
 	*slot = 0
 	res := k.hook(step, "on_create", errCap, k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
-		return call(k.rc.vt.OnCreate, m.addr(), k.ctl.addr()+ctlSlotOff, e)
+		return call(k.rc.vt.OnCreate, m.Addr(), k.ctl.Addr()+ctlSlotOff, e)
 	})
-	if !bytes.Equal(before, m.mem) {
+	if !bytes.Equal(before, m.Mem()) {
 		k.report(SevError, step, RuleCreateArgs, "on_create modified its arguments or the config document (they are the host's, read-only)")
 	}
 	if res.rc != abi.ResultOK {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unsafe"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin"
 )
 
@@ -18,15 +18,15 @@ func (c roomCaps) String() string {
 }
 
 var (
-	batchSize = unsafe.Sizeof(abi.Batch{})
-	eventSize = unsafe.Sizeof(abi.Event{})
-	valueSize = unsafe.Sizeof(abi.Value{})
+	batchSize = abi.SizeofBatch
+	eventSize = abi.SizeofEvent
+	valueSize = abi.SizeofValue
 )
 
 // room is a tremor_batch with its arenas in one mapping, each arena
 // followed by a canary: [header][events][canary][values][canary][bytes][canary].
 type room struct {
-	m                      *mapping
+	m                      *cmem.Arena
 	caps                   roomCaps
 	evOff, valOff, byteOff uintptr
 }
@@ -42,13 +42,13 @@ func newRoom(c roomCaps) *room {
 	return r
 }
 
-func (r *room) free() { r.m.free() }
+func (r *room) free() { r.m.Free() }
 
-func (r *room) hdr() *abi.Batch { return at[abi.Batch](r.m, 0) }
+func (r *room) hdr() *abi.Batch { return cmem.At[abi.Batch](r.m, 0) }
 
 // want is the header the host writes for on_pull.
 func (r *room) want() abi.Batch {
-	base := r.m.addr()
+	base := r.m.Addr()
 	return abi.Batch{
 		StructSize: uint32(batchSize),
 		Events:     base + r.evOff, EventsCap: uint64(r.caps.events),
@@ -58,7 +58,7 @@ func (r *room) want() abi.Batch {
 }
 
 func (r *room) prepare() {
-	clear(r.m.mem)
+	clear(r.m.Mem())
 	*r.hdr() = r.want()
 	setCanary(r.m, r.evOff+uintptr(r.caps.events)*eventSize)
 	setCanary(r.m, r.valOff+uintptr(r.caps.values)*valueSize)
@@ -81,7 +81,7 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 	r.prepare()
 	ms := wait.Milliseconds()
 	res := k.hook(step, "on_pull", maxErrorCap, wait+k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
-		return call(k.rc.vt.OnPull, in.ptr, r.m.addr(), uintptr(ms), e)
+		return call(k.rc.vt.OnPull, in.ptr, r.m.Addr(), uintptr(ms), e)
 	})
 	out := pullOutcome{res: res}
 	h := *r.hdr()
@@ -147,9 +147,9 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 		out.broken = true
 		return out
 	}
-	events := sliceAt[abi.Event](r.m, r.evOff, int(h.EventsLen))
-	values := sliceAt[abi.Value](r.m, r.valOff, int(h.ValuesLen))
-	arena := sliceAt[byte](r.m, r.byteOff, int(h.BytesLen))
+	events := cmem.Slice[abi.Event](r.m, r.evOff, int(h.EventsLen))
+	values := cmem.Slice[abi.Value](r.m, r.valOff, int(h.ValuesLen))
+	arena := cmem.Slice[byte](r.m, r.byteOff, int(h.BytesLen))
 	structured := k.c.Payload == abi.PayloadStructured
 	for i := range events {
 		e := &events[i]
@@ -354,14 +354,14 @@ func (k *checker) idsCall(step, hookName string, fn uintptr, in *instance, ids [
 		return
 	}
 	m := mustMap(len(ids)*8 + canarySize)
-	defer m.free()
-	copy(sliceAt[uint64](m, 0, len(ids)), ids)
-	before := bytes.Clone(m.mem)
+	defer m.Free()
+	copy(cmem.Slice[uint64](m, 0, len(ids)), ids)
+	before := bytes.Clone(m.Mem())
 	step = hookName + " " + step
 	res := k.hook(step, hookName, maxErrorCap, k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
-		return call(fn, in.ptr, m.addr(), uintptr(len(ids)), e)
+		return call(fn, in.ptr, m.Addr(), uintptr(len(ids)), e)
 	})
-	if !bytes.Equal(before, m.mem) {
+	if !bytes.Equal(before, m.Mem()) {
 		k.report(SevError, step, RuleIDsConst, "%s modified the ids array it was given", hookName)
 	}
 	if res.rc < 0 && res.rc != abi.ResultErrPanic {

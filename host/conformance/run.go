@@ -153,14 +153,14 @@ func runChecks(opts *Options, out emitter) {
 	}
 	out.plugin(info)
 	out.begin("", 0, "tremor_plugin_get_descriptor (again)", opts.loadTimeout())
-	rp, err := openRaw(p)
+	img, err := p.Image()
 	var snap [32]byte
 	if err == nil {
-		snap = rp.snapshot()
-		if d2, same := rp.sameDescriptorPointer(); !same {
+		snap = img.Digest()
+		if d2 := img.Again(); d2 != img.Addr() {
 			emitGlobal(Finding{Severity: SevError, Step: "tremor_plugin_get_descriptor", Rule: RuleDescStable,
-				Message: fmt.Sprintf("a second call returned another descriptor (%#x, first %#x)", d2, rp.desc)})
-		} else if rp.snapshot() != snap {
+				Message: fmt.Sprintf("a second call returned another descriptor (%#x, first %#x)", d2, img.Addr())})
+		} else if img.Digest() != snap {
 			emitGlobal(Finding{Severity: SevError, Step: "tremor_plugin_get_descriptor", Rule: RuleDescStable,
 				Message: "calling it again changed the descriptor"})
 		}
@@ -170,7 +170,8 @@ func runChecks(opts *Options, out emitter) {
 		emitGlobal(Finding{Severity: SevError, Step: "descriptor", Rule: RuleLoadOther, Message: err.Error()})
 		return
 	}
-	descriptorChecks(p, rp, emitGlobal)
+	raw := rawConnectors(p, img)
+	descriptorChecks(p, raw, emitGlobal)
 
 	for name := range opts.Configs {
 		if p.Connector(name) == nil {
@@ -196,7 +197,7 @@ func runChecks(opts *Options, out emitter) {
 			}
 			shown := shownConfig(c, cfg)
 			out.runStart(c.Name, run, shown)
-			k := newChecker(opts, out, p, c, rp.connectors[c.Name], run)
+			k := newChecker(opts, out, p, c, raw[c.Name], run)
 			k.unacked = map[uint64]string{}
 			k.info.Config = shown
 			k.checkConnector(cfg)
@@ -205,7 +206,7 @@ func runChecks(opts *Options, out emitter) {
 		}
 	}
 	out.begin("", 0, "descriptor (after the run)", opts.loadTimeout())
-	if rp.snapshot() != snap {
+	if img.Digest() != snap {
 		emitGlobal(Finding{Severity: SevError, Step: "descriptor (after the run)", Rule: RuleDescStable,
 			Message: "the descriptor (a struct, string, array or vtable it reaches) changed while the plugin ran"})
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 )
 
 // sendBatch builds a batch of n events the way the host does (bytes
@@ -46,32 +47,32 @@ func (k *checker) sendBatch(step string, in *instance, n int) (hookResult, []uin
 	valOff := align64(evOff + uintptr(n)*eventSize)
 	byteOff := align64(valOff + uintptr(len(enc.Nodes))*valueSize)
 	m := mustMap(int(byteOff) + len(enc.Bytes) + 1)
-	defer m.free()
-	copy(sliceAt[abi.Event](m, evOff, n), events)
-	copy(sliceAt[abi.Value](m, valOff, len(enc.Nodes)), enc.Nodes)
-	copy(m.mem[byteOff:], enc.Bytes)
-	base := m.addr()
-	*at[abi.Batch](m, 0) = abi.Batch{
+	defer m.Free()
+	copy(cmem.Slice[abi.Event](m, evOff, n), events)
+	copy(cmem.Slice[abi.Value](m, valOff, len(enc.Nodes)), enc.Nodes)
+	copy(m.Mem()[byteOff:], enc.Bytes)
+	base := m.Addr()
+	*cmem.At[abi.Batch](m, 0) = abi.Batch{
 		StructSize: uint32(batchSize),
 		Events:     base + evOff, EventsLen: uint64(n), EventsCap: uint64(n),
 		Values: base + valOff, ValuesLen: uint64(len(enc.Nodes)), ValuesCap: uint64(len(enc.Nodes)),
 		Bytes: base + byteOff, BytesLen: uint64(len(enc.Bytes)), BytesCap: uint64(len(enc.Bytes)),
 	}
-	before := bytes.Clone(m.mem)
+	before := bytes.Clone(m.Mem())
 	om := mustMap(n + canarySize)
-	defer om.free()
-	outcomes := sliceAt[uint8](om, 0, n)
+	defer om.Free()
+	outcomes := cmem.Slice[uint8](om, 0, n)
 	for i := range outcomes {
 		outcomes[i] = abi.OutcomeFailed
 	}
 	setCanary(om, uintptr(n))
 	res := k.hook(step, "on_send", maxErrorCap, k.opts.hookTimeout(), in, func(e uintptr) abi.Result {
-		return call(k.rc.vt.OnSend, in.ptr, m.addr(), om.addr(), e)
+		return call(k.rc.vt.OnSend, in.ptr, m.Addr(), om.Addr(), e)
 	})
-	if !bytes.Equal(before, m.mem) {
+	if !bytes.Equal(before, m.Mem()) {
 		where := "an arena"
 		for i := range before {
-			if before[i] != m.mem[i] {
+			if before[i] != m.Mem()[i] {
 				switch off := uintptr(i); {
 				case off < batchSize:
 					where = "the batch header"

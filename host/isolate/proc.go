@@ -12,11 +12,11 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin"
 )
 
@@ -268,7 +268,7 @@ func (p *proc) sockRead(b []byte, wait bool) (int, error) {
 		flags = unix.MSG_DONTWAIT
 	}
 	for {
-		n, err := recv(p.fd, b, flags)
+		n, err := cmem.Recv(p.fd, b, flags)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -281,18 +281,6 @@ func (p *proc) sockRead(b []byte, wait bool) (int, error) {
 		}
 		return n, nil
 	}
-}
-
-// recv is recv(2) without the allocation of unix.Recvfrom's address.
-func recv(fd int, b []byte, flags int) (int, error) {
-	if len(b) == 0 {
-		return 0, nil
-	}
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
 }
 
 // sockWrite writes all of b (with fd attached when fd >= 0), waiting when

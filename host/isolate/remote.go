@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
-	"unsafe"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin"
 )
 
@@ -27,7 +27,7 @@ type remote struct {
 const (
 	slotCount  = 4 // as in the runner
 	replyHead  = 24
-	wireHeader = int(unsafe.Sizeof(abi.Batch{}))
+	wireHeader = int(abi.SizeofBatch)
 )
 
 var _ plugin.Remote = (*remote)(nil)
@@ -100,7 +100,7 @@ func (r *remote) protocol(op, what string) error {
 
 // Create implements plugin.Remote.
 func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (plugin.Reply, error) {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(nodes))), len(nodes)*int(unsafe.Sizeof(abi.Value{})))
+	raw := cmem.AsBytes(nodes)
 	b := r.body(24 + len(alias) + len(raw) + len(bytes))
 	binary.NativeEndian.PutUint64(b[0:], uint64(len(alias)))
 	binary.NativeEndian.PutUint64(b[8:], uint64(len(nodes)))
@@ -158,12 +158,12 @@ func (r *remote) slot(b *plugin.Batch) (uint32, error) {
 }
 
 func putHeader(dst []byte, h *abi.Batch) {
-	copy(dst, unsafe.Slice((*byte)(unsafe.Pointer(h)), wireHeader))
+	copy(dst, cmem.StructBytes(h))
 }
 
 func getHeader(src []byte) abi.Batch {
 	var h abi.Batch
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), wireHeader), src)
+	copy(cmem.StructBytes(&h), src)
 	return h
 }
 
@@ -204,7 +204,7 @@ func (r *remote) IDs(h plugin.Hook, ids []uint64) (plugin.Reply, error) {
 	body := r.body(16 + 8*len(ids))
 	binary.NativeEndian.PutUint32(body[0:], uint32(h))
 	binary.NativeEndian.PutUint64(body[8:], uint64(len(ids)))
-	copy(body[16:], unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(ids))), 8*len(ids)))
+	copy(body[16:], cmem.AsBytes(ids))
 	if err := r.p.oneWay(hookOp(h), reqIDs, body, r.opts.CallTimeout); err != nil {
 		return plugin.Reply{}, err
 	}

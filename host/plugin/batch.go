@@ -3,10 +3,9 @@ package plugin
 import (
 	"errors"
 	"fmt"
-	"unsafe"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // Caps is the room of a batch: events, value nodes and arena bytes.
@@ -28,9 +27,9 @@ const (
 )
 
 var (
-	batchHeaderSize = unsafe.Sizeof(abi.Batch{})
-	eventSize       = unsafe.Sizeof(abi.Event{})
-	valueSize       = unsafe.Sizeof(abi.Value{})
+	batchHeaderSize = abi.SizeofBatch
+	eventSize       = abi.SizeofEvent
+	valueSize       = abi.SizeofValue
 )
 
 // Batch is a tremor_batch with its arenas, all in one mapping off the Go
@@ -40,7 +39,7 @@ var (
 // accessors view the arenas and stay valid until the next Reset, Pull or
 // Append.
 type Batch struct {
-	arena *native.Arena
+	arena *cmem.Arena
 	hdr   *abi.Batch
 	caps  Caps
 
@@ -96,11 +95,11 @@ func (b *Batch) mapArena(c Caps) error {
 	}
 	b.arena.Free()
 	b.arena, b.caps = a, c
-	b.hdr = native.At[abi.Batch](a, 0)
-	b.mEvents = native.Slice[abi.Event](a, evOff, c.Events)
-	b.mValues = native.Slice[abi.Value](a, valOff, c.Values)
+	b.hdr = cmem.At[abi.Batch](a, 0)
+	b.mEvents = cmem.Slice[abi.Event](a, evOff, c.Events)
+	b.mValues = cmem.Slice[abi.Value](a, valOff, c.Values)
 	b.cEvents, b.cValues = nil, nil
-	b.bytes = native.Slice[byte](a, byteOff, c.Bytes)[:0]
+	b.bytes = cmem.Slice[byte](a, byteOff, c.Bytes)[:0]
 	base := a.Addr()
 	b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
 	b.Reset()
@@ -197,7 +196,7 @@ func (b *Batch) Tail() []byte {
 // The performance path of sinks that encode straight into the batch.
 func (b *Batch) AppendTail(ev *Event, p []byte) error {
 	t := b.Tail()
-	inPlace := len(p) <= cap(t) && (len(p) == 0 || unsafe.SliceData(p) == unsafe.SliceData(t[:1]))
+	inPlace := len(p) <= cap(t) && (len(p) == 0 || &p[0] == &t[:1][0])
 	e := *ev
 	e.Structured, e.Payload = false, p
 	return b.append(&e, inPlace)

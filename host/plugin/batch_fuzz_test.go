@@ -3,7 +3,6 @@ package plugin
 import (
 	"encoding/binary"
 	"testing"
-	"unsafe"
 
 	"tremorhost/abi"
 )
@@ -17,7 +16,7 @@ func FuzzAdoptPulled(f *testing.F) {
 	f.Add(uint64(2), uint64(1), uint64(0), make([]byte, 128), make([]byte, 32), []byte{})
 	f.Add(uint64(1), uint64(1), uint64(3), append(make([]byte, 28), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), make([]byte, 32), []byte("abc"))
 
-	eventSz, valueSz := int(unsafe.Sizeof(abi.Event{})), int(unsafe.Sizeof(abi.Value{}))
+	eventSz, valueSz := int(abi.SizeofEvent), int(abi.SizeofValue)
 	f.Fuzz(func(t *testing.T, nEvents, nValues, nBytes uint64, rawEvents, rawValues, payload []byte) {
 		b, err := NewBatch(Caps{Events: 4, Values: 8, Bytes: 64})
 		if err != nil {

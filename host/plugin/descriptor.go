@@ -10,10 +10,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-	"unsafe"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // A plugin file's descriptor is read in two steps: first copied, as it is,
@@ -86,6 +85,8 @@ type RawField struct {
 	Flags       uint32    `json:"flags"`
 	DefaultJSON RawString `json:"default_json"`
 	Doc         RawString `json:"doc"`
+
+	raw abi.ConfigField // the field itself, when read in this process
 }
 
 // RawString is a NUL-terminated C string as read: NULL, or its bytes
@@ -225,11 +226,11 @@ const (
 // readDescription calls the entry point of the library at handle h and
 // copies what it returns.
 func readDescription(h uintptr) *Description {
-	entry := native.Sym(h, abi.EntrySymbol)
+	entry := cmem.Sym(h, abi.EntrySymbol)
 	if entry == 0 {
 		return &Description{NoEntry: true}
 	}
-	d := native.Call0(entry)
+	d := cmem.Call0(entry)
 	if d == 0 {
 		return &Description{NullDescriptor: true}
 	}
@@ -240,22 +241,22 @@ func rawString(p uintptr, max int) RawString {
 	if p == 0 {
 		return RawString{Null: true}
 	}
-	s, ok := native.CString(p, max)
+	s, ok := cmem.CString(p, max)
 	return RawString{S: s, Unterminated: !ok}
 }
 
 // readRawDescriptor copies the descriptor at d, stopping where
 // checkDescriptor refuses on structure alone.
 func readRawDescriptor(d uintptr) *RawDescriptor {
-	r := &RawDescriptor{StructSize: native.ReadU32(d)}
+	r := &RawDescriptor{StructSize: cmem.ReadU32(d)}
 	if uintptr(r.StructSize) < descriptorPrefix {
 		return r
 	}
-	r.ABIMajor, r.ABIMinor = native.ReadU16(d+4), native.ReadU16(d+6)
+	r.ABIMajor, r.ABIMinor = cmem.ReadU16(d+4), cmem.ReadU16(d+6)
 	if r.ABIMajor != abi.ABIMajor || r.ABIMinor > abi.ABIMinor || uintptr(r.StructSize) < descriptorSize {
 		return r
 	}
-	desc := native.ReadPrefix[abi.PluginDescriptor](d, uintptr(r.StructSize))
+	desc := cmem.ReadPrefix[abi.PluginDescriptor](d, uintptr(r.StructSize))
 	r.Name = rawString(desc.Name, maxNameLen)
 	r.Version = rawString(desc.Version, maxNameLen)
 	r.Description = rawString(desc.Description, maxTextLen)
@@ -266,7 +267,7 @@ func readRawDescriptor(d uintptr) *RawDescriptor {
 		return r
 	}
 	for i := uint64(0); i < r.ConnectorsLen; i++ {
-		cp := native.ReadUintptr(desc.Connectors + uintptr(i)*unsafe.Sizeof(uintptr(0)))
+		cp := cmem.ReadUintptr(desc.Connectors + uintptr(i)*abi.SizeofPointer)
 		c, ok := readRawConnector(cp)
 		r.Connectors = append(r.Connectors, c)
 		if !ok {
@@ -282,11 +283,11 @@ func readRawConnector(cp uintptr) (c RawConnector, ok bool) {
 	if cp == 0 {
 		return RawConnector{Null: true}, false
 	}
-	c.StructSize = native.ReadU32(cp)
+	c.StructSize = cmem.ReadU32(cp)
 	if uintptr(c.StructSize) < connectorSize {
 		return c, false
 	}
-	t := native.ReadPrefix[abi.ConnectorType](cp, uintptr(c.StructSize))
+	t := cmem.ReadPrefix[abi.ConnectorType](cp, uintptr(c.StructSize))
 	c.Kinds, c.Payload = t.Kinds, t.Payload
 	c.Name = rawString(t.Name, maxNameLen)
 	c.Description = rawString(t.Description, maxTextLen)
@@ -294,24 +295,25 @@ func readRawConnector(cp uintptr) (c RawConnector, ok bool) {
 	if c.VTableNull {
 		return c, false
 	}
-	c.VTableSize = native.ReadU32(t.VTable)
+	c.VTableSize = cmem.ReadU32(t.VTable)
 	if uintptr(c.VTableSize) < vtableSize {
 		return c, false
 	}
-	vt := native.ReadPrefix[abi.ConnectorVTable](t.VTable, uintptr(c.VTableSize))
+	vt := cmem.ReadPrefix[abi.ConnectorVTable](t.VTable, uintptr(c.VTableSize))
 	c.Hooks, c.vt = hooksOf(&vt), vt
 	c.FieldsLen, c.FieldsNull = t.FieldsLen, t.Fields == 0
 	if c.FieldsLen > maxFields || c.FieldsLen > 0 && c.FieldsNull {
 		return c, false
 	}
 	for i := uint32(0); i < c.FieldsLen; i++ {
-		raw := native.ReadPrefix[abi.ConfigField](t.Fields+uintptr(i)*configFieldSize, configFieldSize)
+		raw := cmem.ReadPrefix[abi.ConfigField](t.Fields+uintptr(i)*configFieldSize, configFieldSize)
 		c.Fields = append(c.Fields, RawField{
 			Name:        rawString(raw.Name, maxNameLen),
 			Type:        raw.Type,
 			Flags:       raw.Flags,
 			DefaultJSON: rawString(raw.DefaultJSON, maxDefaultJSON),
 			Doc:         rawString(raw.Doc, maxTextLen),
+			raw:         raw,
 		})
 	}
 	return c, true
@@ -334,7 +336,7 @@ func precheck(path string) error {
 	} else if err := checkPermissions(path, st); err != nil {
 		return &LoadError{Path: path, Err: err}
 	}
-	if err := native.CheckELF(path); err != nil {
+	if err := cmem.CheckELF(path); err != nil {
 		return &LoadError{Path: path, Err: err}
 	}
 	return nil

@@ -8,70 +8,32 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin/internal/crumb"
-	"tremorhost/host/plugin/internal/native"
 )
 
-// The host API table (tremor_host_api) lives off the Go heap, built once per
-// process; its log function is one purego callback, also created once
-// (callbacks are never freed). A plugin's ctx is not a pointer: it is an
-// integer handle into the table of live instances, so a stale ctx logs a
-// warning instead of touching freed memory.
-
-var hostAPI struct {
-	once  sync.Once
-	arena *native.Arena
-	addr  uintptr
-	err   error
-}
+// A plugin's ctx is a handle of cmem's registry (see cmem.HostAPI); one
+// whose instance is gone logs a warning instead of touching freed memory.
 
 func hostAPIAddr() (uintptr, error) {
-	hostAPI.once.Do(func() {
-		a, err := native.Map(int(unsafe.Sizeof(abi.HostAPI{})))
-		if err != nil {
-			hostAPI.err = err
-			return
-		}
-		t := native.At[abi.HostAPI](a, 0)
-		t.StructSize = uint32(unsafe.Sizeof(abi.HostAPI{}))
-		t.ABIMajor = abi.ABIMajor
-		t.ABIMinor = abi.ABIMinor
-		t.Log = native.NewCallback(hostLog)
-		hostAPI.arena, hostAPI.addr = a, a.Addr()
-	})
-	return hostAPI.addr, hostAPI.err
-}
-
-var live struct {
-	sync.RWMutex
-	next atomic.Uint64
-	m    map[uintptr]*Instance
+	cmem.OnUnknownCtx(staleCtx)
+	return cmem.HostAPI()
 }
 
 func register(i *Instance) uintptr {
-	h := uintptr(live.next.Add(1))
-	live.Lock()
-	if live.m == nil {
-		live.m = map[uintptr]*Instance{}
-	}
-	live.m[h] = i
-	live.Unlock()
-	return h
+	return cmem.NewCtx(func(level int32, msg []byte) { PluginLog(i.log, level, msg) })
 }
 
-func unregister(h uintptr) {
-	live.Lock()
-	delete(live.m, h)
-	live.Unlock()
-}
+func unregister(h uintptr) { cmem.DropCtx(h) }
 
-const maxLogLine = 64 << 10
+func staleCtx(ctx uintptr, _ int32, msg []byte) { StaleCtxLog(uint64(ctx), msg) }
+
+const maxLogLine = cmem.MaxLogLine
 
 var (
 	logMu      sync.RWMutex
@@ -91,27 +53,6 @@ func baseLogger() zerolog.Logger {
 	logMu.RLock()
 	defer logMu.RUnlock()
 	return defaultLog
-}
-
-// hostLog is tremor_host_api.log. It may run on any thread, including
-// threads the plugin started itself.
-func hostLog(ctx uintptr, level uintptr, msg uintptr, n uintptr) {
-	live.RLock()
-	inst := live.m[ctx]
-	live.RUnlock()
-	if n > maxLogLine {
-		n = maxLogLine
-	}
-	var text []byte
-	if msg != 0 && n > 0 {
-		text = native.Bytes(msg, int(n))
-	}
-	if inst == nil {
-		l := baseLogger()
-		l.Warn().Uint64("ctx", uint64(ctx)).Str("msg_from_plugin", cleanLine(text)).Msg("log call with an unknown or destroyed instance ctx")
-		return
-	}
-	PluginLog(inst.log, int32(uint32(level)), text)
 }
 
 // MaxLogLine is the longest log line taken from a plugin, in bytes.
@@ -302,7 +243,7 @@ const exitStatus = 70
 // library and is not seen.)
 func guardExit() {
 	crumbs.exit.Do(func() {
-		if err := native.OnExit(onPluginExit); err != nil {
+		if err := cmem.OnExit(onPluginExit); err != nil {
 			l := baseLogger()
 			l.Debug().Err(err).Msg("exit() from a plugin will not be reported")
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 func callLog(ctx uintptr, level int32, msg string) {
@@ -23,7 +23,12 @@ func callLog(ctx uintptr, level int32, msg string) {
 	if len(b) > 0 {
 		p = uintptr(unsafe.Pointer(&b[0]))
 	}
-	hostLog(ctx, uintptr(uint32(level)), p, uintptr(len(b)))
+	addr, err := hostAPIAddr()
+	if err != nil {
+		panic(err)
+	}
+	tbl := cmem.ReadPrefix[abi.HostAPI](addr, abi.SizeofHostAPI)
+	cmem.Call(tbl.Log, []uintptr{ctx, uintptr(uint32(level)), p, uintptr(len(b))})
 }
 
 func TestHostLogLevelsAndTags(t *testing.T) {
@@ -73,9 +78,8 @@ func TestHostAPITable(t *testing.T) {
 	require.NoError(t, err)
 	again, _ := hostAPIAddr()
 	assert.Equal(t, addr, again, "one table per process")
-	api := hostAPI.arena.Mem()
-	tbl := (*abi.HostAPI)(unsafe.Pointer(&api[0]))
-	assert.Equal(t, uint32(unsafe.Sizeof(abi.HostAPI{})), tbl.StructSize)
+	tbl := cmem.ReadPrefix[abi.HostAPI](addr, abi.SizeofHostAPI)
+	assert.Equal(t, uint32(abi.SizeofHostAPI), tbl.StructSize)
 	assert.Equal(t, uint16(abi.ABIMajor), tbl.ABIMajor)
 	assert.Equal(t, uint16(abi.ABIMinor), tbl.ABIMinor)
 	assert.NotZero(t, tbl.Log)
@@ -87,11 +91,11 @@ func TestHostAPITable(t *testing.T) {
 func TestExitOutsideHookKeepsStatus(t *testing.T) {
 	if os.Getenv("TREMOR_TEST_EXIT_CHILD") == "1" {
 		guardExit()
-		libc, err := native.Open("libc.so.6")
+		libc, err := cmem.Open("libc.so.6")
 		if err != nil {
 			t.Fatal(err)
 		}
-		native.Call(native.Sym(libc, "exit"), []uintptr{3})
+		cmem.Call(cmem.Sym(libc, "exit"), []uintptr{3})
 		t.Fatal("exit returned")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestExitOutsideHookKeepsStatus$")

@@ -5,13 +5,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/rs/zerolog"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin/internal/crumb"
-	"tremorhost/host/plugin/internal/native"
 )
 
 // Per-instance room off the Go heap, allocated once in Create.
@@ -43,7 +42,7 @@ type Instance struct {
 	destroyed bool
 	poisoned  error
 
-	ctl      *native.Arena // [tremor_error][instance slot][msg][ids][outcomes]
+	ctl      *cmem.Arena // [tremor_error][instance slot][msg][ids][outcomes]
 	errBuf   *abi.ErrorBuf
 	errAddr  uintptr
 	msgAddr  uintptr
@@ -52,8 +51,8 @@ type Instance struct {
 	idsAddr  uintptr
 	outcomes []uint8
 	outAddr  uintptr
-	outArena *native.Arena
-	args     [4]uintptr  // hook arguments, kept on the heap (see native.Call)
+	outArena *cmem.Arena
+	args     [4]uintptr  // hook arguments, kept on the heap (see cmem.Call)
 	crumb    *crumb.Slot // which hook runs, for the last words of a crash (nil: none)
 }
 
@@ -122,24 +121,24 @@ func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Op
 	}
 	// The create args, alias and config live in a mapping of their own,
 	// unmapped after on_create returns.
-	argsSize := unsafe.Sizeof(abi.CreateArgs{})
+	argsSize := abi.SizeofCreateArgs
 	nodesOff := (argsSize + 63) &^ 63
 	bytesOff := nodesOff + uintptr(len(nodes))*valueSize
 	aliasOff := bytesOff + uintptr(len(bytes))
-	tmp, err := native.Map(int(aliasOff) + len(alias) + 1)
+	tmp, err := cmem.Map(int(aliasOff) + len(alias) + 1)
 	if err != nil {
 		i.ctl.Free()
 		return nil, err
 	}
 	defer tmp.Free()
-	copy(native.Slice[abi.Value](tmp, nodesOff, len(nodes)), nodes)
+	copy(cmem.Slice[abi.Value](tmp, nodesOff, len(nodes)), nodes)
 	copy(tmp.Mem()[bytesOff:], bytes)
 	copy(tmp.Mem()[aliasOff:], alias)
-	args := native.At[abi.CreateArgs](tmp, 0)
+	args := cmem.At[abi.CreateArgs](tmp, 0)
 	i.handle = register(i)
 	guardExit()
 	lo, hi := mappedRange(c.Plugin)
-	i.crumb = crumbTable().Claim(c.Plugin.Path, c.Name, alias, uintptr(unsafe.Pointer(i)), lo, hi)
+	i.crumb = crumbTable().Claim(c.Plugin.Path, c.Name, alias, cmem.AddrOf(i), lo, hi)
 	*args = abi.CreateArgs{
 		StructSize: uint32(argsSize),
 		Host:       host,
@@ -151,10 +150,10 @@ func (c *Connector) create(r Remote, alias string, cfg map[string]any, opts []Op
 			Bytes: tmp.Addr() + bytesOff, BytesLen: uint64(len(bytes)),
 		},
 	}
-	slot := native.At[uintptr](i.ctl, unsafe.Sizeof(abi.ErrorBuf{}))
+	slot := cmem.At[uintptr](i.ctl, abi.SizeofErrorBuf)
 	*slot = 0
 	i.resetErr()
-	rc := i.call(HookCreate, c.vt.OnCreate, tmp.Addr(), i.ctl.Addr()+unsafe.Sizeof(abi.ErrorBuf{}), i.errAddr)
+	rc := i.call(HookCreate, c.vt.OnCreate, tmp.Addr(), i.ctl.Addr()+abi.SizeofErrorBuf, i.errAddr)
 	if err := i.created(i.reply(rc)); err != nil {
 		i.crumb.Release()
 		unregister(i.handle)
@@ -183,18 +182,18 @@ func (i *Instance) mapControl() error {
 	msgOff := uintptr(ctlAlign)
 	idsOff := msgOff + errorCap
 	outOff := idsOff + idsCap*8
-	a, err := native.Map(int(outOff) + DefaultCaps.Events)
+	a, err := cmem.Map(int(outOff) + DefaultCaps.Events)
 	if err != nil {
 		return err
 	}
 	i.ctl = a
-	i.errBuf = native.At[abi.ErrorBuf](a, errOff)
+	i.errBuf = cmem.At[abi.ErrorBuf](a, errOff)
 	i.errAddr = a.Addr() + errOff
-	i.msg = native.Slice[byte](a, msgOff, errorCap)
+	i.msg = cmem.Slice[byte](a, msgOff, errorCap)
 	i.msgAddr = a.Addr() + msgOff
-	i.ids = native.Slice[uint64](a, idsOff, idsCap)
+	i.ids = cmem.Slice[uint64](a, idsOff, idsCap)
 	i.idsAddr = a.Addr() + idsOff
-	i.outcomes = native.Slice[uint8](a, outOff, DefaultCaps.Events)
+	i.outcomes = cmem.Slice[uint8](a, outOff, DefaultCaps.Events)
 	i.outAddr = a.Addr() + outOff
 	return nil
 }
@@ -206,7 +205,7 @@ func (i *Instance) mapControl() error {
 func (i *Instance) call(h Hook, fn uintptr, args ...uintptr) abi.Result {
 	n := copy(i.args[:], args)
 	i.crumb.Enter(uint32(h))
-	rc := abi.Result(int32(native.Call(fn, i.args[:n])))
+	rc := abi.Result(int32(cmem.Call(fn, i.args[:n])))
 	i.crumb.Leave()
 	return rc
 }
@@ -561,13 +560,13 @@ func (i *Instance) growOutcomes(n int) error {
 		i.outcomes = make([]uint8, n)
 		return nil
 	}
-	a, err := native.Map(n)
+	a, err := cmem.Map(n)
 	if err != nil {
 		return err
 	}
 	i.outArena.Free()
 	i.outArena = a
-	i.outcomes = native.Slice[uint8](a, 0, n)
+	i.outcomes = cmem.Slice[uint8](a, 0, n)
 	i.outAddr = a.Addr()
 	return nil
 }

@@ -27,10 +27,9 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
-	"unsafe"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // Limits on what a descriptor may declare; far above any real plugin, they
@@ -43,10 +42,10 @@ const (
 	maxDefaultJSON   = 64 << 10
 	hostABIString    = abi.ABIVersionString
 	rebuildAdvice    = "rebuild it against the tremor/plugin.h installed with this host"
-	descriptorSize   = unsafe.Sizeof(abi.PluginDescriptor{})
-	connectorSize    = unsafe.Sizeof(abi.ConnectorType{})
-	vtableSize       = unsafe.Sizeof(abi.ConnectorVTable{})
-	configFieldSize  = unsafe.Sizeof(abi.ConfigField{})
+	descriptorSize   = abi.SizeofPluginDescriptor
+	connectorSize    = abi.SizeofConnectorType
+	vtableSize       = abi.SizeofConnectorVTable
+	configFieldSize  = abi.SizeofConfigField
 	descriptorPrefix = 8 // struct_size, abi_major, abi_minor
 )
 
@@ -216,7 +215,7 @@ func load(path string) (*Plugin, error) {
 	if err != nil {
 		return nil, &LoadError{Path: path, Err: err}
 	}
-	h, err := native.Open(loadPath)
+	h, err := cmem.Open(loadPath)
 	if err != nil {
 		f.Close()
 		msg := strings.ReplaceAll(err.Error(), loadPath, path)

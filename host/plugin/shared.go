@@ -4,7 +4,7 @@ import (
 	"sync/atomic"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // A batch handed to a plugin in another process (host/isolate) lives in
@@ -35,11 +35,11 @@ type SharedMem struct {
 	ID uint64
 }
 
-func (b *Batch) mapMem(size int) (*native.Arena, error) {
+func (b *Batch) mapMem(size int) (*cmem.Arena, error) {
 	if b.shared == nil {
-		return native.Map(size)
+		return cmem.Map(size)
 	}
-	a, err := native.MapShared(size, "tremor-batch")
+	a, err := cmem.MapShared(size, "tremor-batch")
 	if err == nil {
 		b.shared.id = sharedIDs.Add(1)
 	}
@@ -62,7 +62,7 @@ func (b *Batch) Share() (SharedMem, error) {
 		nEv, nVal, nBytes := len(b.events), len(b.values), len(b.bytes)
 		oldBase := old.Addr()
 		b.arena = a
-		b.hdr = native.At[abi.Batch](a, 0)
+		b.hdr = cmem.At[abi.Batch](a, 0)
 		// A header already prepared for the next hook points into the old
 		// mapping: move its addresses along.
 		for _, p := range []*uintptr{&b.prep.Events, &b.prep.Values, &b.prep.Bytes} {
@@ -71,12 +71,12 @@ func (b *Batch) Share() (SharedMem, error) {
 			}
 		}
 		*b.hdr = b.prep
-		b.mEvents = native.Slice[abi.Event](a, evOff, b.caps.Events)
-		b.mValues = native.Slice[abi.Value](a, valOff, b.caps.Values)
+		b.mEvents = cmem.Slice[abi.Event](a, evOff, b.caps.Events)
+		b.mValues = cmem.Slice[abi.Value](a, valOff, b.caps.Values)
 		if !b.copied {
 			b.events, b.values = b.mEvents[:nEv], b.mValues[:nVal]
 		}
-		b.bytes = native.Slice[byte](a, byteOff, b.caps.Bytes)[:nBytes]
+		b.bytes = cmem.Slice[byte](a, byteOff, b.caps.Bytes)[:nBytes]
 		base := a.Addr()
 		b.evAddr, b.valAddr, b.byteAddr = base+evOff, base+valOff, base+byteOff
 		b.enc = abi.Encoder{Nodes: b.values, Bytes: b.bytes, Fixed: true}

@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"time"
-	"unsafe"
 
 	"tremorhost/abi"
 	"tremorhost/host/plugin"
@@ -185,7 +184,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 				continue
 			}
 			k.lastLen = len(payload)
-			if cap(payload) > 0 && (cap(tail) == 0 || unsafe.SliceData(payload) != unsafe.SliceData(tail[:1])) {
+			if cap(payload) > 0 && (cap(tail) == 0 || &payload[:1][0] != &tail[:1][0]) {
 				k.out = payload[:0] // on the heap: keep it as the buffer
 			}
 			pe.Payload = payload

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	"unsafe"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 	"tremorhost/host/pipeline"
 	"tremorhost/host/plugin"
 	"tremorhost/host/processor"
@@ -698,26 +698,5 @@ func (a *byteArena) copy(data []byte) any {
 		a.hdrs = make([][]byte, 0, arenaHeaders)
 	}
 	a.hdrs = append(a.hdrs, b)
-	return boxBytes(&a.hdrs[len(a.hdrs)-1])
-}
-
-// eface is the layout of an interface value without methods.
-type eface struct {
-	typ  unsafe.Pointer
-	data unsafe.Pointer
-}
-
-// bytesType is the type word of an any holding a []byte.
-var bytesType = func() unsafe.Pointer {
-	var v any = []byte(nil)
-	return (*eface)(unsafe.Pointer(&v)).typ
-}()
-
-// boxBytes returns an any holding *h, pointing at h instead of a fresh
-// copy of the header (what the compiler's boxing allocates). *h must never
-// change afterwards: interface values are immutable.
-func boxBytes(h *[]byte) (v any) {
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = bytesType, unsafe.Pointer(h)
-	return v
+	return cmem.BoxBytes(&a.hdrs[len(a.hdrs)-1])
 }

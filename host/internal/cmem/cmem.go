@@ -1,7 +1,10 @@
-// Package native holds the host's unsafe edge: dlopen, reading C memory the
-// plugin owns, calling C function pointers, and memory mapped off the Go
-// heap. Nothing here knows the plugin contract beyond raw memory.
-package native
+// Package cmem is the host's one unsafe edge: dlopen, calling C function
+// pointers, reading C memory a plugin owns, memory mapped off the Go heap
+// (private and shared), the host-function table with its ctx registry, and
+// byte views of plain structs. No other package in host/ imports "unsafe".
+// Nothing here knows the plugin contract beyond raw memory and the host
+// API table.
+package cmem
 
 import (
 	"fmt"
@@ -223,4 +226,59 @@ func OnExit(fn func(status int32)) error {
 		return fmt.Errorf("__cxa_atexit failed")
 	}
 	return nil
+}
+
+// AddrOf is the address of a Go value, as a number: for naming it (Go
+// tracebacks print it), never for dereferencing.
+func AddrOf[T any](p *T) uintptr { return uintptr(unsafe.Pointer(p)) }
+
+// U32At views the 4 bytes at off of mem (a shared mapping) as a uint32 for
+// sync/atomic.
+func U32At(mem []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&mem[off])) }
+
+// AsBytes views the memory of s as bytes (no copy): for writing plain
+// structs of the contract to a wire in this machine's byte order.
+func AsBytes[T any](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// StructBytes views the memory of *p as bytes (no copy).
+func StructBytes[T any](p *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), unsafe.Sizeof(*p))
+}
+
+// Recv is recv(2) into b without the allocation of unix.Recvfrom's address.
+func Recv(fd int, b []byte, flags int) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// eface is the layout of an interface value without methods.
+type eface struct {
+	typ  unsafe.Pointer
+	data unsafe.Pointer
+}
+
+// bytesType is the type word of an any holding a []byte.
+var bytesType = func() unsafe.Pointer {
+	var v any = []byte(nil)
+	return (*eface)(unsafe.Pointer(&v)).typ
+}()
+
+// BoxBytes returns an any holding *h, pointing at h instead of a fresh
+// copy of the header (what the compiler's boxing allocates). *h must never
+// change afterwards: interface values are immutable.
+func BoxBytes(h *[]byte) (v any) {
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ, e.data = bytesType, unsafe.Pointer(h)
+	return v
 }

@@ -1,13 +1,13 @@
-package native
+package cmem
 
 import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"runtime"
 	"strconv"
-	"unsafe"
 )
 
 // elfMachines maps GOARCH to the ELF e_machine of code this process can load.
@@ -50,7 +50,7 @@ func CheckELF(path string) error {
 	if n < 52 {
 		return truncated(size, 64)
 	}
-	is64 := unsafe.Sizeof(uintptr(0)) == 8
+	is64 := bits.UintSize == 64
 	switch hdr[4] {
 	case 1:
 		if is64 {

@@ -16,11 +16,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // Slot layout (little-endian, as the host writes it: reader and writer are
@@ -47,11 +46,11 @@ const (
 )
 
 // Table is the writer's side: the shared mapping of this process.
-type Table struct{ a *native.Arena }
+type Table struct{ a *cmem.Arena }
 
 // New maps a zeroed table backed by a close-on-exec memfd.
 func New() (*Table, error) {
-	a, err := native.MapShared(TableSize, "tremor-breadcrumbs")
+	a, err := cmem.MapShared(TableSize, "tremor-breadcrumbs")
 	if err != nil {
 		return nil, fmt.Errorf("breadcrumb table: %w", err)
 	}
@@ -67,13 +66,13 @@ func (t *Table) FD() int { return t.a.FD() }
 // so that a watcher that sees it gone without a crash report stays quiet.
 func (t *Table) MarkClean() {
 	if t != nil {
-		atomic.StoreUint32((*uint32)(unsafe.Pointer(&t.a.Mem()[offClean])), 1)
+		atomic.StoreUint32(cmem.U32At(t.a.Mem(), offClean), 1)
 	}
 }
 
 // Clean reports whether a table mapping was marked by MarkClean.
 func Clean(mem []byte) bool {
-	return len(mem) >= hdrSize && atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[offClean]))) != 0
+	return len(mem) >= hdrSize && atomic.LoadUint32(cmem.U32At(mem, offClean)) != 0
 }
 
 // Slot is one instance's breadcrumb. A nil *Slot is valid and records
@@ -92,7 +91,7 @@ func (t *Table) Claim(file, typ, alias string, inst uintptr, lo, hi uint64) *Slo
 	mem := t.a.Mem()
 	for k := 0; k < NumSlots; k++ {
 		s := mem[hdrSize+k*slotSize : hdrSize+(k+1)*slotSize]
-		state := (*uint32)(unsafe.Pointer(&s[offState]))
+		state := cmem.U32At(s, offState)
 		if !atomic.CompareAndSwapUint32(state, 0, 1) {
 			continue
 		}
@@ -106,7 +105,7 @@ func (t *Table) Claim(file, typ, alias string, inst uintptr, lo, hi uint64) *Slo
 		put(offFile, fileCap, 0, file)
 		put(offType, typeCap, 1, typ)
 		put(offAlias, aliasCap, 2, alias)
-		return &Slot{hook: (*uint32)(unsafe.Pointer(&s[offHook])), state: state}
+		return &Slot{hook: cmem.U32At(s, offHook), state: state}
 	}
 	return nil
 }
@@ -157,10 +156,10 @@ func Read(mem []byte) []Entry {
 	var out []Entry
 	for k := 0; k < NumSlots; k++ {
 		s := mem[hdrSize+k*slotSize : hdrSize+(k+1)*slotSize]
-		if atomic.LoadUint32((*uint32)(unsafe.Pointer(&s[offState]))) == 0 {
+		if atomic.LoadUint32(cmem.U32At(s, offState)) == 0 {
 			continue
 		}
-		h := atomic.LoadUint32((*uint32)(unsafe.Pointer(&s[offHook])))
+		h := atomic.LoadUint32(cmem.U32At(s, offHook))
 		get := func(off, cap, lenAt int) string {
 			n := min(int(binary.LittleEndian.Uint16(s[offLens+2*lenAt:])), cap)
 			return strings.ToValidUTF8(string(s[off:off+n]), "\uFFFD")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"tremorhost/host/plugin/internal/native"
+	"tremorhost/host/internal/cmem"
 )
 
 // A claimed slot reads back as written, shows the running hook only
@@ -198,7 +198,7 @@ func TestParseLiveCrash(t *testing.T) {
 		if err := debug.SetCrashOutput(f, debug.CrashOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		native.Call0(8)
+		cmem.Call0(8)
 		return
 	}
 	out := filepath.Join(t.TempDir(), "crash.txt")
