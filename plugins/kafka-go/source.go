@@ -1,0 +1,429 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"tremorhost/pdk-go"
+)
+
+type topicPart struct {
+	topic     string
+	partition int32
+}
+
+// inFlight is a record handed to the host under one event id.
+type inFlight struct {
+	tp  topicPart
+	rec *kgo.Record
+}
+
+type source struct {
+	host       pdk.Host
+	opts       []kgo.Opt
+	brokers    string
+	skipFailed bool
+
+	cl   *kgo.Client
+	kick chan struct{} // a commit is due
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	assigned map[topicPart]bool
+	parts    map[topicPart]*partTrack
+	ids      map[uint64]inFlight
+	dirty    map[topicPart]bool
+	redo     []*kgo.Record // failed, to be offered again first
+	fetched  []*kgo.Record // polled, not yet taken by a room
+	nextID   uint64
+}
+
+func newSource(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+	brokers, err := brokerList(cfg)
+	if err != nil {
+		return nil, err
+	}
+	topics, err := stringList(cfg, "topics")
+	if err != nil {
+		return nil, err
+	}
+	group, err := cfg.RequireString("group_id")
+	if err != nil {
+		return nil, err
+	}
+	if group == "" {
+		return nil, pdk.ConfigError("group_id must not be empty")
+	}
+	session := time.Duration(cfg.UintOr("session_timeout_ms", 6000)) * time.Millisecond
+	heartbeat := time.Duration(cfg.UintOr("heartbeat_ms", 1000)) * time.Millisecond
+	fetchWait := time.Duration(cfg.UintOr("fetch_max_wait_ms", 500)) * time.Millisecond
+	if heartbeat <= 0 || heartbeat >= session {
+		return nil, pdk.ConfigError("heartbeat_ms (%d) must be above 0 and below session_timeout_ms (%d)", heartbeat.Milliseconds(), session.Milliseconds())
+	}
+	if fetchWait <= 0 {
+		return nil, pdk.ConfigError("fetch_max_wait_ms must be above 0")
+	}
+	var reset kgo.Offset
+	switch start := cfg.StringOr("start_from", "earliest"); start {
+	case "earliest":
+		reset = kgo.NewOffset().AtStart()
+	case "latest":
+		reset = kgo.NewOffset().AtEnd()
+	default:
+		return nil, pdk.ConfigError("start_from %q: use \"earliest\" or \"latest\"", start)
+	}
+	var skip bool
+	switch f := cfg.StringOr("on_fail", "redeliver"); f {
+	case "redeliver":
+	case "skip":
+		skip = true
+	default:
+		return nil, pdk.ConfigError("on_fail %q: use \"redeliver\" or \"skip\"", f)
+	}
+	s := &source{
+		host: host, brokers: fmt.Sprint(brokers), skipFailed: skip,
+		assigned: map[topicPart]bool{}, parts: map[topicPart]*partTrack{},
+		ids: map[uint64]inFlight{}, dirty: map[topicPart]bool{},
+		kick: make(chan struct{}, 1), nextID: 1,
+	}
+	s.opts = []kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID("tremorhost"),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(topics...),
+		kgo.DisableAutoCommit(),
+		kgo.SessionTimeout(session),
+		kgo.HeartbeatInterval(heartbeat),
+		kgo.FetchMaxWait(fetchWait),
+		kgo.ConsumeResetOffset(reset),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onLost),
+	}
+	return s, nil
+}
+
+// Connect makes the client and checks that a broker answers; the group is
+// joined by the first poll.
+func (s *source) Connect(attempt int) error {
+	if s.cl != nil {
+		return nil
+	}
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		return pdk.ConfigError("kafka client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return fmt.Errorf("no Kafka broker of %s answers: %w", s.brokers, err)
+	}
+	s.cl = cl
+	s.done = make(chan struct{})
+	s.wg.Add(1)
+	s.host.Go(s.committer)
+	return nil
+}
+
+func (s *source) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range m {
+		for _, p := range ps {
+			tp := topicPart{topic, p}
+			s.assigned[tp] = true
+			s.parts[tp] = newPartTrack()
+		}
+	}
+	s.host.Infof("assigned %v", m)
+}
+
+// onRevoked commits what is safe for the partitions taken away, then
+// forgets them: their unacked records go to the next owner, which reads
+// them from the committed offset.
+func (s *source) onRevoked(ctx context.Context, cl *kgo.Client, m map[string][]int32) {
+	if len(m) == 0 {
+		return
+	}
+	s.mu.Lock()
+	offsets := s.commitsLocked(m)
+	s.mu.Unlock()
+	if len(offsets) > 0 {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
+			if err = commitErr(resp, err); err != nil {
+				s.host.Warnf("commit on revocation of %v: %v (the next owner re-reads from the last commit)", m, err)
+			}
+		})
+		cancel()
+	}
+	s.forget(m, "revoked")
+}
+
+func (s *source) onLost(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+	s.forget(m, "lost")
+}
+
+func (s *source) forget(m map[string][]int32, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := map[topicPart]bool{}
+	for topic, ps := range m {
+		for _, p := range ps {
+			tp := topicPart{topic, p}
+			gone[tp] = true
+			delete(s.assigned, tp)
+			delete(s.parts, tp)
+			delete(s.dirty, tp)
+		}
+	}
+	for id, f := range s.ids {
+		if gone[f.tp] {
+			delete(s.ids, id)
+		}
+	}
+	keep := func(rs []*kgo.Record) []*kgo.Record {
+		out := rs[:0]
+		for _, r := range rs {
+			if !gone[topicPart{r.Topic, r.Partition}] {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	s.redo, s.fetched = keep(s.redo), keep(s.fetched)
+	if len(gone) > 0 {
+		s.host.Infof("partitions %s: %v; their unacked events are no longer tracked", why, m)
+	}
+}
+
+// commitsLocked returns the commit points that moved, of every partition
+// (only those of only when non-nil); it clears their dirty marks.
+func (s *source) commitsLocked(only map[string][]int32) map[string]map[int32]kgo.EpochOffset {
+	want := func(tp topicPart) bool {
+		if only == nil {
+			return true
+		}
+		for _, p := range only[tp.topic] {
+			if p == tp.partition {
+				return true
+			}
+		}
+		return false
+	}
+	out := map[string]map[int32]kgo.EpochOffset{}
+	for tp := range s.dirty {
+		if !want(tp) {
+			continue
+		}
+		pt := s.parts[tp]
+		delete(s.dirty, tp)
+		if pt == nil || pt.commit < 0 {
+			continue
+		}
+		if out[tp.topic] == nil {
+			out[tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		out[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: pt.commit}
+	}
+	return out
+}
+
+// committer commits the safe offsets whenever acks moved them; commits
+// coalesce while one is on its way.
+func (s *source) committer() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.kick:
+		}
+		s.commitNow()
+	}
+}
+
+func (s *source) commitNow() {
+	s.mu.Lock()
+	offsets := s.commitsLocked(nil)
+	s.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsgReq, resp *kmsgResp, err error) {
+		if err = commitErr(resp, err); err != nil {
+			s.host.Warnf("commit of %v: %v (retried with the next ack)", offsets, err)
+			s.mu.Lock()
+			for topic, ps := range offsets {
+				for p := range ps {
+					if s.assigned[topicPart{topic, p}] {
+						s.dirty[topicPart{topic, p}] = true
+					}
+				}
+			}
+			s.mu.Unlock()
+		}
+	})
+}
+
+// Pull offers failed records again first, then what the last poll left,
+// then polls for up to wait.
+func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
+	s.mu.Lock()
+	empty := len(s.redo) == 0 && len(s.fetched) == 0
+	s.mu.Unlock()
+	if empty {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		fs := s.cl.PollRecords(ctx, 8192)
+		cancel()
+		fs.EachError(func(topic string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.host.Warnf("fetch %s/%d: %v", topic, p, err)
+			}
+		})
+		s.mu.Lock()
+		fs.EachRecord(func(r *kgo.Record) { s.fetched = append(s.fetched, r) })
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.redo) > 0 {
+		if err := s.pushLocked(room, s.redo[0], true); err != nil {
+			return nil // room full: the rest next time
+		}
+		s.redo = s.redo[1:]
+	}
+	for len(s.fetched) > 0 {
+		if err := s.pushLocked(room, s.fetched[0], false); err != nil {
+			return nil
+		}
+		s.fetched = s.fetched[1:]
+	}
+	return nil
+}
+
+// pushLocked hands one record to the host under a new id. Records of a
+// partition no longer assigned are dropped: its next owner reads them.
+func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
+	tp := topicPart{r.Topic, r.Partition}
+	pt := s.parts[tp]
+	if !s.assigned[tp] || pt == nil {
+		return nil
+	}
+	if !again && !pt.add(r.Offset) {
+		return nil // already handed over (a fetch after a seek)
+	}
+	id := s.nextID
+	err := room.Push(pdk.Event{ID: id, Payload: r.Value, Meta: recordMeta(r)})
+	if err != nil {
+		if !again {
+			pt.q = pt.q[:len(pt.q)-1] // offered again next Pull
+		}
+		return err
+	}
+	s.nextID++
+	s.ids[id] = inFlight{tp: tp, rec: r}
+	return nil
+}
+
+func recordMeta(r *kgo.Record) map[string]any {
+	k := map[string]any{
+		"topic":        r.Topic,
+		"partition":    int64(r.Partition),
+		"offset":       r.Offset,
+		"timestamp_ms": r.Timestamp.UnixMilli(),
+	}
+	if r.Key != nil {
+		if utf8.Valid(r.Key) {
+			k["key"] = string(r.Key)
+		} else {
+			k["key"] = append([]byte(nil), r.Key...)
+		}
+	}
+	if len(r.Headers) > 0 {
+		h := make(map[string]any, len(r.Headers))
+		for _, hd := range r.Headers {
+			if utf8.Valid(hd.Value) {
+				h[hd.Key] = string(hd.Value)
+			} else {
+				h[hd.Key] = append([]byte(nil), hd.Value...)
+			}
+		}
+		k["headers"] = h
+	}
+	return map[string]any{"kafka": k}
+}
+
+// Ack moves the commit points over the acked records and wakes the
+// committer.
+func (s *source) Ack(ids []uint64) error {
+	s.mu.Lock()
+	moved := s.ackLocked(ids)
+	s.mu.Unlock()
+	if moved {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (s *source) ackLocked(ids []uint64) bool {
+	moved := false
+	for _, id := range ids {
+		f, ok := s.ids[id]
+		if !ok {
+			continue // its partition was revoked meanwhile
+		}
+		delete(s.ids, id)
+		if pt := s.parts[f.tp]; pt != nil && pt.ack(f.rec.Offset) {
+			s.dirty[f.tp] = true
+			moved = true
+		}
+	}
+	return moved
+}
+
+// Fail offers the records again (on_fail = "redeliver"), or counts them as
+// done so that the commit point can pass them ("skip").
+func (s *source) Fail(ids []uint64) error {
+	if s.skipFailed {
+		s.host.Warnf("skipping %d failed events (on_fail = \"skip\")", len(ids))
+		return s.Ack(ids)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		f, ok := s.ids[id]
+		if !ok {
+			continue
+		}
+		delete(s.ids, id)
+		s.redo = append(s.redo, f.rec)
+	}
+	return nil
+}
+
+// Close commits what is safe and leaves the group.
+func (s *source) Close() error {
+	if s.cl == nil {
+		return nil
+	}
+	close(s.done)
+	s.wg.Wait()
+	s.commitNow()
+	s.cl.Close()
+	s.cl = nil
+	return nil
+}
