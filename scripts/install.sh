@@ -112,8 +112,7 @@ do_install() {
     done
     for f in "${old[@]}"; do
       kind=${f%% *} path=${f#* }
-      [ "$kind" = file ] && [ -e "$dest/$path" ] && echo "$f"
-      [ "$kind" = dir ] && echo "$f"
+      if [ "$kind" = dir ] || [ -e "$dest/$path" ]; then echo "$f"; fi
     done
   } | sort -u >"$manifest.tmp"
   mv -f "$manifest.tmp" "$manifest"
@@ -124,22 +123,26 @@ do_install() {
 
 do_uninstall() {
   [ -f "$manifest" ] || die "no tremorhost install in $dest (no $manifest_rel there): nothing removed; pass the PREFIX (and DESTDIR) it was installed with"
-  local kind path left=()
+  local kind path files=() dirs=() left=()
   while read -r kind path; do
-    safe_rel "$path" || die "$manifest: refusing entry \"$path\" (not a path inside the prefix): nothing more removed"
+    safe_rel "$path" || die "$manifest: refusing entry \"$path\" (not a path inside the prefix): nothing removed"
+    case "$kind" in
+      file) files+=("$path") ;;
+      dir) dirs+=("$path") ;;
+      *) die "$manifest: unknown entry \"$kind $path\": nothing removed" ;;
+    esac
   done <"$manifest"
-  while read -r kind path; do
-    [ "$kind" = file ] || continue
+  for path in "${files[@]}"; do
     rm -f -- "$dest/$path"
-  done <"$manifest"
+  done
   # Deepest directories first.
-  while read -r path; do
+  while IFS= read -r path; do
     [ -d "$dest/$path" ] || continue
     rmdir -- "$dest/$path" 2>/dev/null || left+=("$dest/$path")
-  done < <(awk '$1 == "dir" { print length($2) " " $2 }' "$manifest" | sort -rn | cut -d' ' -f2-)
+  done < <(for path in "${dirs[@]}"; do echo "$(echo "$path" | tr -cd / | wc -c) $path"; done | sort -rn | cut -d' ' -f2-)
   echo "install.sh: removed tremorhost from $dest"
   for path in "${left[@]}"; do
-    echo "install.sh: left $path: it holds files tremorhost did not install" >&2
+    echo "install.sh: left $path: not empty, it holds files tremorhost did not install" >&2
   done
 }
 

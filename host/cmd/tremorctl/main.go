@@ -59,9 +59,11 @@ commands:
         (also: tremorctl --version)
 
 The plugin search path is --plugin-path, then $TREMOR_PLUGIN_PATH (both
-colon-separated), then <dir of tremorctl>/../plugins and
-<dir of tremorctl>/../lib/tremor/plugins. The current directory is never
-searched unless named.
+colon-separated), then <dir of tremorctl>/../plugins,
+<dir of tremorctl>/../lib/tremor/plugins (an install's plugin directory:
+pkg-config --variable=plugindir tremor-plugin) and, in a build tree,
+<dir of tremorctl>/../install/lib/tremor/plugins. The current directory is
+never searched unless named.
 
 Logs go to stderr: --log-format text (human-readable), json, or auto (text
 on a terminal, JSON otherwise; the default).
@@ -181,6 +183,9 @@ func (c *cli) searchPath() []string {
 	if exe, err := os.Executable(); err == nil {
 		bin := filepath.Dir(exe)
 		dirs = append(dirs, filepath.Join(bin, "..", "plugins"), filepath.Join(bin, "..", "lib", "tremor", "plugins"))
+		// A build tree's SDK prefix (build/install): its pkg-config plugindir,
+		// where `make install` of a `tremorctl new` project puts the plugin.
+		dirs = append(dirs, filepath.Join(bin, "..", "install", "lib", "tremor", "plugins"))
 	}
 	return dirs
 }
