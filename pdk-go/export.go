@@ -178,7 +178,13 @@ func readConfig(d *cDoc) (Config, error) {
 	return Config{m: m}, nil
 }
 
-// closeConnector calls Close once, logging an error or a panic.
+// closePanic is a panic in Close: the hook that ran Close answers it with
+// TREMOR_ERR_PANIC, like a panic in any other method.
+type closePanic struct{ msg string }
+
+func (e *closePanic) Error() string { return e.msg }
+
+// closeConnector calls Close once; a panic comes back as a *closePanic.
 func closeConnector(in *instance, hook string) (err error) {
 	if in.closed {
 		return nil
@@ -186,8 +192,10 @@ func closeConnector(in *instance, hook string) (err error) {
 	in.closed = true
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("panic in Close (%s): %v", hook, r)
-			in.poisonWith(err.Error())
+			msg := fmt.Sprintf("panic in Close (%s): %v", hook, r)
+			in.poisonWith(msg)
+			in.host.log(LevelError, msg+"\n"+string(debug.Stack()))
+			err = &closePanic{msg: msg}
 		}
 	}()
 	return in.conn.Close()
@@ -254,6 +262,10 @@ func runStep(h uintptr, step int, cerr *cError) (rc int32) {
 		}
 	case stepStop:
 		err = closeConnector(in, "on_stop")
+		if cp, ok := err.(*closePanic); ok {
+			setError(cerr, cp.msg)
+			return codePanic
+		}
 	default:
 		setError(cerr, fmt.Sprintf("pdk-go: unknown step %d", step))
 		return codeInvalid

@@ -382,7 +382,8 @@ func TestPanicInNew(t *testing.T) {
 
 func TestPanicInCloseAndGoroutine(t *testing.T) {
 	in := mk(t, "t_panic", map[string]any{"where": "close"})
-	wantCode(t, "stop", in.Stop(), pdktest.ErrFailed, "panic in Close (on_stop): boom in Close")
+	wantCode(t, "stop", in.Stop(), pdktest.ErrPanic, "panic in Close (on_stop): boom in Close")
+	wantCode(t, "connect after a panic in Close", in.Connect(1), pdktest.ErrPanic, "unusable after a panic: panic in Close (on_stop)")
 
 	g := mk(t, "t_panic", map[string]any{"where": "goroutine"})
 	if r := g.Start(); r.Code != pdktest.OK {
