@@ -46,6 +46,7 @@ func TestInstall(t *testing.T) {
 	scaffoldRun(t, root, nil, "sh", "-c", `umask 002 && exec make -s install DESTDIR="$1" PREFIX="$2"`,
 		"sh", stage, installPrefix)
 	checkLayout(t, top, true)
+	verifyUnit(t, top)
 	useInstalled(t, root, top)
 
 	scaffoldRun(t, root, nil, "make", "-s", "uninstall", "DESTDIR="+stage, "PREFIX="+installPrefix)
@@ -237,6 +238,29 @@ func checkLayout(t *testing.T, top string, installed bool) {
 		assert.Zero(t, info.Mode().Perm()&0o022, "%s is writable by group or others (mode %s)", p, info.Mode())
 		return nil
 	}))
+}
+
+// verifyUnit checks the systemd unit (for the coming `tremorctl serve`)
+// with systemd-analyze verify, when there is one. The unit names
+// tremorctl by its final path, which a DESTDIR install does not have: the
+// copy that is checked names the staged one.
+func verifyUnit(t *testing.T, top string) {
+	t.Helper()
+	unit, err := os.ReadFile(filepath.Join(top, "lib", "systemd", "system", "tremor.service"))
+	require.NoError(t, err)
+	exec0 := "ExecStart=" + installPrefix + "/bin/tremorctl serve /etc/tremor/flows\n"
+	require.Contains(t, string(unit), exec0)
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Log("systemd-analyze not found: the unit is not verified")
+		return
+	}
+	staged := strings.Replace(string(unit), exec0, "ExecStart="+filepath.Join(top, "bin", "tremorctl")+" serve /etc/tremor/flows\n", 1)
+	path := filepath.Join(t.TempDir(), "tremor.service")
+	require.NoError(t, os.WriteFile(path, []byte(staged), 0o644))
+	code, stdout, stderr := runIn(t, t.TempDir(), nil, "systemd-analyze", "verify", path)
+	assert.Equal(t, 0, code, "systemd-analyze verify:\n%s%s", stdout, stderr)
+	// A directive it cannot parse is only a warning, naming the file.
+	assert.NotContains(t, stdout+stderr, "tremor.service", "systemd-analyze verify warns about the unit")
 }
 
 // useInstalled uses the tree in top the way a user would, with nothing
