@@ -73,6 +73,10 @@ do_install() {
   fi
   compgen -G "$build/plugins/libtremor_*.so" >/dev/null \
     || die "nothing to install: no plugins in $build/plugins; build first (make build), then run make install again"
+  command -v cmake >/dev/null 2>&1 || die "cmake not found: it installs the build (scripts/bootstrap.sh installs it)"
+  local up=$dest
+  while [ ! -e "$up" ]; do up=$(dirname "$up"); done
+  [ -w "$up" ] || die "cannot write $up (installing into $dest): run as a user who can (sudo make install), or choose another PREFIX, e.g. PREFIX=\$HOME/.local"
 
   # Directories that exist before: uninstall must leave them.
   local before
@@ -82,8 +86,10 @@ do_install() {
   fi
 
   # One install at a time from a build tree: CMake writes its manifests there.
-  exec 9>"$build/cmake/.install.lock"
-  flock 9
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$build/cmake/.install.lock"
+    flock 9
+  fi
   local comp files=()
   for comp in sdk runtime; do
     rm -f "$build/cmake/install_manifest_$comp.txt"
@@ -93,7 +99,7 @@ do_install() {
       files+=("${f#"$prefix"/}")
     done <"$build/cmake/install_manifest_$comp.txt"
   done
-  flock -u 9
+  exec 9>&-
 
   # Entries of an earlier install into the same prefix still count as
   # installed (a reinstall must not make uninstall forget them).

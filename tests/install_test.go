@@ -180,7 +180,7 @@ func TestTremorctlVersion(t *testing.T) {
 // returns the repository root.
 func installPrereqs(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"make", "cmake", "pkg-config", "cc", "tar", "flock"} {
+	for _, tool := range []string{"make", "cmake", "pkg-config", "cc", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s not found: run ./scripts/bootstrap.sh", tool)
 		}
