@@ -138,6 +138,10 @@ func Load(path string) (*Flow, error) {
 
 // Parse checks a flow held in memory; file names it in errors.
 func Parse(file string, data []byte) (*Flow, error) {
+	data, err := expand(file, data, os.LookupEnv) // ${VAR}, ${file:PATH}: env.go
+	if err != nil {
+		return nil, err
+	}
 	if line, msg := nestingError(data); msg != "" {
 		return nil, &Error{File: file, Line: line, Msg: msg}
 	}
