@@ -86,6 +86,10 @@ pub struct OutEvent<'v> {
     pub port: Port,
     pub payload: OutPayload<'v>,
     pub meta: Option<&'v Value>,
+    /// The last event of its stream (TREMOR_EVENT_END_STREAM): the host
+    /// flushes what it holds for the stream, such as a partial frame of a
+    /// pre-processor.
+    pub end_stream: bool,
 }
 
 impl<'v> OutEvent<'v> {
@@ -97,6 +101,7 @@ impl<'v> OutEvent<'v> {
             port: Port::OUT,
             payload: OutPayload::Bytes(data),
             meta: None,
+            end_stream: false,
         }
     }
     pub fn value(id: u64, value: &'v Value) -> Self {
@@ -107,6 +112,7 @@ impl<'v> OutEvent<'v> {
             port: Port::OUT,
             payload: OutPayload::Value(value),
             meta: None,
+            end_stream: false,
         }
     }
     #[must_use]
@@ -127,6 +133,12 @@ impl<'v> OutEvent<'v> {
     #[must_use]
     pub fn meta(mut self, meta: &'v Value) -> Self {
         self.meta = Some(meta);
+        self
+    }
+    /// Marks the event as the last of its stream (TREMOR_EVENT_END_STREAM).
+    #[must_use]
+    pub fn end_stream(mut self) -> Self {
+        self.end_stream = true;
         self
     }
 
@@ -283,6 +295,14 @@ impl<'a> BatchWriter<'a> {
         self.push(&OutEvent::value(id, value))
     }
 
+    /// Appends an empty event that ends `stream` (TREMOR_EVENT_END_STREAM),
+    /// for a source that learns its stream ended after it emitted the last
+    /// data: the host then flushes what it holds for the stream. The host
+    /// settles the marker like any event, so `id` comes back in an ack.
+    pub fn end_stream(&mut self, id: u64, stream: u64) -> Result<(), NoRoom> {
+        self.push(&OutEvent::bytes(id, &[]).stream(stream).end_stream())
+    }
+
     /// Appends an event. Either the whole event is written or nothing is.
     pub fn push(&mut self, event: &OutEvent<'_>) -> Result<(), NoRoom> {
         let needs = event.needs();
@@ -323,12 +343,17 @@ impl<'a> BatchWriter<'a> {
             }
             None => raw::tremor_span::default(),
         };
+        let end = if event.end_stream {
+            raw::TREMOR_EVENT_END_STREAM
+        } else {
+            0
+        };
         let ev = raw::tremor_event {
             id: event.id,
             stream: event.stream,
             ingest_ns: event.ingest_ns,
             port: event.port.0,
-            flags,
+            flags: flags | end,
             payload,
             meta,
         };
@@ -412,6 +437,8 @@ pub struct EventRef<'a> {
     pub port: Port,
     pub payload: Payload<'a>,
     pub meta: Option<ValueRef<'a>>,
+    /// TREMOR_EVENT_END_STREAM: the last event of its stream.
+    pub end_stream: bool,
 }
 
 impl<'a> EventRef<'a> {
@@ -514,6 +541,7 @@ impl<'a> BatchReader<'a> {
             port: Port(e.port),
             payload,
             meta,
+            end_stream: e.flags & raw::TREMOR_EVENT_END_STREAM != 0,
         }
     }
 }
@@ -534,7 +562,7 @@ fn check_event(
     values: &[raw::tremor_value],
     bytes: &[u8],
 ) -> Result<(), String> {
-    if e.flags & !raw::TREMOR_EVENT_STRUCTURED != 0 {
+    if e.flags & !(raw::TREMOR_EVENT_STRUCTURED | raw::TREMOR_EVENT_END_STREAM) != 0 {
         return Err(format!("unknown flag bits {:#x}", e.flags));
     }
     if e.flags & raw::TREMOR_EVENT_STRUCTURED != 0 {

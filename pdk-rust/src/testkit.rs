@@ -549,6 +549,8 @@ pub struct PulledEvent {
     pub port: u32,
     pub payload: PulledPayload,
     pub meta: Option<Value>,
+    /// TREMOR_EVENT_END_STREAM: the last event of its stream.
+    pub end_stream: bool,
 }
 
 impl PulledEvent {
@@ -758,6 +760,7 @@ impl Instance {
                         crate::Payload::Value(v) => PulledPayload::Value(v.to_value()),
                     },
                     meta: ev.meta.map(|m| m.to_value()),
+                    end_stream: ev.end_stream,
                 });
             }
         }

@@ -4,7 +4,9 @@
 //! * Source (`mode: "read"`): reads the file line by line and emits one
 //!   event per line, without the `\n`; the event id is the byte offset where
 //!   the line starts. A last line without a trailing `\n` is emitted too. At
-//!   the end of the file the source answers TREMOR_END.
+//!   the end of the file the source answers TREMOR_END. The last line read
+//!   ends the stream (TREMOR_EVENT_END_STREAM), so the host flushes what a
+//!   pre-processor holds of it before the source waits for the last acks.
 //! * Sink (`mode: "write"` truncates, `"append"` appends): writes each
 //!   event's payload followed by `\n`. Each batch is flushed to the OS before
 //!   its outcomes say OK; drain and stop also sync the file to disk.
@@ -32,8 +34,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tremor_pdk::{
-    BatchReader, BatchWriter, Connection, Connector, CreateArgs, Error, Host, Outcome, Payload,
-    Pull, Result, Sink, Source, tremor_plugin,
+    BatchReader, BatchWriter, Connection, Connector, CreateArgs, Error, Host, OutEvent, Outcome,
+    Payload, Pull, Result, Sink, Source, tremor_plugin,
 };
 
 /// How the file is opened.
@@ -111,9 +113,99 @@ struct Reader {
     /// Offsets of lines at or after `offset` acknowledged in an earlier run
     /// (from the state file), ascending: they are not emitted again.
     skip: VecDeque<u64>,
+    /// A line was emitted after the last one flagged end-of-stream. The
+    /// end of the file ends the stream so that the host lets go of what
+    /// a pre-processor holds of it (a partial frame): with `resume_from`
+    /// the source waits for every ack before it ends, and the host would
+    /// wait for the end before it acks the events of that frame.
+    open_stream: bool,
+}
+
+/// Whether a pull's room took everything it was offered.
+#[derive(PartialEq, Eq)]
+enum Fill {
+    Full,
+    Done,
 }
 
 impl Reader {
+    /// Offers the failed lines again, lowest offset first (they are the
+    /// oldest). Once the file is read to its end, each ends the stream:
+    /// no line follows it.
+    fn replay_failed(&mut self, out: &mut BatchWriter<'_>, path: &str) -> Result<Fill> {
+        while !out.is_full() {
+            let Some((offset, len)) = self.window.next_retry() else {
+                return Ok(Fill::Done);
+            };
+            self.replay_buf.resize(len as usize, 0);
+            self.file
+                .get_ref()
+                .read_exact_at(&mut self.replay_buf, offset)
+                .map_err(|e| {
+                    Error::disconnected(format!("cannot read {path} again at {offset}: {e}"))
+                })?;
+            let content = self.replay_buf.strip_suffix(b"\n").unwrap_or(&self.replay_buf);
+            let last = self.at_end && !self.pending;
+            let mut ev = OutEvent::bytes(offset, content);
+            if last {
+                ev = ev.end_stream();
+            }
+            if out.push(&ev).is_err() {
+                return Ok(Fill::Full); // kept queued; NO_ROOM when it was first
+            }
+            self.open_stream = !last;
+            self.window.reoffered(offset);
+        }
+        Ok(Fill::Full)
+    }
+
+    /// Reads and emits the next lines; the last line of the file ends the
+    /// stream.
+    fn read_lines(&mut self, out: &mut BatchWriter<'_>, path: &str) -> Result<Fill> {
+        let read_err = |e: io::Error| Error::disconnected(format!("cannot read {path}: {e}"));
+        while !out.is_full() {
+            if !self.pending {
+                if self.at_end {
+                    return Ok(Fill::Done);
+                }
+                self.line.clear();
+                let n = self.file.read_until(b'\n', &mut self.line).map_err(read_err)?;
+                if n == 0 {
+                    self.at_end = true;
+                    return Ok(Fill::Done);
+                }
+                // A line acknowledged in an earlier run is not sent again.
+                while self.skip.front().is_some_and(|s| *s < self.offset) {
+                    self.skip.pop_front();
+                }
+                if self.skip.front() == Some(&self.offset) {
+                    self.skip.pop_front();
+                    self.offset += n as u64;
+                    continue;
+                }
+                self.pending = true;
+            }
+            let last = self.file.fill_buf().map_err(read_err)?.is_empty();
+            let content = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            let mut ev = OutEvent::bytes(self.offset, content);
+            if last {
+                ev = ev.end_stream();
+            }
+            if out.push(&ev).is_err() {
+                // Does not fit: kept for the next pull (the PDK reports
+                // NO_ROOM with its size when nothing was written).
+                return Ok(Fill::Full);
+            }
+            self.pending = false;
+            self.open_stream = !last;
+            self.at_end = last;
+            let len = self.line.len() as u64;
+            self.window.emitted(self.offset, len);
+            self.offset += len;
+        }
+        Ok(Fill::Full)
+    }
+
     /// The lowest offset not settled for good.
     fn low_water(&self) -> u64 {
         self.window.low_water(self.offset)
@@ -372,6 +464,7 @@ impl Connector for FileConnector {
                             at_end: false,
                             window: Window::default(),
                             skip,
+                            open_stream: false,
                         });
                     }
                 }
@@ -458,59 +551,17 @@ impl Source for FileConnector {
                 "{path} is not open: connect first"
             )));
         };
-        // Failed lines first, lowest offset first: they are the oldest.
-        while !out.is_full() {
-            let Some((offset, len)) = r.window.next_retry() else {
-                break;
-            };
-            r.replay_buf.resize(len as usize, 0);
-            r.file
-                .get_ref()
-                .read_exact_at(&mut r.replay_buf, offset)
-                .map_err(|e| {
-                    Error::disconnected(format!("cannot read {path} again at {offset}: {e}"))
-                })?;
-            let content = r.replay_buf.strip_suffix(b"\n").unwrap_or(&r.replay_buf);
-            if out.push_bytes(offset, content).is_err() {
-                return Ok(Pull::More); // kept queued; NO_ROOM when it was first
-            }
-            r.window.reoffered(offset);
+        if r.replay_failed(out, &path)? == Fill::Full || r.read_lines(out, &path)? == Fill::Full {
+            return Ok(Pull::More);
         }
-        while !out.is_full() {
-            if !r.pending {
-                if r.at_end {
-                    break;
-                }
-                r.line.clear();
-                let n = r
-                    .file
-                    .read_until(b'\n', &mut r.line)
-                    .map_err(|e| Error::disconnected(format!("cannot read {path}: {e}")))?;
-                if n == 0 {
-                    r.at_end = true;
-                    break;
-                }
-                // A line acknowledged in an earlier run is not sent again.
-                while r.skip.front().is_some_and(|s| *s < r.offset) {
-                    r.skip.pop_front();
-                }
-                if r.skip.front() == Some(&r.offset) {
-                    r.skip.pop_front();
-                    r.offset += n as u64;
-                    continue;
-                }
-                r.pending = true;
-            }
-            let content = r.line.strip_suffix(b"\n").unwrap_or(&r.line);
-            if out.push_bytes(r.offset, content).is_err() {
-                // Does not fit: kept for the next pull (the PDK reports
-                // NO_ROOM with its size when nothing was written).
+        if r.at_end && !r.pending && r.open_stream {
+            // Lines skipped after the last one emitted: the end of the
+            // stream gets an empty marker of its own (id: the end of file,
+            // where no line starts).
+            if out.end_stream(r.offset, 0).is_err() {
                 return Ok(Pull::More);
             }
-            r.pending = false;
-            let len = r.line.len() as u64;
-            r.window.emitted(r.offset, len);
-            r.offset += len;
+            r.open_stream = false;
         }
         if !r.at_end || r.pending {
             return Ok(Pull::More);

@@ -526,7 +526,9 @@ fn raw_c_entry_points_by_hand() {
         };
         assert_eq!((events[0].id, payload(&events[0])), (0, &b"hello"[..]));
         assert_eq!((events[1].id, payload(&events[1])), (6, &b"world"[..]));
-        assert_eq!(events[1].flags, 0);
+        // Bytes, not structured; the last line of the file ends the stream.
+        assert_eq!(events[0].flags, 0);
+        assert_eq!(events[1].flags, raw::TREMOR_EVENT_END_STREAM);
         assert_eq!((vt.on_stop.unwrap())(inst, &mut err), raw::TREMOR_OK);
         (vt.on_destroy.unwrap())(inst);
     }
@@ -737,6 +739,53 @@ mod resume {
         s.pull(Room::default(), 0)
             .reply
             .expect_code(raw::TREMOR_END);
+    }
+
+    fn ends(p: &Pulled) -> Vec<bool> {
+        p.events.iter().map(|e| e.end_stream).collect()
+    }
+
+    /// The end of the file ends the stream (TREMOR_EVENT_END_STREAM), so
+    /// that the host lets go of a pre-processor's partial frame while the
+    /// source waits for the acks of its lines: on the last line read, on
+    /// lines offered again after it, and as an empty event of its own when
+    /// the lines after the last one emitted were acked in an earlier run.
+    #[test]
+    fn the_end_of_the_file_ends_the_stream() {
+        let dir = temp_dir("resume-end-stream");
+        let (path, state) = (dir.join("in.txt"), dir.join("in.state"));
+        let off = numbered(&path, 4);
+        let len = fs::metadata(&path).unwrap().len();
+
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::new(2, 0, 4096), 0);
+        assert_eq!((ids(&p), ends(&p)), (off[..2].to_vec(), vec![false, false]));
+        let p = s.pull(Room::new(2, 0, 4096), 0);
+        assert_eq!((ids(&p), ends(&p)), (off[2..].to_vec(), vec![false, true]));
+        s.fail(&[off[1], off[2]]).expect_ok();
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_ok();
+        assert_eq!((ids(&p), ends(&p)), (vec![off[1], off[2]], vec![true, true]));
+        s.ack(&[off[0], off[3]]).expect_ok();
+        s.stop().expect_ok();
+        s.destroy();
+        assert_eq!(state_of(&state).acked, [off[3]]);
+
+        // Run 2: line 3 was acked; the stream ends after line 2 with an
+        // empty event whose id is the end of the file.
+        let mut s = open_resuming(&path, &state, 60_000);
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_ok();
+        assert_eq!(ids(&p), [off[1], off[2], len]);
+        assert_eq!(ends(&p), [false, false, true]);
+        assert_eq!(p.events[2].bytes(), Some(&b""[..]));
+        s.ack(&[off[1], off[2], len]).expect_ok();
+        let p = s.pull(Room::default(), 0);
+        p.reply.expect_code(raw::TREMOR_END);
+        assert!(p.events.is_empty(), "the stream is ended once");
+        s.stop().expect_ok();
+        s.destroy();
+        assert_eq!(state_of(&state).offset, len);
     }
 
     #[test]
