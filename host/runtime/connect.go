@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 )
 
 // errStopped ends a connect loop that was told to stop.
@@ -51,7 +51,7 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 			n.link.err = fmt.Errorf("gave up connecting after %d attempts (reconnect.max_attempts): %w", attempt, err)
 			return n.link.err
 		}
-		if errors.Is(err, plugin.ErrRetry) {
+		if errors.Is(err, edge.ErrRetry) {
 			n.log.Debug().Uint32("attempt", attempt).Msg("not connected yet; retrying")
 		} else {
 			n.log.Warn().Err(err).Uint32("attempt", attempt).Msg("connect failed; retrying")
@@ -60,7 +60,12 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 			return errStopped
 		}
 	}
+	if n.link.ever {
+		n.counters.Reconnects.Add(1)
+	}
 	n.link.connected, n.link.ever = true, true
+	n.counters.Connected.Store(true)
+	n.noteInstance(inst)
 	if !n.link.started {
 		if err := inst.Start(); err != nil {
 			n.counters.Errors.Add(1)
@@ -80,6 +85,7 @@ func (n *node) lost(err error) {
 	if n.link.connected {
 		n.log.Warn().Err(err).Msg("connection lost; reconnecting")
 		n.link.connected = false
+		n.counters.Connected.Store(false)
 	}
 }
 
@@ -87,7 +93,7 @@ func (n *node) lost(err error) {
 // unusable: bad config, a panic, a broken contract, or a role the instance
 // does not support. Retrying those cannot help.
 func fatal(err error) bool {
-	var pe *plugin.Error
+	var pe *edge.Error
 	if errors.As(err, &pe) && pe.Violation {
 		return true
 	}

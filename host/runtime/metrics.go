@@ -22,6 +22,16 @@ type Counters struct {
 	// FailsRefused: source events to fail back whose on_fail the plugin
 	// refused; not in Fails, but not delivered either (see FailedBack).
 	FailsRefused atomic.Uint64
+
+	// Gauges, for observers (see observe.go).
+	Inflight   atomic.Int64  // a source's unsettled events, published once per batch
+	Paused     atomic.Bool   // the source asked its plugin to pause
+	Connected  atomic.Bool   // the instance is connected
+	Reconnects atomic.Uint64 // connects after the first one
+
+	restarter     atomic.Pointer[restartBox] // the instance, when it counts restarts
+	restartsSeen  atomic.Uint64
+	restartAsking atomic.Bool
 }
 
 // Stats is a snapshot of one connector's counters.

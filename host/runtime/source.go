@@ -9,7 +9,7 @@ import (
 	"tremorhost/abi"
 	"tremorhost/host/internal/cmem"
 	"tremorhost/host/pipeline"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/processor"
 )
 
@@ -61,7 +61,7 @@ type source struct {
 	r      *Runtime
 	inst   Instance
 	window *window
-	batch  *plugin.Batch
+	batch  *edge.Batch
 	inbox  inbox
 	err    error // why it stopped early, if it did
 
@@ -77,6 +77,7 @@ type source struct {
 	fails     []uint64
 	ackWarn   limiter // warnings about failed on_ack/on_fail calls
 	paused    bool
+	pauseLog  limiter // pause/resume lines
 	cur       event // the event being routed: its token, meta and timestamp
 	curPort   uint32
 	curStream uint64
@@ -94,7 +95,7 @@ type source struct {
 	//     does not allocate a new one per batch and sink;
 	//   - raw copies frames for the binary codec into shared chunks.
 	routes         [2][]route // by port: 0 out, 1 err
-	out, discarded uint64
+	in, out, discarded uint64 // in: events decoded (a read or request may hold several)
 	lastStream     uint64
 	lastCarry      *carry // streams[lastStream], or nil
 	free           chan []event
@@ -133,7 +134,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	// that a batch no longer fits (the source would wait for itself).
 	s.maxCarry = min(r.opts.Window/2, r.opts.Window-r.flow.BatchSize)
 	var err error
-	if s.batch, err = plugin.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
+	if s.batch, err = edge.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
 		s.err = err
 		return
 	}
@@ -185,7 +186,7 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 		s.route(s.batch, giveUp)
 		switch {
 		case err == nil:
-		case errors.Is(err, plugin.ErrEnd):
+		case errors.Is(err, edge.ErrEnd):
 			n.log.Info().Msg("source finished")
 			return
 		case disconnected(err):
@@ -213,6 +214,15 @@ func (s *source) setPaused(p bool) {
 		return
 	}
 	s.paused = p
+	s.node.counters.Paused.Store(p)
+	if ok, suppressed := s.pauseLog.allow(time.Now()); ok {
+		if p {
+			s.node.log.Info().Int("inflight", s.window.unsettled()).Int("suppressed", suppressed).
+				Msg("source paused: its sinks are behind or down (back-pressure); it resumes once events settle")
+		} else {
+			s.node.log.Info().Int("suppressed", suppressed).Msg("source resumed")
+		}
+	}
 	var err error
 	if p {
 		err = s.inst.Pause()
@@ -226,12 +236,11 @@ func (s *source) setPaused(p bool) {
 
 // route decodes and routes every event of a pulled batch, then hands each
 // sink its share.
-func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
+func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 	n := s.node
 	if b.Len() == 0 {
 		return
 	}
-	n.counters.In.Add(uint64(b.Len()))
 	now := uint64(time.Now().UnixNano())
 	for i := 0; i < b.Len(); i++ {
 		ev := b.Event(i)
@@ -246,6 +255,7 @@ func (s *source) route(b *plugin.Batch, giveUp <-chan struct{}) {
 		} else {
 			s.cur.meta = meta
 			if ev.Flags&abi.EventStructured != 0 {
+				s.in++
 				if v, err := b.Value(i); err != nil {
 					s.reject(err, nil)
 				} else {
@@ -398,6 +408,7 @@ func (s *source) feed(level int, data []byte) error {
 	n := s.node
 	if level == len(n.pre) {
 		s.frames++
+		s.in++
 		if s.raw != nil {
 			// The binary codec's Decode is a fresh copy of the frame: one
 			// allocation for the bytes and one to box the slice, per
@@ -534,6 +545,10 @@ func (s *source) record(id uint64, failed bool) {
 // blocks here (that is back-pressure), while settlements keep being applied.
 func (s *source) flush(giveUp <-chan struct{}) {
 	n := s.node
+	if s.in > 0 {
+		n.counters.In.Add(s.in)
+		s.in = 0
+	}
 	if s.out > 0 {
 		n.counters.Out.Add(s.out)
 		s.out = 0
@@ -582,6 +597,7 @@ func (s *source) settle() {
 		s.window.settle(st.token, st.failed)
 	}
 	n := s.node
+	n.counters.Inflight.Store(int64(s.window.unsettled()))
 	if len(s.acks) > 0 {
 		if err := s.inst.Ack(s.acks); err != nil {
 			s.settleFailed("ack", len(s.acks), err)

@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// DefaultAddr is where the API listens unless told otherwise: loopback.
+const DefaultAddr = "127.0.0.1:9898"
+
+// MaxBody bounds a request body (a flow file).
+const MaxBody = 1 << 20
+
+// PluginInfo is one loaded plugin, for tremor_plugin_info.
+type PluginInfo struct {
+	Name, Version, ABI, SDK, SHA256 string
+}
+
+// APIOptions configures the admin API.
+type APIOptions struct {
+	Addr      string
+	TokenFile string // bearer token for POST, DELETE and reload; required off loopback
+	Plugins   func() []PluginInfo
+	Log       zerolog.Logger
+}
+
+// API is the admin HTTP server of a Manager.
+type API struct {
+	m     *Manager
+	opts  APIOptions
+	token string
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// Loopback reports whether addr (host:port) binds only loopback addresses.
+// An empty host or 0.0.0.0 binds every interface.
+func Loopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("--api %q: %v; write HOST:PORT, e.g. %s", addr, err, DefaultAddr)
+	}
+	if host == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// NewAPI checks the options and binds the address; Serve serves it. A
+// non-loopback address without a token file is refused before anything is
+// bound.
+func NewAPI(m *Manager, opts APIOptions) (*API, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	loop, err := Loopback(opts.Addr)
+	if err != nil {
+		return nil, err
+	}
+	a := &API{m: m, opts: opts}
+	if opts.TokenFile != "" {
+		data, err := os.ReadFile(opts.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--api-token-file: %w", err)
+		}
+		a.token = strings.TrimSpace(string(data))
+		if a.token == "" {
+			return nil, fmt.Errorf("--api-token-file %s is empty: write a long random token in it (e.g. openssl rand -hex 32)", opts.TokenFile)
+		}
+	} else if !loop {
+		return nil, fmt.Errorf("--api %s is not a loopback address: anyone who can reach it could deploy and delete flows; give --api-token-file FILE (a bearer token), or bind 127.0.0.1", opts.Addr)
+	}
+	a.ln, err = net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("--api %s: %w; pick a free port with --api HOST:PORT", opts.Addr, err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{m: m, plugins: opts.Plugins})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /ready", a.ready)
+	mux.HandleFunc("GET /api/flows", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, m.Flows()) })
+	mux.HandleFunc("GET /api/flows/{name}", a.getFlow)
+	mux.HandleFunc("POST /api/flows", a.auth(a.deploy))
+	mux.HandleFunc("DELETE /api/flows/{name}", a.auth(a.deleteFlow))
+	mux.HandleFunc("POST /api/reload", a.auth(a.reload))
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// Addr is the address bound (with the port chosen when it was 0).
+func (a *API) Addr() string { return a.ln.Addr().String() }
+
+// Serve serves until Shutdown; it returns nil then.
+func (a *API) Serve() error {
+	a.opts.Log.Info().Str("addr", a.Addr()).Bool("token", a.token != "").Msg("admin API listening")
+	if err := a.srv.Serve(a.ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops serving.
+func (a *API) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx) }
+
+// auth requires the bearer token, when one is set.
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tremor"`)
+				writeError(w, http.StatusUnauthorized, "this request needs the API token: send Authorization: Bearer <the token in --api-token-file>")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
+	if down := a.m.NotReady(); len(down) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "not_connected": down})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+}
+
+func (a *API) getFlow(w http.ResponseWriter, r *http.Request) {
+	f, ok := a.m.Flow(r.PathValue("name"))
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no flow %q (GET /api/flows lists them)", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the flow is larger than %d bytes", MaxBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "reading the request: "+err.Error())
+		return
+	}
+	file := "(POST /api/flows)"
+	if n := r.URL.Query().Get("file"); n != "" {
+		file = n // a name for messages only; nothing is read from it
+	}
+	name, err := a.m.Deploy(file, data)
+	switch {
+	case errors.Is(err, ErrExists):
+		writeError(w, http.StatusConflict, err.Error())
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "the flow does not validate", "errors": strings.Split(err.Error(), "\n")})
+	default:
+		f, _ := a.m.Flow(name)
+		writeJSON(w, http.StatusCreated, f)
+	}
+}
+
+func (a *API) deleteFlow(w http.ResponseWriter, r *http.Request) {
+	f, err := a.m.Delete(r.PathValue("name"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+func (a *API) reload(w http.ResponseWriter, _ *http.Request) {
+	res := a.m.Reload()
+	code := http.StatusOK
+	if len(res.Refused) > 0 {
+		code = http.StatusUnprocessableEntity
+	}
+	writeJSON(w, code, res)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,84 @@
+package service
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"tremorhost/host/runtime"
+)
+
+// collector exports every flow's connector counters and gauges at scrape
+// time, from runtime.Observe: nothing is updated on the event path. Every
+// connector series carries the flow and connector labels, so metrics that
+// plugins report themselves can join them with the same two labels.
+type collector struct {
+	m       *Manager
+	plugins func() []PluginInfo
+}
+
+var (
+	connLabels = []string{"flow", "connector"}
+
+	descEvents = prometheus.NewDesc("tremor_connector_events_total",
+		"Events in (decoded from what a source pulled, or queued to a sink) and out (routed by a source, delivered by a sink).",
+		[]string{"flow", "connector", "direction"}, nil)
+	descErrors    = prometheus.NewDesc("tremor_connector_errors_total", "Codec and processor failures and failed plugin calls.", connLabels, nil)
+	descAcks      = prometheus.NewDesc("tremor_connector_acks_total", "Source events acknowledged to the plugin (delivered, or discarded by a route).", connLabels, nil)
+	descFails     = prometheus.NewDesc("tremor_connector_fails_total", "Events failed back to this source, plus events this sink failed.", connLabels, nil)
+	descDiscarded = prometheus.NewDesc("tremor_connector_discarded_total", "Events dropped on purpose by a pipeline route.", connLabels, nil)
+	descInflight  = prometheus.NewDesc("tremor_connector_inflight", "A source's unsettled events (in its window).", connLabels, nil)
+	descPaused    = prometheus.NewDesc("tremor_connector_paused", "1 while a source is paused by back-pressure.", connLabels, nil)
+	descConnected = prometheus.NewDesc("tremor_connector_connected", "1 while the connector is connected.", connLabels, nil)
+	descReconn    = prometheus.NewDesc("tremor_connector_reconnects_total", "Connects after the first one.", connLabels, nil)
+	descRestarts  = prometheus.NewDesc("tremor_connector_restarts_total", "Child processes of an isolated connector replaced after a crash or hang.", connLabels, nil)
+	descPlugin    = prometheus.NewDesc("tremor_plugin_info", "A loaded plugin.", []string{"plugin", "version", "abi", "sdk", "sha256"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEvents, descErrors, descAcks, descFails, descDiscarded,
+		descInflight, descPaused, descConnected, descReconn, descRestarts, descPlugin} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	for _, f := range c.m.Flows() {
+		for _, o := range f.Connectors {
+			collectConnector(ch, f.Name, o)
+		}
+	}
+	if c.plugins != nil {
+		for _, p := range c.plugins() {
+			ch <- prometheus.MustNewConstMetric(descPlugin, prometheus.GaugeValue, 1, p.Name, p.Version, p.ABI, p.SDK, p.SHA256)
+		}
+	}
+}
+
+func collectConnector(ch chan<- prometheus.Metric, flowName string, o runtime.Observation) {
+	l := []string{flowName, o.Connector}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+	}
+	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(o.In), flowName, o.Connector, "in")
+	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(o.Out), flowName, o.Connector, "out")
+	counter(descErrors, o.Errors)
+	counter(descAcks, o.Acks)
+	counter(descFails, o.Fails)
+	counter(descDiscarded, o.Discarded)
+	counter(descReconn, o.Reconnects)
+	counter(descRestarts, o.Restarts)
+	gauge(descInflight, float64(o.Inflight))
+	gauge(descPaused, b2f(o.Paused))
+	gauge(descConnected, b2f(o.Connected))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
