@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 )
 
 // boundaryBatches are the batch sizes of BenchmarkBoundary.
@@ -35,7 +35,7 @@ func BenchmarkBoundary(b *testing.B) {
 					delete(cfg, "count")
 				}
 				src := newInstance(b, im.file, im.source, cfg)
-				batch := newBatch(b, plugin.Caps{Events: n, Values: 0, Bytes: 100 * n})
+				batch := newBatch(b, edge.Caps{Events: n, Values: 0, Bytes: 100 * n})
 				boundaryLoop(b, n, func() {
 					if err := src.Pull(batch, 0); err != nil || batch.Len() != n {
 						b.Fatal(err, batch.Len())
@@ -48,11 +48,11 @@ func BenchmarkBoundary(b *testing.B) {
 					cfg["check"] = false
 				}
 				sink := newInstance(b, im.file, im.sink, cfg)
-				batch := newBatch(b, plugin.Caps{Events: n, Values: 0, Bytes: 100 * n})
+				batch := newBatch(b, edge.Caps{Events: n, Values: 0, Bytes: 100 * n})
 				payload := make([]byte, 100)
 				copy(payload, `{"seq":0,"pad":"`)
 				for k := 0; k < n; k++ {
-					if err := batch.Append(&plugin.Event{ID: uint64(k), Payload: payload}); err != nil {
+					if err := batch.Append(&edge.Event{ID: uint64(k), Payload: payload}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -112,7 +112,7 @@ func nullPlugin(b *testing.B) string {
 
 // newInstance creates, connects and starts an instance, destroyed at the
 // end of the benchmark.
-func newInstance(b *testing.B, file, name string, cfg map[string]any) *plugin.Instance {
+func newInstance(b *testing.B, file, name string, cfg map[string]any) *edge.Instance {
 	b.Helper()
 	i, err := connector(b, file, name).Create("bench", cfg)
 	if err != nil {
@@ -131,9 +131,9 @@ func newInstance(b *testing.B, file, name string, cfg map[string]any) *plugin.In
 	return i
 }
 
-func newBatch(b *testing.B, c plugin.Caps) *plugin.Batch {
+func newBatch(b *testing.B, c edge.Caps) *edge.Batch {
 	b.Helper()
-	batch, err := plugin.NewBatch(c)
+	batch, err := edge.NewBatch(c)
 	if err != nil {
 		b.Fatal(err)
 	}

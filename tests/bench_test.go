@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 )
 
 // Per-call cost of Pull and Send through the host into the bundled bench
@@ -19,7 +19,7 @@ func BenchmarkBundledPull(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/batch=%d", src.name, n), func(b *testing.B) {
 				i := create(b, connector(b, src.file, src.name), "bench", map[string]any{"count": uint64(1) << 50, "size": 100}, nil)
 				lifecycle(b, i)
-				batch := newBatch(b, plugin.Caps{Events: n, Values: 0, Bytes: 100 * n})
+				batch := newBatch(b, edge.Caps{Events: n, Values: 0, Bytes: 100 * n})
 				b.ReportAllocs()
 				for b.Loop() {
 					if err := i.Pull(batch, 0); err != nil || batch.Len() != n {
@@ -45,11 +45,11 @@ func BenchmarkBundledSend(b *testing.B) {
 				}
 				i := create(b, connector(b, dst.file, dst.name), "bench", cfg, nil)
 				lifecycle(b, i)
-				batch := newBatch(b, plugin.Caps{Events: n, Values: 0, Bytes: 100 * n})
+				batch := newBatch(b, edge.Caps{Events: n, Values: 0, Bytes: 100 * n})
 				payload := make([]byte, 100)
 				copy(payload, `{"seq":0,"pad":"`)
 				for k := 0; k < n; k++ {
-					if err := batch.Append(&plugin.Event{ID: uint64(k), Payload: payload}); err != nil {
+					if err := batch.Append(&edge.Event{ID: uint64(k), Payload: payload}); err != nil {
 						b.Fatal(err)
 					}
 				}

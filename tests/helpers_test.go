@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -77,7 +78,7 @@ func (l *logBuf) find(alias, substr string) string {
 }
 
 // create makes an instance that is destroyed when the test ends.
-func create(t testing.TB, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) *plugin.Instance {
+func create(t testing.TB, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) *edge.Instance {
 	t.Helper()
 	var opts []plugin.Option
 	if logs != nil {
@@ -90,7 +91,7 @@ func create(t testing.TB, c *plugin.Connector, alias string, cfg map[string]any,
 }
 
 // connect calls Connect until it succeeds (bounded).
-func connect(t testing.TB, i *plugin.Instance) {
+func connect(t testing.TB, i *edge.Instance) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for attempt := uint32(1); ; attempt++ {
@@ -105,9 +106,9 @@ func connect(t testing.TB, i *plugin.Instance) {
 	}
 }
 
-func newBatch(t testing.TB, c plugin.Caps) *plugin.Batch {
+func newBatch(t testing.TB, c edge.Caps) *edge.Batch {
 	t.Helper()
-	b, err := plugin.NewBatch(c)
+	b, err := edge.NewBatch(c)
 	require.NoError(t, err)
 	t.Cleanup(b.Free)
 	return b

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -133,14 +134,14 @@ func TestMetronome(t *testing.T) {
 	m := create(t, connector(t, "libtremor_metronome.so", "metronome"), "tick", map[string]any{"interval_ms": 5, "count": 3}, logs)
 	connect(t, m)
 	require.NoError(t, m.Start())
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	var ids []uint64
 	start := time.Now()
 	deadline := start.Add(30 * time.Second)
 	for ended := false; !ended; {
 		require.True(t, time.Now().Before(deadline), "metronome did not end within 30 s")
 		err := m.Pull(b, 100*time.Millisecond)
-		if errors.Is(err, plugin.ErrEnd) {
+		if errors.Is(err, edge.ErrEnd) {
 			ended = true
 		} else {
 			require.NoError(t, err)
@@ -169,7 +170,7 @@ func TestMetronome(t *testing.T) {
 
 // pipe pulls from src and sends every batch to dst until src ends, checking
 // each payload with check; it returns the number of events.
-func pipe(t testing.TB, src, dst *plugin.Instance, caps plugin.Caps, check func(seq uint64, p []byte)) uint64 {
+func pipe(t testing.TB, src, dst *edge.Instance, caps edge.Caps, check func(seq uint64, p []byte)) uint64 {
 	t.Helper()
 	b := newBatch(t, caps)
 	outcomes := make([]uint8, caps.Events)
@@ -179,7 +180,7 @@ func pipe(t testing.TB, src, dst *plugin.Instance, caps plugin.Caps, check func(
 	for {
 		require.True(t, time.Now().Before(deadline), "source did not end in time")
 		err := src.Pull(b, 10*time.Millisecond)
-		end := errors.Is(err, plugin.ErrEnd)
+		end := errors.Is(err, edge.ErrEnd)
 		if !end {
 			require.NoError(t, err)
 		}
@@ -212,7 +213,7 @@ func checkBench(t testing.TB, size int) func(uint64, []byte) {
 	}
 }
 
-func lifecycle(t testing.TB, is ...*plugin.Instance) {
+func lifecycle(t testing.TB, is ...*edge.Instance) {
 	for _, i := range is {
 		connect(t, i)
 		require.NoError(t, i.Start())
@@ -224,7 +225,7 @@ func TestBenchCSourceToSink(t *testing.T) {
 	src := create(t, connector(t, "libtremor_bench.so", "bench_source"), "src", map[string]any{"count": 1000, "size": 64}, logs)
 	dst := create(t, connector(t, "libtremor_bench.so", "bench_sink"), "dst", nil, logs)
 	lifecycle(t, src, dst)
-	n := pipe(t, src, dst, plugin.Caps{Events: 64, Values: 0, Bytes: 64 * 64}, checkBench(t, 64))
+	n := pipe(t, src, dst, edge.Caps{Events: 64, Values: 0, Bytes: 64 * 64}, checkBench(t, 64))
 	assert.Equal(t, uint64(1000), n)
 	require.NoError(t, src.Drain())
 	require.NoError(t, dst.Drain())
@@ -239,7 +240,7 @@ func TestBenchGoSourceToSink(t *testing.T) {
 	src := create(t, connector(t, "libtremor_bench_go.so", "bench_go_source"), "gsrc", map[string]any{"count": 1000, "size": 80}, logs)
 	dst := create(t, connector(t, "libtremor_bench_go.so", "bench_go_sink"), "gdst", nil, logs)
 	lifecycle(t, src, dst)
-	n := pipe(t, src, dst, plugin.Caps{Events: 50, Values: 0, Bytes: 50 * 80}, checkBench(t, 80))
+	n := pipe(t, src, dst, edge.Caps{Events: 50, Values: 0, Bytes: 50 * 80}, checkBench(t, 80))
 	assert.Equal(t, uint64(1000), n)
 	require.NoError(t, src.Stop())
 	require.NoError(t, dst.Stop())
@@ -256,10 +257,10 @@ func TestBenchAcrossLanguages(t *testing.T) {
 	goSrc := create(t, connector(t, "libtremor_bench_go.so", "bench_go_source"), "go-src", map[string]any{"count": 500, "size": 100}, logs)
 	cDst := create(t, connector(t, "libtremor_bench.so", "bench_sink"), "c-dst", nil, logs)
 	lifecycle(t, cSrc, goDst, goSrc, cDst)
-	caps := plugin.Caps{Events: 32, Values: 0, Bytes: 32 * 100}
+	caps := edge.Caps{Events: 32, Values: 0, Bytes: 32 * 100}
 	assert.Equal(t, uint64(500), pipe(t, cSrc, goDst, caps, checkBench(t, 100)))
 	assert.Equal(t, uint64(500), pipe(t, goSrc, cDst, caps, checkBench(t, 100)))
-	for _, i := range []*plugin.Instance{cSrc, goDst, goSrc, cDst} {
+	for _, i := range []*edge.Instance{cSrc, goDst, goSrc, cDst} {
 		require.NoError(t, i.Stop())
 		i.Destroy()
 	}
@@ -270,12 +271,12 @@ func TestBenchAcrossLanguages(t *testing.T) {
 // tcpRoundTrip sends lines through a tcp_client to a tcp_server (both Go,
 // one c-shared library) over 127.0.0.1 and checks the server pulls exactly
 // those bytes.
-func tcpRoundTrip(t testing.TB, server, client *plugin.Instance, sendBatch, pullBatch *plugin.Batch, lines [][]byte) {
+func tcpRoundTrip(t testing.TB, server, client *edge.Instance, sendBatch, pullBatch *edge.Batch, lines [][]byte) {
 	t.Helper()
 	sendBatch.Reset()
 	var want []byte
 	for k, l := range lines {
-		require.NoError(t, sendBatch.Append(&plugin.Event{ID: uint64(k), Payload: l}))
+		require.NoError(t, sendBatch.Append(&edge.Event{ID: uint64(k), Payload: l}))
 		want = append(want, l...)
 	}
 	outcomes := make([]uint8, len(lines))
@@ -302,8 +303,8 @@ func TestTCP(t *testing.T) {
 	server := create(t, connector(t, "libtremor_tcp.so", "tcp_server"), "srv", map[string]any{"url": addr}, logs)
 	client := create(t, connector(t, "libtremor_tcp.so", "tcp_client"), "cli", map[string]any{"url": addr}, logs)
 	lifecycle(t, server, client)
-	sendBatch := newBatch(t, plugin.DefaultCaps)
-	pullBatch := newBatch(t, plugin.DefaultCaps)
+	sendBatch := newBatch(t, edge.DefaultCaps)
+	pullBatch := newBatch(t, edge.DefaultCaps)
 	for round := 0; round < 3; round++ {
 		var lines [][]byte
 		for k := 0; k < 20; k++ {
@@ -462,12 +463,12 @@ func TestFileWriteThenRead(t *testing.T) {
 
 	w := create(t, file, "writer", map[string]any{"path": path, "mode": "write"}, logs)
 	lifecycle(t, w)
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	var want []string
 	for k := 0; k < 100; k++ {
 		line := fmt.Sprintf("line %d: %s", k, bytes.Repeat([]byte("é"), k%7))
 		want = append(want, line)
-		require.NoError(t, b.Append(&plugin.Event{ID: uint64(k), Payload: []byte(line)}))
+		require.NoError(t, b.Append(&edge.Event{ID: uint64(k), Payload: []byte(line)}))
 	}
 	outcomes := make([]uint8, b.Len())
 	require.NoError(t, w.Send(b, outcomes))
@@ -480,12 +481,12 @@ func TestFileWriteThenRead(t *testing.T) {
 
 	r := create(t, file, "reader", map[string]any{"path": path}, logs) // mode defaults to "read"
 	lifecycle(t, r)
-	small := newBatch(t, plugin.Caps{Events: 16, Values: 0, Bytes: 512})
+	small := newBatch(t, edge.Caps{Events: 16, Values: 0, Bytes: 512})
 	var got []string
 	var offset uint64
 	for ended := false; !ended; {
 		err := r.Pull(small, 0)
-		if errors.Is(err, plugin.ErrEnd) {
+		if errors.Is(err, edge.ErrEnd) {
 			ended = true
 		} else {
 			require.NoError(t, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -196,7 +197,7 @@ func stress(t *testing.T) {
 	var sharedSent atomic.Uint64
 	for g := 0; g < 3; g++ {
 		work(fmt.Sprintf("shared%d", g), func() error {
-			b, err := plugin.NewBatch(plugin.Caps{Events: 16, Values: 0, Bytes: 16 * 64})
+			b, err := edge.NewBatch(edge.Caps{Events: 16, Values: 0, Bytes: 16 * 64})
 			if err != nil {
 				return err
 			}
@@ -205,7 +206,7 @@ func stress(t *testing.T) {
 			for running() {
 				b.Reset()
 				for k := 0; k < 16; k++ {
-					if err := b.Append(&plugin.Event{ID: uint64(k), Payload: []byte(`{"seq":` + strconv.Itoa(k) + `,"g":` + strconv.Itoa(g) + "}\n")}); err != nil {
+					if err := b.Append(&edge.Event{ID: uint64(k), Payload: []byte(`{"seq":` + strconv.Itoa(k) + `,"g":` + strconv.Itoa(g) + "}\n")}); err != nil {
 						return err
 					}
 				}
@@ -244,7 +245,7 @@ func stress(t *testing.T) {
 	var churned atomic.Uint64
 	work("bench-churn", func() error {
 		const size = 256 << 10
-		b, err := plugin.NewBatch(plugin.Caps{Events: 4, Values: 0, Bytes: 4 * size})
+		b, err := edge.NewBatch(edge.Caps{Events: 4, Values: 0, Bytes: 4 * size})
 		if err != nil {
 			return err
 		}
@@ -259,7 +260,7 @@ func stress(t *testing.T) {
 				err = src.Start()
 			}
 			if err == nil {
-				if err = src.Pull(b, 0); errors.Is(err, plugin.ErrEnd) {
+				if err = src.Pull(b, 0); errors.Is(err, edge.ErrEnd) {
 					err = nil
 				}
 			}
@@ -283,12 +284,12 @@ func stress(t *testing.T) {
 		return nil
 	})
 	work("tcp-churn", func() error {
-		pb, err := plugin.NewBatch(plugin.DefaultCaps)
+		pb, err := edge.NewBatch(edge.DefaultCaps)
 		if err != nil {
 			return err
 		}
 		defer pb.Free()
-		sb, err := plugin.NewBatch(plugin.Caps{Events: 1, Values: 0, Bytes: 64})
+		sb, err := edge.NewBatch(edge.Caps{Events: 1, Values: 0, Bytes: 64})
 		if err != nil {
 			return err
 		}
@@ -336,8 +337,8 @@ func stress(t *testing.T) {
 
 // benchPipe moves bench events from src to dst while running() holds,
 // checking each payload's seq; it returns the number of events moved.
-func benchPipe(src, dst *plugin.Instance, running func() bool) (uint64, error) {
-	b, err := plugin.NewBatch(plugin.Caps{Events: 64, Values: 0, Bytes: 64 * 100})
+func benchPipe(src, dst *edge.Instance, running func() bool) (uint64, error) {
+	b, err := edge.NewBatch(edge.Caps{Events: 64, Values: 0, Bytes: 64 * 100})
 	if err != nil {
 		return 0, err
 	}
@@ -382,13 +383,13 @@ func benchPipe(src, dst *plugin.Instance, running func() bool) (uint64, error) {
 
 // tcpPipe sends numbered lines through cli and checks srv pulls them back
 // in order, while running() holds; it returns the bytes moved.
-func tcpPipe(srv, cli *plugin.Instance, running func() bool, g uint64) (uint64, error) {
-	sb, err := plugin.NewBatch(plugin.Caps{Events: 32, Values: 0, Bytes: 32 * 64})
+func tcpPipe(srv, cli *edge.Instance, running func() bool, g uint64) (uint64, error) {
+	sb, err := edge.NewBatch(edge.Caps{Events: 32, Values: 0, Bytes: 32 * 64})
 	if err != nil {
 		return 0, err
 	}
 	defer sb.Free()
-	pb, err := plugin.NewBatch(plugin.DefaultCaps)
+	pb, err := edge.NewBatch(edge.DefaultCaps)
 	if err != nil {
 		return 0, err
 	}
@@ -403,7 +404,7 @@ func tcpPipe(srv, cli *plugin.Instance, running func() bool, g uint64) (uint64, 
 			line := []byte(fmt.Sprintf("pair %d line %d %s\n", g, seq, bytes.Repeat([]byte{'a' + byte(seq%26)}, seq%20)))
 			seq++
 			want = append(want, line...)
-			if err := sb.Append(&plugin.Event{ID: uint64(seq), Payload: line}); err != nil {
+			if err := sb.Append(&edge.Event{ID: uint64(seq), Payload: line}); err != nil {
 				return total, err
 			}
 		}
@@ -416,7 +417,7 @@ func tcpPipe(srv, cli *plugin.Instance, running func() bool, g uint64) (uint64, 
 			if time.Now().After(giveUp) {
 				return total, fmt.Errorf("server got %d of %d bytes", len(got), len(want))
 			}
-			if err := srv.Pull(pb, 20*time.Millisecond); err != nil && !errors.Is(err, plugin.ErrRetry) {
+			if err := srv.Pull(pb, 20*time.Millisecond); err != nil && !errors.Is(err, edge.ErrRetry) {
 				return total, err
 			}
 			for k := 0; k < pb.Len(); k++ {
@@ -434,7 +435,7 @@ func tcpPipe(srv, cli *plugin.Instance, running func() bool, g uint64) (uint64, 
 // tcpChurnOnce creates a tcp_server (256 KiB read buffers, allocated by the
 // plugin for each new server) and a tcp_client, sends one line across,
 // checks it, and destroys both.
-func tcpChurnOnce(server, client *plugin.Connector, k int, pb, sb *plugin.Batch) (err error) {
+func tcpChurnOnce(server, client *plugin.Connector, k int, pb, sb *edge.Batch) (err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -459,7 +460,7 @@ func tcpChurnOnce(server, client *plugin.Connector, k int, pb, sb *plugin.Batch)
 	}
 	line := fmt.Sprintf("connection %d\n", k)
 	sb.Reset()
-	if err := sb.Append(&plugin.Event{ID: uint64(k), Payload: []byte(line)}); err != nil {
+	if err := sb.Append(&edge.Event{ID: uint64(k), Payload: []byte(line)}); err != nil {
 		return err
 	}
 	if err := cli.Send(sb, make([]uint8, 1)); err != nil {

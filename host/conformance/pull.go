@@ -8,7 +8,7 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/internal/cmem"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 )
 
 type roomCaps struct{ events, values, bytes int }
@@ -125,8 +125,8 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 			k.report(SevError, step, RuleNoRoomEvents, "on_pull answered TREMOR_ERR_NO_ROOM with events_len %d (room: %s); those events would be lost", h.EventsLen, r.caps)
 		}
 		// (whether the room already has what it asks for: pullPhase)
-		if h.BytesNeeded > plugin.MaxBatchBytes || h.ValuesNeeded > plugin.MaxBatchValues {
-			k.report(SevError, step, RuleNoRoomNeeded, "on_pull asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", h.BytesNeeded, h.ValuesNeeded, plugin.MaxBatchBytes, plugin.MaxBatchValues)
+		if h.BytesNeeded > edge.MaxBatchBytes || h.ValuesNeeded > edge.MaxBatchValues {
+			k.report(SevError, step, RuleNoRoomNeeded, "on_pull asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", h.BytesNeeded, h.ValuesNeeded, edge.MaxBatchBytes, edge.MaxBatchValues)
 			out.broken = true
 		}
 		return out

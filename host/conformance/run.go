@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 )
 
@@ -397,8 +398,8 @@ func (k *checker) lifecycleSteps(in *instance) {
 var (
 	oneEventRoom = roomCaps{events: 1, values: 4096, bytes: 64 << 10}
 	tinyRoom     = roomCaps{events: 4, values: 1, bytes: 1}
-	normalRoom   = roomCaps{events: plugin.DefaultCaps.Events, values: plugin.DefaultCaps.Values, bytes: plugin.DefaultCaps.Bytes}
-	fullBatch    = plugin.DefaultCaps.Events
+	normalRoom   = roomCaps{events: edge.DefaultCaps.Events, values: edge.DefaultCaps.Values, bytes: edge.DefaultCaps.Bytes}
+	fullBatch    = edge.DefaultCaps.Events
 )
 
 // lifeStep runs an optional step hook; false means stop the lifecycle.

@@ -1,4 +1,4 @@
-package plugin
+package edge
 
 import (
 	"errors"
@@ -306,12 +306,7 @@ func (b *Batch) prepareSend() {
 // then change payload bytes, but never a span the host checked, so the host
 // never reads outside the arenas.
 func (b *Batch) adoptPulled() error {
-	var h abi.Batch
-	if b.hasRemote {
-		h = b.remote
-	} else {
-		h = *b.hdr
-	}
+	h := b.pulledHeader()
 	if h.Events != b.evAddr || h.Values != b.valAddr || h.Bytes != b.byteAddr {
 		return errors.New("it changed the events/values/bytes pointers of the batch: a plugin fills the arenas it is given, never moves them")
 	}
@@ -388,3 +383,20 @@ func (b *Batch) grow(needBytes, needValues uint64) error {
 	c.Values = max(c.Values, int(needValues))
 	return b.mapArena(c)
 }
+
+// pulledHeader is the header as on_pull left it: in the mapping, or as a
+// plugin in another process reported it.
+func (b *Batch) pulledHeader() abi.Batch {
+	if b.hasRemote {
+		return b.remote
+	}
+	return *b.hdr
+}
+
+// sentUnchanged reports whether on_send left the header it was given as
+// it was prepared.
+func (b *Batch) sentUnchanged() bool { return *b.hdr == b.prep }
+
+// Addr is the address of the batch's tremor_batch header in this process,
+// for a transport that calls the plugin here.
+func (b *Batch) Addr() uintptr { return b.arena.Addr() }

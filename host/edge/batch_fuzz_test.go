@@ -1,4 +1,4 @@
-package plugin
+package edge
 
 import (
 	"encoding/binary"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/runtime"
 )
 
@@ -120,12 +120,12 @@ type benchSource struct {
 // each exactly size bytes, and the same way: straight into the batch's
 // arena (Batch.AppendReserve, as tremor_batch_reserve_bytes), so that the
 // baseline does the work the C plugin does and no more.
-func (s *benchSource) Pull(b *plugin.Batch, _ time.Duration) error {
+func (s *benchSource) Pull(b *edge.Batch, _ time.Duration) error {
 	b.Reset()
 	for s.seq < s.count {
-		p, err := b.AppendReserve(&plugin.Event{ID: s.seq}, s.size)
+		p, err := b.AppendReserve(&edge.Event{ID: s.seq}, s.size)
 		if err != nil {
-			if errors.Is(err, plugin.ErrBatchFull) {
+			if errors.Is(err, edge.ErrBatchFull) {
 				return nil
 			}
 			return err
@@ -141,12 +141,12 @@ func (s *benchSource) Pull(b *plugin.Batch, _ time.Duration) error {
 		copy(p[len(p)-len(lineTail):], lineTail)
 		s.seq++
 	}
-	return plugin.ErrEnd
+	return edge.ErrEnd
 }
 
 func (s *benchSource) Ack([]uint64) error                { return nil }
 func (s *benchSource) Fail([]uint64) error               { return nil }
-func (s *benchSource) Send(*plugin.Batch, []uint8) error { return errNotSink }
+func (s *benchSource) Send(*edge.Batch, []uint8) error { return errNotSink }
 
 type benchSink struct {
 	lifecycle
@@ -154,11 +154,11 @@ type benchSink struct {
 	events, bytes uint64
 }
 
-func (k *benchSink) Pull(*plugin.Batch, time.Duration) error { return errNotSource }
+func (k *benchSink) Pull(*edge.Batch, time.Duration) error { return errNotSource }
 func (k *benchSink) Ack([]uint64) error                      { return errNotSource }
 func (k *benchSink) Fail([]uint64) error                     { return errNotSource }
 
-func (k *benchSink) Send(b *plugin.Batch, outcomes []uint8) error {
+func (k *benchSink) Send(b *edge.Batch, outcomes []uint8) error {
 	for i := 0; i < b.Len(); i++ {
 		k.bytes += uint64(len(b.Payload(i)))
 		outcomes[i] = 0 // TREMOR_OUTCOME_OK

@@ -3,8 +3,8 @@ package isolate_test
 import (
 	"testing"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
-	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
 
@@ -12,7 +12,7 @@ import (
 // the child process (socket round trip), against the same call in-process.
 func BenchmarkRoundTrip(b *testing.B) {
 	c := loadConnector(b, testenv.Fixture(b, "fixture"), "fixture_echo")
-	batch := newBatch(b, plugin.DefaultCaps)
+	batch := newBatch(b, edge.DefaultCaps)
 	b.Run("in-process", func(b *testing.B) {
 		i, err := c.Create("rt", nil)
 		if err != nil {

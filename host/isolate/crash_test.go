@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
@@ -36,7 +37,7 @@ func TestSourceCrashRestarts(t *testing.T) {
 	once := filepath.Join(t.TempDir(), "crashed")
 	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 0, "per_pull": 10, "crash_after": 2, "once_file": once}, logs, opts(t))
 	pid := x.Pid()
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	var ids []uint64
 	for range 2 {
 		require.NoError(t, x.Pull(b, 0))
@@ -86,14 +87,14 @@ func TestSinkCrashRestarts(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.txt")
 	once := filepath.Join(t.TempDir(), "crashed")
 	x := newIsolated(t, crashConnector(t, "crash_sink"), "dst", map[string]any{"path": out, "crash_after": 1, "once_file": once}, logs, opts(t))
-	b := newBatch(t, plugin.DefaultCaps)
-	require.NoError(t, b.Append(&plugin.Event{ID: 0, Payload: []byte("one")}))
+	b := newBatch(t, edge.DefaultCaps)
+	require.NoError(t, b.Append(&edge.Event{ID: 0, Payload: []byte("one")}))
 	outcomes := make([]uint8, 1)
 	require.NoError(t, x.Send(b, outcomes))
 	assert.Equal(t, []uint8{abi.OutcomeOK}, outcomes)
 
 	b.Reset()
-	require.NoError(t, b.Append(&plugin.Event{ID: 0, Payload: []byte("two")}))
+	require.NoError(t, b.Append(&edge.Event{ID: 0, Payload: []byte("two")}))
 	outcomes[0] = abi.OutcomeOK // stale: must be overwritten
 	err := x.Send(b, outcomes)
 	assert.ErrorIs(t, err, abi.ResultErrDisconnected)
@@ -113,7 +114,7 @@ func TestHangingPluginIsKilled(t *testing.T) {
 	o := opts(t)
 	o.PullGrace = 300 * time.Millisecond
 	x := newIsolated(t, crashConnector(t, "crash_source"), "slow", map[string]any{"hang_after": 1, "count": 0, "per_pull": 5}, logs, o)
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	require.NoError(t, x.Pull(b, 0))
 	start := time.Now()
 	done := make(chan error, 1)

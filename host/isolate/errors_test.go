@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
-	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
 
@@ -91,7 +91,7 @@ func killChild(t *testing.T, x *isolate.Instance, logs *logBuf) {
 	require.NotZero(t, pid)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	logs.waitFor(t, "the plugin's process died")
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	assert.ErrorIs(t, x.Pull(b, 0), abi.ResultErrDisconnected)
 	require.Zero(t, x.Pid())
 }
@@ -191,7 +191,7 @@ func TestFailedAckReportedWithTheNextCall(t *testing.T) {
 	c := loadConnector(t, testenv.Fixture(t, "fault"), "fault")
 	logs := &logBuf{}
 	x := newIsolated(t, c, "src", map[string]any{"fail_at": "ack", "count": 100}, logs, opts(t))
-	b := newBatch(t, plugin.Caps{Events: 4, Values: 64, Bytes: 1024})
+	b := newBatch(t, edge.Caps{Events: 4, Values: 64, Bytes: 1024})
 	require.NoError(t, x.Pull(b, 0))
 	require.Equal(t, 4, b.Len())
 	ids := []uint64{b.Event(0).ID, b.Event(1).ID, b.Event(2).ID, b.Event(3).ID}

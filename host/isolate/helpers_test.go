@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
@@ -95,9 +96,9 @@ func loadConnector(t testing.TB, path, name string) *plugin.Connector {
 	return c
 }
 
-func newBatch(t testing.TB, c plugin.Caps) *plugin.Batch {
+func newBatch(t testing.TB, c edge.Caps) *edge.Batch {
 	t.Helper()
-	b, err := plugin.NewBatch(c)
+	b, err := edge.NewBatch(c)
 	require.NoError(t, err)
 	t.Cleanup(b.Free)
 	return b

@@ -9,23 +9,24 @@ import (
 	"github.com/rs/zerolog"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 )
 
 // Instance is a connector instance whose plugin runs in a tremor-runner
 // child process. It implements the runtime's Instance interface (the same
-// methods as *plugin.Instance) and survives its child: see the package
+// methods as *edge.Instance) and survives its child: see the package
 // documentation for what happens when the child crashes or hangs.
 type Instance struct {
 	conn   *plugin.Connector
 	alias  string
 	cfg    map[string]any
-	log    zerolog.Logger // the runtime's, untagged (plugin.Instance tags it)
+	log    zerolog.Logger // the runtime's, untagged (edge.Instance tags it)
 	opts   Options
 	runner string
 
 	mu        sync.Mutex
-	inst      *plugin.Instance // the current child's instance; nil while none runs
+	inst      *edge.Instance // the current child's instance; nil while none runs
 	rem       *remote
 	gen       uint64 // which child: bumped at every start
 	restarts  int
@@ -109,13 +110,17 @@ func (x *Instance) spawn() error {
 		p.close(0)
 		return fmt.Errorf("%s: %s speaks ABI %d.%d, this host %s: rebuild it with this host", x.what(), x.runner, p.ready.ABIMajor, p.ready.ABIMinor, abi.ABIVersionString)
 	}
-	if plugin.Hooks(p.ready.Hooks) != c.Hooks() {
+	if edge.Hooks(p.ready.Hooks) != c.Hooks() {
 		p.closing.Store(true)
 		p.close(0)
 		return x.fail("create", abi.ResultErrConfig, "the plugin file's connector implements other hooks than when it was loaded: restart the host to use the new file")
 	}
 	rem := &remote{p: p, opts: x.opts}
-	inst, err := c.CreateRemote(rem, x.alias, x.cfg, plugin.WithLogger(x.log))
+	nodes, bytes, err := c.Encode(x.alias, x.cfg)
+	var inst *edge.Instance
+	if err == nil {
+		inst, err = edge.Create(rem, c.Who(x.alias), c.Hooks(), tagged, nodes, bytes)
+	}
 	if err != nil {
 		rem.Destroy()
 		if errors.Is(err, errDied) {
@@ -130,7 +135,7 @@ func (x *Instance) spawn() error {
 }
 
 func (x *Instance) fail(op string, code abi.Result, msg string) error {
-	return &plugin.Error{Op: op, Code: code, Message: msg, Plugin: x.conn.Plugin.Name, File: x.conn.Plugin.Path, Connector: x.conn.Name, Alias: x.alias}
+	return x.conn.Who(x.alias).Err(op, code, msg)
 }
 
 // disconnected is the error for a call that the child's end interrupted
@@ -240,7 +245,7 @@ func (x *Instance) Start() error {
 	return x.check("start", err)
 }
 
-func (x *Instance) step(op string, fn func(*plugin.Instance) error) error {
+func (x *Instance) step(op string, fn func(*edge.Instance) error) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	switch op {
@@ -258,20 +263,20 @@ func (x *Instance) step(op string, fn func(*plugin.Instance) error) error {
 }
 
 // Pause calls on_pause.
-func (x *Instance) Pause() error { return x.step("pause", (*plugin.Instance).Pause) }
+func (x *Instance) Pause() error { return x.step("pause", (*edge.Instance).Pause) }
 
 // Resume calls on_resume.
-func (x *Instance) Resume() error { return x.step("resume", (*plugin.Instance).Resume) }
+func (x *Instance) Resume() error { return x.step("resume", (*edge.Instance).Resume) }
 
 // Drain calls on_drain.
-func (x *Instance) Drain() error { return x.step("drain", (*plugin.Instance).Drain) }
+func (x *Instance) Drain() error { return x.step("drain", (*edge.Instance).Drain) }
 
 // Stop calls on_stop.
-func (x *Instance) Stop() error { return x.step("stop", (*plugin.Instance).Stop) }
+func (x *Instance) Stop() error { return x.step("stop", (*edge.Instance).Stop) }
 
-// Pull calls on_pull in the child (see plugin.Instance.Pull) and renumbers
+// Pull calls on_pull in the child (see edge.Instance.Pull) and renumbers
 // the events it took, so that their acks and fails reach this child only.
-func (x *Instance) Pull(b *plugin.Batch, wait time.Duration) error {
+func (x *Instance) Pull(b *edge.Batch, wait time.Duration) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.inst == nil {
@@ -288,12 +293,12 @@ func (x *Instance) Pull(b *plugin.Batch, wait time.Duration) error {
 
 // Ack calls on_ack with the ids of events of the current child; those of
 // a child that is gone are dropped (they were counted by the runtime).
-func (x *Instance) Ack(ids []uint64) error { return x.ids2("ack", ids, (*plugin.Instance).Ack) }
+func (x *Instance) Ack(ids []uint64) error { return x.ids2("ack", ids, (*edge.Instance).Ack) }
 
 // Fail calls on_fail likewise.
-func (x *Instance) Fail(ids []uint64) error { return x.ids2("fail", ids, (*plugin.Instance).Fail) }
+func (x *Instance) Fail(ids []uint64) error { return x.ids2("fail", ids, (*edge.Instance).Fail) }
 
-func (x *Instance) ids2(op string, ids []uint64, fn func(*plugin.Instance, []uint64) error) error {
+func (x *Instance) ids2(op string, ids []uint64, fn func(*edge.Instance, []uint64) error) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	out := x.scratch[:0]
@@ -318,10 +323,10 @@ func (x *Instance) ids2(op string, ids []uint64, fn func(*plugin.Instance, []uin
 	return x.check(op, fn(x.inst, out))
 }
 
-// Send calls on_send in the child (see plugin.Instance.Send). When the
+// Send calls on_send in the child (see edge.Instance.Send). When the
 // child dies during the call every outcome is FAILED and the error is a
 // lost connection: the runtime sends the events again after reconnecting.
-func (x *Instance) Send(b *plugin.Batch, outcomes []uint8) error {
+func (x *Instance) Send(b *edge.Batch, outcomes []uint8) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.inst == nil {

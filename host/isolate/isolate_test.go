@@ -11,12 +11,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
 
-// instance is what the runtime drives: *plugin.Instance and
+// instance is what the runtime drives: *edge.Instance and
 // *isolate.Instance both are one.
 type instance interface {
 	Connect(attempt uint32) error
@@ -25,10 +26,10 @@ type instance interface {
 	Resume() error
 	Drain() error
 	Stop() error
-	Pull(b *plugin.Batch, wait time.Duration) error
+	Pull(b *edge.Batch, wait time.Duration) error
 	Ack(ids []uint64) error
 	Fail(ids []uint64) error
-	Send(b *plugin.Batch, outcomes []uint8) error
+	Send(b *edge.Batch, outcomes []uint8) error
 	Destroy()
 }
 
@@ -177,13 +178,13 @@ func TestEchoLifecycle(t *testing.T) {
 		assert.Equal(t, "fixture_echo", created["type"])
 		assert.Equal(t, "echo1", created["connector"])
 
-		assert.ErrorIs(t, e.Connect(1), plugin.ErrRetry)
-		assert.ErrorIs(t, e.Connect(2), plugin.ErrRetry)
+		assert.ErrorIs(t, e.Connect(1), edge.ErrRetry)
+		assert.ErrorIs(t, e.Connect(2), edge.ErrRetry)
 		require.NoError(t, e.Connect(3))
 		assert.Equal(t, "debug", logs.waitFor(t, "connect attempt 1")["level"])
 		require.NoError(t, e.Start())
 
-		b := newBatch(t, plugin.Caps{Events: 2, Values: 16, Bytes: 256})
+		b := newBatch(t, edge.Caps{Events: 2, Values: 16, Bytes: 256})
 		require.NoError(t, e.Pull(b, 0))
 		require.Equal(t, 2, b.Len())
 		assert.Equal(t, "tick-1", string(b.Payload(0)))
@@ -197,9 +198,9 @@ func TestEchoLifecycle(t *testing.T) {
 		require.NoError(t, e.Pull(b, 10*time.Millisecond))
 		assert.Equal(t, 0, b.Len())
 
-		out := newBatch(t, plugin.DefaultCaps)
+		out := newBatch(t, edge.DefaultCaps)
 		for id, p := range []string{"hello", "fail", "retry"} {
-			require.NoError(t, out.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+			require.NoError(t, out.Append(&edge.Event{ID: uint64(id), Payload: []byte(p)}))
 		}
 		outcomes := make([]uint8, 3)
 		require.NoError(t, e.Send(out, outcomes))
@@ -237,12 +238,12 @@ func TestPluginThreadLogs(t *testing.T) {
 func TestPullEndGrowStructured(t *testing.T) {
 	both(t, func(t *testing.T, mk maker) {
 		i := mk(t, echo(t), "e", map[string]any{"count": uint64(2), "end_when_empty": true}, nil)
-		b := newBatch(t, plugin.DefaultCaps)
-		assert.ErrorIs(t, i.Pull(b, 0), plugin.ErrEnd)
+		b := newBatch(t, edge.DefaultCaps)
+		assert.ErrorIs(t, i.Pull(b, 0), edge.ErrEnd)
 		assert.Equal(t, 2, b.Len(), "events may come with END")
 
 		g := mk(t, echo(t), "g", map[string]any{"misbehave": "grow"}, nil)
-		small := newBatch(t, plugin.Caps{Events: 4, Values: 4, Bytes: 64})
+		small := newBatch(t, edge.Caps{Events: 4, Values: 4, Bytes: 64})
 		require.NoError(t, g.Pull(small, 0))
 		require.Equal(t, 1, small.Len())
 		assert.Equal(t, strings.Repeat("g", 164), string(small.Payload(0)))
@@ -266,9 +267,9 @@ func TestPullContractViolations(t *testing.T) {
 		got := map[string]string{}
 		for _, mode := range modes {
 			i := mk(t, echo(t), "bad-"+mode, map[string]any{"misbehave": mode}, nil)
-			b := newBatch(t, plugin.Caps{Events: 4, Values: 8, Bytes: 64})
+			b := newBatch(t, edge.Caps{Events: 4, Values: 8, Bytes: 64})
 			err := i.Pull(b, 0)
-			var pe *plugin.Error
+			var pe *edge.Error
 			require.ErrorAs(t, err, &pe, mode)
 			assert.True(t, pe.Violation, mode)
 			assert.Equal(t, 0, b.Len())
@@ -300,9 +301,9 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 	both(t, func(t *testing.T, mk maker) {
 		for _, tc := range cases {
 			i := mk(t, echo(t), "x", map[string]any{"misbehave": tc.mode}, nil)
-			b := newBatch(t, plugin.DefaultCaps)
+			b := newBatch(t, edge.DefaultCaps)
 			err := i.Pull(b, 0)
-			var pe *plugin.Error
+			var pe *edge.Error
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, tc.code, pe.Code, tc.mode)
 			assert.Contains(t, pe.Message, tc.msg, tc.mode)
@@ -323,19 +324,19 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 func TestSendOutcomesAndViolations(t *testing.T) {
 	both(t, func(t *testing.T, mk maker) {
 		i := mk(t, echo(t), "d", nil, nil)
-		b := newBatch(t, plugin.DefaultCaps)
+		b := newBatch(t, edge.DefaultCaps)
 		for id, p := range []string{"a", "disconnect", "b"} {
-			require.NoError(t, b.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+			require.NoError(t, b.Append(&edge.Event{ID: uint64(id), Payload: []byte(p)}))
 		}
 		outcomes := make([]uint8, 3)
 		assert.ErrorIs(t, i.Send(b, outcomes), abi.ResultErrDisconnected)
 		assert.Equal(t, []uint8{abi.OutcomeOK, abi.OutcomeFailed, abi.OutcomeFailed}, outcomes)
 
 		m := mk(t, echo(t), "m", map[string]any{"misbehave": "send_modifies"}, nil)
-		b2 := newBatch(t, plugin.DefaultCaps)
-		require.NoError(t, b2.Append(&plugin.Event{ID: 1, Payload: []byte("x")}))
+		b2 := newBatch(t, edge.DefaultCaps)
+		require.NoError(t, b2.Append(&edge.Event{ID: 1, Payload: []byte("x")}))
 		err := m.Send(b2, make([]uint8, 1))
-		var pe *plugin.Error
+		var pe *edge.Error
 		require.ErrorAs(t, err, &pe)
 		assert.True(t, pe.Violation)
 		assert.Contains(t, err.Error(), "send: the plugin broke the contract: it modified the batch header")

@@ -16,8 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
-	"tremorhost/host/plugin"
 )
 
 // Frame types of the wire protocol (runner/PROTOCOL.md).
@@ -78,7 +78,7 @@ type proc struct {
 	wbuf []byte // frames to write: queued one-way frames, then a request
 
 	noticeMu sync.Mutex
-	notice   *plugin.Reply // an on_ack/on_fail failure not yet reported
+	notice   *edge.Reply // an on_ack/on_fail failure not yet reported
 
 	ready readyMsg
 }
@@ -366,10 +366,10 @@ func (p *proc) logLine(body []byte) {
 	level := int32(binary.NativeEndian.Uint32(body[0:]))
 	flags := binary.NativeEndian.Uint32(body[4:])
 	if flags&1 != 0 {
-		plugin.StaleCtxLog(0, body[8:])
+		edge.StaleCtxLog(p.log, 0, body[8:])
 		return
 	}
-	plugin.PluginLog(p.log, level, body[8:])
+	edge.PluginLog(p.log, level, body[8:])
 }
 
 // takeNotice records a failed one-way call (on_ack, on_fail): the next
@@ -378,7 +378,7 @@ func (p *proc) takeNotice(body []byte) {
 	if len(body) < 8+replyHead {
 		return
 	}
-	hook := plugin.Hook(binary.NativeEndian.Uint32(body[0:]))
+	hook := edge.Hook(binary.NativeEndian.Uint32(body[0:]))
 	r := parseReply(body[8:], 0)
 	r.Msg = append([]byte(nil), r.Msg...)
 	p.noticeMu.Lock()
@@ -389,7 +389,7 @@ func (p *proc) takeNotice(body []byte) {
 	p.log.Debug().Str("hook", hook.String()).Int32("rc", int32(r.Code)).Msg("a one-way call failed; reported with the next one")
 }
 
-func (p *proc) takePendingNotice() *plugin.Reply {
+func (p *proc) takePendingNotice() *edge.Reply {
 	p.noticeMu.Lock()
 	defer p.noticeMu.Unlock()
 	n := p.notice

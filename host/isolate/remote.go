@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
-	"tremorhost/host/plugin"
 )
 
-// remote implements plugin.Remote over a tremor-runner child: each hook
-// call is one request and one reply on the socket, batches stay in shared
+// remote is the edge.Transport of an instance whose plugin runs in a
+// tremor-runner child: each hook call is one request and one reply on the socket, batches stay in shared
 // memory (one MAP per batch mapping, then only headers travel), on_ack and
 // on_fail are one-way (a failure comes back as a notice, reported by the
 // next such call).
@@ -19,6 +19,7 @@ type remote struct {
 	p    *proc
 	opts Options
 	req  []byte
+	out  []uint8 // outcomes of the last send
 	// The batch mappings the child holds: slot -> SharedMem.ID.
 	slots [slotCount]uint64
 	next  int
@@ -30,7 +31,7 @@ const (
 	wireHeader = int(abi.SizeofBatch)
 )
 
-var _ plugin.Remote = (*remote)(nil)
+var _ edge.Transport = (*remote)(nil)
 
 func (r *remote) body(n int) []byte {
 	if cap(r.req) < n {
@@ -43,8 +44,8 @@ func (r *remote) body(n int) []byte {
 
 // parseReply reads a REPLY (or NOTICE) body: the head, extra bytes of the
 // op, the error text.
-func parseReply(body []byte, extra int) plugin.Reply {
-	rep := plugin.Reply{
+func parseReply(body []byte, extra int) edge.Reply {
+	rep := edge.Reply{
 		Code:       abi.Result(int32(binary.NativeEndian.Uint32(body[0:]))),
 		BufChanged: binary.NativeEndian.Uint32(body[4:])&1 != 0,
 		MsgLen:     binary.NativeEndian.Uint64(body[8:]),
@@ -66,14 +67,14 @@ var (
 	opSend    = "send"
 	opDestroy = "destroy"
 	opHooks   = func() (names [16]string) {
-		for h := plugin.HookCreate; h <= plugin.HookSend; h++ {
+		for h := edge.HookCreate; h <= edge.HookSend; h++ {
 			names[h] = h.String()
 		}
 		return
 	}()
 )
 
-func hookOp(h plugin.Hook) *string {
+func hookOp(h edge.Hook) *string {
 	if int(h) < len(opHooks) {
 		return &opHooks[h]
 	}
@@ -81,13 +82,13 @@ func hookOp(h plugin.Hook) *string {
 	return &s
 }
 
-func (r *remote) simple(op *string, typ uint16, body []byte, timeout time.Duration) (plugin.Reply, error) {
+func (r *remote) simple(op *string, typ uint16, body []byte, timeout time.Duration) (edge.Reply, error) {
 	resp, err := r.p.call(op, typ, body, -1, timeout)
 	if err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	if len(resp) < replyHead {
-		return plugin.Reply{}, r.protocol(*op, "short reply")
+		return edge.Reply{}, r.protocol(*op, "short reply")
 	}
 	return parseReply(resp, 0), nil
 }
@@ -98,8 +99,8 @@ func (r *remote) protocol(op, what string) error {
 	return r.p.deadErr(op)
 }
 
-// Create implements plugin.Remote.
-func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (plugin.Reply, error) {
+// Create implements edge.Transport.
+func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Reply, error) {
 	raw := cmem.AsBytes(nodes)
 	b := r.body(24 + len(alias) + len(raw) + len(bytes))
 	binary.NativeEndian.PutUint64(b[0:], uint64(len(alias)))
@@ -111,22 +112,22 @@ func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (plugin.R
 	return r.simple(&opCreate, reqCreate, b, r.opts.CallTimeout)
 }
 
-// Connect implements plugin.Remote.
-func (r *remote) Connect(attempt uint32) (plugin.Reply, error) {
+// Connect implements edge.Transport.
+func (r *remote) Connect(attempt uint32) (edge.Reply, error) {
 	b := r.body(8)
 	binary.NativeEndian.PutUint32(b, attempt)
 	return r.simple(&opConnect, reqConnect, b, r.opts.ConnectTimeout)
 }
 
-// Step implements plugin.Remote.
-func (r *remote) Step(h plugin.Hook) (plugin.Reply, error) {
+// Step implements edge.Transport.
+func (r *remote) Step(h edge.Hook) (edge.Reply, error) {
 	b := r.body(8)
 	binary.NativeEndian.PutUint32(b, uint32(h))
 	return r.simple(hookOp(h), reqStep, b, r.opts.CallTimeout)
 }
 
 // slot makes sure the child maps b and returns the slot it is in.
-func (r *remote) slot(b *plugin.Batch) (uint32, error) {
+func (r *remote) slot(b *edge.Batch) (uint32, error) {
 	sm, err := b.Share()
 	if err != nil {
 		return 0, err
@@ -167,11 +168,11 @@ func getHeader(src []byte) abi.Batch {
 	return h
 }
 
-// Pull implements plugin.Remote.
-func (r *remote) Pull(b *plugin.Batch, waitMs uint32) (plugin.Reply, error) {
+// Pull implements edge.Transport.
+func (r *remote) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
 	slot, err := r.slot(b)
 	if err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	body := r.body(8 + wireHeader)
 	binary.NativeEndian.PutUint32(body[0:], slot)
@@ -181,10 +182,10 @@ func (r *remote) Pull(b *plugin.Batch, waitMs uint32) (plugin.Reply, error) {
 	timeout := time.Duration(waitMs)*time.Millisecond + r.opts.PullGrace
 	resp, err := r.p.call(&opPull, reqPull, body, -1, timeout)
 	if err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	if len(resp) < replyHead {
-		return plugin.Reply{}, r.protocol("pull", "short reply")
+		return edge.Reply{}, r.protocol("pull", "short reply")
 	}
 	if len(resp) < replyHead+wireHeader {
 		// The runner refused the request itself (an error without the
@@ -192,33 +193,42 @@ func (r *remote) Pull(b *plugin.Batch, waitMs uint32) (plugin.Reply, error) {
 		if rep := parseReply(resp, 0); rep.Code < 0 {
 			return rep, nil
 		}
-		return plugin.Reply{}, r.protocol("pull", "short reply")
+		return edge.Reply{}, r.protocol("pull", "short reply")
 	}
 	b.SetRemoteHeader(getHeader(resp[replyHead:]))
 	return parseReply(resp, wireHeader), nil
 }
 
-// IDs implements plugin.Remote: one-way; a failure of an earlier call
+// IDs implements edge.Transport: one-way; a failure of an earlier call
 // comes back now.
-func (r *remote) IDs(h plugin.Hook, ids []uint64) (plugin.Reply, error) {
+func (r *remote) IDs(h edge.Hook, ids []uint64) (edge.Reply, error) {
 	body := r.body(16 + 8*len(ids))
 	binary.NativeEndian.PutUint32(body[0:], uint32(h))
 	binary.NativeEndian.PutUint64(body[8:], uint64(len(ids)))
 	copy(body[16:], cmem.AsBytes(ids))
 	if err := r.p.oneWay(hookOp(h), reqIDs, body, r.opts.CallTimeout); err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	if n := r.p.takePendingNotice(); n != nil {
 		return *n, nil
 	}
-	return plugin.Reply{Code: abi.ResultOK}, nil
+	return edge.Reply{Code: abi.ResultOK}, nil
 }
 
-// Send implements plugin.Remote.
-func (r *remote) Send(b *plugin.Batch, outcomes []uint8) (plugin.Reply, error) {
+// Outcomes implements edge.Transport: the outcomes come back in the
+// reply, so they are kept on the Go heap.
+func (r *remote) Outcomes(n int) ([]uint8, error) {
+	if cap(r.out) < n {
+		r.out = make([]uint8, n)
+	}
+	return r.out[:n], nil
+}
+
+// Send implements edge.Transport.
+func (r *remote) Send(b *edge.Batch, outcomes []uint8) (edge.Reply, error) {
 	slot, err := r.slot(b)
 	if err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	body := r.body(8 + wireHeader)
 	binary.NativeEndian.PutUint32(body[0:], slot)
@@ -226,25 +236,25 @@ func (r *remote) Send(b *plugin.Batch, outcomes []uint8) (plugin.Reply, error) {
 	putHeader(body[8:], &h)
 	resp, err := r.p.call(&opSend, reqSend, body, -1, r.opts.CallTimeout)
 	if err != nil {
-		return plugin.Reply{}, err
+		return edge.Reply{}, err
 	}
 	n := len(outcomes)
 	if len(resp) < replyHead {
-		return plugin.Reply{}, r.protocol("send", "short reply")
+		return edge.Reply{}, r.protocol("send", "short reply")
 	}
 	if len(resp) < replyHead+wireHeader+n {
 		// The runner refused the request itself: nothing was delivered.
 		if rep := parseReply(resp, 0); rep.Code < 0 {
 			return rep, nil
 		}
-		return plugin.Reply{}, r.protocol("send", "short reply")
+		return edge.Reply{}, r.protocol("send", "short reply")
 	}
 	b.SetRemoteHeader(getHeader(resp[replyHead:]))
 	copy(outcomes, resp[replyHead+wireHeader:])
 	return parseReply(resp, wireHeader+n), nil
 }
 
-// Destroy implements plugin.Remote: on_destroy, then the child exits.
+// Destroy implements edge.Transport: on_destroy, then the child exits.
 func (r *remote) Destroy() {
 	r.p.closing.Store(true)
 	if !r.p.gone() {

@@ -7,7 +7,7 @@
 // shared memory (memfds both processes map), requests and replies through
 // a socket (runner/PROTOCOL.md), and everything a plugin hands back is
 // checked by host/plugin exactly as for a plugin in the host: an isolated
-// instance is a plugin.Instance whose hook calls go through a Remote.
+// instance is a edge.Instance whose hook calls go through a Remote.
 //
 // What isolation adds (Instance):
 //
@@ -31,7 +31,7 @@
 //   - A plugin thread that keeps writing into a batch's shared memory after
 //     its hook returned cannot make the host read out of bounds: the host
 //     checks and uses private copies of the header, the events and the
-//     value nodes (plugin.Batch); such a writer can only change payload
+//     value nodes (edge.Batch); such a writer can only change payload
 //     bytes, or have its pull refused.
 //   - tremor-runner runs plugin code with the host's rights, so it is held
 //     to the plugin files' trust rules (plugin.CheckTrusted): a runner that

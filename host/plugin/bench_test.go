@@ -7,29 +7,29 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 )
 
-func endlessEcho(t testing.TB) *plugin.Instance {
+func endlessEcho(t testing.TB) *edge.Instance {
 	return create(t, connector(t, "fixture_echo"), "bench", map[string]any{"count": uint64(1) << 62}, nil)
 }
 
-func sinkTypes(t testing.TB) *plugin.Instance {
+func sinkTypes(t testing.TB) *edge.Instance {
 	return create(t, connector(t, "fixture_types"), "bench", map[string]any{"host": "h"}, nil)
 }
 
-func fill(t testing.TB, n int) *plugin.Batch {
-	b := newBatch(t, plugin.Caps{Events: n, Values: 2 * n, Bytes: 128 * n})
+func fill(t testing.TB, n int) *edge.Batch {
+	b := newBatch(t, edge.Caps{Events: n, Values: 2 * n, Bytes: 128 * n})
 	payload := make([]byte, 100)
 	for k := 0; k < n; k++ {
-		require.NoError(t, b.Append(&plugin.Event{ID: uint64(k), Payload: payload}))
+		require.NoError(t, b.Append(&edge.Event{ID: uint64(k), Payload: payload}))
 	}
 	return b
 }
 
 func TestPullAndSendDoNotAllocate(t *testing.T) {
 	src := endlessEcho(t)
-	b := newBatch(t, plugin.Caps{Events: 64, Values: 128, Bytes: 4096})
+	b := newBatch(t, edge.Caps{Events: 64, Values: 128, Bytes: 4096})
 	allocs := testing.AllocsPerRun(200, func() {
 		if err := src.Pull(b, 0); err != nil || b.Len() == 0 {
 			t.Fatal(err, b.Len())
@@ -57,7 +57,7 @@ func TestPullAndSendDoNotAllocate(t *testing.T) {
 	allocs = testing.AllocsPerRun(200, func() {
 		sb.Reset()
 		for k := 0; k < 8; k++ {
-			if err := sb.Append(&plugin.Event{ID: uint64(k), Payload: payload8, Meta: meta}); err != nil {
+			if err := sb.Append(&edge.Event{ID: uint64(k), Payload: payload8, Meta: meta}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -74,7 +74,7 @@ func BenchmarkPull(b *testing.B) {
 	for _, n := range []int{1, 64} {
 		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
 			src := endlessEcho(b)
-			batch := newBatch(b, plugin.Caps{Events: n, Values: 2 * n, Bytes: 64 * n})
+			batch := newBatch(b, edge.Caps{Events: n, Values: 2 * n, Bytes: 64 * n})
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

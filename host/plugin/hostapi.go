@@ -12,7 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
-	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
 	"tremorhost/host/plugin/internal/crumb"
 )
@@ -25,15 +25,13 @@ func hostAPIAddr() (uintptr, error) {
 	return cmem.HostAPI()
 }
 
-func register(i *Instance) uintptr {
-	return cmem.NewCtx(func(level int32, msg []byte) { PluginLog(i.log, level, msg) })
+func register(l zerolog.Logger) uintptr {
+	return cmem.NewCtx(func(level int32, msg []byte) { edge.PluginLog(l, level, msg) })
 }
 
 func unregister(h uintptr) { cmem.DropCtx(h) }
 
-func staleCtx(ctx uintptr, _ int32, msg []byte) { StaleCtxLog(uint64(ctx), msg) }
-
-const maxLogLine = cmem.MaxLogLine
+func staleCtx(ctx uintptr, _ int32, msg []byte) { edge.StaleCtxLog(baseLogger(), uint64(ctx), msg) }
 
 var (
 	logMu      sync.RWMutex
@@ -53,49 +51,6 @@ func baseLogger() zerolog.Logger {
 	logMu.RLock()
 	defer logMu.RUnlock()
 	return defaultLog
-}
-
-// MaxLogLine is the longest log line taken from a plugin, in bytes.
-const MaxLogLine = maxLogLine
-
-func cleanLine(msg []byte) string {
-	if len(msg) > maxLogLine {
-		msg = msg[:maxLogLine]
-	}
-	return strings.TrimRight(strings.ToValidUTF8(string(msg), "\uFFFD"), "\r\n")
-}
-
-// PluginLog writes one line a plugin logged (tremor_host_api.log) to l, the
-// instance's logger, at the plugin's level: the line is cut at MaxLogLine
-// bytes, invalid UTF-8 is replaced and trailing newlines dropped. Used for
-// plugins in this process and for lines forwarded from another one.
-func PluginLog(l zerolog.Logger, level int32, msg []byte) {
-	var ev *zerolog.Event
-	switch level {
-	case abi.LogError:
-		ev = l.Error()
-	case abi.LogWarn:
-		ev = l.Warn()
-	case abi.LogInfo:
-		ev = l.Info()
-	case abi.LogDebug:
-		ev = l.Debug()
-	case abi.LogTrace:
-		ev = l.Trace()
-	default:
-		ev = l.Info().Int32("plugin_level", level)
-	}
-	if ev == nil { // disabled level: do not even convert the text
-		return
-	}
-	ev.Msg(cleanLine(msg))
-}
-
-// StaleCtxLog reports a log call with a ctx that is not (or no longer) an
-// instance's, as the host does for plugins in this process.
-func StaleCtxLog(ctx uint64, msg []byte) {
-	l := baseLogger()
-	l.Warn().Uint64("ctx", ctx).Str("msg_from_plugin", cleanLine(msg)).Msg("log call with an unknown or destroyed instance ctx")
 }
 
 // ---- breadcrumbs: naming the plugin that took the process down ----

@@ -33,8 +33,7 @@ func callLog(ctx uintptr, level int32, msg string) {
 
 func TestHostLogLevelsAndTags(t *testing.T) {
 	var buf bytes.Buffer
-	inst := &Instance{log: zerolog.New(&buf).Level(zerolog.TraceLevel).With().Str("plugin", "p").Str("type", "c").Str("connector", "a").Logger()}
-	h := register(inst)
+	h := register(zerolog.New(&buf).Level(zerolog.TraceLevel).With().Str("plugin", "p").Str("type", "c").Str("connector", "a").Logger())
 	defer unregister(h)
 	cases := []struct {
 		level int32

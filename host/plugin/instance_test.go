@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -64,15 +65,15 @@ func connector(t testing.TB, name string) *plugin.Connector {
 	return c
 }
 
-func newBatch(t testing.TB, c plugin.Caps) *plugin.Batch {
+func newBatch(t testing.TB, c edge.Caps) *edge.Batch {
 	t.Helper()
-	b, err := plugin.NewBatch(c)
+	b, err := edge.NewBatch(c)
 	require.NoError(t, err)
 	t.Cleanup(b.Free)
 	return b
 }
 
-func create(t testing.TB, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) *plugin.Instance {
+func create(t testing.TB, c *plugin.Connector, alias string, cfg map[string]any, logs *logBuf) *edge.Instance {
 	t.Helper()
 	var opts []plugin.Option
 	if logs != nil {
@@ -96,13 +97,13 @@ func TestEchoLifecycle(t *testing.T) {
 	assert.Equal(t, "echo1", created["connector"])
 	assert.Equal(t, "created echo1 with count=3", created["message"])
 
-	assert.ErrorIs(t, echo.Connect(1), plugin.ErrRetry)
-	assert.ErrorIs(t, echo.Connect(2), plugin.ErrRetry)
+	assert.ErrorIs(t, echo.Connect(1), edge.ErrRetry)
+	assert.ErrorIs(t, echo.Connect(2), edge.ErrRetry)
 	require.NoError(t, echo.Connect(3))
 	assert.Equal(t, "debug", logs.find("connect attempt 1")["level"])
 	require.NoError(t, echo.Start())
 
-	b := newBatch(t, plugin.Caps{Events: 2, Values: 16, Bytes: 256})
+	b := newBatch(t, edge.Caps{Events: 2, Values: 16, Bytes: 256})
 	require.NoError(t, echo.Pull(b, 0))
 	require.Equal(t, 2, b.Len(), "events_cap is 2")
 	assert.Equal(t, "tick-1", string(b.Payload(0)))
@@ -119,9 +120,9 @@ func TestEchoLifecycle(t *testing.T) {
 	assert.Equal(t, 0, b.Len(), "nothing yet")
 
 	// Send three events; "fail" and "retry" get those outcomes, "hello" is queued.
-	out := newBatch(t, plugin.DefaultCaps)
+	out := newBatch(t, edge.DefaultCaps)
 	for id, p := range []string{"hello", "fail", "retry"} {
-		require.NoError(t, out.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+		require.NoError(t, out.Append(&edge.Event{ID: uint64(id), Payload: []byte(p)}))
 	}
 	outcomes := make([]uint8, 3)
 	require.NoError(t, echo.Send(out, outcomes))
@@ -158,15 +159,15 @@ func TestPluginThreadLogs(t *testing.T) {
 
 func TestPullEnd(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "e", map[string]any{"count": uint64(2), "end_when_empty": true}, nil)
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	err := i.Pull(b, 0)
-	assert.ErrorIs(t, err, plugin.ErrEnd)
+	assert.ErrorIs(t, err, edge.ErrEnd)
 	assert.Equal(t, 2, b.Len(), "events may come with END")
 }
 
 func TestPullGrowsTheRoom(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "g", map[string]any{"misbehave": "grow"}, nil)
-	b := newBatch(t, plugin.Caps{Events: 4, Values: 4, Bytes: 64})
+	b := newBatch(t, edge.Caps{Events: 4, Values: 4, Bytes: 64})
 	require.NoError(t, i.Pull(b, 0))
 	require.Equal(t, 1, b.Len())
 	assert.Equal(t, strings.Repeat("g", 164), string(b.Payload(0)))
@@ -175,7 +176,7 @@ func TestPullGrowsTheRoom(t *testing.T) {
 
 func TestStructuredPull(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "s", map[string]any{"misbehave": "structured"}, nil)
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	require.NoError(t, i.Pull(b, 0))
 	require.Equal(t, 1, b.Len())
 	v, err := b.Value(0)
@@ -206,10 +207,10 @@ func TestPullContractViolations(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			logs := &logBuf{}
 			i := create(t, connector(t, "fixture_echo"), "bad-"+mode, map[string]any{"misbehave": mode}, logs)
-			b := newBatch(t, plugin.Caps{Events: 4, Values: 8, Bytes: 64})
+			b := newBatch(t, edge.Caps{Events: 4, Values: 8, Bytes: 64})
 			err := i.Pull(b, 0)
 			require.Error(t, err)
-			var pe *plugin.Error
+			var pe *edge.Error
 			require.ErrorAs(t, err, &pe)
 			assert.True(t, pe.Violation)
 			assert.ErrorIs(t, err, abi.ResultErrInvalid)
@@ -241,9 +242,9 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.mode, func(t *testing.T) {
 			i := create(t, connector(t, "fixture_echo"), "x", map[string]any{"misbehave": tc.mode}, nil)
-			b := newBatch(t, plugin.DefaultCaps)
+			b := newBatch(t, edge.DefaultCaps)
 			err := i.Pull(b, 0)
-			var pe *plugin.Error
+			var pe *edge.Error
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, tc.code, pe.Code)
 			assert.ErrorIs(t, err, tc.code)
@@ -267,9 +268,9 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 
 func TestSendDisconnected(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "d", nil, nil)
-	b := newBatch(t, plugin.DefaultCaps)
+	b := newBatch(t, edge.DefaultCaps)
 	for id, p := range []string{"a", "disconnect", "b"} {
-		require.NoError(t, b.Append(&plugin.Event{ID: uint64(id), Payload: []byte(p)}))
+		require.NoError(t, b.Append(&edge.Event{ID: uint64(id), Payload: []byte(p)}))
 	}
 	outcomes := make([]uint8, 3)
 	err := i.Send(b, outcomes)
@@ -280,10 +281,10 @@ func TestSendDisconnected(t *testing.T) {
 
 func TestSendMustNotModifyTheBatch(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "m", map[string]any{"misbehave": "send_modifies"}, nil)
-	b := newBatch(t, plugin.DefaultCaps)
-	require.NoError(t, b.Append(&plugin.Event{ID: 1, Payload: []byte("x")}))
+	b := newBatch(t, edge.DefaultCaps)
+	require.NoError(t, b.Append(&edge.Event{ID: 1, Payload: []byte("x")}))
 	err := i.Send(b, make([]uint8, 1))
-	var pe *plugin.Error
+	var pe *edge.Error
 	require.ErrorAs(t, err, &pe)
 	assert.True(t, pe.Violation)
 	assert.Contains(t, err.Error(), "send: the plugin broke the contract: it modified the batch header")
@@ -343,7 +344,7 @@ func TestConcurrentInstances(t *testing.T) {
 				return
 			}
 			defer i.Destroy()
-			b, _ := plugin.NewBatch(plugin.Caps{Events: 7, Values: 64, Bytes: 1024})
+			b, _ := edge.NewBatch(edge.Caps{Events: 7, Values: 64, Bytes: 1024})
 			defer b.Free()
 			n := 0
 			for n < 500 {

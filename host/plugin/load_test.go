@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -237,7 +238,7 @@ func TestLoadAllKeepsGoingAfterFailures(t *testing.T) {
 }
 
 func TestResultCodesWrap(t *testing.T) {
-	e := &plugin.Error{Op: "pull", Code: abi.ResultErrDisconnected, Message: "peer went away", Plugin: "p", File: "/x.so", Connector: "c", Alias: "a"}
+	e := &edge.Error{Op: "pull", Code: abi.ResultErrDisconnected, Message: "peer went away", Plugin: "p", File: "/x.so", Connector: "c", Alias: "a"}
 	assert.ErrorIs(t, e, abi.ResultErrDisconnected)
 	assert.Equal(t, `plugin "p" (/x.so) connector "c" instance "a": pull: TREMOR_ERR_DISCONNECTED (the connection was lost: the host should reconnect): peer went away`, e.Error())
 }

@@ -25,7 +25,7 @@ import (
 	"tremorhost/abi"
 	"tremorhost/host/codec"
 	"tremorhost/host/flow"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/runtime"
 )
 
@@ -112,7 +112,7 @@ func (i *fragInst) Drain() error         { return nil }
 func (i *fragInst) Stop() error          { return nil }
 func (i *fragInst) Destroy()             {}
 
-func (i *fragInst) Pull(b *plugin.Batch, wait time.Duration) error {
+func (i *fragInst) Pull(b *edge.Batch, wait time.Duration) error {
 	f := i.f
 	b.Reset()
 	i.calls++
@@ -126,7 +126,7 @@ func (i *fragInst) Pull(b *plugin.Batch, wait time.Duration) error {
 	}
 	for i.next < len(f.events) {
 		ev := f.events[i.next]
-		if err := b.Append(&plugin.Event{ID: uint64(i.next), Stream: ev.stream, Payload: ev.payload}); err != nil {
+		if err := b.Append(&edge.Event{ID: uint64(i.next), Stream: ev.stream, Payload: ev.payload}); err != nil {
 			if b.Len() == 0 {
 				return err
 			}
@@ -145,7 +145,7 @@ func (i *fragInst) Pull(b *plugin.Batch, wait time.Duration) error {
 			return nil
 		}
 	}
-	return plugin.ErrEnd
+	return edge.ErrEnd
 }
 
 func (i *fragInst) Ack(ids []uint64) error {
@@ -180,7 +180,7 @@ func (i *fragInst) Fail(ids []uint64) error {
 	return nil
 }
 
-func (i *fragInst) Send(b *plugin.Batch, outcomes []uint8) error {
+func (i *fragInst) Send(b *edge.Batch, outcomes []uint8) error {
 	f := i.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -560,7 +560,7 @@ func TestPullErrorIsCountedAndRetriedAfterBackoff(t *testing.T) {
 	f := newFrags(evs)
 	f.pullErr = func(call int) error {
 		if call >= 2 && call <= 4 {
-			return &plugin.Error{Op: "pull", Code: abi.ResultErrFailed, Message: "disk hiccup"}
+			return &edge.Error{Op: "pull", Code: abi.ResultErrFailed, Message: "disk hiccup"}
 		}
 		return nil
 	}
@@ -593,8 +593,8 @@ func TestFatalPullStopsTheSource(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"panic", &plugin.Error{Op: "pull", Code: abi.ResultErrPanic, Message: "index out of range"}},
-		{"violation", &plugin.Error{Op: "pull", Code: abi.ResultErrInvalid, Violation: true, Message: "event 0: payload span out of the arena"}},
+		{"panic", &edge.Error{Op: "pull", Code: abi.ResultErrPanic, Message: "index out of range"}},
+		{"violation", &edge.Error{Op: "pull", Code: abi.ResultErrInvalid, Violation: true, Message: "event 0: payload span out of the arena"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFrags([]fragEvent{{payload: []byte(`{"n":1}`)}, {payload: []byte(`{"n":2}`)}})

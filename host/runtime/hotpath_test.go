@@ -21,7 +21,7 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/codec"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/processor"
 	"tremorhost/host/runtime"
 )
@@ -75,10 +75,10 @@ func (i *chunkInst) Destroy()             {}
 func (i *chunkInst) Ack([]uint64) error   { return nil }
 func (i *chunkInst) Fail([]uint64) error  { return nil }
 
-func (i *chunkInst) Pull(b *plugin.Batch, _ time.Duration) error {
+func (i *chunkInst) Pull(b *edge.Batch, _ time.Duration) error {
 	b.Reset()
 	for i.next < len(i.c.in) {
-		if err := b.Append(&plugin.Event{ID: uint64(i.next), Payload: []byte(i.c.in[i.next])}); err != nil {
+		if err := b.Append(&edge.Event{ID: uint64(i.next), Payload: []byte(i.c.in[i.next])}); err != nil {
 			if b.Len() > 0 {
 				return nil
 			}
@@ -87,10 +87,10 @@ func (i *chunkInst) Pull(b *plugin.Batch, _ time.Duration) error {
 		i.next++
 		goruntime.GC() // values must survive collections while in flight
 	}
-	return plugin.ErrEnd
+	return edge.ErrEnd
 }
 
-func (i *chunkInst) Send(b *plugin.Batch, outcomes []uint8) error {
+func (i *chunkInst) Send(b *edge.Batch, outcomes []uint8) error {
 	i.c.mu.Lock()
 	defer i.c.mu.Unlock()
 	for k := 0; k < b.Len(); k++ {

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/runtime"
 )
 
@@ -84,8 +84,8 @@ func (c failingCreate) Type(name string) (runtime.Type, bool) {
 type failingType struct{ runtime.Type }
 
 func (failingType) Create(string, map[string]any, zerolog.Logger) (runtime.Instance, error) {
-	var inst *plugin.Instance // what a plugin connector's Create returns on error
-	return inst, &plugin.Error{Op: "create", Code: abi.ResultErrConfig, Message: `url "x" is not host:port`}
+	var inst *edge.Instance // what a plugin connector's Create returns on error
+	return inst, &edge.Error{Op: "create", Code: abi.ResultErrConfig, Message: `url "x" is not host:port`}
 }
 
 func TestCreateFailureNamesTheConnectorAndRunsNothing(t *testing.T) {
@@ -131,7 +131,7 @@ func scriptFlowWith(extra string) string {
 func TestSinkConnectsAtStart(t *testing.T) {
 	s := newScript(0)
 	s.connect = func(uint32) error {
-		return &plugin.Error{Op: "connect", Code: abi.ResultErrConfig, Message: "no such host"}
+		return &edge.Error{Op: "connect", Code: abi.ResultErrConfig, Message: "no such host"}
 	}
 	_, err := runBounded(t, s, "", context.Background(), runtime.Options{Log: zerolog.Nop()})
 	require.Error(t, err)
@@ -143,7 +143,7 @@ func TestSinkConnectsAtStart(t *testing.T) {
 // its events are failed back, and the sink is named as never connected.
 func TestDrainTimeoutAppliesAtNaturalEnd(t *testing.T) {
 	s := newScript(50)
-	s.connect = func(uint32) error { return plugin.ErrRetry }
+	s.connect = func(uint32) error { return edge.ErrRetry }
 	stats, err := runBounded(t, s, "", context.Background(), runtime.Options{Log: zerolog.Nop(), DrainTimeout: 200 * time.Millisecond})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `connector "dst" (type script_sink): never connected`)

@@ -15,7 +15,7 @@ import (
 	"tremorhost/abi"
 	"tremorhost/host/flow"
 	"tremorhost/host/inproc"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/runtime"
 )
 
@@ -154,10 +154,10 @@ func (i *scriptInst) Drain() error  { return i.step("drain") }
 func (i *scriptInst) Stop() error   { return i.step("stop") }
 func (i *scriptInst) Destroy()      { i.step("destroy") }
 
-func (i *scriptInst) Pull(b *plugin.Batch, _ time.Duration) error {
+func (i *scriptInst) Pull(b *edge.Batch, _ time.Duration) error {
 	b.Reset()
 	for i.next < uint64(i.s.count) {
-		if err := b.Append(&plugin.Event{ID: i.next, Structured: true, Value: map[string]any{"n": int64(i.next)}}); err != nil {
+		if err := b.Append(&edge.Event{ID: i.next, Structured: true, Value: map[string]any{"n": int64(i.next)}}); err != nil {
 			return nil
 		}
 		i.next++
@@ -165,7 +165,7 @@ func (i *scriptInst) Pull(b *plugin.Batch, _ time.Duration) error {
 		i.s.pulled++
 		i.s.mu.Unlock()
 	}
-	return plugin.ErrEnd
+	return edge.ErrEnd
 }
 
 func (i *scriptInst) Ack(ids []uint64) error {
@@ -186,7 +186,7 @@ func (i *scriptInst) Fail(ids []uint64) error {
 	return nil
 }
 
-func (i *scriptInst) Send(b *plugin.Batch, outcomes []uint8) error {
+func (i *scriptInst) Send(b *edge.Batch, outcomes []uint8) error {
 	i.s.mu.Lock()
 	i.s.calls++
 	call := i.s.calls
@@ -268,7 +268,7 @@ func TestSinkReconnectsAndRetriesWithoutLoss(t *testing.T) {
 			for k := n / 2; k < n; k++ {
 				out[k] = abi.OutcomeFailed
 			}
-			return out, &plugin.Error{Op: "send", Code: abi.ResultErrDisconnected, Message: "peer went away"}
+			return out, &edge.Error{Op: "send", Code: abi.ResultErrDisconnected, Message: "peer went away"}
 		case 5: // "busy, try again"
 			out := make([]uint8, n)
 			for k := range out {
@@ -282,7 +282,7 @@ func TestSinkReconnectsAndRetriesWithoutLoss(t *testing.T) {
 	s.connect = func(a uint32) error {
 		attempts++
 		if attempts == 2 || attempts == 3 { // the restarted peer is not up at once
-			return plugin.ErrRetry
+			return edge.ErrRetry
 		}
 		return nil
 	}
@@ -322,13 +322,13 @@ func TestShutdownWithSinkDownFailsBackInFlightEvents(t *testing.T) {
 			for k := range out {
 				out[k] = abi.OutcomeFailed
 			}
-			return out, &plugin.Error{Op: "send", Code: abi.ResultErrDisconnected, Message: down.Error()}
+			return out, &edge.Error{Op: "send", Code: abi.ResultErrDisconnected, Message: down.Error()}
 		}
 		return nil, nil
 	}
 	s.connect = func(a uint32) error {
 		if a > 1 {
-			return plugin.ErrRetry // never comes back
+			return edge.ErrRetry // never comes back
 		}
 		return nil
 	}

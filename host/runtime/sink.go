@@ -5,14 +5,14 @@ import (
 	"time"
 
 	"tremorhost/abi"
-	"tremorhost/host/plugin"
+	"tremorhost/host/edge"
 	"tremorhost/host/processor"
 )
 
 // roomFor sizes a batch for n events of about 1 KiB with small metadata;
 // a source that needs more for one event gets it (TREMOR_ERR_NO_ROOM).
-func roomFor(n int) plugin.Caps {
-	return plugin.Caps{Events: n, Values: 16 * n, Bytes: max(n*1024, 64<<10)}
+func roomFor(n int) edge.Caps {
+	return edge.Caps{Events: n, Values: 16 * n, Bytes: max(n*1024, 64<<10)}
 }
 
 // sink is the sink role of a node: it encodes, sends, and reports each
@@ -25,7 +25,7 @@ type sink struct {
 
 	r        *Runtime
 	inst     Instance
-	batch    *plugin.Batch
+	batch    *edge.Batch
 	pending  []event // received, not yet settled (includes RETRYs)
 	sent     []int   // batch position -> index in pending
 	settled  []bool  // by index in pending; reused by every sendBatch
@@ -73,7 +73,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	k.inst = n.instance(roleSink)
 	k.outcomes = make([]uint8, r.flow.BatchSize)
 	var err error
-	if k.batch, err = plugin.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
+	if k.batch, err = edge.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
 		k.err, k.dead = err, true
 	} else {
 		defer func() { k.batch.Free() }()
@@ -164,7 +164,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 			break
 		}
 		e := &k.pending[i]
-		pe := plugin.Event{ID: uint64(b.Len()), IngestNs: e.ingestNs, Meta: e.meta}
+		pe := edge.Event{ID: uint64(b.Len()), IngestNs: e.ingestNs, Meta: e.meta}
 		if n.codec == nil {
 			pe.Structured, pe.Value = true, e.value
 		} else {
@@ -195,14 +195,14 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		} else {
 			err = b.AppendTail(&pe, pe.Payload)
 		}
-		if errors.Is(err, plugin.ErrBatchFull) && b.Len() == 0 {
+		if errors.Is(err, edge.ErrBatchFull) && b.Len() == 0 {
 			err = k.growFor(&pe)
 			// growFor replaced (and freed) the batch: go on with the new
 			// one. (Going on with the freed one, as before, made every
 			// later event grow yet another batch and sent none of them.)
 			b = k.batch
 		}
-		if errors.Is(err, plugin.ErrBatchFull) {
+		if errors.Is(err, edge.ErrBatchFull) {
 			break
 		}
 		if err != nil {
@@ -332,14 +332,14 @@ func (k *sink) compact(settled []bool) {
 }
 
 // growFor replaces the batch with one big enough for this event.
-func (k *sink) growFor(pe *plugin.Event) error {
+func (k *sink) growFor(pe *edge.Event) error {
 	c := k.batch.Caps()
 	c.Bytes = max(c.Bytes*2, len(pe.Payload)*2)
 	c.Values *= 2
-	if c.Bytes > plugin.MaxBatchBytes {
+	if c.Bytes > edge.MaxBatchBytes {
 		return errors.New("event too large for a batch")
 	}
-	nb, err := plugin.NewBatch(c)
+	nb, err := edge.NewBatch(c)
 	if err != nil {
 		return err
 	}

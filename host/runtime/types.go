@@ -9,13 +9,14 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/isolate"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 )
 
 // Instance is one connector instance as the runtime drives it. A plugin
-// instance (*plugin.Instance) is one; an in-process Go connector (the
-// benchmark baseline) is another. Errors follow host/plugin: plugin.ErrEnd,
-// plugin.ErrRetry, and errors wrapping an abi.Result.
+// instance (*edge.Instance) is one; an in-process Go connector (the
+// benchmark baseline) is another. Errors follow host/plugin: edge.ErrEnd,
+// edge.ErrRetry, and errors wrapping an abi.Result.
 type Instance interface {
 	Connect(attempt uint32) error
 	Start() error
@@ -23,10 +24,10 @@ type Instance interface {
 	Resume() error
 	Drain() error
 	Stop() error
-	Pull(b *plugin.Batch, wait time.Duration) error
+	Pull(b *edge.Batch, wait time.Duration) error
 	Ack(ids []uint64) error
 	Fail(ids []uint64) error
-	Send(b *plugin.Batch, outcomes []uint8) error
+	Send(b *edge.Batch, outcomes []uint8) error
 	Destroy()
 }
 
@@ -223,11 +224,11 @@ func (t *tracked) Stop() error {
 	return t.Instance.Stop()
 }
 
-func (t *tracked) Pull(b *plugin.Batch, wait time.Duration) error {
+func (t *tracked) Pull(b *edge.Batch, wait time.Duration) error {
 	t.enter(hookPull)
 	err := t.Instance.Pull(b, wait)
 	t.leave()
-	if err != nil && t.ended != nil && (errors.Is(err, plugin.ErrEnd) || fatal(err)) {
+	if err != nil && t.ended != nil && (errors.Is(err, edge.ErrEnd) || fatal(err)) {
 		t.ended()
 	}
 	return err
@@ -245,7 +246,7 @@ func (t *tracked) Fail(ids []uint64) error {
 	return t.Instance.Fail(ids)
 }
 
-func (t *tracked) Send(b *plugin.Batch, outcomes []uint8) error {
+func (t *tracked) Send(b *edge.Batch, outcomes []uint8) error {
 	t.enter(hookSend)
 	defer t.leave()
 	return t.Instance.Send(b, outcomes)

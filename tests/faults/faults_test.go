@@ -41,6 +41,7 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/conformance"
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -50,7 +51,7 @@ type host struct {
 	op        string     // the step that shows the fault: create, connect, start, pull, ack, fail, send, pause, resume, drain, stop
 	ok        bool       // the step succeeds (the host does not see the fault)
 	code      abi.Result // errors.Is(err, code)
-	is        error      // or errors.Is(err, is) (plugin.ErrRetry, plugin.ErrEnd)
+	is        error      // or errors.Is(err, is) (edge.ErrRetry, edge.ErrEnd)
 	contains  []string   // in err.Error()
 	violation bool       // the host found the plugin broke the contract
 	poisoned  bool       // later calls fail without calling the plugin
@@ -360,7 +361,7 @@ var order = []string{"create", "connect", "start", "pull", "ack", "fail", "send"
 
 // drive runs the lifecycle through the host's Instance API up to op and
 // returns op's error. Every earlier step must succeed.
-func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*plugin.Instance, error) {
+func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*edge.Instance, error) {
 	t.Helper()
 	inst, err := c.Create("fault", cfg)
 	if op == "create" || err != nil {
@@ -373,10 +374,10 @@ func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*p
 		return inst, err
 	}
 	t.Cleanup(inst.Destroy)
-	pb, err := plugin.NewBatch(plugin.Caps{Events: 4, Values: 64, Bytes: 1024})
+	pb, err := edge.NewBatch(edge.Caps{Events: 4, Values: 64, Bytes: 1024})
 	require.NoError(t, err)
 	t.Cleanup(pb.Free)
-	sb, err := plugin.NewBatch(plugin.Caps{Events: 4, Values: 64, Bytes: 1024})
+	sb, err := edge.NewBatch(edge.Caps{Events: 4, Values: 64, Bytes: 1024})
 	require.NoError(t, err)
 	t.Cleanup(sb.Free)
 	var ids []uint64
@@ -400,7 +401,7 @@ func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*p
 		case "send":
 			sb.Reset()
 			for i := 0; i < 3; i++ {
-				require.NoError(t, sb.Append(&plugin.Event{ID: uint64(100 + i), Payload: []byte(fmt.Sprintf("event %d", i))}))
+				require.NoError(t, sb.Append(&edge.Event{ID: uint64(100 + i), Payload: []byte(fmt.Sprintf("event %d", i))}))
 			}
 			err = inst.Send(sb, make([]uint8, 3))
 		case "pause":
@@ -455,13 +456,13 @@ func TestFaultsInProcess(t *testing.T) {
 			case want.is != nil:
 				assert.ErrorIs(t, err, want.is)
 			case want.violation:
-				var pe *plugin.Error
-				require.True(t, errors.As(err, &pe), "want a *plugin.Error, got %T: %v", err, err)
+				var pe *edge.Error
+				require.True(t, errors.As(err, &pe), "want a *edge.Error, got %T: %v", err, err)
 				assert.True(t, pe.Violation, "want a contract violation: %v", err)
 				assert.Equal(t, want.op, pe.Op)
 			default:
-				var pe *plugin.Error
-				require.True(t, errors.As(err, &pe), "want a *plugin.Error, got %T: %v", err, err)
+				var pe *edge.Error
+				require.True(t, errors.As(err, &pe), "want a *edge.Error, got %T: %v", err, err)
 				assert.Equal(t, want.code, pe.Code, "%v", err)
 				assert.True(t, errors.Is(err, want.code), "errors.Is(%v, %s)", err, want.code.Name())
 				assert.False(t, pe.Violation, "%v", err)

@@ -1,0 +1,364 @@
+package edge
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"tremorhost/abi"
+)
+
+const (
+	// MaxIDs is the most ids one on_ack or on_fail call gets (longer
+	// lists are split).
+	MaxIDs = 4096
+	// ErrorCap is the size of the error message buffer a hook is given.
+	ErrorCap  = 4096
+	maxNoRoom = 4 // pulls retried after TREMOR_ERR_NO_ROOM
+	maxWaitMs = 1<<32 - 1
+)
+
+// Transport carries an instance's hook calls to the plugin: in this
+// process (host/plugin) or in a child process (host/isolate). Each method
+// makes one hook call and returns the plugin's answer, which the Instance
+// then checks, the same way for both. A non-nil error means the call did
+// not complete (the process died or hung, or broke the protocol): the
+// Instance returns it to its caller unchanged and is not poisoned by it.
+// Methods are called one at a time, and only for hooks the connector
+// implements.
+type Transport interface {
+	// Create calls on_create with the instance's alias and its checked,
+	// encoded config.
+	Create(alias string, config []abi.Value, bytes []byte) (Reply, error)
+	Connect(attempt uint32) (Reply, error)
+	// Step calls on_start, on_pause, on_resume, on_drain or on_stop.
+	Step(h Hook) (Reply, error)
+	// Pull calls on_pull with b's room; the header the plugin left is in
+	// b afterwards (in place, or through SetRemoteHeader).
+	Pull(b *Batch, waitMs uint32) (Reply, error)
+	// IDs calls on_ack or on_fail with at most MaxIDs ids.
+	IDs(h Hook, ids []uint64) (Reply, error)
+	// Outcomes returns room for n outcomes, where Send has the plugin
+	// write them.
+	Outcomes(n int) ([]uint8, error)
+	// Send calls on_send with the events of b; outcomes (from Outcomes,
+	// pre-set to OutcomeFailed) holds what the plugin wrote afterwards.
+	Send(b *Batch, outcomes []uint8) (Reply, error)
+	// Destroy calls on_destroy and releases what the transport holds.
+	Destroy()
+}
+
+// Reply is a hook's answer: its result code and what it wrote into the
+// error buffer.
+type Reply struct {
+	Code abi.Result
+	// Msg is the message the plugin wrote: the first min(MsgLen, the
+	// buffer's cap) bytes of the buffer.
+	Msg []byte
+	// MsgLen is the len the plugin set, which may exceed the buffer's cap
+	// (the host then shows the whole buffer and says so).
+	MsgLen uint64
+	// MsgCap is the cap of the buffer the plugin was given.
+	MsgCap uint64
+	// BufChanged: the plugin changed the buffer's msg or cap fields.
+	BufChanged bool
+}
+
+// Who names an instance in errors: its plugin, file, connector type and
+// alias in the flow.
+type Who struct {
+	Plugin, File, Connector, Alias string
+}
+
+// Err builds an *Error for this instance.
+func (w Who) Err(op string, code abi.Result, msg string) *Error {
+	return &Error{Op: op, Code: code, Message: msg, Plugin: w.Plugin, File: w.File, Connector: w.Connector, Alias: w.Alias}
+}
+
+// Instance is one live connector instance: it calls the plugin's hooks
+// through its transport and checks every answer, the same way wherever
+// the plugin runs. The host calls at most one hook of an instance at a
+// time (the methods lock), so an Instance may be shared by goroutines.
+//
+// Errors are *Error (wrapping the result code) except for the two non-error
+// answers ErrEnd and ErrRetry. After TREMOR_ERR_PANIC, or after the host
+// found the plugin broke the contract, the instance is poisoned: every
+// later call but Destroy fails without calling the plugin.
+type Instance struct {
+	who   Who
+	hooks Hooks
+	log   zerolog.Logger
+
+	mu        sync.Mutex
+	t         Transport
+	destroyed bool
+	poisoned  error
+}
+
+// Create calls on_create through t with the checked, encoded config and
+// returns the instance. When it fails, t is not destroyed: its creator
+// releases it. log is the instance's logger (tagged).
+func Create(t Transport, who Who, hooks Hooks, log zerolog.Logger, config []abi.Value, bytes []byte) (*Instance, error) {
+	i := &Instance{who: who, hooks: hooks, log: log, t: t}
+	rep, err := t.Create(who.Alias, config, bytes)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Code == abi.ResultOK {
+		return i, nil
+	}
+	err = i.result("create", rep)
+	if err == nil || rep.Code > 0 {
+		err = i.violation("create", fmt.Sprintf("on_create returned %s instead of TREMOR_OK or an error", rep.Code.Name()))
+	}
+	return nil, err
+}
+
+// Alias is the instance's name in the flow.
+func (i *Instance) Alias() string { return i.who.Alias }
+
+func (i *Instance) fail(op string, code abi.Result, msg string) *Error {
+	return i.who.Err(op, code, msg)
+}
+
+// violation poisons the instance: the plugin broke the contract.
+func (i *Instance) violation(op, msg string) error {
+	err := i.fail(op, abi.ResultErrInvalid, msg)
+	err.Violation = true
+	i.poisoned = err
+	i.log.Error().Str("op", op).Msg("plugin broke the contract; the instance is unusable: " + msg)
+	return err
+}
+
+// result maps a hook's answer to nil, ErrEnd, ErrRetry or an *Error
+// carrying the plugin's message.
+func (i *Instance) result(op string, rep Reply) error {
+	rc := rep.Code
+	switch rc {
+	case abi.ResultOK:
+		return nil
+	case abi.ResultEnd:
+		if op == "pull" {
+			return ErrEnd
+		}
+		return i.violation(op, "returned TREMOR_END, which only on_pull may answer")
+	case abi.ResultRetry:
+		if op == "connect" {
+			return ErrRetry
+		}
+		return i.violation(op, "returned TREMOR_RETRY, which only on_connect may answer")
+	}
+	if rc > 0 {
+		return i.violation(op, fmt.Sprintf("returned %d, which is not a result code of ABI %s", int32(rc), abi.ABIVersionString))
+	}
+	err := i.fail(op, rc, rep.message())
+	if rc == abi.ResultErrPanic {
+		i.poisoned = err
+	}
+	return err
+}
+
+// message is the text of an error reply as the host shows it.
+func (rep Reply) message() string {
+	switch {
+	case rep.BufChanged:
+		return "(the plugin changed the error buffer's msg or cap; message dropped)"
+	case rep.MsgLen > rep.MsgCap:
+		return strings.ToValidUTF8(string(rep.Msg), "\uFFFD") + fmt.Sprintf(" (message truncated: the plugin set len %d, past cap %d)", rep.MsgLen, rep.MsgCap)
+	}
+	return strings.ToValidUTF8(string(rep.Msg[:min(uint64(len(rep.Msg)), rep.MsgLen)]), "\uFFFD")
+}
+
+func (i *Instance) enter(op string) error {
+	if i.destroyed {
+		return i.fail(op, abi.ResultErrInvalid, "the instance was destroyed")
+	}
+	if i.poisoned != nil {
+		return fmt.Errorf("%s: the instance is unusable after an earlier error: %w", op, i.poisoned)
+	}
+	return nil
+}
+
+// Connect calls on_connect (attempt counts from 1). ErrRetry means not yet.
+// A connector without on_connect is always connected.
+func (i *Instance) Connect(attempt uint32) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err := i.enter("connect"); err != nil || !i.hooks.Has(HookConnect) {
+		return err
+	}
+	rep, err := i.t.Connect(attempt)
+	if err != nil {
+		return err
+	}
+	return i.result("connect", rep)
+}
+
+func (i *Instance) step(op string, h Hook) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err := i.enter(op); err != nil || !i.hooks.Has(h) {
+		return err
+	}
+	rep, err := i.t.Step(h)
+	if err != nil {
+		return err
+	}
+	return i.result(op, rep)
+}
+
+// Start calls on_start.
+func (i *Instance) Start() error { return i.step("start", HookStart) }
+
+// Pause calls on_pause.
+func (i *Instance) Pause() error { return i.step("pause", HookPause) }
+
+// Resume calls on_resume.
+func (i *Instance) Resume() error { return i.step("resume", HookResume) }
+
+// Drain calls on_drain.
+func (i *Instance) Drain() error { return i.step("drain", HookDrain) }
+
+// Stop calls on_stop.
+func (i *Instance) Stop() error { return i.step("stop", HookStop) }
+
+// Pull calls on_pull to fill b, waiting up to wait for data, and checks
+// what the plugin wrote. It returns nil (b.Len() may be 0: nothing yet),
+// ErrEnd (b may still hold the last events), or an *Error such as
+// abi.ResultErrDisconnected; b holds the events written before it with
+// every answer but a panic. When the plugin answers TREMOR_ERR_NO_ROOM, b
+// grows to what it asks for and the pull is repeated. Pull does not
+// allocate on success.
+func (i *Instance) Pull(b *Batch, wait time.Duration) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	b.Reset()
+	if err := i.enter("pull"); err != nil {
+		return err
+	}
+	if !i.hooks.Has(HookPull) {
+		return i.fail("pull", abi.ResultErrUnsupported, "connector is not a source")
+	}
+	ms := uint32(min(max(wait.Milliseconds(), 0), maxWaitMs))
+	for try := 0; ; try++ {
+		b.prepareRoom()
+		rep, err := i.t.Pull(b, ms)
+		if err != nil {
+			b.Reset()
+			return err
+		}
+		if rep.Code == abi.ResultErrNoRoom {
+			if try >= maxNoRoom {
+				return i.violation("pull", fmt.Sprintf("answered TREMOR_ERR_NO_ROOM %d times in a row after the room grew as asked", try+1))
+			}
+			need := b.pulledHeader()
+			if err := b.grow(need.BytesNeeded, need.ValuesNeeded); err != nil {
+				return i.violation("pull", err.Error())
+			}
+			continue
+		}
+		// The events written are the host's with any answer but a panic
+		// (the header's on_pull rule): a plugin that fails half-way has
+		// handed them over and will not offer them again.
+		if rep.Code != abi.ResultErrPanic {
+			if err := b.adoptPulled(); err != nil {
+				b.Reset()
+				return i.violation("pull", err.Error())
+			}
+		}
+		return i.result("pull", rep)
+	}
+}
+
+// Ack calls on_ack with ids (split into calls of at most MaxIDs ids).
+func (i *Instance) Ack(ids []uint64) error { return i.idsCall("ack", HookAck, ids) }
+
+// Fail calls on_fail with ids (split into calls of at most MaxIDs ids).
+func (i *Instance) Fail(ids []uint64) error { return i.idsCall("fail", HookFail, ids) }
+
+func (i *Instance) idsCall(op string, h Hook, ids []uint64) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err := i.enter(op); err != nil || !i.hooks.Has(h) {
+		return err
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), MaxIDs)
+		rep, err := i.t.IDs(h, ids[:n])
+		if err != nil {
+			return err
+		}
+		ids = ids[n:]
+		if err := i.result(op, rep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Send calls on_send with the events in b and copies the per-event outcomes
+// (abi.Outcome*) into outcomes, which must have room for b.Len() entries.
+// On TREMOR_ERR_DISCONNECTED and other errors outcomes still says which
+// events were delivered (OutcomeOK). Send does not allocate on success.
+func (i *Instance) Send(b *Batch, outcomes []uint8) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if err := i.enter("send"); err != nil {
+		return err
+	}
+	if !i.hooks.Has(HookSend) {
+		return i.fail("send", abi.ResultErrUnsupported, "connector is not a sink")
+	}
+	n := b.Len()
+	if len(outcomes) < n {
+		return fmt.Errorf("send: outcomes has room for %d events, the batch holds %d", len(outcomes), n)
+	}
+	out, err := i.t.Outcomes(n)
+	if err != nil {
+		return err
+	}
+	out = out[:n]
+	for k := range out {
+		out[k] = abi.OutcomeFailed
+	}
+	b.prepareSend()
+	rep, err := i.t.Send(b, out)
+	if err != nil {
+		for k := range outcomes[:n] {
+			outcomes[k] = abi.OutcomeFailed
+		}
+		return err
+	}
+	if !b.sentUnchanged() {
+		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch)")
+	}
+	bad := -1
+	for k, o := range out {
+		if o > abi.OutcomeRetry {
+			if bad < 0 {
+				bad = k
+			}
+			o = abi.OutcomeFailed
+		}
+		outcomes[k] = o
+	}
+	if bad >= 0 {
+		return i.violation("send", fmt.Sprintf("outcomes[%d] is %d, not a TREMOR_OUTCOME_* value", bad, out[bad]))
+	}
+	return i.result("send", rep)
+}
+
+// Destroy calls on_destroy (once; later calls do nothing) and releases the
+// transport.
+func (i *Instance) Destroy() {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.destroyed {
+		return
+	}
+	i.destroyed = true
+	i.t.Destroy()
+}
