@@ -446,3 +446,27 @@ func (m *Manager) NotReady() []string {
 	}
 	return out
 }
+
+// Attach registers a flow that the caller runs itself (tremorctl run
+// --api): the API shows it, and DELETE cancels it with cancel. The caller
+// calls the returned function with Run's result once Run has returned.
+func (m *Manager) Attach(f *flow.Flow, rt *runtime.Runtime, cancel context.CancelFunc) func([]runtime.Stats, error) {
+	d := &deployed{name: f.Name, file: f.File, rt: rt, cancel: cancel, done: make(chan struct{}), state: StateRunning}
+	m.mu.Lock()
+	m.flows[d.name] = d
+	m.mu.Unlock()
+	return func(stats []runtime.Stats, err error) {
+		d.mu.Lock()
+		d.final, d.err = stats, err
+		switch {
+		case d.state == StateDraining:
+			d.state = StateStopped
+		case err != nil:
+			d.state = StateFailed
+		default:
+			d.state = StateFinished
+		}
+		d.mu.Unlock()
+		close(d.done)
+	}
+}

@@ -121,7 +121,7 @@ func (c *cli) checkPlugin(args []string) int {
 	child := fs.Bool("child", false, "") // hidden: the child side
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if *child {
 		return conformance.RunChild()

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/mattn/go-isatty"
@@ -33,10 +34,18 @@ func main() {
 const usage = `usage: tremorctl [--log-level LEVEL] [--log-format FORMAT] COMMAND [ARGS]
 
 commands:
-  run [--drain-timeout D] [--stats-interval D] [FLOW.toml]
+  run [--drain-timeout D] [--stats-interval D] [--api ADDR] [FLOW.toml]
         run a flow until its sources end or Ctrl-C, SIGTERM or SIGHUP; then
         wait up to D (default 10s, 0: for ever) for in-flight events; without
-        FLOW.toml, run the built-in example flow
+        FLOW.toml, run the built-in example flow; the summary goes to stderr;
+        --api serves the admin API (as serve does) while it runs
+  serve [--api ADDR] [--api-token-file FILE] [--drain-timeout D] [FLOW.toml | DIR ...]
+        run every flow given (a directory: its *.toml) and the ones deployed
+        through the admin API (default 127.0.0.1:9898: /metrics, /health,
+        /ready, /api/flows, /api/reload) until SIGINT or SIGTERM; SIGHUP
+        rereads the flow files; see tremorctl serve --help
+  status [--api ADDR] [--watch]
+        the flows of a running serve (or run --api) and their counters
   validate FLOW.toml
         check a flow against the plugins found and create (then destroy)
         each connector, without connecting or running it
@@ -57,6 +66,8 @@ commands:
   version
         print tremorctl's version, the plugin ABI version and the Go version
         (also: tremorctl --version)
+  help [COMMAND]
+        this text, or COMMAND's options (also: tremorctl COMMAND --help)
 
 The plugin search path is --plugin-path, then $TREMOR_PLUGIN_PATH (both
 colon-separated), then <dir of tremorctl>/../plugins,
@@ -89,6 +100,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := global.Arg(0), global.Args()[1:]
+	if cmd == "help" && len(rest) > 0 {
+		cmd, rest = rest[0], []string{"--help"} // help CMD: that command's help
+	}
+	c.helpAsked = wantsHelp(rest)
 	switch cmd {
 	case "list-plugins":
 		return c.listPlugins(rest)
@@ -96,6 +111,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.inspect(rest)
 	case "run":
 		return c.runFlow(rest)
+	case "serve":
+		return c.serve(rest)
+	case "status":
+		return c.status(rest)
 	case "validate":
 		return c.validate(rest)
 	case "check-plugin":
@@ -116,6 +135,7 @@ type cli struct {
 	stdout, stderr io.Writer
 	level          string
 	levelSet       bool   // --log-level was given
+	helpAsked      bool   // -h or --help: usage goes to stdout, exit 0
 	format         string // --log-format
 	pluginPath     string
 	log            zerolog.Logger
@@ -141,11 +161,14 @@ func (c *cli) flags(name, argsUsage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.pluginPath, "plugin-path", "", "colon-separated directories to search for plugins")
-	fs.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error (default warn)")
+	fs.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error")
 	fs.StringVar(&c.format, "log-format", c.format, "log format: auto (text on a terminal, else JSON), text or json")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "usage: tremorctl %s [options] %s\n\noptions:\n", name, argsUsage)
-		fs.PrintDefaults()
+		if c.helpAsked {
+			fs.SetOutput(c.stdout)
+		}
+		fmt.Fprintf(fs.Output(), "usage: tremorctl %s [options] %s\n\noptions:\n", name, argsUsage)
+		printFlags(fs)
 	}
 	return fs
 }
@@ -200,7 +223,7 @@ func (c *cli) listPlugins(args []string) int {
 	asJSON := fs.Bool("json", false, "print a JSON array, one object per plugin file")
 	paths, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if err := c.setupLog(); err != nil {
 		return c.fail("%v", err)
@@ -240,7 +263,7 @@ func (c *cli) inspect(args []string) int {
 	asJSON := fs.Bool("json", false, "print JSON")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if err := c.setupLog(); err != nil {
 		return c.fail("%v", err)
@@ -334,6 +357,51 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// printFlags is flag.PrintDefaults with the one spelling the usage texts
+// use: --name.
+func printFlags(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Usage == "" {
+			return // hidden
+		}
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if d := f.DefValue; d != "" && d != "false" && d != "0" && d != "0s" {
+			if typ == "string" {
+				d = strconv.Quote(d)
+			}
+			line += " (default " + d + ")"
+		}
+		fmt.Fprintln(fs.Output(), line)
+	})
+}
+
+// wantsHelp says whether args ask for help (-h, -help or --help before "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// flagStatus is the exit status after a flag parsing error: 0 when help was
+// asked for (the usage was printed), 2 otherwise.
+func flagStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 func asLoadError(err error, target **plugin.LoadError) bool { return errors.As(err, target) }

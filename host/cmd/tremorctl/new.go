@@ -69,7 +69,7 @@ func (c *cli) newProject(args []string) int {
 	src := fs.String("tremor-src", "", "root of the tremorhost source tree (for pdk-rust and pdk-go)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if len(rest) < 1 || len(rest) > 2 || *lang == "" {
 		fs.Usage()

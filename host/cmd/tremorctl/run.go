@@ -66,7 +66,7 @@ func (c *cli) validate(args []string) int {
 	fs := c.flags("validate", "FLOW.toml")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if err := c.setupLog(); err != nil {
 		return c.fail("%v", err)
@@ -94,12 +94,15 @@ func (c *cli) validate(args []string) int {
 
 func (c *cli) runFlow(args []string) int {
 	fs := c.flags("run", "[FLOW.toml]")
+	fs.Lookup("log-level").DefValue = "info" // a running flow says what it does
 	drain := fs.Duration("drain-timeout", 10*time.Second, "once the sources ended or on a signal, how long to wait for in-flight events before failing them back (0: wait for ever)")
 	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
-	quiet := fs.Bool("quiet", false, "print no summary on stdout at the end (for flows that write their data to stdout)")
+	quiet := fs.Bool("quiet", false, "print no summary at the end (it goes to stderr)")
+	api := fs.String("api", "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898")
+	tokenFile := fs.String("api-token-file", "", "with --api: file holding the bearer token for DELETE (required off loopback)")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if c.level == "warn" && !c.levelSet {
 		c.level = "info" // a running flow says what it does
@@ -141,12 +144,21 @@ func (c *cli) runFlow(args []string) int {
 		os.Exit(130)
 	}()
 
+	if *api != "" {
+		finished, stopAPI, err := c.startAPI(*api, *tokenFile, f, r, cancel)
+		if err != nil {
+			return c.fail("%v", err)
+		}
+		defer stopAPI()
+		defer func() { finished(r.Stats(), nil) }()
+	}
 	c.log.Info().Str("flow", f.Name).Int("connectors", len(f.Connectors)).Int("batch_size", f.BatchSize).Msg("running; Ctrl-C drains and stops")
 	start := time.Now()
 	result, runErr := r.Run(ctx)
 	if !*quiet {
-		fmt.Fprintf(c.stdout, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
-		runtime.WriteStats(c.stdout, result)
+		// The summary goes to stderr: it never mixes with a stdout sink's data.
+		fmt.Fprintf(c.stderr, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
+		runtime.WriteStats(c.stderr, result)
 		if example {
 			c.showExampleOutput()
 		}

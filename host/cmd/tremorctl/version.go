@@ -30,6 +30,10 @@ func versionString() string {
 
 // printVersion is `tremorctl version` and `tremorctl --version`.
 func (c *cli) printVersion(args []string) int {
+	if wantsHelp(args) {
+		fmt.Fprintln(c.stdout, "usage: tremorctl version\n\nprints tremorctl's version, the plugin ABI version and the Go version")
+		return 0
+	}
 	if len(args) > 0 {
 		fmt.Fprintf(c.stderr, "tremorctl: version takes no arguments (got %q)\n", args)
 		return 2

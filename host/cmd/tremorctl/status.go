@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"tremorhost/host/service"
+)
+
+// status prints the flows of a running `tremorctl serve` (or `run --api`)
+// and their counters as a table, once or every --interval (--watch).
+func (c *cli) status(args []string) int {
+	fs := c.flags("status", "")
+	api := fs.String("api", service.DefaultAddr, "address of the admin API (HOST:PORT)")
+	watch := fs.Bool("watch", false, "redraw the table every --interval until Ctrl-C, with per-second rates")
+	interval := fs.Duration("interval", 2*time.Second, "how often --watch redraws")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return flagStatus(err)
+	}
+	if err := c.setupLog(); err != nil {
+		return c.fail("%v", err)
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return 2
+	}
+	if *interval <= 0 {
+		return c.fail("--interval %s: use a positive duration", *interval)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	url := "http://" + *api + "/api/flows"
+	flows, err := fetchFlows(client, url)
+	if err != nil {
+		return c.fail("%v", err)
+	}
+	if !*watch {
+		writeStatus(c.stdout, flows, nil, 0)
+		return 0
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	tick := time.NewTicker(*interval)
+	defer tick.Stop()
+	var prev []service.FlowStatus
+	last := time.Now()
+	for {
+		fmt.Fprint(c.stdout, "\033[H\033[2J") // clear the terminal
+		fmt.Fprintf(c.stdout, "tremorctl status: %s  %s  (Ctrl-C quits)\n\n", *api, time.Now().Format("15:04:05"))
+		writeStatus(c.stdout, flows, prev, time.Since(last))
+		select {
+		case <-sigs:
+			return 0
+		case <-tick.C:
+		}
+		prev, last = flows, time.Now()
+		if flows, err = fetchFlows(client, url); err != nil {
+			return c.fail("%v", err)
+		}
+	}
+}
+
+func fetchFlows(client *http.Client, url string) ([]service.FlowStatus, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return nil, fmt.Errorf("%v; is tremorctl serve (or run --api) running there? (--api HOST:PORT)", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	var flows []service.FlowStatus
+	if err := json.Unmarshal(body, &flows); err != nil {
+		return nil, fmt.Errorf("GET %s: not the flows list of a tremorctl API: %w", url, err)
+	}
+	return flows, nil
+}
+
+// writeStatus prints one row per connector; with prev (the previous
+// sample, dt ago) the in and out columns carry rates per second.
+func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration) {
+	if len(flows) == 0 {
+		fmt.Fprintln(w, "no flows deployed")
+		return
+	}
+	before := map[string][2]uint64{}
+	for _, f := range prev {
+		for _, c := range f.Connectors {
+			before[f.Name+"/"+c.Connector] = [2]uint64{c.In, c.Out}
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "flow\tstate\tconnector\ttype\tconnected\tpaused\tinflight\tin\tout\terrors\tacks\tfails\tdiscarded\t")
+	for _, f := range flows {
+		for _, c := range f.Connectors {
+			in, out := fmt.Sprint(c.In), fmt.Sprint(c.Out)
+			if p, ok := before[f.Name+"/"+c.Connector]; ok && dt > 0 {
+				in += fmt.Sprintf(" (%.0f/s)", float64(c.In-p[0])/dt.Seconds())
+				out += fmt.Sprintf(" (%.0f/s)", float64(c.Out-p[1])/dt.Seconds())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Name, f.State, c.Connector, c.Type,
+				yesNo(c.Connected), yesNo(c.Paused), c.Inflight, in, out, c.Errors, c.Acks, c.Fails, c.Discarded)
+		}
+		if f.Error != "" {
+			fmt.Fprintf(tw, "%s\terror: %s\t\n", f.Name, f.Error)
+		}
+	}
+	tw.Flush()
+}
