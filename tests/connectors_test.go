@@ -1040,3 +1040,37 @@ func (s *lineServer) waitLines(t testing.TB, want int) {
 	t.Helper()
 	waitUntil(t, fmt.Sprintf("%d lines at the peer", want), func() bool { return s.count() >= want })
 }
+
+// A file source with resume_from and the lines pre-processor ends by itself
+// at the end of the file: the source flags its last line end-of-stream, so
+// the runtime lets go of the partial frame that holds the lines' acks
+// while the source waits for them. The source strips each line's "\n", so
+// the lines pre-processor makes one frame of the whole file. A second run
+// finds everything acknowledged and reads nothing.
+func TestConnectorFileResumeWithPreprocessorEnds(t *testing.T) {
+	dir := t.TempDir()
+	in, out, state := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt"), filepath.Join(dir, "in.state")
+	text := "alpha\nbeta\ngamma\n"
+	require.NoError(t, os.WriteFile(in, []byte(text), 0o644))
+	flow := writeFlow(t, dir, "flow.toml", fmt.Sprintf(twoConnectors, "resume-lines",
+		fmt.Sprintf("type = \"file\"\ncodec = \"string\"\npreprocessors = [\"lines\"]\nconfig = { path = %q, resume_from = %q }", in, state),
+		fmt.Sprintf("type = \"file\"\ncodec = \"string\"\nconfig = { path = %q, mode = \"append\" }", out)))
+
+	code, stdout, stderr := ctl(t, "run", flow)
+	noCrash(t, stderr)
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 30))
+	rows := statsTable(t, stdout+"\n"+stderr)
+	assert.Equal(t, row{3, 1, 0, 3, 0, 0}, rows["src"], "three lines read and acked, one frame decoded")
+	assert.Equal(t, row{1, 1, 0, 0, 0, 0}, rows["dst"])
+	assert.Equal(t, []string{"alphabetagamma"}, fileLines(t, out))
+	off, acked := stateOffset(t, state)
+	assert.Equal(t, int64(len(text)), off, "everything acknowledged")
+	assert.Empty(t, acked)
+
+	code, stdout, stderr = ctl(t, "run", flow)
+	noCrash(t, stderr)
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 30))
+	rows = statsTable(t, stdout+"\n"+stderr)
+	assert.Equal(t, row{}, rows["src"], "nothing left to read")
+	assert.Equal(t, []string{"alphabetagamma"}, fileLines(t, out), "nothing written twice")
+}
