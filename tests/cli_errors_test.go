@@ -224,7 +224,7 @@ func TestCLIConnectorCannotBeCreated(t *testing.T) {
 				assert.Contains(t, stderr, "tremorctl inspect "+c.typ, "%s: says where the fields are listed", cmd)
 				noCrash(t, stderr)
 				if cmd == "run" {
-					rows := statsTable(t, stdout)
+					rows := statsTable(t, stderr)
 					assert.Equal(t, row{}, rows["src"], "nothing pulled")
 					assert.Equal(t, row{}, rows["dst"], "nothing sent")
 				} else {
@@ -262,14 +262,14 @@ func TestCLISinkFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sink := fmt.Sprintf("type = \"fault\"\ncodec = \"json\"\nconfig = { %s }\n%s", c.cfg, c.extra)
 			path := writeFlow(t, t.TempDir(), "sink.toml", fmt.Sprintf(twoConnectors, "sink", metronome(20), sink))
-			code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
+			code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
 			assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 			for _, m := range c.msgs {
 				assert.Contains(t, stderr, m)
 			}
 			assert.Contains(t, stderr, "tremorctl: 20 events were failed back to their sources")
 			noCrash(t, stderr)
-			rows := statsTable(t, stdout)
+			rows := statsTable(t, stderr)
 			src, dst := rows["src"], rows["dst"]
 			assert.Equal(t, uint64(20), src[colIn])
 			assert.Equal(t, uint64(0), src[colAcks])
@@ -296,12 +296,12 @@ func TestCLISourceFailures(t *testing.T) {
 			src := fmt.Sprintf("type = \"fault\"\ncodec = \"string\"\nconfig = { count = 10, %s }", c.cfg)
 			dst := "type = \"bench_sink\"\ncodec = \"string\""
 			path := writeFlow(t, t.TempDir(), "src.toml", fmt.Sprintf(twoConnectors, "src", src, dst))
-			code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, path)
+			code, _, stderr := ctl(t, "run", "--plugin-path", plugins, path)
 			assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 			assert.Contains(t, stderr, `tremorctl: flow "src" (`+path+`): connector "src" (type fault): `)
 			assert.Contains(t, stderr, c.msg)
 			noCrash(t, stderr)
-			rows := statsTable(t, stdout)
+			rows := statsTable(t, stderr)
 			assert.Equal(t, row{0, 0, 1, 0, 0, 0}, rows["src"], "one failed call, nothing pulled")
 			assert.Equal(t, row{}, rows["dst"])
 		})
@@ -317,11 +317,11 @@ func TestCLIHungHook(t *testing.T) {
 	t.Run("send, at the natural end", func(t *testing.T) {
 		sink := "type = \"fault\"\ncodec = \"json\"\nconfig = { hang_at = \"send\" }"
 		path := writeFlow(t, t.TempDir(), "hang.toml", fmt.Sprintf(twoConnectors, "hang", metronome(5), sink))
-		code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "1s", path)
+		code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "1s", path)
 		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 		assert.Regexp(t, `tremorctl: flow "hang" \(.*\): connector "dst" \(type fault\): on_send has not returned for \d+s`, stderr)
 		noCrash(t, stderr)
-		rows := statsTable(t, stdout)
+		rows := statsTable(t, stderr)
 		assert.Equal(t, row{5, 5, 0, 0, 5, 0}, rows["src"], "all five failed back")
 		assert.Equal(t, uint64(5), rows["dst"][colIn])
 		assert.Equal(t, uint64(0), rows["dst"][colOut])
@@ -338,7 +338,7 @@ func TestCLIHungHook(t *testing.T) {
 		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 		assert.Regexp(t, `connector "src" \(type fault\): on_pull has not returned for \d+s`, stderr)
 		noCrash(t, stderr)
-		rows := statsTable(t, p.stdout.String())
+		rows := statsTable(t, p.stderr.String())
 		assert.Equal(t, row{}, rows["src"])
 		assert.Equal(t, row{}, rows["dst"])
 	})
@@ -349,12 +349,12 @@ func TestCLIHungHook(t *testing.T) {
 func TestCLISinkNeverConnects(t *testing.T) {
 	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 50", freeAddr(t))
 	path := writeFlow(t, t.TempDir(), "never.toml", fmt.Sprintf(twoConnectors, "never", metronome(5), sink))
-	code, stdout, stderr := ctl(t, "run", "--drain-timeout", "1s", path)
+	code, _, stderr := ctl(t, "run", "--drain-timeout", "1s", path)
 	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 	assert.Contains(t, stderr, `connector "dst" (type tcp_client): never connected`)
 	assert.Contains(t, stderr, "tremorctl: 5 events were failed back to their sources")
 	noCrash(t, stderr)
-	rows := statsTable(t, stdout)
+	rows := statsTable(t, stderr)
 	assert.Equal(t, row{5, 5, 0, 0, 5, 0}, rows["src"])
 	assert.Equal(t, uint64(0), rows["dst"][colOut])
 	assert.Equal(t, uint64(5), rows["dst"][colFails])
@@ -377,7 +377,7 @@ func TestCLISignalsDrain(t *testing.T) {
 			p.signal(sig)
 			code := p.wait()
 			assert.Equal(t, 0, code, "stderr:\n%s", lastLines(p.stderr.String(), 20))
-			rows := statsTable(t, p.stdout.String())
+			rows := statsTable(t, p.stderr.String())
 			got := rows["src"] // in counts what each read got, not lines
 			assert.Equal(t, [4]uint64{3, 0, got[colIn], 0}, [4]uint64{got[colOut], got[colErrors], got[colAcks], got[colFails]}, "src: out, errors, acks, fails")
 			assert.Equal(t, row{3, 3, 0, 0, 0, 0}, rows["dst"])
@@ -401,7 +401,7 @@ func TestCLIListenerNeverBinds(t *testing.T) {
 	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 	assert.Contains(t, stderr, `connector "src" (type tcp_server): never connected`)
 	assert.Contains(t, stderr, "address already in use")
-	rows := statsTable(t, p.stdout.String())
+	rows := statsTable(t, p.stderr.String())
 	assert.Equal(t, uint64(0), rows["src"][colIn])
 	assert.Greater(t, rows["src"][colErrors], uint64(0), "each failed attempt counted")
 	assert.Equal(t, row{}, rows["dst"])
@@ -458,7 +458,7 @@ func TestCLISignalWhileSinkConnectsStopsWithoutEvents(t *testing.T) {
 	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 	assert.Contains(t, stderr, `connector "dst" (type tcp_client): never connected`)
 	assert.NotContains(t, stderr, "events were failed back")
-	rows := statsTable(t, p.stdout.String())
+	rows := statsTable(t, p.stderr.String())
 	assert.Equal(t, row{}, rows["src"])
 	assert.Equal(t, uint64(0), rows["dst"][colIn])
 }
@@ -482,13 +482,13 @@ func TestCLISinkMisreportsOutcomes(t *testing.T) {
 	t.Run("OK without outcomes", func(t *testing.T) {
 		sink := "type = \"fault\"\ncodec = \"json\"\nconfig = { misbehave = \"no_outcomes\" }"
 		path := writeFlow(t, t.TempDir(), "noout.toml", fmt.Sprintf(twoConnectors, "noout", metronome(20), sink))
-		code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
+		code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
 		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 		assert.Contains(t, stderr, "tremorctl: 20 events were failed back to their sources")
 		cause := regexp.MustCompile(`sink \\?"dst\\?" returned OK but left \d+ of \d+ outcomes FAILED`)
 		assert.Len(t, cause.FindAllString(stderr, -1), 1, "the cause is logged once, not per batch:\n%s", lastLines(stderr, 20))
 		noCrash(t, stderr)
-		rows := statsTable(t, stdout)
+		rows := statsTable(t, stderr)
 		assert.Equal(t, row{20, 20, 0, 0, 20, 0}, rows["src"], "every event failed back to the source")
 		assert.Equal(t, uint64(20), rows["dst"][colIn])
 		assert.Equal(t, uint64(0), rows["dst"][colOut])
@@ -499,7 +499,7 @@ func TestCLISinkMisreportsOutcomes(t *testing.T) {
 		// 12 s gives it time to come once before the events are failed back.
 		sink := "type = \"fault\"\ncodec = \"json\"\nconfig = { misbehave = \"retry_forever\" }\n[connector.reconnect]\ninitial_ms = 50\nmax_ms = 50"
 		path := writeFlow(t, t.TempDir(), "retry.toml", fmt.Sprintf(twoConnectors, "retry", metronome(10), sink))
-		code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "12s", path)
+		code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "12s", path)
 		assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 		assert.Contains(t, stderr, "tremorctl: 10 events were failed back to their sources")
 		warn := regexp.MustCompile(`sink \\?"dst\\?" asked to retry \d+ events (\d+) times in the last \d+s`)
@@ -509,7 +509,7 @@ func TestCLISinkMisreportsOutcomes(t *testing.T) {
 			assert.NotEqual(t, "0", m[0][1], "with the number of sends")
 		}
 		noCrash(t, stderr)
-		rows := statsTable(t, stdout)
+		rows := statsTable(t, stderr)
 		assert.Equal(t, row{10, 10, 0, 0, 10, 0}, rows["src"], "failed back at the drain timeout")
 		assert.Equal(t, uint64(0), rows["dst"][colOut])
 		assert.Equal(t, uint64(10), rows["dst"][colFails])

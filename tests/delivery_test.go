@@ -74,7 +74,7 @@ func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
 	stderr := p.stderr.String()
 	noCrash(t, stderr)
 	assert.NotEqual(t, 0, code, "events were failed back: tremorctl exits non-zero")
-	rows := statsTable(t, p.stdout.String())
+	rows := statsTable(t, p.stderr.String())
 	src, sink := rows["in"], rows["out"]
 	assert.GreaterOrEqual(t, src[colIn], uint64(len(lines)))
 	assert.Zero(t, src[colAcks], "no event acked: its data was dropped")
@@ -89,10 +89,10 @@ func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
 	// Run 2: without the pre-processor every line is delivered, from the
 	// start of the file, and the source ends once all are acked.
 	text = fmt.Sprintf(fileFlow("plain", in, "", out, ""), resume)
-	code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "plain.toml", text))
+	code, _, stderr = ctl(t, "run", writeFlow(t, dir, "plain.toml", text))
 	noCrash(t, stderr)
 	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
-	rows = statsTable(t, stdout)
+	rows = statsTable(t, stderr)
 	assert.Equal(t, row{4, 4, 0, 4, 0, 0}, rows["in"])
 	assert.Equal(t, lines, fileLines(t, out))
 	off, _ = stateOffset(t, state)
@@ -131,9 +131,9 @@ to = "errs"
 				extra = fmt.Sprintf(errFlow, errs)
 			}
 			text := strings.ReplaceAll(fmt.Sprintf(fileFlow("decode", in, "", out, extra), ""), `codec = "string"`, `codec = "json"`)
-			code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "decode.toml", text))
+			code, _, stderr := ctl(t, "run", writeFlow(t, dir, "decode.toml", text))
 			noCrash(t, stderr)
-			rows := statsTable(t, stdout)
+			rows := statsTable(t, stderr)
 			assert.Equal(t, []string{`{"n":1}`, `{"n":3}`}, fileLines(t, out))
 			assert.Equal(t, row{2, 2, 0, 0, 0, 0}, rows["out"])
 			if linked {
@@ -175,10 +175,10 @@ func TestDeliveryRefusedAckOrFailThroughTremorctl(t *testing.T) {
 			out := filepath.Join(dir, "out.txt")
 			src := fmt.Sprintf("type = \"fault\"\ncodec = \"string\"\nconfig = { count = 20, %s }", c.src)
 			path := writeFlow(t, dir, "refused.toml", fmt.Sprintf(twoConnectors, "refused", src, fmt.Sprintf(c.dst, out)))
-			code, stdout, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
+			code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
 			noCrash(t, stderr)
 			assert.Equal(t, c.code, code, "stderr:\n%s", lastLines(stderr, 20))
-			rows := statsTable(t, stdout)
+			rows := statsTable(t, stderr)
 			s := rows["src"]
 			assert.Equal(t, uint64(20), s[colIn])
 			assert.True(t, c.srcRow(s), "src row %v: the refused outcomes are not counted as acks or fails", s)
@@ -208,12 +208,12 @@ func TestDeliveryFrameSpanningTooManyEventsThroughTremorctl(t *testing.T) {
 	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
 	// batch_size 4: a window of 64 events, of which a frame may span 32.
 	text := fmt.Sprintf(fileFlow("span", in, `preprocessors = [{ name = "lines", max_length = 100000 }]`, out, ""), "")
-	code, stdout, stderr := ctl(t, "run", writeFlow(t, dir, "span.toml", text))
+	code, _, stderr := ctl(t, "run", writeFlow(t, dir, "span.toml", text))
 	noCrash(t, stderr)
 	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
 	assert.Contains(t, stderr, "frame spans more than 32 events (half the source's window); dropped")
 	assert.Contains(t, stderr, "tremorctl: 100 events were failed back to their sources")
-	rows := statsTable(t, stdout)
+	rows := statsTable(t, stderr)
 	assert.Equal(t, uint64(100), rows["in"][colIn])
 	assert.Equal(t, uint64(100), rows["in"][colFails])
 	assert.Zero(t, rows["in"][colAcks])

@@ -670,7 +670,7 @@ func TestTremorctlRunExample(t *testing.T) {
 		t.Fatalf("tremorctl run did not finish within %s\nstdout:\n%s\nstderr:\n%s", flowDeadline, stdout.String(), lastLines(stderr.String(), 30))
 	}
 
-	rows := statsTable(t, stdout.String())
+	rows := statsTable(t, stderr.String())
 	// in, out, errors, acks, fails, discarded
 	assert.Equal(t, [6]uint64{20, 20, 0, 20, 0, 0}, rows["ticks"], "ticks")
 	gen := rows["generator"]
