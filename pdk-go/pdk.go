@@ -3,27 +3,10 @@
 //
 // A plugin is a main package built with -buildmode=c-shared. It registers
 // itself once, in an init function, and implements the connector
-// interfaces of this package:
+// interfaces of this package (the package example shows a whole sink
+// plugin):
 //
-//	package main
-//
-//	import "tremorhost/pdk-go"
-//
-//	func init() {
-//		pdk.Register(pdk.Plugin{
-//			Name:    "echo",
-//			Version: "0.1.0",
-//			Connectors: []pdk.ConnectorType{{
-//				Name:    "echo_sink",
-//				Kinds:   pdk.Sink,
-//				Payload: pdk.Bytes,
-//				Fields:  []pdk.Field{pdk.StringField("prefix").Default(`""`).Doc("text put before each line")},
-//				New: func(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
-//					return &echo{prefix: cfg.StringOr("prefix", ""), host: host}, nil
-//				},
-//			}},
-//		})
-//	}
+//	func init() { pdk.Register(echoPlugin) }
 //
 //	func main() {}
 //
@@ -171,6 +154,10 @@ func registered() (*Plugin, error) {
 	}
 	return registry.plugin, nil
 }
+
+// Check reports what Register would refuse in p (names, kinds, fields),
+// without registering it: for a plugin's own tests.
+func (p Plugin) Check() error { return validatePlugin(&p) }
 
 func validatePlugin(p *Plugin) error {
 	if err := checkName("plugin name", p.Name); err != nil {
