@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	plugincat "tremorhost/host/catalog"
 	"tremorhost/host/inproc"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
@@ -82,7 +83,7 @@ func catalog(tb testing.TB) runtime.Catalog {
 	}
 	catOnce.Do(func() {
 		reg, err := plugin.LoadAll(files)
-		cat, catErr = runtime.Catalogs{inproc.Catalog{}, runtime.PluginCatalog{Registry: reg}}, err
+		cat, catErr = runtime.Catalogs{inproc.Catalog{}, plugincat.Plugins{Registry: reg}}, err
 	})
 	if catErr != nil {
 		tb.Fatal(catErr)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	plugincat "tremorhost/host/catalog"
 	"tremorhost/host/flow"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
@@ -72,7 +73,7 @@ func isoCatalog(tb testing.TB) runtime.Catalog {
 	isoCatOnce.Do(func() {
 		var reg *plugin.Registry
 		reg, isoCatErr = (&isolate.Scanner{Runner: runner}).Registry(files)
-		isoCat = runtime.PluginCatalog{Registry: reg, Isolate: isolate.Options{Runner: runner}}
+		isoCat = plugincat.Plugins{Registry: reg, Isolate: isolate.Options{Runner: runner}}
 	})
 	if isoCatErr != nil {
 		tb.Fatal(isoCatErr)

@@ -24,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/catalog"
 	"tremorhost/host/flow"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
@@ -47,7 +48,7 @@ func bundledCatalog(t testing.TB) runtime.Catalog {
 	sort.Strings(files)
 	reg, err := plugin.LoadAll(files)
 	require.NoError(t, err)
-	return runtime.PluginCatalog{Registry: reg}
+	return catalog.Plugins{Registry: reg}
 }
 
 // flowRun is a flow running in the background.

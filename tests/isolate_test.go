@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/catalog"
 	"tremorhost/host/flow"
 	"tremorhost/host/isolate"
 	"tremorhost/host/runtime"
@@ -59,7 +60,7 @@ func isoCatalog(t testing.TB, o isolate.Options) runtime.Catalog {
 	if o.CallTimeout == 0 {
 		o.CallTimeout = 10 * time.Second
 	}
-	return runtime.PluginCatalog{Registry: reg, Isolate: o}
+	return catalog.Plugins{Registry: reg, Isolate: o}
 }
 
 // isoRun runs a flow to its end (bounded) and returns its stats, its error

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/catalog"
 	"tremorhost/host/flow"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
@@ -45,7 +46,7 @@ func TestFlowPinsPluginsBySHA256(t *testing.T) {
 	good := hex.EncodeToString(sum[:])
 	reg, err := plugin.LoadAll([]string{metronome, testenv.Plugin(t, "libtremor_bench.so")})
 	require.NoError(t, err)
-	cat := runtime.PluginCatalog{Registry: reg}
+	cat := catalog.Plugins{Registry: reg}
 
 	f, err := flow.Parse("pinned.toml", fmt.Appendf(nil, pinnedFlow, good))
 	require.NoError(t, err)

@@ -81,7 +81,10 @@ func (t benchType) CheckConfig(cfg map[string]any) (map[string]any, error) {
 	return out, nil
 }
 
-func (t benchType) Create(alias string, cfg map[string]any, log zerolog.Logger) (runtime.Instance, error) {
+// Place implements runtime.Type: in the host.
+func (t benchType) Place(p runtime.Policy) (runtime.Placement, error) { return runtime.InHost(t, p) }
+
+func (t benchType) Create(alias string, cfg map[string]any, _ runtime.Placement, log zerolog.Logger) (runtime.Instance, error) {
 	if t.source {
 		return &benchSource{count: cfg["count"].(uint64), size: int(cfg["size"].(uint64))}, nil
 	}
@@ -144,8 +147,8 @@ func (s *benchSource) Pull(b *edge.Batch, _ time.Duration) error {
 	return edge.ErrEnd
 }
 
-func (s *benchSource) Ack([]uint64) error                { return nil }
-func (s *benchSource) Fail([]uint64) error               { return nil }
+func (s *benchSource) Ack([]uint64) error              { return nil }
+func (s *benchSource) Fail([]uint64) error             { return nil }
 func (s *benchSource) Send(*edge.Batch, []uint8) error { return errNotSink }
 
 type benchSink struct {
@@ -155,8 +158,8 @@ type benchSink struct {
 }
 
 func (k *benchSink) Pull(*edge.Batch, time.Duration) error { return errNotSource }
-func (k *benchSink) Ack([]uint64) error                      { return errNotSource }
-func (k *benchSink) Fail([]uint64) error                     { return errNotSource }
+func (k *benchSink) Ack([]uint64) error                    { return errNotSource }
+func (k *benchSink) Fail([]uint64) error                   { return errNotSource }
 
 func (k *benchSink) Send(b *edge.Batch, outcomes []uint8) error {
 	for i := 0; i < b.Len(); i++ {

@@ -24,8 +24,8 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/codec"
-	"tremorhost/host/flow"
 	"tremorhost/host/edge"
+	"tremorhost/host/flow"
 	"tremorhost/host/runtime"
 )
 
@@ -93,7 +93,8 @@ func (t fragType) IsSink() bool                                         { return
 func (t fragType) Structured() bool                                     { return false }
 func (t fragType) Origin() string                                       { return "test" }
 func (t fragType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t fragType) Create(alias string, _ map[string]any, _ zerolog.Logger) (runtime.Instance, error) {
+func (t fragType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
+func (t fragType) Create(alias string, _ map[string]any, _ runtime.Placement, _ zerolog.Logger) (runtime.Instance, error) {
 	return &fragInst{f: t.f, alias: alias}, nil
 }
 

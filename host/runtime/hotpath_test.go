@@ -56,7 +56,8 @@ func (t chunkType) IsSink() bool                                         { retur
 func (t chunkType) Structured() bool                                     { return false }
 func (t chunkType) Origin() string                                       { return "test" }
 func (t chunkType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t chunkType) Create(string, map[string]any, zerolog.Logger) (runtime.Instance, error) {
+func (t chunkType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
+func (t chunkType) Create(string, map[string]any, runtime.Placement, zerolog.Logger) (runtime.Instance, error) {
 	return &chunkInst{c: t.c}, nil
 }
 

@@ -1,118 +1,97 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/rs/zerolog"
-
-	"tremorhost/host/isolate"
-	"tremorhost/host/plugin"
 )
 
-// Where a connector's instance runs, from its flow's isolation setting
-// ("auto", "process", "none"; see flow.Isolations): in the host ("none") or
-// in a child process ("process", host/isolate). "auto" isolates plugins
-// built with pdk-go, so that no second Go runtime runs in the host, and
-// runs the others in the host. Without a tremor-runner, "auto" falls back
-// to the host (with a warning for Go plugins) and "process" is an error.
+// Isolation is a connector's isolation setting (see flow.Isolations):
+// where its plugin's instances may run.
+type Isolation uint8
 
-// Isolating is a Type whose instances can run in a child process: the
-// connector types of plugins. Other types (host/inproc) run in the host.
-type Isolating interface {
-	// Placement says where an instance with this isolation setting runs,
-	// "process" or "none", or why it cannot run as asked.
-	Placement(isolation string) (string, error)
-	// CreateIsolated creates an instance where Placement says.
-	CreateIsolated(alias string, cfg map[string]any, log zerolog.Logger, isolation string) (Instance, error)
+const (
+	// IsolateAuto lets the connector type choose (plugins built with
+	// pdk-go run in a child process, others in the host).
+	IsolateAuto Isolation = iota
+	// IsolateProcess runs every instance in a child process.
+	IsolateProcess
+	// IsolateNone runs every instance in the host.
+	IsolateNone
+)
+
+var isolationNames = [...]string{IsolateAuto: "auto", IsolateProcess: "process", IsolateNone: "none"}
+
+func (i Isolation) String() string { return isolationNames[i] }
+
+// ParseIsolation reads a flow's isolation setting ("" is "auto": a flow
+// built by hand, not parsed).
+func ParseIsolation(s string) (Isolation, error) {
+	if s == "" {
+		return IsolateAuto, nil
+	}
+	for i, n := range isolationNames {
+		if n == s {
+			return Isolation(i), nil
+		}
+	}
+	return 0, fmt.Errorf("isolation %q: expected %s", s, strings.Join(isolationNames[:], ", "))
 }
 
-// placement checks a connector's isolation setting against its type.
-func placement(t Type, isolation string) (string, error) {
-	if it, ok := t.(Isolating); ok {
-		return it.Placement(isolation)
-	}
-	if isolation == "process" {
-		return "", fmt.Errorf("connector type %s (%s) is built into the host, not a plugin: isolation = \"process\" applies to plugin connectors only", t.Name(), t.Origin())
-	}
-	return "none", nil
+// Policy is what a flow says about one connector's code: where it runs
+// and which file it must be.
+type Policy struct {
+	Isolation Isolation
+	// SHA256 is the hex digest the flow pins the plugin file to
+	// (plugin_sha256); "" pins nothing.
+	SHA256 string
 }
 
-// autoIsolated says whether "auto" runs a plugin in a child process.
-func autoIsolated(p *plugin.Plugin) bool { return strings.HasPrefix(p.SDK, "pdk-go") }
-
-// Placement implements Isolating.
-func (t pluginType) Placement(isolation string) (string, error) {
-	switch isolation {
-	case "none":
-		return "none", nil
-	case "process":
-		if _, err := isolate.FindRunnerWith(t.iso); err != nil {
-			return "", fmt.Errorf("isolation = \"process\" needs tremor-runner: %w", err)
-		}
-		return "process", nil
-	case "auto", "": // "": a flow built by hand, not parsed
-		if !autoIsolated(t.c.Plugin) {
-			return "none", nil
-		}
-		if _, err := isolate.FindRunnerWith(t.iso); err != nil {
-			return "none", nil // CreateIsolated warns
-		}
-		return "process", nil
-	}
-	return "", fmt.Errorf("isolation %q: expected auto, process or none", isolation)
+// Placement is the policy as a connector type applied it, when the flow
+// was checked: where the connector's instances run and how its config is
+// shown in logs.
+type Placement struct {
+	// Process: instances run in a child process; else in the host.
+	Process bool
+	// Fallback: the type would run them in a child process (isolation
+	// "auto") but cannot start one, so they run in the host.
+	Fallback bool
+	// Redact returns a config with its secret fields hidden; nil when the
+	// type declares none.
+	Redact func(cfg map[string]any) map[string]any
 }
 
-// CreateIsolated implements Isolating.
-func (t pluginType) CreateIsolated(alias string, cfg map[string]any, log zerolog.Logger, isolation string) (Instance, error) {
-	where, err := t.Placement(isolation)
-	if err != nil {
-		return nil, err
+// Loggable is cfg as it may be logged.
+func (p Placement) Loggable(cfg map[string]any) map[string]any {
+	if p.Redact == nil {
+		return cfg
 	}
-	// log is untagged: the instance tags what it logs itself. own tags the
-	// runtime's lines about this connector alike.
-	own := log.With().Str("connector", alias).Str("type", t.c.Name).Logger()
-	if where == "process" {
-		own.Debug().Str("file", t.c.Plugin.Path).Msg("running the plugin in a child process (isolation)")
-		inst, err := isolate.New(t.c, alias, cfg, log, t.iso)
-		if err != nil {
-			return nil, err // not a typed nil inside the interface
-		}
-		return inst, nil
-	}
-	if isolation != "none" && autoIsolated(t.c.Plugin) {
-		_, why := isolate.FindRunnerWith(t.iso)
-		own.Warn().Str("file", t.c.Plugin.Path).Str("reason", fmt.Sprint(why)).
-			Msg("running a Go plugin inside the host: two Go runtimes in one process are not supported upstream; install tremor-runner next to the host (or set " + isolate.EnvRunner + ") to run it isolated")
-	}
-	c, err := t.loaded()
-	if err != nil {
-		return nil, err
-	}
-	inst, err := c.Create(alias, cfg, plugin.WithLogger(log))
-	if err != nil {
-		return nil, err
-	}
-	return inst, nil
+	return p.Redact(cfg)
 }
 
-// loaded returns the connector from the plugin loaded into this process,
-// loading it when it was only inspected (by the scanner).
-func (t pluginType) loaded() (*plugin.Connector, error) {
-	if t.c.Plugin.Loaded() {
-		return t.c, nil
+// PolicyError is a setting of a connector that its type cannot honour;
+// Field is its key in the flow ("isolation", "plugin_sha256").
+type PolicyError struct {
+	Field string
+	Err   error
+}
+
+func (e *PolicyError) Error() string { return e.Err.Error() }
+func (e *PolicyError) Unwrap() error { return e.Err }
+
+// InHost is Type.Place for types built into the host (not plugins): they
+// run in the host, are not loaded from a file and have no secret fields.
+func InHost(t Type, p Policy) (Placement, error) {
+	if p.Isolation == IsolateProcess {
+		return Placement{}, &PolicyError{"isolation", fmt.Errorf("connector type %s (%s) is built into the host, not a plugin: isolation = \"process\" applies to plugin connectors only", t.Name(), t.Origin())}
 	}
-	p, err := plugin.Load(t.c.Plugin.Path)
-	if err != nil {
-		return nil, err
+	if p.SHA256 != "" {
+		return Placement{}, &PolicyError{"plugin_sha256", fmt.Errorf("connector type %s (%s) is not loaded from a file, so plugin_sha256 cannot apply", t.Name(), t.Origin())}
 	}
-	if t.c.Plugin.SHA256 != "" && p.SHA256 != t.c.Plugin.SHA256 {
-		return nil, &plugin.LoadError{Path: p.Path, Plugin: p.Name, Err: errors.New("changed since it was inspected (its SHA-256 differs): restart to use the new file")}
-	}
-	c := p.Connector(t.c.Name)
-	if c == nil {
-		return nil, &plugin.LoadError{Path: p.Path, Plugin: p.Name, Err: fmt.Errorf("no longer provides connector %q", t.c.Name)}
-	}
-	return c, nil
+	return Placement{}, nil
+}
+
+// create makes n's instance where its placement says.
+func (n *node) create() (Instance, error) {
+	n.log.Debug().Interface("config", n.place.Loggable(n.config)).Bool("process", n.place.Process).Msg("creating connector")
+	return n.typ.Create(n.conn.ID, n.config, n.place, n.base)
 }

@@ -83,7 +83,7 @@ func (c failingCreate) Type(name string) (runtime.Type, bool) {
 
 type failingType struct{ runtime.Type }
 
-func (failingType) Create(string, map[string]any, zerolog.Logger) (runtime.Instance, error) {
+func (failingType) Create(string, map[string]any, runtime.Placement, zerolog.Logger) (runtime.Instance, error) {
 	var inst *edge.Instance // what a plugin connector's Create returns on error
 	return inst, &edge.Error{Op: "create", Code: abi.ResultErrConfig, Message: `url "x" is not host:port`}
 }
@@ -281,8 +281,8 @@ type startFailsType struct {
 	err error
 }
 
-func (t startFailsType) Create(alias string, cfg map[string]any, log zerolog.Logger) (runtime.Instance, error) {
-	inst, err := t.Type.Create(alias, cfg, log)
+func (t startFailsType) Create(alias string, cfg map[string]any, pl runtime.Placement, log zerolog.Logger) (runtime.Instance, error) {
+	inst, err := t.Type.Create(alias, cfg, pl, log)
 	return startFailsInst{inst, t.err}, err
 }
 
@@ -351,8 +351,8 @@ type stopHangsType struct {
 	release chan struct{}
 }
 
-func (t stopHangsType) Create(alias string, cfg map[string]any, log zerolog.Logger) (runtime.Instance, error) {
-	inst, err := t.Type.Create(alias, cfg, log)
+func (t stopHangsType) Create(alias string, cfg map[string]any, pl runtime.Placement, log zerolog.Logger) (runtime.Instance, error) {
+	inst, err := t.Type.Create(alias, cfg, pl, log)
 	return stopHangsInst{inst, t.release}, err
 }
 

@@ -102,6 +102,7 @@ type node struct {
 	base     zerolog.Logger // untagged, for the instance, which tags its own lines alike
 	conn     flow.Connector
 	typ      Type
+	place    Placement // where its instances run, from the flow's policy
 	config   map[string]any
 	codec    codec.Codec // nil for structured connectors
 	pre      []processor.Preprocessor
@@ -213,17 +214,16 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
 	}
 	n := &node{conn: c, typ: typ, base: r.log, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
-	if _, err := placement(typ, c.Isolation); err != nil {
+	iso, err := ParseIsolation(c.Isolation)
+	if err != nil {
 		return nil, f.ErrAt(err.Error(), "connector", c.Index, "isolation")
 	}
-	if c.PluginSHA256 != "" {
-		pinned, ok := typ.(interface{ SHA256() string })
-		if !ok || pinned.SHA256() == "" {
-			return nil, f.ErrAt(fmt.Sprintf("connector type %s (%s) is not loaded from a file, so plugin_sha256 cannot apply", typ.Name(), typ.Origin()), "connector", c.Index, "plugin_sha256")
+	if n.place, err = typ.Place(Policy{Isolation: iso, SHA256: c.PluginSHA256}); err != nil {
+		field := "type"
+		if pe, ok := errors.AsType[*PolicyError](err); ok {
+			field = pe.Field
 		}
-		if got := pinned.SHA256(); got != c.PluginSHA256 {
-			return nil, f.ErrAt(fmt.Sprintf("refusing %s: its SHA-256 is %s, the flow pins %s; the file changed: check where it came from, then update plugin_sha256", typ.Origin(), got, c.PluginSHA256), "connector", c.Index, "plugin_sha256")
-		}
+		return nil, f.ErrAt(err.Error(), "connector", c.Index, field)
 	}
 	cfg, err := typ.CheckConfig(c.Config)
 	if err != nil {
@@ -275,14 +275,7 @@ func (r *Runtime) create() error {
 	r.allEnded = make(chan struct{})
 	r.toEnd.Store(int32(len(r.sources)))
 	for i, n := range r.nodes {
-		n.log.Debug().Interface("config", loggableConfig(n.typ, n.config)).Msg("creating connector")
-		var inst Instance
-		var err error
-		if it, ok := n.typ.(Isolating); ok {
-			inst, err = it.CreateIsolated(n.conn.ID, n.config, n.base, n.conn.Isolation)
-		} else {
-			inst, err = n.typ.Create(n.conn.ID, n.config, n.base)
-		}
+		inst, err := n.create()
 		if err == nil && inst == nil {
 			err = errors.New("the connector type returned no instance")
 		}

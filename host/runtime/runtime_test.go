@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/flow"
 	"tremorhost/host/inproc"
-	"tremorhost/host/edge"
 	"tremorhost/host/runtime"
 )
 
@@ -119,7 +119,8 @@ func (t scriptType) IsSink() bool                                         { retu
 func (t scriptType) Structured() bool                                     { return true }
 func (t scriptType) Origin() string                                       { return "test" }
 func (t scriptType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t scriptType) Create(string, map[string]any, zerolog.Logger) (runtime.Instance, error) {
+func (t scriptType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
+func (t scriptType) Create(string, map[string]any, runtime.Placement, zerolog.Logger) (runtime.Instance, error) {
 	return &scriptInst{s: t.s, source: t.IsSource()}, nil
 }
 

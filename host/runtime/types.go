@@ -7,10 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"tremorhost/abi"
-	"tremorhost/host/isolate"
 	"tremorhost/host/edge"
-	"tremorhost/host/plugin"
 )
 
 // Instance is one connector instance as the runtime drives it. A plugin
@@ -43,7 +40,13 @@ type Type interface {
 	Origin() string
 	// CheckConfig validates cfg and returns it with defaults filled in.
 	CheckConfig(cfg map[string]any) (map[string]any, error)
-	Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error)
+	// Place applies a connector's policy when the flow is checked: where
+	// its instances run, the file it pins. A setting the type cannot honour
+	// is a *PolicyError. Types built into the host use InHost.
+	Place(p Policy) (Placement, error)
+	// Create makes an instance where pl (from Place) says. log is
+	// untagged: the instance tags its lines itself.
+	Create(alias string, cfg map[string]any, pl Placement, log zerolog.Logger) (Instance, error)
 }
 
 // Catalog finds connector types by name.
@@ -73,60 +76,6 @@ func (cs Catalogs) Names() []string {
 		names = append(names, c.Names()...)
 	}
 	return names
-}
-
-// PluginCatalog serves the connector types of plugins, loaded into the
-// host (plugin.LoadAll) or only inspected by the scanner (host/isolate):
-// an instance runs in the host or in a child process as its connector's
-// isolation setting says (see isolation.go).
-type PluginCatalog struct {
-	Registry *plugin.Registry
-	// Isolate configures instances run in a child process; the zero value
-	// finds tremor-runner next to the executable or in $TREMOR_RUNNER.
-	Isolate isolate.Options
-}
-
-// Type implements Catalog.
-func (c PluginCatalog) Type(name string) (Type, bool) {
-	conn := c.Registry.Connector(name)
-	if conn == nil {
-		return nil, false
-	}
-	return pluginType{conn, c.Isolate}, true
-}
-
-// Contested returns why connector type name is unavailable when several
-// plugins claim it (naming their files), nil otherwise.
-func (c PluginCatalog) Contested(name string) error { return c.Registry.Contested(name) }
-
-// Names implements Catalog.
-func (c PluginCatalog) Names() []string {
-	var names []string
-	for _, p := range c.Registry.Plugins() {
-		for _, conn := range p.Connectors {
-			names = append(names, conn.Name)
-		}
-	}
-	return names
-}
-
-type pluginType struct {
-	c   *plugin.Connector
-	iso isolate.Options
-}
-
-func (t pluginType) Name() string     { return t.c.Name }
-func (t pluginType) IsSource() bool   { return t.c.IsSource() }
-func (t pluginType) IsSink() bool     { return t.c.IsSink() }
-func (t pluginType) Structured() bool { return t.c.Payload == abi.PayloadStructured }
-func (t pluginType) Origin() string   { return t.c.Plugin.Path }
-func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
-	return t.c.CheckConfig(cfg)
-}
-
-// Create makes an instance as isolation = "auto" says.
-func (t pluginType) Create(alias string, cfg map[string]any, log zerolog.Logger) (Instance, error) {
-	return t.CreateIsolated(alias, cfg, log, "auto")
 }
 
 // hook is a plugin hook, for naming one that has not returned.

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"tremorhost/host/catalog"
 	"tremorhost/host/flow"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
@@ -59,7 +60,7 @@ func (c *cli) prepare(f *flow.Flow, opts runtime.Options) (*runtime.Runtime, err
 		c.log.Warn().Err(loadErr).Msg("some plugin files were refused")
 	}
 	opts.Log = c.log
-	return runtime.New(f, runtime.PluginCatalog{Registry: reg}, opts)
+	return runtime.New(f, catalog.Plugins{Registry: reg}, opts)
 }
 
 func (c *cli) validate(args []string) int {
