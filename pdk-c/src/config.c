@@ -25,14 +25,14 @@ static int32_t lookup(const tremor_value_doc *config, const char *key,
   *node = NULL;
   if (found != NULL) *found = false;
   if (key == NULL)
-    return tremor_fail(err, TREMOR_ERR_INVALID, "config key is NULL");
+    return tremor_pdk_fail(err, TREMOR_ERR_INVALID, "config key is NULL");
   if (config == NULL || config->nodes_len == 0) return TREMOR_OK;
 
   const tremor_value *root = tremor_doc_node(config, 0);
   tremor_pdk_iter it;
   if (root == NULL || root->kind != TREMOR_VALUE_OBJECT ||
       !tremor_iter_init(&it, config, 0))
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "config is not a well-formed object");
   uint64_t child;
   bool any = false;
@@ -48,7 +48,7 @@ static int32_t lookup(const tremor_value_doc *config, const char *key,
     }
   }
   if (it.broken)
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "config is malformed (looking for '%s')", key);
   if (any && config->nodes[*index].kind != TREMOR_VALUE_NULL) {
     *node = &config->nodes[*index];
@@ -59,7 +59,7 @@ static int32_t lookup(const tremor_value_doc *config, const char *key,
 
 static int32_t wrong_type(tremor_error *err, const char *key,
                           const char *want, const tremor_value *v) {
-  return tremor_fail(err, TREMOR_ERR_CONFIG,
+  return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                      "config field '%s' must be %s, not %s", key, want,
                      kind_name(v->kind));
 }
@@ -74,7 +74,7 @@ int32_t tremor_config_string(const tremor_value_doc *config, const char *key,
   if (v->kind != TREMOR_VALUE_STRING) return wrong_type(err, key, "a string", v);
   tremor_pdk_bytes s;
   if (!tremor_doc_string(config, i, &s))
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "config field '%s' points outside the config", key);
   if (out != NULL) *out = s;
   return TREMOR_OK;
@@ -92,7 +92,7 @@ int32_t tremor_config_uint(const tremor_value_doc *config, const char *key,
     break;
   case TREMOR_VALUE_INT:
     if (v->as.i < 0)
-      return tremor_fail(err, TREMOR_ERR_CONFIG,
+      return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                          "config field '%s' must not be negative", key);
     u = (uint64_t)v->as.i;
     break;
@@ -100,7 +100,7 @@ int32_t tremor_config_uint(const tremor_value_doc *config, const char *key,
     /* JSON has one number type; a host may hand over 1e3 as a float. */
     if (!(v->as.f >= 0.0 && v->as.f < 18446744073709551616.0) ||
         (double)(uint64_t)v->as.f != v->as.f)
-      return tremor_fail(err, TREMOR_ERR_CONFIG,
+      return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                          "config field '%s' must be a whole number >= 0", key);
     u = (uint64_t)v->as.f;
     break;
@@ -124,7 +124,7 @@ int32_t tremor_config_int(const tremor_value_doc *config, const char *key,
     break;
   case TREMOR_VALUE_UINT:
     if (v->as.u > (uint64_t)INT64_MAX)
-      return tremor_fail(err, TREMOR_ERR_CONFIG,
+      return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                          "config field '%s' is too large", key);
     n = (int64_t)v->as.u;
     break;
@@ -132,7 +132,7 @@ int32_t tremor_config_int(const tremor_value_doc *config, const char *key,
     if (!(v->as.f >= -9223372036854775808.0 &&
           v->as.f < 9223372036854775808.0) ||
         (double)(int64_t)v->as.f != v->as.f)
-      return tremor_fail(err, TREMOR_ERR_CONFIG,
+      return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                          "config field '%s' must be a whole number", key);
     n = (int64_t)v->as.f;
     break;

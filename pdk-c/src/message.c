@@ -24,7 +24,7 @@ uint64_t tremor_pdk_utf8_cut(const uint8_t *s, uint64_t len) {
   return start + want > len ? start : len;
 }
 
-int32_t tremor_vfail(tremor_error *err, int32_t code, const char *fmt,
+int32_t tremor_pdk_vfail(tremor_error *err, int32_t code, const char *fmt,
                      va_list ap) {
   if (err == NULL) return code;
   err->len = 0;
@@ -42,10 +42,10 @@ int32_t tremor_vfail(tremor_error *err, int32_t code, const char *fmt,
   return code;
 }
 
-int32_t tremor_fail(tremor_error *err, int32_t code, const char *fmt, ...) {
+int32_t tremor_pdk_fail(tremor_error *err, int32_t code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  tremor_vfail(err, code, fmt, ap);
+  tremor_pdk_vfail(err, code, fmt, ap);
   va_end(ap);
   return code;
 }

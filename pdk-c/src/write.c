@@ -31,7 +31,7 @@ static bool value_span_ok(const tremor_batch *room, const tremor_span *s) {
   return s->len > 0 && tremor_pdk_span_ok(s->offset, s->len, room->values_len);
 }
 
-int32_t tremor_batch_reserve_bytes(tremor_batch *room, uint64_t id,
+int32_t tremor_pdk_batch_reserve_bytes(tremor_batch *room, uint64_t id,
                                    uint64_t len, uint8_t **payload) {
   if (payload != NULL) *payload = NULL;
   if (room == NULL) return TREMOR_ERR_INVALID;
@@ -48,15 +48,15 @@ int32_t tremor_batch_reserve_bytes(tremor_batch *room, uint64_t id,
   return TREMOR_OK;
 }
 
-int32_t tremor_batch_push_bytes(tremor_batch *room, uint64_t id,
+int32_t tremor_pdk_batch_push_bytes(tremor_batch *room, uint64_t id,
                                 const void *data, uint64_t len) {
   uint8_t *dst;
-  int32_t rc = tremor_batch_reserve_bytes(room, id, len, &dst);
+  int32_t rc = tremor_pdk_batch_reserve_bytes(room, id, len, &dst);
   if (rc == TREMOR_OK && len > 0) memcpy(dst, data, (size_t)len);
   return rc;
 }
 
-int32_t tremor_batch_push_value(tremor_batch *room, uint64_t id,
+int32_t tremor_pdk_batch_push_value(tremor_batch *room, uint64_t id,
                                 tremor_span payload, const tremor_span *meta) {
   if (room == NULL || !value_span_ok(room, &payload) ||
       (meta != NULL && meta->len > 0 && !value_span_ok(room, meta)))
@@ -293,7 +293,7 @@ int32_t tremor_builder_emit(tremor_pdk_builder *vb, uint64_t id,
   tremor_span payload;
   int32_t rc = tremor_builder_finish(vb, &payload);
   if (rc != TREMOR_OK) return rc;
-  rc = tremor_batch_push_value(vb->batch, id, payload, meta);
+  rc = tremor_pdk_batch_push_value(vb->batch, id, payload, meta);
   if (rc != TREMOR_OK) return emit_failed(vb, rc);
   tremor_builder_init(vb, vb->batch);
   return TREMOR_OK;

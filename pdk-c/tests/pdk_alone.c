@@ -8,7 +8,7 @@ static int32_t alone_create(const tremor_create_args *args, void **instance,
                             tremor_error *err) {
   (void)args;
   *instance = NULL;
-  return tremor_fail(err, TREMOR_ERR_UNSUPPORTED, "%s", "not really");
+  return tremor_pdk_fail(err, TREMOR_ERR_UNSUPPORTED, "%s", "not really");
 }
 
 static void alone_destroy(void *instance) { (void)instance; }

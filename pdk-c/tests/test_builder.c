@@ -101,7 +101,7 @@ static void check_events(void) {
   room_init(&r, 8, 128, 512);
   tremor_pdk_builder vb;
 
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 7, "hello", 5), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 7, "hello", 5), TREMOR_OK);
   tremor_builder_init(&vb, &r.b);
   build_nested(&vb);
   CHECK_EQ_I(tremor_builder_emit(&vb, 8, NULL), TREMOR_OK);
@@ -130,13 +130,13 @@ static void check_events(void) {
 
   /* Zero-copy reservation. */
   uint8_t *p = NULL;
-  CHECK_EQ_I(tremor_batch_reserve_bytes(&r.b, 10, 3, &p), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_reserve_bytes(&r.b, 10, 3, &p), TREMOR_OK);
   CHECK(p == r.bytes + r.events[3].payload.offset);
   memcpy(p, "xyz", 3);
   CHECK_BYTES(r.bytes + r.events[3].payload.offset, r.events[3].payload.len, "xyz");
 
   /* An empty payload is an event too. */
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 11, NULL, 0), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 11, NULL, 0), TREMOR_OK);
   CHECK_EQ_U(r.events[4].payload.len, 0);
 }
 
@@ -174,16 +174,16 @@ static void check_meta(void) {
   CHECK_EQ_I(tremor_builder_finish(&vb, &payload), TREMOR_OK);
   tremor_builder_uint(&vb, 6);
   CHECK_EQ_I(tremor_builder_finish(&vb, &meta), TREMOR_OK);
-  CHECK_EQ_I(tremor_batch_push_value(&r.b, 3, payload, &meta), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_value(&r.b, 3, payload, &meta), TREMOR_OK);
   CHECK_EQ_U(r.events[2].payload.offset, 4);
   CHECK_EQ_U(r.events[2].meta.offset, 5);
 
   /* Spans outside the written values are refused. */
   tremor_span bad = {5, 2};
-  CHECK_EQ_I(tremor_batch_push_value(&r.b, 4, bad, NULL), TREMOR_ERR_INVALID);
+  CHECK_EQ_I(tremor_pdk_batch_push_value(&r.b, 4, bad, NULL), TREMOR_ERR_INVALID);
   tremor_span empty = {0, 0};
-  CHECK_EQ_I(tremor_batch_push_value(&r.b, 4, empty, NULL), TREMOR_ERR_INVALID);
-  CHECK_EQ_I(tremor_batch_push_value(&r.b, 4, payload, &bad), TREMOR_ERR_INVALID);
+  CHECK_EQ_I(tremor_pdk_batch_push_value(&r.b, 4, empty, NULL), TREMOR_ERR_INVALID);
+  CHECK_EQ_I(tremor_pdk_batch_push_value(&r.b, 4, payload, &bad), TREMOR_ERR_INVALID);
   CHECK_EQ_U(r.b.events_len, 3);
 }
 
@@ -193,22 +193,22 @@ static void check_no_room(void) {
 
   /* Bytes that do not fit: nothing written, the need reported. */
   room_init(&r, 8, 128, 10);
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 1, "0123456", 7), TREMOR_OK);
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 2, "0123456", 7), TREMOR_ERR_NO_ROOM);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 1, "0123456", 7), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 2, "0123456", 7), TREMOR_ERR_NO_ROOM);
   CHECK_EQ_U(r.b.events_len, 1);
   CHECK_EQ_U(r.b.bytes_len, 7);
   CHECK_EQ_U(r.b.bytes_needed, 7);
   CHECK_EQ_U(r.b.values_needed, 0);
   uint8_t *p = r.bytes;
-  CHECK_EQ_I(tremor_batch_reserve_bytes(&r.b, 2, 4, &p), TREMOR_ERR_NO_ROOM);
+  CHECK_EQ_I(tremor_pdk_batch_reserve_bytes(&r.b, 2, 4, &p), TREMOR_ERR_NO_ROOM);
   CHECK(p == NULL);
-  CHECK_EQ_I(tremor_batch_reserve_bytes(&r.b, 2, 3, &p), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_reserve_bytes(&r.b, 2, 3, &p), TREMOR_OK);
   CHECK_EQ_U(r.b.bytes_len, 10); /* exactly full is fine */
 
   /* A full events array. */
   room_init(&r, 1, 128, 512);
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 1, "a", 1), TREMOR_OK);
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 2, "b", 1), TREMOR_ERR_NO_ROOM);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 1, "a", 1), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 2, "b", 1), TREMOR_ERR_NO_ROOM);
   CHECK_EQ_U(r.b.bytes_len, 1);
   tremor_builder_init(&vb, &r.b);
   tremor_builder_string(&vb, "abc");
@@ -224,7 +224,7 @@ static void check_no_room(void) {
   tremor_builder_init(&vb, &r.b);
   tremor_builder_uint(&vb, 1);
   CHECK_EQ_I(tremor_builder_emit(&vb, 1, NULL), TREMOR_OK);
-  CHECK_EQ_I(tremor_batch_push_bytes(&r.b, 2, "zz", 2), TREMOR_OK);
+  CHECK_EQ_I(tremor_pdk_batch_push_bytes(&r.b, 2, "zz", 2), TREMOR_OK);
   tremor_builder_init(&vb, &r.b);
   build_nested(&vb);
   tremor_builder_end(&vb); /* one end too many */

@@ -1,4 +1,4 @@
-/* tremor_fail truncation, tremor_log through a host table, byte helpers. */
+/* tremor_pdk_fail truncation, tremor_log through a host table, byte helpers. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -12,32 +12,32 @@ static void check_fail_caps(void) {
 
   memset(buf, CANARY, sizeof buf);
   err = (tremor_error){buf, 0, 99};
-  CHECK_EQ_I(tremor_fail(&err, TREMOR_ERR_CONFIG, "hello %s", "world"),
+  CHECK_EQ_I(tremor_pdk_fail(&err, TREMOR_ERR_CONFIG, "hello %s", "world"),
              TREMOR_ERR_CONFIG);
   CHECK_EQ_U(err.len, 0);
   CHECK_EQ_U(buf[0], CANARY);
 
   memset(buf, CANARY, sizeof buf);
   err = (tremor_error){buf, 5, 0};
-  CHECK_EQ_I(tremor_fail(&err, TREMOR_ERR_FAILED, "hello %s", "world"),
+  CHECK_EQ_I(tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "hello %s", "world"),
              TREMOR_ERR_FAILED);
   CHECK_BYTES(buf, err.len, "hello");
   CHECK_EQ_U(buf[5], CANARY); /* never past msg[cap-1], not even a NUL */
 
   memset(buf, CANARY, sizeof buf);
   err = (tremor_error){buf, 11, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "hello %s", "world");
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "hello %s", "world");
   CHECK_BYTES(buf, err.len, "hello world"); /* an exact fit is not cut */
   CHECK_EQ_U(buf[11], CANARY);
 
   err = (tremor_error){buf, sizeof buf, 0};
-  tremor_fail(&err, TREMOR_ERR_INVALID, "%s=%d", "n", -3);
+  tremor_pdk_fail(&err, TREMOR_ERR_INVALID, "%s=%d", "n", -3);
   CHECK_BYTES(buf, err.len, "n=-3");
 
   /* Nowhere to write: only the code comes back. */
-  CHECK_EQ_I(tremor_fail(NULL, TREMOR_ERR_CONFIG, "x"), TREMOR_ERR_CONFIG);
+  CHECK_EQ_I(tremor_pdk_fail(NULL, TREMOR_ERR_CONFIG, "x"), TREMOR_ERR_CONFIG);
   err = (tremor_error){NULL, 16, 7};
-  CHECK_EQ_I(tremor_fail(&err, TREMOR_ERR_NO_ROOM, "x"), TREMOR_ERR_NO_ROOM);
+  CHECK_EQ_I(tremor_pdk_fail(&err, TREMOR_ERR_NO_ROOM, "x"), TREMOR_ERR_NO_ROOM);
   CHECK_EQ_U(err.len, 0);
 }
 
@@ -47,19 +47,19 @@ static void check_fail_utf8(void) {
   const char *word = "h\xC3\xA9llo"; /* héllo */
 
   err = (tremor_error){buf, 2, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "%s", word);
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "%s", word);
   CHECK_BYTES(buf, err.len, "h"); /* not half of the é */
 
   err = (tremor_error){buf, 3, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "%s", word);
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "%s", word);
   CHECK_BYTES(buf, err.len, "h\xC3\xA9");
 
   err = (tremor_error){buf, 3, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "\xF0\x9F\x98\x80!"); /* 😀! */
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "\xF0\x9F\x98\x80!"); /* 😀! */
   CHECK_EQ_U(err.len, 0);
 
   err = (tremor_error){buf, 4, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "\xF0\x9F\x98\x80!");
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "\xF0\x9F\x98\x80!");
   CHECK_BYTES(buf, err.len, "\xF0\x9F\x98\x80");
 }
 
@@ -69,7 +69,7 @@ static void check_fail_long(void) {
   big[sizeof big - 1] = '\0';
   uint8_t *buf = malloc(4096);
   tremor_error err = {buf, 4096, 0};
-  tremor_fail(&err, TREMOR_ERR_FAILED, "%s", big);
+  tremor_pdk_fail(&err, TREMOR_ERR_FAILED, "%s", big);
   CHECK_EQ_U(err.len, 1023);
   CHECK(buf[0] == 'a' && buf[1022] == 'a');
   free(buf);
@@ -169,8 +169,21 @@ static void check_bytes_helpers(void) {
   free(s);
 }
 
+/* The 0.1 names still build and are the same functions. */
+static void check_deprecated_names(void) {
+  uint8_t buf[16];
+  tremor_error err = {buf, sizeof buf, 0};
+  CHECK_EQ_I(tremor_fail(&err, TREMOR_ERR_CONFIG, "old %d", 1),
+             TREMOR_ERR_CONFIG);
+  CHECK_BYTES(buf, err.len, "old 1");
+  CHECK(tremor_batch_push_bytes == tremor_pdk_batch_push_bytes);
+  CHECK(tremor_batch_reserve_bytes == tremor_pdk_batch_reserve_bytes);
+  CHECK(tremor_batch_push_value == tremor_pdk_batch_push_value);
+}
+
 int main(void) {
   check_fail_caps();
+  check_deprecated_names();
   check_fail_utf8();
   check_fail_long();
   check_log();

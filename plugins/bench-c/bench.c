@@ -79,13 +79,13 @@ static int32_t source_create(const tremor_create_args *args, void **instance,
   /* Every line must stay valid JSON, the one with the longest seq too. */
   uint64_t min_size = LINE_FIXED + digits_of(count > 0 ? count - 1 : 0);
   if (size < min_size || size > UINT32_MAX)
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "size must be between %" PRIu64 " and %" PRIu32
                        " bytes for count %" PRIu64 ", not %" PRIu64,
                        min_size, UINT32_MAX, count, size);
 
   bench_source *s = calloc(1, sizeof *s);
-  if (s == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (s == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&s->host, args);
   s->count = count;
   s->size = size;
@@ -99,10 +99,10 @@ static int32_t source_pull(void *instance, tremor_batch *room,
   (void)wait_ms; /* data is always ready */
   while (s->seq < s->count) {
     uint8_t *line;
-    int32_t rc = tremor_batch_reserve_bytes(room, s->seq, s->size, &line);
+    int32_t rc = tremor_pdk_batch_reserve_bytes(room, s->seq, s->size, &line);
     if (rc != TREMOR_OK) {
       if (room->events_len > 0) return TREMOR_OK;
-      return tremor_fail(err, rc, "an event needs %" PRIu64 " bytes", s->size);
+      return tremor_pdk_fail(err, rc, "an event needs %" PRIu64 " bytes", s->size);
     }
     write_line(line, s->size, s->seq);
     s->seq++;
@@ -149,7 +149,7 @@ typedef struct bench_sink {
 static int32_t sink_create(const tremor_create_args *args, void **instance,
                            tremor_error *err) {
   bench_sink *s = calloc(1, sizeof *s);
-  if (s == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (s == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&s->host, args);
   *instance = s;
   return TREMOR_OK;

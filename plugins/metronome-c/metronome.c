@@ -56,12 +56,12 @@ static int32_t metronome_create(const tremor_create_args *args, void **instance,
   if (rc != TREMOR_OK) return rc;
   /* The upper bound keeps tick arithmetic far from overflowing. */
   if (interval_ms == 0 || interval_ms > UINT32_MAX)
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "interval_ms must be between 1 and %" PRIu32 ", not %" PRIu64,
                        UINT32_MAX, interval_ms);
 
   metronome *m = calloc(1, sizeof *m);
-  if (m == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (m == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&m->host, args);
   m->interval_ns = interval_ms * NS_PER_MS;
   m->count = count;
@@ -126,7 +126,7 @@ static int32_t metronome_pull(void *instance, tremor_batch *room,
 
   if (rc == TREMOR_ERR_NO_ROOM && room->events_len > 0) rc = TREMOR_OK;
   if (rc != TREMOR_OK)
-    return tremor_fail(err, rc, "cannot write tick %" PRIu64 ": %s",
+    return tremor_pdk_fail(err, rc, "cannot write tick %" PRIu64 ": %s",
                        m->next_id, tremor_result_str(rc));
   return finished(m) ? TREMOR_END : TREMOR_OK;
 }

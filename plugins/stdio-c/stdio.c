@@ -80,11 +80,11 @@ static int32_t stdin_create(const tremor_create_args *args, void **instance,
   int32_t rc = tremor_config_uint(&args->config, "buf_size", &chunk, NULL, err);
   if (rc != TREMOR_OK) return rc;
   if (chunk == 0 || chunk > MAX_BUF_SIZE)
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "buf_size must be between 1 and %" PRIu64 " bytes, not %" PRIu64,
                        MAX_BUF_SIZE, chunk);
   stdin_source *s = calloc(1, sizeof *s);
-  if (s == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (s == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&s->host, args);
   s->fd = STDIN_FILENO;
   s->chunk = chunk;
@@ -112,7 +112,7 @@ static int32_t stdin_connect(void *instance, uint32_t attempt,
   if (!s->claimed) {
     bool expected = false;
     if (!atomic_compare_exchange_strong(&stdin_claimed, &expected, true))
-      return tremor_fail(err, TREMOR_ERR_CONFIG,
+      return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                          "standard input is already read by another stdin "
                          "connector in this process; use one");
     s->claimed = true;
@@ -120,7 +120,7 @@ static int32_t stdin_connect(void *instance, uint32_t attempt,
   if (fcntl(s->fd, F_GETFL) < 0) {
     int e = errno;
     stdin_release(s);
-    return tremor_fail(err, TREMOR_ERR_CONFIG, "standard input is not open: %s",
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG, "standard input is not open: %s",
                        strerror(e));
   }
   return TREMOR_OK;
@@ -143,7 +143,7 @@ static int32_t stdin_pull(void *instance, tremor_batch *room, uint32_t wait_ms,
       if (room->events_len > 0) break;
       room->bytes_needed = s->chunk;
       room->values_needed = 0;
-      return tremor_fail(err, TREMOR_ERR_NO_ROOM, "an event needs up to %" PRIu64 " bytes",
+      return tremor_pdk_fail(err, TREMOR_ERR_NO_ROOM, "an event needs up to %" PRIu64 " bytes",
                          s->chunk);
     }
     struct pollfd p = {.fd = s->fd, .events = POLLIN};
@@ -152,14 +152,14 @@ static int32_t stdin_pull(void *instance, tremor_batch *room, uint32_t wait_ms,
     if (r == 0) break;
     if (r < 0) {
       if (errno == EINTR) break;
-      return tremor_fail(err, TREMOR_ERR_FAILED, "poll on standard input: %s",
+      return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "poll on standard input: %s",
                          strerror(errno));
     }
     if (p.revents & POLLNVAL)
-      return tremor_fail(err, TREMOR_ERR_FAILED, "standard input was closed");
+      return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "standard input was closed");
     uint64_t want = s->chunk < free_bytes ? s->chunk : free_bytes;
     uint8_t *dst;
-    if (tremor_batch_reserve_bytes(room, s->next_id, want, &dst) != TREMOR_OK)
+    if (tremor_pdk_batch_reserve_bytes(room, s->next_id, want, &dst) != TREMOR_OK)
       break; /* cannot happen: the room was checked above */
     ssize_t n = read(s->fd, dst, (size_t)want);
     if (n > 0) {
@@ -179,7 +179,7 @@ static int32_t stdin_pull(void *instance, tremor_batch *room, uint32_t wait_ms,
       return TREMOR_END;
     }
     if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return tremor_fail(err, TREMOR_ERR_FAILED, "read standard input: %s",
+    return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "read standard input: %s",
                        strerror(errno));
   }
   return TREMOR_OK;
@@ -255,17 +255,17 @@ static int32_t stdout_create(const tremor_create_args *args, void **instance,
     fd = STDERR_FILENO;
     name = "stderr";
   } else {
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "stream must be \"stdout\" or \"stderr\", not \"%.*s\"",
                        (int)(stream.len > 64 ? 64 : stream.len),
                        (const char *)stream.ptr);
   }
   if (timeout_ms == 0 || timeout_ms > INT_MAX)
-    return tremor_fail(err, TREMOR_ERR_CONFIG,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
                        "write_timeout_ms must be between 1 and %d, not %" PRIu64,
                        INT_MAX, timeout_ms);
   stdout_sink *k = calloc(1, sizeof *k);
-  if (k == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (k == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&k->host, args);
   k->fd = fd;
   k->wfd = -1;
@@ -293,7 +293,7 @@ static int32_t stdout_connect(void *instance, uint32_t attempt,
   (void)attempt;
   struct stat st;
   if (fstat(k->fd, &st) != 0)
-    return tremor_fail(err, TREMOR_ERR_CONFIG, "%s is not open: %s", k->name,
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG, "%s is not open: %s", k->name,
                        strerror(errno));
   k->pipe = S_ISFIFO(st.st_mode);
   k->socket = S_ISSOCK(st.st_mode);
@@ -353,14 +353,14 @@ static int32_t stdout_send(void *instance, const tremor_batch *batch,
   uint64_t n = batch->events_len;
   if (k->wfd < 0) {
     for (uint64_t i = 0; i < n; i++) outcomes[i] = TREMOR_OUTCOME_RETRY;
-    return tremor_fail(err, TREMOR_ERR_DISCONNECTED, "%s is not open: connect first", k->name);
+    return tremor_pdk_fail(err, TREMOR_ERR_DISCONNECTED, "%s is not open: connect first", k->name);
   }
   if (k->broken)
-    return tremor_fail(err, TREMOR_ERR_FAILED,
+    return tremor_pdk_fail(err, TREMOR_ERR_FAILED,
                        "the reader of %s is gone (broken pipe)", k->name);
   if (n > k->iov_cap) {
     struct iovec *iov = realloc(k->iov, (size_t)n * sizeof *iov);
-    if (iov == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+    if (iov == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
     k->iov = iov;
     k->iov_cap = n;
   }
@@ -431,9 +431,9 @@ static int32_t stdout_send(void *instance, const tremor_batch *batch,
                  "the reader of %s is gone (broken pipe): %" PRIu64
                  " event(s) of this batch and all later ones fail",
                  k->name, n - next);
-      rc = tremor_fail(err, TREMOR_ERR_FAILED, "write to %s: broken pipe", k->name);
+      rc = tremor_pdk_fail(err, TREMOR_ERR_FAILED, "write to %s: broken pipe", k->name);
     } else {
-      rc = tremor_fail(err, TREMOR_ERR_FAILED, "write to %s: %s", k->name,
+      rc = tremor_pdk_fail(err, TREMOR_ERR_FAILED, "write to %s: %s", k->name,
                        strerror(errno));
     }
     break;
@@ -458,7 +458,7 @@ static int32_t stdout_send(void *instance, const tremor_batch *batch,
 static int32_t stdout_drain(void *instance, tremor_error *err) {
   stdout_sink *k = instance;
   if (k->regular && fdatasync(k->wfd) != 0 && errno != EINVAL && errno != EROFS)
-    return tremor_fail(err, TREMOR_ERR_FAILED, "sync %s: %s", k->name,
+    return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "sync %s: %s", k->name,
                        strerror(errno));
   return TREMOR_OK;
 }

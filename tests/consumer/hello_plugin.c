@@ -15,7 +15,7 @@ static int32_t hello_create(const tremor_create_args *args, void **instance,
   int32_t rc = tremor_config_uint(&args->config, "count", &count, NULL, err);
   if (rc != TREMOR_OK) return rc;
   hello *h = calloc(1, sizeof *h);
-  if (h == NULL) return tremor_fail(err, TREMOR_ERR_FAILED, "out of memory");
+  if (h == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&h->host, args);
   h->count = count;
   *instance = h;
@@ -34,7 +34,7 @@ static int32_t hello_pull(void *instance, tremor_batch *room, uint32_t wait_ms,
   for (; h->next < h->count; h->next++) {
     char line[32];
     int n = snprintf(line, sizeof line, "hello %llu", (unsigned long long)h->next);
-    if (tremor_batch_push_bytes(room, h->next, line, (uint64_t)n) != TREMOR_OK)
+    if (tremor_pdk_batch_push_bytes(room, h->next, line, (uint64_t)n) != TREMOR_OK)
       return room->events_len > 0 ? TREMOR_OK : TREMOR_ERR_NO_ROOM;
   }
   return TREMOR_END;

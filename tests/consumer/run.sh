@@ -27,7 +27,7 @@ for f in include/tremor/plugin.h include/tremor/pdk.h "$libdir/libtremor_pdk.a" 
 done
 
 cp -R "$here" "$work/src"
-sdk_private=(--hidden tremor_fail --hidden tremor_builder_init --hidden tremor_config_uint)
+sdk_private=(--hidden tremor_pdk_fail --hidden tremor_builder_init --hidden tremor_config_uint)
 
 echo "== find_package(TremorPlugin)"
 "$cmake" -S "$work/src" -B "$work/cmake" -DCMAKE_BUILD_TYPE=Release \

@@ -7,11 +7,11 @@
  * on the header's plain data. What it offers:
  *
  *   TREMOR_PLUGIN_DEFINE     the descriptor and the exported entry point
- *   tremor_fail              format an error into the host's buffer
+ *   tremor_pdk_fail          format an error into the host's buffer
  *   tremor_pdk_host, tremor_log
  *                            keep the host table and ctx, write log lines
  *   tremor_config_*          read config fields by key, with type checks
- *   tremor_batch_push_*, tremor_builder_*
+ *   tremor_pdk_batch_push_*, tremor_builder_*
  *                            fill a pull batch: raw bytes events, and
  *                            structured values (payloads and metadata)
  *   tremor_event_*, tremor_doc_*, tremor_iter_*
@@ -114,14 +114,14 @@ char *tremor_pdk_strdup(tremor_pdk_bytes b);
 /* ------------------------------------------------------------------------ */
 
 /* Formats a message (printf-style) into the host's error buffer and returns
- * `code`, so a hook can `return tremor_fail(err, TREMOR_ERR_CONFIG, ...)`.
+ * `code`, so a hook can `return tremor_pdk_fail(err, TREMOR_ERR_CONFIG, ...)`.
  * The message is cut to fit err->cap (which may be 0) at a UTF-8 character
  * boundary, and to at most 1023 bytes; err->len is set to what was written.
  * `err` may be NULL, or have a NULL msg: then only `code` is returned. */
-int32_t tremor_fail(tremor_error *err, int32_t code, const char *fmt, ...)
+int32_t tremor_pdk_fail(tremor_error *err, int32_t code, const char *fmt, ...)
     TREMOR_PDK_PRINTF(3, 4);
-int32_t tremor_vfail(tremor_error *err, int32_t code, const char *fmt,
-                     va_list ap) TREMOR_PDK_PRINTF(3, 0);
+int32_t tremor_pdk_vfail(tremor_error *err, int32_t code, const char *fmt,
+                         va_list ap) TREMOR_PDK_PRINTF(3, 0);
 
 /* ------------------------------------------------------------------------ */
 /* Logging                                                                  */
@@ -188,13 +188,13 @@ int32_t tremor_config_bool(const tremor_value_doc *config, const char *key,
  * or TREMOR_ERR_NO_ROOM if not. */
 
 /* Copies `len` bytes of `data` as the payload. */
-int32_t tremor_batch_push_bytes(tremor_batch *room, uint64_t id,
-                                const void *data, uint64_t len);
+int32_t tremor_pdk_batch_push_bytes(tremor_batch *room, uint64_t id,
+                                    const void *data, uint64_t len);
 
 /* Reserves a `len`-byte payload and points *payload at it, for the caller
  * to fill in place (no copy). *payload is NULL on TREMOR_ERR_NO_ROOM. */
-int32_t tremor_batch_reserve_bytes(tremor_batch *room, uint64_t id,
-                                   uint64_t len, uint8_t **payload);
+int32_t tremor_pdk_batch_reserve_bytes(tremor_batch *room, uint64_t id,
+                                       uint64_t len, uint8_t **payload);
 
 /* Appends a structured event whose payload is the value at node span
  * `payload` (from tremor_builder_finish) and whose metadata is the value at
@@ -202,8 +202,9 @@ int32_t tremor_batch_reserve_bytes(tremor_batch *room, uint64_t id,
  * events array is full, TREMOR_ERR_INVALID when a span is not inside
  * values[0 .. values_len). Prefer tremor_builder_emit, which also undoes
  * the value on failure. */
-int32_t tremor_batch_push_value(tremor_batch *room, uint64_t id,
-                                tremor_span payload, const tremor_span *meta);
+int32_t tremor_pdk_batch_push_value(tremor_batch *room, uint64_t id,
+                                    tremor_span payload,
+                                    const tremor_span *meta);
 
 /* ------------------------------------------------------------------------ */
 /* Filling a pull batch: structured values                                  */
@@ -367,6 +368,17 @@ typedef struct tremor_pdk_iter {
 bool tremor_iter_init(tremor_pdk_iter *it, const tremor_value_doc *doc,
                       uint64_t i);
 bool tremor_iter_next(tremor_pdk_iter *it, uint64_t *child);
+
+/* Deprecated names of pdk-c 0.1, kept for one release: the tremor_ prefix
+ * belongs to the contract's shared data types (tremor/plugin.h), the SDK's
+ * functions take tremor_pdk_. Define TREMOR_PDK_NO_DEPRECATED to drop them. */
+#ifndef TREMOR_PDK_NO_DEPRECATED
+#define tremor_fail tremor_pdk_fail
+#define tremor_vfail tremor_pdk_vfail
+#define tremor_batch_push_bytes tremor_pdk_batch_push_bytes
+#define tremor_batch_reserve_bytes tremor_pdk_batch_reserve_bytes
+#define tremor_batch_push_value tremor_pdk_batch_push_value
+#endif
 
 #ifdef __cplusplus
 } /* extern "C" */
