@@ -85,6 +85,7 @@ mod connector;
 mod error;
 mod ffi;
 mod host;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 mod value;
 
