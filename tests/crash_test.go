@@ -81,7 +81,7 @@ func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
 			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_create: SIGSEGV.`, file)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
 			assert.Equal(t, 2, code, "the Go runtime's status for a fatal signal")
 			// The runtime's report comes first, then the last words.
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
@@ -113,7 +113,7 @@ func TestPluginExitIsNotSuccess(t *testing.T) {
 			fmt.Sprintf(`tremorctl: plugin %s (connector "src", type fault, hook on_connect) called exit(0); events in flight are lost. Exiting with status 70.`, file)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
 			assert.Equal(t, 70, code, "stderr:\n%s", lastLines(stderr, 6))
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 			require.GreaterOrEqual(t, len(lines), 2, "stderr:\n%s", stderr)
@@ -297,7 +297,7 @@ to = "pass"
 from = "pass"
 to = "dst"
 `), 0o644))
-	code, stdout, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, flowFile)
+	code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, flowFile)
 	assert.Equal(t, 0, code, "the status the Go plugin chose (the documented limit)")
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 	require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
