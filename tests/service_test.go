@@ -1,0 +1,422 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// servedCtl is a `tremorctl serve` process and its admin API.
+type servedCtl struct {
+	*ctlProc
+	base  string // http://ADDR
+	token string // sent with POST and DELETE when set
+}
+
+// startServe starts `tremorctl serve --api ADDR ARGS...` on a free
+// loopback port and waits until /health answers.
+func startServe(t testing.TB, args ...string) *servedCtl {
+	t.Helper()
+	addr := freeAddr(t)
+	p := startCtl(t, append([]string{"serve", "--api", addr}, args...)...)
+	s := &servedCtl{ctlProc: p, base: "http://" + addr}
+	waitUntil(t, "GET /health answers 200", func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("tremorctl serve exited (%d)\nstderr:\n%s", p.code, lastLines(p.stderr.String(), 30))
+		default:
+		}
+		code, _ := s.do("GET", "/health", nil)
+		return code == http.StatusOK
+	})
+	return s
+}
+
+// do sends one request and returns the status and body (0 when the
+// request failed).
+func (s *servedCtl) do(method, path string, body []byte) (int, []byte) {
+	req, err := http.NewRequest(method, s.base+path, bytes.NewReader(body))
+	require.NoError(s.t, err)
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	c := &http.Client{Timeout: 60 * time.Second} // DELETE waits for a drain
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, []byte(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// apiFlow is a flow as GET /api/flows shows it.
+type apiFlow struct {
+	Name       string `json:"name"`
+	State      string `json:"state"`
+	Error      string `json:"error"`
+	Connectors []struct {
+		Connector  string `json:"connector"`
+		Type       string `json:"type"`
+		In         uint64 `json:"in"`
+		Out        uint64 `json:"out"`
+		Errors     uint64 `json:"errors"`
+		Acks       uint64 `json:"acks"`
+		Fails      uint64 `json:"fails"`
+		Connected  bool   `json:"connected"`
+		Reconnects uint64 `json:"reconnects"`
+	} `json:"connectors"`
+}
+
+// conn returns one connector's row; {in, out, errors, acks, fails}.
+func (f apiFlow) conn(t testing.TB, id string) [5]uint64 {
+	t.Helper()
+	for _, c := range f.Connectors {
+		if c.Connector == id {
+			return [5]uint64{c.In, c.Out, c.Errors, c.Acks, c.Fails}
+		}
+	}
+	t.Fatalf("flow %q has no connector %q: %+v", f.Name, id, f)
+	return [5]uint64{}
+}
+
+func (s *servedCtl) flow(name string) (apiFlow, bool) {
+	s.t.Helper()
+	code, body := s.do("GET", "/api/flows/"+name, nil)
+	if code == http.StatusNotFound {
+		return apiFlow{}, false
+	}
+	require.Equal(s.t, http.StatusOK, code, "GET /api/flows/%s: %s", name, body)
+	var f apiFlow
+	require.NoError(s.t, json.Unmarshal(body, &f), "%s", body)
+	return f, true
+}
+
+// metrics scrapes /metrics and parses it as Prometheus would.
+func (s *servedCtl) metrics() map[string]*dto.MetricFamily {
+	s.t.Helper()
+	code, body := s.do("GET", "/metrics", nil)
+	require.Equal(s.t, http.StatusOK, code, "%s", body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	require.NoError(s.t, err, "/metrics is not the Prometheus text format:\n%s", body)
+	return fams
+}
+
+// sample is the value of the series of family name with these labels.
+func sample(t testing.TB, fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	fam, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range fam.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// tickFlow is a flow "name": a metronome of count ticks every interval ms
+// into a file sink writing path.
+func tickFlow(name string, interval, count int, path string) string {
+	return fmt.Sprintf(`
+[flow]
+name = %q
+batch_size = 16
+
+[[connector]]
+id = "ticks"
+type = "metronome"
+config = { interval_ms = %d, count = %d }
+
+[[connector]]
+id = "out"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "write" }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "ticks"
+to = "p"
+[[link]]
+from = "p"
+to = "out"
+`, name, interval, count, path)
+}
+
+// Deploy through the API, /metrics while events flow (parsed with the
+// Prometheus parser; the counters grow and end equal to the flow's own
+// counts and to the lines written), and DELETE with drain answering the
+// final counters.
+func TestServeDeployMetricsDelete(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t)
+
+	// A flow that does not validate: 400, file:line messages, nothing runs.
+	bad := strings.Replace(tickFlow("bad", 1, 10, filepath.Join(dir, "bad.jsonl")), `type = "metronome"`, `type = "metronome"
+codec = "nope"`, 1)
+	code, body := s.do("POST", "/api/flows?file=bad.toml", []byte(bad))
+	assert.Equal(t, http.StatusBadRequest, code, "%s", body)
+	assert.Contains(t, string(body), "bad.toml:9: connector[0].codec")
+	_, ok := s.flow("bad")
+	assert.False(t, ok, "a refused flow is not deployed")
+
+	out := filepath.Join(dir, "ticks.jsonl")
+	code, body = s.do("POST", "/api/flows", []byte(tickFlow("ticks", 2, 1500, out)))
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	code, body = s.do("POST", "/api/flows", []byte(tickFlow("ticks", 2, 1500, out)))
+	assert.Equal(t, http.StatusConflict, code, "a second flow of the same name: %s", body)
+
+	src := map[string]string{"flow": "ticks", "connector": "ticks", "direction": "in"}
+	var first float64
+	waitUntil(t, "tremor_connector_events_total of the source grows", func() bool {
+		v, _ := sample(t, s.metrics(), "tremor_connector_events_total", src)
+		if first == 0 {
+			first = v
+			return false
+		}
+		return v > first
+	})
+	fams := s.metrics()
+	for _, name := range []string{"tremor_connector_errors_total", "tremor_connector_acks_total", "tremor_connector_fails_total",
+		"tremor_connector_discarded_total", "tremor_connector_inflight", "tremor_connector_paused", "tremor_connector_connected",
+		"tremor_connector_reconnects_total", "tremor_connector_restarts_total"} {
+		_, ok := sample(t, fams, name, map[string]string{"flow": "ticks", "connector": "out"})
+		assert.True(t, ok, "%s has a series for flow ticks, connector out", name)
+	}
+	connected, _ := sample(t, fams, "tremor_connector_connected", map[string]string{"flow": "ticks", "connector": "out"})
+	assert.Equal(t, 1.0, connected)
+	_, ok = sample(t, fams, "tremor_plugin_info", map[string]string{"plugin": "metronome"})
+	assert.True(t, ok, "tremor_plugin_info names the metronome plugin")
+	_, ok = fams["process_resident_memory_bytes"]
+	assert.True(t, ok, "the process collector is registered")
+	_, ok = fams["go_goroutines"]
+	assert.True(t, ok, "the Go collector is registered")
+
+	// The metronome ends after 1500 ticks: every count settles, and the
+	// metrics agree with the API and with the file.
+	waitUntil(t, "flow ticks finished", func() bool {
+		f, _ := s.flow("ticks")
+		return f.State == "finished"
+	})
+	f, _ := s.flow("ticks")
+	assert.Equal(t, [5]uint64{1500, 1500, 0, 1500, 0}, f.conn(t, "ticks"))
+	assert.Equal(t, [5]uint64{1500, 1500, 0, 0, 0}, f.conn(t, "out"))
+	fams = s.metrics()
+	for dir, want := range map[string]float64{"in": 1500, "out": 1500} {
+		v, _ := sample(t, fams, "tremor_connector_events_total", map[string]string{"flow": "ticks", "connector": "out", "direction": dir})
+		assert.Equal(t, want, v, "sink %s", dir)
+	}
+	acks, _ := sample(t, fams, "tremor_connector_acks_total", map[string]string{"flow": "ticks", "connector": "ticks"})
+	assert.Equal(t, 1500.0, acks)
+	assert.Len(t, fileLines(t, out), 1500)
+
+	// A slow flow, deleted while it runs: drained, and the answer holds the
+	// final counters, equal at both ends and to the lines written.
+	slow := filepath.Join(dir, "slow.jsonl")
+	code, body = s.do("POST", "/api/flows", []byte(tickFlow("slow", 5, 0, slow)))
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	waitUntil(t, "flow slow delivered some events", func() bool {
+		f, _ := s.flow("slow")
+		return f.conn(t, "out")[1] >= 20
+	})
+	code, body = s.do("DELETE", "/api/flows/slow", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var final apiFlow
+	require.NoError(t, json.Unmarshal(body, &final))
+	assert.Equal(t, "stopped", final.State)
+	in := final.conn(t, "ticks")
+	assert.Positive(t, in[0])
+	assert.Equal(t, [5]uint64{in[0], in[0], 0, in[0], 0}, in, "every tick delivered and acked")
+	assert.Equal(t, [5]uint64{in[0], in[0], 0, 0, 0}, final.conn(t, "out"))
+	assert.Len(t, fileLines(t, slow), int(in[0]))
+	_, ok = s.flow("slow")
+	assert.False(t, ok, "a deleted flow is gone")
+	code, _ = s.do("DELETE", "/api/flows/slow", nil)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
+
+// /ready answers 503 naming the connector while a tcp_client sink has no
+// peer, and 200 once the peer listens and events arrive.
+func TestServeReadyFollowsSink(t *testing.T) {
+	dir := t.TempDir()
+	peer := freeAddr(t) // nobody listens yet
+	flowFile := writeFlow(t, dir, "ready.toml", fmt.Sprintf(twoConnectors, "ready",
+		`type = "metronome"
+config = { interval_ms = 5, count = 0 }`,
+		fmt.Sprintf(`type = "tcp_client"
+codec = "json"
+postprocessors = ["lines"]
+config = { addr = %q }
+reconnect = { initial_ms = 50, max_ms = 200 }`, peer)))
+	s := startServe(t, flowFile)
+
+	var body []byte
+	waitUntil(t, "/ready answers 503 naming ready/dst", func() bool {
+		var code int
+		code, body = s.do("GET", "/ready", nil)
+		return code == http.StatusServiceUnavailable && strings.Contains(string(body), `"ready/dst"`)
+	})
+	assert.NotContains(t, string(body), `"ready/src"`, "the source is connected")
+	code, _ := s.do("GET", "/health", nil)
+	assert.Equal(t, http.StatusOK, code, "health is about the process, not the flows")
+	fams := s.metrics()
+	up, _ := sample(t, fams, "tremor_connector_connected", map[string]string{"flow": "ready", "connector": "dst"})
+	assert.Equal(t, 0.0, up)
+
+	srv := &lineServer{t: t, addr: peer}
+	srv.comeBack()
+	t.Cleanup(srv.close)
+	waitUntil(t, "/ready answers 200", func() bool {
+		code, body = s.do("GET", "/ready", nil)
+		return code == http.StatusOK
+	})
+	waitUntil(t, "events reach the peer", func() bool { return srv.count() > 0 })
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+	rows := statsTable(t, s.stderr.String()) // the summary at the end
+	assert.Equal(t, rows["src"][colIn], rows["src"][colAcks], "every tick acked once drained")
+	assert.Equal(t, rows["src"][colIn], uint64(srv.count()), "every tick reached the peer")
+}
+
+// Reload (SIGHUP and POST /api/reload): a changed file is drained and
+// redeployed, an unchanged one keeps running untouched, and a broken one is
+// refused with its errors while its running version keeps going.
+func TestServeReload(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	aOut, bOut := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+	aFile := writeFlow(t, flows, "a.toml", tickFlow("a", 5, 0, aOut))
+	writeFlow(t, flows, "b.toml", tickFlow("b", 5, 0, bOut))
+	s := startServe(t, flows)
+	delivered := func(name string) uint64 {
+		f, ok := s.flow(name)
+		require.True(t, ok, "flow %s is deployed", name)
+		return f.conn(t, "out")[1]
+	}
+	waitUntil(t, "both flows deliver", func() bool { return delivered("a") > 5 && delivered("b") > 5 })
+
+	// Changed a.toml (another output file), reloaded by SIGHUP.
+	aOut2 := filepath.Join(dir, "a2.jsonl")
+	writeFlow(t, flows, "a.toml", tickFlow("a", 5, 0, aOut2))
+	bBefore := delivered("b")
+	s.signal(syscall.SIGHUP)
+	s.waitLog("reloaded the flow files", `"redeployed":["a"]`)
+	waitUntil(t, "the new a writes its new file", func() bool { return len(fileLines(t, aOut2)) > 0 })
+	assert.GreaterOrEqual(t, delivered("b"), bBefore, "b was not restarted: its counters did not reset")
+	oldLines := len(fileLines(t, aOut))
+
+	// A broken a.toml, reloaded through the API: refused with file:line,
+	// the running a keeps going.
+	require.NoError(t, os.WriteFile(aFile, []byte(strings.Replace(tickFlow("a", 5, 0, aOut2), "count = 0", "count = -", 1)), 0o644))
+	code, body := s.do("POST", "/api/reload", nil)
+	assert.Equal(t, http.StatusUnprocessableEntity, code, "%s", body)
+	var res struct {
+		Refused, Redeployed, Unchanged []string
+	}
+	require.NoError(t, json.Unmarshal(body, &res), "%s", body)
+	require.Len(t, res.Refused, 1, "%s", body)
+	assert.Contains(t, res.Refused[0], aFile+":9")
+	assert.Empty(t, res.Redeployed)
+	assert.ElementsMatch(t, []string{"b"}, res.Unchanged)
+	before := delivered("a")
+	waitUntil(t, "a keeps running after the refused reload", func() bool { return delivered("a") > before+5 })
+	f, _ := s.flow("a")
+	assert.Equal(t, "running", f.State)
+	assert.Equal(t, oldLines, len(fileLines(t, aOut)), "the old version of a was stopped by the first reload")
+
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
+
+// A non-loopback --api without a token file is refused before anything is
+// bound or run; with a token file, POST, DELETE and reload need the token
+// (reads do not), and request bodies are size-limited.
+func TestServeTokenAndLimits(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	flowFile := writeFlow(t, dir, "f.toml", tickFlow("f", 5, 0, filepath.Join(dir, "f.jsonl")))
+	code, stdout, stderr := ctl(t, "serve", "--api", fmt.Sprintf("0.0.0.0:%d", port), flowFile)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, stdout)
+	assert.Contains(t, stderr, fmt.Sprintf("--api 0.0.0.0:%d is not a loopback address", port))
+	assert.Contains(t, stderr, "--api-token-file")
+	noCrash(t, stderr)
+	assert.NoFileExists(t, filepath.Join(dir, "f.jsonl"), "no flow ran")
+	ln, err = net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+	require.NoError(t, err, "the port was never bound")
+	ln.Close()
+
+	tokenFile := filepath.Join(dir, "token")
+	const token = "4f1d2c3b-service-test-token"
+	require.NoError(t, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+	s := startServe(t, "--api-token-file", tokenFile)
+	flow := []byte(tickFlow("t", 5, 0, filepath.Join(dir, "t.jsonl")))
+	for _, req := range []struct{ method, path string }{{"POST", "/api/flows"}, {"DELETE", "/api/flows/t"}, {"POST", "/api/reload"}} {
+		for _, tok := range []string{"", "wrong"} {
+			s.token = tok
+			code, body := s.do(req.method, req.path, flow)
+			assert.Equal(t, http.StatusUnauthorized, code, "%s %s with token %q: %s", req.method, req.path, tok, body)
+			assert.NotContains(t, string(body), token, "the token is never echoed")
+		}
+	}
+	s.token = ""
+	for _, path := range []string{"/metrics", "/health", "/api/flows"} {
+		code, _ := s.do("GET", path, nil)
+		assert.Equal(t, http.StatusOK, code, "GET %s needs no token", path)
+	}
+	s.token = token
+	code, body := s.do("POST", "/api/flows", flow)
+	assert.Equal(t, http.StatusCreated, code, "%s", body)
+	code, body = s.do("POST", "/api/flows", bytes.Repeat([]byte("#"), 2<<20))
+	assert.Equal(t, http.StatusRequestEntityTooLarge, code, "%s", body)
+	code, body = s.do("DELETE", "/api/flows/t", nil)
+	assert.Equal(t, http.StatusOK, code, "%s", body)
+	assert.NotContains(t, s.stderr.String(), token, "the token never reaches the log")
+
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+}
