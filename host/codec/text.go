@@ -86,6 +86,9 @@ type binaryCodec struct{}
 
 func (binaryCodec) Name() string { return "binary" }
 
+// DecodesToCopy implements Copier.
+func (binaryCodec) DecodesToCopy() {}
+
 func (binaryCodec) Decode(data []byte) (any, error) {
 	// Copy: data may be a pre-processor's buffer that is reused.
 	out := make([]byte, len(data))

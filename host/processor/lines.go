@@ -169,6 +169,9 @@ type LinesPost struct{}
 
 func (LinesPost) Name() string { return "lines" }
 
+// FramesWithNewline implements NewlineFramer.
+func (LinesPost) FramesWithNewline() {}
+
 func (LinesPost) Append(dst, frame []byte) ([]byte, error) {
 	dst = append(dst, frame...)
 	return append(dst, '\n'), nil

@@ -112,6 +112,21 @@ type Postprocessor interface {
 	Append(dst, frame []byte) ([]byte, error)
 }
 
+// NewlineFramer is a post-processor whose Append is exactly
+// append(dst, frame..., '\n') and never fails: a sink may write the frame
+// in place and add the newline itself.
+type NewlineFramer interface {
+	Postprocessor
+	// FramesWithNewline marks the capability; it does nothing.
+	FramesWithNewline()
+}
+
+// FramesWithNewline reports whether p is a NewlineFramer.
+func FramesWithNewline(p Postprocessor) bool {
+	_, ok := p.(NewlineFramer)
+	return ok
+}
+
 // FrameError reports the frames a pre-processor dropped during one call.
 type FrameError struct {
 	Processor string // e.g. "lines"

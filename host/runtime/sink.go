@@ -355,15 +355,15 @@ func (k *sink) growFor(pe *edge.Event) error {
 // appends the result to dst (the batch's free room, so that the last step
 // writes the payload in place instead of into a buffer that Append then
 // copies). The output is what encoding into a buffer gave: the codec's
-// bytes, or the last post-processor's. A lone "lines" post-processor (the
-// common case) only appends '\n' to its frame, so the codec writes into dst
+// bytes, or the last post-processor's. A lone post-processor that only
+// appends '\n' to its frame ("lines", the common case: a NewlineFramer), so the codec writes into dst
 // directly and the newline follows: no intermediate copy at all.
 func (k *sink) encodeInto(dst []byte, v any) ([]byte, error) {
 	n := k.node
 	if len(n.post) == 0 {
 		return n.codec.Encode(dst, v)
 	}
-	if _, ok := n.post[0].(processor.LinesPost); ok && len(n.post) == 1 {
+	if len(n.post) == 1 && processor.FramesWithNewline(n.post[0]) {
 		out, err := n.codec.Encode(dst, v)
 		if err != nil {
 			return nil, err

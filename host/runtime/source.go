@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"tremorhost/abi"
+	"tremorhost/host/codec"
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
 	"tremorhost/host/pipeline"
-	"tremorhost/host/edge"
 	"tremorhost/host/processor"
 )
 
@@ -20,6 +21,16 @@ type event struct {
 	ingestNs uint64
 	src      *source
 	token    uint64 // the source's window slot
+}
+
+// pulled is the event of the batch being routed (or the internal event
+// that flushes pre-processors): what its values inherit, the port it came
+// on and the stream its bytes belong to. It is set once per event; the
+// pre-processors' emit callbacks read it, everything else is passed.
+type pulled struct {
+	event
+	port   uint32
+	stream uint64
 }
 
 // settlement is a sink's verdict on one delivery of an event.
@@ -65,22 +76,20 @@ type source struct {
 	inbox  inbox
 	err    error // why it stopped early, if it did
 
-	bufs      [][]event // per sink (by sink.idx), filled while routing one batch
-	emits     []processor.Emit
-	streams   map[uint64]*carry // streams with pre-processor state
-	spare     []*carry          // carries of finished streams, for reuse
-	carried   int               // events held by partial frames, all streams
-	frames    uint64            // frames that reached the codec
-	maxCarry  int               // the most events partial frames may hold
-	scratch   []settlement
-	acks      []uint64
-	fails     []uint64
-	ackWarn   limiter // warnings about failed on_ack/on_fail calls
-	paused    bool
-	pauseLog  limiter // pause/resume lines
-	cur       event // the event being routed: its token, meta and timestamp
-	curPort   uint32
-	curStream uint64
+	bufs     [][]event // per sink (by sink.idx), filled while routing one batch
+	emits    []processor.Emit
+	streams  map[uint64]*carry // streams with pre-processor state
+	spare    []*carry          // carries of finished streams, for reuse
+	carried  int               // events held by partial frames, all streams
+	frames   uint64            // frames that reached the codec
+	maxCarry int               // the most events partial frames may hold
+	scratch  []settlement
+	acks     []uint64
+	fails    []uint64
+	ackWarn  limiter // warnings about failed on_ack/on_fail calls
+	paused   bool
+	pauseLog limiter // pause/resume lines
+	cur      pulled  // the pulled event whose bytes are being decoded and routed
 
 	// Hot-path state (performance only; behaviour as without it):
 	//   - routes resolves n.outLinks["out"/"err"] and each pipeline's "out"
@@ -94,12 +103,12 @@ type source struct {
 	//   - free takes back the event slices sinks are done with, so flush
 	//     does not allocate a new one per batch and sink;
 	//   - raw copies frames for the binary codec into shared chunks.
-	routes         [2][]route // by port: 0 out, 1 err
-	in, out, discarded uint64 // in: events decoded (a read or request may hold several)
-	lastStream     uint64
-	lastCarry      *carry // streams[lastStream], or nil
-	free           chan []event
-	raw            *byteArena // nil unless the codec is "binary"
+	routes             [2][]route // by port: 0 out, 1 err
+	in, out, discarded uint64     // in: events decoded (a read or request may hold several)
+	lastStream         uint64
+	lastCarry          *carry // streams[lastStream], or nil
+	free               chan []event
+	raw                *byteArena // nil unless the codec is "binary"
 }
 
 // route is one pipeline an output port feeds, with the sinks of the
@@ -121,7 +130,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 			s.routes[i] = append(s.routes[i], route{p: p, out: p.ports[pipeline.PortOut]})
 		}
 	}
-	if n.codec != nil && n.codec.Name() == "binary" {
+	if n.codec != nil && codec.DecodesToCopy(n.codec) {
 		s.raw = &byteArena{}
 	}
 	for level := range n.pre {
@@ -245,11 +254,10 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 	for i := 0; i < b.Len(); i++ {
 		ev := b.Event(i)
 		tok := s.window.open(ev.ID)
-		s.cur = event{src: s, token: tok, ingestNs: ev.IngestNs}
+		s.cur = pulled{event: event{src: s, token: tok, ingestNs: ev.IngestNs}, port: ev.Port, stream: ev.Stream}
 		if s.cur.ingestNs == 0 {
 			s.cur.ingestNs = now
 		}
-		s.curPort, s.curStream = ev.Port, ev.Stream
 		if meta, err := b.Meta(i); err != nil {
 			s.reject(err, nil)
 		} else {
@@ -259,7 +267,7 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 				if v, err := b.Value(i); err != nil {
 					s.reject(err, nil)
 				} else {
-					s.emit(v)
+					s.emit(ev.Port, v)
 				}
 			} else {
 				end := ev.Flags&abi.EventEndStream != 0
@@ -324,7 +332,7 @@ func (s *source) resolve(c *carry, tok uint64) {
 // frame made from its bytes was delivered, and fails back (or goes to the
 // err port) when any of them was dropped.
 func (s *source) frame(stream uint64, p []byte, end bool) {
-	s.curStream = stream
+	s.cur.stream = stream
 	c := s.stream(stream)
 	if len(p) == 0 {
 		if end {
@@ -410,11 +418,11 @@ func (s *source) feed(level int, data []byte) error {
 		s.frames++
 		s.in++
 		if s.raw != nil {
-			// The binary codec's Decode is a fresh copy of the frame: one
+			// The codec's Decode is a fresh copy of the frame (binary): one
 			// allocation for the bytes and one to box the slice, per
 			// event. This is the same value (a []byte that does not alias
 			// data, len == cap) carved from shared chunks.
-			s.emit(s.raw.copy(data))
+			s.emit(s.cur.port, s.raw.copy(data))
 			return nil
 		}
 		v, err := n.codec.Decode(data)
@@ -422,10 +430,10 @@ func (s *source) feed(level int, data []byte) error {
 			s.reject(err, data)
 			return nil
 		}
-		s.emit(v)
+		s.emit(s.cur.port, v)
 		return nil
 	}
-	return n.pre[level].Process(s.curStream, data, s.emits[level])
+	return n.pre[level].Process(s.cur.stream, data, s.emits[level])
 }
 
 // finishStreams flushes what pre-processors hold (a last line without a
@@ -445,8 +453,7 @@ func (s *source) finishStreams(giveUp <-chan struct{}) {
 	// The flushed frames belong to this internal event; the events whose
 	// bytes they hold settle with it.
 	tok := s.window.openInternal()
-	s.cur = event{src: s, token: tok, ingestNs: uint64(time.Now().UnixNano())}
-	s.curPort = abi.PortOut
+	s.cur = pulled{event: event{src: s, token: tok, ingestNs: uint64(time.Now().UnixNano())}, port: abi.PortOut}
 	for stream := range s.streams {
 		s.finishStream(stream)
 	}
@@ -466,7 +473,7 @@ func (s *source) finishStream(stream uint64) {
 	s.resolve(c, s.cur.token)
 	*c = carry{}
 	s.spare = append(s.spare, c)
-	s.curStream = stream
+	s.cur.stream = stream
 	for level, pre := range s.node.pre {
 		if err := pre.Finish(stream, s.emits[level]); err != nil {
 			s.reject(err, nil)
@@ -474,10 +481,10 @@ func (s *source) finishStream(stream uint64) {
 	}
 }
 
-// emit routes one decoded value from the current event.
-func (s *source) emit(v any) {
+// emit routes one decoded value of the current event from port.
+func (s *source) emit(port uint32, v any) {
 	routes := s.routes[0]
-	if s.curPort == abi.PortErr {
+	if port == abi.PortErr {
 		routes = s.routes[1]
 	}
 	if len(routes) == 0 {
@@ -497,7 +504,7 @@ func (s *source) emit(v any) {
 			sinks = rt.p.ports[d.Port]
 		}
 		for _, k := range sinks {
-			e := s.cur
+			e := s.cur.event
 			e.value = v
 			s.bufs[k.idx] = append(s.bufs[k.idx], e)
 			s.window.add(s.cur.token, 1)
@@ -511,15 +518,12 @@ func (s *source) emit(v any) {
 func (s *source) reject(err error, data []byte) {
 	n := s.node
 	n.counters.Errors.Add(1)
-	if s.curPort != abi.PortErr && len(s.routes[1]) > 0 {
+	if s.cur.port != abi.PortErr && len(s.routes[1]) > 0 {
 		e := map[string]any{"error": err.Error(), "connector": n.conn.ID}
 		if data != nil {
 			e["data"] = string(data)
 		}
-		saved := s.curPort
-		s.curPort = abi.PortErr
-		s.emit(e)
-		s.curPort = saved
+		s.emit(abi.PortErr, e)
 		return
 	}
 	s.fail(err)
