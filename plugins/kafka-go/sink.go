@@ -39,6 +39,7 @@ func newSink(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
 		kgo.RecordPartitioner(keyOrRoundRobin{}),
 		kgo.RecordDeliveryTimeout(timeout),
 		kgo.ProducerLinger(0),
+		kgo.AllowAutoTopicCreation(), // where the broker allows it
 		// the idempotent producer (franz-go's default) needs acks=all
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 	}
@@ -72,6 +73,8 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	done := make([]bool, n)
+	var firstErr error
+	retry, failed := 0, 0
 	for i := 0; i < n; i++ {
 		rec, err := s.record(b, i)
 		if err != nil {
@@ -89,10 +92,19 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 				if retriable(err) {
 					o = pdk.OutcomeRetry
 				}
-				s.host.Debugf("produce to %s: %v", rec.Topic, err)
 			}
 			mu.Lock()
 			outcomes[i], done[i] = o, true
+			if err != nil {
+				if firstErr == nil {
+					firstErr = fmt.Errorf("topic %s: %w", rec.Topic, err)
+				}
+				if o == pdk.OutcomeRetry {
+					retry++
+				} else {
+					failed++
+				}
+			}
 			mu.Unlock()
 		})
 	}
@@ -111,6 +123,11 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		}
 		mu.Unlock()
 		s.host.Warnf("%d of %d records unconfirmed after %s: sent again (they may land twice)", late, n, s.timeout+time.Second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if firstErr != nil {
+		s.host.Warnf("produce: %d of %d records to retry, %d failed; first error: %v", retry, n, failed, firstErr)
 	}
 	return nil
 }
