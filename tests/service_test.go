@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,6 +20,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"tremorhost/tests/testenv"
 )
 
 // servedCtl is a `tremorctl serve` process and its admin API.
@@ -421,6 +424,68 @@ func TestServeTokenAndLimits(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code, "%s", body)
 	assert.NotContains(t, s.stderr.String(), token, "the token never reaches the log")
 
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+}
+
+// A real Prometheus (scripts/prometheus.sh) scrapes tremorctl serve: the
+// flow's counters are queryable through Prometheus' own HTTP API. Without
+// Prometheus installed this fails saying how to install it.
+func TestServePrometheusScrape(t *testing.T) {
+	dir := t.TempDir()
+	flowFile := writeFlow(t, dir, "scraped.toml", tickFlow("scraped", 5, 0, filepath.Join(dir, "out.jsonl")))
+	s := startServe(t, flowFile)
+
+	promAddr := freeAddr(t)
+	_, port, err := net.SplitHostPort(promAddr)
+	require.NoError(t, err)
+	prom := exec.Command(filepath.Join(testenv.Root(t), "scripts", "prometheus.sh"), "run", filepath.Join(dir, "prom"), strings.TrimPrefix(s.base, "http://"), port)
+	var promErr logBuf
+	prom.Stdout, prom.Stderr = &promErr, &promErr
+	require.NoError(t, prom.Start())
+	exited := make(chan struct{})
+	go func() { prom.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		prom.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			prom.Process.Kill()
+			<-exited
+		}
+	})
+
+	query := "http://" + promAddr + `/api/v1/query?query=tremor_connector_events_total{flow="scraped",connector="ticks",direction="in"}`
+	var value float64
+	waitUntil(t, "Prometheus has scraped tremor_connector_events_total", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("prometheus exited: %s", promErr.String())
+		default:
+		}
+		resp, err := http.Get(query)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Status string
+			Data   struct {
+				Result []struct {
+					Metric map[string]string
+					Value  [2]any
+				}
+			}
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil || r.Status != "success" || len(r.Data.Result) != 1 {
+			return false
+		}
+		v, _ := r.Data.Result[0].Value[1].(string)
+		_, err = fmt.Sscan(v, &value)
+		return err == nil && value > 0
+	})
+	f, _ := s.flow("scraped")
+	assert.GreaterOrEqual(t, float64(f.conn(t, "ticks")[0]), value, "Prometheus saw the source's in counter, no more than the API shows now")
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
 }
