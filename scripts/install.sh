@@ -95,6 +95,8 @@ do_install() {
     rm -f "$build/cmake/install_manifest_$comp.txt"
     DESTDIR="$destdir" cmake --install "$build/cmake" --prefix "$prefix" --component "$comp" \
       || die "cmake --install (component $comp) failed: see the messages above"
+    [ -s "$build/cmake/install_manifest_$comp.txt" ] \
+      || die "cmake --install installed nothing for component $comp: $build/cmake was configured before it had install rules for it; rebuild (make build), then run make install again"
     while IFS= read -r f || [ -n "$f" ]; do
       files+=("${f#"$prefix"/}")
     done <"$build/cmake/install_manifest_$comp.txt"
