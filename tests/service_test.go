@@ -489,3 +489,36 @@ func TestServePrometheusScrape(t *testing.T) {
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
 }
+
+// ${VAR}, ${VAR:-default} and ${file:PATH} in a flow file: substituted
+// before the flow is checked, the values never logged; an unset variable
+// is an error naming file:line and what to do.
+func TestFlowEnvSubstitution(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "secret-named-output.jsonl")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "out-path"), []byte(out+"\n"), 0o600))
+	text := strings.Replace(tickFlow("env", 1, 0, ""), `path = ""`, `path = "${file:out-path}"`, 1)
+	text = strings.Replace(text, "count = 0", `count = ${TICKS:-7}`, 1)
+	flowFile := writeFlow(t, dir, "env.toml", text)
+
+	code, _, stderr := ctl(t, "--log-level", "debug", "run", flowFile)
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+	assert.Len(t, fileLines(t, out), 7, "the default applied and the path came from the file")
+	rows := statsTable(t, stderr)
+	assert.Equal(t, row{7, 7, 0, 7, 0, 0}, rows["ticks"])
+	var created int
+	for _, line := range strings.Split(stderr, "\n") {
+		if strings.Contains(line, `"creating connector"`) && strings.Contains(line, `"connector":"out"`) {
+			created++
+			assert.Contains(t, line, "<redacted>")
+			assert.NotContains(t, line, out, "the substituted value is not logged")
+		}
+	}
+	assert.Equal(t, 1, created, "the debug line that shows the config")
+
+	bad := writeFlow(t, dir, "bad.toml", strings.Replace(text, "${TICKS:-7}", "${TREMOR_TEST_UNSET_VAR}", 1))
+	code, _, stderr = ctl(t, "validate", bad)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, bad+":9: ${TREMOR_TEST_UNSET_VAR}: environment variable TREMOR_TEST_UNSET_VAR is not set; set it, or give a default")
+	noCrash(t, stderr)
+}

@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"strings"
+
+	"tremorhost/host/flow"
 )
 
 // Isolation is a connector's isolation setting (see flow.Isolations):
@@ -92,6 +94,6 @@ func InHost(t Type, p Policy) (Placement, error) {
 
 // create makes n's instance where its placement says.
 func (n *node) create() (Instance, error) {
-	n.log.Debug().Interface("config", n.place.Loggable(n.config)).Bool("process", n.place.Process).Msg("creating connector")
+	n.log.Debug().Interface("config", flow.RedactConfig(n.place.Loggable(n.config))).Bool("process", n.place.Process).Msg("creating connector")
 	return n.typ.Create(n.conn.ID, n.config, n.place, n.base)
 }
