@@ -37,28 +37,46 @@ const (
 	ValueObject = 8
 )
 
+// Row is one row of an X-macro table of the header: X(NAME, value, text),
+// NAME without the TREMOR_ prefix.
+type Row struct {
+	Name  string
+	Value int64
+	Text  string
+}
+
+// ValueKinds is the header's TREMOR_VALUE_KINDS table, in order; Text is
+// the kind's name in messages.
+var ValueKinds = []Row{
+	{"VALUE_NULL", ValueNull, "null"},
+	{"VALUE_BOOL", ValueBool, "bool"},
+	{"VALUE_INT", ValueInt, "int"},
+	{"VALUE_UINT", ValueUint, "uint"},
+	{"VALUE_FLOAT", ValueFloat, "float"},
+	{"VALUE_STRING", ValueString, "string"},
+	{"VALUE_BYTES", ValueBytes, "bytes"},
+	{"VALUE_ARRAY", ValueArray, "array"},
+	{"VALUE_OBJECT", ValueObject, "object"},
+}
+
+// Ports is the header's TREMOR_PORTS table, in order; Text is the port's
+// name in a flow's links.
+var Ports = []Row{
+	{"PORT_OUT", PortOut, "out"},
+	{"PORT_ERR", PortErr, "err"},
+}
+
+// EventFlags is the header's TREMOR_EVENT_FLAGS table, in order.
+var EventFlags = []Row{
+	{"EVENT_STRUCTURED", EventStructured, "the payload spans value nodes, not bytes"},
+	{"EVENT_END_STREAM", EventEndStream, "the last event of its stream"},
+}
+
 // KindName names a TREMOR_VALUE_* kind ("null", "bool", "int", ...), or
 // returns "kind N" for an unknown one.
 func KindName(kind uint32) string {
-	switch kind {
-	case ValueNull:
-		return "null"
-	case ValueBool:
-		return "bool"
-	case ValueInt:
-		return "int"
-	case ValueUint:
-		return "uint"
-	case ValueFloat:
-		return "float"
-	case ValueString:
-		return "string"
-	case ValueBytes:
-		return "bytes"
-	case ValueArray:
-		return "array"
-	case ValueObject:
-		return "object"
+	if int(kind) < len(ValueKinds) {
+		return ValueKinds[kind].Text // the kinds are 0, 1, ... in order
 	}
 	return "kind " + itoa(int64(kind))
 }

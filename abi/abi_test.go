@@ -171,8 +171,46 @@ func TestEveryHeaderDefinitionIsMirrored(t *testing.T) {
 		_, ok := goStructs[m[1]]
 		assert.True(t, ok, "struct %s in plugin.h has no Go mirror in abi", m[1])
 	}
-	codes := regexp.MustCompile(`X\(([A-Z_]+), (-?\d+), "`).FindAllStringSubmatch(string(src), -1)
-	assert.Len(t, codes, len(abi.ResultCodes), "rows of TREMOR_RESULT_CODES in the header text")
+	rows := regexp.MustCompile(`X\(([A-Z_]+), (-?(?:0x)?\d+), "`).FindAllStringSubmatch(string(src), -1)
+	assert.Len(t, rows, len(abi.ResultCodes)+len(abi.ValueKinds)+len(abi.Ports)+len(abi.EventFlags), "rows of the X-macro tables in the header text")
+	tables := regexp.MustCompile(`(?m)^#define (TREMOR_[A-Z_]+)\(X\)`).FindAllStringSubmatch(string(src), -1)
+	var names []string
+	for _, m := range tables {
+		names = append(names, m[1])
+	}
+	assert.Equal(t, []string{"TREMOR_RESULT_CODES", "TREMOR_VALUE_KINDS", "TREMOR_PORTS", "TREMOR_EVENT_FLAGS"}, names,
+		"the header's X-macro tables, each mirrored in abi and checked in TestTablesMatchHeader")
+}
+
+// TestTablesMatchHeader compares each X-macro table of the header, row by
+// row, with its Go mirror, and the flags with EventKnownFlags.
+func TestTablesMatchHeader(t *testing.T) {
+	for _, tc := range []struct {
+		table string
+		c     []cabi.Row
+		g     []abi.Row
+	}{
+		{"TREMOR_VALUE_KINDS", cabi.ValueKinds(), abi.ValueKinds},
+		{"TREMOR_PORTS", cabi.Ports(), abi.Ports},
+		{"TREMOR_EVENT_FLAGS", cabi.EventFlags(), abi.EventFlags},
+	} {
+		t.Run(tc.table, func(t *testing.T) {
+			require.NotEmpty(t, tc.c)
+			require.Len(t, tc.g, len(tc.c), "rows")
+			for i, c := range tc.c {
+				assert.Equal(t, abi.Row(c), tc.g[i], "row %d", i)
+			}
+		})
+	}
+	var known int64
+	for _, f := range abi.EventFlags {
+		known |= f.Value
+	}
+	assert.Equal(t, int64(abi.EventKnownFlags), known, "EventKnownFlags has every flag of TREMOR_EVENT_FLAGS")
+	for _, k := range abi.ValueKinds {
+		assert.Equal(t, k.Text, abi.KindName(uint32(k.Value)))
+	}
+	assert.Equal(t, "kind 9", abi.KindName(9))
 }
 
 // cName turns a Go field name into the header's: StructSize -> struct_size,

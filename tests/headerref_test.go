@@ -102,7 +102,15 @@ type hdrSection struct {
 var (
 	bannerRule   = regexp.MustCompile(`^/\* -{20,} \*/$`)
 	defineLine   = regexp.MustCompile(`^#define (TREMOR_\w+)(?:\s+(.*?))?\s*(?:/\*\s*(.*?)\s*\*/)?\s*$`)
-	xRow         = regexp.MustCompile(`^\s*X\((\w+),\s*(-?\d+),\s*"(.*)"\)\s*\\?$`)
+	xRow         = regexp.MustCompile(`^\s*X\((\w+),\s*(-?(?:0x)?\d+),\s*"(.*)"\)\s*\\?$`)
+	xTable       = regexp.MustCompile(`^#define (TREMOR_\w+)\(X\)`)
+	// xTitles says what each X-macro table of the header lists.
+	xTitles = map[string]string{
+		"TREMOR_RESULT_CODES": "the result codes",
+		"TREMOR_VALUE_KINDS":  "the kinds of structured value",
+		"TREMOR_PORTS":        "the ports",
+		"TREMOR_EVENT_FLAGS":  "the event flags",
+	}
 	typedefFn    = regexp.MustCompile(`^typedef .*\(\*(\w+)\)\(`)
 	typedefStruc = regexp.MustCompile(`^typedef struct (\w+) (?:\{|(\w+);)`)
 	inlineFn     = regexp.MustCompile(`^static inline .*?\b(\w+)\(`)
@@ -211,14 +219,15 @@ func itemNames(it hdrItem) (names []string, title string) {
 		}
 	}
 	switch {
-	case strings.HasPrefix(first, "#define TREMOR_RESULT_CODES("):
-		add("TREMOR_RESULT_CODES")
+	case xTable.MatchString(first):
+		table := xTable.FindStringSubmatch(first)[1]
+		add(table)
 		for _, l := range it.code {
 			if m := xRow.FindStringSubmatch(l); m != nil {
 				add("TREMOR_" + m[1])
 			}
 		}
-		return names, "`TREMOR_RESULT_CODES`: the result codes"
+		return names, "`" + table + "`: " + xTitles[table]
 	case strings.HasPrefix(first, "enum {"):
 		for _, l := range it.code {
 			if m := regexp.MustCompile(`^\s+(TREMOR_\w+) = `).FindStringSubmatch(l); m != nil {
@@ -389,7 +398,7 @@ func renderItem(w *strings.Builder, it hdrItem) {
 	}
 	fmt.Fprintf(w, "\n\n### %s\n\n%s\n", title, markdown(it.doc))
 	first := it.code[0]
-	if strings.HasPrefix(first, "#define TREMOR_RESULT_CODES(") {
+	if xTable.MatchString(first) {
 		w.WriteString("| constant | value | meaning |\n| --- | --- | --- |\n")
 		for _, l := range it.code {
 			if m := xRow.FindStringSubmatch(l); m != nil {

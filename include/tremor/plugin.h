@@ -167,16 +167,24 @@ typedef struct tremor_span {
 } tremor_span;
 
 /* Kinds of structured value (tremor_value.kind), also used as the types of
- * config fields (tremor_config_field.type). */
-#define TREMOR_VALUE_NULL 0
-#define TREMOR_VALUE_BOOL 1
-#define TREMOR_VALUE_INT 2    /* signed 64-bit:   as.i */
-#define TREMOR_VALUE_UINT 3   /* unsigned 64-bit: as.u */
-#define TREMOR_VALUE_FLOAT 4  /* IEEE-754 double: as.f */
-#define TREMOR_VALUE_STRING 5 /* UTF-8 bytes at arena[as.offset .. +len] */
-#define TREMOR_VALUE_BYTES 6  /* raw bytes at arena[as.offset .. +len] */
-#define TREMOR_VALUE_ARRAY 7  /* `len` direct children follow this node */
-#define TREMOR_VALUE_OBJECT 8 /* `len` direct children (with keys) follow */
+ * config fields (tremor_config_field.type), written once:
+ * X(NAME, value, the kind's name in messages). Where each kind keeps its
+ * data is said at tremor_value below. */
+#define TREMOR_VALUE_KINDS(X)    \
+  X(VALUE_NULL, 0, "null")     \
+  X(VALUE_BOOL, 1, "bool")     \
+  X(VALUE_INT, 2, "int")       \
+  X(VALUE_UINT, 3, "uint")     \
+  X(VALUE_FLOAT, 4, "float")   \
+  X(VALUE_STRING, 5, "string") \
+  X(VALUE_BYTES, 6, "bytes")   \
+  X(VALUE_ARRAY, 7, "array")   \
+  X(VALUE_OBJECT, 8, "object")
+enum {
+#define TREMOR_X_ENUM(name, value, text) TREMOR_##name = value,
+  TREMOR_VALUE_KINDS(TREMOR_X_ENUM)
+#undef TREMOR_X_ENUM
+};
 
 /* One node of a structured value.
  *
@@ -196,7 +204,12 @@ typedef struct tremor_span {
  * Strings and byte strings live in the byte arena at [as.offset, as.offset +
  * len). A reader must check every span against the arena's length. */
 typedef struct tremor_value {
-  uint8_t kind;        /* TREMOR_VALUE_* */
+  uint8_t kind;        /* TREMOR_VALUE_*: NULL; BOOL (as.boolean); INT
+                          (signed 64-bit, as.i); UINT (unsigned 64-bit,
+                          as.u); FLOAT (IEEE-754 double, as.f); STRING
+                          (UTF-8) and BYTES at arena[as.offset .. +len];
+                          ARRAY, OBJECT (with keys): `len` direct children
+                          follow this node */
   uint8_t reserved[3]; /* zero */
   uint32_t key_len;    /* key length in bytes, when the parent is an object */
   uint64_t key_offset; /* key offset in the byte arena */
@@ -222,16 +235,31 @@ typedef struct tremor_value_doc {
   uint64_t bytes_len;
 } tremor_value_doc;
 
-/* Ports an event can be emitted on (tremor_event.port). */
-#define TREMOR_PORT_OUT 0 /* regular output */
-#define TREMOR_PORT_ERR 1 /* error output */
+/* Ports an event can be emitted on (tremor_event.port), written once:
+ * X(NAME, value, the port's name in a flow's links): OUT is the regular
+ * output, ERR the error output. */
+#define TREMOR_PORTS(X)    \
+  X(PORT_OUT, 0, "out") \
+  X(PORT_ERR, 1, "err")
+enum {
+#define TREMOR_X_ENUM(name, value, text) TREMOR_##name = value,
+  TREMOR_PORTS(TREMOR_X_ENUM)
+#undef TREMOR_X_ENUM
+};
 
-/* Event flags (tremor_event.flags). */
-#define TREMOR_EVENT_STRUCTURED 0x1u /* payload spans value nodes, not bytes */
-/* The last event of its stream (e.g. a TCP connection closed): after it the
- * host flushes and forgets what it keeps per stream, such as a partial last
- * line held by the lines pre-processor. The payload may be empty. */
-#define TREMOR_EVENT_END_STREAM 0x2u
+/* Event flags (tremor_event.flags), written once: X(NAME, bit, meaning).
+ * END_STREAM: the last event of its stream (e.g. a TCP connection closed):
+ * after it the host flushes and forgets what it keeps per stream, such as a
+ * partial last line held by the lines pre-processor. The payload may be
+ * empty. */
+#define TREMOR_EVENT_FLAGS(X)                                           \
+  X(EVENT_STRUCTURED, 0x1, "the payload spans value nodes, not bytes") \
+  X(EVENT_END_STREAM, 0x2, "the last event of its stream")
+enum {
+#define TREMOR_X_ENUM(name, value, text) TREMOR_##name = value,
+  TREMOR_EVENT_FLAGS(TREMOR_X_ENUM)
+#undef TREMOR_X_ENUM
+};
 
 /* One event inside a batch.
  *

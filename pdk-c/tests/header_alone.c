@@ -42,6 +42,26 @@ LAYOUT_CHECK(descriptor_connectors,
 #endif
 
 LAYOUT_CHECK(abi_major, TREMOR_ABI_MAJOR == 1);
+
+/* The X-macro tables keep ABI 1.0's rows and values. */
+#define ROW(name, value, text) +1
+LAYOUT_CHECK(value_kinds_rows, (0 TREMOR_VALUE_KINDS(ROW)) == 9);
+LAYOUT_CHECK(ports_rows, (0 TREMOR_PORTS(ROW)) == 2);
+LAYOUT_CHECK(event_flags_rows, (0 TREMOR_EVENT_FLAGS(ROW)) == 2);
+#undef ROW
+LAYOUT_CHECK(value_kinds,
+             TREMOR_VALUE_NULL == 0 && TREMOR_VALUE_BOOL == 1 &&
+                 TREMOR_VALUE_INT == 2 && TREMOR_VALUE_UINT == 3 &&
+                 TREMOR_VALUE_FLOAT == 4 && TREMOR_VALUE_STRING == 5 &&
+                 TREMOR_VALUE_BYTES == 6 && TREMOR_VALUE_ARRAY == 7 &&
+                 TREMOR_VALUE_OBJECT == 8);
+LAYOUT_CHECK(ports, TREMOR_PORT_OUT == 0 && TREMOR_PORT_ERR == 1);
+LAYOUT_CHECK(event_flags,
+             TREMOR_EVENT_STRUCTURED == 0x1 && TREMOR_EVENT_END_STREAM == 0x2);
+/* A flag fits tremor_event.flags and masks it without surprises. */
+LAYOUT_CHECK(event_flags_mask,
+             ((uint32_t)0xffffffffu & ~(uint32_t)TREMOR_EVENT_STRUCTURED) ==
+                 0xfffffffeu);
 LAYOUT_CHECK(result_ok, TREMOR_OK == 0 && TREMOR_ERR_PANIC == -7);
 
 /* The result-code table, enum and string function agree. */

@@ -129,6 +129,20 @@ pub const TREMOR_VALUE_BYTES: u8 = 6;
 pub const TREMOR_VALUE_ARRAY: u8 = 7;
 pub const TREMOR_VALUE_OBJECT: u8 = 8;
 
+/// The X-macro table TREMOR_VALUE_KINDS: (name without the TREMOR_ prefix,
+/// value, the kind's name in messages), in the header's order.
+pub const TREMOR_VALUE_KINDS: [(&str, u8, &str); 9] = [
+    ("VALUE_NULL", TREMOR_VALUE_NULL, "null"),
+    ("VALUE_BOOL", TREMOR_VALUE_BOOL, "bool"),
+    ("VALUE_INT", TREMOR_VALUE_INT, "int"),
+    ("VALUE_UINT", TREMOR_VALUE_UINT, "uint"),
+    ("VALUE_FLOAT", TREMOR_VALUE_FLOAT, "float"),
+    ("VALUE_STRING", TREMOR_VALUE_STRING, "string"),
+    ("VALUE_BYTES", TREMOR_VALUE_BYTES, "bytes"),
+    ("VALUE_ARRAY", TREMOR_VALUE_ARRAY, "array"),
+    ("VALUE_OBJECT", TREMOR_VALUE_OBJECT, "object"),
+];
+
 /// The anonymous union `tremor_value.as`.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -182,6 +196,28 @@ pub const TREMOR_PORT_ERR: u32 = 1;
 
 pub const TREMOR_EVENT_STRUCTURED: u32 = 0x1;
 pub const TREMOR_EVENT_END_STREAM: u32 = 0x2;
+
+/// The X-macro table TREMOR_PORTS: (name without the TREMOR_ prefix, value,
+/// the port's name in a flow's links), in the header's order.
+pub const TREMOR_PORTS: [(&str, u32, &str); 2] = [
+    ("PORT_OUT", TREMOR_PORT_OUT, "out"),
+    ("PORT_ERR", TREMOR_PORT_ERR, "err"),
+];
+
+/// The X-macro table TREMOR_EVENT_FLAGS: (name without the TREMOR_ prefix,
+/// bit, meaning), in the header's order.
+pub const TREMOR_EVENT_FLAGS: [(&str, u32, &str); 2] = [
+    (
+        "EVENT_STRUCTURED",
+        TREMOR_EVENT_STRUCTURED,
+        "the payload spans value nodes, not bytes",
+    ),
+    (
+        "EVENT_END_STREAM",
+        TREMOR_EVENT_END_STREAM,
+        "the last event of its stream",
+    ),
+];
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]

@@ -2,7 +2,8 @@
 //! `include/tremor/plugin.h`, without bindgen.
 //!
 //! 1. The header is scanned for every `#define TREMOR_*` constant, every
-//!    result code of the TREMOR_RESULT_CODES table, every struct field and
+//!    row of its X-macro tables (result codes, value kinds, ports, event
+//!    flags; each row also compared with its Rust table), every struct field and
 //!    every `tremor_*_fn` typedef; each must appear in the tables below (and
 //!    the tables may name nothing the header lacks).
 //! 2. From the tables, a C program is generated that includes the header,
@@ -432,8 +433,8 @@ fn is_ident(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
 
-/// The `#define TREMOR_*` object-like macros and the TREMOR_RESULT_CODES
-/// entries (as TREMOR_<NAME>), plus the enum's closing sentinel.
+/// The `#define TREMOR_*` object-like macros and the rows of the X-macro
+/// tables (as TREMOR_<NAME>), plus the result enum's closing sentinel.
 fn header_constants(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for line in text.lines() {
@@ -602,6 +603,14 @@ fn c_program() -> String {
     c += "#define PRINT_CODE(name, value, text) \\\n  \
           printf(\"result %d = %s %d %s\\n\", i++, #name, (int)(value), text);\n";
     c += "  TREMOR_RESULT_CODES(PRINT_CODE)\n";
+    for table in ["TREMOR_VALUE_KINDS", "TREMOR_PORTS", "TREMOR_EVENT_FLAGS"] {
+        c += "  i = 0;\n";
+        c += &format!(
+            "#define PRINT_ROW(name, value, text) \\\n  \
+             printf(\"{table} %d = %s %lld %s\\n\", i++, #name, (long long)(value), text);\n  \
+             {table}(PRINT_ROW)\n#undef PRINT_ROW\n"
+        );
+    }
     for code in [-8, -7, -1, 0, 1, 2, 3, 12345] {
         c += &format!("  printf(\"result_str {code} = %s\\n\", tremor_result_str({code}));\n");
     }
@@ -633,6 +642,25 @@ fn rust_lines() -> BTreeMap<String, String> {
     }
     for (i, (name, value, text)) in TREMOR_RESULT_CODES.iter().enumerate() {
         m.insert(format!("result {i}"), format!("{name} {value} {text}"));
+    }
+    let tables: [(&str, Vec<(&str, i64, &str)>); 3] = [
+        (
+            "TREMOR_VALUE_KINDS",
+            TREMOR_VALUE_KINDS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+        ),
+        (
+            "TREMOR_PORTS",
+            TREMOR_PORTS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+        ),
+        (
+            "TREMOR_EVENT_FLAGS",
+            TREMOR_EVENT_FLAGS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+        ),
+    ];
+    for (table, rows) in tables {
+        for (i, (name, value, text)) in rows.iter().enumerate() {
+            m.insert(format!("{table} {i}"), format!("{name} {value} {text}"));
+        }
     }
     for code in [-8, -7, -1, 0, 1, 2, 3, 12345] {
         m.insert(
@@ -786,9 +814,10 @@ fn header_scan_notices_a_changed_header() {
         vec!["msg", "cap", "len"]
     );
     let added = text.replacen(
-        "#define TREMOR_PORT_ERR 1",
-        "#define TREMOR_PORT_ERR 1\n#define TREMOR_PORT_NEW 2",
+        "  X(PORT_ERR, 1, \"err\")",
+        "  X(PORT_ERR, 1, \"err\") \\\n  X(PORT_NEW, 2, \"new\")",
         1,
     );
+    assert_ne!(text, added, "the test's edit no longer applies to the header");
     assert!(header_constants(&added).contains("TREMOR_PORT_NEW"));
 }

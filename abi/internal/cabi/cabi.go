@@ -14,6 +14,7 @@ typedef struct { const char *strct; const char *field; size_t offset; size_t siz
 typedef struct { const char *name; size_t size; size_t align; } cabi_struct;
 typedef struct { const char *name; long long value; } cabi_const;
 typedef struct { const char *name; int32_t value; const char *text; } cabi_code;
+typedef struct { const char *name; long long value; const char *text; } cabi_row;
 
 #define F(S, M) { #S, #M, offsetof(S, M), sizeof(((S *)0)->M) }
 static const cabi_field cabi_fields[] = {
@@ -91,6 +92,21 @@ static const cabi_const cabi_consts[] = {
 static const cabi_code cabi_codes[] = { TREMOR_RESULT_CODES(X) };
 #undef X
 
+#define X(NAME, VALUE, TEXT) { #NAME, VALUE, TEXT },
+static const cabi_row cabi_value_kinds[] = { TREMOR_VALUE_KINDS(X) };
+static const cabi_row cabi_ports[] = { TREMOR_PORTS(X) };
+static const cabi_row cabi_event_flags[] = { TREMOR_EVENT_FLAGS(X) };
+#undef X
+#define N(a) (sizeof a / sizeof a[0])
+static const cabi_row *cabi_table(int which, size_t *n) {
+  switch (which) {
+  case 0: *n = N(cabi_value_kinds); return cabi_value_kinds;
+  case 1: *n = N(cabi_ports); return cabi_ports;
+  default: *n = N(cabi_event_flags); return cabi_event_flags;
+  }
+}
+#undef N
+
 static const char *cabi_abi_version_string(void) { return TREMOR_ABI_VERSION_STRING; }
 static const char *cabi_entry_symbol(void) { return TREMOR_PLUGIN_ENTRY_SYMBOL; }
 static const char *cabi_result_str(int32_t c) { return tremor_result_str(c); }
@@ -104,6 +120,8 @@ static const cabi_const *cabi_const_at(size_t i) { return &cabi_consts[i]; }
 static const cabi_code *cabi_code_at(size_t i) { return &cabi_codes[i]; }
 */
 import "C"
+
+import "unsafe"
 
 // Field is one struct member as the C compiler lays it out. Name uses C
 // syntax, union members included ("as.f").
@@ -165,6 +183,32 @@ func ResultCodes() []Code {
 	}
 	return out
 }
+
+// Row is one row of an X-macro table of the header: X(NAME, value, text).
+type Row struct {
+	Name  string
+	Value int64
+	Text  string
+}
+
+func table(which C.int) []Row {
+	var n C.size_t
+	rows := C.cabi_table(which, &n)
+	var out []Row
+	for _, r := range unsafe.Slice(rows, n) {
+		out = append(out, Row{Name: C.GoString(r.name), Value: int64(r.value), Text: C.GoString(r.text)})
+	}
+	return out
+}
+
+// ValueKinds returns TREMOR_VALUE_KINDS in the header's order.
+func ValueKinds() []Row { return table(0) }
+
+// Ports returns TREMOR_PORTS in the header's order.
+func Ports() []Row { return table(1) }
+
+// EventFlags returns TREMOR_EVENT_FLAGS in the header's order.
+func EventFlags() []Row { return table(2) }
 
 // ResultStr calls the header's tremor_result_str.
 func ResultStr(code int32) string { return C.GoString(C.cabi_result_str(C.int32_t(code))) }
