@@ -522,3 +522,49 @@ func TestFlowEnvSubstitution(t *testing.T) {
 	assert.Contains(t, stderr, bad+":9: ${TREMOR_TEST_UNSET_VAR}: environment variable TREMOR_TEST_UNSET_VAR is not set; set it, or give a default")
 	noCrash(t, stderr)
 }
+
+// tremorctl status prints the flows of a running serve with their
+// counters; without a serve there it fails saying what it tried.
+func TestStatus(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, writeFlow(t, dir, "st.toml", tickFlow("st", 5, 0, filepath.Join(dir, "st.jsonl"))))
+	addr := strings.TrimPrefix(s.base, "http://")
+	waitUntil(t, "flow st delivers", func() bool {
+		f, _ := s.flow("st")
+		return f.conn(t, "out")[1] > 0
+	})
+	code, stdout, stderr := ctl(t, "status", "--api", addr)
+	require.Equal(t, 0, code, "stderr:\n%s", stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 3, "a header and one row per connector:\n%s", stdout)
+	assert.Equal(t, []string{"flow", "state", "connector", "type", "connected", "paused", "inflight", "in", "out", "errors", "acks", "fails", "discarded"}, strings.Fields(lines[0]))
+	for i, id := range []string{"ticks", "out"} {
+		f := strings.Fields(lines[i+1])
+		require.Len(t, f, 13, lines[i+1])
+		assert.Equal(t, []string{"st", "running", id, "yes"}, []string{f[0], f[1], f[2], f[4]})
+	}
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+
+	code, _, stderr = ctl(t, "status", "--api", addr) // nobody there now
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "is tremorctl serve (or run --api) running there? (--api HOST:PORT)")
+	noCrash(t, stderr)
+}
+
+// --help, -h and help CMD show that command's help on stdout and exit 0.
+func TestCLIHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"help", "serve"}, {"serve", "--help"}, {"run", "-h"},
+		{"help", "status"}, {"help", "validate"}, {"help", "version"}, {"list-plugins", "--help"}} {
+		code, stdout, stderr := ctl(t, args...)
+		assert.Equal(t, 0, code, "%v: stderr:\n%s", args, stderr)
+		assert.Contains(t, stdout, "usage: tremorctl", args)
+		if len(args) == 2 && args[0] == "help" {
+			assert.Contains(t, stdout, "usage: tremorctl "+args[1], "help %s shows that command's help", args[1])
+		}
+		assert.NotRegexp(t, `(?m)^  -[a-z]`, stdout, "%v: flags are spelled --name", args)
+	}
+	code, _, stderr := ctl(t, "serve", "--no-such-flag")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "flag provided but not defined")
+}

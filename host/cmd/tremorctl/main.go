@@ -84,13 +84,19 @@ on a terminal, JSON otherwise; the default).
 func run(args []string, stdout, stderr io.Writer) int {
 	global := flag.NewFlagSet("tremorctl", flag.ContinueOnError)
 	global.SetOutput(stderr)
-	global.Usage = func() { fmt.Fprint(stderr, usage) }
+	global.Usage = func() {
+		if wantsHelp(args) {
+			fmt.Fprint(stdout, usage) // asked for: not an error
+			return
+		}
+		fmt.Fprint(stderr, usage)
+	}
 	c := &cli{stdout: stdout, stderr: stderr, level: "warn", format: "auto"}
 	global.Var(levelFlag{c}, "log-level", "log level: trace, debug, info, warn, error")
 	global.StringVar(&c.format, "log-format", c.format, "log format: auto, text or json")
 	showVersion := global.Bool("version", false, "print the version and exit")
 	if err := global.Parse(args); err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if *showVersion {
 		return c.printVersion(global.Args())
