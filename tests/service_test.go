@@ -568,3 +568,34 @@ func TestCLIHelpExitsZero(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "flag provided but not defined")
 }
+
+// tremor_connector_events_total{direction="in"} of a source counts events
+// (lines here), not the reads that carried them; acks count reads.
+func TestServeMetricsCountEvents(t *testing.T) {
+	dir := t.TempDir()
+	addr, out := freeAddr(t), filepath.Join(dir, "out.jsonl")
+	src := fmt.Sprintf("type = \"tcp_server\"\ncodec = \"json\"\npreprocessors = [\"lines\"]\nconfig = { url = %q }", addr)
+	dst := fmt.Sprintf("type = \"file\"\ncodec = \"json\"\nconfig = { path = %q, mode = \"write\" }", out)
+	s := startServe(t, writeFlow(t, dir, "lines.toml", fmt.Sprintf(twoConnectors, "lines", src, dst)))
+	c := dialRetry(t, addr)
+	const n = 500
+	writeAll(t, c, jsonLines(0, n), 4096)
+	waitUntil(t, "every line written and acked", func() bool {
+		f, _ := s.flow("lines")
+		in := f.conn(t, "src")
+		return len(fileLines(t, out)) == n && in[0] > 0 && in[3] == in[0]
+	})
+	f, _ := s.flow("lines")
+	reads := f.conn(t, "src")[0]
+	assert.Less(t, reads, uint64(n), "several lines per read")
+	fams := s.metrics()
+	v, _ := sample(t, fams, "tremor_connector_events_total", map[string]string{"flow": "lines", "connector": "src", "direction": "in"})
+	assert.Equal(t, float64(n), v, "events in: lines")
+	v, _ = sample(t, fams, "tremor_connector_events_total", map[string]string{"flow": "lines", "connector": "src", "direction": "out"})
+	assert.Equal(t, float64(n), v)
+	v, _ = sample(t, fams, "tremor_connector_acks_total", map[string]string{"flow": "lines", "connector": "src"})
+	assert.Equal(t, float64(reads), v, "acks: what the plugin handed over")
+	require.NoError(t, c.Close())
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+}

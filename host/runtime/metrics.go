@@ -23,6 +23,10 @@ type Counters struct {
 	// refused; not in Fails, but not delivered either (see FailedBack).
 	FailsRefused atomic.Uint64
 
+	// Events a source decoded from what it pulled: a read or request with
+	// several lines is one In (and one ack or fail) but several events.
+	Events atomic.Uint64
+
 	// Gauges, for observers (see observe.go).
 	Inflight   atomic.Int64  // a source's unsettled events, published once per batch
 	Paused     atomic.Bool   // the source asked its plugin to pause

@@ -13,6 +13,10 @@ type Observation struct {
 	Source bool   `json:"source"`
 	Sink   bool   `json:"sink"`
 
+	// Events is, for a source, the events decoded from what it pulled
+	// (In counts what the plugin handed over: reads, requests; acks and
+	// fails count those too); for a sink, In.
+	Events     uint64 `json:"events"`
 	Inflight   int64  `json:"inflight"` // a source's unsettled events
 	Paused     bool   `json:"paused"`
 	Connected  bool   `json:"connected"`
@@ -39,6 +43,7 @@ func (r *Runtime) Observe() []Observation {
 			Origin:     n.typ.Origin(),
 			Source:     n.source != nil,
 			Sink:       n.sink != nil,
+			Events:     events(n),
 			Inflight:   c.Inflight.Load(),
 			Paused:     c.Paused.Load(),
 			Connected:  c.Connected.Load(),
@@ -47,6 +52,13 @@ func (r *Runtime) Observe() []Observation {
 		})
 	}
 	return out
+}
+
+func events(n *node) uint64 {
+	if n.source != nil {
+		return n.counters.Events.Load()
+	}
+	return n.counters.In.Load()
 }
 
 // Name is the flow's name; File the file it came from.

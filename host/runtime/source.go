@@ -103,12 +103,12 @@ type source struct {
 	//   - free takes back the event slices sinks are done with, so flush
 	//     does not allocate a new one per batch and sink;
 	//   - raw copies frames for the binary codec into shared chunks.
-	routes             [2][]route // by port: 0 out, 1 err
-	in, out, discarded uint64     // in: events decoded (a read or request may hold several)
-	lastStream         uint64
-	lastCarry          *carry // streams[lastStream], or nil
-	free               chan []event
-	raw                *byteArena // nil unless the codec is "binary"
+	routes                 [2][]route // by port: 0 out, 1 err
+	events, out, discarded uint64     // events: decoded from what was pulled (a read or request may hold several)
+	lastStream             uint64
+	lastCarry              *carry // streams[lastStream], or nil
+	free                   chan []event
+	raw                    *byteArena // nil unless the codec is "binary"
 }
 
 // route is one pipeline an output port feeds, with the sinks of the
@@ -250,6 +250,7 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 	if b.Len() == 0 {
 		return
 	}
+	n.counters.In.Add(uint64(b.Len()))
 	now := uint64(time.Now().UnixNano())
 	for i := 0; i < b.Len(); i++ {
 		ev := b.Event(i)
@@ -263,7 +264,7 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 		} else {
 			s.cur.meta = meta
 			if ev.Flags&abi.EventStructured != 0 {
-				s.in++
+				s.events++
 				if v, err := b.Value(i); err != nil {
 					s.reject(err, nil)
 				} else {
@@ -416,7 +417,7 @@ func (s *source) feed(level int, data []byte) error {
 	n := s.node
 	if level == len(n.pre) {
 		s.frames++
-		s.in++
+		s.events++
 		if s.raw != nil {
 			// The codec's Decode is a fresh copy of the frame (binary): one
 			// allocation for the bytes and one to box the slice, per
@@ -549,9 +550,9 @@ func (s *source) record(id uint64, failed bool) {
 // blocks here (that is back-pressure), while settlements keep being applied.
 func (s *source) flush(giveUp <-chan struct{}) {
 	n := s.node
-	if s.in > 0 {
-		n.counters.In.Add(s.in)
-		s.in = 0
+	if s.events > 0 {
+		n.counters.Events.Add(s.events)
+		s.events = 0
 	}
 	if s.out > 0 {
 		n.counters.Out.Add(s.out)

@@ -19,7 +19,7 @@ var (
 	connLabels = []string{"flow", "connector"}
 
 	descEvents = prometheus.NewDesc("tremor_connector_events_total",
-		"Events in (decoded from what a source pulled, or queued to a sink) and out (routed by a source, delivered by a sink).",
+		"Events in (decoded by a source from what it pulled: a read or request may hold several; queued to a sink) and out (routed by a source, delivered by a sink).",
 		[]string{"flow", "connector", "direction"}, nil)
 	descErrors    = prometheus.NewDesc("tremor_connector_errors_total", "Codec and processor failures and failed plugin calls.", connLabels, nil)
 	descAcks      = prometheus.NewDesc("tremor_connector_acks_total", "Source events acknowledged to the plugin (delivered, or discarded by a route).", connLabels, nil)
@@ -63,7 +63,7 @@ func collectConnector(ch chan<- prometheus.Metric, flowName string, o runtime.Ob
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
 	}
-	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(o.In), flowName, o.Connector, "in")
+	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(o.Events), flowName, o.Connector, "in")
 	ch <- prometheus.MustNewConstMetric(descEvents, prometheus.CounterValue, float64(o.Out), flowName, o.Connector, "out")
 	counter(descErrors, o.Errors)
 	counter(descAcks, o.Acks)
