@@ -537,10 +537,10 @@ to = "dst"
 	runs, refused := 0, 0
 	for runs < 5 || time.Since(start) < 3*time.Second {
 		runs++
-		code, stdout, stderr := tremorctlExit(t, dir, env, "run", "--plugin-path", plugins, flowFile)
+		code, _, stderr := tremorctlExit(t, dir, env, "run", "--plugin-path", plugins, flowFile)
 		require.NotContains(t, stderr, "panic:", "run %d: the host panicked", runs)
 		require.NotContains(t, stderr, "goroutine ", "run %d", runs)
-		rows := statsTable(t, stdout)
+		rows := statsTable(t, stderr)
 		src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded
 		require.Greater(t, src[0], uint64(0), "run %d: the source produced events; stderr:\n%s", runs, lastLines(stderr, 10))
 		// Each event taken is delivered, or failed back (its metadata was
@@ -672,7 +672,7 @@ config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = {
 	}
 	assert.LessOrEqual(t, warnOrWorse, 2*restarts+4, "log lines at warn and above bounded by the restarts")
 
-	rows := statsTable(t, stdout.String())
+	rows := statsTable(t, stderr.String())
 	src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded
 	// 20 events from each process that crashed, up to 20 from the last
 	assert.GreaterOrEqual(t, src[0], uint64(20*restarts))
@@ -736,7 +736,7 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 				for _, w := range tc.want {
 					assert.Contains(t, msg, w, args)
 				}
-				assert.NotContains(t, stdout, "connector    in", "%v: no flow ran", args)
+				assert.NotContains(t, stdout+stderr, "connector    in", "%v: no flow ran", args)
 				assert.NoFileExists(t, out, "%v: nothing reached the sink", args)
 			}
 		})
@@ -835,7 +835,7 @@ to = "count"
 			code, stdout, stderr := runCopy(t, bin, args...)
 			assert.Equal(t, 1, code, args)
 			assert.Contains(t, stdout+stderr, "tremor-runner refused: "+runner+": refusing to load: the file is writable by group or others", args)
-			assert.NotContains(t, stdout, "connector    in", args)
+			assert.NotContains(t, stdout+stderr, "connector    in", args)
 		}
 	})
 
@@ -843,7 +843,7 @@ to = "count"
 		bin := ctlCopy(t, nil)
 		code, stdout, stderr := runCopy(t, bin, "run", "--plugin-path", plugins, goFlow("auto"))
 		require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
-		rows := statsTable(t, stdout)
+		rows := statsTable(t, stderr)
 		assert.Equal(t, uint64(100), rows["gen"][0])
 		assert.Equal(t, uint64(100), rows["gen"][3], "acked")
 		assert.Equal(t, uint64(100), rows["count"][1])

@@ -128,7 +128,7 @@ func echoSetup(t *testing.T) (flowFile, out, top, plugins string) {
 func requireEchoRan(t *testing.T, code int, stdout, stderr, out string) {
 	t.Helper()
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", stdout, lastLines(stderr, 30))
-	rows := statsTable(t, stdout)
+	rows := statsTable(t, stderr)
 	assert.Equal(t, uint64(3), rows["in"][0], "in: events in")
 	assert.Equal(t, uint64(3), rows["in"][3], "in: acks")
 	assert.Equal(t, uint64(3), rows["out"][1], "out: events out")
