@@ -599,3 +599,33 @@ func TestServeMetricsCountEvents(t *testing.T) {
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
 }
+
+// tremorctl run --api serves the same API for its one flow: metrics while
+// it runs, and DELETE drains it, after which run exits with its summary.
+func TestRunWithAPI(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	addr := freeAddr(t)
+	p := startCtl(t, "run", "--api", addr, writeFlow(t, dir, "one.toml", tickFlow("one", 5, 0, out)))
+	s := &servedCtl{ctlProc: p, base: "http://" + addr}
+	waitUntil(t, "run --api delivers events", func() bool {
+		code, _ := s.do("GET", "/health", nil)
+		if code != http.StatusOK {
+			return false
+		}
+		f, ok := s.flow("one")
+		return ok && f.State == "running" && f.conn(t, "out")[1] > 5
+	})
+	v, ok := sample(t, s.metrics(), "tremor_connector_events_total", map[string]string{"flow": "one", "connector": "out", "direction": "out"})
+	assert.True(t, ok)
+	assert.Positive(t, v)
+	code, body := s.do("DELETE", "/api/flows/one", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var final apiFlow
+	require.NoError(t, json.Unmarshal(body, &final))
+	assert.Equal(t, "stopped", final.State)
+	assert.Equal(t, 0, p.wait(), "stderr:\n%s", lastLines(p.stderr.String(), 20))
+	rows := statsTable(t, p.stderr.String())
+	assert.Equal(t, final.conn(t, "out")[1], rows["out"][colOut], "the answer and the summary agree")
+	assert.Equal(t, int(rows["out"][colOut]), len(fileLines(t, out)))
+}
