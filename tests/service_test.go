@@ -308,6 +308,16 @@ reconnect = { initial_ms = 50, max_ms = 200 }`, peer)))
 	up, _ := sample(t, fams, "tremor_connector_connected", map[string]string{"flow": "ready", "connector": "dst"})
 	assert.Equal(t, 0.0, up)
 
+	// Back-pressure is visible: the source's window fills and it pauses.
+	paused := map[string]string{"flow": "ready", "connector": "src"}
+	waitUntil(t, "tremor_connector_paused of the source is 1", func() bool {
+		v, _ := sample(t, s.metrics(), "tremor_connector_paused", paused)
+		return v == 1
+	})
+	inflight, _ := sample(t, s.metrics(), "tremor_connector_inflight", paused)
+	assert.Positive(t, inflight, "unsettled events while paused")
+	s.waitLog("source paused: its sinks are behind or down (back-pressure)", `"connector":"src"`)
+
 	srv := &lineServer{t: t, addr: peer}
 	srv.comeBack()
 	t.Cleanup(srv.close)
@@ -316,6 +326,11 @@ reconnect = { initial_ms = 50, max_ms = 200 }`, peer)))
 		return code == http.StatusOK
 	})
 	waitUntil(t, "events reach the peer", func() bool { return srv.count() > 0 })
+	waitUntil(t, "tremor_connector_paused of the source is 0", func() bool {
+		v, _ := sample(t, s.metrics(), "tremor_connector_paused", paused)
+		return v == 0
+	})
+	s.waitLog("source resumed", `"connector":"src"`)
 	s.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())

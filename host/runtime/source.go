@@ -76,20 +76,22 @@ type source struct {
 	inbox  inbox
 	err    error // why it stopped early, if it did
 
-	bufs     [][]event // per sink (by sink.idx), filled while routing one batch
-	emits    []processor.Emit
-	streams  map[uint64]*carry // streams with pre-processor state
-	spare    []*carry          // carries of finished streams, for reuse
-	carried  int               // events held by partial frames, all streams
-	frames   uint64            // frames that reached the codec
-	maxCarry int               // the most events partial frames may hold
-	scratch  []settlement
-	acks     []uint64
-	fails    []uint64
-	ackWarn  limiter // warnings about failed on_ack/on_fail calls
-	paused   bool
-	pauseLog limiter // pause/resume lines
-	cur      pulled  // the pulled event whose bytes are being decoded and routed
+	bufs      [][]event // per sink (by sink.idx), filled while routing one batch
+	emits     []processor.Emit
+	streams   map[uint64]*carry // streams with pre-processor state
+	spare     []*carry          // carries of finished streams, for reuse
+	carried   int               // events held by partial frames, all streams
+	frames    uint64            // frames that reached the codec
+	maxCarry  int               // the most events partial frames may hold
+	scratch   []settlement
+	acks      []uint64
+	fails     []uint64
+	ackWarn   limiter // warnings about failed on_ack/on_fail calls
+	paused    bool
+	held      bool    // held back by back-pressure: window full, or a sink's queue full
+	heldLog   limiter // "source paused" lines
+	resumeLog limiter // "source resumed" lines
+	cur       pulled  // the pulled event whose bytes are being decoded and routed
 
 	// Hot-path state (performance only; behaviour as without it):
 	//   - routes resolves n.outLinks["out"/"err"] and each pipeline's "out"
@@ -184,6 +186,7 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 			continue
 		}
 		s.setPaused(false)
+		s.setHeld(false)
 		// Settlements reach the plugin between pulls: while some are due,
 		// wait less, so a request/response source (http_server answers
 		// once acked) hears of them within a few milliseconds.
@@ -215,6 +218,25 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 	}
 }
 
+// setHeld records whether back-pressure holds the source (its window is
+// full, or a sink's queue is): the paused gauge, and a log line per change,
+// at most one a second each way.
+func (s *source) setHeld(h bool) {
+	if s.held == h {
+		return
+	}
+	s.held = h
+	s.node.counters.Paused.Store(h)
+	if h {
+		if ok, suppressed := s.heldLog.allow(time.Now()); ok {
+			s.node.log.Info().Int("inflight", s.window.unsettled()).Int("suppressed", suppressed).
+				Msg("source paused: its sinks are behind or down (back-pressure); it resumes once events settle")
+		}
+	} else if ok, suppressed := s.resumeLog.allow(time.Now()); ok {
+		s.node.log.Info().Int("suppressed", suppressed).Msg("source resumed")
+	}
+}
+
 // settleWait bounds a pull's wait while events are unsettled.
 const settleWait = 2 * time.Millisecond
 
@@ -223,15 +245,7 @@ func (s *source) setPaused(p bool) {
 		return
 	}
 	s.paused = p
-	s.node.counters.Paused.Store(p)
-	if ok, suppressed := s.pauseLog.allow(time.Now()); ok {
-		if p {
-			s.node.log.Info().Int("inflight", s.window.unsettled()).Int("suppressed", suppressed).
-				Msg("source paused: its sinks are behind or down (back-pressure); it resumes once events settle")
-		} else {
-			s.node.log.Info().Int("suppressed", suppressed).Msg("source resumed")
-		}
-	}
+	s.setHeld(p)
 	var err error
 	if p {
 		err = s.inst.Pause()
@@ -573,6 +587,12 @@ func (s *source) flush(giveUp <-chan struct{}) {
 			s.bufs[idx] = make([]event, 0, s.r.flow.BatchSize)
 		}
 		k.node.counters.In.Add(uint64(len(buf)))
+		select {
+		case k.in <- buf:
+			continue
+		default:
+			s.setHeld(true) // the sink's queue is full: wait (back-pressure)
+		}
 	send:
 		for {
 			select {
