@@ -32,8 +32,16 @@ if want rust; then
   cargo test --quiet --target-dir build/cargo
 fi
 if want go; then
+  # The Kafka tests (tests/kafka_test.go) need a local broker: started here
+  # so that a missing Java or jar fails loudly before the tests, stopped
+  # after them whatever their result.
+  echo "== Kafka broker for the Go tests (scripts/kafka.sh)"
+  scripts/kafka.sh start
   echo "== Go tests (go test)"
-  go test -count=1 ./...
+  status=0
+  go test -count=1 ./... || status=$?
+  scripts/kafka.sh stop
+  [ "$status" = 0 ] || exit "$status"
 fi
 want fuzz || exit 0
 
