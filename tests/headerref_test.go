@@ -100,10 +100,10 @@ type hdrSection struct {
 }
 
 var (
-	bannerRule   = regexp.MustCompile(`^/\* -{20,} \*/$`)
-	defineLine   = regexp.MustCompile(`^#define (TREMOR_\w+)(?:\s+(.*?))?\s*(?:/\*\s*(.*?)\s*\*/)?\s*$`)
-	xRow         = regexp.MustCompile(`^\s*X\((\w+),\s*(-?(?:0x)?\d+),\s*"(.*)"\)\s*\\?$`)
-	xTable       = regexp.MustCompile(`^#define (TREMOR_\w+)\(X\)`)
+	bannerRule = regexp.MustCompile(`^/\* -{20,} \*/$`)
+	defineLine = regexp.MustCompile(`^#define (TREMOR_\w+)(?:\s+(.*?))?\s*(?:/\*\s*(.*?)\s*\*/)?\s*$`)
+	xRow       = regexp.MustCompile(`^\s*X\((\w+),\s*(-?(?:0x)?\d+),\s*"(.*)"\)\s*\\?$`)
+	xTable     = regexp.MustCompile(`^#define (TREMOR_\w+)\(X\)`)
 	// xTitles says what each X-macro table of the header lists.
 	xTitles = map[string]string{
 		"TREMOR_RESULT_CODES": "the result codes",
