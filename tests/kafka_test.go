@@ -349,3 +349,39 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	dups := checkSeq(t, perPart, out)
 	t.Logf("%d records, %d lines, %d duplicates", 4*perPart, countLines(out), dups)
 }
+
+// A Kafka connector config that can never work is refused when the flow
+// is created, by run and validate alike, naming the flow file, the
+// connector and what to change; nothing moves. No broker is needed.
+func TestKafkaConfigErrors(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	fileSink := fmt.Sprintf("type = \"file\"\ncodec = \"json\"\nconfig = { path = %q, mode = \"write\" }", out)
+	source := func(extra string) string {
+		return "type = \"kafka_source\"\ncodec = \"json\"\nconfig = { brokers = \"127.0.0.1:1\", topics = \"t\", group_id = \"g\"" + extra + " }"
+	}
+	for _, c := range []struct{ name, src, dst, id, typ, msg string }{
+		{"on_fail", source(`, on_fail = "drop"`), fileSink, "src", "kafka_source", `on_fail "drop": use "redeliver" or "skip"`},
+		{"start_from", source(`, start_from = "middle"`), fileSink, "src", "kafka_source", `start_from "middle": use "earliest" or "latest"`},
+		{"heartbeat", source(`, session_timeout_ms = 2000, heartbeat_ms = 2000`), fileSink, "src", "kafka_source", "heartbeat_ms (2000) must be above 0 and below session_timeout_ms (2000)"},
+		{"no topics", "type = \"kafka_source\"\ncodec = \"json\"\nconfig = { brokers = \"127.0.0.1:1\", topics = \" , \", group_id = \"g\" }", fileSink, "src", "kafka_source", `topics " , " names nothing`},
+		{"empty group", "type = \"kafka_source\"\ncodec = \"json\"\nconfig = { brokers = \"127.0.0.1:1\", topics = \"t\", group_id = \"\" }", fileSink, "src", "kafka_source", "group_id must not be empty"},
+		{"sink timeout", metronome(5), "type = \"kafka_sink\"\ncodec = \"json\"\nconfig = { brokers = \"127.0.0.1:1\", topic = \"t\", send_timeout_ms = 60000 }", "dst", "kafka_sink", "send_timeout_ms 60000 must be between 100 and 8000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFlow(t, t.TempDir(), "create.toml", fmt.Sprintf(twoConnectors, "create", c.src, c.dst))
+			want := fmt.Sprintf(`tremorctl: flow "create" (%s): connector %q (type %s): could not be created: `, path, c.id, c.typ)
+			for _, cmd := range []string{"run", "validate"} {
+				code, _, stderr := ctl(t, cmd, path)
+				assert.Equal(t, 1, code, "%s: stderr:\n%s", cmd, stderr)
+				assert.Contains(t, stderr, want, cmd)
+				assert.Contains(t, stderr, c.msg, cmd)
+				noCrash(t, stderr)
+				if cmd == "run" {
+					rows := statsTable(t, stderr)
+					assert.Equal(t, row{}, rows["src"], "nothing pulled")
+					assert.Equal(t, row{}, rows["dst"], "nothing sent")
+				}
+			}
+		})
+	}
+}
