@@ -32,7 +32,7 @@ const (
 	NumSlots  = 1024 // instances beyond this run without a breadcrumb
 	offState  = 0    // uint32: 0 free, 1 claimed
 	offHook   = 4    // uint32: 0 no hook running, else hook number + 1
-	offInst   = 8    // uint64: the *Instance address (as Go tracebacks print it)
+	offInst   = 8    // uint64: the native transport's address (as Go tracebacks print it)
 	offLo     = 16   // uint64: lowest address the plugin file is mapped at
 	offHi     = 24   // uint64: end of its highest mapping
 	offLens   = 32   // 3 x uint16: lengths of file, type, alias

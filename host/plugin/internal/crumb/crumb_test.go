@@ -96,7 +96,7 @@ func TestMapped(t *testing.T) {
 }
 
 // A real crash report of this Go version, cut to what matters: a segfault
-// in plugin code called from (*Instance).Send.
+// in plugin code called from (*native).Send.
 const cgoCrash = `SIGSEGV: segmentation violation
 PC=0x7fd02854078e m=3 sigcode=1 addr=0x0
 signal arrived during cgo execution
@@ -106,15 +106,15 @@ runtime.cgocall(0x5336c0, 0xd03e6298580)
 	/usr/local/go/src/runtime/cgocall.go:167 +0x4b fp=0xd03e62b1488 sp=0xd03e62b1450 pc=0x4821ab
 github.com/ebitengine/purego.SyscallN(0x7fd0285408f0?, {0xd03e62da2c8?, 0x0?, 0x0?})
 	/root/go/pkg/mod/github.com/ebitengine/purego@v0.11.3/syscall.go:92 +0x165 fp=0xd03e62b18a0 sp=0xd03e62b1608 pc=0x532405
-tremorhost/host/plugin.(*Instance).call(0xd03e62da180?, 0x7fd0285408f0?, {0xd03e62b1a10?, 0x7fd0284d4940?, 0xd03e62b1928?})
+tremorhost/host/plugin.(*native).call(0xd03e62da180?, 0x7fd0285408f0?, {0xd03e62b1a10?, 0x7fd0284d4940?, 0xd03e62b1928?})
 	/work/main/host/plugin/instance.go:201 +0x70 fp=0xd03e62b18e0 sp=0xd03e62b18a0 pc=0x55e0b0
-tremorhost/host/plugin.(*Instance).Send(0xd03e62da180, 0xd03e62a16c0, {0xd03e6202900, 0x64, 0x796e00?})
+tremorhost/host/plugin.(*native).Send(0xd03e62da180, 0xd03e62a16c0, {0xd03e6202900, 0x64, 0x796e00?})
 	/work/main/host/plugin/instance.go:514 +0x60f fp=0xd03e62b1b90 sp=0xd03e62b18e0 pc=0x56110f
 tremorhost/host/runtime.(*sink).sendBatch(0xd03e62e85a0, 0xd03e6282620)
 	/work/main/host/runtime/sink.go:206 +0x9b4 fp=0xd03e62b1e80 sp=0xd03e62b1b90 pc=0x74dbd4
 
 goroutine 1 gp=0xd03e61f81e0 m=nil [select]:
-tremorhost/host/plugin.(*Instance).Pull(0xd03e6aaaaaa, 0xd03e62a16c0, 0x2)
+tremorhost/host/plugin.(*native).Pull(0xd03e6aaaaaa, 0xd03e62a16c0, 0x2)
 `
 
 const runtimeCrash = `fatal error: unexpected signal during runtime execution

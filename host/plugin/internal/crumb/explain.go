@@ -12,18 +12,18 @@ type Crash struct {
 	What   string // "SIGSEGV", "SIGABRT", "fatal error: ...", "panic: ..."
 	PC     uint64 // where the signal arrived; 0 when not said
 	Native bool   // the signal arrived while non-Go code ran
-	Inst   uint64 // the *Instance receiver on the crashing goroutine's stack; 0 when none
-	Method string // the Instance method on that stack (Send, Pull, ...)
+	Inst   uint64 // the receiver of host/plugin's native transport on the crashing goroutine's stack; 0 when none
+	Method string // its method on that stack (Send, Pull, Step, ...)
 }
 
 var (
 	sigLine  = regexp.MustCompile(`^(SIG[A-Z0-9]+): `)
 	sigInner = regexp.MustCompile(`\[signal (SIG[A-Z0-9]+)[^\]]*?pc=0x([0-9a-f]+)`)
 	pcField  = regexp.MustCompile(`(?m)^PC=0x([0-9a-f]+) `)
-	// host/plugin.(*Instance).Send(0xc000123456, ...: the receiver comes
+	// host/plugin.(*native).Send(0xc000123456, ...: the receiver comes
 	// first; a "?" after it means it may be stale, which matching against
 	// the table's addresses tolerates.
-	instFrame = regexp.MustCompile(`host/plugin\.\(\*Instance\)\.([A-Za-z]+)\(0x([0-9a-f]+)`)
+	instFrame = regexp.MustCompile(`host/plugin\.\(\*native\)\.([A-Za-z]+)\(0x([0-9a-f]+)`)
 )
 
 // ParseCrash reads the text the Go runtime writes when the process dies
@@ -55,8 +55,8 @@ func ParseCrash(dump []byte) Crash {
 		if j := strings.Index(block, "\n\n"); j >= 0 {
 			block = block[:j]
 		}
-		// The outermost Instance frame names the hook's method (Send,
-		// Pull, step, ...); call, inside it, has the same receiver.
+		// The outermost native frame names the hook's method (Send,
+		// Pull, Step, ...); call, inside it, has the same receiver.
 		ms := instFrame.FindAllStringSubmatch(block, -1)
 		if len(ms) > 0 {
 			m := ms[len(ms)-1]
