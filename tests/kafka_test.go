@@ -385,3 +385,63 @@ func TestKafkaConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// kafkaIDs reads topic from the start until want distinct "id" fields were
+// seen, and returns how many records that took (duplicates included).
+func kafkaIDs(t testing.TB, addr, topic string, want int) (records int) {
+	t.Helper()
+	cl := kafkaClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	seen := map[int64]bool{}
+	deadline := time.Now().Add(kafkaDeadline)
+	for len(seen) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s: %d of %d ids after %s", topic, len(seen), want, kafkaDeadline)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var ev struct{ ID *int64 }
+			require.NoError(t, json.Unmarshal(r.Value, &ev), "record %q", r.Value)
+			if ev.ID != nil { // kafkaCreate's records have none
+				records++
+				seen[*ev.ID] = true
+			}
+		})
+	}
+	for id := range seen {
+		require.Less(t, id, int64(want), "an id that was never emitted")
+	}
+	return records
+}
+
+// kafka_sink while the broker is stopped and started again: the records it
+// could not get confirmed are retried until the broker is back; the flow
+// ends by itself with every event acked, and the topic holds every one.
+func TestKafkaSinkBrokerRestart(t *testing.T) {
+	const n = 6000
+	addr := kafkaBroker(t)
+	topic := kafkaTopic(t)
+	cl := kafkaClient(t, addr, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	kafkaCreate(t, cl, topic)
+	path := writeFlow(t, t.TempDir(), "produce.toml", fmt.Sprintf(twoConnectors, "produce",
+		fmt.Sprintf("type = \"metronome\"\nconfig = { interval_ms = 1, count = %d }", n),
+		fmt.Sprintf("type = \"kafka_sink\"\ncodec = \"json\"\nconfig = { brokers = %q, topic = %q }", addr, topic)))
+	p := startCtl(t, "run", "--drain-timeout", "0", path)
+	counter := kafkaClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	eventually(t, "the sink's first records reach the topic", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		got += counter.PollFetches(ctx).NumRecords()
+		return got > 500
+	})
+	kafkaScript(t, "stop")
+	kafkaScript(t, "start")
+	require.Equal(t, 0, p.wait(), "produce flow:\n%s", lastLines(p.stderr.String(), 30))
+	noCrash(t, p.stderr.String())
+	rows := statsTable(t, p.stderr.String())
+	assert.Equal(t, row{n, n, 0, n, 0, 0}, rows["src"], "every tick acked, none failed")
+	records := kafkaIDs(t, addr, topic, n)
+	t.Logf("%d events, %d records (%d duplicates)", n, records, records-n)
+}

@@ -86,13 +86,7 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		wg.Add(1)
 		s.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) {
 			defer wg.Done()
-			o := pdk.OutcomeOK
-			if err != nil {
-				o = pdk.OutcomeFailed
-				if retriable(err) {
-					o = pdk.OutcomeRetry
-				}
-			}
+			o := outcome(err)
 			mu.Lock()
 			outcomes[i], done[i] = o, true
 			if err != nil {
@@ -132,9 +126,18 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 	return nil
 }
 
-func retriable(err error) bool {
-	return kerr.IsRetriable(err) || errors.Is(err, kgo.ErrRecordTimeout) ||
-		errors.Is(err, kgo.ErrRecordRetries) || errors.Is(err, context.DeadlineExceeded)
+// outcome maps a produce result: a Kafka error the broker marks as
+// permanent (a record too large, an invalid topic, no authorization) is
+// FAILED; everything else (retriable Kafka errors, a broker that cannot be
+// dialled, timeouts) is RETRY, since it may pass once the broker is back.
+func outcome(err error) pdk.Outcome {
+	if err == nil {
+		return pdk.OutcomeOK
+	}
+	if ke, ok := errors.AsType[*kerr.Error](err); ok && !ke.Retriable {
+		return pdk.OutcomeFailed
+	}
+	return pdk.OutcomeRetry
 }
 
 // record builds the record of event i: topic from the config, else from
