@@ -1,38 +1,43 @@
 package pdk
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+
+	"tremorhost/abi"
+)
 
 // Batch is the read-only batch of events on_send gives Send. Everything in
 // it, payloads included, is the host's memory and valid only during Send:
 // copy what you keep. Every span was checked against the arenas before
 // Send was called.
 type Batch struct {
-	events []cEvent
-	values []cValue
+	events []abi.Event
+	values []abi.Value
 	arena  []byte
 }
 
 // open lays the batch over the host's C batch and checks every event.
-func (bt *Batch) open(b *cBatch) error {
+func (bt *Batch) open(b *abi.Batch) error {
 	if b.StructSize < minBatchSize {
 		return fmt.Errorf("tremor_batch struct_size %d is smaller than ABI 1.0's %d", b.StructSize, minBatchSize)
 	}
-	evs, err := cSlice(b.Events, b.EventsLen)
+	evs, err := cSlice(cPtr[abi.Event](b.Events), b.EventsLen)
 	if err != nil {
 		return fmt.Errorf("batch events: %w", err)
 	}
-	vals, err := cSlice(b.Values, b.ValuesLen)
+	vals, err := cSlice(cPtr[abi.Value](b.Values), b.ValuesLen)
 	if err != nil {
 		return fmt.Errorf("batch values: %w", err)
 	}
-	arena, err := cSlice(b.Bytes, b.BytesLen)
+	arena, err := cSlice(cPtr[byte](b.Bytes), b.BytesLen)
 	if err != nil {
 		return fmt.Errorf("batch bytes: %w", err)
 	}
 	nv, nb := uint64(len(vals)), uint64(len(arena))
 	for i := range evs {
 		e := &evs[i]
-		if e.Flags&^knownEventFlags != 0 {
+		if e.Flags&^abi.EventKnownFlags != 0 {
 			return fmt.Errorf("event %d: unknown flags %#x", i, e.Flags)
 		}
 		if e.Flags&eventStructured != 0 {
@@ -91,9 +96,9 @@ func (bt *Batch) Payload(i int) []byte {
 func (bt *Batch) Value(i int) (any, error) {
 	e := &bt.events[i]
 	if e.Flags&eventStructured == 0 {
-		return append([]byte{}, bt.Payload(i)...), nil
+		return slices.Clone(bt.Payload(i)), nil
 	}
-	return decodeSpan(bt.values, bt.arena, e.Payload.Offset, e.Payload.Len)
+	return abi.Decode(bt.values, bt.arena, e.Payload)
 }
 
 // Meta decodes event i's metadata (a copy), or returns nil when it has none.
@@ -102,5 +107,9 @@ func (bt *Batch) Meta(i int) (any, error) {
 	if e.Meta.Len == 0 {
 		return nil, nil
 	}
-	return decodeSpan(bt.values, bt.arena, e.Meta.Offset, e.Meta.Len)
+	return abi.Decode(bt.values, bt.arena, e.Meta)
 }
+
+// spanOK reports whether [off, off+n) lies inside a region of size total,
+// without overflowing.
+func spanOK(off, n, total uint64) bool { return off <= total && n <= total-off }

@@ -15,6 +15,8 @@ import (
 	"runtime/debug"
 	"time"
 	"unsafe"
+
+	"tremorhost/abi"
 )
 
 const (
@@ -32,7 +34,7 @@ func pdkgo_descriptor() *C.tremor_plugin_descriptor {
 
 //export pdkgo_create
 func pdkgo_create(idx C.uint32_t, args *C.tremor_create_args, out *C.uintptr_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(create(int(idx), (*cCreateArgs)(unsafe.Pointer(args)), (*uintptr)(unsafe.Pointer(out)), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(create(int(idx), (*abi.CreateArgs)(unsafe.Pointer(args)), (*uintptr)(unsafe.Pointer(out)), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 //export pdkgo_destroy
@@ -42,33 +44,33 @@ func pdkgo_destroy(h C.uintptr_t) {
 
 //export pdkgo_connect
 func pdkgo_connect(h C.uintptr_t, attempt C.uint32_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(connect(uintptr(h), uint32(attempt), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(connect(uintptr(h), uint32(attempt), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 //export pdkgo_step
 func pdkgo_step(h C.uintptr_t, step C.int32_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(runStep(uintptr(h), int(step), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(runStep(uintptr(h), int(step), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 //export pdkgo_pull
 func pdkgo_pull(h C.uintptr_t, room *C.tremor_batch, waitMs C.uint32_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(pull(uintptr(h), (*cBatch)(unsafe.Pointer(room)), uint32(waitMs), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(pull(uintptr(h), (*abi.Batch)(unsafe.Pointer(room)), uint32(waitMs), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 //export pdkgo_ids
 func pdkgo_ids(h C.uintptr_t, ack C.int32_t, ids *C.uint64_t, count C.uint64_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(ackOrFail(uintptr(h), ack != 0, (*uint64)(unsafe.Pointer(ids)), uint64(count), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(ackOrFail(uintptr(h), ack != 0, (*uint64)(unsafe.Pointer(ids)), uint64(count), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 //export pdkgo_send
 func pdkgo_send(h C.uintptr_t, batch *C.tremor_batch, outcomes *C.uint8_t, err *C.tremor_error) C.int32_t {
-	return C.int32_t(send(uintptr(h), (*cBatch)(unsafe.Pointer(batch)), (*Outcome)(unsafe.Pointer(outcomes)), (*cError)(unsafe.Pointer(err))))
+	return C.int32_t(send(uintptr(h), (*abi.Batch)(unsafe.Pointer(batch)), (*Outcome)(unsafe.Pointer(outcomes)), (*abi.ErrorBuf)(unsafe.Pointer(err))))
 }
 
 // The hooks in Go. Each one starts with a deferred panic barrier (barrier,
 // or its own in create and destroy, where there is no instance yet/any more).
 
-func create(idx int, args *cCreateArgs, out *uintptr, cerr *cError) (rc int32) {
+func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	var hs *hostState
 	defer func() {
@@ -103,7 +105,7 @@ func create(idx int, args *cCreateArgs, out *uintptr, cerr *cError) (rc int32) {
 		setError(cerr, fmt.Sprintf("pdk-go: tremor_create_args struct_size %d is smaller than ABI 1.0's %d", args.StructSize, minCreateArgsSize))
 		return codeInvalid
 	}
-	alias, err := cSlice(args.Alias, args.AliasLen)
+	alias, err := cSlice(cPtr[byte](args.Alias), args.AliasLen)
 	if err != nil {
 		setError(cerr, "pdk-go: alias: "+err.Error())
 		return codeInvalid
@@ -113,7 +115,7 @@ func create(idx int, args *cCreateArgs, out *uintptr, cerr *cError) (rc int32) {
 		setError(cerr, "pdk-go: config: "+err.Error())
 		return codeInvalid
 	}
-	hs = &hostState{alive: true, api: args.Host, ctx: args.Ctx, alias: string(alias)}
+	hs = &hostState{alive: true, api: cPtr[C.tremor_host_api](args.Host), ctx: (*C.tremor_host_ctx)(unsafe.Pointer(args.Ctx)), alias: string(alias)}
 	conn, err := typ.New(cfg, Host{s: hs})
 	if err == nil && conn == nil {
 		err = fmt.Errorf("pdk-go: %s: New returned neither a connector nor an error", typ.Name)
@@ -152,24 +154,21 @@ func create(idx int, args *cCreateArgs, out *uintptr, cerr *cError) (rc int32) {
 }
 
 // readConfig copies the config document out of host memory.
-func readConfig(d *cDoc) (Config, error) {
-	nodes, err := cSlice(d.Nodes, d.NodesLen)
+func readConfig(d *abi.ValueDoc) (Config, error) {
+	nodes, err := cSlice(cPtr[abi.Value](d.Nodes), d.NodesLen)
 	if err != nil {
 		return Config{}, err
 	}
-	arena, err := cSlice(d.Bytes, d.BytesLen)
+	arena, err := cSlice(cPtr[byte](d.Bytes), d.BytesLen)
 	if err != nil {
 		return Config{}, err
 	}
 	if len(nodes) == 0 {
 		return Config{m: map[string]any{}}, nil
 	}
-	v, next, err := decodeValue(nodes, arena, 0, 0)
+	v, err := abi.DecodeDoc(nodes, arena)
 	if err != nil {
 		return Config{}, err
-	}
-	if next != len(nodes) {
-		return Config{}, fmt.Errorf("%d nodes, but the root value ends at node %d", len(nodes), next)
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -219,7 +218,7 @@ func destroy(h uintptr) {
 	in.host.kill()
 }
 
-func connect(h uintptr, attempt uint32, cerr *cError) (rc int32) {
+func connect(h uintptr, attempt uint32, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	defer barrier(&in, "on_connect", cerr, &rc)
 	in, rc = lookup(h, cerr)
@@ -231,7 +230,7 @@ func connect(h uintptr, attempt uint32, cerr *cError) (rc int32) {
 
 var stepNames = [...]string{"on_start", "on_pause", "on_resume", "on_drain", "on_stop"}
 
-func runStep(h uintptr, step int, cerr *cError) (rc int32) {
+func runStep(h uintptr, step int, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	name := "on_step"
 	if step >= 0 && step < len(stepNames) {
@@ -273,7 +272,7 @@ func runStep(h uintptr, step int, cerr *cError) (rc int32) {
 	return result(err, name, 0, cerr)
 }
 
-func pull(h uintptr, b *cBatch, waitMs uint32, cerr *cError) (rc int32) {
+func pull(h uintptr, b *abi.Batch, waitMs uint32, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	defer barrier(&in, "on_pull", cerr, &rc)
 	in, rc = lookup(h, cerr)
@@ -315,7 +314,7 @@ func pull(h uintptr, b *cBatch, waitMs uint32, cerr *cError) (rc int32) {
 	return rc
 }
 
-func ackOrFail(h uintptr, ack bool, ids *uint64, count uint64, cerr *cError) (rc int32) {
+func ackOrFail(h uintptr, ack bool, ids *uint64, count uint64, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	hook := "on_fail"
 	if ack {
@@ -340,7 +339,7 @@ func ackOrFail(h uintptr, ack bool, ids *uint64, count uint64, cerr *cError) (rc
 	return result(in.acker.Fail(list), "Fail", 0, cerr)
 }
 
-func send(h uintptr, b *cBatch, outcomes *Outcome, cerr *cError) (rc int32) {
+func send(h uintptr, b *abi.Batch, outcomes *Outcome, cerr *abi.ErrorBuf) (rc int32) {
 	var in *instance
 	defer barrier(&in, "on_send", cerr, &rc)
 	in, rc = lookup(h, cerr)

@@ -1,6 +1,8 @@
 package pdk
 
 import (
+	"tremorhost/abi"
+
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -79,7 +81,7 @@ func liveInstances() int {
 
 // lookup finds the instance behind a handle for a hook other than
 // on_destroy, or says why the hook must fail.
-func lookup(h uintptr, cerr *cError) (*instance, int32) {
+func lookup(h uintptr, cerr *abi.ErrorBuf) (*instance, int32) {
 	in := findInstance(h)
 	if in == nil {
 		setError(cerr, fmt.Sprintf("pdk-go: unknown or destroyed instance handle %#x", h))
@@ -99,7 +101,7 @@ func lookup(h uintptr, cerr *cError) (*instance, int32) {
 // barrier is deferred by every hook: it turns a panic into
 // TREMOR_ERR_PANIC, a message and an error log line, and poisons the
 // instance (*pin, when the hook had found it).
-func barrier(pin **instance, hook string, cerr *cError, rc *int32) {
+func barrier(pin **instance, hook string, cerr *abi.ErrorBuf, rc *int32) {
 	r := recover()
 	if r == nil {
 		return
@@ -117,8 +119,8 @@ func barrier(pin **instance, hook string, cerr *cError, rc *int32) {
 // capacity at a UTF-8 boundary, with invalid UTF-8 (say, bytes from a
 // network peer quoted in an error) replaced: the header asks for UTF-8.
 // The buffer may be absent or have cap 0.
-func setError(cerr *cError, msg string) {
-	if cerr == nil || cerr.Msg == nil || cerr.Cap == 0 {
+func setError(cerr *abi.ErrorBuf, msg string) {
+	if cerr == nil || cerr.Msg == 0 || cerr.Cap == 0 {
 		return
 	}
 	msg = strings.ToValidUTF8(msg, "\uFFFD")
@@ -132,7 +134,7 @@ func setError(cerr *cError, msg string) {
 	if n > uint64(maxInt) {
 		n = uint64(maxInt)
 	}
-	copy(unsafe.Slice(cerr.Msg, int(n)), msg[:n])
+	copy(unsafe.Slice(cPtr[byte](cerr.Msg), int(n)), msg[:n])
 	cerr.Len = n
 }
 
@@ -144,7 +146,7 @@ const (
 
 // result maps a connector's error to the hook's result code, and writes
 // the message of an error into the host's buffer.
-func result(err error, what string, allow int, cerr *cError) int32 {
+func result(err error, what string, allow int, cerr *abi.ErrorBuf) int32 {
 	if err == nil {
 		return codeOK
 	}

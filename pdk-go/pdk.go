@@ -40,6 +40,8 @@
 package pdk
 
 import (
+	"tremorhost/abi"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -231,14 +233,14 @@ func checkName(what, s string) error {
 type FieldType uint32
 
 const (
-	TypeBool   = FieldType(kindBool)
-	TypeInt    = FieldType(kindInt)
-	TypeUint   = FieldType(kindUint)
-	TypeFloat  = FieldType(kindFloat)
-	TypeString = FieldType(kindString)
-	TypeBytes  = FieldType(kindBytes)
-	TypeArray  = FieldType(kindArray)
-	TypeObject = FieldType(kindObject)
+	TypeBool   = FieldType(abi.ValueBool)
+	TypeInt    = FieldType(abi.ValueInt)
+	TypeUint   = FieldType(abi.ValueUint)
+	TypeFloat  = FieldType(abi.ValueFloat)
+	TypeString = FieldType(abi.ValueString)
+	TypeBytes  = FieldType(abi.ValueBytes)
+	TypeArray  = FieldType(abi.ValueArray)
+	TypeObject = FieldType(abi.ValueObject)
 )
 
 // Field declares one config field. Write it as a struct literal or with the

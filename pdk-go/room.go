@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"tremorhost/abi"
 )
 
 // Port is the output port of an event (TREMOR_PORT_*).
@@ -41,8 +43,8 @@ var errRoomGone = errors.New("pdk: Room used outside the Pull it was given to")
 type Room struct {
 	valid      bool
 	structured bool
-	events     []cEvent
-	values     []cValue
+	events     []abi.Event
+	values     []abi.Value
 	arena      []byte
 	nev, nval  int
 	nbytes     int
@@ -52,22 +54,22 @@ type Room struct {
 }
 
 // open lays the room over the host's batch; it checks the batch first.
-func (r *Room) open(b *cBatch, structured bool) error {
+func (r *Room) open(b *abi.Batch, structured bool) error {
 	if b.StructSize < minBatchSize {
 		return fmt.Errorf("tremor_batch struct_size %d is smaller than ABI 1.0's %d", b.StructSize, minBatchSize)
 	}
 	if b.EventsLen > b.EventsCap || b.ValuesLen > b.ValuesCap || b.BytesLen > b.BytesCap {
 		return fmt.Errorf("room has a *_len larger than its *_cap")
 	}
-	evs, err := cSlice(b.Events, b.EventsCap)
+	evs, err := cSlice(cPtr[abi.Event](b.Events), b.EventsCap)
 	if err != nil {
 		return fmt.Errorf("room events: %w", err)
 	}
-	vals, err := cSlice(b.Values, b.ValuesCap)
+	vals, err := cSlice(cPtr[abi.Value](b.Values), b.ValuesCap)
 	if err != nil {
 		return fmt.Errorf("room values: %w", err)
 	}
-	arena, err := cSlice(b.Bytes, b.BytesCap)
+	arena, err := cSlice(cPtr[byte](b.Bytes), b.BytesCap)
 	if err != nil {
 		return fmt.Errorf("room bytes: %w", err)
 	}
@@ -77,7 +79,7 @@ func (r *Room) open(b *cBatch, structured bool) error {
 }
 
 // close writes the lengths back into the host's batch and detaches the room.
-func (r *Room) close(b *cBatch, publish bool) {
+func (r *Room) close(b *abi.Batch, publish bool) {
 	if publish {
 		b.EventsLen, b.ValuesLen, b.BytesLen = uint64(r.nev), uint64(r.nval), uint64(r.nbytes)
 		if r.needSet {
@@ -149,7 +151,7 @@ func (r *Room) Reserve(id uint64, n int) ([]byte, error) {
 		return nil, r.noRoom(uint64(n), 0)
 	}
 	off := r.nbytes
-	r.events[r.nev] = cEvent{ID: id, Payload: cSpan{Offset: uint64(off), Len: uint64(n)}}
+	r.events[r.nev] = abi.Event{ID: id, Payload: abi.Span{Offset: uint64(off), Len: uint64(n)}}
 	r.nev++
 	r.nbytes += n
 	return r.arena[off : off+n : off+n], nil
@@ -165,46 +167,67 @@ func (r *Room) Push(ev Event) error {
 	if ev.Port != PortOut && ev.Port != PortErr {
 		return fmt.Errorf("pdk: unknown port %d", ev.Port)
 	}
-	var needNodes, needBytes, metaNodes uint64
-	if ev.Meta != nil {
-		n, b, err := measureValue(ev.Meta, 0)
-		if err != nil {
-			return fmt.Errorf("pdk: event meta: %w", err)
-		}
-		metaNodes, needNodes, needBytes = n, n, b
+	if r.nev >= len(r.events) {
+		return r.refuse(ev)
 	}
-	if r.structured {
-		n, b, err := measureValue(ev.Value, 0)
-		if err != nil {
-			return fmt.Errorf("pdk: event value: %w", err)
-		}
-		needNodes, needBytes = needNodes+n, needBytes+b
-	} else {
-		needBytes += uint64(len(ev.Payload))
-	}
-	if r.nev >= len(r.events) || needBytes > uint64(len(r.arena)-r.nbytes) || needNodes > uint64(len(r.values)-r.nval) {
-		return r.noRoom(needBytes, needNodes)
-	}
-	e := cEvent{ID: ev.ID, Stream: ev.Stream, Port: uint32(ev.Port), IngestNs: ev.IngestNs}
+	e := abi.Event{ID: ev.ID, Stream: ev.Stream, Port: uint32(ev.Port), IngestNs: ev.IngestNs}
 	if ev.EndStream {
 		e.Flags |= eventEndStream
 	}
-	w := valueWriter{nodes: r.values, nn: r.nval, arena: r.arena, nb: r.nbytes}
+	// The encoder writes straight into the host's arenas and never grows
+	// them; on any error both lengths are put back as they were.
+	enc := abi.Encoder{Nodes: r.values[:r.nval], Bytes: r.arena[:r.nbytes], Fixed: true, SortKeys: true}
+	var err error
 	if r.structured {
-		root := w.nn
-		cnt := w.write(ev.Value, "", false)
 		e.Flags |= eventStructured
-		e.Payload = cSpan{Offset: uint64(root), Len: cnt}
+		e.Payload, err = enc.Encode(ev.Value)
+		err = wrapValueErr("event value", err)
 	} else {
-		e.Payload = cSpan{Offset: w.bytes(ev.Payload), Len: uint64(len(ev.Payload))}
+		e.Payload, err = enc.AppendBytes(ev.Payload)
 	}
-	if ev.Meta != nil {
-		root := w.nn
-		w.write(ev.Meta, "", false)
-		e.Meta = cSpan{Offset: uint64(root), Len: metaNodes}
+	if err == nil && ev.Meta != nil {
+		e.Meta, err = enc.Encode(ev.Meta)
+		err = wrapValueErr("event meta", err)
+	}
+	if errors.Is(err, abi.ErrNoRoom) {
+		return r.refuse(ev)
+	}
+	if err != nil {
+		return err
 	}
 	r.events[r.nev] = e
 	r.nev++
-	r.nval, r.nbytes = w.nn, w.nb
+	r.nval, r.nbytes = len(enc.Nodes), len(enc.Bytes)
 	return nil
+}
+
+func wrapValueErr(what string, err error) error {
+	if err == nil || errors.Is(err, abi.ErrNoRoom) {
+		return err
+	}
+	return fmt.Errorf("pdk: %s: %w", what, err)
+}
+
+// refuse answers ErrNoRoom for ev, recording what it needs when it is the
+// first event (the host then grows the room). Measuring encodes ev once
+// more on the Go heap: it happens at most once per Pull.
+func (r *Room) refuse(ev Event) error {
+	if r.nev != 0 || r.needSet {
+		return ErrNoRoom
+	}
+	var enc abi.Encoder
+	if r.structured {
+		if _, err := enc.Encode(ev.Value); err != nil {
+			return wrapValueErr("event value", err)
+		}
+	} else {
+		enc.Bytes = make([]byte, 0, len(ev.Payload))
+		enc.AppendBytes(ev.Payload)
+	}
+	if ev.Meta != nil {
+		if _, err := enc.Encode(ev.Meta); err != nil {
+			return wrapValueErr("event meta", err)
+		}
+	}
+	return r.noRoom(uint64(len(enc.Bytes)), uint64(len(enc.Nodes)))
 }

@@ -62,10 +62,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
 	"sync"
 	"unsafe"
+
+	"tremorhost/abi"
 )
 
 // Result codes (the header's TREMOR_* values).
@@ -82,24 +82,24 @@ const (
 	ErrPanic        = int32(C.TREMOR_ERR_PANIC)
 )
 
-// Value kinds and flags.
+// Value kinds and flags, from abi.
 const (
-	KindNull   = uint8(C.TREMOR_VALUE_NULL)
-	KindBool   = uint8(C.TREMOR_VALUE_BOOL)
-	KindInt    = uint8(C.TREMOR_VALUE_INT)
-	KindUint   = uint8(C.TREMOR_VALUE_UINT)
-	KindFloat  = uint8(C.TREMOR_VALUE_FLOAT)
-	KindString = uint8(C.TREMOR_VALUE_STRING)
-	KindBytes  = uint8(C.TREMOR_VALUE_BYTES)
-	KindArray  = uint8(C.TREMOR_VALUE_ARRAY)
-	KindObject = uint8(C.TREMOR_VALUE_OBJECT)
+	KindNull   = uint8(abi.ValueNull)
+	KindBool   = uint8(abi.ValueBool)
+	KindInt    = uint8(abi.ValueInt)
+	KindUint   = uint8(abi.ValueUint)
+	KindFloat  = uint8(abi.ValueFloat)
+	KindString = uint8(abi.ValueString)
+	KindBytes  = uint8(abi.ValueBytes)
+	KindArray  = uint8(abi.ValueArray)
+	KindObject = uint8(abi.ValueObject)
 
-	FlagStructured = uint32(C.TREMOR_EVENT_STRUCTURED)
-	FlagEndStream  = uint32(C.TREMOR_EVENT_END_STREAM)
-	KindSource     = uint32(C.TREMOR_KIND_SOURCE)
-	KindSink       = uint32(C.TREMOR_KIND_SINK)
-	FieldRequired  = uint32(C.TREMOR_FIELD_REQUIRED)
-	FieldSecret    = uint32(C.TREMOR_FIELD_SECRET)
+	FlagStructured = uint32(abi.EventStructured)
+	FlagEndStream  = uint32(abi.EventEndStream)
+	KindSource     = uint32(abi.KindSource)
+	KindSink       = uint32(abi.KindSink)
+	FieldRequired  = uint32(abi.FieldRequired)
+	FieldSecret    = uint32(abi.FieldSecret)
 )
 
 // CodeName returns the header's text for a result code.
@@ -118,30 +118,12 @@ func (r Result) String() string {
 	return fmt.Sprintf("%d (%s): %s", r.Code, CodeName(r.Code), r.Msg)
 }
 
-// Node mirrors tremor_value.
-type Node struct {
-	Kind      uint8
-	_         [3]uint8
-	KeyLen    uint32
-	KeyOffset uint64
-	Len       uint64
-	As        uint64
-}
-
-// Span mirrors tremor_span.
-type Span struct{ Offset, Len uint64 }
-
-// RawEvent mirrors tremor_event.
-type RawEvent struct {
-	ID, Stream, IngestNs uint64
-	Port, Flags          uint32
-	Payload, Meta        Span
-}
-
-var (
-	_ = [1]struct{}{}[unsafe.Sizeof(Node{})-C.sizeof_tremor_value]
-	_ = [1]struct{}{}[unsafe.Sizeof(RawEvent{})-C.sizeof_tremor_event]
-	_ = [1]struct{}{}[unsafe.Offsetof(RawEvent{}.Meta)-unsafe.Offsetof(C.tremor_event{}.meta)]
+// Node is a tremor_value, Span a tremor_span and RawEvent a tremor_event:
+// abi's mirrors of the header.
+type (
+	Node     = abi.Value
+	Span     = abi.Span
+	RawEvent = abi.Event
 )
 
 // ---------------------------------------------------------------------------
@@ -520,7 +502,7 @@ func readEvent(re RawEvent, nodes []Node, arena []byte) (Event, error) {
 		return ev, fmt.Errorf("unknown flags %#x", re.Flags)
 	}
 	if re.Flags&FlagStructured != 0 {
-		v, err := decodeSpan(nodes, arena, re.Payload)
+		v, err := abi.Decode(nodes, arena, re.Payload)
 		if err != nil {
 			return ev, fmt.Errorf("payload: %w", err)
 		}
@@ -532,7 +514,7 @@ func readEvent(re RawEvent, nodes []Node, arena []byte) (Event, error) {
 		ev.Payload = append([]byte{}, arena[re.Payload.Offset:re.Payload.Offset+re.Payload.Len]...)
 	}
 	if re.Meta.Len > 0 {
-		v, err := decodeSpan(nodes, arena, re.Meta)
+		v, err := abi.Decode(nodes, arena, re.Meta)
 		if err != nil {
 			return ev, fmt.Errorf("meta: %w", err)
 		}
@@ -553,14 +535,14 @@ func (in *Inst) Send(events []Event) ([]uint8, Result) {
 		re := RawEvent{ID: ev.ID, Stream: ev.Stream, IngestNs: ev.IngestNs, Port: ev.Port, Flags: ev.Flags}
 		if ev.Flags&FlagStructured != 0 {
 			root, n := d.Add(ev.Value)
-			re.Payload = Span{uint64(root), uint64(n)}
+			re.Payload = Span{Offset: uint64(root), Len: uint64(n)}
 		} else {
-			re.Payload = Span{uint64(len(d.Arena)), uint64(len(ev.Payload))}
+			re.Payload = Span{Offset: uint64(len(d.Arena)), Len: uint64(len(ev.Payload))}
 			d.Arena = append(d.Arena, ev.Payload...)
 		}
 		if ev.Meta != nil {
 			root, n := d.Add(ev.Meta)
-			re.Meta = Span{uint64(root), uint64(n)}
+			re.Meta = Span{Offset: uint64(root), Len: uint64(n)}
 		}
 		raw[i] = re
 	}
@@ -699,146 +681,15 @@ type Doc struct {
 	Arena []byte
 }
 
-// Add appends v (nil, bool, ints, uints, floats, string, []byte, []any,
-// map[string]any) and returns its root index and node count.
+// Add appends v (nil, bool, integers, floats, string, []byte, []any,
+// map[string]any; objects in key order) and returns its root index and
+// node count. It panics on a value abi cannot encode: the test is wrong.
 func (d *Doc) Add(v any) (root, count int) {
-	root = len(d.Nodes)
-	d.add(v, "", false)
-	return root, len(d.Nodes) - root
-}
-
-func (d *Doc) add(v any, key string, keyed bool) {
-	idx := len(d.Nodes)
-	d.Nodes = append(d.Nodes, Node{})
-	n := Node{}
-	if keyed {
-		n.KeyOffset, n.KeyLen = uint64(len(d.Arena)), uint32(len(key))
-		d.Arena = append(d.Arena, key...)
+	e := abi.Encoder{Nodes: d.Nodes, Bytes: d.Arena, SortKeys: true}
+	sp, err := e.Encode(v)
+	if err != nil {
+		panic(fmt.Sprintf("pdktest: %v", err))
 	}
-	switch x := v.(type) {
-	case nil:
-		n.Kind = KindNull
-	case bool:
-		n.Kind = KindBool
-		if x {
-			n.As = 1
-		}
-	case int:
-		n.Kind, n.As = KindInt, uint64(int64(x))
-	case int64:
-		n.Kind, n.As = KindInt, uint64(x)
-	case uint64:
-		n.Kind, n.As = KindUint, x
-	case uint:
-		n.Kind, n.As = KindUint, uint64(x)
-	case float64:
-		n.Kind, n.As = KindFloat, math.Float64bits(x)
-	case string:
-		n.Kind, n.As, n.Len = KindString, uint64(len(d.Arena)), uint64(len(x))
-		d.Arena = append(d.Arena, x...)
-	case []byte:
-		n.Kind, n.As, n.Len = KindBytes, uint64(len(d.Arena)), uint64(len(x))
-		d.Arena = append(d.Arena, x...)
-	case []any:
-		n.Kind, n.Len = KindArray, uint64(len(x))
-		for _, e := range x {
-			d.add(e, "", false)
-		}
-		n.As = uint64(len(d.Nodes) - idx - 1)
-	case map[string]any:
-		n.Kind, n.Len = KindObject, uint64(len(x))
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			d.add(x[k], k, true)
-		}
-		n.As = uint64(len(d.Nodes) - idx - 1)
-	default:
-		panic(fmt.Sprintf("pdktest: cannot encode %T", v))
-	}
-	d.Nodes[idx] = n
-}
-
-func decodeSpan(nodes []Node, arena []byte, s Span) (any, error) {
-	if s.Len == 0 || s.Offset > uint64(len(nodes)) || s.Len > uint64(len(nodes))-s.Offset {
-		return nil, fmt.Errorf("span [%d,+%d) outside %d nodes", s.Offset, s.Len, len(nodes))
-	}
-	v, next, err := decode(nodes[:s.Offset+s.Len], arena, int(s.Offset))
-	if err == nil && uint64(next) != s.Offset+s.Len {
-		err = fmt.Errorf("span holds %d nodes, value %d", s.Len, next-int(s.Offset))
-	}
-	return v, err
-}
-
-func str(arena []byte, off, n uint64) (string, error) {
-	if off > uint64(len(arena)) || n > uint64(len(arena))-off {
-		return "", fmt.Errorf("bytes [%d,+%d) outside %d", off, n, len(arena))
-	}
-	return string(arena[off : off+n]), nil
-}
-
-func decode(nodes []Node, arena []byte, i int) (any, int, error) {
-	if i >= len(nodes) {
-		return nil, i, fmt.Errorf("node %d past the end", i)
-	}
-	n := nodes[i]
-	switch n.Kind {
-	case KindNull:
-		return nil, i + 1, nil
-	case KindBool:
-		return n.As != 0, i + 1, nil
-	case KindInt:
-		return int64(n.As), i + 1, nil
-	case KindUint:
-		return n.As, i + 1, nil
-	case KindFloat:
-		return math.Float64frombits(n.As), i + 1, nil
-	case KindString:
-		s, err := str(arena, n.As, n.Len)
-		return s, i + 1, err
-	case KindBytes:
-		s, err := str(arena, n.As, n.Len)
-		return []byte(s), i + 1, err
-	case KindArray, KindObject:
-		end := i + 1 + int(n.As)
-		if n.As > uint64(len(nodes)-i-1) {
-			return nil, i, fmt.Errorf("node %d: descendants %d past the end", i, n.As)
-		}
-		j := i + 1
-		var arr []any
-		obj := map[string]any{}
-		for k := uint64(0); k < n.Len; k++ {
-			if j >= end {
-				return nil, i, fmt.Errorf("node %d: children overrun descendants", i)
-			}
-			key, err := str(arena, nodes[j].KeyOffset, uint64(nodes[j].KeyLen))
-			if err != nil {
-				return nil, i, err
-			}
-			v, next, err := decode(nodes[:end], arena, j)
-			if err != nil {
-				return nil, i, err
-			}
-			if n.Kind == KindArray {
-				arr = append(arr, v)
-			} else {
-				obj[key] = v
-			}
-			j = next
-		}
-		if j != end {
-			return nil, i, fmt.Errorf("node %d: children cover %d nodes, descendants %d", i, j-i-1, n.As)
-		}
-		if n.Kind == KindArray {
-			if arr == nil {
-				arr = []any{}
-			}
-			return arr, end, nil
-		}
-		return obj, end, nil
-	}
-	return nil, i, fmt.Errorf("node %d: unknown kind %d", i, n.Kind)
+	d.Nodes, d.Arena = e.Nodes, e.Bytes
+	return int(sp.Offset), int(sp.Len)
 }
