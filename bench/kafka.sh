@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Kafka plugin throughput beside Kafka's own tools, from the same jars, on
+# the same local broker (scripts/kafka.sh) and the same topic:
+#
+#   1. kafka.tools ProducerPerformance: N records of SIZE bytes, acks=all
+#   2. kafka_sink:  tremorctl run, C bench_source -> kafka_sink (binary codec)
+#   3. kafka.tools ConsumerPerformance: the N records of step 1
+#   4. kafka_source: tremorctl run, kafka_source -> C bench_sink (binary
+#      codec), rate from the per-second stats between the first record and
+#      the N-th (group join excluded, as ConsumerPerformance's fetch rate
+#      excludes it)
+#
+# Not part of the test command. Prints a markdown table. Environment: N
+# (default 1000000), SIZE (default 100), SKIP_BUILD=1 to skip scripts/build.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+SIZE=${SIZE:-100}
+[ "${SKIP_BUILD:-}" = 1 ] || scripts/build.sh >/dev/null
+addr=$(scripts/kafka.sh start)
+lib=$(scripts/kafka.sh jars)
+out=build/bench/kafka
+mkdir -p "$out"
+ts=$(date +%s)
+topic="bench-$ts"
+java_tool() { java -Xmx512m -cp "$lib/*" "$@"; }
+
+# The topic, with 4 partitions (the broker's default), made by a first record.
+java_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records 1 --record-size "$SIZE" \
+  --throughput -1 --producer-props bootstrap.servers="$addr" >/dev/null
+
+echo "== ProducerPerformance: $N records of $SIZE bytes" >&2
+java_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$N" --record-size "$SIZE" \
+  --throughput -1 --producer-props bootstrap.servers="$addr" acks=all linger.ms=5 >"$out/producer-perf.txt"
+prod_java=$(tail -n 1 "$out/producer-perf.txt" | sed -E 's/.* ([0-9.]+) records\/sec.*/\1/')
+
+echo "== kafka_sink: $N records of $SIZE bytes" >&2
+cat >"$out/sink.toml" <<EOF
+[flow]
+name = "kafka-sink-bench"
+batch_size = 1024
+[[connector]]
+id = "gen"
+type = "bench_source"
+codec = "binary"
+config = { count = $N, size = $SIZE }
+[[connector]]
+id = "k"
+type = "kafka_sink"
+codec = "binary"
+config = { brokers = "$addr", topic = "$topic-sink" }
+[[pipeline]]
+id = "p"
+[[link]]
+from = "gen"
+to = "p"
+[[link]]
+from = "p"
+to = "k"
+EOF
+build/bin/tremorctl --log-format json run "$out/sink.toml" >"$out/sink.log" 2>&1
+secs=$(python3 - "$out/sink.log" <<'EOF'
+import re, sys
+t = re.search(r'ran for ([0-9.]+)(ms|s)', open(sys.argv[1]).read())
+v = float(t.group(1)); print(v / 1000 if t.group(2) == "ms" else v)
+EOF
+)
+prod_plugin=$(python3 -c "print(round($N / $secs))")
+
+echo "== ConsumerPerformance: $N records" >&2
+java_tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$addr" --topic "$topic" \
+  --messages "$N" --group "perf-$ts" --timeout 60000 >"$out/consumer-perf.txt"
+# the CSV line: start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms, fetch MB/s, fetch records/s
+cons_java=$(tail -n 1 "$out/consumer-perf.txt" | awk -F', *' '{print $NF}')
+
+echo "== kafka_source: $N records" >&2
+cat >"$out/source.toml" <<EOF
+[flow]
+name = "kafka-source-bench"
+batch_size = 1024
+[[connector]]
+id = "k"
+type = "kafka_source"
+codec = "binary"
+config = { brokers = "$addr", topics = "$topic", group_id = "tremor-$ts", session_timeout_ms = 6000, heartbeat_ms = 1000 }
+[[connector]]
+id = "count"
+type = "bench_sink"
+codec = "binary"
+[[pipeline]]
+id = "p"
+[[link]]
+from = "k"
+to = "p"
+[[link]]
+from = "p"
+to = "count"
+EOF
+build/bin/tremorctl --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source.log" 2>&1 &
+pid=$!
+cons_plugin=$(python3 - "$out/source.log" "$N" <<'EOF'
+import json, sys, time
+from datetime import datetime
+path, n = sys.argv[1], int(sys.argv[2])
+deadline = time.time() + 300
+first = None
+while time.time() < deadline:
+    for line in open(path):
+        try:
+            m = json.loads(line)
+        except ValueError:
+            continue
+        if m.get("message") != "stats" or m.get("connector") != "count":
+            continue
+        t = datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp()
+        if first is None and m["out"] > 0:
+            first = (t, m["out"])
+        if m["out"] >= n and first:
+            print(round((m["out"] - first[1]) / (t - first[0])))
+            sys.exit(0)
+    time.sleep(0.5)
+sys.exit("kafka_source did not reach %d records in 300 s" % n)
+EOF
+)
+kill -TERM "$pid"
+wait "$pid" || true
+
+cat <<EOF
+| what ($N records of $SIZE B, 4 partitions, one local broker) | records/s | ratio |
+| --- | ---: | ---: |
+| ProducerPerformance (acks=all, linger 5 ms) | $prod_java | 1.00 |
+| kafka_sink (bench_source -> kafka_sink, binary, batch 1024) | $prod_plugin | $(python3 -c "print('%.2f' % ($prod_plugin / $prod_java))") |
+| ConsumerPerformance (fetch records/s) | $cons_java | 1.00 |
+| kafka_source (kafka_source -> bench_sink, binary, batch 1024) | $cons_plugin | $(python3 -c "print('%.2f' % ($cons_plugin / $cons_java))") |
+EOF
