@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
@@ -213,7 +214,7 @@ func TestKilledWhileHookRunsNamesTheHook(t *testing.T) {
 	})
 	waitUntil(t, "the source's on_pull runs", func() bool {
 		for _, b := range breadcrumbsOf(t, cmd.Process.Pid) {
-			if b.Alias == "src" && b.Running && b.Hook == plugin.HookPull {
+			if b.Alias == "src" && b.Running && b.Hook == edge.HookPull {
 				return true
 			}
 		}

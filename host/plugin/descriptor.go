@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
 )
 
@@ -70,7 +71,7 @@ type RawConnector struct {
 	Payload     uint32     `json:"payload"`
 	VTableNull  bool       `json:"vtable_null"`
 	VTableSize  uint32     `json:"vtable_size"`
-	Hooks       Hooks      `json:"hooks"` // the non-NULL hooks of the vtable
+	Hooks       edge.Hooks `json:"hooks"` // the non-NULL hooks of the vtable
 	FieldsLen   uint32     `json:"fields_len"`
 	FieldsNull  bool       `json:"fields_null"`
 	Fields      []RawField `json:"fields"`
@@ -138,8 +139,8 @@ func (s *RawString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func hooksOf(vt *abi.ConnectorVTable) Hooks {
-	var hs Hooks
+func hooksOf(vt *abi.ConnectorVTable) edge.Hooks {
+	var hs edge.Hooks
 	for h, p := range []uintptr{vt.OnCreate, vt.OnDestroy, vt.OnConnect, vt.OnStart, vt.OnPause, vt.OnResume, vt.OnDrain, vt.OnStop, vt.OnPull, vt.OnAck, vt.OnFail, vt.OnSend} {
 		if p != 0 {
 			hs |= 1 << h
@@ -466,16 +467,16 @@ func checkConnector(p *Plugin, t *RawConnector) (*Connector, error) {
 	}
 	c.hooks, c.vt = t.Hooks, t.vt
 	missing := []string{}
-	if !c.hooks.Has(HookCreate) {
+	if !c.hooks.Has(edge.HookCreate) {
 		missing = append(missing, "on_create")
 	}
-	if !c.hooks.Has(HookDestroy) {
+	if !c.hooks.Has(edge.HookDestroy) {
 		missing = append(missing, "on_destroy")
 	}
-	if c.IsSource() && !c.hooks.Has(HookPull) {
+	if c.IsSource() && !c.hooks.Has(edge.HookPull) {
 		missing = append(missing, "on_pull (required for sources)")
 	}
-	if c.IsSink() && !c.hooks.Has(HookSend) {
+	if c.IsSink() && !c.hooks.Has(edge.HookSend) {
 		missing = append(missing, "on_send (required for sinks)")
 	}
 	if len(missing) > 0 {

@@ -108,8 +108,8 @@ func MarkCleanExit() {
 // Breadcrumb is one in-process instance as its breadcrumb shows it.
 type Breadcrumb struct {
 	File, Type, Alias string
-	Hook              Hook // valid when Running
-	Running           bool // a hook of the instance is running
+	Hook              edge.Hook // valid when Running
+	Running           bool      // a hook of the instance is running
 }
 
 // ReadBreadcrumbs reads a breadcrumb table (a mapping or copy of the
@@ -118,7 +118,7 @@ type Breadcrumb struct {
 func ReadBreadcrumbs(table []byte) []Breadcrumb {
 	var out []Breadcrumb
 	for _, e := range crumb.Read(table) {
-		out = append(out, Breadcrumb{File: e.File, Type: e.Type, Alias: e.Alias, Hook: Hook(e.Hook), Running: e.Running})
+		out = append(out, Breadcrumb{File: e.File, Type: e.Type, Alias: e.Alias, Hook: edge.Hook(e.Hook), Running: e.Running})
 	}
 	return out
 }
@@ -148,16 +148,16 @@ func LastWords(prog string, dump, table []byte) string {
 	e := found[0]
 	switch {
 	case len(found) == 1 && e.Running && certain:
-		return fmt.Sprintf("%s: crashed in %s, during %s: %s.\n%s", prog, crumb.Describe(e), Hook(e.Hook), what, containment)
+		return fmt.Sprintf("%s: crashed in %s, during %s: %s.\n%s", prog, crumb.Describe(e), edge.Hook(e.Hook), what, containment)
 	case len(found) == 1 && e.Running:
-		return fmt.Sprintf("%s: crashed, probably in %s, during %s: %s.\n%s", prog, crumb.Describe(e), Hook(e.Hook), what, containment)
+		return fmt.Sprintf("%s: crashed, probably in %s, during %s: %s.\n%s", prog, crumb.Describe(e), edge.Hook(e.Hook), what, containment)
 	case len(found) == 1:
 		return fmt.Sprintf("%s: crashed in the code of %s while none of its hooks ran (in a thread of its own?): %s.\n%s", prog, crumb.Describe(e), what, containment)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: crashed in plugin code (%s) while these hooks ran, one of them the culprit:\n", prog, what)
 	for _, e := range found {
-		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
+		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), edge.Hook(e.Hook))
 	}
 	b.WriteString(containment)
 	return b.String()
@@ -181,7 +181,7 @@ func silentEnd(prog string, table []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: ended without a crash report of its own (killed by a signal, a crash in a plugin's own thread or in a Go plugin's runtime, an os.Exit in a Go plugin, or a forced exit) while these plugin hooks ran:\n", prog)
 	for _, e := range running {
-		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), Hook(e.Hook))
+		fmt.Fprintf(&b, "  %s, during %s\n", crumb.Describe(e), edge.Hook(e.Hook))
 	}
 	b.WriteString(containment)
 	return b.String()
@@ -222,7 +222,7 @@ func onPluginExit(status int32) {
 	var who string
 	for _, e := range crumb.Read(table) {
 		if e.Running && e.Inst == c.Inst {
-			who = fmt.Sprintf("%s (connector %q, type %s, hook %s)", e.File, e.Alias, e.Type, Hook(e.Hook))
+			who = fmt.Sprintf("%s (connector %q, type %s, hook %s)", e.File, e.Alias, e.Type, edge.Hook(e.Hook))
 		}
 	}
 	if who == "" {

@@ -147,7 +147,7 @@ func (n *native) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Rep
 	}
 	slot := cmem.At[uintptr](n.ctl, abi.SizeofErrorBuf)
 	*slot = 0
-	rep := n.reply(n.call(HookCreate, c.vt.OnCreate, tmp.Addr(), n.ctl.Addr()+abi.SizeofErrorBuf, n.errAddr))
+	rep := n.reply(n.call(edge.HookCreate, c.vt.OnCreate, tmp.Addr(), n.ctl.Addr()+abi.SizeofErrorBuf, n.errAddr))
 	n.inst = *slot
 	return rep, nil
 }
@@ -176,7 +176,7 @@ func (n *native) mapControl() error {
 // call calls hook h at fn with up to four arguments (held in n.args, so
 // that the call does not allocate) and returns its int32 result, with a
 // fresh error buffer; the breadcrumb says h runs meanwhile.
-func (n *native) call(h Hook, fn uintptr, args ...uintptr) abi.Result {
+func (n *native) call(h edge.Hook, fn uintptr, args ...uintptr) abi.Result {
 	if n.errBuf != nil {
 		*n.errBuf = abi.ErrorBuf{Msg: n.msgAddr, Cap: errorCap}
 	}
@@ -217,25 +217,25 @@ func mappedRange(p *Plugin) (lo, hi uint64) {
 
 // Connect implements edge.Transport.
 func (n *native) Connect(attempt uint32) (edge.Reply, error) {
-	return n.reply(n.call(HookConnect, n.conn.vt.OnConnect, n.inst, uintptr(attempt), n.errAddr)), nil
+	return n.reply(n.call(edge.HookConnect, n.conn.vt.OnConnect, n.inst, uintptr(attempt), n.errAddr)), nil
 }
 
 // Step implements edge.Transport.
-func (n *native) Step(h Hook) (edge.Reply, error) {
+func (n *native) Step(h edge.Hook) (edge.Reply, error) {
 	vt := n.conn.vt
-	fn := [...]uintptr{HookStart: vt.OnStart, HookPause: vt.OnPause, HookResume: vt.OnResume, HookDrain: vt.OnDrain, HookStop: vt.OnStop}[h]
+	fn := [...]uintptr{edge.HookStart: vt.OnStart, edge.HookPause: vt.OnPause, edge.HookResume: vt.OnResume, edge.HookDrain: vt.OnDrain, edge.HookStop: vt.OnStop}[h]
 	return n.reply(n.call(h, fn, n.inst, n.errAddr)), nil
 }
 
 // Pull implements edge.Transport: on_pull writes into b's mapping.
 func (n *native) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
-	return n.reply(n.call(HookPull, n.conn.vt.OnPull, n.inst, b.Addr(), uintptr(waitMs), n.errAddr)), nil
+	return n.reply(n.call(edge.HookPull, n.conn.vt.OnPull, n.inst, b.Addr(), uintptr(waitMs), n.errAddr)), nil
 }
 
 // IDs implements edge.Transport.
-func (n *native) IDs(h Hook, ids []uint64) (edge.Reply, error) {
+func (n *native) IDs(h edge.Hook, ids []uint64) (edge.Reply, error) {
 	fn := n.conn.vt.OnAck
-	if h == HookFail {
+	if h == edge.HookFail {
 		fn = n.conn.vt.OnFail
 	}
 	copy(n.ids, ids)
@@ -261,13 +261,13 @@ func (n *native) Outcomes(k int) ([]uint8, error) {
 
 // Send implements edge.Transport.
 func (n *native) Send(b *edge.Batch, _ []uint8) (edge.Reply, error) {
-	return n.reply(n.call(HookSend, n.conn.vt.OnSend, n.inst, b.Addr(), n.outAddr, n.errAddr)), nil
+	return n.reply(n.call(edge.HookSend, n.conn.vt.OnSend, n.inst, b.Addr(), n.outAddr, n.errAddr)), nil
 }
 
 // Destroy implements edge.Transport: on_destroy, then the instance's
 // memory is released and the plugin's log calls with its ctx are refused.
 func (n *native) Destroy() {
-	n.call(HookDestroy, n.conn.vt.OnDestroy, n.inst)
+	n.call(edge.HookDestroy, n.conn.vt.OnDestroy, n.inst)
 	n.release()
 }
 

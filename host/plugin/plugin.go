@@ -29,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	"tremorhost/abi"
+	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
 )
 
@@ -91,15 +92,15 @@ type Connector struct {
 	Payload     uint32 // abi.PayloadBytes or abi.PayloadStructured
 	Fields      []Field
 
-	hooks Hooks               // the hooks the plugin implements
+	hooks edge.Hooks          // the hooks the plugin implements
 	vt    abi.ConnectorVTable // their addresses, when the plugin is loaded
 }
 
 // Has reports whether the connector implements hook h.
-func (c *Connector) Has(h Hook) bool { return c.hooks.Has(h) }
+func (c *Connector) Has(h edge.Hook) bool { return c.hooks.Has(h) }
 
 // Hooks is the set of hooks the connector implements.
-func (c *Connector) Hooks() Hooks { return c.hooks }
+func (c *Connector) Hooks() edge.Hooks { return c.hooks }
 
 // IsSource reports whether the connector produces events.
 func (c *Connector) IsSource() bool { return c.Kinds&abi.KindSource != 0 }
