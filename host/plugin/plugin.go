@@ -15,7 +15,7 @@
 // through the contract (lengths, spans, value trees, result codes) but
 // trusts the plugin not to be hostile. To be safe from crashes and hangs,
 // read descriptors in a child process (Inspect) and run instances there
-// (CreateRemote): host/isolate does both with tremor-runner.
+// (isolate.New): host/isolate does both with tremor-runner.
 //
 // Libraries are never unloaded (Go c-shared libraries cannot be, and
 // descriptors must stay valid).
