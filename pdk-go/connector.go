@@ -64,8 +64,8 @@ type Puller interface {
 	Pull(room *Room, wait time.Duration) error
 }
 
-// Acker is the source side of guaranteed delivery (on_ack, on_fail), for
-// connector types declared with Acks. The events with these ids were
+// Acker is the source side of guaranteed delivery (on_ack, on_fail): a
+// source whose type implements it gets them (see New). The events with these ids were
 // delivered (Ack), or will not be (Fail: a source that can replay offers
 // them again). ids is valid only during the call: copy what you keep.
 type Acker interface {

@@ -96,7 +96,7 @@ func buildConnectorType(idx int, c *ConnectorType) *C.tremor_connector_type {
 		t.fields = arr
 	}
 	acks := C.int(0)
-	if c.Acks {
+	if c.acks() {
 		acks = 1
 	}
 	t.vtable = C.pdk_new_vtable(C.uint32_t(idx), C.uint32_t(c.Kinds), acks)

@@ -44,9 +44,9 @@ func Example() {
 			Kinds:   pdk.Sink,
 			Payload: pdk.Bytes,
 			Fields:  []pdk.Field{pdk.StringField("prefix", pdk.Default(`""`), pdk.Doc("text put before each line"))},
-			New: func(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+			New: pdk.New(func(cfg pdk.Config, host pdk.Host) (*echo, error) {
 				return &echo{prefix: cfg.StringOr("prefix", "")}, nil
-			},
+			}),
 		}},
 	}
 	fmt.Println(echoPlugin.Check())
@@ -56,7 +56,7 @@ func Example() {
 	fmt.Println(broken.Check())
 	// Output:
 	// <nil>
-	// connector "echo_sink": New is nil
+	// connector "echo_sink": New is missing: set New: pdk.New(newMyConnector)
 }
 
 // Fields are struct literals or built with a constructor and options.

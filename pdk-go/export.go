@@ -116,7 +116,7 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 		return codeInvalid
 	}
 	hs = &hostState{alive: true, api: cPtr[C.tremor_host_api](args.Host), ctx: (*C.tremor_host_ctx)(unsafe.Pointer(args.Ctx)), alias: string(alias)}
-	conn, err := typ.New(cfg, Host{s: hs})
+	conn, err := typ.New.make(cfg, Host{s: hs})
 	if err == nil && conn == nil {
 		err = fmt.Errorf("pdk-go: %s: New returned neither a connector nor an error", typ.Name)
 	}
@@ -127,7 +127,9 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 	in = &instance{typ: typ, conn: conn, host: hs}
 	in.puller, _ = conn.(Puller)
 	in.sender, _ = conn.(Sender)
-	in.acker, _ = conn.(Acker)
+	if typ.acks() {
+		in.acker = conn.(Acker) // New checked the type when the plugin registered
+	}
 	in.starter, _ = conn.(Starter)
 	in.pauser, _ = conn.(Pauser)
 	in.drainer, _ = conn.(Drainer)
@@ -137,8 +139,6 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 		missing = "pdk.Puller (it is a source)"
 	case typ.Kinds&Sink != 0 && in.sender == nil:
 		missing = "pdk.Sender (it is a sink)"
-	case typ.Acks && in.acker == nil:
-		missing = "pdk.Acker (it is declared with Acks)"
 	}
 	if missing != "" {
 		closeConnector(in, "on_create")

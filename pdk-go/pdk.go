@@ -40,6 +40,7 @@
 package pdk
 
 import (
+	"reflect"
 	"tremorhost/abi"
 
 	"encoding/json"
@@ -92,15 +93,64 @@ type ConnectorType struct {
 	Kinds       Kind // Source, Sink or Source|Sink
 	Payload     PayloadKind
 	Fields      []Field
-	// Acks: the source tracks delivery. Its connectors must implement
-	// Acker, and the host calls on_ack/on_fail for every event id. Without
-	// it the vtable has no on_ack/on_fail and the host does no bookkeeping.
-	Acks bool
-	// New makes an instance from its config (on_create). It must not do
-	// blocking I/O: that belongs in Connect. Return ConfigError(...) for a
-	// config the connector cannot use.
-	New func(cfg Config, host Host) (Connector, error)
+	// New makes an instance from its config (on_create): pdk.New(f). It
+	// must not do blocking I/O: that belongs in Connect. Return
+	// ConfigError(...) for a config the connector cannot use.
+	New Constructor
 }
+
+// Constructor is a connector type's New, made by pdk.New.
+type Constructor struct {
+	make func(cfg Config, host Host) (Connector, error)
+	// acks: the connector's type implements Acker, so a source gets
+	// on_ack/on_fail. It is fixed here, before any instance exists,
+	// because the descriptor's vtable says it.
+	acks bool
+	// iface names the interface f returns, when it returns one: a source
+	// must return its own type for acks to be decided from it.
+	iface string
+}
+
+// New wraps the function that makes a connector of type C. A source whose
+// type C implements Acker tracks delivery: the host calls Ack or Fail
+// exactly once for every event id it pulled. Any other source has no
+// on_ack/on_fail in its vtable and the host does no bookkeeping for it.
+// A source's f must return its own type (say *mySource), not an interface
+// such as pdk.Connector: Register refuses it otherwise.
+func New[C Connector](f func(cfg Config, host Host) (C, error)) Constructor {
+	if f == nil {
+		return Constructor{}
+	}
+	t := reflect.TypeFor[C]()
+	c := Constructor{acks: t.Implements(reflect.TypeFor[Acker]())}
+	if t.Kind() == reflect.Interface {
+		c.iface = t.String()
+	}
+	c.make = func(cfg Config, host Host) (Connector, error) {
+		conn, err := f(cfg, host)
+		if err != nil || isNil(conn) {
+			return nil, err
+		}
+		return conn, nil
+	}
+	return c
+}
+
+// isNil reports whether v is nil, also as a typed nil pointer.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan, reflect.Interface:
+		return r.IsNil()
+	}
+	return false
+}
+
+// acks reports whether instances of c receive on_ack/on_fail.
+func (c *ConnectorType) acks() bool { return c.Kinds&Source != 0 && c.New.acks }
 
 var registry struct {
 	sync.Mutex
@@ -198,11 +248,11 @@ func validatePlugin(p *Plugin) error {
 		if c.Payload != Bytes && c.Payload != Structured {
 			return fmt.Errorf("connector %q: Payload must be pdk.Bytes or pdk.Structured", c.Name)
 		}
-		if c.Acks && c.Kinds&Source == 0 {
-			return fmt.Errorf("connector %q: Acks is only for sources", c.Name)
+		if c.New.make == nil {
+			return fmt.Errorf("connector %q: New is missing: set New: pdk.New(newMyConnector)", c.Name)
 		}
-		if c.New == nil {
-			return fmt.Errorf("connector %q: New is nil", c.Name)
+		if c.Kinds&Source != 0 && c.New.iface != "" {
+			return fmt.Errorf("connector %q: New's function returns the interface %s: a source's must return its own type (e.g. *mySource), which tells whether it implements pdk.Acker", c.Name, c.New.iface)
 		}
 		fields := map[string]bool{}
 		for _, f := range c.Fields {

@@ -523,16 +523,17 @@ func TestPipeInProcess(t *testing.T) {
 }
 
 func TestRegisterValidation(t *testing.T) {
-	newc := func(Config, Host) (Connector, error) { return nil, nil }
-	ok := ConnectorType{Name: "c", Kinds: Source, New: newc}
+	newc := New(func(Config, Host) (Connector, error) { return nil, nil })
+	newSrc := New(func(Config, Host) (*tStream, error) { return nil, nil })
+	ok := ConnectorType{Name: "c", Kinds: Source, New: newSrc}
 	cases := map[string]Plugin{
-		"plugin name is empty":         {Version: "1", Connectors: []ConnectorType{ok}},
-		"version is empty":             {Name: "p", Connectors: []ConnectorType{ok}},
-		"no connector types":           {Name: "p", Version: "1"},
-		`connector "c" declared twice`: {Name: "p", Version: "1", Connectors: []ConnectorType{ok, ok}},
-		"Kinds must be":                {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", New: newc}}},
-		"New is nil":                   {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Sink}}},
-		"Acks is only for sources":     {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Sink, Acks: true, New: newc}}},
+		"plugin name is empty":                {Version: "1", Connectors: []ConnectorType{ok}},
+		"version is empty":                    {Name: "p", Connectors: []ConnectorType{ok}},
+		"no connector types":                  {Name: "p", Version: "1"},
+		`connector "c" declared twice`:        {Name: "p", Version: "1", Connectors: []ConnectorType{ok, ok}},
+		"Kinds must be":                       {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", New: newc}}},
+		"New is missing":                      {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Sink}}},
+		"returns the interface pdk.Connector": {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Source, New: newc}}},
 		"not valid JSON": {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Sink, New: newc,
 			Fields: []Field{UintField("n", Default("12x"))}}}},
 		`field "n" declared twice`: {Name: "p", Version: "1", Connectors: []ConnectorType{{Name: "c", Kinds: Sink, New: newc,

@@ -46,7 +46,7 @@ func testPlugin() Plugin {
 		Name: "pdktest", Version: "1.2.3", Description: "pdk-go unit tests", License: "Apache-2.0",
 		Connectors: []ConnectorType{
 			{
-				Name: "t_source", Description: "emits count events of size bytes", Kinds: Source, Payload: Bytes, Acks: true,
+				Name: "t_source", Description: "emits count events of size bytes", Kinds: Source, Payload: Bytes,
 				Fields: []Field{
 					StringField("name", Required, Doc("a name")),
 					UintField("count", Default("3")),
@@ -56,27 +56,27 @@ func testPlugin() Plugin {
 					BoolField("flag", Default("false")),
 					{Name: "token", Type: TypeString, Secret: true},
 				},
-				New: newTSource,
+				New: New(newTSource),
 			},
-			{Name: "t_sink", Kinds: Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+			{Name: "t_sink", Kinds: Sink, Payload: Bytes, New: New(func(cfg Config, h Host) (Connector, error) {
 				return &tSink{host: h}, nil
-			}},
-			{Name: "t_panic", Kinds: Source | Sink, Payload: Bytes, Fields: []Field{StringField("where", Required)}, New: newTPanic},
-			{Name: "t_struct", Kinds: Source | Sink, Payload: Structured, New: func(cfg Config, h Host) (Connector, error) {
+			})},
+			{Name: "t_panic", Kinds: Source | Sink, Payload: Bytes, Fields: []Field{StringField("where", Required)}, New: New(newTPanic)},
+			{Name: "t_struct", Kinds: Source | Sink, Payload: Structured, New: New(func(cfg Config, h Host) (*tStruct, error) {
 				return &tStruct{}, nil
-			}},
-			{Name: "t_errors", Kinds: Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+			})},
+			{Name: "t_errors", Kinds: Sink, Payload: Bytes, New: New(func(cfg Config, h Host) (Connector, error) {
 				return &tErrors{}, nil
-			}},
-			{Name: "t_logger", Kinds: Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+			})},
+			{Name: "t_logger", Kinds: Sink, Payload: Bytes, New: New(func(cfg Config, h Host) (Connector, error) {
 				return &tLogger{host: h}, nil
-			}},
-			{Name: "t_nosender", Kinds: Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+			})},
+			{Name: "t_nosender", Kinds: Sink, Payload: Bytes, New: New(func(cfg Config, h Host) (Connector, error) {
 				return tPlain{}, nil // a sink without Send
-			}},
-			{Name: "t_stream", Kinds: Source | Sink, Payload: Bytes, New: func(cfg Config, h Host) (Connector, error) {
+			})},
+			{Name: "t_stream", Kinds: Source | Sink, Payload: Bytes, New: New(func(cfg Config, h Host) (*tStream, error) {
 				return &tStream{}, nil
-			}},
+			})},
 		},
 	}
 }
@@ -89,7 +89,7 @@ type tSource struct {
 	next        uint64
 }
 
-func newTSource(cfg Config, h Host) (Connector, error) {
+func newTSource(cfg Config, h Host) (*tSource, error) {
 	m := map[string]any{}
 	m["name"], _ = cfg.String("name")
 	m["count"], _ = cfg.Uint("count")
@@ -181,7 +181,7 @@ type tPanic struct {
 	host  Host
 }
 
-func newTPanic(cfg Config, h Host) (Connector, error) {
+func newTPanic(cfg Config, h Host) (*tPanic, error) {
 	w, err := cfg.RequireString("where")
 	if err != nil {
 		return nil, err

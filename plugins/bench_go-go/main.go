@@ -35,7 +35,7 @@ func init() {
 					pdk.UintField("count", pdk.Default("1000000"), pdk.Doc("events to emit")),
 					pdk.UintField("size", pdk.Default("100"), pdk.Doc("bytes per event, newline included")),
 				},
-				New: newSource,
+				New: pdk.New(newSource),
 			},
 			{
 				Name:        "bench_go_sink",
@@ -45,7 +45,7 @@ func init() {
 				Fields: []pdk.Field{
 					pdk.BoolField("check", pdk.Default("true"), pdk.Doc("check that payloads carry consecutive seq numbers")),
 				},
-				New: newSink,
+				New: pdk.New(newSink),
 			},
 		},
 	})
@@ -93,7 +93,7 @@ type source struct {
 	started     time.Time
 }
 
-func newSource(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 	count, err := cfg.OptionalUint("count", 1000000)
 	if err != nil {
 		return nil, err

@@ -39,14 +39,13 @@ func init() {
 				Description: "each request body is one event (meta: method, path, query, headers, remote, request_id). Ack: 202 once the event was delivered by every sink it was routed to (or discarded by a route); fail: 503 (a sink refused it, shutdown, or it could not be decoded and the err port is not linked back); 504 after timeout_ms. As a sink it answers 400 with the event as the body: link its err port back to it (through a pipeline) and undecodable bodies get 400",
 				Kinds:       pdk.Source | pdk.Sink,
 				Payload:     pdk.Bytes,
-				Acks:        true,
 				Fields: []pdk.Field{
 					pdk.StringField("url", pdk.Default(`"127.0.0.1:8080"`), pdk.Doc(`host:port to listen on`)),
 					pdk.StringField("path", pdk.Default(`"/"`), pdk.Doc("only requests whose path starts with this prefix are taken; others get 404")),
 					pdk.UintField("timeout_ms", pdk.Default("5000"), pdk.Doc("how long a request waits for its event to be delivered before it is answered 504")),
 					pdk.UintField("max_body", pdk.Default("1048576"), pdk.Doc("largest request body in bytes; bigger ones get 413")),
 				},
-				New: newServer,
+				New: pdk.New(newServer),
 			},
 			{
 				Name:        "http_client",
@@ -59,7 +58,7 @@ func init() {
 					pdk.UintField("timeout_ms", pdk.Default("10000"), pdk.Doc("how long one request may take until its answer, before it is retried")),
 					pdk.NewField("headers", pdk.TypeObject, pdk.Default("{}"), pdk.Doc(`headers of every request: {"name": "value"} or {"name": ["value", ...]}`)),
 				},
-				New: newClient,
+				New: pdk.New(newClient),
 			},
 		},
 	})

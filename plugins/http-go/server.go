@@ -73,7 +73,7 @@ type server struct {
 	srvErr   error               // the listener failed: Pull reports a disconnect
 }
 
-func newServer(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newServer(cfg pdk.Config, host pdk.Host) (*server, error) {
 	addr, err := optString(cfg, "url", "127.0.0.1:8080")
 	if err != nil {
 		return nil, err

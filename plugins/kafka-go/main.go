@@ -28,7 +28,6 @@ func init() {
 				Description: "joins a Kafka consumer group and emits each record of its partitions (meta kafka.topic/partition/offset/key/timestamp_ms/headers). Ack: the offset is committed once every earlier event of the partition is acked too (at least once: a crash re-reads what was not committed). Fail: the record is offered again (on_fail = \"redeliver\") or counted as done (\"skip\"). A revoked partition commits what is safe; its other events go to the next owner",
 				Kinds:       pdk.Source,
 				Payload:     pdk.Bytes,
-				Acks:        true,
 				Fields: []pdk.Field{
 					brokers,
 					pdk.StringField("topics", pdk.Required, pdk.Doc("comma-separated topics to consume")),
@@ -39,7 +38,7 @@ func init() {
 					pdk.StringField("start_from", pdk.Default(`"earliest"`), pdk.Doc(`where a group without committed offsets starts: "earliest" or "latest"`)),
 					pdk.StringField("on_fail", pdk.Default(`"redeliver"`), pdk.Doc(`a failed event: "redeliver" (offered again) or "skip" (committed past, logged)`)),
 				},
-				New: newSource,
+				New: pdk.New(newSource),
 			},
 			{
 				Name:        "kafka_sink",
@@ -51,7 +50,7 @@ func init() {
 					pdk.StringField("topic", pdk.Default(`""`), pdk.Doc("the topic; empty: each event's meta kafka.topic")),
 					pdk.UintField("send_timeout_ms", pdk.Default("5000"), pdk.Doc("how long a batch's records may take to be confirmed (100-8000)")),
 				},
-				New: newSink,
+				New: pdk.New(newSink),
 			},
 		},
 	})

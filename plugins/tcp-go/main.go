@@ -36,7 +36,7 @@ func init() {
 					pdk.StringField("url", pdk.Required, pdk.Doc(`host:port to listen on, e.g. "127.0.0.1:4242"`)),
 					pdk.UintField("buf_size", pdk.Default("8192"), pdk.Doc("bytes read at most per event")),
 				},
-				New: newServer,
+				New: pdk.New(newServer),
 			},
 			{
 				Name:        "tcp_client",
@@ -48,7 +48,7 @@ func init() {
 					pdk.UintField("connect_timeout_ms", pdk.Default("1000"), pdk.Doc("how long one connect attempt may take")),
 					pdk.UintField("write_timeout_ms", pdk.Default("2000"), pdk.Doc("how long writing one batch and its acknowledgement by the peer may take before the connection counts as lost")),
 				},
-				New: newClient,
+				New: pdk.New(newClient),
 			},
 		},
 	})

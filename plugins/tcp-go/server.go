@@ -47,7 +47,7 @@ type server struct {
 	lnErr    error         // the listener failed: Pull reports a disconnect
 }
 
-func newServer(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newServer(cfg pdk.Config, host pdk.Host) (*server, error) {
 	addr, err := hostPort(cfg)
 	if err != nil {
 		return nil, err

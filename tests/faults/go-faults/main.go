@@ -40,14 +40,13 @@ func init() {
 			Description: "panics or fails in the hook its config names",
 			Kinds:       pdk.Source | pdk.Sink,
 			Payload:     pdk.Bytes,
-			Acks:        true,
 			Fields: []pdk.Field{
 				pdk.StringField("panic_at", pdk.Default(`""`), pdk.Doc("hook that panics")),
 				pdk.StringField("fail_at", pdk.Default(`""`), pdk.Doc("hook that returns an error")),
 				pdk.StringField("misbehave", pdk.Default(`""`), pdk.Doc("nil_map, os_exit, goroutine_panic, bad_utf8_msg")),
 				pdk.UintField("count", pdk.Default(`0`), pdk.Doc("events before the source ends (0: endless)")),
 			},
-			New: newConn,
+			New: pdk.New(newConn),
 		}},
 	})
 }
@@ -76,7 +75,7 @@ func str(cfg pdk.Config, key string) (string, error) {
 	return s, nil
 }
 
-func newConn(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newConn(cfg pdk.Config, host pdk.Host) (*conn, error) {
 	c := &conn{host: host, next: 1}
 	var err error
 	if c.panicAt, err = str(cfg, "panic_at"); err != nil {
