@@ -44,17 +44,7 @@
 
 #include <tremor/plugin.h>
 
-/* Reading limits, the same as the host's (host/plugin/plugin.go). */
-#define MAX_NAME_LEN 256
-#define MAX_TEXT_LEN (64 * 1024)
-#define MAX_DEFAULT_JSON (64 * 1024)
-#define MAX_CONNECTORS 1024
-#define MAX_FIELDS 1024
-
-#define ERROR_CAP 4096
-#define MAX_LOG_LINE (64 * 1024)
-#define MAX_FRAME (256u * 1024 * 1024)
-#define SLOTS 4
+#include "limits.h"
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers                                                            */

@@ -5,10 +5,11 @@
 package cabi
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../include -std=c11 -Wall -Werror
+#cgo CFLAGS: -I${SRCDIR}/../../../include -I${SRCDIR}/../../.. -std=c11 -Wall -Werror
 #include <stddef.h>
 #include <stdalign.h>
 #include <tremor/plugin.h>
+#include "runner/limits.h"
 
 typedef struct { const char *strct; const char *field; size_t offset; size_t size; } cabi_field;
 typedef struct { const char *name; size_t size; size_t align; } cabi_struct;
@@ -107,6 +108,12 @@ static const cabi_row *cabi_table(int which, size_t *n) {
 }
 #undef N
 
+#define L(NAME) {#NAME, (long long)(NAME)},
+static const cabi_const cabi_runner_limits[] = {TREMOR_RUNNER_LIMITS(L)};
+#undef L
+static size_t cabi_nlimits(void) { return sizeof cabi_runner_limits / sizeof cabi_runner_limits[0]; }
+static const cabi_const *cabi_limit_at(size_t i) { return &cabi_runner_limits[i]; }
+
 static const char *cabi_abi_version_string(void) { return TREMOR_ABI_VERSION_STRING; }
 static const char *cabi_entry_symbol(void) { return TREMOR_PLUGIN_ENTRY_SYMBOL; }
 static const char *cabi_result_str(int32_t c) { return tremor_result_str(c); }
@@ -169,6 +176,17 @@ func Constants() map[string]int64 {
 	out := map[string]int64{}
 	for i := C.size_t(0); i < C.cabi_nconsts(); i++ {
 		c := C.cabi_const_at(i)
+		out[C.GoString(c.name)] = int64(c.value)
+	}
+	return out
+}
+
+// RunnerLimits returns runner/limits.h's TREMOR_RUNNER_LIMITS by their C
+// names.
+func RunnerLimits() map[string]int64 {
+	out := map[string]int64{}
+	for i := C.size_t(0); i < C.cabi_nlimits(); i++ {
+		c := C.cabi_limit_at(i)
 		out[C.GoString(c.name)] = int64(c.value)
 	}
 	return out
