@@ -56,16 +56,46 @@
  *      tremor_host_api.log, and only while the instance's ctx is valid (see
  *      tremor_host_ctx).
  *   5. Blocking. Hooks should return promptly. on_pull may wait for data up
- *      to the wait_ms it is given; no other hook should block for long.
+ *      to the wait_ms it is given (what waiting and not waiting cost is
+ *      said at tremor_on_pull_fn); no other hook should block for long.
  *   6. Layout. Structs use fixed-width integers (never C enums) and no
  *      bitfields. Fields marked "zero" or reserved are written as zero and
  *      ignored by readers. Structs that may grow start with a struct_size field that
  *      the side creating the struct sets to sizeof(the struct it was built
  *      with); the reader must not touch fields past struct_size. A minor ABI
  *      version only ever appends fields, hooks or host functions.
+ *      By rule 7 the host's minor is never older than the one a plugin
+ *      declares, so the structs the host builds (tremor_host_api,
+ *      tremor_create_args, tremor_batch) always have every field of that
+ *      minor: a plugin that declares the minor of the header it was built
+ *      with never needs a struct_size check to read them. They may be
+ *      LARGER, built by a host of a newer minor: never assume struct_size
+ *      equals sizeof, and never copy one by its struct_size into a struct
+ *      of your own. A plugin needs the checks only when it declares an
+ *      older minor than its header (to load in older hosts too) and uses
+ *      what is newer only when struct_size shows it is there. The host
+ *      checks struct_size in every struct a plugin builds (descriptor,
+ *      connector types, vtables), which may come from an older minor.
  *   7. Versioning. A host of ABI major M, minor N loads a plugin built for
  *      major M and minor <= N. Anything else is refused at load time with a
  *      message saying which header to rebuild against.
+ *   8. Contract breaks. When the host finds that a plugin broke this
+ *      contract (a result code the hook may not return, a field of a batch
+ *      or an outcome it may not write, a span outside an arena, ...), it
+ *      reports the break as an error naming the plugin, file, connector and
+ *      what was wrong, and stops using the instance: no more on_connect,
+ *      on_pull, on_send, on_ack, on_fail, on_pause or on_resume. It still
+ *      ends the instance in order, on_drain (a sink writes out what it
+ *      already reported delivered), on_stop and on_destroy, each once.
+ *      The events of the offending call are not taken on trust: those an
+ *      on_pull wrote are discarded (never routed, acked or failed), and
+ *      every event of the batch given to on_send is failed back to its
+ *      source, whatever outcomes were written, as are the events routed
+ *      to that sink afterwards. Events pulled earlier still go on to
+ *      their sinks, but their acks and fails no longer reach the plugin.
+ *      The connector stops, the rest of the flow goes on, and the run
+ *      ends with an error. After TREMOR_ERR_PANIC (the plugin's own word
+ *      that the instance is unusable) only on_destroy follows.
  */
 #ifndef TREMOR_PLUGIN_H
 #define TREMOR_PLUGIN_H
@@ -202,7 +232,12 @@ enum {
  * other nodes key_offset and key_len are 0.
  *
  * Strings and byte strings live in the byte arena at [as.offset, as.offset +
- * len). A reader must check every span against the arena's length. */
+ * len). Values the host hands a plugin (the config, the events of a batch
+ * given to on_send) were built by the host and are already checked: every
+ * span lies inside its arena, every tree is well-formed, strings and keys
+ * are valid UTF-8. The host checks every value a plugin writes the same
+ * way. Values from anywhere else: check every span against the arena's
+ * length before reading it. */
 typedef struct tremor_value {
   uint8_t kind;        /* TREMOR_VALUE_*: NULL; BOOL (as.boolean); INT
                           (signed 64-bit, as.i); UINT (unsigned 64-bit,
@@ -251,7 +286,10 @@ enum {
  * END_STREAM: the last event of its stream (e.g. a TCP connection closed):
  * after it the host flushes and forgets what it keeps per stream, such as a
  * partial last line held by the lines pre-processor. The payload may be
- * empty. */
+ * empty. A source that finishes (on_pull answers TREMOR_END) need not flag
+ * its last events: the end of the source ends every one of its streams,
+ * and so does the host stopping to pull it for any other reason (flagging
+ * them anyway is harmless). */
 #define TREMOR_EVENT_FLAGS(X)                                           \
   X(EVENT_STRUCTURED, 0x1, "the payload spans value nodes, not bytes") \
   X(EVENT_END_STREAM, 0x2, "the last event of its stream")
@@ -289,10 +327,17 @@ typedef struct tremor_event {
  *
  * Filling a batch (on_pull): on entry every *_len and *_needed field is 0,
  * events_cap is at least 1 and every *_cap says how much room there is. The
- * plugin appends events, value nodes and bytes, never beyond a *_cap, and
- * sets the *_len fields to what it wrote.
+ * arenas are NOT zeroed: they hold whatever earlier pulls left there, so
+ * write every field of each event you append (id, stream, ingest_ns, port,
+ * flags, payload, meta) and of each value node (reserved, key_len and
+ * key_offset zero where they are unused). The plugin appends events, value
+ * nodes and bytes, never beyond a *_cap, and sets the *_len fields to what
+ * it wrote.
  * Reading a batch (on_send): the plugin reads events[0 .. events_len) and
- * must not modify anything. */
+ * must not modify anything. The host built the batch and checked it: every
+ * payload and meta span lies inside the *_len part of its arena and every
+ * value is well-formed (see tremor_value), so a sink need not check them
+ * again. */
 typedef struct tremor_batch {
   uint32_t struct_size; /* sizeof(tremor_batch) as built by the host */
   uint32_t reserved0;   /* zero */
@@ -338,14 +383,23 @@ typedef struct tremor_host_ctx tremor_host_ctx;
 /* Writes one line into the host's log, tagged with the plugin, connector
  * type and instance that `ctx` belongs to. `msg` is UTF-8 of `len` bytes
  * (no NUL needed), owned by the caller, and only read during the call.
+ * One call is one log record: the host keeps at most the first 65536 bytes,
+ * replaces invalid UTF-8 and drops trailing newlines ("\n", "\r"), so end
+ * the line with one or not, as you like; a newline inside it is kept, so
+ * log one line per call. `level` is a TREMOR_LOG_* value; any other value
+ * is logged at INFO with the plugin's number beside it. Whether a line is
+ * shown is the host's log level: tremorctl run and serve show INFO and
+ * above unless told otherwise (--log-level), its other commands WARN and
+ * above. Never log the value of a TREMOR_FIELD_SECRET field.
  * Thread-safe: may be called from any thread while `ctx` is valid. */
 typedef void (*tremor_host_log_fn)(tremor_host_ctx *ctx, int32_t level,
                                    const uint8_t *msg, uint64_t len);
 
 /* The table of host functions, owned by the host, valid while the plugin is
  * loaded. APPEND-ONLY: new functions go at the end, each marked with the ABI
- * version that added it; check struct_size before calling one that is newer
- * than ABI 1.0. */
+ * version that added it. Every function of the minor a plugin declares is
+ * there (rule 7); check struct_size before calling one that is newer than
+ * that minor (see rule 6). */
 typedef struct tremor_host_api {
   uint32_t struct_size; /* sizeof(tremor_host_api) as built by the host */
   uint16_t abi_major;   /* the host's ABI version */
@@ -372,7 +426,13 @@ typedef struct tremor_create_args {
    * are filled in, unknown keys are refused, and every value has exactly
    * the declared TREMOR_VALUE_* kind (the host converts numbers when the
    * conversion is exact, e.g. 5 for a FLOAT field arrives as 5.0, and
-   * refuses the rest). */
+   * refuses the rest). This is a promise the plugin may rely on: it need
+   * not check a member's kind (a wrong kind never reaches on_create, so a
+   * plugin is not expected to refuse one). An optional field without a
+   * default is absent when the flow does not set it (a null in the flow
+   * counts as not set). What the host cannot check, such as ranges, one of
+   * a set of strings, or fields that only work together, the plugin
+   * refuses with TREMOR_ERR_CONFIG and a message naming the field. */
   tremor_value_doc config;
 } tremor_create_args;
 
@@ -386,8 +446,9 @@ typedef int32_t (*tremor_on_create_fn)(const tremor_create_args *args,
                                        void **instance, tremor_error *err);
 
 /* Destroys an instance, releasing everything it owns. Called exactly once
- * per successful on_create, last of all hooks, also after errors and after
- * TREMOR_ERR_PANIC. No hook but on_destroy follows on_stop. After it
+ * per successful on_create, last of all hooks, also after errors, after
+ * TREMOR_ERR_PANIC and after a contract break (rule 8). No hook but
+ * on_destroy follows on_stop. After it
  * returns the plugin must no longer use the instance's ctx. */
 typedef void (*tremor_on_destroy_fn)(void *instance);
 
@@ -405,19 +466,36 @@ typedef int32_t (*tremor_on_connect_fn)(void *instance, uint32_t attempt,
  * connect, before the first pull or send), pause (the host stops pulling
  * because downstream is slow: stop reading from the outside if you can),
  * resume, drain (no more pulls or sends will come: flush what is buffered
- * and return when it is written out), stop (last step before on_destroy).
- * Each is optional (NULL: nothing to do). */
+ * and return when it is written out; called once, after the last on_pull
+ * and the last on_send; on_ack and on_fail may still follow it for events
+ * in flight), stop (last step before on_destroy; every on_ack and on_fail
+ * the host makes comes before it). Each is optional (NULL: nothing to
+ * do). */
 typedef int32_t (*tremor_on_step_fn)(void *instance, tremor_error *err);
 
 /* Source side: fills `room` with up to room->events_cap events (see
  * tremor_batch for how). May wait up to `wait_ms` milliseconds for data when
  * none is available; returning TREMOR_OK with room->events_len == 0 means
- * "nothing yet". Returns TREMOR_END when the source has no more events (it
+ * "nothing yet". Both are allowed; each has a cost. The host pulls again as
+ * soon as on_pull returns, so a source that answers "nothing yet" at once
+ * while idle makes the host spin (a busy core; when isolated, a round trip
+ * per pull). While on_pull waits, nothing else reaches the instance (rule
+ * 4): acks, fails, pause and shutdown wait for it to return, so never wait
+ * past wait_ms. Best: wait for data with wait_ms as the timeout and return
+ * as soon as there is some. wait_ms may be 0 (do not wait); the host
+ * shortens it while events of the source are in flight, so that their acks
+ * and fails are not held up.
+ * Returns TREMOR_END when the source has no more events (it
  * may return events together with TREMOR_END), TREMOR_ERR_DISCONNECTED when
  * the connection was lost (the events written so far are still taken), or
  * TREMOR_ERR_NO_ROOM when not even the first event fits (set
  * room->bytes_needed / values_needed first). An event that does not fit
  * after others were written is kept for the next pull, never dropped.
+ * After TREMOR_END the host calls on_pull, on_pause and on_resume of the
+ * instance no more; on_ack and on_fail go on for the events in flight,
+ * then on_drain, on_stop and on_destroy follow (an instance that is also a
+ * sink still gets on_send until then). A plugin need not expect a pull
+ * after TREMOR_END; answering one with TREMOR_END again is right.
  * Each event id must be unique among this instance's unacknowledged events.
  * With every result except TREMOR_ERR_NO_ROOM and TREMOR_ERR_PANIC, the
  * events written so far (events_len) are taken by the host, so a plugin
@@ -432,20 +510,31 @@ typedef int32_t (*tremor_on_pull_fn)(void *instance, tremor_batch *room,
 /* Source side, guaranteed delivery: the events with these ids were
  * delivered (ack) or will not be delivered (fail; a source that can replay
  * should offer them again, others may log and drop). Every event id the
- * source produced is eventually acked or failed exactly once, unless the
- * instance is destroyed first. `ids` is owned by the host, valid during the
- * call. Optional (NULL: the source does not track delivery). */
+ * source produced is eventually acked or failed exactly once, except that
+ * none are reported after a contract break (rule 8) or TREMOR_ERR_PANIC,
+ * and the ids of a call that returned an error are not reported again.
+ * They arrive between other hooks (rule 4), may follow TREMOR_END and
+ * on_drain, and all come before on_stop: events still in flight when the
+ * drain timeout ends are failed. `ids` is owned by the host, valid during
+ * the call. Optional (NULL: the source does not track delivery). */
 typedef int32_t (*tremor_on_ids_fn)(void *instance, const uint64_t *ids,
                                     uint64_t count, tremor_error *err);
 
 /* Sink side: delivers the events in `batch` (read-only). Writes one
  * TREMOR_OUTCOME_* into outcomes[i] for each events[i]; `outcomes` is owned
  * by the host, has batch->events_len entries and is pre-set to
- * TREMOR_OUTCOME_FAILED. Returns TREMOR_OK when outcomes were written,
- * TREMOR_ERR_DISCONNECTED when the connection was lost (events marked OK
+ * TREMOR_OUTCOME_FAILED. Returns TREMOR_OK when outcomes were written:
+ * an outcome left as pre-set fails its event back to its source, so a sink
+ * that answers TREMOR_OK without writing outcomes fails every event while
+ * saying OK (the host warns once per sink). TREMOR_ERR_DISCONNECTED when
+ * the connection was lost (events marked OK
  * are taken as delivered; all the others, FAILED and RETRY alike, are sent
  * again after reconnecting), or another error (every event not marked OK is
  * failed back to its source).
+ * The batch was built and checked by the host (see tremor_batch); its
+ * event ids are the host's, unique within the batch, not the source's.
+ * A flow sends at least one event, but a sink must also answer an empty
+ * batch (events_len 0, as tremorctl check-plugin sends) with TREMOR_OK.
  * Required for connectors of kind TREMOR_KIND_SINK. */
 typedef int32_t (*tremor_on_send_fn)(void *instance, const tremor_batch *batch,
                                      uint8_t *outcomes, tremor_error *err);
