@@ -324,7 +324,7 @@ func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 		return nil // already handed over (a fetch after a seek)
 	}
 	id := s.nextID
-	err := room.Push(pdk.Event{ID: id, Payload: r.Value, Meta: map[string]any{"kafka": map[string]any{"offset": r.Offset}}})
+	err := room.Push(pdk.Event{ID: id, Payload: r.Value, Meta: recordMeta(r)})
 	if err != nil {
 		if !again {
 			pt.q = pt.q[:len(pt.q)-1] // offered again next Pull
