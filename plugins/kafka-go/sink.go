@@ -22,7 +22,7 @@ type sink struct {
 	cl      *kgo.Client
 }
 
-func newSink(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newSink(cfg pdk.Config, host pdk.Host) (*sink, error) {
 	brokers, err := brokerList(cfg)
 	if err != nil {
 		return nil, err

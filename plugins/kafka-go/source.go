@@ -45,7 +45,7 @@ type source struct {
 	nextID   uint64
 }
 
-func newSource(cfg pdk.Config, host pdk.Host) (pdk.Connector, error) {
+func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 	brokers, err := brokerList(cfg)
 	if err != nil {
 		return nil, err
