@@ -6,7 +6,7 @@
 #   2. kafka_sink:  tremorctl run, C bench_source -> kafka_sink (binary codec)
 #   3. kafka.tools ConsumerPerformance: the N records of step 1
 #   4. kafka_source: tremorctl run, kafka_source -> C bench_sink (binary
-#      codec), rate from the per-second stats between the first record and
+#      codec), with each event's meta and without (meta = false), rate from the per-second stats between the first record and
 #      the N-th (group join excluded, as ConsumerPerformance's fetch rate
 #      excludes it)
 #
@@ -73,8 +73,10 @@ java_tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$addr" 
 # the CSV line: start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms, fetch MB/s, fetch records/s
 cons_java=$(tail -n 1 "$out/consumer-perf.txt" | awk -F', *' '{print $NF}')
 
-echo "== kafka_source: $N records" >&2
-cat >"$out/source.toml" <<EOF
+# kafka_source_rate META: records/s of kafka_source -> bench_sink
+kafka_source_rate() {
+  local meta=$1
+  cat >"$out/source.toml" <<EOF
 [flow]
 name = "kafka-source-bench"
 batch_size = 1024
@@ -82,7 +84,7 @@ batch_size = 1024
 id = "k"
 type = "kafka_source"
 codec = "binary"
-config = { brokers = "$addr", topics = "$topic", group_id = "tremor-$ts", session_timeout_ms = 6000, heartbeat_ms = 1000 }
+config = { brokers = "$addr", topics = "$topic", group_id = "tremor-$ts-$meta", meta = $meta }
 [[connector]]
 id = "count"
 type = "bench_sink"
@@ -96,9 +98,9 @@ to = "p"
 from = "p"
 to = "count"
 EOF
-build/bin/tremorctl --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source.log" 2>&1 &
-pid=$!
-cons_plugin=$(python3 - "$out/source.log" "$N" <<'EOF'
+  build/bin/tremorctl --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$meta.log" 2>&1 &
+  local pid=$!
+  python3 - "$out/source-$meta.log" "$N" <<'EOF'
 import json, sys, time
 from datetime import datetime
 path, n = sys.argv[1], int(sys.argv[2])
@@ -121,9 +123,12 @@ while time.time() < deadline:
     time.sleep(0.5)
 sys.exit("kafka_source did not reach %d records in 300 s" % n)
 EOF
-)
-kill -TERM "$pid"
-wait "$pid" || true
+  kill -TERM "$pid"
+  wait "$pid" || true
+}
+echo "== kafka_source: $N records, with meta and without" >&2
+cons_plugin=$(kafka_source_rate true)
+cons_nometa=$(kafka_source_rate false)
 
 cat <<EOF
 | what ($N records of $SIZE B, 4 partitions, one local broker) | records/s | ratio |
@@ -131,5 +136,6 @@ cat <<EOF
 | ProducerPerformance (acks=all, linger 5 ms) | $prod_java | 1.00 |
 | kafka_sink (bench_source -> kafka_sink, binary, batch 1024) | $prod_plugin | $(python3 -c "print('%.2f' % ($prod_plugin / $prod_java))") |
 | ConsumerPerformance (fetch records/s) | $cons_java | 1.00 |
-| kafka_source (kafka_source -> bench_sink, binary, batch 1024) | $cons_plugin | $(python3 -c "print('%.2f' % ($cons_plugin / $cons_java))") |
+| kafka_source (kafka_source -> bench_sink, binary, batch 1024, meta) | $cons_plugin | $(python3 -c "print('%.2f' % ($cons_plugin / $cons_java))") |
+| kafka_source, meta = false | $cons_nometa | $(python3 -c "print('%.2f' % ($cons_nometa / $cons_java))") |
 EOF

@@ -29,6 +29,7 @@ type source struct {
 	opts       []kgo.Opt
 	brokers    string
 	skipFailed bool
+	withMeta   bool
 
 	cl   *kgo.Client
 	kick chan struct{} // a commit is due
@@ -87,8 +88,12 @@ func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 	default:
 		return nil, pdk.ConfigError("on_fail %q: use \"redeliver\" or \"skip\"", f)
 	}
+	withMeta, err := cfg.OptionalBool("meta", true)
+	if err != nil {
+		return nil, err
+	}
 	s := &source{
-		host: host, brokers: fmt.Sprint(brokers), skipFailed: skip,
+		host: host, brokers: fmt.Sprint(brokers), skipFailed: skip, withMeta: withMeta,
 		assigned: map[topicPart]bool{}, parts: map[topicPart]*partTrack{},
 		ids: map[uint64]inFlight{}, dirty: map[topicPart]bool{},
 		kick: make(chan struct{}, 1), nextID: 1,
@@ -324,7 +329,11 @@ func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 		return nil // already handed over (a fetch after a seek)
 	}
 	id := s.nextID
-	err := room.Push(pdk.Event{ID: id, Payload: r.Value, Meta: recordMeta(r)})
+	ev := pdk.Event{ID: id, Payload: r.Value}
+	if s.withMeta {
+		ev.Meta = recordMeta(r)
+	}
+	err := room.Push(ev)
 	if err != nil {
 		if !again {
 			pt.q = pt.q[:len(pt.q)-1] // offered again next Pull
