@@ -445,3 +445,75 @@ func TestKafkaSinkBrokerRestart(t *testing.T) {
 	records := kafkaIDs(t, addr, topic, n)
 	t.Logf("%d events, %d records (%d duplicates)", n, records, records-n)
 }
+
+// With no broker at the address, both connectors keep retrying and say
+// which brokers do not answer; a signal then stops tremorctl, which exits
+// 1 naming the connectors that never connected.
+func TestKafkaNoBroker(t *testing.T) {
+	addr := freeAddr(t)
+	path := writeFlow(t, t.TempDir(), "nobroker.toml", fmt.Sprintf(twoConnectors, "nobroker",
+		fmt.Sprintf("type = \"kafka_source\"\ncodec = \"json\"\nconfig = { brokers = %q, topics = \"t\", group_id = \"g\" }", addr),
+		fmt.Sprintf("type = \"kafka_sink\"\ncodec = \"json\"\nconfig = { brokers = %q, topic = \"t\" }", addr)))
+	p := startCtl(t, "run", path)
+	for _, id := range []string{"src", "dst"} {
+		p.waitLog(`"connector":"`+id+`"`, "connect failed", fmt.Sprintf(`no Kafka broker of brokers = \"%s\" answers`, addr))
+	}
+	p.signal(syscall.SIGTERM)
+	stderr := p.stderr.String()
+	assert.Equal(t, 1, p.wait(), "stderr:\n%s", lastLines(stderr, 20))
+	stderr = p.stderr.String()
+	assert.Contains(t, stderr, `connector "src" (type kafka_source): never connected`)
+	assert.Contains(t, stderr, `connector "dst" (type kafka_sink): never connected`)
+	noCrash(t, stderr)
+	rows := statsTable(t, stderr)
+	assert.Equal(t, uint64(0), rows["src"][colIn])
+	assert.Equal(t, uint64(0), rows["dst"][colIn])
+}
+
+// kafka_source -> kafka_sink keeps each record's value, key and headers
+// (the source's meta kafka.key and kafka.headers, read by the sink), and a
+// keyed record lands on the partition Kafka's clients pick for its key.
+func TestKafkaMetaRoundTrip(t *testing.T) {
+	const n = 200
+	addr := kafkaBroker(t)
+	in, out := kafkaTopic(t), kafkaTopic(t)+"-out"
+	cl := kafkaClient(t, addr)
+	want := map[string]*kgo.Record{}
+	var recs []*kgo.Record
+	for i := 0; i < n; i++ {
+		r := &kgo.Record{Topic: in, Key: []byte(fmt.Sprintf("key-%d", i)), Value: []byte(fmt.Sprintf(`{"i":%d}`, i)),
+			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte(fmt.Sprint(i))}, {Key: "bin", Value: []byte{0xff, byte(i)}}}}
+		recs = append(recs, r)
+		want[string(r.Key)] = r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kafkaDeadline)
+	defer cancel()
+	require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+
+	path := writeFlow(t, t.TempDir(), "copy.toml", fmt.Sprintf(twoConnectors, "copy",
+		fmt.Sprintf("type = \"kafka_source\"\ncodec = \"binary\"\nconfig = { brokers = %q, topics = %q, group_id = %q }", addr, in, "g-"+in),
+		fmt.Sprintf("type = \"kafka_sink\"\ncodec = \"binary\"\nconfig = { brokers = %q, topic = %q }", addr, out)))
+	p := startCtl(t, "run", path)
+	reader := kafkaClient(t, addr, kgo.ConsumeTopics(out), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]*kgo.Record{}
+	eventually(t, fmt.Sprintf("%d records in %s", n, out), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		reader.PollFetches(ctx).EachRecord(func(r *kgo.Record) { got[string(r.Key)] = r })
+		return len(got) >= n
+	})
+	p.signal(syscall.SIGTERM)
+	require.Equal(t, 0, p.wait(), "copy flow:\n%s", lastLines(p.stderr.String(), 30))
+	rows := statsTable(t, p.stderr.String())
+	assert.Equal(t, row{n, n, 0, n, 0, 0}, rows["src"])
+
+	require.Len(t, got, n)
+	for key, w := range want {
+		g := got[key]
+		require.NotNil(t, g, "key %s", key)
+		assert.Equal(t, string(w.Value), string(g.Value), "key %s", key)
+		assert.Equal(t, w.Partition, g.Partition, "key %s: same partition as Kafka's hash of the key", key)
+		sort.Slice(g.Headers, func(i, j int) bool { return g.Headers[i].Key < g.Headers[j].Key })
+		assert.Equal(t, []kgo.RecordHeader{w.Headers[1], w.Headers[0]}, g.Headers, "key %s", key)
+	}
+}

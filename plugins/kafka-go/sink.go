@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +33,7 @@ func newSink(cfg pdk.Config, host pdk.Host) (*sink, error) {
 	if timeout < 100*time.Millisecond || timeout > 8*time.Second {
 		return nil, pdk.ConfigError("send_timeout_ms %d must be between 100 and 8000", timeout.Milliseconds())
 	}
-	s := &sink{host: host, brokers: fmt.Sprint(brokers), topic: cfg.StringOr("topic", ""), timeout: timeout}
+	s := &sink{host: host, brokers: strings.Join(brokers, ","), topic: cfg.StringOr("topic", ""), timeout: timeout}
 	s.opts = []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("tremorhost"),
@@ -58,7 +59,7 @@ func (s *sink) Connect(attempt int) error {
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
 		cl.Close()
-		return fmt.Errorf("no Kafka broker of %s answers: %w", s.brokers, err)
+		return fmt.Errorf("no Kafka broker of brokers = %q answers (is it running, and reachable from here? retrying): %w", s.brokers, err)
 	}
 	s.cl = cl
 	return nil

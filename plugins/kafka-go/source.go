@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -93,7 +94,7 @@ func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 		return nil, err
 	}
 	s := &source{
-		host: host, brokers: fmt.Sprint(brokers), skipFailed: skip, withMeta: withMeta,
+		host: host, brokers: strings.Join(brokers, ","), skipFailed: skip, withMeta: withMeta,
 		assigned: map[topicPart]bool{}, parts: map[topicPart]*partTrack{},
 		ids: map[uint64]inFlight{}, dirty: map[topicPart]bool{},
 		kick: make(chan struct{}, 1), nextID: 1,
@@ -129,7 +130,7 @@ func (s *source) Connect(attempt int) error {
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
 		cl.Close()
-		return fmt.Errorf("no Kafka broker of %s answers: %w", s.brokers, err)
+		return fmt.Errorf("no Kafka broker of brokers = %q answers (is it running, and reachable from here? retrying): %w", s.brokers, err)
 	}
 	s.cl = cl
 	s.done = make(chan struct{})
