@@ -517,3 +517,70 @@ func TestKafkaMetaRoundTrip(t *testing.T) {
 		assert.Equal(t, []kgo.RecordHeader{w.Headers[1], w.Headers[0]}, g.Headers, "key %s", key)
 	}
 }
+
+// srcStat is the latest value of counter in the source "src"'s periodic
+// stats lines (--stats-interval) of a running tremorctl.
+func srcStat(p *ctlProc, counter string) uint64 {
+	var v uint64
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["message"] == "stats" && m["connector"] == "src" {
+			if f, ok := m[counter].(float64); ok {
+				v = uint64(f)
+			}
+		}
+	}
+	return v
+}
+
+// A sink that fails every event (the C fault plugin): with on_fail =
+// "redeliver" kafka_source offers the records again and again and never
+// commits past them; with "skip" it commits past them once they failed.
+func TestKafkaOnFail(t *testing.T) {
+	const n = 50
+	addr := kafkaBroker(t)
+	plugins := faultPath(t)
+	for _, mode := range []string{"redeliver", "skip"} {
+		t.Run(mode, func(t *testing.T) {
+			topic, group := kafkaTopic(t), "g-"+kafkaTopic(t)
+			cl := kafkaClient(t, addr)
+			var recs []*kgo.Record
+			for i := 0; i < n; i++ {
+				recs = append(recs, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), kafkaDeadline)
+			defer cancel()
+			require.NoError(t, cl.ProduceSync(ctx, recs...).FirstErr())
+			path := writeFlow(t, t.TempDir(), "fail.toml", fmt.Sprintf(twoConnectors, "fail",
+				fmt.Sprintf("type = \"kafka_source\"\ncodec = \"json\"\nconfig = { brokers = %q, topics = %q, group_id = %q, on_fail = %q }", addr, topic, group, mode),
+				"type = \"fault\"\ncodec = \"json\"\nconfig = { fail_at = \"send\" }"))
+			p := startCtl(t, "run", "--plugin-path", plugins, "--stats-interval", "100ms", path)
+			sum := func() (s int64) {
+				for _, o := range committed(t, addr, group, topic) {
+					if o > 0 {
+						s += o
+					}
+				}
+				return s
+			}
+			if mode == "redeliver" {
+				eventually(t, "every record failed twice (offered again)", func() bool { return srcStat(p, "fails") >= 2*n })
+				assert.Zero(t, sum(), "nothing committed past a failed record")
+			} else {
+				eventually(t, "the commits pass every failed record", func() bool { return sum() == n })
+			}
+			p.signal(syscall.SIGTERM)
+			assert.Equal(t, 1, p.wait(), "events were failed back")
+			noCrash(t, p.stderr.String())
+			assert.Contains(t, p.stderr.String(), "events were failed back to their sources")
+			rows := statsTable(t, p.stderr.String())
+			assert.Zero(t, rows["src"][colAcks])
+			if mode == "skip" {
+				assert.Equal(t, uint64(n), rows["src"][colIn], "each record offered once")
+				assert.Contains(t, p.stderr.String(), `on_fail = \"skip\"`)
+			} else {
+				assert.GreaterOrEqual(t, rows["src"][colIn], uint64(2*n), "records offered again")
+			}
+		})
+	}
+}
