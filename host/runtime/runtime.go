@@ -99,17 +99,20 @@ type Runtime struct {
 // node is one connector of the flow, in its source role, its sink role or
 // both (the same instance serves both).
 type node struct {
-	base     zerolog.Logger // untagged, for the instance, which tags its own lines alike
-	conn     flow.Connector
-	typ      Type
-	place    Placement // where its instances run, from the flow's policy
-	config   map[string]any
-	codec    codec.Codec // nil for structured connectors
-	pre      []processor.Preprocessor
-	post     []processor.Postprocessor
-	counters Counters
-	log      zerolog.Logger
-	link     link
+	base   zerolog.Logger // untagged, for the instance, which tags its own lines alike
+	conn   flow.Connector
+	typ    Type
+	place  Placement // where its instances run, from the flow's policy
+	config map[string]any
+	codec  codec.Codec // nil for structured connectors
+	pre    []processor.Preprocessor
+	post   []processor.Postprocessor
+	// newlineOnly: post is one post-processor that only appends '\n', so
+	// the codec can encode straight into the batch.
+	newlineOnly bool
+	counters    Counters
+	log         zerolog.Logger
+	link        link
 
 	inst     Instance        // nil until created
 	calls    [roles]inFlight // the hook each caller is in
@@ -257,6 +260,7 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		}
 		n.post = append(n.post, post)
 	}
+	n.newlineOnly = len(n.post) == 1 && processor.FramesWithNewline(n.post[0])
 	return n, nil
 }
 

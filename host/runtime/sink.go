@@ -6,7 +6,6 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/edge"
-	"tremorhost/host/processor"
 )
 
 // roomFor sizes a batch for n events of about 1 KiB with small metadata;
@@ -363,7 +362,7 @@ func (k *sink) encodeInto(dst []byte, v any) ([]byte, error) {
 	if len(n.post) == 0 {
 		return n.codec.Encode(dst, v)
 	}
-	if len(n.post) == 1 && processor.FramesWithNewline(n.post[0]) {
+	if n.newlineOnly {
 		out, err := n.codec.Encode(dst, v)
 		if err != nil {
 			return nil, err
