@@ -246,11 +246,14 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 		if f == nil {
 			continue
 		}
-		var timeout <-chan time.Time = timer.C
-		if expired {
-			closed := make(chan time.Time)
-			close(closed)
-			timeout = closed
+		if expired { // take what has come, without waiting
+			select {
+			case <-f.Ok():
+				outcomes[i] = pdk.OutcomeOK
+			default:
+				outcomes[i] = pdk.OutcomeRetry
+			}
+			continue
 		}
 		select {
 		case <-f.Ok():
@@ -263,7 +266,7 @@ func (s *sink) Send(b *pdk.Batch, outcomes []pdk.Outcome) error {
 			if firstErr == nil {
 				firstErr = err
 			}
-		case <-timeout:
+		case <-timer.C:
 			expired = true
 			outcomes[i] = pdk.OutcomeRetry
 			if firstErr == nil {
