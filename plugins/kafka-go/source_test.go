@@ -1,0 +1,98 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"tremorhost/pdk-go"
+)
+
+// testSource is a kafka_source without a client, its partitions p0 and p1
+// of topic "t" assigned.
+func testSource(t *testing.T, onFail string) *source {
+	t.Helper()
+	s, err := newSource(pdk.NewConfig(map[string]any{
+		"brokers": "127.0.0.1:1", "topics": "t", "group_id": "g", "on_fail": onFail,
+	}), pdk.NewHost("k", func(pdk.Level, string) {}))
+	require.NoError(t, err)
+	s.onAssigned(nil, nil, map[string][]int32{"t": {0, 1}})
+	return s
+}
+
+// handOver tracks a record as if a Pull had handed it to the host under id.
+func handOver(s *source, id uint64, partition int32, offset int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tp := topicPart{"t", partition}
+	s.parts[tp].add(offset)
+	s.ids[id] = inFlight{tp: tp, rec: &kgo.Record{Topic: "t", Partition: partition, Offset: offset}}
+}
+
+func (s *source) pendingCommits() map[int32]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int32]int64{}
+	for p, eo := range s.commitsLocked(nil)["t"] {
+		out[p] = eo.Offset
+	}
+	return out
+}
+
+// Acks of two partitions in any order: each partition commits only up to
+// its first unacked record.
+func TestSourceCommitsPerPartition(t *testing.T) {
+	s := testSource(t, "redeliver")
+	for i, o := range []int64{10, 11, 12} {
+		handOver(s, uint64(i+1), 0, o) // ids 1-3: p0 offsets 10-12
+		handOver(s, uint64(i+4), 1, o) // ids 4-6: p1 offsets 10-12
+	}
+	require.NoError(t, s.Ack([]uint64{2, 3, 4}))
+	assert.Equal(t, map[int32]int64{1: 11}, s.pendingCommits(), "p0 waits for offset 10; p1 may commit past 10")
+	require.NoError(t, s.Ack([]uint64{1, 6}))
+	assert.Equal(t, map[int32]int64{0: 13}, s.pendingCommits(), "p0 complete; p1 still waits for 11")
+	require.NoError(t, s.Ack([]uint64{5}))
+	assert.Equal(t, map[int32]int64{1: 13}, s.pendingCommits())
+	assert.Empty(t, s.pendingCommits(), "nothing new to commit")
+}
+
+// A failed event is offered again (and still holds the commit point back);
+// with on_fail = "skip" it counts as done.
+func TestSourceFail(t *testing.T) {
+	s := testSource(t, "redeliver")
+	handOver(s, 1, 0, 0)
+	handOver(s, 2, 0, 1)
+	require.NoError(t, s.Fail([]uint64{1}))
+	require.NoError(t, s.Ack([]uint64{2}))
+	assert.Empty(t, s.pendingCommits(), "offset 0 failed: nothing committed")
+	require.Len(t, s.redo, 1)
+	assert.Equal(t, int64(0), s.redo[0].Offset, "offered again")
+
+	s = testSource(t, "skip")
+	handOver(s, 1, 0, 0)
+	handOver(s, 2, 0, 1)
+	require.NoError(t, s.Fail([]uint64{1}))
+	require.NoError(t, s.Ack([]uint64{2}))
+	assert.Equal(t, map[int32]int64{0: 2}, s.pendingCommits(), "skipped: committed past")
+	assert.Empty(t, s.redo)
+}
+
+// A lost partition is forgotten: its buffered and failed records are
+// dropped, later acks of its events change nothing, and the other
+// partition goes on.
+func TestSourceForgetsLostPartitions(t *testing.T) {
+	s := testSource(t, "redeliver")
+	handOver(s, 1, 0, 0)
+	handOver(s, 2, 1, 0)
+	handOver(s, 3, 1, 1)
+	require.NoError(t, s.Fail([]uint64{3}))
+	s.fetched = []*kgo.Record{{Topic: "t", Partition: 1, Offset: 2}, {Topic: "t", Partition: 0, Offset: 1}}
+	s.onLost(nil, nil, map[string][]int32{"t": {1}})
+	assert.Empty(t, s.redo)
+	require.Len(t, s.fetched, 1)
+	assert.Equal(t, int32(0), s.fetched[0].Partition)
+	require.NoError(t, s.Ack([]uint64{1, 2}))
+	assert.Equal(t, map[int32]int64{0: 1}, s.pendingCommits(), "only the partition still owned")
+}
