@@ -2,6 +2,7 @@
 # Checks for (and where possible installs) what the build needs: a C compiler,
 # a C++ compiler (the C tests compile the headers as C++17), cmake,
 # pkg-config, nm (binutils), Java and Maven (the Kafka tests' broker),
+# Prometheus (the service tests' scraper),
 # Go >= 1.26 and cargo. Safe to run repeatedly.
 set -euo pipefail
 
@@ -15,6 +16,9 @@ command -v make >/dev/null 2>&1 || missing_apt+=(make)
 # Java and Maven: the local Kafka broker of the Kafka tests (scripts/kafka.sh).
 command -v java >/dev/null 2>&1 || missing_apt+=(default-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing_apt+=(maven)
+# Prometheus: the service tests scrape tremorctl serve with a real one
+# (scripts/prometheus.sh).
+command -v prometheus >/dev/null 2>&1 || missing_apt+=(prometheus)
 
 if [ ${#missing_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
