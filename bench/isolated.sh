@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Whole-program cost of process isolation (issue 14, target 1): 1M JSON
+# lines of ~97 bytes read by the `file` plugin, an empty pipeline, counted
+# by the C `bench_sink`, with codec `string` (raw) and `json`, each once
+# with both connectors in the host (isolation = "none") and once in
+# tremor-runner children (isolation = "process"). Runs are paired and
+# interleaved (none, process, none, ...) so that both see the same load;
+# the table gives the median of each and the ratio in-process/isolated
+# elapsed (>= 0.9x is the target). Not part of `make test`.
+#
+#   make build && bench/isolated.sh [RUNS]      (RUNS pairs per flow, default 5)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-5}
+out=build/bench
+mkdir -p "$out"
+events="$out/events-1m.jsonl"
+if [ ! -s "$events" ] || [ "$(wc -l <"$events")" -ne 1000000 ]; then
+  # The same file as scripts/bench.sh's whole-program step.
+  awk 'BEGIN { split("info warn error debug", lv, " ");
+    for (i = 0; i < 1000000; i++)
+      printf("{\"seq\":%d,\"host\":\"web-%02d\",\"level\":\"%s\",\"msg\":\"GET /api/v1/items/%05d\",\"ms\":%.2f,\"ok\":true}\n",
+             i, i % 16, lv[i % 4 + 1], i % 100000, (i % 997) / 10.0) }' >"$events"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for codec in string json; do
+  for iso in none process; do
+    cat >"$tmp/$codec-$iso.toml" <<TOML
+[flow]
+name = "iso-$codec-$iso"
+
+[[connector]]
+id = "in"
+type = "file"
+codec = "$codec"
+isolation = "$iso"
+config = { path = "$PWD/$events", mode = "read" }
+
+[[connector]]
+id = "out"
+type = "bench_sink"
+codec = "$codec"
+isolation = "$iso"
+postprocessors = ["lines"]
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "in"
+to = "pass"
+
+[[link]]
+from = "pass"
+to = "out"
+TOML
+  done
+done
+
+# run FLOW: prints the elapsed ms, after checking that all events arrived.
+run() {
+  local log ms delivered
+  log=$(build/bin/tremorctl --log-format json run "$1" 2>&1)
+  ms=$(printf '%s\n' "$log" | sed -n 's/^flow "[^"]*" ran for \(.*\)$/\1/p' |
+    awk '/ms$/ {sub("ms", ""); print; next} /[0-9]s$/ {sub("s", ""); print $0 * 1000}')
+  delivered=$(printf '%s\n' "$log" | awk '$1 == "out" {print $3}')
+  if [ -z "$ms" ] || [ "$delivered" != 1000000 ]; then
+    printf '%s\n' "$log" >&2
+    echo "isolated.sh: $1 did not deliver 1000000 events" >&2
+    exit 1
+  fi
+  echo "$ms"
+}
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs" >&2
+echo "| flow | in-process ms | isolated ms | isolated vs in-process |"
+echo "|---|---:|---:|---:|"
+for codec in string json; do
+  none=() proc=()
+  for _ in $(seq "$RUNS"); do
+    none+=("$(run "$tmp/$codec-none.toml")")
+    proc+=("$(run "$tmp/$codec-process.toml")")
+    echo "  $codec: none ${none[-1]} ms, process ${proc[-1]} ms" >&2
+  done
+  n=$(printf '%s\n' "${none[@]}" | median)
+  p=$(printf '%s\n' "${proc[@]}" | median)
+  awk -v c="$codec" -v n="$n" -v p="$p" 'BEGIN { printf("| codec `%s` | %.0f | %.0f | %.2fx |\n", c, n, p, n / p) }'
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
