@@ -465,7 +465,53 @@ func kindOf(v any) string {
 	}
 }
 
+// build turns the shape-checked raw flow into a Flow, checking each value:
+// the flow's settings, then connectors, pipelines and links in file order,
+// so the first problem reported is the first one in the file.
 func (f *Flow) build(raw *rawFlow) error {
+	if err := f.buildSettings(raw); err != nil {
+		return err
+	}
+	ids := idClaims{} // id -> "connector" or "pipeline"
+	for i, rc := range raw.Connector {
+		if err := f.claimID(ids, rc.ID, "connector", "connector", i); err != nil {
+			return err
+		}
+		c, err := f.buildConnector(i, rc)
+		if err != nil {
+			return err
+		}
+		f.Connectors = append(f.Connectors, c)
+	}
+	for i, rp := range raw.Pipeline {
+		if err := f.claimID(ids, rp.ID, "pipeline", "pipeline", i); err != nil {
+			return err
+		}
+		p, err := f.buildPipeline(i, rp)
+		if err != nil {
+			return err
+		}
+		f.Pipelines = append(f.Pipelines, p)
+	}
+	seen := map[[2]Endpoint]Link{}
+	for i, rl := range raw.Link {
+		l, err := f.buildLink(i, rl, ids)
+		if err != nil {
+			return err
+		}
+		if prev, dup := seen[[2]Endpoint{l.From, l.To}]; dup {
+			return f.errAt(fmt.Sprintf("duplicates link[%d] (line %d): %s -> %s; remove one (a link written twice would deliver every event twice)",
+				prev.Index, f.lineOf("link", prev.Index), rl.From, rl.To), "link", i)
+		}
+		seen[[2]Endpoint{l.From, l.To}] = l
+		f.Links = append(f.Links, l)
+	}
+	return f.checkRoutes()
+}
+
+// buildSettings reads the [flow] table: the name (the file's base name
+// when not set) and the batch size.
+func (f *Flow) buildSettings(raw *rawFlow) error {
 	f.Name = raw.Flow.Name
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(filepath.Base(f.File), filepath.Ext(f.File))
@@ -477,139 +523,153 @@ func (f *Flow) build(raw *rawFlow) error {
 		}
 		f.BatchSize = *b
 	}
+	return nil
+}
 
-	ids := map[string]string{} // id -> "connector" or "pipeline"
-	claim := func(id, kind string, path ...any) error {
-		if err := checkID(id); err != nil {
-			return f.errAt(err.Error(), append(path, "id")...)
-		}
-		if prev, dup := ids[id]; dup {
-			return f.errAt(fmt.Sprintf("id %q is already used by a %s; ids must be unique across connectors and pipelines", id, prev), append(path, "id")...)
-		}
-		ids[id] = kind
-		return nil
+// idClaims maps each id used so far to the kind of node that uses it.
+type idClaims map[string]string
+
+// claimID records id for a node of the given kind: ids must be valid and
+// unique across connectors and pipelines.
+func (f *Flow) claimID(ids idClaims, id, kind string, path ...any) error {
+	if err := checkID(id); err != nil {
+		return f.errAt(err.Error(), append(path, "id")...)
 	}
-
-	for i, rc := range raw.Connector {
-		if err := claim(rc.ID, "connector", "connector", i); err != nil {
-			return err
-		}
-		if rc.Type == "" {
-			return f.errAt("missing connector type: set type to a connector type from a plugin (tremorctl list-plugins shows them)", "connector", i, "type")
-		}
-		c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Isolation: rc.Isolation, PluginSHA256: strings.ToLower(rc.PluginSHA256), Index: i}
-		if s := c.PluginSHA256; s != "" && !isSHA256(s) {
-			return f.errAt(fmt.Sprintf("plugin_sha256 %q is not a SHA-256 in hex (64 hex digits; tremorctl list-plugins --json shows each file's)", rc.PluginSHA256), "connector", i, "plugin_sha256")
-		}
-		if c.Isolation == "" {
-			c.Isolation = "auto"
-		}
-		if !slices.Contains(Isolations, c.Isolation) {
-			return f.errAt(fmt.Sprintf("isolation %q: expected one of %s", c.Isolation, strings.Join(Isolations, ", ")), "connector", i, "isolation")
-		}
-		if c.Config == nil {
-			c.Config = map[string]any{}
-		}
-		var err error
-		if c.Preprocessors, err = f.processors(rc.Preprocessors, "connector", i, "preprocessors"); err != nil {
-			return err
-		}
-		if c.Postprocessors, err = f.processors(rc.Postprocessors, "connector", i, "postprocessors"); err != nil {
-			return err
-		}
-		c.Reconnect = Reconnect{InitialMs: DefaultReconnectInitial, MaxMs: DefaultReconnectMax}
-		for _, s := range []struct {
-			v    *int
-			dst  *int
-			name string
-		}{{rc.Reconnect.InitialMs, &c.Reconnect.InitialMs, "initial_ms"}, {rc.Reconnect.MaxMs, &c.Reconnect.MaxMs, "max_ms"}, {rc.Reconnect.MaxAttempts, &c.Reconnect.MaxAttempts, "max_attempts"}} {
-			if s.v == nil {
-				continue
-			}
-			if *s.v < 0 {
-				return f.errAt(fmt.Sprintf("must not be negative, got %d", *s.v), "connector", i, "reconnect", s.name)
-			}
-			*s.dst = *s.v
-		}
-		if c.Reconnect.InitialMs == 0 {
-			return f.errAt("must be at least 1 ms", "connector", i, "reconnect", "initial_ms")
-		}
-		if c.Reconnect.MaxMs < c.Reconnect.InitialMs {
-			return f.errAt(fmt.Sprintf("max_ms (%d) must not be below initial_ms (%d)", c.Reconnect.MaxMs, c.Reconnect.InitialMs), "connector", i, "reconnect", "max_ms")
-		}
-		f.Connectors = append(f.Connectors, c)
+	if prev, dup := ids[id]; dup {
+		return f.errAt(fmt.Sprintf("id %q is already used by a %s; ids must be unique across connectors and pipelines", id, prev), append(path, "id")...)
 	}
+	ids[id] = kind
+	return nil
+}
 
-	for i, rp := range raw.Pipeline {
-		if err := claim(rp.ID, "pipeline", "pipeline", i); err != nil {
-			return err
-		}
-		p := Pipeline{ID: rp.ID, Index: i}
-		for j, rr := range rp.Route {
-			r := Route{Field: rr.Field, Op: rr.Op, Value: rr.Value, To: rr.To, Discard: rr.Discard}
-			if r.Field == "" {
-				return f.errAt(`missing field: the dotted path to test, e.g. field = "user.name"`, "pipeline", i, "route", j, "field")
-			}
-			if !slices.Contains(Ops, r.Op) {
-				return f.errAt(fmt.Sprintf("unknown op %q; expected one of %s", r.Op, strings.Join(Ops, ", ")), "pipeline", i, "route", j, "op")
-			}
-			needsValue := r.Op != "exists" && r.Op != "missing"
-			if needsValue && r.Value == nil {
-				return f.errAt(fmt.Sprintf("op %q needs a value to compare with", r.Op), "pipeline", i, "route", j, "value")
-			}
-			if !needsValue && r.Value != nil {
-				return f.errAt(fmt.Sprintf("op %q takes no value; remove it", r.Op), "pipeline", i, "route", j, "value")
-			}
-			if (r.To == "") == !r.Discard {
-				return f.errAt(`set exactly one of to = "<port>" or discard = true`, "pipeline", i, "route", j)
-			}
-			if r.To == "in" {
-				return f.errAt(`"in" is the pipeline's input port; pick another output port name`, "pipeline", i, "route", j, "to")
-			}
-			p.Routes = append(p.Routes, r)
-		}
-		f.Pipelines = append(f.Pipelines, p)
+// buildConnector checks [[connector]] number i and fills in its defaults.
+func (f *Flow) buildConnector(i int, rc rawConnector) (Connector, error) {
+	if rc.Type == "" {
+		return Connector{}, f.errAt("missing connector type: set type to a connector type from a plugin (tremorctl list-plugins shows them)", "connector", i, "type")
 	}
+	c := Connector{ID: rc.ID, Type: rc.Type, Codec: rc.Codec, Config: rc.Config, Isolation: rc.Isolation, PluginSHA256: strings.ToLower(rc.PluginSHA256), Index: i}
+	if s := c.PluginSHA256; s != "" && !isSHA256(s) {
+		return Connector{}, f.errAt(fmt.Sprintf("plugin_sha256 %q is not a SHA-256 in hex (64 hex digits; tremorctl list-plugins --json shows each file's)", rc.PluginSHA256), "connector", i, "plugin_sha256")
+	}
+	if c.Isolation == "" {
+		c.Isolation = "auto"
+	}
+	if !slices.Contains(Isolations, c.Isolation) {
+		return Connector{}, f.errAt(fmt.Sprintf("isolation %q: expected one of %s", c.Isolation, strings.Join(Isolations, ", ")), "connector", i, "isolation")
+	}
+	if c.Config == nil {
+		c.Config = map[string]any{}
+	}
+	var err error
+	if c.Preprocessors, err = f.processors(rc.Preprocessors, "connector", i, "preprocessors"); err != nil {
+		return Connector{}, err
+	}
+	if c.Postprocessors, err = f.processors(rc.Postprocessors, "connector", i, "postprocessors"); err != nil {
+		return Connector{}, err
+	}
+	if c.Reconnect, err = f.reconnect(i, rc); err != nil {
+		return Connector{}, err
+	}
+	return c, nil
+}
 
-	seen := map[[2]Endpoint]Link{}
-	for i, rl := range raw.Link {
-		from, err := f.endpoint(rl.From, "out", "link", i, "from")
+// reconnect reads connector i's [reconnect] table over the defaults.
+func (f *Flow) reconnect(i int, rc rawConnector) (Reconnect, error) {
+	rec := Reconnect{InitialMs: DefaultReconnectInitial, MaxMs: DefaultReconnectMax}
+	for _, s := range []struct {
+		v    *int
+		dst  *int
+		name string
+	}{{rc.Reconnect.InitialMs, &rec.InitialMs, "initial_ms"}, {rc.Reconnect.MaxMs, &rec.MaxMs, "max_ms"}, {rc.Reconnect.MaxAttempts, &rec.MaxAttempts, "max_attempts"}} {
+		if s.v == nil {
+			continue
+		}
+		if *s.v < 0 {
+			return Reconnect{}, f.errAt(fmt.Sprintf("must not be negative, got %d", *s.v), "connector", i, "reconnect", s.name)
+		}
+		*s.dst = *s.v
+	}
+	if rec.InitialMs == 0 {
+		return Reconnect{}, f.errAt("must be at least 1 ms", "connector", i, "reconnect", "initial_ms")
+	}
+	if rec.MaxMs < rec.InitialMs {
+		return Reconnect{}, f.errAt(fmt.Sprintf("max_ms (%d) must not be below initial_ms (%d)", rec.MaxMs, rec.InitialMs), "connector", i, "reconnect", "max_ms")
+	}
+	return rec, nil
+}
+
+// buildPipeline checks [[pipeline]] number i and its routes.
+func (f *Flow) buildPipeline(i int, rp rawPipeline) (Pipeline, error) {
+	p := Pipeline{ID: rp.ID, Index: i}
+	for j, rr := range rp.Route {
+		r, err := f.buildRoute(rr, "pipeline", i, "route", j)
 		if err != nil {
-			return err
+			return Pipeline{}, err
 		}
-		to, err := f.endpoint(rl.To, "in", "link", i, "to")
-		if err != nil {
-			return err
-		}
-		fromKind, ok := ids[from.Node]
-		if !ok {
-			return f.errAt(fmt.Sprintf("no connector or pipeline has id %q", from.Node), "link", i, "from")
-		}
-		toKind, ok := ids[to.Node]
-		if !ok {
-			return f.errAt(fmt.Sprintf("no connector or pipeline has id %q", to.Node), "link", i, "to")
-		}
-		if fromKind == toKind {
-			return f.errAt(fmt.Sprintf("a link goes from a connector to a pipeline or from a pipeline to a connector; %q and %q are both %ss", from.Node, to.Node, fromKind), "link", i)
-		}
-		if to.Port != "in" {
-			return f.errAt(fmt.Sprintf("%s has one input port, \"in\"; got %q", to.Node, to.Port), "link", i, "to")
-		}
-		if fromKind == "connector" && from.Port != "out" && from.Port != "err" {
-			return f.errAt(fmt.Sprintf("connector output ports are \"out\" and \"err\"; got %q", from.Port), "link", i, "from")
-		}
-		if fromKind == "pipeline" && !f.pipelinePorts(from.Node)[from.Port] {
-			return f.errAt(fmt.Sprintf("pipeline %q has no output port %q; its ports are %s", from.Node, from.Port, strings.Join(slices.Sorted(maps.Keys(f.pipelinePorts(from.Node))), ", ")), "link", i, "from")
-		}
-		l := Link{From: from, To: to, Index: i}
-		if prev, dup := seen[[2]Endpoint{from, to}]; dup {
-			return f.errAt(fmt.Sprintf("duplicates link[%d] (line %d): %s -> %s; remove one (a link written twice would deliver every event twice)",
-				prev.Index, f.lineOf("link", prev.Index), rl.From, rl.To), "link", i)
-		}
-		seen[[2]Endpoint{from, to}] = l
-		f.Links = append(f.Links, l)
+		p.Routes = append(p.Routes, r)
 	}
-	return f.checkRoutes()
+	return p, nil
+}
+
+// buildRoute checks one route: a field, a known op, a value exactly when
+// the op compares, and exactly one of a port or discard.
+func (f *Flow) buildRoute(rr rawRoute, path ...any) (Route, error) {
+	r := Route{Field: rr.Field, Op: rr.Op, Value: rr.Value, To: rr.To, Discard: rr.Discard}
+	if r.Field == "" {
+		return Route{}, f.errAt(`missing field: the dotted path to test, e.g. field = "user.name"`, at(path, "field")...)
+	}
+	if !slices.Contains(Ops, r.Op) {
+		return Route{}, f.errAt(fmt.Sprintf("unknown op %q; expected one of %s", r.Op, strings.Join(Ops, ", ")), at(path, "op")...)
+	}
+	needsValue := r.Op != "exists" && r.Op != "missing"
+	if needsValue && r.Value == nil {
+		return Route{}, f.errAt(fmt.Sprintf("op %q needs a value to compare with", r.Op), at(path, "value")...)
+	}
+	if !needsValue && r.Value != nil {
+		return Route{}, f.errAt(fmt.Sprintf("op %q takes no value; remove it", r.Op), at(path, "value")...)
+	}
+	if (r.To == "") == !r.Discard {
+		return Route{}, f.errAt(`set exactly one of to = "<port>" or discard = true`, path...)
+	}
+	if r.To == "in" {
+		return Route{}, f.errAt(`"in" is the pipeline's input port; pick another output port name`, at(path, "to")...)
+	}
+	return r, nil
+}
+
+// buildLink checks [[link]] number i: both ends name known nodes, and it
+// goes from a connector's or pipeline's output port to the other kind's
+// input port.
+func (f *Flow) buildLink(i int, rl rawLink, ids idClaims) (Link, error) {
+	from, err := f.endpoint(rl.From, "out", "link", i, "from")
+	if err != nil {
+		return Link{}, err
+	}
+	to, err := f.endpoint(rl.To, "in", "link", i, "to")
+	if err != nil {
+		return Link{}, err
+	}
+	fromKind, ok := ids[from.Node]
+	if !ok {
+		return Link{}, f.errAt(fmt.Sprintf("no connector or pipeline has id %q", from.Node), "link", i, "from")
+	}
+	toKind, ok := ids[to.Node]
+	if !ok {
+		return Link{}, f.errAt(fmt.Sprintf("no connector or pipeline has id %q", to.Node), "link", i, "to")
+	}
+	if fromKind == toKind {
+		return Link{}, f.errAt(fmt.Sprintf("a link goes from a connector to a pipeline or from a pipeline to a connector; %q and %q are both %ss", from.Node, to.Node, fromKind), "link", i)
+	}
+	if to.Port != "in" {
+		return Link{}, f.errAt(fmt.Sprintf("%s has one input port, \"in\"; got %q", to.Node, to.Port), "link", i, "to")
+	}
+	if fromKind == "connector" && from.Port != "out" && from.Port != "err" {
+		return Link{}, f.errAt(fmt.Sprintf("connector output ports are \"out\" and \"err\"; got %q", from.Port), "link", i, "from")
+	}
+	if fromKind == "pipeline" && !f.pipelinePorts(from.Node)[from.Port] {
+		return Link{}, f.errAt(fmt.Sprintf("pipeline %q has no output port %q; its ports are %s", from.Node, from.Port, strings.Join(slices.Sorted(maps.Keys(f.pipelinePorts(from.Node))), ", ")), "link", i, "from")
+	}
+	return Link{From: from, To: to, Index: i}, nil
 }
 
 // checkRoutes refuses a flow that would lose events silently: every route
