@@ -17,8 +17,8 @@ import "structs"
 // Versioning (TREMOR_ABI_*, TREMOR_PLUGIN_ENTRY_SYMBOL).
 const (
 	ABIMajor         = 1
-	ABIMinor         = 0
-	ABIVersionString = "1.0"
+	ABIMinor         = 1
+	ABIVersionString = "1.1"
 	// EntrySymbol is the one symbol every plugin exports.
 	EntrySymbol = "tremor_plugin_get_descriptor"
 )
@@ -133,6 +133,12 @@ const (
 	LogTrace = 5
 )
 
+// Metric kinds (TREMOR_METRIC_*), since 1.1.
+const (
+	MetricCounter = 1
+	MetricGauge   = 2
+)
+
 // ErrorBuf mirrors tremor_error: a host-owned message buffer a plugin may
 // fill on failure.
 type ErrorBuf struct {
@@ -207,6 +213,22 @@ type HostAPI struct {
 	ABIMajor   uint16
 	ABIMinor   uint16
 	Log        uintptr // tremor_host_log_fn, since 1.0
+	CounterAdd uintptr // tremor_host_metric_fn, since 1.1
+	GaugeSet   uintptr // tremor_host_metric_fn, since 1.1
+}
+
+// SizeofHostAPI10 is sizeof(tremor_host_api) in ABI 1.0 (the table ended
+// after Log): a plugin seeing this struct_size must not call the 1.1
+// functions.
+const SizeofHostAPI10 = 16
+
+// MetricLabel mirrors tremor_metric_label.
+type MetricLabel struct {
+	_        structs.HostLayout
+	Name     uintptr // const uint8_t *
+	NameLen  uint64
+	Value    uintptr // const uint8_t *
+	ValueLen uint64
 }
 
 // CreateArgs mirrors tremor_create_args.
@@ -262,7 +284,12 @@ type ConnectorType struct {
 	FieldsLen   uint32
 	Fields      uintptr // const tremor_config_field *
 	VTable      uintptr // const tremor_connector_vtable *
+	Framing     uintptr // const char *, since 1.1
 }
+
+// SizeofConnectorType10 is sizeof(tremor_connector_type) in ABI 1.0 (it
+// ended after VTable, before Framing).
+const SizeofConnectorType10 = 48
 
 // PluginDescriptor mirrors tremor_plugin_descriptor.
 type PluginDescriptor struct {

@@ -25,6 +25,7 @@ var goStructs = map[string]reflect.Type{
 	"tremor_event":             reflect.TypeFor[abi.Event](),
 	"tremor_batch":             reflect.TypeFor[abi.Batch](),
 	"tremor_host_api":          reflect.TypeFor[abi.HostAPI](),
+	"tremor_metric_label":      reflect.TypeFor[abi.MetricLabel](),
 	"tremor_create_args":       reflect.TypeFor[abi.CreateArgs](),
 	"tremor_connector_vtable":  reflect.TypeFor[abi.ConnectorVTable](),
 	"tremor_config_field":      reflect.TypeFor[abi.ConfigField](),
@@ -57,6 +58,8 @@ var goConstants = map[string]int64{
 	"TREMOR_LOG_INFO":           abi.LogInfo,
 	"TREMOR_LOG_DEBUG":          abi.LogDebug,
 	"TREMOR_LOG_TRACE":          abi.LogTrace,
+	"TREMOR_METRIC_COUNTER":     abi.MetricCounter,
+	"TREMOR_METRIC_GAUGE":       abi.MetricGauge,
 	"TREMOR_KIND_SOURCE":        abi.KindSource,
 	"TREMOR_KIND_SINK":          abi.KindSink,
 	"TREMOR_PAYLOAD_BYTES":      abi.PayloadBytes,
@@ -232,4 +235,20 @@ func cName(goName string) string {
 		b.WriteRune(unicode.ToLower(c))
 	}
 	return b.String()
+}
+
+// TestABI10SizesAreWhereABI11Begins: the 1.0 sizes the host and the SDKs
+// compare struct_size against are the offsets of the first 1.1 fields, so
+// a 1.0 table or type is told apart from a 1.1 one by struct_size alone.
+func TestABI10SizesAreWhereABI11Begins(t *testing.T) {
+	off := map[string]uintptr{}
+	for name, s := range cabi.Structs() {
+		for _, f := range s.Fields {
+			off[name+"."+f.Name] = f.Offset
+		}
+	}
+	assert.Equal(t, uintptr(abi.SizeofHostAPI10), off["tremor_host_api.counter_add"])
+	assert.Equal(t, uintptr(abi.SizeofConnectorType10), off["tremor_connector_type.framing"])
+	assert.Less(t, uintptr(abi.SizeofHostAPI10), abi.SizeofHostAPI)
+	assert.Less(t, uintptr(abi.SizeofConnectorType10), abi.SizeofConnectorType)
 }

@@ -10,6 +10,7 @@ const (
 	SizeofEvent            = unsafe.Sizeof(Event{})
 	SizeofBatch            = unsafe.Sizeof(Batch{})
 	SizeofHostAPI          = unsafe.Sizeof(HostAPI{})
+	SizeofMetricLabel      = unsafe.Sizeof(MetricLabel{})
 	SizeofCreateArgs       = unsafe.Sizeof(CreateArgs{})
 	SizeofConnectorVTable  = unsafe.Sizeof(ConnectorVTable{})
 	SizeofConfigField      = unsafe.Sizeof(ConfigField{})

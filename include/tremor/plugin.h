@@ -1,6 +1,6 @@
 /*
  * tremor/plugin.h -- the plugin contract between a Tremor-style host and its
- * connector plugins. ABI 1.0.
+ * connector plugins. ABI 1.1.
  *
  * This one header is the whole contract. A plugin is a shared library that
  * exports one function, tremor_plugin_get_descriptor(), returning a static
@@ -114,8 +114,8 @@ extern "C" {
 /* The ABI this header describes. Bump MAJOR for any incompatible change;
  * bump MINOR when appending fields, hooks or host functions. */
 #define TREMOR_ABI_MAJOR 1
-#define TREMOR_ABI_MINOR 0
-#define TREMOR_ABI_VERSION_STRING "1.0"
+#define TREMOR_ABI_MINOR 1
+#define TREMOR_ABI_VERSION_STRING "1.1"
 
 /* The one symbol every plugin exports (see tremor_plugin_get_descriptor). */
 #define TREMOR_PLUGIN_ENTRY_SYMBOL "tremor_plugin_get_descriptor"
@@ -395,6 +395,40 @@ typedef struct tremor_host_ctx tremor_host_ctx;
 typedef void (*tremor_host_log_fn)(tremor_host_ctx *ctx, int32_t level,
                                    const uint8_t *msg, uint64_t len);
 
+/* Metric kinds, for the names a plugin reports (tremor_host_metric_fn). */
+#define TREMOR_METRIC_COUNTER 1 /* only goes up: counter_add adds delta */
+#define TREMOR_METRIC_GAUGE 2   /* goes up and down: gauge_set sets it */
+
+/* One label of a metric series: name and value, UTF-8 of explicit length
+ * (no NUL needed), owned by the caller and read only during the call. */
+typedef struct tremor_metric_label {
+  const uint8_t *name;
+  uint64_t name_len;
+  const uint8_t *value;
+  uint64_t value_len;
+} tremor_metric_label;
+
+/* Reports one of the instance's own metrics (since 1.1). counter_add adds
+ * `value` (read as unsigned) to a counter; gauge_set sets a gauge to
+ * `value` (read as signed). `name` (e.g. "tcp_connections_total") must
+ * match [a-zA-Z_][a-zA-Z0-9_]* and is exported as tremor_plugin_<name>,
+ * with the labels `flow` and `connector` (the instance's) added by the
+ * host, then the plugin's labels. `help` is the one-line description
+ * shown beside it. A name keeps its kind, help text and label names
+ * (in order) for as long as the plugin is loaded; label names follow the
+ * rule for metric names, must not be `flow` or `connector`, and at most 8
+ * are allowed. Returns TREMOR_OK, or TREMOR_ERR_INVALID when a rule above
+ * is broken (the host logs a warning once per name and drops the call).
+ * A series lives as long as its instance and is gone after on_destroy.
+ * Cheap enough for every event, but a plugin counting per event may as
+ * well add once per batch. Thread-safe: may be called from any thread
+ * while `ctx` is valid. Never put a secret in a name, label or help. */
+typedef int32_t (*tremor_host_metric_fn)(tremor_host_ctx *ctx,
+                                         const uint8_t *name, uint64_t name_len,
+                                         const uint8_t *help, uint64_t help_len,
+                                         const tremor_metric_label *labels,
+                                         uint64_t labels_len, int64_t value);
+
 /* The table of host functions, owned by the host, valid while the plugin is
  * loaded. APPEND-ONLY: new functions go at the end, each marked with the ABI
  * version that added it. Every function of the minor a plugin declares is
@@ -405,6 +439,12 @@ typedef struct tremor_host_api {
   uint16_t abi_major;   /* the host's ABI version */
   uint16_t abi_minor;
   tremor_host_log_fn log; /* since 1.0 */
+  /* Since 1.1. A plugin that declares 1.0 (to load in 1.0 hosts too)
+   * calls them only when struct_size >= offsetof(tremor_host_api,
+   * gauge_set) + sizeof(tremor_host_metric_fn): a 1.0 host's table ends
+   * after `log`. The SDKs do this check for the author. */
+  tremor_host_metric_fn counter_add;
+  tremor_host_metric_fn gauge_set;
 } tremor_host_api;
 
 /* ------------------------------------------------------------------------ */
@@ -598,6 +638,14 @@ typedef struct tremor_connector_type {
   uint32_t fields_len;     /* entries in `fields` */
   const tremor_config_field *fields;
   const tremor_connector_vtable *vtable; /* required */
+  /* Since 1.1: the connector's natural framing, the name of a processor
+   * (e.g. "lines") that the host uses as its pre-processor (source side)
+   * and post-processor (sink side) when the flow sets neither
+   * `preprocessors` nor `postprocessors`; NUL-terminated, or NULL for
+   * none (a connector that exchanges whole messages, such as HTTP
+   * bodies). Only for TREMOR_PAYLOAD_BYTES connectors. The host reads it
+   * only when struct_size covers it (a 1.0 plugin declares none). */
+  const char *framing;
 } tremor_connector_type;
 
 /* The plugin descriptor: who the plugin is and what it provides. Owned by

@@ -37,6 +37,9 @@ static const cabi_field cabi_fields[] = {
   F(tremor_batch, bytes_needed), F(tremor_batch, values_needed),
   F(tremor_host_api, struct_size), F(tremor_host_api, abi_major),
   F(tremor_host_api, abi_minor), F(tremor_host_api, log),
+  F(tremor_host_api, counter_add), F(tremor_host_api, gauge_set),
+  F(tremor_metric_label, name), F(tremor_metric_label, name_len),
+  F(tremor_metric_label, value), F(tremor_metric_label, value_len),
   F(tremor_create_args, struct_size), F(tremor_create_args, reserved0),
   F(tremor_create_args, host), F(tremor_create_args, ctx), F(tremor_create_args, alias),
   F(tremor_create_args, alias_len), F(tremor_create_args, config),
@@ -54,6 +57,7 @@ static const cabi_field cabi_fields[] = {
   F(tremor_connector_type, name), F(tremor_connector_type, description),
   F(tremor_connector_type, payload), F(tremor_connector_type, fields_len),
   F(tremor_connector_type, fields), F(tremor_connector_type, vtable),
+  F(tremor_connector_type, framing),
   F(tremor_plugin_descriptor, struct_size), F(tremor_plugin_descriptor, abi_major),
   F(tremor_plugin_descriptor, abi_minor), F(tremor_plugin_descriptor, name),
   F(tremor_plugin_descriptor, version), F(tremor_plugin_descriptor, description),
@@ -65,7 +69,8 @@ static const cabi_field cabi_fields[] = {
 #define S(T) { #T, sizeof(T), alignof(T) }
 static const cabi_struct cabi_structs[] = {
   S(tremor_error), S(tremor_span), S(tremor_value), S(tremor_value_doc),
-  S(tremor_event), S(tremor_batch), S(tremor_host_api), S(tremor_create_args),
+  S(tremor_event), S(tremor_batch), S(tremor_host_api), S(tremor_metric_label),
+  S(tremor_create_args),
   S(tremor_connector_vtable), S(tremor_config_field), S(tremor_connector_type),
   S(tremor_plugin_descriptor),
 };
@@ -74,6 +79,7 @@ static const cabi_struct cabi_structs[] = {
 #define K(N) { #N, (long long)(N) }
 static const cabi_const cabi_consts[] = {
   K(TREMOR_ABI_MAJOR), K(TREMOR_ABI_MINOR),
+  K(TREMOR_METRIC_COUNTER), K(TREMOR_METRIC_GAUGE),
   K(TREMOR_VALUE_NULL), K(TREMOR_VALUE_BOOL), K(TREMOR_VALUE_INT), K(TREMOR_VALUE_UINT),
   K(TREMOR_VALUE_FLOAT), K(TREMOR_VALUE_STRING), K(TREMOR_VALUE_BYTES),
   K(TREMOR_VALUE_ARRAY), K(TREMOR_VALUE_OBJECT),
