@@ -84,9 +84,10 @@ func (w Who) Err(op string, code abi.Result, msg string) *Error {
 // time (the methods lock), so an Instance may be shared by goroutines.
 //
 // Errors are *Error (wrapping the result code) except for the two non-error
-// answers ErrEnd and ErrRetry. After TREMOR_ERR_PANIC, or after the host
-// found the plugin broke the contract, the instance is poisoned: every
-// later call but Destroy fails without calling the plugin.
+// answers ErrEnd and ErrRetry. After the host found the plugin broke the
+// contract (header rule 8) the instance is poisoned: traffic hooks fail
+// without calling the plugin, but Drain and Stop still call it, once each,
+// so that it ends in order. After TREMOR_ERR_PANIC only Destroy calls it.
 type Instance struct {
 	who   Who
 	hooks Hooks
@@ -96,6 +97,8 @@ type Instance struct {
 	t         Transport
 	destroyed bool
 	poisoned  error
+	panicked  bool  // poisoned by TREMOR_ERR_PANIC: only on_destroy follows
+	ended     Hooks // on_drain / on_stop called since the instance was poisoned
 }
 
 // Create calls on_create through t with the checked, encoded config and
@@ -124,12 +127,12 @@ func (i *Instance) fail(op string, code abi.Result, msg string) *Error {
 	return i.who.Err(op, code, msg)
 }
 
-// violation poisons the instance: the plugin broke the contract.
+// violation poisons the instance: the plugin broke the contract. It is
+// not logged here: the caller reports the error it gets, once.
 func (i *Instance) violation(op, msg string) error {
 	err := i.fail(op, abi.ResultErrInvalid, msg)
 	err.Violation = true
 	i.poisoned = err
-	i.log.Error().Str("op", op).Msg("plugin broke the contract; the instance is unusable: " + msg)
 	return err
 }
 
@@ -156,9 +159,15 @@ func (i *Instance) result(op string, rep Reply) error {
 	}
 	err := i.fail(op, rc, rep.message())
 	if rc == abi.ResultErrPanic {
-		i.poisoned = err
+		i.poisoned, i.panicked = err, true
 	}
 	return err
+}
+
+// isViolation reports whether err is a contract break the host found.
+func isViolation(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Violation
 }
 
 // message is the text of an error reply as the host shows it.
@@ -182,6 +191,25 @@ func (i *Instance) enter(op string) error {
 	return nil
 }
 
+// enterEnd is enter for on_drain and on_stop: after a contract break they
+// are still called, once each, so that the plugin ends in order (header
+// rule 8); after TREMOR_ERR_PANIC they are not. skip: the hook is not
+// called and this is no error (it was already called after the break, or
+// the plugin lacks it).
+func (i *Instance) enterEnd(op string, h Hook) (skip bool, err error) {
+	if i.poisoned == nil || i.destroyed || i.panicked {
+		if err := i.enter(op); err != nil {
+			return true, err
+		}
+		return !i.hooks.Has(h), nil
+	}
+	if i.ended.Has(h) || !i.hooks.Has(h) {
+		return true, nil
+	}
+	i.ended |= 1 << h
+	return false, nil
+}
+
 // Connect calls on_connect (attempt counts from 1). ErrRetry means not yet.
 // A connector without on_connect is always connected.
 func (i *Instance) Connect(attempt uint32) error {
@@ -200,7 +228,11 @@ func (i *Instance) Connect(attempt uint32) error {
 func (i *Instance) step(op string, h Hook) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if err := i.enter(op); err != nil || !i.hooks.Has(h) {
+	if h == HookDrain || h == HookStop {
+		if skip, err := i.enterEnd(op, h); skip {
+			return err
+		}
+	} else if err := i.enter(op); err != nil || !i.hooks.Has(h) {
 		return err
 	}
 	rep, err := i.t.Step(h)
@@ -269,7 +301,11 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 				return i.violation("pull", err.Error())
 			}
 		}
-		return i.result("pull", rep)
+		err = i.result("pull", rep)
+		if isViolation(err) {
+			b.Reset() // a break's events are not taken on trust (rule 8)
+		}
+		return err
 	}
 }
 
@@ -302,7 +338,9 @@ func (i *Instance) idsCall(op string, h Hook, ids []uint64) error {
 // Send calls on_send with the events in b and copies the per-event outcomes
 // (abi.Outcome*) into outcomes, which must have room for b.Len() entries.
 // On TREMOR_ERR_DISCONNECTED and other errors outcomes still says which
-// events were delivered (OutcomeOK). Send does not allocate on success.
+// events were delivered (OutcomeOK). When the call did not complete, or the
+// plugin broke the contract, every outcome is OutcomeFailed whatever it
+// wrote (header rule 8). Send does not allocate on success.
 func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -316,39 +354,39 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	if len(outcomes) < n {
 		return fmt.Errorf("send: outcomes has room for %d events, the batch holds %d", len(outcomes), n)
 	}
+	// Failed until the plugin's answer is found good: every early return
+	// below leaves them so (the caller's slice holds the last send's).
+	failAll(outcomes[:n])
 	out, err := i.t.Outcomes(n)
 	if err != nil {
 		return err
 	}
 	out = out[:n]
-	for k := range out {
-		out[k] = abi.OutcomeFailed
-	}
+	failAll(out)
 	b.prepareSend()
 	rep, err := i.t.Send(b, out)
 	if err != nil {
-		for k := range outcomes[:n] {
-			outcomes[k] = abi.OutcomeFailed
-		}
 		return err
 	}
 	if !b.sentUnchanged() {
-		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch)")
+		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch); every event of the batch is failed back")
 	}
-	bad := -1
 	for k, o := range out {
 		if o > abi.OutcomeRetry {
-			if bad < 0 {
-				bad = k
-			}
-			o = abi.OutcomeFailed
+			return i.violation("send", fmt.Sprintf("outcomes[%d] is %d, not a TREMOR_OUTCOME_* value; every event of the batch is failed back", k, o))
 		}
-		outcomes[k] = o
 	}
-	if bad >= 0 {
-		return i.violation("send", fmt.Sprintf("outcomes[%d] is %d, not a TREMOR_OUTCOME_* value", bad, out[bad]))
+	err = i.result("send", rep)
+	if !isViolation(err) {
+		copy(outcomes[:n], out)
 	}
-	return i.result("send", rep)
+	return err
+}
+
+func failAll(outcomes []uint8) {
+	for k := range outcomes {
+		outcomes[k] = abi.OutcomeFailed
+	}
 }
 
 // Destroy calls on_destroy (once; later calls do nothing) and releases the

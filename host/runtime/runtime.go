@@ -121,6 +121,8 @@ type node struct {
 	source   *source
 	sink     *sink
 	outLinks map[string][]*pipe // connector port -> pipelines it feeds
+
+	rolesDone atomic.Int32 // roles that made their last pull or send (roleDone)
 }
 
 // pipe is a pipeline with where each of its ports leads.

@@ -127,11 +127,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 		}
 		k.sendBatch(giveUp)
 	}
-	if !k.dead {
-		if err := k.inst.Drain(); err != nil {
-			n.log.Warn().Err(err).Msg("drain failed")
-		}
-	}
+	n.roleDone(k.inst)
 }
 
 // giveUp stops trying: this and every later event is failed back.

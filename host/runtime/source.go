@@ -147,6 +147,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	var err error
 	if s.batch, err = edge.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
 		s.err = err
+		n.roleDone(inst)
 		return
 	}
 	defer s.batch.Free()
@@ -154,9 +155,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	s.pullLoop(stopPulling, giveUp)
 	s.finishStreams(giveUp)
 	s.flush(giveUp)
-	if err := inst.Drain(); err != nil {
-		n.log.Warn().Err(err).Msg("drain failed")
-	}
+	n.roleDone(inst)
 	s.waitSettled(giveUp)
 }
 

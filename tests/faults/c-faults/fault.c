@@ -25,7 +25,10 @@
  *                     fails with them), no_msg (fail_at without a message),
  *                     msg_on_ok (on_start writes a message and answers OK)
  *     result codes    retry_from_start, end_from_connect, unknown_code (-42
- *                     from on_start), unsupported_pull (without a message)
+ *                     from on_start), unsupported_pull (without a message),
+ *                     retry_from_pull (writes its events, answers
+ *                     TREMOR_RETRY), end_from_send (writes every outcome OK,
+ *                     answers TREMOR_END)
  *     batches         events_len_past_cap, more_events_than_room,
  *                     bytes_past_cap, payload_past_arena, bad_port,
  *                     bad_flags, bad_descendants, value_reserved,
@@ -387,6 +390,10 @@ static int32_t misbehave_pull(fault *f, tremor_batch *b, tremor_error *err) {
     return TREMOR_ERR_FAILED;
   }
   if (is(m, "unsupported_pull")) return TREMOR_ERR_UNSUPPORTED; /* and no message */
+  if (is(m, "retry_from_pull")) {
+    int32_t rc = produce(f, b);
+    return rc == TREMOR_ERR_NO_ROOM ? rc : TREMOR_RETRY;
+  }
   if (is(m, "no_room_no_needed")) return TREMOR_ERR_NO_ROOM;
   if (is(m, "no_room_loop")) {
     b->bytes_needed = b->bytes_cap + 1; /* whatever the room, a bit more */
@@ -487,6 +494,7 @@ static int32_t fault_send(void *instance, const tremor_batch *b, uint8_t *outcom
   if (is(f->misbehave, "send_modifies")) ((tremor_batch *)b)->events_len = 0;
   if (is(f->misbehave, "bad_outcome") && b->events_len > 0) outcomes[0] = 7;
   if (is(f->misbehave, "outcomes_past_len")) outcomes[b->events_len] = TREMOR_OUTCOME_OK;
+  if (is(f->misbehave, "end_from_send")) return TREMOR_END;
   return TREMOR_OK;
 }
 
