@@ -25,8 +25,15 @@ func hostAPIAddr() (uintptr, error) {
 	return cmem.HostAPI()
 }
 
-func register(l zerolog.Logger) uintptr {
-	return cmem.NewCtx(func(level int32, msg []byte) { edge.PluginLog(l, level, msg) })
+func register(l zerolog.Logger, m *edge.Metrics) uintptr {
+	return cmem.NewMetricsCtx(func(level int32, msg []byte) { edge.PluginLog(l, level, msg) },
+		func(kind int, name, help string, labels [][2]string, v int64) int32 {
+			ls := make([]edge.Label, len(labels))
+			for i, l := range labels {
+				ls[i] = edge.Label{Name: l[0], Value: l[1]}
+			}
+			return int32(m.Report(kind, name, help, ls, v))
+		})
 }
 
 func unregister(h uintptr) { cmem.DropCtx(h) }

@@ -89,8 +89,9 @@ type native struct {
 	conn *Connector
 	log  zerolog.Logger
 
-	handle uintptr // the ctx the plugin sees
-	inst   uintptr // the plugin's instance pointer
+	handle  uintptr       // the ctx the plugin sees
+	metrics *edge.Metrics // what the plugin reported through the ctx
+	inst    uintptr       // the plugin's instance pointer
 
 	ctl      *cmem.Arena // [tremor_error][instance slot][msg][ids][outcomes]
 	errBuf   *abi.ErrorBuf
@@ -107,6 +108,9 @@ type native struct {
 }
 
 var _ edge.Transport = (*native)(nil)
+
+// Metrics returns what the plugin reported (edge.Instance.PluginMetrics).
+func (n *native) Metrics() *edge.Metrics { return n.metrics }
 
 // Create implements edge.Transport. The create args, alias and config
 // live in a mapping of their own, unmapped after on_create returns.
@@ -130,7 +134,8 @@ func (n *native) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Rep
 	copy(cmem.Slice[abi.Value](tmp, nodesOff, len(nodes)), nodes)
 	copy(tmp.Mem()[bytesOff:], bytes)
 	copy(tmp.Mem()[aliasOff:], alias)
-	n.handle = register(n.log)
+	n.metrics = edge.NewMetrics(n.log)
+	n.handle = register(n.log, n.metrics)
 	guardExit()
 	lo, hi := mappedRange(c.Plugin)
 	n.crumb = crumbTable().Claim(c.Plugin.Path, c.Name, alias, cmem.AddrOf(n), lo, hi)
