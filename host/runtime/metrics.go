@@ -34,6 +34,7 @@ type Counters struct {
 	Reconnects atomic.Uint64 // connects after the first one
 
 	restarter     atomic.Pointer[restartBox] // the instance, when it counts restarts
+	metrics       atomic.Pointer[metricsBox] // the instance, when its plugin reports metrics
 	restartsSeen  atomic.Uint64
 	restartAsking atomic.Bool
 }

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"time"
+
+	"tremorhost/host/edge"
 )
 
 // Observation is one connector's counters and gauges at one moment, for
@@ -22,7 +24,19 @@ type Observation struct {
 	Connected  bool   `json:"connected"`
 	Reconnects uint64 `json:"reconnects"`
 	Restarts   uint64 `json:"restarts"` // isolated child processes replaced after a crash or hang
+	// Build is the plugin file the connector runs now (a live upgrade
+	// changes it); empty for types built into the host.
+	Build Build `json:"build"`
+
+	// Plugin is what the connector's plugin reported of its own (ABI 1.1
+	// counter_add, gauge_set).
+	Plugin []edge.MetricSeries `json:"plugin_metrics,omitempty"`
 }
+
+// pluginMetrics is an instance whose plugin reports metrics of its own.
+type pluginMetrics interface{ PluginMetrics() []edge.MetricSeries }
+
+type metricsBox struct{ pm pluginMetrics }
 
 // restartCounter is an instance whose plugin runs in a child process that
 // may be replaced (an isolated instance).
@@ -49,9 +63,18 @@ func (r *Runtime) Observe() []Observation {
 			Connected:  c.Connected.Load(),
 			Reconnects: c.Reconnects.Load(),
 			Restarts:   n.restarts(),
+			Build:      n.build(),
+			Plugin:     n.pluginMetrics(),
 		})
 	}
 	return out
+}
+
+func (n *node) build() Build {
+	if b := n.up.build.Load(); b != nil {
+		return *b
+	}
+	return Build{}
 }
 
 func events(n *node) uint64 {
@@ -92,10 +115,20 @@ func (n *node) restarts() uint64 {
 
 type restartBox struct{ rc restartCounter }
 
+func (n *node) pluginMetrics() []edge.MetricSeries {
+	if b := n.counters.metrics.Load(); b != nil {
+		return b.pm.PluginMetrics()
+	}
+	return nil
+}
+
 // noteInstance remembers inst for restart counts when it keeps them.
 func (n *node) noteInstance(inst Instance) {
 	if t, ok := inst.(*tracked); ok {
 		inst = t.Instance
+	}
+	if pm, ok := inst.(pluginMetrics); ok {
+		n.counters.metrics.Store(&metricsBox{pm}) // the latest instance's
 	}
 	if rc, ok := inst.(restartCounter); ok && n.counters.restarter.Load() == nil {
 		n.counters.restarter.Store(&restartBox{rc})

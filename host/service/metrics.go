@@ -1,8 +1,11 @@
 package service
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"tremorhost/abi"
 	"tremorhost/host/runtime"
 )
 
@@ -81,4 +84,68 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// pluginCollector exports the metrics plugins report themselves (ABI 1.1)
+// as tremor_plugin_<name>{flow, connector, the plugin's labels}. Their
+// names are known only at scrape time, so it describes nothing (an
+// unchecked collector); it keeps what it sends consistent instead: a name
+// goes out with the kind, help and labels it is first met with in a
+// scrape, and other series of that name are left out of that scrape.
+type pluginCollector struct{ m *Manager }
+
+// pluginPrefix is put before a plugin's metric names, so that they never
+// meet the host's own.
+const pluginPrefix = "tremor_plugin_"
+
+// Describe implements prometheus.Collector.
+func (c *pluginCollector) Describe(chan<- *prometheus.Desc) {}
+
+// Collect implements prometheus.Collector.
+func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	type shape struct {
+		kind   int
+		help   string
+		labels string
+		desc   *prometheus.Desc
+	}
+	seen := map[string]*shape{pluginPrefix + "info": nil} // the host's tremor_plugin_info
+	sent := map[string]bool{}                             // a series twice would fail the whole scrape
+	for _, f := range c.m.Flows() {
+		for _, o := range f.Connectors {
+			for _, s := range o.Plugin {
+				name := pluginPrefix + s.Name
+				labels := strings.Join(s.LabelNames, ",")
+				sh, ok := seen[name]
+				if !ok {
+					sh = &shape{kind: s.Kind, help: s.Help, labels: labels,
+						desc: prometheus.NewDesc(name, helpOr(s.Help), append([]string{"flow", "connector"}, s.LabelNames...), nil)}
+					seen[name] = sh
+				}
+				if sh == nil || sh.kind != s.Kind || sh.help != s.Help || sh.labels != labels {
+					continue
+				}
+				key := strings.Join(append([]string{name, f.Name, o.Connector}, s.LabelValues...), "\x00")
+				if sent[key] {
+					continue
+				}
+				sent[key] = true
+				vt, v := prometheus.GaugeValue, float64(s.Value)
+				if s.Kind == abi.MetricCounter {
+					vt, v = prometheus.CounterValue, float64(uint64(s.Value))
+				}
+				m, err := prometheus.NewConstMetric(sh.desc, vt, v, append([]string{f.Name, o.Connector}, s.LabelValues...)...)
+				if err == nil {
+					ch <- m
+				}
+			}
+		}
+	}
+}
+
+func helpOr(h string) string {
+	if h == "" {
+		return "Reported by the connector's plugin."
+	}
+	return h
 }
