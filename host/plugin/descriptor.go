@@ -69,6 +69,7 @@ type RawConnector struct {
 	Name        RawString  `json:"name"`
 	Description RawString  `json:"description"`
 	Payload     uint32     `json:"payload"`
+	Framing     *RawString `json:"framing,omitempty"` // since 1.1; nil when struct_size does not cover it
 	VTableNull  bool       `json:"vtable_null"`
 	VTableSize  uint32     `json:"vtable_size"`
 	Hooks       edge.Hooks `json:"hooks"` // the non-NULL hooks of the vtable
@@ -226,6 +227,10 @@ func readRawConnector(cp uintptr) (c RawConnector, ok bool) {
 	c.Kinds, c.Payload = t.Kinds, t.Payload
 	c.Name = rawString(t.Name, maxNameLen)
 	c.Description = rawString(t.Description, maxTextLen)
+	if uintptr(c.StructSize) >= abi.SizeofConnectorType {
+		f := rawString(t.Framing, maxNameLen)
+		c.Framing = &f
+	}
 	c.VTableNull = t.VTable == 0
 	if c.VTableNull {
 		return c, false
@@ -458,6 +463,14 @@ func checkConnector(p *Plugin, t *RawConnector) (*Connector, error) {
 	}
 	if t.Payload != abi.PayloadBytes && t.Payload != abi.PayloadStructured {
 		return c, fmt.Errorf("payload is %d: use TREMOR_PAYLOAD_BYTES (0) or TREMOR_PAYLOAD_STRUCTURED (1)", t.Payload)
+	}
+	if t.Framing != nil && !t.Framing.Null {
+		if c.Framing, err = name("framing", *t.Framing); err != nil {
+			return c, err
+		}
+		if t.Payload != abi.PayloadBytes {
+			return c, fmt.Errorf("framing is %q but the payload is structured: only TREMOR_PAYLOAD_BYTES connectors have a framing; set it to NULL", c.Framing)
+		}
 	}
 	if t.VTableNull {
 		return c, errors.New("vtable is NULL: every connector type needs a tremor_connector_vtable")

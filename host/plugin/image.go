@@ -83,11 +83,12 @@ func (m *Image) Digest() [32]byte {
 	put(d.Connectors, uintptr(d.ConnectorsLen)*abi.SizeofPointer)
 	for i := uint64(0); i < d.ConnectorsLen; i++ {
 		cp := cmem.ReadUintptr(d.Connectors + uintptr(i)*abi.SizeofPointer)
-		tsize := min(uintptr(cmem.ReadU32(cp)), connectorSize)
+		tsize := min(uintptr(cmem.ReadU32(cp)), abi.SizeofConnectorType)
 		put(cp, tsize)
 		t := cmem.ReadPrefix[abi.ConnectorType](cp, tsize)
 		str(t.Name)
 		str(t.Description)
+		str(t.Framing) // zero when tsize does not cover it
 		put(t.VTable, min(uintptr(cmem.ReadU32(t.VTable)), vtableSize))
 		put(t.Fields, uintptr(t.FieldsLen)*configFieldSize)
 		for j := uint32(0); j < t.FieldsLen; j++ {
