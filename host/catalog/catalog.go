@@ -62,6 +62,14 @@ func (t pluginType) IsSource() bool   { return t.c.IsSource() }
 func (t pluginType) IsSink() bool     { return t.c.IsSink() }
 func (t pluginType) Structured() bool { return t.c.Payload == abi.PayloadStructured }
 func (t pluginType) Origin() string   { return t.c.Plugin.Path }
+
+// Build implements runtime.Built: the plugin file, for the API and live
+// upgrades.
+func (t pluginType) Build() runtime.Build {
+	p := t.c.Plugin
+	return runtime.Build{Plugin: p.Name, Version: p.Version, SHA256: p.SHA256, File: p.Path, ABI: p.ABI(), SDK: p.SDK}
+}
+
 func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
 	return t.c.CheckConfig(cfg)
 }

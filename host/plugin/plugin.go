@@ -44,7 +44,7 @@ const (
 	hostABIString    = abi.ABIVersionString
 	rebuildAdvice    = "rebuild it against the tremor/plugin.h installed with this host"
 	descriptorSize   = abi.SizeofPluginDescriptor
-	connectorSize    = abi.SizeofConnectorType
+	connectorSize    = abi.SizeofConnectorType10 // the smallest of this major (a 1.0 plugin's)
 	vtableSize       = abi.SizeofConnectorVTable
 	configFieldSize  = abi.SizeofConfigField
 	descriptorPrefix = 8 // struct_size, abi_major, abi_minor
@@ -91,6 +91,9 @@ type Connector struct {
 	Kinds       uint32 // abi.KindSource | abi.KindSink bits
 	Payload     uint32 // abi.PayloadBytes or abi.PayloadStructured
 	Fields      []Field
+	// Framing is the processor the type declares as its natural framing
+	// (ABI 1.1), used when a flow sets no processors; "" for none.
+	Framing string
 
 	hooks edge.Hooks          // the hooks the plugin implements
 	vt    abi.ConnectorVTable // their addresses, when the plugin is loaded
@@ -186,7 +189,9 @@ var cache struct {
 }
 
 // Load opens and checks one plugin file. Loading the same file twice
-// returns the same *Plugin.
+// returns the same *Plugin; once the file's content has changed (a new
+// build renamed into place), Load loads the new build beside the old one,
+// which stays loaded for the instances made from it (live upgrade).
 func Load(path string) (*Plugin, error) {
 	abs, err := absPath(path)
 	if err != nil {
@@ -194,7 +199,7 @@ func Load(path string) (*Plugin, error) {
 	}
 	cache.Lock()
 	defer cache.Unlock()
-	if p, ok := cache.byPath[abs]; ok {
+	if p, ok := cache.byPath[abs]; ok && unchanged(p) {
 		return p, nil
 	}
 	p, err := load(abs)
@@ -206,6 +211,16 @@ func Load(path string) (*Plugin, error) {
 	}
 	cache.byPath[abs] = p
 	return p, nil
+}
+
+// unchanged reports whether p's file still holds what was loaded.
+func unchanged(p *Plugin) bool {
+	f, _, digest, err := openVerified(p.Path)
+	if err != nil {
+		return true // gone or unreadable: keep what is loaded
+	}
+	f.Close()
+	return digest == p.SHA256
 }
 
 func load(path string) (*Plugin, error) {

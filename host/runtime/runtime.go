@@ -107,6 +107,9 @@ type node struct {
 	codec  codec.Codec // nil for structured connectors
 	pre    []processor.Preprocessor
 	post   []processor.Postprocessor
+	// defPre, defPost: pre and post are the type's natural framing, not
+	// the flow's (see framing.go).
+	defPre, defPost bool
 	// newlineOnly: post is one post-processor that only appends '\n', so
 	// the codec can encode straight into the batch.
 	newlineOnly bool
@@ -121,6 +124,7 @@ type node struct {
 	source   *source
 	sink     *sink
 	outLinks map[string][]*pipe // connector port -> pipelines it feeds
+	up       *upgradeState      // live upgrades (upgrade.go)
 
 	rolesDone atomic.Int32 // roles that made their last pull or send (roleDone)
 }
@@ -186,6 +190,7 @@ func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
 		p.ports[l.From.Port] = append(p.ports[l.From.Port], to.sink)
 	}
 	for _, n := range r.nodes {
+		r.settleFraming(n)
 		if n.source == nil && n.sink == nil {
 			return nil, f.ErrAt(fmt.Sprintf("connector %q is not linked to any pipeline; add a [[link]] or remove it", n.conn.ID), "connector", n.conn.Index, "id")
 		}
@@ -219,6 +224,7 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		return nil, f.ErrAt(fmt.Sprintf("no loaded plugin provides connector type %q (known: %s); check the plugin search path (--plugin-path, TREMOR_PLUGIN_PATH) or run tremorctl list-plugins", c.Type, strings.Join(known, ", ")), "connector", c.Index, "type")
 	}
 	n := &node{conn: c, typ: typ, base: r.log, log: r.log.With().Str("connector", c.ID).Str("type", c.Type).Logger()}
+	n.up = newUpgradeState(typ)
 	iso, err := ParseIsolation(c.Isolation)
 	if err != nil {
 		return nil, f.ErrAt(err.Error(), "connector", c.Index, "isolation")
@@ -248,17 +254,25 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 	if n.codec, err = codec.New(name, nil); err != nil {
 		return nil, f.ErrAt(err.Error(), "connector", c.Index, "codec")
 	}
-	for j, p := range c.Preprocessors {
+	pres, posts, defPre, defPost := framing(typ, c)
+	n.defPre, n.defPost = defPre, defPost
+	natural := func(err error, defaulted bool) string {
+		if defaulted {
+			return fmt.Sprintf("connector type %s (%s) declares the framing %q: %v; set this connector's processors in the flow", typ.Name(), typ.Origin(), pres[0].Name, err)
+		}
+		return err.Error()
+	}
+	for j, p := range pres {
 		pre, err := processor.NewPre(p.Name, p.Config)
 		if err != nil {
-			return nil, f.ErrAt(err.Error(), "connector", c.Index, "preprocessors", j)
+			return nil, f.ErrAt(natural(err, defPre), "connector", c.Index, "preprocessors", j)
 		}
 		n.pre = append(n.pre, pre)
 	}
-	for j, p := range c.Postprocessors {
+	for j, p := range posts {
 		post, err := processor.NewPost(p.Name, p.Config)
 		if err != nil {
-			return nil, f.ErrAt(err.Error(), "connector", c.Index, "postprocessors", j)
+			return nil, f.ErrAt(natural(err, defPost), "connector", c.Index, "postprocessors", j)
 		}
 		n.post = append(n.post, post)
 	}

@@ -91,14 +91,28 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 		}
 	}
 
+	defer n.up.leave()
 	for open := true; open || len(k.pending) > 0; {
 		if len(k.pending) == 0 {
-			evs, ok := <-k.in
+			var evs []event
+			ok := true
+			select {
+			case evs, ok = <-k.in:
+			case req := <-n.up.swap: // a live upgrade (upgrade.go)
+				k.swapSink(req)
+				continue
+			}
 			if !ok {
 				break
 			}
 			k.pending = append(k.pending, evs...)
 			recycle(evs)
+		} else {
+			select {
+			case req := <-n.up.swap: // between two sends
+				k.swapSink(req)
+			default:
+			}
 		}
 		// Top up from the queue without waiting, to send full batches.
 		for open && len(k.pending) < r.flow.BatchSize {

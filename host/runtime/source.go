@@ -161,11 +161,15 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 
 func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 	n, r := s.node, s.r
+	defer n.up.leave()
 	for {
 		s.settle()
 		select {
 		case <-stopPulling:
 			return
+		case req := <-n.up.swap: // a live upgrade (upgrade.go)
+			s.swapSource(req, giveUp)
+			continue
 		default:
 		}
 		if err := n.ensureConnected(s.inst, stopPulling); err != nil {
@@ -181,6 +185,8 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 			select {
 			case <-s.inbox.signal:
 			case <-stopPulling:
+			case req := <-n.up.swap:
+				s.swapSource(req, giveUp)
 			}
 			continue
 		}

@@ -103,6 +103,7 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	mux.HandleFunc("POST /api/flows", a.auth(a.deploy))
 	mux.HandleFunc("DELETE /api/flows/{name}", a.auth(a.deleteFlow))
 	mux.HandleFunc("POST /api/reload", a.auth(a.reload))
+	mux.HandleFunc("POST /api/plugins/upgrade", a.auth(a.upgrade))
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return a, nil
 }
@@ -197,6 +198,30 @@ func (a *API) reload(w http.ResponseWriter, _ *http.Request) {
 		code = http.StatusUnprocessableEntity
 	}
 	writeJSON(w, code, res)
+}
+
+// upgrade replaces the running instances of ?plugin=NAME (every changed
+// plugin without it) by the new build of its file; ?connect_timeout=D
+// bounds the new instances' connect.
+func (a *API) upgrade(w http.ResponseWriter, r *http.Request) {
+	timeout := DefaultConnectTimeout
+	if s := r.URL.Query().Get("connect_timeout"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("connect_timeout %q: give a positive duration such as 30s", s))
+			return
+		}
+		timeout = d
+	}
+	res, err := a.m.Upgrade(r.URL.Query().Get("plugin"), timeout)
+	switch {
+	case errors.Is(err, ErrNoSuchPlugin):
+		writeError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": ErrUpgradeRefused.Error(), "errors": res.Errors, "rolled_back": res.RolledBack})
+	default:
+		writeJSON(w, http.StatusOK, res)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

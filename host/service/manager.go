@@ -44,6 +44,9 @@ type Manager struct {
 	mu    sync.Mutex
 	flows map[string]*deployed // by flow name
 	wg    sync.WaitGroup
+
+	rescan    Rescan     // nil: no live upgrades (upgrade.go)
+	upgrading sync.Mutex // one upgrade at a time
 }
 
 // deployed is one flow the manager runs or ran.
@@ -274,6 +277,10 @@ type ReloadResult struct {
 	Stopped    []string `json:"stopped"`
 	Unchanged  []string `json:"unchanged"`
 	Refused    []string `json:"refused"` // errors of files that do not validate; their running version keeps going
+	// Upgraded: connectors of the other flows switched to the new build of
+	// a plugin file that changed (see Upgrade); a refused upgrade is in
+	// Refused.
+	Upgraded []runtime.Upgrade `json:"upgraded,omitempty"`
 }
 
 // Reload rereads the flow files: a changed flow is checked, and only when
@@ -344,6 +351,13 @@ func (m *Manager) Reload() ReloadResult {
 			}
 			m.mu.Unlock()
 			res.Stopped = append(res.Stopped, d.name)
+		}
+	}
+	if m.rescan != nil {
+		up, err := m.Upgrade("", DefaultConnectTimeout)
+		res.Upgraded = up.Upgraded
+		if err != nil {
+			res.Refused = append(res.Refused, err.Error())
 		}
 	}
 	m.log.Info().Strs("redeployed", res.Redeployed).Strs("started", res.Started).Strs("stopped", res.Stopped).

@@ -51,9 +51,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			collectConnector(ch, f.Name, o)
 		}
 	}
+	// The plugins found, and the builds running connectors use (an old
+	// build whose file was replaced runs until it is upgraded).
+	seen := map[string]bool{}
 	if c.plugins != nil {
 		for _, p := range c.plugins() {
+			seen[p.SHA256] = true
 			ch <- prometheus.MustNewConstMetric(descPlugin, prometheus.GaugeValue, 1, p.Name, p.Version, p.ABI, p.SDK, p.SHA256)
+		}
+	}
+	for _, f := range c.m.Flows() {
+		for _, o := range f.Connectors {
+			if b := o.Build; b.SHA256 != "" && !seen[b.SHA256] {
+				seen[b.SHA256] = true
+				ch <- prometheus.MustNewConstMetric(descPlugin, prometheus.GaugeValue, 1, b.Plugin, b.Version, b.ABI, b.SDK, b.SHA256)
+			}
 		}
 	}
 }

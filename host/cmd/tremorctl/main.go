@@ -46,6 +46,10 @@ commands:
         rereads the flow files; see tremorctl serve --help
   status [--api ADDR] [--watch]
         the flows of a running serve (or run --api) and their counters
+  upgrade [--api ADDR] [--connect-timeout D] [PLUGIN]
+        replace the running instances of PLUGIN (name or file; default: every
+        plugin whose file changed) in a running serve by the new build in its
+        file, without stopping a flow or losing an event
   validate FLOW.toml
         check a flow against the plugins found and create (then destroy)
         each connector, without connecting or running it
@@ -121,6 +125,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return c.serve(rest)
 	case "status":
 		return c.status(rest)
+	case "upgrade":
+		return c.upgrade(rest)
 	case "validate":
 		return c.validate(rest)
 	case "check-plugin":

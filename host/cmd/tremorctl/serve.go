@@ -44,7 +44,9 @@ func (c *cli) serve(args []string) int {
 		return c.prepare(f, runtime.Options{DrainTimeout: *drain})
 	}, c.log)
 	// The API is bound first: a refused address stops before any flow runs.
-	a, err := service.NewAPI(m, service.APIOptions{Addr: *api, TokenFile: *tokenFile, Plugins: c.pluginInfo(), Log: c.log})
+	infos := c.pluginInfo()
+	m.SetRescan(c.rescan(infos))
+	a, err := service.NewAPI(m, service.APIOptions{Addr: *api, TokenFile: *tokenFile, Plugins: infos.get, Log: c.log})
 	if err != nil {
 		return c.fail("%v", err)
 	}
@@ -100,24 +102,45 @@ func (c *cli) printSummary(flows []service.FlowStatus) {
 	}
 }
 
-// pluginInfo lists the plugins of the search path for tremor_plugin_info,
-// inspected once, on the first scrape.
-func (c *cli) pluginInfo() func() []service.PluginInfo {
-	var once sync.Once
-	var infos []service.PluginInfo
-	return func() []service.PluginInfo {
-		once.Do(func() {
-			files, _ := plugin.Search(nil, c.searchPath(), c.log)
-			reg, _ := c.registry(files)
-			if reg == nil {
-				return
-			}
-			for _, p := range reg.Plugins() {
-				infos = append(infos, service.PluginInfo{Name: p.Name, Version: p.Version, ABI: p.ABI(), SDK: p.SDK, SHA256: p.SHA256})
-			}
-		})
-		return infos
+// pluginInfos lists the plugins of the search path for tremor_plugin_info:
+// inspected on the first scrape, and again after a live upgrade rescanned
+// them.
+type pluginInfos struct {
+	c     *cli
+	mu    sync.Mutex
+	infos []service.PluginInfo
+	done  bool
+}
+
+func (c *cli) pluginInfo() *pluginInfos { return &pluginInfos{c: c} }
+
+func (p *pluginInfos) get() []service.PluginInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done {
+		files, _ := plugin.Search(nil, p.c.searchPath(), p.c.log)
+		reg, _ := p.c.registry(files)
+		p.infos, p.done = infosOf(reg), true
 	}
+	return p.infos
+}
+
+// set replaces the list with the plugins of a new scan.
+func (p *pluginInfos) set(reg *plugin.Registry) {
+	p.mu.Lock()
+	p.infos, p.done = infosOf(reg), true
+	p.mu.Unlock()
+}
+
+func infosOf(reg *plugin.Registry) []service.PluginInfo {
+	if reg == nil {
+		return nil
+	}
+	var infos []service.PluginInfo
+	for _, p := range reg.Plugins() {
+		infos = append(infos, service.PluginInfo{Name: p.Name, Version: p.Version, ABI: p.ABI(), SDK: p.SDK, SHA256: p.SHA256})
+	}
+	return infos
 }
 
 // startAPI serves the admin API for one flow run by `tremorctl run --api`.
@@ -125,7 +148,7 @@ func (c *cli) pluginInfo() func() []service.PluginInfo {
 // API.
 func (c *cli) startAPI(addr, tokenFile string, f *flow.Flow, r *runtime.Runtime, cancel context.CancelFunc) (func([]runtime.Stats, error), func(), error) {
 	m := service.NewManager(nil, nil, c.log)
-	a, err := service.NewAPI(m, service.APIOptions{Addr: addr, TokenFile: tokenFile, Plugins: c.pluginInfo(), Log: c.log})
+	a, err := service.NewAPI(m, service.APIOptions{Addr: addr, TokenFile: tokenFile, Plugins: c.pluginInfo().get, Log: c.log})
 	if err != nil {
 		return nil, nil, err
 	}
