@@ -63,6 +63,9 @@ func (t pluginType) IsSink() bool     { return t.c.IsSink() }
 func (t pluginType) Structured() bool { return t.c.Payload == abi.PayloadStructured }
 func (t pluginType) Origin() string   { return t.c.Plugin.Path }
 
+// Framing implements runtime.Framer: the type's natural framing (ABI 1.1).
+func (t pluginType) Framing() string { return t.c.Framing }
+
 // Build implements runtime.Built: the plugin file, for the API and live
 // upgrades.
 func (t pluginType) Build() runtime.Build {

@@ -45,9 +45,9 @@ type Flow struct {
 type Connector struct {
 	ID             string
 	Type           string
-	Codec          string // "" when not set
-	Preprocessors  []Processor
-	Postprocessors []Processor
+	Codec          string      // "" when not set
+	Preprocessors  []Processor // nil: not set (the type's framing applies); empty: none
+	Postprocessors []Processor // likewise
 	Config         map[string]any
 	Reconnect      Reconnect
 	Isolation      string // one of Isolations; "auto" when not set
@@ -728,7 +728,10 @@ func (f *Flow) endpoint(s, defaultPort string, path ...any) (Endpoint, error) {
 }
 
 func (f *Flow) processors(list []any, path ...any) ([]Processor, error) {
-	var out []Processor
+	if list == nil {
+		return nil, nil // not set: the connector type's framing applies
+	}
+	out := []Processor{} // set, maybe to none
 	for j, item := range list {
 		switch v := item.(type) {
 		case string:

@@ -256,23 +256,23 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 	}
 	pres, posts, defPre, defPost := framing(typ, c)
 	n.defPre, n.defPost = defPre, defPost
-	natural := func(err error, defaulted bool) string {
+	natural := func(err error, name string, defaulted bool) string {
 		if defaulted {
-			return fmt.Sprintf("connector type %s (%s) declares the framing %q: %v; set this connector's processors in the flow", typ.Name(), typ.Origin(), pres[0].Name, err)
+			return fmt.Sprintf("connector type %s (%s) declares the framing %q: %v; set this connector's processors in the flow", typ.Name(), typ.Origin(), name, err)
 		}
 		return err.Error()
 	}
 	for j, p := range pres {
 		pre, err := processor.NewPre(p.Name, p.Config)
 		if err != nil {
-			return nil, f.ErrAt(natural(err, defPre), "connector", c.Index, "preprocessors", j)
+			return nil, f.ErrAt(natural(err, p.Name, defPre), "connector", c.Index, "preprocessors", j)
 		}
 		n.pre = append(n.pre, pre)
 	}
 	for j, p := range posts {
 		post, err := processor.NewPost(p.Name, p.Config)
 		if err != nil {
-			return nil, f.ErrAt(natural(err, defPost), "connector", c.Index, "postprocessors", j)
+			return nil, f.ErrAt(natural(err, p.Name, defPost), "connector", c.Index, "postprocessors", j)
 		}
 		n.post = append(n.post, post)
 	}

@@ -639,12 +639,14 @@ typedef struct tremor_connector_type {
   const tremor_config_field *fields;
   const tremor_connector_vtable *vtable; /* required */
   /* Since 1.1: the connector's natural framing, the name of a processor
-   * (e.g. "lines") that the host uses as its pre-processor (source side)
-   * and post-processor (sink side) when the flow sets neither
-   * `preprocessors` nor `postprocessors`; NUL-terminated, or NULL for
-   * none (a connector that exchanges whole messages, such as HTTP
-   * bodies). Only for TREMOR_PAYLOAD_BYTES connectors. The host reads it
-   * only when struct_size covers it (a 1.0 plugin declares none). */
+   * (e.g. "lines") that the host uses as the pre-processor of an instance
+   * used as a source when the flow does not set `preprocessors`, and as
+   * the post-processor of one used as a sink when the flow does not set
+   * `postprocessors` (`preprocessors = []` in a flow means none).
+   * NUL-terminated, or NULL for none: a connector that exchanges whole
+   * messages (an HTTP body, a UDP datagram, a file read whole). Only for
+   * TREMOR_PAYLOAD_BYTES connectors. The host reads it only when
+   * struct_size covers it (a 1.0 plugin declares none). */
   const char *framing;
 } tremor_connector_type;
 
