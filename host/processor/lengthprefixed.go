@@ -60,9 +60,7 @@ func (p *LengthPrefixed) Process(stream uint64, data []byte, emit Emit) error {
 				if i == len(data) {
 					break
 				}
-				n := min(st.skip, uint64(len(data)-i))
-				st.skip -= n
-				i += int(n)
+				i = skipPending(st, data, i)
 				continue
 			}
 			if len(st.buf) < 4 {
@@ -73,9 +71,7 @@ func (p *LengthPrefixed) Process(stream uint64, data []byte, emit Emit) error {
 					break
 				}
 				if n := binary.BigEndian.Uint32(st.buf); uint64(n) > uint64(p.maxLen) {
-					p.tooBig(&fe, stream, uint64(n))
-					st.skip = uint64(n)
-					st.buf = st.buf[:0]
+					p.skipBuffered(&fe, stream, st, n)
 					continue
 				}
 			}
@@ -101,11 +97,8 @@ func (p *LengthPrefixed) Process(stream uint64, data []byte, emit Emit) error {
 	for len(data)-i >= 4 {
 		n := binary.BigEndian.Uint32(data[i:])
 		if uint64(n) > uint64(p.maxLen) {
-			p.tooBig(&fe, stream, uint64(n))
-			i += 4
-			skip := min(uint64(n), uint64(len(data)-i))
-			i += int(skip)
-			if rest := uint64(n) - skip; rest > 0 {
+			var rest uint64
+			if i, rest = p.skipOversized(&fe, stream, data, i, n); rest > 0 {
 				if st == nil {
 					st = p.s.create(stream)
 				}
@@ -131,6 +124,32 @@ func (p *LengthPrefixed) Process(stream uint64, data []byte, emit Emit) error {
 		st.buf = append(st.buf[:0], rest...)
 	}
 	return fe.result(nil)
+}
+
+// skipPending skips what data holds, from i on, of the bytes an oversized
+// frame of an earlier chunk still has, and returns where data goes on.
+func skipPending(st *streamState, data []byte, i int) int {
+	n := min(st.skip, uint64(len(data)-i))
+	st.skip -= n
+	return i + int(n)
+}
+
+// skipBuffered reports the oversized frame of n bytes whose header was
+// completed in st.buf and sets the stream to skip its bytes.
+func (p *LengthPrefixed) skipBuffered(fe *frameErrs, stream uint64, st *streamState, n uint32) {
+	p.tooBig(fe, stream, uint64(n))
+	st.skip = uint64(n)
+	st.buf = st.buf[:0]
+}
+
+// skipOversized reports the oversized frame of n bytes whose header is at
+// data[i] and skips what data holds of it. It returns where data goes on
+// and how many of the frame's bytes later chunks must still skip.
+func (p *LengthPrefixed) skipOversized(fe *frameErrs, stream uint64, data []byte, i int, n uint32) (next int, rest uint64) {
+	p.tooBig(fe, stream, uint64(n))
+	i += 4
+	skip := min(uint64(n), uint64(len(data)-i))
+	return i + int(skip), uint64(n) - skip
 }
 
 func (p *LengthPrefixed) Finish(stream uint64, emit Emit) error {
