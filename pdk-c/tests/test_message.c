@@ -1,4 +1,5 @@
 /* tremor_pdk_fail truncation, tremor_log through a host table, byte helpers. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -151,6 +152,80 @@ static void check_log(void) {
   CHECK_EQ_I(sink.calls, 2);
 }
 
+/* ---- metrics (ABI 1.1) ---- */
+
+static struct {
+  int calls;
+  tremor_host_ctx *ctx;
+  char name[64], help[64], label[64];
+  uint64_t labels_len;
+  int64_t value;
+} msink;
+
+static int32_t record_metric(tremor_host_ctx *ctx, const uint8_t *name,
+                             uint64_t name_len, const uint8_t *help,
+                             uint64_t help_len, const tremor_metric_label *labels,
+                             uint64_t labels_len, int64_t value) {
+  msink.calls++;
+  msink.ctx = ctx;
+  snprintf(msink.name, sizeof msink.name, "%.*s", (int)name_len, (const char *)name);
+  snprintf(msink.help, sizeof msink.help, "%.*s", (int)help_len, (const char *)help);
+  msink.label[0] = '\0';
+  if (labels_len > 0)
+    snprintf(msink.label, sizeof msink.label, "%.*s=%.*s", (int)labels[0].name_len,
+             (const char *)labels[0].name, (int)labels[0].value_len,
+             (const char *)labels[0].value);
+  msink.labels_len = labels_len;
+  msink.value = value;
+  return TREMOR_OK;
+}
+
+static void check_metrics(void) {
+  tremor_host_api api = {sizeof(tremor_host_api), TREMOR_ABI_MAJOR, TREMOR_ABI_MINOR,
+                         host_log, record_metric, record_metric};
+  tremor_host_ctx *ctx = (tremor_host_ctx *)&api;
+  tremor_create_args args;
+  memset(&args, 0, sizeof args);
+  args.struct_size = sizeof args;
+  args.host = &api;
+  args.ctx = ctx;
+  tremor_pdk_host h;
+  tremor_pdk_host_init(&h, &args);
+
+  tremor_pdk_label status[] = {{"status", "200"}};
+  CHECK_EQ_I(tremor_counter_add(&h, "requests_total", "Requests.", status, 1, 3), TREMOR_OK);
+  CHECK_EQ_I(msink.calls, 1);
+  CHECK(msink.ctx == ctx);
+  CHECK(strcmp(msink.name, "requests_total") == 0);
+  CHECK(strcmp(msink.help, "Requests.") == 0);
+  CHECK(strcmp(msink.label, "status=200") == 0);
+  CHECK_EQ_I(msink.value, 3);
+  CHECK_EQ_I(tremor_gauge_set(&h, "connections", NULL, NULL, 0, -2), TREMOR_OK);
+  CHECK_EQ_I(msink.calls, 2);
+  CHECK_EQ_U(msink.labels_len, 0);
+  CHECK_EQ_I(msink.value, -2);
+  CHECK_EQ_I(tremor_counter_add(&h, "x_total", "", status, TREMOR_PDK_MAX_LABELS + 1, 1),
+             TREMOR_ERR_INVALID);
+  CHECK_EQ_I(msink.calls, 2);
+
+  /* A 1.0 host: its table ends after `log`. What lies past it (here a
+   * recorder, in a real 1.0 host whatever memory follows) is never called;
+   * the SDK says so once, at DEBUG. */
+  tremor_host_api old = api;
+  old.struct_size = offsetof(tremor_host_api, counter_add);
+  old.abi_minor = 0;
+  args.host = &old;
+  tremor_pdk_host_init(&h, &args);
+  int logged = sink.calls;
+  CHECK_EQ_I(tremor_counter_add(&h, "requests_total", "Requests.", status, 1, 1),
+             TREMOR_ERR_UNSUPPORTED);
+  CHECK_EQ_I(tremor_gauge_set(&h, "connections", "", NULL, 0, 1), TREMOR_ERR_UNSUPPORTED);
+  CHECK_EQ_I(msink.calls, 2);
+  CHECK_EQ_I(sink.calls, logged + 1);
+  CHECK_EQ_I(sink.level, TREMOR_LOG_DEBUG);
+  CHECK_EQ_I(tremor_counter_add(NULL, "x_total", "", NULL, 0, 1), TREMOR_ERR_INVALID);
+}
+
 static void check_bytes_helpers(void) {
   const uint8_t raw[] = {'a', 'b', 'c'};
   tremor_pdk_bytes b = {raw, 3};
@@ -187,6 +262,7 @@ int main(void) {
   check_fail_utf8();
   check_fail_long();
   check_log();
+  check_metrics();
   check_bytes_helpers();
   return check_result("test_message");
 }

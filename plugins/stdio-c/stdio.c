@@ -522,6 +522,7 @@ static const tremor_connector_type stdin_type = {
     .name = "stdin",
     .description = "reads standard input in chunks of at most buf_size bytes; ends at end of input. Acks are counted; a failed chunk cannot be read again: it is logged and dropped",
     .payload = TREMOR_PAYLOAD_BYTES,
+    .framing = "lines", /* natural framing: one event per line */
     .fields_len = TREMOR_COUNT_OF(stdin_fields),
     .fields = stdin_fields,
     .vtable = &stdin_vtable,
@@ -533,6 +534,7 @@ static const tremor_connector_type stdout_type = {
     .name = "stdout",
     .description = "writes each payload as-is to standard output (or standard error); ack = writev() took every byte (the reader may not have read it yet)",
     .payload = TREMOR_PAYLOAD_BYTES,
+    .framing = "lines", /* natural framing: one event per line */
     .fields_len = TREMOR_COUNT_OF(stdout_fields),
     .fields = stdout_fields,
     .vtable = &stdout_vtable,

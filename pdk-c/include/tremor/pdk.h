@@ -148,6 +148,31 @@ void tremor_vlog(const tremor_pdk_host *h, int32_t level, const char *fmt,
                  va_list ap) TREMOR_PDK_PRINTF(3, 0);
 
 /* ------------------------------------------------------------------------ */
+/* Metrics (ABI 1.1)                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* One label of a metric series, as NUL-terminated strings. */
+typedef struct tremor_pdk_label {
+  const char *name;
+  const char *value;
+} tremor_pdk_label;
+
+/* Adds `delta` to the counter `name` (exported by the host as
+ * tremor_plugin_<name>{flow, connector, labels...}), or sets the gauge
+ * `name` to `value`; see tremor_host_metric_fn in plugin.h for the rules on
+ * names, help text and labels (at most TREMOR_PDK_MAX_LABELS). Safe from any
+ * thread while the instance lives. On a 1.0 host, whose table has no metric
+ * functions, both do nothing, return TREMOR_ERR_UNSUPPORTED and say so once
+ * per process at DEBUG. `h` may be NULL (TREMOR_ERR_INVALID). */
+#define TREMOR_PDK_MAX_LABELS 8
+int32_t tremor_counter_add(const tremor_pdk_host *h, const char *name,
+                           const char *help, const tremor_pdk_label *labels,
+                           size_t labels_len, uint64_t delta);
+int32_t tremor_gauge_set(const tremor_pdk_host *h, const char *name,
+                         const char *help, const tremor_pdk_label *labels,
+                         size_t labels_len, int64_t value);
+
+/* ------------------------------------------------------------------------ */
 /* Reading config                                                           */
 /* ------------------------------------------------------------------------ */
 
