@@ -133,20 +133,22 @@ func (d *mpDecoder) value(depth int) (any, error) {
 		return d.arrayBody(int(c&0x0f), start, depth)
 	case c <= 0xbf:
 		return d.str(int(c & 0x1f))
-	}
-	switch c {
-	case 0xc0:
+	case c == 0xc0:
 		return nil, nil
-	case 0xc2:
+	case c == 0xc2:
 		return false, nil
-	case 0xc3:
+	case c == 0xc3:
 		return true, nil
-	case 0xc4, 0xc5, 0xc6:
-		n, err := d.length(1<<(c-0xc4), "binary")
-		if err != nil {
-			return nil, err
-		}
-		return d.bin(n)
+	case c >= 0xca && c <= 0xd3:
+		return d.number(c)
+	}
+	return d.sized(c, start, depth)
+}
+
+// number reads the payload of a float, uint or int format byte c
+// (0xca-0xd3).
+func (d *mpDecoder) number(c byte) (any, error) {
+	switch c {
 	case 0xca:
 		u, err := d.uint(4, "float32")
 		if err != nil {
@@ -168,14 +170,27 @@ func (d *mpDecoder) value(depth int) (any, error) {
 			return int64(u), nil
 		}
 		return u, nil
-	case 0xd0, 0xd1, 0xd2, 0xd3:
-		n := 1 << (c - 0xd0)
-		u, err := d.uint(n, "int")
+	}
+	n := 1 << (c - 0xd0)
+	u, err := d.uint(n, "int")
+	if err != nil {
+		return nil, err
+	}
+	shift := 64 - 8*n
+	return int64(u<<shift) >> shift, nil // sign-extend
+}
+
+// sized reads a value whose format byte c is followed by its length:
+// binary, string, array or map. Other format bytes left are ext types,
+// which are refused, or invalid.
+func (d *mpDecoder) sized(c byte, start, depth int) (any, error) {
+	switch c {
+	case 0xc4, 0xc5, 0xc6:
+		n, err := d.length(1<<(c-0xc4), "binary")
 		if err != nil {
 			return nil, err
 		}
-		shift := 64 - 8*n
-		return int64(u<<shift) >> shift, nil // sign-extend
+		return d.bin(n)
 	case 0xd9, 0xda, 0xdb:
 		n, err := d.length(1<<(c-0xd9), "string")
 		if err != nil {
