@@ -92,58 +92,17 @@ func (c *Connector) knownFields() string {
 // coerce converts a Go config value to a field type; errors say what was
 // found ("got string"), never the value itself.
 func coerce(v any, kind uint32) (any, error) {
-	got := func() error { return fmt.Errorf("got %s", describe(v)) }
 	switch kind {
 	case abi.ValueBool:
 		if b, ok := v.(bool); ok {
 			return b, nil
 		}
-		return nil, got()
 	case abi.ValueInt:
-		i, ok, err := toInt64(v)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, got()
-		}
-		return i, nil
+		return whole(v, toInt64)
 	case abi.ValueUint:
-		u, ok, err := toUint64(v)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, got()
-		}
-		return u, nil
+		return whole(v, toUint64)
 	case abi.ValueFloat:
-		switch x := v.(type) {
-		case float64:
-			return x, nil
-		case float32:
-			return float64(x), nil
-		case json.Number:
-			f, err := x.Float64()
-			if err != nil {
-				return nil, fmt.Errorf("got %q, not a number", x.String())
-			}
-			return f, nil
-		}
-		// Integers convert only when the conversion is exact.
-		if i, ok, _ := toInt64(v); ok {
-			if f := float64(i); f >= -(1<<63) && f < 1<<63 && int64(f) == i {
-				return f, nil
-			}
-			return nil, fmt.Errorf("got %d, which a float cannot hold exactly", i)
-		}
-		if u, ok, _ := toUint64(v); ok {
-			if f := float64(u); f < 1<<64 && uint64(f) == u {
-				return f, nil
-			}
-			return nil, fmt.Errorf("got %d, which a float cannot hold exactly", u)
-		}
-		return nil, got()
+		return coerceFloat(v)
 	case abi.ValueString:
 		if s, ok := v.(string); ok {
 			if !utf8.ValidString(s) {
@@ -151,7 +110,6 @@ func coerce(v any, kind uint32) (any, error) {
 			}
 			return s, nil
 		}
-		return nil, got()
 	case abi.ValueBytes:
 		switch x := v.(type) {
 		case []byte:
@@ -159,20 +117,65 @@ func coerce(v any, kind uint32) (any, error) {
 		case string:
 			return []byte(x), nil
 		}
-		return nil, got()
 	case abi.ValueArray:
 		switch v.(type) {
 		case []any, []string, []map[string]any, []int64, []int, []float64, []bool:
 			return normalize(v, 0)
 		}
-		return nil, got()
 	case abi.ValueObject:
 		if _, ok := v.(map[string]any); ok {
 			return normalize(v, 0)
 		}
-		return nil, got()
+	default:
+		return nil, fmt.Errorf("unsupported field type %d", kind)
 	}
-	return nil, fmt.Errorf("unsupported field type %d", kind)
+	return nil, gotKind(v)
+}
+
+// gotKind is the error for a value of the wrong kind: it names the kind,
+// never the value (it may be a secret).
+func gotKind(v any) error { return fmt.Errorf("got %s", describe(v)) }
+
+// whole converts v to an int or uint field's type with conv.
+func whole[T int64 | uint64](v any, conv func(any) (T, bool, error)) (any, error) {
+	n, ok, err := conv(v)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, gotKind(v)
+	}
+	return n, nil
+}
+
+// coerceFloat converts v to a float field's type.
+func coerceFloat(v any) (any, error) {
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("got %q, not a number", x.String())
+		}
+		return f, nil
+	}
+	// Integers convert only when the conversion is exact.
+	if i, ok, _ := toInt64(v); ok {
+		if f := float64(i); f >= -(1<<63) && f < 1<<63 && int64(f) == i {
+			return f, nil
+		}
+		return nil, fmt.Errorf("got %d, which a float cannot hold exactly", i)
+	}
+	if u, ok, _ := toUint64(v); ok {
+		if f := float64(u); f < 1<<64 && uint64(f) == u {
+			return f, nil
+		}
+		return nil, fmt.Errorf("got %d, which a float cannot hold exactly", u)
+	}
+	return nil, gotKind(v)
 }
 
 func toInt64(v any) (int64, bool, error) {
@@ -260,67 +263,21 @@ func normalize(v any, depth int) (any, error) {
 	case float32:
 		return float64(x), nil
 	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		if u, ok, err := toUint64(x); ok && err == nil {
-			return u, nil
-		}
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("bad number %s", x.String())
-		}
-		return f, nil
+		return normalizeNumber(x)
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
-	case []string:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out, nil
-	case []int64:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out, nil
-	case []int:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = int64(e)
-		}
-		return out, nil
-	case []float64:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out, nil
-	case []bool:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = e
-		}
-		return out, nil
+		return normalizeEach(x, depth)
 	case []map[string]any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
+		return normalizeEach(x, depth)
+	case []string:
+		return plainSlice(x, nil), nil
+	case []int64:
+		return plainSlice(x, nil), nil
+	case []int:
+		return plainSlice(x, func(e int) any { return int64(e) }), nil
+	case []float64:
+		return plainSlice(x, nil), nil
+	case []bool:
+		return plainSlice(x, nil), nil
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
@@ -333,6 +290,49 @@ func normalize(v any, depth int) (any, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("holds a %s, which a config value cannot be", describe(v))
+}
+
+// normalizeNumber keeps a JSON number as an int when it is one, else as a
+// uint, else as a float.
+func normalizeNumber(x json.Number) (any, error) {
+	if i, err := x.Int64(); err == nil {
+		return i, nil
+	}
+	if u, ok, err := toUint64(x); ok && err == nil {
+		return u, nil
+	}
+	f, err := x.Float64()
+	if err != nil {
+		return nil, fmt.Errorf("bad number %s", x.String())
+	}
+	return f, nil
+}
+
+// normalizeEach normalizes the elements of an array one level down.
+func normalizeEach[T any](xs []T, depth int) (any, error) {
+	out := make([]any, len(xs))
+	for i, e := range xs {
+		n, err := normalize(e, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// plainSlice copies an array of plain values into a []any, converting each
+// element with conv when it is not nil.
+func plainSlice[T any](xs []T, conv func(T) any) []any {
+	out := make([]any, len(xs))
+	for i, e := range xs {
+		if conv != nil {
+			out[i] = conv(e)
+		} else {
+			out[i] = e
+		}
+	}
+	return out
 }
 
 func describe(v any) string {
