@@ -43,9 +43,16 @@ type ctlProc struct {
 // kills it if it is still running.
 func startCtl(t testing.TB, args ...string) *ctlProc {
 	t.Helper()
+	return startCtlBin(t, tremorctl(t), args...)
+}
+
+// startCtlBin is startCtl with another tremorctl binary (a copy in a tree
+// of its own, which searches only that tree's plugin directory).
+func startCtlBin(t testing.TB, bin string, args ...string) *ctlProc {
+	t.Helper()
 	args = append([]string{"--log-format", "json"}, args...)
 	p := &ctlProc{t: t, args: args, done: make(chan struct{})}
-	p.cmd = exec.Command(tremorctl(t), args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	require.NoError(t, p.cmd.Start())
 	go func() {

@@ -35,8 +35,15 @@ type servedCtl struct {
 // loopback port and waits until /health answers.
 func startServe(t testing.TB, args ...string) *servedCtl {
 	t.Helper()
+	return startServeBin(t, tremorctl(t), args...)
+}
+
+// startServeBin is startServe with another tremorctl binary (see
+// startCtlBin).
+func startServeBin(t testing.TB, bin string, args ...string) *servedCtl {
+	t.Helper()
 	addr := freeAddr(t)
-	p := startCtl(t, append([]string{"serve", "--api", addr}, args...)...)
+	p := startCtlBin(t, bin, append([]string{"serve", "--api", addr}, args...)...)
 	s := &servedCtl{ctlProc: p, base: "http://" + addr}
 	waitUntil(t, "GET /health answers 200", func() bool {
 		select {

@@ -1,0 +1,338 @@
+package tests
+
+// Live plugin upgrade (issue 12), end to end through `tremorctl serve` and
+// `tremorctl upgrade` as subprocesses: new builds of bundled plugins are
+// compiled with another version string into a temporary directory and
+// renamed into the plugin directory of a private tree, as an operator
+// installs them.
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/tests/testenv"
+)
+
+// upgradeTree is a private tree: bin/tremorctl and bin/tremor-runner
+// (copies) and plugins/ with copies of some bundled plugins. The copied
+// tremorctl searches <bin>/../plugins, so each plugin is found once, there.
+type upgradeTree struct {
+	bin, plugins string
+}
+
+func newUpgradeTree(t *testing.T, bundled ...string) upgradeTree {
+	t.Helper()
+	top := t.TempDir()
+	u := upgradeTree{bin: filepath.Join(top, "bin", "tremorctl"), plugins: filepath.Join(top, "plugins")}
+	require.NoError(t, os.MkdirAll(filepath.Dir(u.bin), 0o755))
+	require.NoError(t, os.MkdirAll(u.plugins, 0o755))
+	copyFile(t, tremorctl(t), u.bin)
+	copyFile(t, filepath.Join(testenv.Root(t), "build", "bin", "tremor-runner"), filepath.Join(top, "bin", "tremor-runner"))
+	for _, name := range bundled {
+		u.install(t, testenv.Plugin(t, name), name)
+	}
+	return u
+}
+
+func copyFile(t testing.TB, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(from)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(to, data, 0o755))
+}
+
+// install puts the file built into the plugin directory as name, by an
+// atomic rename (a running host keeps the old file open).
+func (u upgradeTree) install(t testing.TB, built, name string) {
+	t.Helper()
+	tmp := filepath.Join(u.plugins, "."+name+".new") // not *.so: never taken for a plugin
+	copyFile(t, built, tmp)
+	require.NoError(t, os.Chmod(tmp, 0o755))
+	require.NoError(t, os.Rename(tmp, filepath.Join(u.plugins, name)))
+}
+
+// edited copies the source file src (relative to the repository) into dir
+// with each old string of pairs (old, new, old, new...) replaced once.
+func edited(t testing.TB, src, dir string, pairs ...string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.Root(t), src))
+	require.NoError(t, err)
+	s := string(data)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		require.Contains(t, s, pairs[i], "%s no longer has %q: update the test's edit", src, pairs[i])
+		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
+	}
+	out := filepath.Join(dir, filepath.Base(src))
+	require.NoError(t, os.WriteFile(out, []byte(s), 0o644))
+	return out
+}
+
+func build(t testing.TB, dir string, env []string, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
+}
+
+// cBuild compiles one C plugin source (with pdk-c), edited as pairs says,
+// and returns the library.
+func cBuild(t testing.TB, src string, pairs ...string) string {
+	t.Helper()
+	root, dir := testenv.Root(t), t.TempDir()
+	file := edited(t, src, dir, pairs...)
+	pdk, err := filepath.Glob(filepath.Join(root, "pdk-c", "src", "*.c"))
+	require.NoError(t, err)
+	out := filepath.Join(dir, "lib.so")
+	args := append([]string{"-std=c11", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
+		"-I", filepath.Join(root, "include"), "-I", filepath.Join(root, "pdk-c", "include"), "-I", filepath.Join(root, "pdk-c", "src"),
+		"-o", out, file}, pdk...)
+	build(t, dir, nil, "cc", append(args, "-lpthread")...)
+	return out
+}
+
+// rustBuild builds a copy of the Rust plugin crate plugins/<crate> with
+// src/lib.rs edited, outside the workspace (its own target directory
+// under build/, kept between runs), and returns the library.
+func rustBuild(t testing.TB, crate, lib string, pairs ...string) string {
+	t.Helper()
+	root, dir := testenv.Root(t), t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "src"), 0o755))
+	srcs, err := filepath.Glob(filepath.Join(root, "plugins", crate, "src", "*.rs"))
+	require.NoError(t, err)
+	for _, f := range srcs {
+		copyFile(t, f, filepath.Join(dir, "src", filepath.Base(f)))
+	}
+	edited(t, filepath.Join("plugins", crate, "src", "lib.rs"), filepath.Join(dir, "src"), pairs...)
+	pdk := filepath.Join(root, "pdk-rust")
+	manifest := fmt.Sprintf(`[package]
+name = %q
+version = "0.0.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+tremor-pdk = { path = %q }
+
+[workspace]
+
+[profile.release]
+panic = "unwind"
+`, lib, pdk)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Cargo.toml"), []byte(manifest), 0o644))
+	target := filepath.Join(root, "build", "cargo-upgrade-test")
+	build(t, dir, nil, "cargo", "build", "--release", "--offline", "--quiet", "--target-dir", target)
+	out := filepath.Join(dir, "lib.so")
+	copyFile(t, filepath.Join(target, "release", "lib"+lib+".so"), out)
+	return out
+}
+
+// goBuild builds the Go plugin package plugins/<pkg> with main.go edited
+// (through go build -overlay: nothing in the tree changes) and returns the
+// library.
+func goBuild(t testing.TB, pkg string, pairs ...string) string {
+	t.Helper()
+	root, dir := testenv.Root(t), t.TempDir()
+	main := filepath.Join(root, "plugins", pkg, "main.go")
+	repl := edited(t, filepath.Join("plugins", pkg, "main.go"), dir, pairs...)
+	ov, err := json.Marshal(map[string]any{"Replace": map[string]string{main: repl}})
+	require.NoError(t, err)
+	overlay := filepath.Join(dir, "overlay.json")
+	require.NoError(t, os.WriteFile(overlay, ov, 0o644))
+	out := filepath.Join(dir, "lib.so")
+	build(t, root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-overlay", overlay, "-o", out, "./plugins/"+pkg)
+	return out
+}
+
+// upgradeCLI runs `tremorctl upgrade --api ADDR ARGS...`.
+func (s *servedCtl) upgradeCLI(args ...string) (int, string, string) {
+	s.t.Helper()
+	return ctl(s.t, append([]string{"upgrade", "--api", strings.TrimPrefix(s.base, "http://")}, args...)...)
+}
+
+// apiBuilds returns each connector's build (plugin version and sha256) as
+// GET /api/flows/NAME shows it.
+func (s *servedCtl) apiBuilds(name string) map[string][2]string {
+	s.t.Helper()
+	code, body := s.do("GET", "/api/flows/"+name, nil)
+	require.Equal(s.t, http.StatusOK, code, "%s", body)
+	var f struct {
+		Connectors []struct {
+			Connector string
+			Build     struct{ Plugin, Version, SHA256 string }
+		}
+	}
+	require.NoError(s.t, json.Unmarshal(body, &f), "%s", body)
+	out := map[string][2]string{}
+	for _, c := range f.Connectors {
+		out[c.Connector] = [2]string{c.Build.Version, c.Build.SHA256}
+	}
+	return out
+}
+
+// pluginInfos is tremor_plugin_info as scraped: plugin -> versions.
+func (s *servedCtl) pluginInfos() map[string][]string {
+	s.t.Helper()
+	out := map[string][]string{}
+	fam := s.metrics()["tremor_plugin_info"]
+	require.NotNil(s.t, fam, "tremor_plugin_info is exported")
+	for _, m := range fam.GetMetric() {
+		var name, version string
+		for _, l := range m.GetLabel() {
+			switch l.GetName() {
+			case "plugin":
+				name = l.GetValue()
+			case "version":
+				version = l.GetValue()
+			}
+		}
+		out[name] = append(out[name], version)
+	}
+	return out
+}
+
+const upgradeFlow = `
+[flow]
+name = "up"
+batch_size = 16
+
+[[connector]]
+id = "ticks"
+type = "metronome"
+config = { interval_ms = 1, count = 0 }
+
+[[connector]]
+id = "file"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "append" }
+
+[[connector]]
+id = "gosink"
+type = "bench_go_sink"
+codec = "json"
+isolation = "process"
+config = { check = false }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "ticks"
+to = "p"
+[[link]]
+from = "p"
+to = "file"
+[[link]]
+from = "p"
+to = "gosink"
+`
+
+// sha256File is the hex SHA-256 of a file.
+func sha256File(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return fmt.Sprintf("%x", sha256.Sum256(data))
+}
+
+// A C source, a Rust sink and an isolated Go sink are upgraded one after
+// the other while events flow: every event is delivered exactly once to
+// both sinks, the source's acks equal its events, no event fails, and the
+// API, the metrics and the log show the new versions.
+func TestUpgradeGraceful(t *testing.T) {
+	// The three new builds first (compiling takes a while on a loaded
+	// machine; the flow does not need to wait for it).
+	newMetronome := cBuild(t, "plugins/metronome-c/metronome.c", `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	newFile := rustBuild(t, "file-rs", "tremor_file", `version: "0.1.0"`, `version: "0.2.0"`)
+	newGo := goBuild(t, "bench_go-go", `Version:     "0.1.0"`, `Version:     "0.2.0"`)
+
+	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_file.so", "libtremor_bench_go.so")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	writeFlow(t, flows, "up.toml", fmt.Sprintf(upgradeFlow, out))
+	s := startServeBin(t, u.bin, flows)
+
+	delivered := func() uint64 {
+		f, ok := s.flow("up")
+		require.True(t, ok)
+		return min(f.conn(t, "file")[1], f.conn(t, "gosink")[1])
+	}
+	waitUntil(t, "events flow to both sinks", func() bool { return delivered() > 100 })
+	before := s.apiBuilds("up")
+	assert.Equal(t, "0.1.0", before["ticks"][0])
+
+	steps := []struct{ plugin, file, built, conn string }{
+		{"metronome", "libtremor_metronome.so", newMetronome, "ticks"},
+		{"file", "libtremor_file.so", newFile, "file"},
+		{"bench_go", "libtremor_bench_go.so", newGo, "gosink"},
+	}
+	for _, st := range steps {
+		u.install(t, st.built, st.file)
+		code, stdout, stderr := s.upgradeCLI(st.plugin)
+		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
+		assert.Contains(t, stdout, fmt.Sprintf("up/%s: %s 0.1.0 -> 0.2.0", st.conn, st.plugin))
+		s.waitLog(`"plugin upgraded"`, `"connector":"`+st.conn+`"`, `"old_version":"0.1.0"`, `"new_version":"0.2.0"`,
+			`"new_sha256":"`+sha256File(t, st.built)+`"`, `"old_sha256":"`+before[st.conn][1]+`"`)
+		got := s.apiBuilds("up")[st.conn]
+		assert.Equal(t, [2]string{"0.2.0", sha256File(t, st.built)}, got, "GET /api/flows shows the new build of %s", st.conn)
+		n := delivered()
+		waitUntil(t, "events flow after upgrading "+st.plugin, func() bool { return delivered() > n+100 })
+	}
+	infos := s.pluginInfos()
+	for _, st := range steps {
+		assert.Contains(t, infos[st.plugin], "0.2.0", "tremor_plugin_info shows %s 0.2.0", st.plugin)
+	}
+
+	// Nothing more to do: the files hold what runs.
+	code, stdout, _ := s.upgradeCLI()
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "nothing to upgrade")
+
+	code, body := s.do("DELETE", "/api/flows/up", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var final apiFlow
+	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	ticks, file, gosink := final.conn(t, "ticks"), final.conn(t, "file"), final.conn(t, "gosink")
+	assert.Equal(t, ticks[0], ticks[3], "source: acks == events pulled")
+	assert.Zero(t, ticks[4], "source: no event failed back")
+	assert.Zero(t, file[4]+gosink[4], "sinks: no event failed")
+	assert.Equal(t, ticks[0], file[1], "file sink: every event delivered")
+	assert.Equal(t, ticks[0], gosink[1], "Go sink: every event delivered")
+
+	// Exactly once in the file: the old metronome's ids 0..a-1, then the
+	// new one's 0..b-1, each once, nothing else.
+	ids := fields(t, fileLines(t, out), "id")
+	require.Len(t, ids, int(ticks[0]), "one line per event")
+	require.NotEmpty(t, ids)
+	assert.Zero(t, ids[0], "the first line is the first tick")
+	runs := 1
+	for i := 1; i < len(ids); i++ {
+		switch {
+		case ids[i] == ids[i-1]+1:
+		case ids[i] == 0:
+			runs++
+		default:
+			t.Fatalf("line %d: id %d after %d: an event was lost or duplicated", i+1, ids[i], ids[i-1])
+		}
+	}
+	assert.Equal(t, 2, runs, "one id sequence per metronome instance (the old one, then the new one)")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
