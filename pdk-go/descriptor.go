@@ -76,6 +76,7 @@ func buildConnectorType(idx int, c *ConnectorType) *C.tremor_connector_type {
 	t.name = C.CString(c.Name)
 	t.description = cstr(c.Description)
 	t.payload = C.uint32_t(c.Payload)
+	t.framing = cstr(c.Framing)
 	if n := len(c.Fields); n > 0 {
 		arr := calloc[C.tremor_config_field](n)
 		fields := unsafe.Slice(arr, n)

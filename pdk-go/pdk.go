@@ -93,6 +93,10 @@ type ConnectorType struct {
 	Kinds       Kind // Source, Sink or Source|Sink
 	Payload     PayloadKind
 	Fields      []Field
+	// Framing is the connector's natural framing (ABI 1.1): a processor
+	// name such as "lines" that the host uses on a side whose flow sets no
+	// processors. "" for none (whole messages, e.g. HTTP bodies).
+	Framing string
 	// New makes an instance from its config (on_create): pdk.New(f). It
 	// must not do blocking I/O: that belongs in Connect. Return
 	// ConfigError(...) for a config the connector cannot use.

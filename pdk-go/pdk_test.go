@@ -51,7 +51,7 @@ func TestDescriptor(t *testing.T) {
 	if info.Name != "pdktest" || info.Version != "1.2.3" || info.SDK != SDKName || info.License != "Apache-2.0" {
 		t.Fatalf("descriptor: %+v", info)
 	}
-	if info.ABIMajor != 1 || info.ABIMinor != 0 || info.StructSize == 0 {
+	if info.ABIMajor != 1 || info.ABIMinor != 1 || info.StructSize == 0 {
 		t.Fatalf("abi %d.%d size %d", info.ABIMajor, info.ABIMinor, info.StructSize)
 	}
 	if len(info.Connectors) != len(testPlugin().Connectors) {

@@ -113,6 +113,19 @@ void pdk_log(const tremor_host_api *api, tremor_host_ctx *ctx, int32_t level, co
   api->log(ctx, level, msg, len);
 }
 
+int32_t pdk_metric(const tremor_host_api *api, tremor_host_ctx *ctx, int gauge,
+                   const uint8_t *name, uint64_t name_len, const uint8_t *help,
+                   uint64_t help_len, const tremor_metric_label *labels,
+                   uint64_t labels_len, int64_t value) {
+  // Rule 6: a 1.0 host's table ends after `log`.
+  if (api == NULL ||
+      api->struct_size < offsetof(tremor_host_api, gauge_set) + sizeof(tremor_host_metric_fn))
+    return TREMOR_ERR_UNSUPPORTED;
+  tremor_host_metric_fn fn = gauge ? api->gauge_set : api->counter_add;
+  if (fn == NULL) return TREMOR_ERR_UNSUPPORTED;
+  return fn(ctx, name, name_len, help, help_len, labels, labels_len, value);
+}
+
 // The entry point. The first call goes into Go (which waits for the Go
 // runtime and the plugin's init functions, so for pdk.Register); later
 // calls return the cached pointer without leaving C.

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,7 @@ type settlement struct {
 
 type server struct {
 	host    pdk.Host
+	open    atomic.Int64 // connections open now, for the http_connections_open gauge
 	addr    string
 	prefix  string
 	timeout time.Duration
@@ -138,6 +140,7 @@ func (s *server) Connect(attempt int) error {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          log.New(debugWriter{s.host}, "", 0),
+		ConnState:         s.connState,
 	}
 	s.ln, s.srv = ln, srv
 	s.host.Infof("listening on %s", ln.Addr())
@@ -155,8 +158,47 @@ func (s *server) Connect(attempt int) error {
 	return nil
 }
 
+// connState counts connections (ABI 1.1 metrics; nothing on a 1.0 host).
+func (s *server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.host.CounterAdd("http_connections_total", "HTTP connections accepted.", 1)
+		s.host.GaugeSet("http_connections_open", "HTTP connections open now.", s.open.Add(1))
+	case http.StateClosed, http.StateHijacked:
+		s.host.GaugeSet("http_connections_open", "HTTP connections open now.", s.open.Add(-1))
+	}
+}
+
+// statusWriter remembers the status a request was answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int // 0 until answered
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
 // ServeHTTP turns a request into an event and answers once it settled.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw}
+	defer func() {
+		status := "none" // the client left before an answer
+		if w.code != 0 {
+			status = strconv.Itoa(w.code)
+		}
+		s.host.CounterAdd("http_requests_total", "HTTP requests, by the status they were answered with.", 1, pdk.Label{Name: "status", Value: status})
+	}()
 	if !strings.HasPrefix(r.URL.Path, s.prefix) {
 		http.Error(w, "not found: this server takes requests under "+s.prefix, http.StatusNotFound)
 		return

@@ -32,6 +32,7 @@ func init() {
 				Description: "listens for TCP connections; each read becomes an event, one stream per connection, ended by an empty END_STREAM event when the peer closes. No delivery tracking: TCP has no way to tell the sender, so an ack or fail changes nothing and the peer is never asked to resend",
 				Kinds:       pdk.Source,
 				Payload:     pdk.Bytes,
+				Framing:     "lines", // a byte stream: one event per line unless the flow says otherwise
 				Fields: []pdk.Field{
 					pdk.StringField("url", pdk.Required, pdk.Doc(`host:port to listen on, e.g. "127.0.0.1:4242"`)),
 					pdk.UintField("buf_size", pdk.Default("8192"), pdk.Doc("bytes read at most per event")),
@@ -43,6 +44,7 @@ func init() {
 				Description: "connects to a TCP server and writes each event's payload as-is. Ack: the peer's TCP acknowledged every byte of the event (it reached the peer's kernel, not necessarily its application). Events not acknowledged within write_timeout_ms are retried after reconnecting (the connection is reset); one round trip per batch",
 				Kinds:       pdk.Sink,
 				Payload:     pdk.Bytes,
+				Framing:     "lines",
 				Fields: []pdk.Field{
 					pdk.StringField("url", pdk.Required, pdk.Doc(`host:port to connect to, e.g. "127.0.0.1:4242"`)),
 					pdk.UintField("connect_timeout_ms", pdk.Default("1000"), pdk.Doc("how long one connect attempt may take")),

@@ -129,11 +129,22 @@ func (s *server) accept(ln net.Listener) {
 		s.nextConn++
 		id := s.nextConn
 		s.conns[id] = c
+		open := len(s.conns)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.countConns(1, open)
 		s.host.Infof("connection %d from %s opened", id, c.RemoteAddr())
 		s.host.Go(func() { s.read(id, c) })
 	}
+}
+
+// countConns reports accepted connections and those open now (ABI 1.1
+// metrics; nothing on a 1.0 host).
+func (s *server) countConns(accepted uint64, open int) {
+	if accepted > 0 {
+		s.host.CounterAdd("tcp_connections_total", "TCP connections accepted.", accepted)
+	}
+	s.host.GaugeSet("tcp_connections_open", "TCP connections open now.", int64(open))
 }
 
 // running blocks while the source is paused; false when it is closing.
@@ -179,7 +190,9 @@ func (s *server) read(id uint64, c net.Conn) {
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, id)
+		open := len(s.conns)
 		s.mu.Unlock()
+		s.countConns(0, open)
 		s.host.Infof("connection %d from %s closed after %d bytes", id, c.RemoteAddr(), total)
 		s.wg.Done()
 	}()
@@ -188,6 +201,7 @@ func (s *server) read(id uint64, c net.Conn) {
 		n, err := c.Read(buf)
 		if n > 0 {
 			total += uint64(n)
+			s.host.CounterAdd("tcp_bytes_read_total", "Bytes read from TCP connections.", uint64(n))
 			select {
 			case s.queue <- chunk{stream: id, buf: buf, n: n}:
 			case <-s.done:
