@@ -176,18 +176,7 @@ func (p *LengthPrefixed) Finish(stream uint64, emit Emit) error {
 
 func (p *LengthPrefixed) Forget(stream uint64) { p.s.drop(stream) }
 
-func (p *LengthPrefixed) Pending(stream uint64) Hold {
-	st := p.s.get(stream)
-	switch {
-	case st == nil:
-		return HoldNone
-	case st.skip > 0:
-		return HoldDiscard
-	case len(st.buf) > 0:
-		return HoldPartial
-	}
-	return HoldNone
-}
+func (p *LengthPrefixed) Pending(stream uint64) Hold { return p.s.hold(stream) }
 
 func (p *LengthPrefixed) Discard(stream uint64) {
 	st := p.s.get(stream)

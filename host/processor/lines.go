@@ -143,18 +143,7 @@ func (l *Lines) Finish(stream uint64, emit Emit) error {
 
 func (l *Lines) Forget(stream uint64) { l.s.drop(stream) }
 
-func (l *Lines) Pending(stream uint64) Hold {
-	st := l.s.get(stream)
-	switch {
-	case st == nil:
-		return HoldNone
-	case st.skipping:
-		return HoldDiscard
-	case len(st.buf) > 0:
-		return HoldPartial
-	}
-	return HoldNone
-}
+func (l *Lines) Pending(stream uint64) Hold { return l.s.hold(stream) }
 
 func (l *Lines) Discard(stream uint64) {
 	if st := l.s.get(stream); st != nil && len(st.buf) > 0 {

@@ -57,8 +57,9 @@ package processor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,12 +211,7 @@ func RegisterPost(name string, f PostFactory) {
 func sortedNames[F any](m map[string]F) []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(m))
 }
 
 // PreNames lists the registered pre-processors, sorted.
@@ -231,30 +227,27 @@ var ErrUnknown = errors.New("unknown processor")
 // NewPre builds the pre-processor registered under name. Each call returns
 // a new instance with its own per-stream state.
 func NewPre(name string, config map[string]any) (Preprocessor, error) {
-	regMu.RLock()
-	f, ok := pres[name]
-	regMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: no pre-processor %q (known pre-processors: %s)", ErrUnknown, name, strings.Join(PreNames(), ", "))
-	}
-	p, err := f(config)
-	if err != nil {
-		return nil, fmt.Errorf("pre-processor %q: %w", name, err)
-	}
-	return p, nil
+	return build("pre-processor", pres, name, config)
 }
 
 // NewPost builds the post-processor registered under name.
 func NewPost(name string, config map[string]any) (Postprocessor, error) {
+	return build("post-processor", posts, name, config)
+}
+
+// build looks name up in one of the registries and builds it; kind names
+// that registry in errors.
+func build[P any, F ~func(map[string]any) (P, error)](kind string, reg map[string]F, name string, config map[string]any) (P, error) {
 	regMu.RLock()
-	f, ok := posts[name]
+	f, ok := reg[name]
 	regMu.RUnlock()
+	var zero P
 	if !ok {
-		return nil, fmt.Errorf("%w: no post-processor %q (known post-processors: %s)", ErrUnknown, name, strings.Join(PostNames(), ", "))
+		return zero, fmt.Errorf("%w: no %s %q (known %ss: %s)", ErrUnknown, kind, name, kind, strings.Join(sortedNames(reg), ", "))
 	}
 	p, err := f(config)
 	if err != nil {
-		return nil, fmt.Errorf("post-processor %q: %w", name, err)
+		return zero, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
 	return p, nil
 }
@@ -352,7 +345,7 @@ func (c *config) done(known ...string) error {
 		}
 	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
+		slices.Sort(unknown)
 		if len(known) == 0 {
 			return fmt.Errorf("unknown config key %q (this processor takes no options)", unknown[0])
 		}

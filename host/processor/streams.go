@@ -66,5 +66,20 @@ func (s *streams) drop(id uint64) {
 	}
 }
 
+// hold says what a stream holds between calls: bytes being discarded (an
+// over-long line or an oversized frame), a partial frame, or nothing.
+func (s *streams) hold(id uint64) Hold {
+	st := s.get(id)
+	switch {
+	case st == nil:
+		return HoldNone
+	case st.skipping || st.skip > 0:
+		return HoldDiscard
+	case len(st.buf) > 0:
+		return HoldPartial
+	}
+	return HoldNone
+}
+
 // len is the number of streams with state (for tests).
 func (s *streams) len() int { return len(s.m) }
