@@ -474,20 +474,14 @@ func (f *Flow) build(raw *rawFlow) error {
 	}
 	ids := idClaims{} // id -> "connector" or "pipeline"
 	for i, rc := range raw.Connector {
-		if err := f.claimID(ids, rc.ID, "connector", "connector", i); err != nil {
-			return err
-		}
-		c, err := f.buildConnector(i, rc)
+		c, err := f.buildConnector(ids, i, rc)
 		if err != nil {
 			return err
 		}
 		f.Connectors = append(f.Connectors, c)
 	}
 	for i, rp := range raw.Pipeline {
-		if err := f.claimID(ids, rp.ID, "pipeline", "pipeline", i); err != nil {
-			return err
-		}
-		p, err := f.buildPipeline(i, rp)
+		p, err := f.buildPipeline(ids, i, rp)
 		if err != nil {
 			return err
 		}
@@ -542,8 +536,12 @@ func (f *Flow) claimID(ids idClaims, id, kind string, path ...any) error {
 	return nil
 }
 
-// buildConnector checks [[connector]] number i and fills in its defaults.
-func (f *Flow) buildConnector(i int, rc rawConnector) (Connector, error) {
+// buildConnector claims the id of [[connector]] number i, checks the rest
+// and fills in its defaults.
+func (f *Flow) buildConnector(ids idClaims, i int, rc rawConnector) (Connector, error) {
+	if err := f.claimID(ids, rc.ID, "connector", "connector", i); err != nil {
+		return Connector{}, err
+	}
 	if rc.Type == "" {
 		return Connector{}, f.errAt("missing connector type: set type to a connector type from a plugin (tremorctl list-plugins shows them)", "connector", i, "type")
 	}
@@ -598,8 +596,12 @@ func (f *Flow) reconnect(i int, rc rawConnector) (Reconnect, error) {
 	return rec, nil
 }
 
-// buildPipeline checks [[pipeline]] number i and its routes.
-func (f *Flow) buildPipeline(i int, rp rawPipeline) (Pipeline, error) {
+// buildPipeline claims the id of [[pipeline]] number i and checks its
+// routes.
+func (f *Flow) buildPipeline(ids idClaims, i int, rp rawPipeline) (Pipeline, error) {
+	if err := f.claimID(ids, rp.ID, "pipeline", "pipeline", i); err != nil {
+		return Pipeline{}, err
+	}
 	p := Pipeline{ID: rp.ID, Index: i}
 	for j, rr := range rp.Route {
 		r, err := f.buildRoute(rr, "pipeline", i, "route", j)
