@@ -45,7 +45,7 @@ var (
 	RuleErrMessage     = Rule{"error.message", "rule 1 Results: on an error the plugin may write a human-readable message (without one the host can only show the code)"}
 
 	// Creating instances.
-	RuleCreateBadConfig = Rule{"create.bad_config", "on_create: returns TREMOR_OK, or TREMOR_ERR_CONFIG / another error with a message in *err: a config the connector cannot use is refused with TREMOR_ERR_CONFIG and a message"}
+	RuleCreateBadConfig = Rule{"create.bad_config", "on_create: a config the connector cannot use (a value the host cannot judge: a range, one of a set, fields that only work together) is refused with TREMOR_ERR_CONFIG and a message naming the field; kinds are the host's job, a wrong kind never reaches on_create"}
 	RuleCreateArgs      = Rule{"create.args", "tremor_create_args: owned by the host, read-only (const), valid during on_create only"}
 
 	// The lifecycle.

@@ -25,6 +25,12 @@ type Options struct {
 	// it with, each one a separate run. A connector without an entry is
 	// checked once with its declared defaults.
 	Configs map[string][]string `json:"configs,omitempty"`
+	// BadConfigs maps a connector name to config fields (a JSON object,
+	// merged over each run's config) that the plugin must refuse with
+	// TREMOR_ERR_CONFIG and a message: a value of the declared kind that
+	// the host cannot judge (a range, one of a set of strings). It is the
+	// error path on which the error buffer's truncation is checked.
+	BadConfigs map[string]string `json:"bad_configs,omitempty"`
 	// Connectors limits the check to these connector types (all when empty).
 	Connectors []string `json:"connectors,omitempty"`
 	// HookTimeout bounds one hook call (on_pull: wait_ms plus this); a hook
@@ -279,7 +285,7 @@ func (k *checker) checkConnector(cfgText string) {
 		return
 	}
 	in := k.lifecycle(cfg)
-	k.wrongConfigs(cfg)
+	k.refusedConfig(cfg)
 	if in != nil {
 		k.leaks(cfg)
 		// last, so that plugin threads had time to log late if they do
@@ -525,54 +531,55 @@ func (k *checker) sendResult(step string, in *instance, res hookResult) {
 	}
 }
 
-// wrongValue is a value of a kind other than kind.
-func wrongValue(kind uint32) (any, string) {
-	switch kind {
-	case abi.ValueString, abi.ValueBytes:
-		return uint64(7), "uint"
-	default:
-		return "not a " + abi.KindName(kind), "string"
-	}
-}
-
-// wrongConfigs creates instances with one field of the wrong kind each: the
-// plugin must refuse them with TREMOR_ERR_CONFIG and a message that fits.
-func (k *checker) wrongConfigs(cfg map[string]any) {
-	if len(k.c.Fields) == 0 {
+// refusedConfig creates instances with the run's config and the
+// connector's --bad-config over it, with error buffers of several caps:
+// the plugin must refuse it with TREMOR_ERR_CONFIG and a message that fits
+// (cut at a character boundary, nothing written into no room). Kinds are
+// the host's job (it refuses a wrong kind before on_create), so this is
+// the plugin's own judgement of a value.
+func (k *checker) refusedConfig(cfg map[string]any) {
+	text, ok := k.opts.BadConfigs[k.c.Name]
+	if !ok {
+		k.report(SevInfo, "on_create (refused config)", RuleCreateBadConfig,
+			"not checked: pass --bad-config %s='{...}' with a value the plugin refuses (a range, one of a set) to check its TREMOR_ERR_CONFIG answer and the error buffer's truncation", k.c.Name)
 		return
 	}
-	for i, f := range k.c.Fields {
-		bad := maps.Clone(cfg)
-		v, kind := wrongValue(f.Type)
-		bad[f.Name] = v
-		caps := []int{maxErrorCap}
-		if i == 0 {
-			caps = append(caps, 7, 0) // truncation at a character boundary, and no room at all
+	over, err := parseConfig(text)
+	if err != nil {
+		k.report(SevError, "config", RuleConfigNeeded, "--bad-config %s=...: %v (the text is not shown: it may hold secrets)", k.c.Name, err)
+		return
+	}
+	bad := maps.Clone(cfg)
+	for name, v := range over {
+		bad[name] = v
+	}
+	if bad, err = k.c.CheckConfig(bad); err != nil {
+		k.report(SevError, "config", RuleConfigNeeded, "--bad-config %s: the host refuses it before on_create (%v): give values of the declared kinds that the plugin itself must refuse", k.c.Name, err)
+		return
+	}
+	for _, errCap := range []int{maxErrorCap, 7, 0} { // whole, cut at a character boundary, no room at all
+		step := fmt.Sprintf("on_create (--bad-config, error cap %d)", errCap)
+		in, res, err := k.create(step, bad, errCap)
+		if err != nil {
+			k.report(SevError, step, RuleCheckInternal, "%v", err)
+			return
 		}
-		for _, errCap := range caps {
-			step := fmt.Sprintf("on_create (field %q as a %s, error cap %d)", f.Name, kind, errCap)
-			in, res, err := k.create(step, bad, errCap)
-			if err != nil {
-				k.report(SevError, step, RuleCheckInternal, "%v", err)
-				return
+		if in != nil {
+			k.report(SevError, step, RuleCreateBadConfig, "on_create accepted the --bad-config fields and returned TREMOR_OK")
+			k.destroy("on_destroy (after --bad-config)", in)
+			forgetCtx(in.ctx)
+			break
+		}
+		switch {
+		case res.rc == abi.ResultErrConfig:
+			if errCap > 0 && !res.hasMsg {
+				k.report(SevError, step, RuleCreateBadConfig, "on_create refused the --bad-config with TREMOR_ERR_CONFIG but without a message saying which field is wrong")
 			}
-			if in != nil {
-				k.report(SevError, step, RuleCreateBadConfig, "on_create accepted config field %q holding a %s (declared %s) and returned TREMOR_OK", f.Name, kind, f.TypeName())
-				k.destroy("on_destroy (after a wrong config)", in)
-				forgetCtx(in.ctx)
-				break
-			}
-			switch {
-			case res.rc == abi.ResultErrConfig:
-				if errCap > 0 && !res.hasMsg {
-					k.report(SevError, step, RuleCreateBadConfig, "on_create refused config field %q holding a %s with TREMOR_ERR_CONFIG but without a message saying what is wrong", f.Name, kind)
-				}
-			case res.rc < 0:
-				k.report(SevError, step, RuleCreateBadConfig, "on_create refused config field %q holding a %s with %s; a bad config is TREMOR_ERR_CONFIG", f.Name, kind, res)
-			}
+		case res.rc < 0:
+			k.report(SevError, step, RuleCreateBadConfig, "on_create refused the --bad-config with %s; a config the connector cannot use is TREMOR_ERR_CONFIG", res)
 		}
 	}
-	k.done("create with wrong config types")
+	k.done("create with a refused config")
 }
 
 // leaks measures RSS and open files around repeated create/destroy.

@@ -197,11 +197,14 @@ func (i *Instance) enter(op string) error {
 // called and this is no error (it was already called after the break, or
 // the plugin lacks it).
 func (i *Instance) enterEnd(op string, h Hook) (skip bool, err error) {
-	if i.poisoned == nil || i.destroyed || i.panicked {
+	if i.poisoned == nil || i.destroyed {
 		if err := i.enter(op); err != nil {
 			return true, err
 		}
 		return !i.hooks.Has(h), nil
+	}
+	if i.panicked {
+		return true, nil // not skipped by mistake: the panic was the error
 	}
 	if i.ended.Has(h) || !i.hooks.Has(h) {
 		return true, nil

@@ -198,6 +198,12 @@ var faults = []fault{
 	{name: "c/end_from_connect", file: "fault", cfg: map[string]any{"misbehave": "end_from_connect"},
 		host:  &host{op: "connect", code: abi.ResultErrInvalid, violation: true, poisoned: true, contains: []string{"returned TREMOR_END, which only on_pull may answer"}},
 		check: check{errors: []string{"result.positive", "lifecycle.connect"}}},
+	{name: "c/retry_from_pull", file: "fault", cfg: map[string]any{"misbehave": "retry_from_pull"},
+		host:  &host{op: "pull", code: abi.ResultErrInvalid, violation: true, poisoned: true, contains: []string{"returned TREMOR_RETRY, which only on_connect may answer"}},
+		check: check{errors: []string{"result.positive"}}},
+	{name: "c/end_from_send", file: "fault", cfg: map[string]any{"misbehave": "end_from_send"},
+		host:  &host{op: "send", code: abi.ResultErrInvalid, violation: true, poisoned: true, contains: []string{"returned TREMOR_END, which only on_pull may answer"}},
+		check: check{errors: []string{"result.positive"}}},
 	{name: "c/unknown_code", file: "fault", cfg: map[string]any{"misbehave": "unknown_code"},
 		host:  &host{op: "start", code: abi.Result(-42), contains: []string{"TREMOR_<-42>"}},
 		check: check{errors: []string{"lifecycle.step"}, warnings: []string{"result.unknown", "error.message"}}},
@@ -222,19 +228,27 @@ var faults = []fault{
 		host:  &host{op: "create", ok: true, gap: "the host unmaps the create args without looking"},
 		check: check{errors: []string{"create.args"}}},
 
-	// ---- error paths of on_create (the host never sends a wrong type: it refuses the config first) ----
+	// ---- error paths of on_create: a value the plugin refuses (count above
+	// 1e9, --bad-config); the host never sends a wrong kind, it refuses the
+	// config first ----
+	{name: "c/config_refused", file: "fault",
+		host:  &host{op: "create", ok: true},
+		check: check{args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_ok", file: "fault", cfg: map[string]any{"misbehave": "config_ok"},
 		host:  &host{op: "create", ok: true},
-		check: check{errors: []string{"create.bad_config"}}},
+		check: check{errors: []string{"create.bad_config"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_code", file: "fault", cfg: map[string]any{"misbehave": "config_code"},
 		host:  &host{op: "create", ok: true},
-		check: check{errors: []string{"create.bad_config"}}},
+		check: check{errors: []string{"create.bad_config"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_no_msg", file: "fault", cfg: map[string]any{"misbehave": "config_no_msg"},
 		host:  &host{op: "create", ok: true},
-		check: check{errors: []string{"create.bad_config"}}},
+		check: check{errors: []string{"create.bad_config"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_bad_trunc", file: "fault", cfg: map[string]any{"misbehave": "config_bad_trunc"},
 		host:  &host{op: "create", ok: true},
-		check: check{errors: []string{"error.utf8", "error.cap", "error.len"}}},
+		check: check{errors: []string{"error.utf8", "error.cap", "error.len"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
+	{name: "c/config_bad_trunc_unchecked", file: "fault", cfg: map[string]any{"misbehave": "config_bad_trunc"},
+		host:  &host{op: "create", ok: true},
+		check: check{}}, // without --bad-config that path is not taken (an info finding says so)
 	{name: "c/host_refuses_wrong_type", file: "fault", cfg: map[string]any{"misbehave": "config_ok", "fail_at": 7},
 		host:  &host{op: "create", code: abi.ResultErrConfig, contains: []string{`config field "fail_at": expected string`}},
 		check: check{errors: []string{"check.config"}}},
@@ -304,9 +318,8 @@ var faults = []fault{
 		host:  &host{op: "send", code: abi.ResultErrPanic, poisoned: true, contains: []string{"told to panic in send"}},
 		check: check{errors: []string{"result.panic"}}},
 	{name: "go/panic_at_stop", file: "faults_go", connector: "faults_go", cfg: map[string]any{"panic_at": "stop"},
-		host: &host{op: "stop", code: abi.ResultErrFailed, contains: []string{"panic in Close (on_stop): faults_go: told to panic in stop"},
-			gap: "pdk-go answers a panic in Close (on_stop) with TREMOR_ERR_FAILED, not TREMOR_ERR_PANIC"},
-		check: check{errors: []string{"lifecycle.step"}}},
+		host:  &host{op: "stop", code: abi.ResultErrPanic, poisoned: true, contains: []string{"panic in Close (on_stop): faults_go: told to panic in stop"}},
+		check: check{errors: []string{"result.panic"}}},
 	{name: "go/nil_map", file: "faults_go", connector: "faults_go", cfg: map[string]any{"misbehave": "nil_map"},
 		host:  &host{op: "pull", code: abi.ResultErrPanic, poisoned: true, contains: []string{"assignment to entry in nil map"}},
 		check: check{errors: []string{"result.panic"}}},
@@ -389,6 +402,9 @@ func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*e
 			err = inst.Start()
 		case "pull":
 			err = inst.Pull(pb, 10*time.Millisecond)
+			if isViolation(err) {
+				assert.Zero(t, pb.Len(), "the events of a pull that broke the contract are discarded")
+			}
 			for i := 0; i < pb.Len(); i++ {
 				ids = append(ids, pb.Event(i).ID)
 			}
@@ -403,7 +419,13 @@ func drive(t *testing.T, c *plugin.Connector, cfg map[string]any, op string) (*e
 			for i := 0; i < 3; i++ {
 				require.NoError(t, sb.Append(&edge.Event{ID: uint64(100 + i), Payload: []byte(fmt.Sprintf("event %d", i))}))
 			}
-			err = inst.Send(sb, make([]uint8, 3))
+			// a previous send's outcomes: a break must not leave them
+			out := []uint8{abi.OutcomeOK, abi.OutcomeOK, abi.OutcomeOK}
+			err = inst.Send(sb, out)
+			if isViolation(err) {
+				assert.Equal(t, []uint8{abi.OutcomeFailed, abi.OutcomeFailed, abi.OutcomeFailed}, out,
+					"every event of a send that broke the contract is failed, whatever was written")
+			}
 		case "pause":
 			err = inst.Pause()
 		case "resume":
@@ -474,6 +496,15 @@ func TestFaultsInProcess(t *testing.T) {
 			if inst == nil || want.op == "stop" {
 				return // no instance, or only on_destroy may follow on_stop
 			}
+			if want.violation || want.code == abi.ResultErrPanic {
+				// rule 8: after a break on_drain and on_stop still come
+				// (the plugin answers OK); after a panic they are skipped
+				// without an error. Neither is refused as "unusable".
+				defer func() {
+					assert.NoError(t, inst.Drain(), "drain after %s", want.op)
+					assert.NoError(t, inst.Stop(), "stop after %s", want.op)
+				}()
+			}
 			// poisoned: a later call fails without reaching the plugin
 			next := inst.Pause
 			if want.op == "pause" {
@@ -484,6 +515,11 @@ func TestFaultsInProcess(t *testing.T) {
 			assert.Equal(t, want.poisoned, poisoned, "poisoned after %s (next call: %v)", want.op, err)
 		})
 	}
+}
+
+func isViolation(err error) bool {
+	var pe *edge.Error
+	return errors.As(err, &pe) && pe.Violation
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
@@ -672,6 +708,15 @@ func TestCheckPluginTextOutput(t *testing.T) {
 // (not hidden) until they are fixed. None at the moment.
 var knownViolations = map[string][]string{}
 
+// expectedFindings are the errors each connector of a bundled plugin is
+// expected to get here because the test gives it no peer: kafka and nats
+// are pointed at a port nothing listens on (no broker in this test), so
+// each connector fails to connect, and nothing else.
+var expectedFindings = map[string]map[string][]string{
+	"libtremor_kafka.so": {"kafka_source": {"lifecycle.connect"}, "kafka_sink": {"lifecycle.connect"}},
+	"libtremor_nats.so":  {"nats_source": {"lifecycle.connect"}, "nats_sink": {"lifecycle.connect"}},
+}
+
 // TestCheckPluginBundled runs check-plugin over every bundled plugin (with
 // the configs the file and tcp connectors need) and expects it to pass.
 func TestCheckPluginBundled(t *testing.T) {
@@ -695,6 +740,21 @@ func TestCheckPluginBundled(t *testing.T) {
 				} else {
 					t.Logf("%s: known violation %s is no longer reported: remove it from knownViolations", base, id)
 				}
+			}
+			if want, ok := expectedFindings[base]; ok {
+				got := map[string][]string{}
+				for _, f := range rep.Findings {
+					if f.Severity == conformance.SevError {
+						got[f.Connector] = append(got[f.Connector], f.Rule.ID)
+					}
+				}
+				assert.Equal(t, want, got, "%s: exactly the expected findings:%s", base, describeFindings(rep))
+				assert.Equal(t, 1, code, "exit status:%s", describeFindings(rep))
+				for _, r := range rep.Runs {
+					assert.NotEqual(t, "skipped", r.Status, "%s %s: its config was accepted", r.Connector, r.Config)
+					assert.Contains(t, r.Steps, "destroy", "%s %s", r.Connector, r.Config)
+				}
+				return
 			}
 			var unexpected []string
 			for _, id := range errs {
@@ -771,6 +831,18 @@ func bundledArgs(t *testing.T, base string) []string {
 		return []string{
 			"--config", fmt.Sprintf(`udp_server={"url":%q}`, src),
 			"--config", fmt.Sprintf(`udp_client={"url":%q}`, sink.LocalAddr().String()),
+		}
+	case "libtremor_kafka.so":
+		brokers := freeAddr(t) // nothing listens: connect failures only
+		return []string{
+			"--config", fmt.Sprintf(`kafka_source={"brokers":%q,"topics":"t","group_id":"g"}`, brokers),
+			"--config", fmt.Sprintf(`kafka_sink={"brokers":%q}`, brokers),
+		}
+	case "libtremor_nats.so":
+		url := "nats://" + freeAddr(t) // nothing listens: connect failures only
+		return []string{
+			"--config", fmt.Sprintf(`nats_source={"url":%q,"stream":"s","durable":"d"}`, url),
+			"--config", fmt.Sprintf(`nats_sink={"url":%q,"subject":"x"}`, url),
 		}
 	case "libtremor_http.so":
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -27,7 +27,8 @@ Checks a plugin file against the plugin contract (include/tremor/plugin.h):
 the descriptor, then for every connector type the whole lifecycle (create,
 connect, start, pulls into rooms of several sizes, sends of an empty and a
 full batch, ack/fail, pause, resume, drain, stop, destroy), error paths
-(on_create with config fields of the wrong type), the error buffer, log
+(on_create with a config the plugin must refuse, --bad-config; config
+kinds are checked by the host, never by the plugin), the error buffer, log
 calls, and repeated create/destroy for leaks. Each finding names the rule
 it breaks. The checks run in a child process: a plugin that crashes or
 hangs is reported with the step it was in. Exit status: 0 when no rule is
@@ -41,6 +42,14 @@ options:
                             the same connector to check several configs.
                             Values of fields the plugin declares secret are
                             never shown.
+  --bad-config CONNECTOR=JSON
+                            config fields, merged over each run's config,
+                            that the plugin must refuse with
+                            TREMOR_ERR_CONFIG and a message: values of the
+                            declared kinds the host cannot judge, e.g.
+                            --bad-config tcp_client='{"url":"nope"}'. The
+                            error buffer's truncation (caps 7 and 0) is
+                            checked on this path.
   --connector NAME          check only this connector type (repeatable)
   --json                    print the report as JSON
   --hook-timeout D          a hook that runs longer is reported as hung
@@ -60,6 +69,7 @@ options:
 // argument in its message: the text may hold secrets, so the errors name
 // the connector and what is wrong, never the text.
 type configFlag struct {
+	name   string // the flag, for messages: --config unless set
 	byName map[string][]string
 	errs   []string
 }
@@ -67,18 +77,22 @@ type configFlag struct {
 func (c *configFlag) String() string { return "" }
 
 func (c *configFlag) Set(s string) error {
+	flag := c.name
+	if flag == "" {
+		flag = "--config"
+	}
 	name, text, ok := strings.Cut(s, "=")
 	if !ok || name == "" || strings.ContainsAny(name, "{}\"\n") {
-		c.errs = append(c.errs, "--config wants CONNECTOR=JSON, e.g. file='{\"path\":\"/tmp/x\"}'; the argument is not shown, as it may hold secrets")
+		c.errs = append(c.errs, flag+" wants CONNECTOR=JSON, e.g. file='{\"path\":\"/tmp/x\"}'; the argument is not shown, as it may hold secrets")
 		return nil
 	}
 	var v any
 	if err := json.Unmarshal([]byte(text), &v); err != nil {
-		c.errs = append(c.errs, fmt.Sprintf("--config %s=...: not valid JSON%s; the text is not shown, as it may hold secrets", name, jsonErrorAt(err)))
+		c.errs = append(c.errs, fmt.Sprintf("%s %s=...: not valid JSON%s; the text is not shown, as it may hold secrets", flag, name, jsonErrorAt(err)))
 		return nil
 	}
 	if _, isObj := v.(map[string]any); !isObj {
-		c.errs = append(c.errs, fmt.Sprintf("--config %s=...: must be a JSON object, {\"field\": value, ...}", name))
+		c.errs = append(c.errs, fmt.Sprintf("%s %s=...: must be a JSON object, {\"field\": value, ...}", flag, name))
 		return nil
 	}
 	if c.byName == nil {
@@ -86,6 +100,15 @@ func (c *configFlag) Set(s string) error {
 	}
 	c.byName[name] = append(c.byName[name], text)
 	return nil
+}
+
+// last is the last config given for each connector.
+func (c *configFlag) last() map[string]string {
+	m := map[string]string{}
+	for name, texts := range c.byName {
+		m[name] = texts[len(texts)-1]
+	}
+	return m
 }
 
 // jsonErrorAt says where a JSON text went wrong without quoting any of it
@@ -113,6 +136,8 @@ func (c *cli) checkPlugin(args []string) int {
 	var connectors listFlag
 	fs.Var(configs, "config", "CONNECTOR=JSON config (repeatable)")
 	fs.Var(&connectors, "connector", "check only this connector type (repeatable)")
+	badConfigs := &configFlag{name: "--bad-config"}
+	fs.Var(badConfigs, "bad-config", "CONNECTOR=JSON fields the plugin must refuse")
 	asJSON := fs.Bool("json", false, "print JSON")
 	hookTimeout := fs.Duration("hook-timeout", 10*time.Second, "hook time limit")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound for the whole check")
@@ -126,8 +151,8 @@ func (c *cli) checkPlugin(args []string) int {
 	if *child {
 		return conformance.RunChild()
 	}
-	if len(configs.errs) > 0 {
-		for _, e := range configs.errs {
+	if errs := append(configs.errs, badConfigs.errs...); len(errs) > 0 {
+		for _, e := range errs {
 			fmt.Fprintf(c.stderr, "tremorctl: check-plugin: %s\n", e)
 		}
 		return 2
@@ -145,6 +170,7 @@ func (c *cli) checkPlugin(args []string) int {
 	opts := conformance.Options{
 		File:        rest[0],
 		Configs:     configs.byName,
+		BadConfigs:  badConfigs.last(),
 		Connectors:  connectors,
 		HookTimeout: *hookTimeout,
 		Timeout:     *timeout,

@@ -40,8 +40,9 @@
  *                     retry_forever (every outcome RETRY, for ever)
  *     other           modify_ids (on_ack), modify_config (on_create),
  *                     config_ok / config_code / config_no_msg /
- *                     config_bad_trunc (how on_create answers a field of the
- *                     wrong kind), leak (1 MiB per instance), leak_small
+ *                     config_bad_trunc (how on_create answers a config it
+ *                     refuses: count above 1000000000, or a field of the
+ *                     wrong kind, which the host never sends), leak (1 MiB per instance), leak_small
  *                     (32 KiB), fd_leak, log_after_destroy (a thread logs
  *                     with the ctx after on_destroy), bad_log
  *     shared memory   scribble: a source whose own thread keeps writing
@@ -221,11 +222,15 @@ static int32_t fault_create(const tremor_create_args *a, void **instance, tremor
     if (v->kind == TREMOR_VALUE_UINT) f->count = v->as.u;
     else bad = "count";
   }
+  /* a range the host cannot check: the plugin's own refusal */
+  int too_many = !bad && f->count > 1000000000u;
+  if (too_many) bad = "count";
   if (bad) {
     /* what the contract asks for, unless told to misbehave */
     int32_t code = TREMOR_ERR_CONFIG;
     char msg[128];
-    snprintf(msg, sizeof msg, "fault: config field \"%s\" has the wrong type \xe2\x9c\x97\xe2\x9c\x97", bad);
+    if (too_many) snprintf(msg, sizeof msg, "fault: config field \"count\" is above 1000000000 \xe2\x9c\x97\xe2\x9c\x97");
+    else snprintf(msg, sizeof msg, "fault: config field \"%s\" has the wrong type \xe2\x9c\x97\xe2\x9c\x97", bad);
     if (is(f->misbehave, "config_ok")) goto created;
     if (is(f->misbehave, "config_code")) code = TREMOR_ERR_FAILED;
     int no_msg = is(f->misbehave, "config_no_msg"), bad_trunc = is(f->misbehave, "config_bad_trunc");
