@@ -24,8 +24,9 @@
 //   - every hook: only the result codes the header allows it, error
 //     messages UTF-8, within cap (canaries after every buffer), including
 //     caps of 7 and 0 bytes;
-//   - on_create with each config field of the wrong type: TREMOR_ERR_CONFIG
-//     with a message;
+//   - on_create with Options.BadConfigs (a value the plugin must refuse;
+//     kinds are the host's job): TREMOR_ERR_CONFIG with a message, into
+//     error buffers of several caps;
 //   - log calls: levels, UTF-8, never with a ctx after on_destroy;
 //   - repeated create/destroy (200 times) without RSS or file descriptors
 //     growing (a suspected leak is reported with the numbers).
