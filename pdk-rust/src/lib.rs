@@ -264,6 +264,7 @@ macro_rules! tremor_plugin {
                     fields_len: __TREMOR_FIELDS_LEN as u32,
                     fields: __TREMOR_FIELDS.0.as_ptr(),
                     vtable: &__TREMOR_VTABLE,
+                    framing: ::core::ptr::null(), // no framing: the macro's connectors are not byte streams yet
                 });
                 &__TREMOR_TYPE.0 as *const $crate::raw::tremor_connector_type
             } ),+ ]);

@@ -22,8 +22,8 @@ use core::marker::{PhantomData, PhantomPinned};
 // ---------------------------------------------------------------------------
 
 pub const TREMOR_ABI_MAJOR: u16 = 1;
-pub const TREMOR_ABI_MINOR: u16 = 0;
-pub const TREMOR_ABI_VERSION_STRING: &str = "1.0";
+pub const TREMOR_ABI_MINOR: u16 = 1;
+pub const TREMOR_ABI_VERSION_STRING: &str = "1.1";
 pub const TREMOR_PLUGIN_ENTRY_SYMBOL: &str = "tremor_plugin_get_descriptor";
 
 // ---------------------------------------------------------------------------
@@ -280,7 +280,34 @@ pub struct tremor_host_api {
     pub abi_major: u16,
     pub abi_minor: u16,
     pub log: Option<tremor_host_log_fn>,
+    /// Since 1.1: read only when struct_size covers it.
+    pub counter_add: Option<tremor_host_metric_fn>,
+    /// Since 1.1: read only when struct_size covers it.
+    pub gauge_set: Option<tremor_host_metric_fn>,
 }
+
+pub const TREMOR_METRIC_COUNTER: i32 = 1;
+pub const TREMOR_METRIC_GAUGE: i32 = 2;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct tremor_metric_label {
+    pub name: *const u8,
+    pub name_len: u64,
+    pub value: *const u8,
+    pub value_len: u64,
+}
+
+pub type tremor_host_metric_fn = unsafe extern "C" fn(
+    ctx: *mut tremor_host_ctx,
+    name: *const u8,
+    name_len: u64,
+    help: *const u8,
+    help_len: u64,
+    labels: *const tremor_metric_label,
+    labels_len: u64,
+    value: i64,
+) -> i32;
 
 // ---------------------------------------------------------------------------
 // What a plugin implements: the connector hooks
@@ -381,6 +408,8 @@ pub struct tremor_connector_type {
     pub fields_len: u32,
     pub fields: *const tremor_config_field,
     pub vtable: *const tremor_connector_vtable,
+    /// Since 1.1: the natural framing (a processor name), or NULL.
+    pub framing: *const c_char,
 }
 
 #[repr(C)]

@@ -503,6 +503,8 @@ static HOST_API: raw::tremor_host_api = raw::tremor_host_api {
     abi_major: raw::TREMOR_ABI_MAJOR,
     abi_minor: raw::TREMOR_ABI_MINOR,
     log: Some(test_log),
+    counter_add: None,
+    gauge_set: None,
 };
 
 /// Capacities of a room for `pull`.

@@ -799,6 +799,8 @@ fn broken_create_args_are_refused_with_err_invalid() {
         abi_major: 1,
         abi_minor: 0,
         log: None,
+        counter_add: None,
+        gauge_set: None,
     };
     let i = t
         .create_with("short", &Value::object(), |a| a.host = &SHORT)

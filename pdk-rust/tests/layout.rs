@@ -56,6 +56,7 @@ ctype_struct!(
     tremor_batch,
     tremor_host_ctx,
     tremor_host_api,
+    tremor_metric_label,
     tremor_create_args,
     tremor_connector_vtable,
     tremor_config_field,
@@ -98,6 +99,7 @@ ctype_fn!(A);
 ctype_fn!(A, B);
 ctype_fn!(A, B, C);
 ctype_fn!(A, B, C, D);
+ctype_fn!(A, B, C, D, E, F, G, H);
 
 // ---------------------------------------------------------------------------
 // The tables: what the mirror claims
@@ -146,6 +148,7 @@ fn structs() -> Vec<Struct> {
         tremor_event,
         tremor_batch,
         tremor_host_api,
+        tremor_metric_label,
         tremor_create_args,
         tremor_connector_vtable,
         tremor_config_field,
@@ -240,7 +243,18 @@ fn fields() -> Vec<Field> {
             struct_size,
             abi_major,
             abi_minor,
-            log
+            log,
+            counter_add,
+            gauge_set
+        }
+    );
+    fields!(
+        v,
+        tremor_metric_label {
+            name,
+            name_len,
+            value,
+            value_len
         }
     );
     fields!(
@@ -285,7 +299,8 @@ fn fields() -> Vec<Field> {
             payload,
             fields_len,
             fields,
-            vtable
+            vtable,
+            framing
         }
     );
     fields!(
@@ -313,6 +328,7 @@ fn fn_types() -> Vec<(&'static str, String)> {
     }
     f!(
         tremor_host_log_fn,
+        tremor_host_metric_fn,
         tremor_on_create_fn,
         tremor_on_destroy_fn,
         tremor_on_connect_fn,
@@ -364,6 +380,8 @@ fn int_consts() -> Vec<(&'static str, i64)> {
         TREMOR_LOG_INFO,
         TREMOR_LOG_DEBUG,
         TREMOR_LOG_TRACE,
+        TREMOR_METRIC_COUNTER,
+        TREMOR_METRIC_GAUGE,
         TREMOR_KIND_SOURCE,
         TREMOR_KIND_SINK,
         TREMOR_PAYLOAD_BYTES,
@@ -646,15 +664,24 @@ fn rust_lines() -> BTreeMap<String, String> {
     let tables: [(&str, Vec<(&str, i64, &str)>); 3] = [
         (
             "TREMOR_VALUE_KINDS",
-            TREMOR_VALUE_KINDS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+            TREMOR_VALUE_KINDS
+                .iter()
+                .map(|(n, v, t)| (*n, *v as i64, *t))
+                .collect(),
         ),
         (
             "TREMOR_PORTS",
-            TREMOR_PORTS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+            TREMOR_PORTS
+                .iter()
+                .map(|(n, v, t)| (*n, *v as i64, *t))
+                .collect(),
         ),
         (
             "TREMOR_EVENT_FLAGS",
-            TREMOR_EVENT_FLAGS.iter().map(|(n, v, t)| (*n, *v as i64, *t)).collect(),
+            TREMOR_EVENT_FLAGS
+                .iter()
+                .map(|(n, v, t)| (*n, *v as i64, *t))
+                .collect(),
         ),
     ];
     for (table, rows) in tables {
@@ -818,6 +845,9 @@ fn header_scan_notices_a_changed_header() {
         "  X(PORT_ERR, 1, \"err\") \\\n  X(PORT_NEW, 2, \"new\")",
         1,
     );
-    assert_ne!(text, added, "the test's edit no longer applies to the header");
+    assert_ne!(
+        text, added,
+        "the test's edit no longer applies to the header"
+    );
     assert!(header_constants(&added).contains("TREMOR_PORT_NEW"));
 }
