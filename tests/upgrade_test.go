@@ -336,3 +336,148 @@ func TestUpgradeGraceful(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
 }
+
+const refusedFlows = `
+[flow]
+name = "m"
+batch_size = 16
+
+[[connector]]
+id = "ticks"
+type = "metronome"
+config = { interval_ms = 1, count = 0 }
+
+[[connector]]
+id = "sink"
+type = "bench_sink"
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "ticks"
+to = "p"
+[[link]]
+from = "p"
+to = "sink"
+`
+
+const echoSourceFlow = `
+[flow]
+name = "e"
+batch_size = 16
+
+[[connector]]
+id = "echo"
+type = "fixture_echo"
+codec = "string"
+config = { count = 1000000000 }
+
+[[connector]]
+id = "sink"
+type = "bench_sink"
+codec = "string"
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "echo"
+to = "p"
+[[link]]
+from = "p"
+to = "sink"
+`
+
+// Upgrades that must change nothing: a file with the wrong ABI, a file
+// others can write, a build without the connector type, a build whose
+// fields no longer take the flow's config, and a build that cannot
+// connect (rolled back). Each is refused by tremorctl upgrade with exit
+// status 1 and the reason; the running version keeps delivering, and in
+// the end every event was delivered once and acked.
+func TestUpgradeRefused(t *testing.T) {
+	const metronomeDef = `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`
+	metronome := "plugins/metronome-c/metronome.c"
+	next := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	noType := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`, `.name = "metronome",`, `.name = "metronome_v2",`)
+	renamedField := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.3.0"`, `{.name = "interval_ms",`, `{.name = "period_ms",`)
+	neverConnects := cBuild(t, "tests/fixtures/fixture.c", `.version = "0.1.0"`, `.version = "0.2.0"`,
+		`{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "0"`, `{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "1000000000"`)
+
+	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
+	u.install(t, testenv.Fixture(t, "fixture"), "libtremor_fixture.so")
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	writeFlow(t, flows, "m.toml", refusedFlows)
+	writeFlow(t, flows, "e.toml", echoSourceFlow)
+	s := startServeBin(t, u.bin, flows)
+	metronomeFile := filepath.Join(u.plugins, "libtremor_metronome.so")
+	oldSum := sha256File(t, metronomeFile)
+
+	delivered := func(name string) uint64 {
+		f, ok := s.flow(name)
+		require.True(t, ok)
+		return f.conn(t, "sink")[1]
+	}
+	waitUntil(t, "both flows deliver", func() bool { return delivered("m") > 50 && delivered("e") > 50 })
+
+	cases := []struct {
+		name, plugin, built, file string
+		mode                      os.FileMode
+		args                      []string
+		msgs                      []string
+	}{
+		{"bad ABI", "metronome", testenv.Fixture(t, "fixture_abi_major"), "libtremor_metronome.so", 0o755, nil,
+			[]string{"upgrade from metronome 0.1.0", "the plugin file no longer loads", metronomeFile, "ABI"}},
+		{"broken trust", "metronome", next, "libtremor_metronome.so", 0o775, nil,
+			[]string{"the plugin file no longer loads", "writable by group or others", "chmod go-w " + metronomeFile}},
+		{"removed connector type", "metronome", noType, "libtremor_metronome.so", 0o755, nil,
+			[]string{`no longer provide connector type "metronome"`, "the running version keeps going"}},
+		{"config no longer validates", "metronome", renamedField, "libtremor_metronome.so", 0o755, nil,
+			[]string{"its config does not validate against version 0.3.0", "interval_ms", "tremorctl inspect metronome"}},
+		{"cannot connect: rolled back", "fixture", neverConnects, "libtremor_fixture.so", 0o755, []string{"--connect-timeout", "2s"},
+			[]string{`connector "echo"`, "rolled back", "fixture 0.1.0", "could not connect within 2s", "the old ones never stopped"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u.install(t, c.built, c.file)
+			require.NoError(t, os.Chmod(filepath.Join(u.plugins, c.file), c.mode))
+			before := map[string]uint64{"m": delivered("m"), "e": delivered("e")}
+			code, stdout, stderr := s.upgradeCLI(append(c.args, c.plugin)...)
+			assert.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			t.Logf("tremorctl upgrade %s:\n%s", c.plugin, stderr)
+			for _, m := range c.msgs {
+				assert.Contains(t, stderr, m)
+			}
+			assert.Contains(t, stderr, "upgrade refused; nothing changed, the running versions keep going")
+			s.waitLog(`"plugin upgrade refused"`)
+			assert.Equal(t, "0.1.0", s.apiBuilds("m")["ticks"][0])
+			assert.Equal(t, "0.1.0", s.apiBuilds("e")["echo"][0])
+			waitUntil(t, "both flows keep delivering", func() bool {
+				return delivered("m") > before["m"]+50 && delivered("e") > before["e"]+50
+			})
+		})
+	}
+	assert.Equal(t, oldSum, s.apiBuilds("m")["ticks"][1], "the flow still runs the first build")
+
+	// An unknown plugin: 404, exit status 1.
+	code, _, stderr := s.upgradeCLI("nosuch")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, `plugin "nosuch": no running connector uses this plugin`)
+
+	for _, name := range []string{"m", "e"} {
+		code, body := s.do("DELETE", "/api/flows/"+name, nil)
+		require.Equal(t, http.StatusOK, code, "%s", body)
+		var final apiFlow
+		require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+		src := final.Connectors[0].Connector
+		in, sink := final.conn(t, src), final.conn(t, "sink")
+		assert.Equal(t, in[0], in[3], "%s: acks == events pulled", name)
+		assert.Zero(t, in[4]+sink[4], "%s: nothing failed", name)
+		assert.Equal(t, in[0], sink[1], "%s: every event delivered", name)
+	}
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
