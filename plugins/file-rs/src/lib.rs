@@ -144,7 +144,10 @@ impl Reader {
                 .map_err(|e| {
                     Error::disconnected(format!("cannot read {path} again at {offset}: {e}"))
                 })?;
-            let content = self.replay_buf.strip_suffix(b"\n").unwrap_or(&self.replay_buf);
+            let content = self
+                .replay_buf
+                .strip_suffix(b"\n")
+                .unwrap_or(&self.replay_buf);
             let last = self.at_end && !self.pending;
             let mut ev = OutEvent::bytes(offset, content);
             if last {
@@ -169,7 +172,10 @@ impl Reader {
                     return Ok(Fill::Done);
                 }
                 self.line.clear();
-                let n = self.file.read_until(b'\n', &mut self.line).map_err(read_err)?;
+                let n = self
+                    .file
+                    .read_until(b'\n', &mut self.line)
+                    .map_err(read_err)?;
                 if n == 0 {
                     self.at_end = true;
                     return Ok(Fill::Done);
@@ -551,7 +557,25 @@ impl Source for FileConnector {
                 "{path} is not open: connect first"
             )));
         };
-        if r.replay_failed(out, &path)? == Fill::Full || r.read_lines(out, &path)? == Fill::Full {
+        let before = r.offset;
+        let full =
+            r.replay_failed(out, &path)? == Fill::Full || r.read_lines(out, &path)? == Fill::Full;
+        if r.offset != before {
+            // ABI 1.1 metrics (nothing on a 1.0 host), once per pull.
+            self.host.counter_add(
+                "file_bytes_read_total",
+                "Bytes read from the file (lines skipped on resume included).",
+                r.offset - before,
+                &[],
+            );
+            self.host.gauge_set(
+                "file_offset",
+                "The byte offset reading has reached in the file.",
+                r.offset as i64,
+                &[],
+            );
+        }
+        if full {
             return Ok(Pull::More);
         }
         if r.at_end && !r.pending && r.open_stream {

@@ -31,6 +31,11 @@ use tremor_pdk::{
 /// The largest payload of a UDP datagram over IPv4 (65535 - 8 - 20).
 pub const MAX_DATAGRAM: usize = 65507;
 
+/// The ABI 1.1 metric both sides report (nothing on a 1.0 host).
+const DROPPED: &str = "udp_datagrams_dropped_total";
+const DROPPED_HELP: &str =
+    "Datagrams dropped: received but not delivered (UDP cannot replay them), or too big to send.";
+
 /// Checks a `host:port` address (an optional `udp://` prefix is dropped)
 /// without resolving it: resolving may block, which belongs in connect.
 fn parse_url(field: &str, url: &str) -> Result<String> {
@@ -259,6 +264,12 @@ impl Source for UdpServer {
     /// Datagrams cannot be received again: count them and say so.
     fn fail(&mut self, ids: &[u64]) -> Result<()> {
         self.failed += ids.len() as u64;
+        self.host.counter_add(
+            DROPPED,
+            DROPPED_HELP,
+            ids.len() as u64,
+            &[("reason", "not_delivered")],
+        );
         if let Some(first) = ids.first() {
             self.host.warn(&format!(
                 "{} datagram(s) received on {} were not delivered and cannot be replayed (first id {first})",
@@ -403,6 +414,8 @@ impl Sink for UdpClient {
         }
         if too_big > 0 {
             self.too_big += too_big;
+            self.host
+                .counter_add(DROPPED, DROPPED_HELP, too_big, &[("reason", "too_big")]);
             self.host.warn(&format!(
                 "{too_big} event(s) for udp {} are too big for a datagram and failed (the largest has {largest} bytes; at most {MAX_DATAGRAM} fit)",
                 self.url
