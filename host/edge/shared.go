@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"tremorhost/abi"
@@ -112,4 +113,41 @@ func (b *Batch) SetRemoteHeader(h abi.Batch) {
 	h.Bytes += base
 	b.remote, b.hasRemote = h, true
 	*b.hdr = h
+}
+
+// SwapShared exchanges the mappings of b and o, two shared batches of the
+// same room, between a transport's calls: a transport that had the plugin
+// pull ahead into o hands that pull to b. The header prepared in b for the
+// current call moves to b's new mapping (same offsets); both batches are
+// left empty, as after Reset.
+func (b *Batch) SwapShared(o *Batch) error {
+	if b.shared == nil || o.shared == nil || b.caps != o.caps {
+		return fmt.Errorf("cannot swap batches of rooms %+v and %+v (both shared, the same room)", b.caps, o.caps)
+	}
+	bBase, oBase := b.arena.Addr(), o.arena.Addr()
+	b.arena, o.arena = o.arena, b.arena
+	b.hdr, o.hdr = o.hdr, b.hdr
+	b.mEvents, o.mEvents = o.mEvents, b.mEvents
+	b.mValues, o.mValues = o.mValues, b.mValues
+	b.bytes, o.bytes = o.bytes[:0], b.bytes[:0]
+	b.evAddr, o.evAddr = o.evAddr, b.evAddr
+	b.valAddr, o.valAddr = o.valAddr, b.valAddr
+	b.byteAddr, o.byteAddr = o.byteAddr, b.byteAddr
+	b.shared, o.shared = o.shared, b.shared
+	moveAddrs(&b.prep, bBase, oBase)
+	moveAddrs(&o.prep, oBase, bBase)
+	b.Reset()
+	o.Reset()
+	*b.hdr, *o.hdr = b.prep, o.prep
+	return nil
+}
+
+// moveAddrs moves the addresses of a prepared header from one mapping to
+// another of the same layout.
+func moveAddrs(h *abi.Batch, from, to uintptr) {
+	for _, p := range [...]*uintptr{&h.Events, &h.Values, &h.Bytes} {
+		if *p != 0 {
+			*p = *p - from + to
+		}
+	}
 }

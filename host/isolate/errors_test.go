@@ -185,8 +185,8 @@ func TestChildDiesWhileStarting(t *testing.T) {
 }
 
 // on_ack and on_fail are one-way: a failure comes back as a notice, and the
-// next such call reports it (with the plugin's message); the ones after
-// that succeed again.
+// next such call after the host heard from the child reports it (with the
+// plugin's message); the ones after that succeed again.
 func TestFailedAckReportedWithTheNextCall(t *testing.T) {
 	c := loadConnector(t, testenv.Fixture(t, "fault"), "fault")
 	logs := &logBuf{}
@@ -198,7 +198,10 @@ func TestFailedAckReportedWithTheNextCall(t *testing.T) {
 
 	require.NoError(t, x.Ack(ids[:2]), "one-way: its outcome is not known yet")
 	// The next request takes the ack along; the child answers it (a
-	// notice) before it answers the pull.
+	// notice) before it answers the pull. The first pull here takes the
+	// batch pulled ahead and sends that request (the next pull ahead);
+	// the second reads its answer, and the notice on the way.
+	require.NoError(t, x.Pull(b, 0))
 	require.NoError(t, x.Pull(b, 0))
 	err := x.Ack(ids[2:3])
 	require.Error(t, err, "the failure of the first ack")

@@ -30,11 +30,14 @@ const (
 	reqIDs     = 6
 	reqSend    = 7
 	reqDestroy = 8
+	reqAhead   = 9
+	reqReturn  = 10
 
 	msgReady  = 100
 	msgReply  = 101
 	msgLog    = 102
 	msgNotice = 103
+	msgPulled = 104
 
 	frameHeader = 8         // u32 len, u16 type, u16 flags
 	maxFrame    = 256 << 20 // what either side accepts
@@ -61,6 +64,10 @@ type proc struct {
 	rbuf   []byte     // bytes read, frames parsed from rbuf[rr:rw]
 	rr, rw int
 	reply  []byte // the last reply's body, copied out of rbuf
+	// The answer to an AHEAD (a PULLED frame) when it came while a call
+	// waited for its own reply, or between calls: kept for the next pull.
+	pulled    []byte
+	hasPulled bool
 
 	dead      chan struct{} // closed when the child has exited and is reaped
 	exitText  string        // how it ended, set before dead closes
@@ -119,7 +126,7 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 	go p.waitExit()
 	p.rmu.Lock()
 	start := "start"
-	body, err := p.await(&start, timeout, 0, nil, -1)
+	body, err := p.await(&start, timeout, 0, nil, -1, false)
 	p.rmu.Unlock()
 	if err != nil {
 		return nil, err
@@ -142,6 +149,20 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 // not ask for is logged as a crash.
 func (p *proc) waitExit() {
 	werr := p.cmd.Wait()
+	// What the child sent before it died and nobody read yet (its last
+	// log lines, say, while it pulled ahead) is handled first.
+	if p.rmu.TryLock() {
+		for {
+			typ, body, err := p.frame(false)
+			if err != nil || typ == 0 && body == nil {
+				break
+			}
+			if typ == msgPulled && !p.hasPulled {
+				p.keepPulled(body)
+			}
+		}
+		p.rmu.Unlock()
+	}
 	p.exitText, p.exitWhy = p.describeExit(werr)
 	if !p.closing.Load() {
 		full := func() {
@@ -192,6 +213,10 @@ func (p *proc) watch() {
 			if err != nil || body == nil && typ == 0 {
 				break
 			}
+			if typ == msgPulled {
+				p.keepPulled(body)
+				continue
+			}
 			if typ == msgReady || typ == msgReply {
 				p.kill("protocol error: a reply nobody asked for")
 				break
@@ -223,7 +248,7 @@ func (p *proc) frame(wait bool) (uint16, []byte, error) {
 				case msgNotice:
 					p.takeNotice(body)
 					continue
-				case msgReady, msgReply:
+				case msgReady, msgReply, msgPulled:
 					return typ, body, nil
 				default:
 					return 0, nil, protocolError(fmt.Sprintf("protocol error: unknown frame type %d", typ))
@@ -315,10 +340,11 @@ func (p *proc) sockWrite(b []byte, fd int, nowait bool) (int, error) {
 	return done, nil
 }
 
-// await reads until the reply (or READY) comes; the caller holds rmu. The
-// child is killed when it takes longer than timeout. The body returned is
-// a copy, valid until the next call.
-func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, fd int) ([]byte, error) {
+// await reads until the reply (or READY; or PULLED when wantPulled)
+// comes; the caller holds rmu. A PULLED that comes first is kept for the
+// next pull. The child is killed when it takes longer than timeout. The
+// body returned is a copy, valid until the next call.
+func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, fd int, wantPulled bool) ([]byte, error) {
 	p.op.Store(op)
 	p.arm(op, timeout)
 	var err error
@@ -329,6 +355,14 @@ func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, 
 	var body []byte
 	for err == nil && got == 0 {
 		got, body, err = p.frame(true)
+		switch {
+		case err != nil:
+		case got == msgPulled && !wantPulled:
+			p.keepPulled(body)
+			got = 0
+		case (got == msgPulled) != wantPulled:
+			err = protocolError("protocol error: a reply nobody asked for")
+		}
 	}
 	p.timer.Stop()
 	if err != nil {
@@ -344,6 +378,39 @@ func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, 
 	p.reply = p.reply[:len(body)]
 	copy(p.reply, body)
 	return p.reply, nil
+}
+
+// keepPulled keeps the body of a PULLED frame for the next pull; the
+// caller holds rmu.
+func (p *proc) keepPulled(body []byte) {
+	if p.hasPulled {
+		p.kill("protocol error: two answers to pulls ahead")
+		return
+	}
+	p.pulled = append(p.pulled[:0], body...)
+	p.hasPulled = true
+}
+
+// takePulled returns the answer to the AHEAD sent last, waiting for it at
+// most timeout. The body is valid until the next call.
+func (p *proc) takePulled(op *string, timeout time.Duration) ([]byte, error) {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if p.hasPulled {
+		p.hasPulled = false
+		return p.pulled, nil
+	}
+	if p.gone() {
+		return nil, p.deadErr(*op)
+	}
+	return p.await(op, timeout, 0, nil, -1, true)
+}
+
+// dropPulled forgets a PULLED kept for a pull that will not come.
+func (p *proc) dropPulled() {
+	p.rmu.Lock()
+	p.hasPulled = false
+	p.rmu.Unlock()
 }
 
 // arm has the child killed when op is not done within timeout.
@@ -450,7 +517,7 @@ func (p *proc) call(op *string, typ uint16, body []byte, fd int, timeout time.Du
 	if p.gone() {
 		return nil, p.deadErr(*op)
 	}
-	return p.await(op, timeout, typ, body, fd)
+	return p.await(op, timeout, typ, body, fd, false)
 }
 
 // oneWay queues a request that has no reply (on_ack, on_fail): it goes
@@ -471,6 +538,22 @@ func (p *proc) oneWay(op *string, typ uint16, body []byte, timeout time.Duration
 		p.wbuf = p.wbuf[:0]
 	}
 	p.wmu.Unlock()
+	if err != nil {
+		return p.deadErr(*op)
+	}
+	return nil
+}
+
+// post sends a request whose answer is read later (AHEAD: takePulled),
+// after the one-way frames queued before it.
+func (p *proc) post(op *string, typ uint16, body []byte, timeout time.Duration) error {
+	if p.gone() {
+		return p.deadErr(*op)
+	}
+	p.op.Store(op)
+	p.arm(op, timeout)
+	err := p.send(typ, body, -1)
+	p.timer.Stop()
 	if err != nil {
 		return p.deadErr(*op)
 	}

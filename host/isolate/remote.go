@@ -11,10 +11,17 @@ import (
 )
 
 // remote is the edge.Transport of an instance whose plugin runs in a
-// tremor-runner child: each hook call is one request and one reply on the socket, batches stay in shared
-// memory (one MAP per batch mapping, then only headers travel), on_ack and
-// on_fail are one-way (a failure comes back as a notice, reported by the
-// next such call).
+// tremor-runner child: each hook call is one request and one reply on the
+// socket, batches stay in shared memory (one MAP per batch mapping, then
+// only headers travel), on_ack and on_fail are one-way (a failure comes
+// back as a notice, reported by the next such call).
+//
+// Pulls are pipelined: after a pull that brought events, the child is asked
+// to pull again (AHEAD, wait 0) into a second mapping of the same layout
+// (spare) while the host routes the batch; the next Pull takes that answer
+// without a round trip and swaps the two mappings. A batch pulled ahead
+// that no Pull takes (drain, stop, reconnect, destroy) is failed back to
+// the plugin (RETURN), so that every event it handed over is settled.
 type remote struct {
 	p    *proc
 	opts Options
@@ -23,6 +30,8 @@ type remote struct {
 	// The batch mappings the child holds: slot -> SharedMem.ID.
 	slots [slotCount]uint64
 	next  int
+	spare *edge.Batch // where the child pulls ahead
+	ahead bool        // an AHEAD was sent and its answer not taken yet
 }
 
 const (
@@ -64,6 +73,7 @@ var (
 	opConnect = "connect"
 	opMap     = "map"
 	opPull    = "pull"
+	opReturn  = "return of a batch pulled ahead"
 	opSend    = "send"
 	opDestroy = "destroy"
 	opHooks   = func() (names [16]string) {
@@ -114,6 +124,7 @@ func (r *remote) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Rep
 
 // Connect implements edge.Transport.
 func (r *remote) Connect(attempt uint32) (edge.Reply, error) {
+	r.returnAhead()
 	b := r.body(8)
 	binary.NativeEndian.PutUint32(b, attempt)
 	return r.simple(&opConnect, reqConnect, b, r.opts.ConnectTimeout)
@@ -121,6 +132,9 @@ func (r *remote) Connect(attempt uint32) (edge.Reply, error) {
 
 // Step implements edge.Transport.
 func (r *remote) Step(h edge.Hook) (edge.Reply, error) {
+	if h != edge.HookPause && h != edge.HookResume {
+		r.returnAhead() // a paused source's next pull takes it
+	}
 	b := r.body(8)
 	binary.NativeEndian.PutUint32(b, uint32(h))
 	return r.simple(hookOp(h), reqStep, b, r.opts.CallTimeout)
@@ -170,6 +184,26 @@ func getHeader(src []byte) abi.Batch {
 
 // Pull implements edge.Transport.
 func (r *remote) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
+	if r.ahead {
+		r.ahead = false
+		resp, err := r.p.takePulled(&opPull, time.Duration(waitMs)*time.Millisecond+r.opts.PullGrace)
+		if err != nil {
+			return edge.Reply{}, err
+		}
+		rep, h, err := r.pullReply(resp)
+		if err != nil || rep.Code < 0 && len(resp) < replyHead+wireHeader {
+			return rep, err // an error, or the runner refused: the room stays empty
+		}
+		if rep.Code != abi.ResultOK || h.EventsLen > 0 {
+			if err := b.SwapShared(r.spare); err != nil {
+				return edge.Reply{}, r.protocol("pull", err.Error())
+			}
+			b.SetRemoteHeader(h)
+			r.pullAhead(b, rep, h)
+			return rep, nil
+		}
+		// Nothing was ready: pull now, waiting as asked.
+	}
 	slot, err := r.slot(b)
 	if err != nil {
 		return edge.Reply{}, err
@@ -184,24 +218,86 @@ func (r *remote) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
 	if err != nil {
 		return edge.Reply{}, err
 	}
+	rep, h, err := r.pullReply(resp)
+	if err != nil || len(resp) < replyHead+wireHeader {
+		return rep, err
+	}
+	b.SetRemoteHeader(h)
+	r.pullAhead(b, rep, h)
+	return rep, nil
+}
+
+// pullReply reads the answer to a PULL or AHEAD: the reply and the header
+// the plugin left. A reply without the header is the runner's own refusal
+// (an error: the room stays as it was, empty).
+func (r *remote) pullReply(resp []byte) (edge.Reply, abi.Batch, error) {
 	if len(resp) < replyHead {
-		return edge.Reply{}, r.protocol("pull", "short reply")
+		return edge.Reply{}, abi.Batch{}, r.protocol("pull", "short reply")
 	}
 	if len(resp) < replyHead+wireHeader {
-		// The runner refused the request itself (an error without the
-		// header): the room stays as it was, empty.
 		if rep := parseReply(resp, 0); rep.Code < 0 {
-			return rep, nil
+			return rep, abi.Batch{}, nil
 		}
-		return edge.Reply{}, r.protocol("pull", "short reply")
+		return edge.Reply{}, abi.Batch{}, r.protocol("pull", "short reply")
 	}
-	b.SetRemoteHeader(getHeader(resp[replyHead:]))
-	return parseReply(resp, wireHeader), nil
+	return parseReply(resp, wireHeader), getHeader(resp[replyHead:]), nil
+}
+
+// pullAhead asks the child to pull the next batch into the spare mapping
+// while the host works on b, when the pull just answered brought events
+// and may be followed by more. A failure here is left for the next call
+// to find (the child is gone).
+func (r *remote) pullAhead(b *edge.Batch, rep edge.Reply, h abi.Batch) {
+	if rep.Code != abi.ResultOK || h.EventsLen == 0 {
+		return
+	}
+	if r.spare == nil || r.spare.Caps() != b.Caps() {
+		if r.spare != nil {
+			r.spare.Free()
+		}
+		var err error
+		if r.spare, err = edge.NewBatch(b.Caps()); err != nil {
+			r.spare = nil
+			return
+		}
+	}
+	slot, err := r.slot(r.spare)
+	if err != nil {
+		return
+	}
+	body := r.body(8 + wireHeader)
+	binary.NativeEndian.PutUint32(body[0:], slot)
+	room := b.RemoteHeader() // the same offsets in the spare: same layout
+	putHeader(body[8:], &room)
+	if r.p.post(&opPull, reqAhead, body, r.opts.CallTimeout) == nil {
+		r.ahead = true
+	}
+}
+
+// returnAhead has the child fail back the events of a batch pulled ahead
+// that no Pull will take: the pulls end (drain, stop, destroy) or start
+// over (connect).
+func (r *remote) returnAhead() {
+	if !r.ahead {
+		return
+	}
+	r.ahead = false
+	rep, err := r.simple(&opReturn, reqReturn, nil, r.opts.CallTimeout)
+	r.p.dropPulled()
+	if err == nil && rep.Code != abi.ResultOK {
+		r.p.log.Warn().Int32("rc", int32(rep.Code)).Bytes("error", rep.Msg).
+			Msg("on_fail for the events of a batch pulled ahead and not taken failed")
+	}
 }
 
 // IDs implements edge.Transport: one-way; a failure of an earlier call
-// comes back now.
+// comes back now. Ids for a child that died (during a pull ahead, say) are
+// dropped, as those of any child that is gone: the next pull or send
+// reports the death.
 func (r *remote) IDs(h edge.Hook, ids []uint64) (edge.Reply, error) {
+	if r.p.gone() {
+		return edge.Reply{Code: abi.ResultOK}, nil
+	}
 	body := r.body(16 + 8*len(ids))
 	binary.NativeEndian.PutUint32(body[0:], uint32(h))
 	binary.NativeEndian.PutUint64(body[8:], uint64(len(ids)))
@@ -256,7 +352,13 @@ func (r *remote) Send(b *edge.Batch, outcomes []uint8) (edge.Reply, error) {
 
 // Destroy implements edge.Transport: on_destroy, then the child exits.
 func (r *remote) Destroy() {
+	if !r.p.gone() {
+		r.returnAhead()
+	}
 	r.p.closing.Store(true)
+	if r.spare != nil {
+		defer r.spare.Free()
+	}
 	if !r.p.gone() {
 		if _, err := r.p.call(&opDestroy, reqDestroy, nil, -1, r.opts.CallTimeout); err != nil {
 			r.p.log.Debug().Err(err).Msg("destroy")

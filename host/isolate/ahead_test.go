@@ -1,0 +1,132 @@
+package isolate_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/abi"
+	"tremorhost/host/edge"
+)
+
+// Pulls are pipelined: while the host works on one batch the child has
+// already pulled the next. Every event the plugin handed over is either
+// taken by a later pull or, when the pulls end (drain, stop; destroy takes
+// the same path), failed back to it: at the end, what the plugin produced
+// equals what it was told was acked plus failed.
+func TestPullAheadFailedBackWhenPullsEnd(t *testing.T) {
+	for _, end := range []string{"drain", "stop"} {
+		t.Run(end, func(t *testing.T) {
+			logs := &logBuf{}
+			x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 0, "per_pull": 10}, logs, opts(t))
+			b := newBatch(t, edge.DefaultCaps)
+			var ids []uint64
+			for range 3 {
+				require.NoError(t, x.Pull(b, 0))
+				require.Equal(t, 10, b.Len())
+				for i := range b.Len() {
+					ids = append(ids, b.Event(i).ID)
+				}
+			}
+			assert.Equal(t, `{"n":21}`, string(b.Payload(0)), "pulls ahead keep the order")
+			require.NoError(t, x.Ack(ids))
+			switch end {
+			case "drain":
+				require.NoError(t, x.Drain())
+				require.NoError(t, x.Stop())
+			case "stop":
+				require.NoError(t, x.Stop())
+			}
+			// 30 taken and acked; the batch pulled ahead (10) failed back.
+			got := logs.waitFor(t, "crash_source: produced")
+			assert.Equal(t, "crash_source: produced 40, acked 30, failed 10", got["message"])
+		})
+	}
+}
+
+// A paused source keeps its batch pulled ahead: the first pull after
+// resume takes it, nothing is failed back.
+func TestPullAheadKeptAcrossPause(t *testing.T) {
+	logs := &logBuf{}
+	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 0, "per_pull": 10}, logs, opts(t))
+	b := newBatch(t, edge.DefaultCaps)
+	require.NoError(t, x.Pull(b, 0))
+	first := b.Event(0).ID
+	require.NoError(t, x.Pause())
+	require.NoError(t, x.Resume())
+	require.NoError(t, x.Pull(b, 0))
+	require.Equal(t, 10, b.Len())
+	assert.Equal(t, `{"n":11}`, string(b.Payload(0)))
+	ids := make([]uint64, 0, 20)
+	for i := range uint64(20) {
+		ids = append(ids, first+i)
+	}
+	require.NoError(t, x.Ack(ids))
+	require.NoError(t, x.Drain())
+	require.NoError(t, x.Stop())
+	assert.Equal(t, "crash_source: produced 30, acked 20, failed 10", logs.waitFor(t, "crash_source: produced")["message"])
+}
+
+// A child that dies while it pulls ahead: the pull that would have taken
+// that batch fails as a lost connection with an empty batch (none of its
+// events reached the host), acks for the events the host did take are
+// dropped, and the new child starts over with ids that do not collide.
+func TestCrashWhilePullingAheadIsAccounted(t *testing.T) {
+	logs := &logBuf{}
+	once := filepath.Join(t.TempDir(), "crashed")
+	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 0, "per_pull": 10, "crash_after": 1, "once_file": once}, logs, opts(t))
+	b := newBatch(t, edge.DefaultCaps)
+	require.NoError(t, x.Pull(b, 0))
+	require.Equal(t, 10, b.Len())
+	ids := make([]uint64, 0, 10)
+	for i := range b.Len() {
+		ids = append(ids, b.Event(i).ID)
+	}
+	// The child crashes in the pull ahead; it said what it handed over.
+	totals := logs.waitFor(t, "crash_source: produced")
+	assert.Equal(t, "crash_source: produced 10, acked 0, failed 0", totals["message"])
+	logs.waitFor(t, "the plugin's process died")
+
+	assert.NoError(t, x.Ack(ids), "acks for a process that is gone are dropped")
+	err := x.Pull(b, 0)
+	assert.ErrorIs(t, err, abi.ResultErrDisconnected)
+	assert.Contains(t, err.Error(), "SIGSEGV")
+	assert.Equal(t, 0, b.Len(), "nothing of the batch the child was pulling")
+
+	require.NoError(t, x.Connect(1))
+	require.NoError(t, x.Pull(b, 0))
+	require.Equal(t, 10, b.Len())
+	assert.Equal(t, `{"n":1}`, string(b.Payload(0)), "the new process starts over")
+	assert.Equal(t, ids[9]+1, b.Event(0).ID)
+}
+
+// An isolated source with pipelined pulls gives every event once, in
+// order, whatever the wait (a source with nothing ready ahead is pulled
+// again with the wait asked for).
+func TestPullAheadKeepsOrderToTheEnd(t *testing.T) {
+	logs := &logBuf{}
+	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 95, "per_pull": 10}, logs, opts(t))
+	b := newBatch(t, edge.DefaultCaps)
+	n := 0
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		err := x.Pull(b, 10*time.Millisecond)
+		for i := range b.Len() {
+			n++
+			require.Equal(t, fmt.Sprintf(`{"n":%d}`, n), string(b.Payload(i)))
+			require.NoError(t, x.Ack([]uint64{b.Event(i).ID}))
+		}
+		if err != nil {
+			require.ErrorIs(t, err, edge.ErrEnd)
+			break
+		}
+	}
+	assert.Equal(t, 95, n)
+	require.NoError(t, x.Drain())
+	require.NoError(t, x.Stop())
+	assert.Equal(t, "crash_source: produced 95, acked 95, failed 0", logs.waitFor(t, "crash_source: produced")["message"])
+}
