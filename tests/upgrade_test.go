@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,102 +58,6 @@ func (u upgradeTree) install(t testing.TB, built, name string) {
 	copyFile(t, built, tmp)
 	require.NoError(t, os.Chmod(tmp, 0o755))
 	require.NoError(t, os.Rename(tmp, filepath.Join(u.plugins, name)))
-}
-
-// edited copies the source file src (relative to the repository) into dir
-// with each old string of pairs (old, new, old, new...) replaced once.
-func edited(t testing.TB, src, dir string, pairs ...string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.Root(t), src))
-	require.NoError(t, err)
-	s := string(data)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		require.Contains(t, s, pairs[i], "%s no longer has %q: update the test's edit", src, pairs[i])
-		s = strings.Replace(s, pairs[i], pairs[i+1], 1)
-	}
-	out := filepath.Join(dir, filepath.Base(src))
-	require.NoError(t, os.WriteFile(out, []byte(s), 0o644))
-	return out
-}
-
-func build(t testing.TB, dir string, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
-}
-
-// cBuild compiles one C plugin source (with pdk-c), edited as pairs says,
-// and returns the library.
-func cBuild(t testing.TB, src string, pairs ...string) string {
-	t.Helper()
-	root, dir := testenv.Root(t), t.TempDir()
-	file := edited(t, src, dir, pairs...)
-	pdk, err := filepath.Glob(filepath.Join(root, "pdk-c", "src", "*.c"))
-	require.NoError(t, err)
-	out := filepath.Join(dir, "lib.so")
-	args := append([]string{"-std=c11", "-O2", "-shared", "-fPIC", "-fvisibility=hidden",
-		"-I", filepath.Join(root, "include"), "-I", filepath.Join(root, "pdk-c", "include"), "-I", filepath.Join(root, "pdk-c", "src"),
-		"-o", out, file}, pdk...)
-	build(t, dir, nil, "cc", append(args, "-lpthread")...)
-	return out
-}
-
-// rustBuild builds a copy of the Rust plugin crate plugins/<crate> with
-// src/lib.rs edited, outside the workspace (its own target directory
-// under build/, kept between runs), and returns the library.
-func rustBuild(t testing.TB, crate, lib string, pairs ...string) string {
-	t.Helper()
-	root, dir := testenv.Root(t), t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "src"), 0o755))
-	srcs, err := filepath.Glob(filepath.Join(root, "plugins", crate, "src", "*.rs"))
-	require.NoError(t, err)
-	for _, f := range srcs {
-		copyFile(t, f, filepath.Join(dir, "src", filepath.Base(f)))
-	}
-	edited(t, filepath.Join("plugins", crate, "src", "lib.rs"), filepath.Join(dir, "src"), pairs...)
-	pdk := filepath.Join(root, "pdk-rust")
-	manifest := fmt.Sprintf(`[package]
-name = %q
-version = "0.0.0"
-edition = "2024"
-
-[lib]
-crate-type = ["cdylib"]
-
-[dependencies]
-tremor-pdk = { path = %q }
-
-[workspace]
-
-[profile.release]
-panic = "unwind"
-`, lib, pdk)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "Cargo.toml"), []byte(manifest), 0o644))
-	target := filepath.Join(root, "build", "cargo-upgrade-test")
-	build(t, dir, nil, "cargo", "build", "--release", "--offline", "--quiet", "--target-dir", target)
-	out := filepath.Join(dir, "lib.so")
-	copyFile(t, filepath.Join(target, "release", "lib"+lib+".so"), out)
-	return out
-}
-
-// goBuild builds the Go plugin package plugins/<pkg> with main.go edited
-// (through go build -overlay: nothing in the tree changes) and returns the
-// library.
-func goBuild(t testing.TB, pkg string, pairs ...string) string {
-	t.Helper()
-	root, dir := testenv.Root(t), t.TempDir()
-	main := filepath.Join(root, "plugins", pkg, "main.go")
-	repl := edited(t, filepath.Join("plugins", pkg, "main.go"), dir, pairs...)
-	ov, err := json.Marshal(map[string]any{"Replace": map[string]string{main: repl}})
-	require.NoError(t, err)
-	overlay := filepath.Join(dir, "overlay.json")
-	require.NoError(t, os.WriteFile(overlay, ov, 0o644))
-	out := filepath.Join(dir, "lib.so")
-	build(t, root, []string{"CGO_ENABLED=1"}, "go", "build", "-buildmode=c-shared", "-overlay", overlay, "-o", out, "./plugins/"+pkg)
-	return out
 }
 
 // upgradeCLI runs `tremorctl upgrade --api ADDR ARGS...`.
@@ -256,9 +159,9 @@ func sha256File(t testing.TB, path string) string {
 func TestUpgradeGraceful(t *testing.T) {
 	// The three new builds first (compiling takes a while on a loaded
 	// machine; the flow does not need to wait for it).
-	newMetronome := cBuild(t, "plugins/metronome-c/metronome.c", `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
-	newFile := rustBuild(t, "file-rs", "tremor_file", `version: "0.1.0"`, `version: "0.2.0"`)
-	newGo := goBuild(t, "bench_go-go", `Version:     "0.1.0"`, `Version:     "0.2.0"`)
+	newMetronome := testenv.CBuild(t, "plugins/metronome-c/metronome.c", `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	newFile := testenv.RustBuild(t, "file-rs", "tremor_file", `version: "0.1.0"`, `version: "0.2.0"`)
+	newGo := testenv.GoBuild(t, "bench_go-go", `Version:     "0.1.0"`, `Version:     "0.2.0"`)
 
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_file.so", "libtremor_bench_go.so")
 	dir := t.TempDir()
@@ -287,6 +190,7 @@ func TestUpgradeGraceful(t *testing.T) {
 		code, stdout, stderr := s.upgradeCLI(st.plugin)
 		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
 		assert.Contains(t, stdout, fmt.Sprintf("up/%s: %s 0.1.0 -> 0.2.0", st.conn, st.plugin))
+		t.Logf("tremorctl upgrade %s: %s", st.plugin, stdout)
 		s.waitLog(`"plugin upgraded"`, `"connector":"`+st.conn+`"`, `"old_version":"0.1.0"`, `"new_version":"0.2.0"`,
 			`"new_sha256":"`+sha256File(t, st.built)+`"`, `"old_sha256":"`+before[st.conn][1]+`"`)
 		got := s.apiBuilds("up")[st.conn]
@@ -398,10 +302,10 @@ to = "sink"
 func TestUpgradeRefused(t *testing.T) {
 	const metronomeDef = `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`
 	metronome := "plugins/metronome-c/metronome.c"
-	next := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
-	noType := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`, `.name = "metronome",`, `.name = "metronome_v2",`)
-	renamedField := cBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.3.0"`, `{.name = "interval_ms",`, `{.name = "period_ms",`)
-	neverConnects := cBuild(t, "tests/fixtures/fixture.c", `.version = "0.1.0"`, `.version = "0.2.0"`,
+	next := testenv.CBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	noType := testenv.CBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`, `.name = "metronome",`, `.name = "metronome_v2",`)
+	renamedField := testenv.CBuild(t, metronome, metronomeDef, `TREMOR_PLUGIN_DEFINE("metronome", "0.3.0"`, `{.name = "interval_ms",`, `{.name = "period_ms",`)
+	neverConnects := testenv.CBuild(t, "tests/fixtures/fixture.c", `.version = "0.1.0"`, `.version = "0.2.0"`,
 		`{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "0"`, `{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "1000000000"`)
 
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
