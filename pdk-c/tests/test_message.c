@@ -99,7 +99,7 @@ static void host_log(tremor_host_ctx *ctx, int32_t level, const uint8_t *msg,
 
 static void check_log(void) {
   tremor_host_api api = {sizeof(tremor_host_api), TREMOR_ABI_MAJOR,
-                         TREMOR_ABI_MINOR, host_log};
+                         TREMOR_ABI_MINOR, host_log, NULL, NULL};
   tremor_host_ctx *ctx = (tremor_host_ctx *)&api; /* any distinct pointer */
   tremor_create_args args;
   memset(&args, 0, sizeof args);

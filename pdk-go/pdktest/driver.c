@@ -44,8 +44,18 @@ static void drv_log(tremor_host_ctx *ctx, int32_t level, const uint8_t *msg, uin
   pthread_mutex_unlock(&drv_log_mu);
 }
 
+/* ABI 1.1 metrics: this test host takes them and keeps nothing. */
+static int32_t host_metric(tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len,
+                           const uint8_t *help, uint64_t help_len,
+                           const tremor_metric_label *labels, uint64_t labels_len,
+                           int64_t value) {
+  (void)ctx, (void)name, (void)name_len, (void)help, (void)help_len, (void)labels,
+      (void)labels_len, (void)value;
+  return TREMOR_OK;
+}
+
 const tremor_host_api drv_host_api = {
-    sizeof(tremor_host_api), TREMOR_ABI_MAJOR, TREMOR_ABI_MINOR, drv_log,
+    sizeof(tremor_host_api), TREMOR_ABI_MAJOR, TREMOR_ABI_MINOR, drv_log, host_metric, host_metric,
 };
 
 tremor_host_ctx *drv_ctx_new(uint64_t id) {

@@ -33,9 +33,19 @@ static void host_log(tremor_host_ctx *ctx, int32_t level, const uint8_t *msg,
          (const char *)msg);
 }
 
+/* ABI 1.1 metrics: this test host takes them and keeps nothing. */
+static int32_t host_metric(tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len,
+                           const uint8_t *help, uint64_t help_len,
+                           const tremor_metric_label *labels, uint64_t labels_len,
+                           int64_t value) {
+  (void)ctx, (void)name, (void)name_len, (void)help, (void)help_len, (void)labels,
+      (void)labels_len, (void)value;
+  return TREMOR_OK;
+}
+
 static const tremor_host_api host_api = {sizeof(tremor_host_api),
                                          TREMOR_ABI_MAJOR, TREMOR_ABI_MINOR,
-                                         host_log};
+                                         host_log, host_metric, host_metric};
 
 /* Creates and destroys one instance with an empty config object. */
 static void try_create(const tremor_connector_type *t) {
