@@ -115,6 +115,33 @@ func newCollector(rep *Report, opts *Options) *collector {
 	return &collector{rep: rep, done: map[string]bool{}, secrets: scrubber{configs: opts.Configs}}
 }
 
+// maxOutput bounds Report.Output.
+const maxOutput = 16 << 10
+
+// pluginOutput adds what a check process printed to the report: the
+// plugin's own stdout and stderr (the check itself prints nothing there),
+// up to a crash's runtime dump, which crashDetail sums up instead.
+func (c *collector) pluginOutput(out string) {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "SIGSEGV:") || strings.HasPrefix(t, "SIGBUS:") || strings.HasPrefix(t, "fatal error:") ||
+			strings.HasPrefix(t, "signal ") || strings.HasPrefix(t, "goroutine ") || strings.HasPrefix(t, "panic:") {
+			break
+		}
+		keep = append(keep, strings.ToValidUTF8(l, "\uFFFD"))
+	}
+	text := strings.TrimSpace(strings.Join(keep, "\n"))
+	if text == "" {
+		return
+	}
+	text = c.secrets.scrub("", 0, text) + "\n"
+	if room := maxOutput - len(c.rep.Output); room < len(text) {
+		text = strings.ToValidUTF8(text[len(text)-max(room, 0):], "")
+	}
+	c.rep.Output += text
+}
+
 func (c *collector) plugin(p PluginInfo) {
 	if c.rep.Plugin == nil {
 		c.rep.Plugin = &p
@@ -352,6 +379,7 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 	}
 exited:
 	waitErr := cmd.Wait()
+	col.pluginOutput(out.String())
 	if completed {
 		return true, nil
 	}
@@ -379,13 +407,34 @@ exited:
 		f.Message = fmt.Sprintf("the check did not finish within %s (%s); check-plugin killed the process", o.timeout(), where)
 	default:
 		f.Rule = RuleCrash
-		f.Message = fmt.Sprintf("crashed %s: %s%s", where, exitDescription(cmd.ProcessState, waitErr), crashDetail(out.String()))
+		f.Message = fmt.Sprintf("crashed %s: %s%s; likely causes: %s", where, exitDescription(cmd.ProcessState, waitErr), crashDetail(out.String()), crashCauses(col))
 	}
 	col.finding(f)
 	if col.running != "" {
 		col.rep.run(col.curConn, col.curRun).Status = status
 	}
 	return false, nil
+}
+
+// crashCauses names what usually makes a plugin crash at that point.
+func crashCauses(col *collector) string {
+	if !col.inStep {
+		return "a thread of the plugin, or a pointer it kept to memory the host gave a hook (a room, the ids, the config, a sent batch), used after the hook returned (" + orDash(col.lastStep) + ")"
+	}
+	step := col.curStep
+	switch {
+	case strings.HasPrefix(step, "on_create"):
+		return "reading the config past its nodes or bytes (spans not checked), or a NULL pointer in the plugin's own setup"
+	case strings.HasPrefix(step, "on_pull"):
+		return "writing past the room (events_cap, values_cap, bytes_cap), or a pointer kept from an earlier pull"
+	case strings.HasPrefix(step, "on_send"):
+		return "reading past events_len or outside a span of the batch, or writing outcomes past events_len"
+	case strings.HasPrefix(step, "on_ack"), strings.HasPrefix(step, "on_fail"):
+		return "reading more than count ids, or a pointer kept to an earlier call's ids"
+	case strings.HasPrefix(step, "on_destroy"), strings.HasPrefix(step, "on_stop"):
+		return "a double free, or a thread of the plugin still using the instance while it is freed"
+	}
+	return "a NULL or dangling pointer in the plugin, or a pointer kept from an earlier hook"
 }
 
 func orDash(s string) string {

@@ -74,6 +74,10 @@ type Report struct {
 	Errors   int         `json:"errors"`
 	Warnings int         `json:"warnings"`
 	Passed   bool        `json:"passed"`
+	// Output is what the plugin wrote to its stdout and stderr in the
+	// check process (at most maxOutput bytes, secret values of the given
+	// configs scrubbed; a crash's runtime dump left out).
+	Output string `json:"plugin_output,omitempty"`
 }
 
 // ExitCode is 0 when the plugin passed (no errors), 1 otherwise.
@@ -221,6 +225,12 @@ func (r *Report) WriteText(w io.Writer) {
 			if f.Connector == x.Connector && f.Run == x.Run {
 				printFinding(f, "  ")
 			}
+		}
+	}
+	if r.Output != "" {
+		fmt.Fprintf(w, "\nplugin output (its stdout and stderr during the check):\n")
+		for _, l := range strings.Split(strings.TrimRight(r.Output, "\n"), "\n") {
+			fmt.Fprintf(w, "  | %s\n", l)
 		}
 	}
 	verdict := "PASS"

@@ -376,7 +376,11 @@ func (k *checker) lifecycleSteps(in *instance) {
 	if source {
 		k.ackFail("(all)", in, true)
 		k.done("pull and ack after resume")
-		if k.info.Pulled == 0 {
+		switch {
+		case k.info.Pulled > 0:
+		case st.ended:
+			k.report(SevInfo, "on_pull", RuleCoverage, "the source ended (no more events) without producing any: the checks of what a source writes were not exercised (give it a config that produces some)")
+		default:
 			k.report(SevInfo, "on_pull", RuleCoverage, "the source produced no events within the phase time (%s per room): the checks of what a source writes were not exercised (give it data or a config that produces some)", k.opts.phaseTime())
 		}
 	}

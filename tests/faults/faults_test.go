@@ -655,6 +655,9 @@ func TestFaultsCheckPlugin(t *testing.T) {
 				require.NotNil(t, fd, "%s finding:%s", rule, describeFindings(rep))
 				assert.Contains(t, fd.Step, f.check.step)
 				assert.Contains(t, fd.Message, f.check.status+" during "+f.check.step)
+				if f.check.status == "crashed" {
+					assert.Contains(t, fd.Message, "; likely causes: ", "a crash names what usually causes it there")
+				}
 			}
 		})
 	}
@@ -689,6 +692,33 @@ func TestCheckPluginInProcessMode(t *testing.T) {
 
 // TestCheckPluginTextOutput: the default output names the rule and the
 // verdict.
+// A source that ends at once is told so, not that it produced nothing
+// within the phase time.
+func TestCheckPluginSourceEndedAtOnce(t *testing.T) {
+	rep, code := checkPlugin(t, testenv.Fixture(t, "fault"), "--leak-cycles", "0", "--config", `fault={"misbehave":"end_at_once"}`)
+	assert.Equal(t, 0, code, "%s", describeFindings(rep))
+	var got []string
+	for _, f := range rep.Findings {
+		if f.Rule.ID == conformance.RuleCoverage.ID {
+			got = append(got, f.Message)
+		}
+	}
+	require.Len(t, got, 1, "%s", describeFindings(rep))
+	assert.Contains(t, got[0], "the source ended (no more events) without producing any")
+	assert.NotContains(t, got[0], "phase time")
+}
+
+// What a plugin prints to stderr in check-plugin's child reaches the
+// report (JSON and text), where its author looks.
+func TestCheckPluginForwardsPluginOutput(t *testing.T) {
+	rep, code := checkPlugin(t, testenv.Fixture(t, "faults_rs"), "--leak-cycles", "0", "--config", `faults_rs={"panic_at":"create"}`)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, rep.Output, "faults_rs: panic (on purpose)", "the plugin's panic hook wrote to stderr:%s", describeFindings(rep))
+	cmd := exec.Command(tremorctl(t), "check-plugin", "--leak-cycles", "0", "--config", `faults_rs={"panic_at":"create"}`, testenv.Fixture(t, "faults_rs"))
+	out, _ := cmd.Output()
+	assert.Contains(t, string(out), "plugin output (its stdout and stderr during the check):\n  | faults_rs: panic (on purpose)")
+}
+
 func TestCheckPluginTextOutput(t *testing.T) {
 	t.Parallel()
 	cmd := exec.Command(tremorctl(t), "check-plugin", "--leak-cycles", "0", "--config", `fault={"misbehave":"bad_port"}`, testenv.Fixture(t, "fault"))

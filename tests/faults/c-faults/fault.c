@@ -38,7 +38,8 @@
  *     sinks           send_modifies, bad_outcome, outcomes_past_len,
  *                     no_outcomes (answers OK without writing an outcome),
  *                     retry_forever (every outcome RETRY, for ever)
- *     other           modify_ids (on_ack), modify_config (on_create),
+ *     other           end_at_once (on_pull answers TREMOR_END, no events),
+ *                     modify_ids (on_ack), modify_config (on_create),
  *                     config_ok / config_code / config_no_msg /
  *                     config_bad_trunc (how on_create answers a config it
  *                     refuses: count above 1000000000, or a field of the
@@ -395,6 +396,7 @@ static int32_t misbehave_pull(fault *f, tremor_batch *b, tremor_error *err) {
     return TREMOR_ERR_FAILED;
   }
   if (is(m, "unsupported_pull")) return TREMOR_ERR_UNSUPPORTED; /* and no message */
+  if (is(m, "end_at_once")) return TREMOR_END;                 /* a source with nothing to give */
   if (is(m, "retry_from_pull")) {
     int32_t rc = produce(f, b);
     return rc == TREMOR_ERR_NO_ROOM ? rc : TREMOR_RETRY;
