@@ -79,14 +79,15 @@ var (
 	RuleIDsConst       = Rule{"ids.const", "on_ack / on_fail: ids is owned by the host (const), valid during the call"}
 
 	// Reading a batch (on_send).
-	RuleSendOutcome   = Rule{"send.outcome", "on_send: writes one TREMOR_OUTCOME_* (OK 0, FAILED 1, RETRY 2) into outcomes[i] for each events[i]"}
-	RuleSendOutcomes  = Rule{"send.outcomes_len", "on_send: outcomes has batch->events_len entries"}
-	RuleSendReadOnly  = Rule{"send.read_only", "on_send: the plugin reads events[0 .. events_len) and must not modify anything (tremor_batch)"}
-	RuleConfigNeeded  = Rule{"check.config", "check-plugin: the connector needs a config it was not given (pass --config CONNECTOR='{...}')"}
-	RuleLeakMemory    = Rule{"leak.memory", "rule 2 Memory: whoever allocates frees; on_destroy releases everything the instance owns"}
-	RuleLeakFDs       = Rule{"leak.fds", "on_destroy: releases everything the instance owns (file descriptors too)"}
-	RuleCheckInternal = Rule{"check.internal", "check-plugin could not run a check"}
-	RuleCoverage      = Rule{"check.coverage", "check-plugin: what a check could not exercise with the config given"}
+	RuleSendOutcome    = Rule{"send.outcome", "on_send: writes one TREMOR_OUTCOME_* (OK 0, FAILED 1, RETRY 2) into outcomes[i] for each events[i]"}
+	RuleSendOutcomes   = Rule{"send.outcomes_len", "on_send: outcomes has batch->events_len entries"}
+	RuleSendNoOutcomes = Rule{"send.no_outcomes", "on_send: TREMOR_OK means outcomes were written: an outcome left as pre-set (TREMOR_OUTCOME_FAILED) fails its event back, so an OK without outcomes fails every event while saying OK"}
+	RuleSendReadOnly   = Rule{"send.read_only", "on_send: the plugin reads events[0 .. events_len) and must not modify anything (tremor_batch)"}
+	RuleConfigNeeded   = Rule{"check.config", "check-plugin: the connector needs a config it was not given (pass --config CONNECTOR='{...}')"}
+	RuleLeakMemory     = Rule{"leak.memory", "rule 2 Memory: whoever allocates frees; on_destroy releases everything the instance owns"}
+	RuleLeakFDs        = Rule{"leak.fds", "on_destroy: releases everything the instance owns (file descriptors too)"}
+	RuleCheckInternal  = Rule{"check.internal", "check-plugin could not run a check"}
+	RuleCoverage       = Rule{"check.coverage", "check-plugin: what a check could not exercise with the config given"}
 )
 
 // AllRules lists every rule, in the order above.
@@ -101,7 +102,7 @@ var AllRules = []Rule{
 	RuleBatchHeader, RuleEventsLen, RuleValuesLen, RuleBytesLen, RuleBeyondCap,
 	RuleEventFlags, RuleEventPayloadK, RuleEventPort, RuleEventPayload, RuleEventValue, RuleValueZero, RuleValueKeys,
 	RuleEventIDs, RuleNoRoomNeeded, RuleNoRoomEvents, RuleNoRoomRepeat, RuleNoRoomSilently, RuleIDsConst,
-	RuleSendOutcome, RuleSendOutcomes, RuleSendReadOnly,
+	RuleSendOutcome, RuleSendOutcomes, RuleSendReadOnly, RuleSendNoOutcomes,
 	RuleLeakMemory, RuleLeakFDs, RuleConfigNeeded, RuleCheckInternal, RuleCoverage,
 }
 

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 
 	"tremorhost/abi"
@@ -97,6 +98,9 @@ func (k *checker) sendBatch(step string, in *instance, n int) (hookResult, []uin
 			k.report(SevError, step, RuleSendOutcome, "outcomes[%d] is %d, not a TREMOR_OUTCOME_* value", i, o)
 			break
 		}
+	}
+	if res.rc == abi.ResultOK && n > 0 && !slices.ContainsFunc(got, func(o uint8) bool { return o != abi.OutcomeFailed }) {
+		k.report(SevWarning, step, RuleSendNoOutcomes, "on_send answered TREMOR_OK but left all %d outcomes as pre-set (TREMOR_OUTCOME_FAILED): every event is failed back to its source; write OK (or RETRY) for the events delivered", n)
 	}
 	k.info.Sent += n
 	return res, got
