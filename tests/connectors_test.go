@@ -574,7 +574,9 @@ to = "out"
 
 // Bytes piped into `tremorctl run` come out unchanged: stdin in chunks,
 // each chunk one event, decoded and encoded by the binary codec, written
-// by stdout as-is. The process ends by itself at the end of its input.
+// by stdout as-is (the flow turns the stdio types' natural lines framing
+// off with empty processor lists). The process ends by itself at the end
+// of its input.
 func TestConnectorStdioBytesThroughTremorctl(t *testing.T) {
 	input := make([]byte, 300_000)
 	for i := range input {
@@ -582,7 +584,7 @@ func TestConnectorStdioBytesThroughTremorctl(t *testing.T) {
 	}
 	const chunk = 4096
 	flowFile := filepath.Join(t.TempDir(), "cat.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow, "binary", "", chunk, "binary", "", "stdout")), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow, "binary", "preprocessors = []", chunk, "binary", "postprocessors = []", "stdout")), 0o644))
 
 	out, stderr := runTremorctl(t, input, "--log-level", "info", "--log-format", "json", "run", flowFile)
 	// The summary goes to stderr: stdout holds exactly what the flow wrote.
