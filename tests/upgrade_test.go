@@ -385,3 +385,75 @@ func TestUpgradeRefused(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
 }
+
+// A file source with resume_from, upgraded half-way through its file,
+// continues where the old instance was acknowledged: the output holds
+// every line of the input once, in order.
+func TestUpgradeFileSourceResumes(t *testing.T) {
+	newFile := testenv.RustBuild(t, "file-rs", "tremor_file", `version: "0.1.0"`, `version: "0.2.0"`)
+	u := newUpgradeTree(t, "libtremor_file.so")
+	dir := t.TempDir()
+	in, out, state := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "in.state")
+	const n = 1_000_000
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"seq\":%d}\n", i)
+	}
+	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	writeFlow(t, flows, "r.toml", fmt.Sprintf(`
+[flow]
+name = "r"
+batch_size = 64
+
+[[connector]]
+id = "in"
+type = "file"
+codec = "json"
+config = { path = %q, resume_from = %q }
+
+[[connector]]
+id = "out"
+type = "file"
+codec = "json"
+config = { path = %q, mode = "append" }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "in"
+to = "p"
+[[link]]
+from = "p"
+to = "out"
+`, in, state, out))
+	s := startServeBin(t, u.bin, flows)
+	waitUntil(t, "lines flow", func() bool {
+		f, ok := s.flow("r")
+		return ok && f.conn(t, "out")[1] > 1000
+	})
+	u.install(t, newFile, "libtremor_file.so")
+	code, stdout, stderr := s.upgradeCLI("file")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
+	assert.Contains(t, stdout, "r/in: file 0.1.0 -> 0.2.0")
+	assert.Contains(t, stdout, "r/out: file 0.1.0 -> 0.2.0")
+	f, _ := s.flow("r")
+	require.Less(t, f.conn(t, "out")[1], uint64(n), "the upgrade came before the end of the file")
+
+	waitUntil(t, "the flow reads to the end", func() bool {
+		f, _ := s.flow("r")
+		return f.State == "finished"
+	})
+	f, _ = s.flow("r")
+	assert.Empty(t, f.Error)
+	src, sink := f.conn(t, "in"), f.conn(t, "out")
+	assert.Equal(t, src[0], src[3], "source: acks == lines read")
+	assert.Zero(t, src[4]+sink[4], "nothing failed")
+	assert.Equal(t, uint64(n), sink[1], "every line delivered once")
+	assert.Equal(t, seqs(0, n), fields(t, fileLines(t, out), "seq"), "every line once, in order")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}

@@ -198,8 +198,8 @@ func (r *Runtime) PlanUpgrade(m UpgradeMatch, cat Catalog) (*UpgradePlan, error)
 
 func sorted(s []string) []string { slices.Sort(s); return s }
 
-// Prepare creates, connects and starts every new instance while the old
-// ones keep running. A connect is retried as the connector's reconnect
+// Prepare creates and connects every new instance, and starts the sinks,
+// while the old ones keep running. A connect is retried as the connector's reconnect
 // policy says, within timeout; when one cannot be created, connected or
 // started, every new instance is destroyed again: the old ones were not
 // touched (rolled back).
@@ -247,8 +247,12 @@ func (st *upgradeStep) prepare(r *Runtime, timeout time.Duration) error {
 			return fmt.Errorf("the new version could not connect within %s (%d attempts): %w", roundDur(timeout), attempt, err)
 		}
 	}
-	if err := inst.Start(); err != nil {
-		return fmt.Errorf("the new version could not start: %w", err)
+	// A source starts once the old one has stopped (swapSource): one that
+	// resumes from acknowledged positions reads them then.
+	if n.source == nil {
+		if err := inst.Start(); err != nil {
+			return fmt.Errorf("the new version could not start: %w", err)
+		}
 	}
 	return nil
 }
@@ -364,8 +368,18 @@ func (s *source) swapSource(req *swapReq, giveUp <-chan struct{}) {
 	}
 	n.switchTo(roleSource, req)
 	s.paused = false
+	var err error
+	if err = s.inst.Start(); err != nil {
+		// The old instance is stopped: the source gives up, as when its
+		// first start fails.
+		err = fmt.Errorf("the new version could not start: %w", err)
+		n.counters.Errors.Add(1)
+		n.link.mu.Lock()
+		n.link.err = err
+		n.link.mu.Unlock()
+	}
 	failed := n.counters.Fails.Load() + n.counters.FailsRefused.Load() - fails
-	req.done <- swapResult{old: old.Instance, pause: time.Since(start), settled: n.counters.Acks.Load() - acks + failed, failedBack: failed}
+	req.done <- swapResult{old: old.Instance, pause: time.Since(start), settled: n.counters.Acks.Load() - acks + failed, failedBack: failed, err: err}
 }
 
 // swapSink switches a sink on its own goroutine between two sends: the

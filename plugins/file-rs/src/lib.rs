@@ -503,6 +503,27 @@ impl Connector for FileConnector {
         Ok(Connection::Connected)
     }
 
+    fn start(&mut self) -> Result<()> {
+        // The resume point is read again at start: a live upgrade connects
+        // the new instance while the old one still reads and acks, and
+        // starts it once the old one has stopped and saved its state.
+        if self.mode == Mode::Read && self.resume_from.is_some() {
+            if let Some(r) = self.reader.take() {
+                let mut file = r.file.into_inner();
+                let (offset, skip) = self.resume_point(&file)?;
+                file.seek(SeekFrom::Start(offset))
+                    .map_err(|e| self.io_error("cannot seek in", &e))?;
+                self.reader = Some(Reader {
+                    file: BufReader::new(file),
+                    offset,
+                    skip,
+                    ..r
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn drain(&mut self) -> Result<()> {
         self.sync()
     }
