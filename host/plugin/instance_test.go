@@ -193,7 +193,7 @@ func TestPullContractViolations(t *testing.T) {
 		"bytes_len_over_cap":    "bytes_len 65 is larger than bytes_cap 64",
 		"payload_outside":       "event 0 (id 1): payload span [1, +1) is outside the 1 bytes written",
 		"payload_overflow":      "payload span [18446744073709551615, +1) is outside",
-		"bad_flags":             "flags 0x80 has bits ABI 1.0 does not define",
+		"bad_flags":             "flags 0x80 has bits ABI 1.1 does not define",
 		"bad_port":              "port 7 is neither",
 		"moved_arena":           "changed the events/values/bytes pointers",
 		"meta_outside":          "meta: value span [0, +3) is outside the 0 value nodes written",

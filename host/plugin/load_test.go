@@ -26,8 +26,8 @@ func TestLoadRefusesBrokenFixtures(t *testing.T) {
 		fixture string
 		want    []string
 	}{
-		{"abi_major", []string{"built for ABI 2.0, this host speaks 1.0", advice}},
-		{"abi_minor", []string{"built for ABI 1.1, newer than this host's 1.0", advice}},
+		{"abi_major", []string{"built for ABI 2.1, this host speaks 1.1", advice}},
+		{"abi_minor", []string{"built for ABI 1.2, newer than this host's 1.1", advice}},
 		{"no_entry", []string{"does not export tremor_plugin_get_descriptor()", "not a tremor plugin", "TREMOR_PLUGIN_EXPORT", "nm -D"}},
 		{"null_descriptor", []string{"returned NULL", "static tremor_plugin_descriptor"}},
 		{"small_descriptor", []string{"descriptor struct_size is 16", "sizeof(tremor_plugin_descriptor)", advice}},
@@ -117,7 +117,7 @@ func TestLoadFixture(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "fixture", p.Name)
 	assert.Equal(t, "0.1.0", p.Version)
-	assert.Equal(t, "1.0", p.ABI())
+	assert.Equal(t, "1.1", p.ABI())
 	assert.Equal(t, "plain C", p.SDK)
 	assert.Equal(t, "Apache-2.0", p.License)
 	require.Len(t, p.Connectors, 2)

@@ -36,13 +36,13 @@ func TestListPluginsJSONWithBrokenFiles(t *testing.T) {
 
 	assert.Equal(t, bad, got[0]["path"])
 	assert.Nil(t, got[0]["name"])
-	assert.Contains(t, got[0]["error"], "built for ABI 2.0, this host speaks 1.0")
+	assert.Contains(t, got[0]["error"], "built for ABI 2.1, this host speaks 1.1")
 
 	assert.Equal(t, good, got[1]["path"])
 	assert.Nil(t, got[1]["error"])
 	assert.Equal(t, "fixture", got[1]["name"])
 	assert.Equal(t, "0.1.0", got[1]["version"])
-	assert.Equal(t, "1.0", got[1]["abi"])
+	assert.Equal(t, "1.1", got[1]["abi"])
 	assert.Equal(t, "plain C", got[1]["sdk"])
 	conns := got[1]["connectors"].([]any)
 	require.Len(t, conns, 2)
@@ -66,7 +66,7 @@ func TestListPluginsTable(t *testing.T) {
 	out, errOut, code := runCLI(t, "list-plugins", good)
 	assert.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "PLUGIN")
-	assert.Regexp(t, `fixture\s+0\.1\.0\s+1\.0\s+plain C\s+fixture_echo \(source\+sink\), fixture_types \(sink\)\s+`+good, out)
+	assert.Regexp(t, `fixture\s+0\.1\.0\s+1\.1\s+plain C\s+fixture_echo \(source\+sink\), fixture_types \(sink\)\s+`+good, out)
 	assert.Contains(t, out, "1 plugin, 2 connector types")
 
 	out, _, code = runCLI(t, "list-plugins", good, testenv.Fixture(t, "fixture_no_create"))
@@ -154,7 +154,7 @@ func TestInspect(t *testing.T) {
 
 	_, errOut, code = runCLI(t, "inspect", testenv.Fixture(t, "fixture_abi_minor"))
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, "built for ABI 1.1")
+	assert.Contains(t, errOut, "built for ABI 1.2")
 }
 
 func TestUsage(t *testing.T) {
