@@ -88,8 +88,9 @@ type Upgrade struct {
 // UpgradePlan is an upgrade of one running flow, checked against the new
 // connector types; Prepare creates the new instances, Commit switches.
 type UpgradePlan struct {
-	r     *Runtime
-	steps []*upgradeStep
+	r       *Runtime
+	steps   []*upgradeStep
+	timeout time.Duration // from Prepare: also how long Commit waits for a role to take its switch
 }
 
 type upgradeStep struct {
@@ -204,6 +205,7 @@ func sorted(s []string) []string { slices.Sort(s); return s }
 // started, every new instance is destroyed again: the old ones were not
 // touched (rolled back).
 func (p *UpgradePlan) Prepare(timeout time.Duration) error {
+	p.timeout = timeout
 	for i, st := range p.steps {
 		if err := st.prepare(p.r, timeout); err != nil {
 			for _, done := range p.steps[:i+1] {
@@ -279,12 +281,18 @@ func (p *UpgradePlan) Commit() []Upgrade {
 		u := Upgrade{Flow: p.r.flow.Name, Connector: n.conn.ID, From: st.from, To: st.to}
 		req := &swapReq{inst: st.inst, build: st.to, done: make(chan swapResult, 1)}
 		var res swapResult
+		// The role takes the request between two batches; one that is
+		// reconnecting does not, and keeps its old instance.
+		wait := time.NewTimer(p.timeout)
 		select {
 		case n.up.swap <- req:
 			res = <-req.done
 		case <-n.up.gone:
 			res.err = errors.New("the connector stopped before it could switch (its flow is ending)")
+		case <-wait.C:
+			res.err = fmt.Errorf("the connector did not come to a point where it could switch within %s (is it reconnecting?); it keeps %s", roundDur(p.timeout), st.from)
 		}
+		wait.Stop()
 		if res.old == nil {
 			st.inst.Destroy()
 		} else {
