@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -453,6 +454,60 @@ to = "out"
 	assert.Zero(t, src[4]+sink[4], "nothing failed")
 	assert.Equal(t, uint64(n), sink[1], "every line delivered once")
 	assert.Equal(t, seqs(0, n), fields(t, fileLines(t, out), "seq"), "every line once, in order")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
+
+// Reload (POST /api/reload, and SIGHUP) upgrades the plugins whose files
+// changed, in the flows it leaves running.
+func TestUpgradeOnReload(t *testing.T) {
+	const def = `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`
+	v2 := testenv.CBuild(t, "plugins/metronome-c/metronome.c", def, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	v3 := testenv.CBuild(t, "plugins/metronome-c/metronome.c", def, `TREMOR_PLUGIN_DEFINE("metronome", "0.3.0"`)
+	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
+	flows := filepath.Join(t.TempDir(), "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	writeFlow(t, flows, "m.toml", refusedFlows)
+	s := startServeBin(t, u.bin, flows)
+	delivered := func() uint64 {
+		f, ok := s.flow("m")
+		require.True(t, ok)
+		return f.conn(t, "sink")[1]
+	}
+	waitUntil(t, "events flow", func() bool { return delivered() > 50 })
+
+	u.install(t, v2, "libtremor_metronome.so")
+	code, body := s.do("POST", "/api/reload", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var res struct {
+		Unchanged []string
+		Upgraded  []struct {
+			Flow, Connector string
+			To              struct{ Version string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &res), "%s", body)
+	assert.Equal(t, []string{"m"}, res.Unchanged, "the flow file did not change: the flow keeps running")
+	require.Len(t, res.Upgraded, 1, "%s", body)
+	assert.Equal(t, "ticks", res.Upgraded[0].Connector)
+	assert.Equal(t, "0.2.0", res.Upgraded[0].To.Version)
+	assert.Equal(t, "0.2.0", s.apiBuilds("m")["ticks"][0])
+
+	u.install(t, v3, "libtremor_metronome.so")
+	s.signal(syscall.SIGHUP)
+	s.waitLog(`"plugin upgraded"`, `"old_version":"0.2.0"`, `"new_version":"0.3.0"`)
+	n := delivered()
+	waitUntil(t, "events flow after the upgrades", func() bool { return delivered() > n+50 })
+
+	code, body = s.do("DELETE", "/api/flows/m", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var final apiFlow
+	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	ticks, sink := final.conn(t, "ticks"), final.conn(t, "sink")
+	assert.Equal(t, ticks[0], ticks[3], "acks == events")
+	assert.Zero(t, ticks[4]+sink[4], "nothing failed")
+	assert.Equal(t, ticks[0], sink[1], "every event delivered")
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
