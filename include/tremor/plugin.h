@@ -53,8 +53,8 @@
  *      threads, so shared plugin globals need locking.
  *      tremor_plugin_get_descriptor() may be called from any thread at any
  *      time. A plugin may run threads of its own; from them it may call only
- *      tremor_host_api.log, and only while the instance's ctx is valid (see
- *      tremor_host_ctx).
+ *      tremor_host_api.log, counter_add and gauge_set, and only while the
+ *      instance's ctx is valid (see tremor_host_ctx).
  *   5. Blocking. Hooks should return promptly. on_pull may wait for data up
  *      to the wait_ms it is given (what waiting and not waiting cost is
  *      said at tremor_on_pull_fn); no other hook should block for long.
