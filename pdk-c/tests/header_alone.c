@@ -28,14 +28,20 @@ LAYOUT_CHECK(event_payload, offsetof(tremor_event, payload) == 32);
 LAYOUT_CHECK(event_meta, offsetof(tremor_event, meta) == 48);
 LAYOUT_CHECK(batch, sizeof(tremor_batch) == 96);
 LAYOUT_CHECK(batch_bytes_needed, offsetof(tremor_batch, bytes_needed) == 80);
-LAYOUT_CHECK(host_api, sizeof(tremor_host_api) == 16);
+LAYOUT_CHECK(host_api, sizeof(tremor_host_api) == 32);
 LAYOUT_CHECK(host_api_log, offsetof(tremor_host_api, log) == 8);
+/* ABI 1.1 appended after where 1.0 ended (16 and 48 bytes). */
+LAYOUT_CHECK(host_api_counter_add, offsetof(tremor_host_api, counter_add) == 16);
+LAYOUT_CHECK(host_api_gauge_set, offsetof(tremor_host_api, gauge_set) == 24);
+LAYOUT_CHECK(metric_label, sizeof(tremor_metric_label) == 32);
+LAYOUT_CHECK(metric_label_value, offsetof(tremor_metric_label, value) == 16);
 LAYOUT_CHECK(create_args, sizeof(tremor_create_args) == 72);
 LAYOUT_CHECK(create_args_config, offsetof(tremor_create_args, config) == 40);
 LAYOUT_CHECK(vtable, sizeof(tremor_connector_vtable) == 8 + 12 * 8);
 LAYOUT_CHECK(vtable_on_send, offsetof(tremor_connector_vtable, on_send) == 96);
 LAYOUT_CHECK(config_field, sizeof(tremor_config_field) == 48);
-LAYOUT_CHECK(connector_type, sizeof(tremor_connector_type) == 48);
+LAYOUT_CHECK(connector_type, sizeof(tremor_connector_type) == 56);
+LAYOUT_CHECK(connector_type_framing, offsetof(tremor_connector_type, framing) == 48);
 LAYOUT_CHECK(descriptor, sizeof(tremor_plugin_descriptor) == 64);
 LAYOUT_CHECK(descriptor_connectors,
              offsetof(tremor_plugin_descriptor, connectors) == 56);

@@ -28,6 +28,6 @@ static const tremor_connector_vtable alone_vtable = {
 
 static const tremor_connector_type alone_type = {
     sizeof(tremor_connector_type), TREMOR_KIND_SINK, "alone", NULL,
-    TREMOR_PAYLOAD_BYTES, 0, NULL, &alone_vtable};
+    TREMOR_PAYLOAD_BYTES, 0, NULL, &alone_vtable, NULL};
 
 TREMOR_PLUGIN_DEFINE("alone", "0.0.1", NULL, NULL, &alone_type);
