@@ -217,6 +217,8 @@ func (a *API) upgrade(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNoSuchPlugin):
 		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNoUpgrades):
+		writeError(w, http.StatusNotImplemented, err.Error())
 	case err != nil:
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": ErrUpgradeRefused.Error(), "errors": res.Errors, "rolled_back": res.RolledBack})
 	default:

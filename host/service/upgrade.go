@@ -23,6 +23,7 @@ const DefaultConnectTimeout = 30 * time.Second
 var (
 	ErrUpgradeRefused = errors.New("upgrade refused; nothing changed, the running versions keep going")
 	ErrNoSuchPlugin   = errors.New("no running connector uses this plugin")
+	ErrNoUpgrades     = errors.New("live upgrade is not available here: run the flow with tremorctl serve")
 )
 
 // UpgradeResult says what an upgrade did: one entry per connector
@@ -44,7 +45,7 @@ func (m *Manager) SetRescan(rescan Rescan) { m.rescan = rescan }
 // any old one is drained: if anything fails, nothing changes.
 func (m *Manager) Upgrade(plugin string, connectTimeout time.Duration) (UpgradeResult, error) {
 	if m.rescan == nil {
-		return UpgradeResult{}, errors.New("live upgrade is not available here: run the flow with tremorctl serve")
+		return UpgradeResult{}, ErrNoUpgrades
 	}
 	if connectTimeout <= 0 {
 		connectTimeout = DefaultConnectTimeout
