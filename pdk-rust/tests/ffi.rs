@@ -318,7 +318,7 @@ fn descriptor_describes_the_plugin() {
     assert_eq!(p.license().as_deref(), Some("Apache-2.0"));
     assert_eq!(p.sdk().as_deref(), Some(tremor_pdk::SDK));
     let d = p.raw();
-    assert_eq!((d.abi_major, d.abi_minor), (1, 0));
+    assert_eq!((d.abi_major, d.abi_minor), (raw::TREMOR_ABI_MAJOR, raw::TREMOR_ABI_MINOR));
     assert_eq!(
         d.struct_size as usize,
         size_of::<raw::tremor_plugin_descriptor>()
