@@ -164,6 +164,9 @@ func (x *Instance) lose() {
 	if x.inst == nil {
 		return
 	}
+	acks, fails := x.rem.p.takeUnsent()
+	x.drop("ack", acks)
+	x.drop("fail", fails)
 	x.inst.Destroy() // no call reaches the dead child; this releases it
 	x.inst, x.rem = nil, nil
 	now := time.Now()
@@ -312,15 +315,30 @@ func (x *Instance) ids2(op string, ids []uint64, fn func(*edge.Instance, []uint6
 		}
 	}
 	x.scratch = out[:0]
-	if dropped > 0 {
-		x.dropped += uint64(dropped)
-		l := x.conn.InstanceLogger(&x.log, x.alias)
-		l.Debug().Int("count", dropped).Str("op", op).Msg("dropping acks/fails of events from a plugin process that is gone")
-	}
+	x.drop(op, dropped)
 	if len(out) == 0 || x.inst == nil {
 		return nil
 	}
-	return x.check(op, fn(x.inst, out))
+	err := fn(x.inst, out)
+	if errors.Is(err, errDied) {
+		// The child died since its last call (while it pulled ahead, say):
+		// these never reached it either.
+		x.drop(op, len(out))
+		x.lose()
+		return nil
+	}
+	return x.check(op, err)
+}
+
+// drop counts and logs n acks or fails for events of a process that is
+// gone.
+func (x *Instance) drop(op string, n int) {
+	if n == 0 {
+		return
+	}
+	x.dropped += uint64(n)
+	l := x.conn.InstanceLogger(&x.log, x.alias)
+	l.Debug().Int("count", n).Str("op", op).Msg("dropping acks/fails of events from a plugin process that is gone")
 }
 
 // Send calls on_send in the child (see edge.Instance.Send). When the

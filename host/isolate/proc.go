@@ -83,6 +83,12 @@ type proc struct {
 
 	wmu  sync.Mutex
 	wbuf []byte // frames to write: queued one-way frames, then a request
+	// unsent counts the ids (on_ack, on_fail) of the IDS frames queued and
+	// not written yet; afterAhead those written while an AHEAD was out
+	// (aheadOut, until its PULLED comes): the child reads them after that
+	// pull, so a child that dies in it never got them. See takeUnsent.
+	unsent, afterAhead [2]int
+	aheadOut           bool
 
 	noticeMu sync.Mutex
 	notice   *edge.Reply // an on_ack/on_fail failure not yet reported
@@ -204,10 +210,10 @@ func (p *proc) watch() {
 			return
 		case <-t.C:
 		}
-		p.flushQueued()
 		if !p.rmu.TryLock() {
-			continue // a call is reading
+			continue // a call is reading: its request takes them along
 		}
+		p.flushQueued()
 		for {
 			typ, body, err := p.frame(false)
 			if err != nil || body == nil && typ == 0 {
@@ -372,6 +378,9 @@ func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, 
 		}
 		return nil, p.deadErr(*op)
 	}
+	if wantPulled {
+		p.pulledCame()
+	}
 	if cap(p.reply) < len(body) {
 		p.reply = make([]byte, len(body), max(len(body), 1024))
 	}
@@ -389,6 +398,7 @@ func (p *proc) keepPulled(body []byte) {
 	}
 	p.pulled = append(p.pulled[:0], body...)
 	p.hasPulled = true
+	p.pulledCame()
 }
 
 // takePulled returns the answer to the AHEAD sent last, waiting for it at
@@ -494,7 +504,31 @@ func (p *proc) send(typ uint16, body []byte, fd int) error {
 	p.wbuf = appendFrame(p.wbuf, typ, body)
 	_, err := p.sockWrite(p.wbuf, fd, false)
 	p.wbuf = p.wbuf[:0]
+	if err == nil {
+		p.written()
+	}
+	if err == nil && typ == reqAhead {
+		p.aheadOut = true
+	}
 	return err
+}
+
+// written notes that the queued IDS frames went out; the caller holds wmu.
+func (p *proc) written() {
+	if p.aheadOut {
+		p.afterAhead[0] += p.unsent[0]
+		p.afterAhead[1] += p.unsent[1]
+	}
+	p.unsent = [2]int{}
+}
+
+// pulledCame notes that the answer to the AHEAD out came: the child read
+// what was written after it, or will before its next pull.
+func (p *proc) pulledCame() {
+	p.wmu.Lock()
+	p.aheadOut = false
+	p.afterAhead = [2]int{}
+	p.wmu.Unlock()
 }
 
 func appendFrame(b []byte, typ uint16, body []byte) []byte {
@@ -520,28 +554,43 @@ func (p *proc) call(op *string, typ uint16, body []byte, fd int, timeout time.Du
 	return p.await(op, timeout, typ, body, fd, false)
 }
 
-// oneWay queues a request that has no reply (on_ack, on_fail): it goes
-// out with the next request, which it precedes (so a plugin still sees its
-// acks before its next pull), or within watchInterval when none comes.
-// That saves the child a wake-up per batch.
-func (p *proc) oneWay(op *string, typ uint16, body []byte, timeout time.Duration) error {
+// oneWay queues an IDS frame of ids ids (kind 0 on_ack, 1 on_fail), which
+// has no reply: it goes out with the next request, which it precedes (so a
+// plugin still sees its acks before its next pull), or within
+// watchInterval when no call is in flight. That saves the child a wake-up
+// per batch. An error only when the child is known to be gone already:
+// the frame was not queued. Queued frames the child never got are counted
+// (takeUnsent).
+func (p *proc) oneWay(op *string, kind int, ids int, body []byte, timeout time.Duration) error {
 	if p.gone() {
 		return p.deadErr(*op)
 	}
 	p.wmu.Lock()
-	p.wbuf = appendFrame(p.wbuf, typ, body)
-	var err error
+	defer p.wmu.Unlock()
+	p.wbuf = appendFrame(p.wbuf, reqIDs, body)
+	p.unsent[kind] += ids
 	if len(p.wbuf) >= maxQueued {
 		p.arm(op, timeout)
-		_, err = p.sockWrite(p.wbuf, -1, false)
+		_, err := p.sockWrite(p.wbuf, -1, false)
 		p.timer.Stop()
 		p.wbuf = p.wbuf[:0]
-	}
-	p.wmu.Unlock()
-	if err != nil {
-		return p.deadErr(*op)
+		if err == nil {
+			p.written()
+		}
 	}
 	return nil
+}
+
+// takeUnsent returns how many ack and fail ids a child that is gone never
+// read: queued and not written, or written after an AHEAD it did not
+// answer (it died in that pull). It forgets them.
+func (p *proc) takeUnsent() (acks, fails int) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	acks, fails = p.unsent[0]+p.afterAhead[0], p.unsent[1]+p.afterAhead[1]
+	p.unsent, p.afterAhead = [2]int{}, [2]int{}
+	p.wbuf = p.wbuf[:0]
+	return acks, fails
 }
 
 // post sends a request whose answer is read later (AHEAD: takePulled),
@@ -561,7 +610,7 @@ func (p *proc) post(op *string, typ uint16, body []byte, timeout time.Duration) 
 }
 
 // flushQueued writes the queued one-way frames when no request came to
-// take them along (the watcher).
+// take them along (the watcher, while no call is in flight).
 func (p *proc) flushQueued() {
 	if !p.wmu.TryLock() {
 		return
@@ -574,6 +623,9 @@ func (p *proc) flushQueued() {
 	if err != nil {
 		p.wbuf = p.wbuf[:0]
 		return
+	}
+	if n == len(p.wbuf) {
+		p.written()
 	}
 	// What did not fit waits for the next request or the next round.
 	p.wbuf = p.wbuf[:copy(p.wbuf, p.wbuf[n:])]

@@ -291,18 +291,17 @@ func (r *remote) returnAhead() {
 }
 
 // IDs implements edge.Transport: one-way; a failure of an earlier call
-// comes back now. Ids for a child that died (during a pull ahead, say) are
-// dropped, as those of any child that is gone: the next pull or send
-// reports the death.
+// comes back now.
 func (r *remote) IDs(h edge.Hook, ids []uint64) (edge.Reply, error) {
-	if r.p.gone() {
-		return edge.Reply{Code: abi.ResultOK}, nil
-	}
 	body := r.body(16 + 8*len(ids))
 	binary.NativeEndian.PutUint32(body[0:], uint32(h))
 	binary.NativeEndian.PutUint64(body[8:], uint64(len(ids)))
 	copy(body[16:], cmem.AsBytes(ids))
-	if err := r.p.oneWay(hookOp(h), reqIDs, body, r.opts.CallTimeout); err != nil {
+	kind := 0
+	if h == edge.HookFail {
+		kind = 1
+	}
+	if err := r.p.oneWay(hookOp(h), kind, len(ids), body, r.opts.CallTimeout); err != nil {
 		return edge.Reply{}, err
 	}
 	if n := r.p.takePendingNotice(); n != nil {
