@@ -100,62 +100,19 @@ func TestConnectorHTTPClientToServer(t *testing.T) {
 	require.NoError(t, os.WriteFile(in, jsonLines(0, n), 0o644))
 	addr := freeAddr(t)
 
-	server := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "server"
-batch_size = 16
-
-[[connector]]
-id = "http"
-type = "http_server"
-codec = "json"
-config = { url = %q, path = "/events", timeout_ms = 10000 }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "http"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, addr, out), runtime.Options{})
+	server := startFlow(t, newFlow("server").Batch(16).
+		Connector("http", Conn{Type: "http_server", Codec: "json", Config: cfg("url", addr, "path", "/events", "timeout_ms", 10000)}).
+		Connector("file", fileSink(out, "json")).
+		Chain("http", "pass", "file").
+		TOML(), runtime.Options{})
 	waitListening(t, addr)
 
-	client := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "client"
-batch_size = 16
-
-[[connector]]
-id = "lines"
-type = "file"
-codec = "json"
-config = { path = %q }
-
-[[connector]]
-id = "http"
-type = "http_client"
-codec = "json"
-config = { url = "http://%s/events/in", headers = { "content-type" = "application/json" } }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "lines"
-to = "pass"
-[[link]]
-from = "pass"
-to = "http"
-`, in, addr), runtime.Options{})
+	client := startFlow(t, newFlow("client").Batch(16).
+		Connector("lines", fileSource(in, "json")).
+		Connector("http", Conn{Type: "http_client", Codec: "json",
+			Config: cfg("url", "http://"+addr+"/events/in", "headers", cfg(`"content-type"`, "application/json"))}).
+		Chain("lines", "pass", "http").
+		TOML(), runtime.Options{})
 	cstats, err := client.wait() // the file source ends once every line is acked
 	require.NoError(t, err)
 	assert.Equal(t, runtime.Stats{Connector: "lines", In: n, Out: n, Acks: n}, statOf(t, cstats, "lines"))
@@ -230,35 +187,11 @@ func (b *backendServer) count(body string) int {
 func TestConnectorHTTPServerAnswersAfterDelivery(t *testing.T) {
 	be := newBackendServer(t)
 	addr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 8
-
-[[connector]]
-id = "in"
-type = "http_server"
-codec = "json"
-config = { url = %q, path = "/in", timeout_ms = 1500 }
-
-[[connector]]
-id = "out"
-type = "http_client"
-codec = "json"
-config = { url = "%s/sink" }
-[connector.reconnect]
-initial_ms = 20
-max_ms = 100
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, addr, be.srv.URL), runtime.Options{})
+	fr := startFlow(t, newFlow("").Batch(8).
+		Connector("in", Conn{Type: "http_server", Codec: "json", Config: cfg("url", addr, "path", "/in", "timeout_ms", 1500)}).
+		Connector("out", Conn{Type: "http_client", Codec: "json", Config: cfg("url", be.srv.URL+"/sink")}.reconnect(20, 100)).
+		Chain("in", "pass", "out").
+		TOML(), runtime.Options{})
 	waitListening(t, addr)
 
 	send := func(body string) (int, string) {
@@ -331,61 +264,18 @@ func TestConnectorUDPClientToServer(t *testing.T) {
 	n := uint64(udpLossFree(t))
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	addr := freeUDPAddr(t)
-	server := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "server"
-batch_size = 32
-
-[[connector]]
-id = "udp"
-type = "udp_server"
-codec = "json"
-config = { url = %q }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "udp"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, addr, out), runtime.Options{})
+	server := startFlow(t, newFlow("server").Batch(32).
+		Connector("udp", Conn{Type: "udp_server", Codec: "json", Config: cfg("url", addr)}).
+		Connector("file", fileSink(out, "json")).
+		Chain("udp", "pass", "file").
+		TOML(), runtime.Options{})
 	waitUntil(t, "udp_server bound", func() bool { return server.logs.find("udp", "listening on udp "+addr) != "" })
 
-	client := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "client"
-batch_size = 32
-
-[[connector]]
-id = "tick"
-type = "metronome"
-config = { interval_ms = 1, count = %d }
-
-[[connector]]
-id = "udp"
-type = "udp_client"
-codec = "json"
-config = { url = %q }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "tick"
-to = "pass"
-[[link]]
-from = "pass"
-to = "udp"
-`, n, addr), runtime.Options{})
+	client := startFlow(t, newFlow("client").Batch(32).
+		Connector("tick", metronomeConn(int(n))).
+		Connector("udp", Conn{Type: "udp_client", Codec: "json", Config: cfg("url", addr)}).
+		Chain("tick", "pass", "udp").
+		TOML(), runtime.Options{})
 	cstats, err := client.wait()
 	require.NoError(t, err)
 	assert.Equal(t, runtime.Stats{Connector: "tick", In: n, Out: n, Acks: n}, statOf(t, cstats, "tick"))
@@ -430,60 +320,18 @@ func udpLossFree(t testing.TB) int {
 func TestConnectorUDPOversizeFailsBackToTheSource(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.txt")
 	udpAddr, httpAddr := freeUDPAddr(t), freeAddr(t)
-	far := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "far"
-
-[[connector]]
-id = "udp"
-type = "udp_server"
-codec = "string"
-config = { url = %q }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "string"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "udp"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, udpAddr, out), runtime.Options{})
+	far := startFlow(t, newFlow("far").
+		Connector("udp", Conn{Type: "udp_server", Codec: "string", Config: cfg("url", udpAddr)}).
+		Connector("file", fileSink(out, "string")).
+		Chain("udp", "pass", "file").
+		TOML(), runtime.Options{})
 	waitUntil(t, "udp_server bound", func() bool { return far.logs.find("udp", "listening on udp "+udpAddr) != "" })
 
-	near := startFlow(t, fmt.Sprintf(`
-[flow]
-name = "near"
-
-[[connector]]
-id = "http"
-type = "http_server"
-codec = "binary"
-config = { url = %q, max_body = 200000 }
-
-[[connector]]
-id = "udp"
-type = "udp_client"
-codec = "binary"
-config = { url = %q }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "http"
-to = "pass"
-[[link]]
-from = "pass"
-to = "udp"
-`, httpAddr, udpAddr), runtime.Options{})
+	near := startFlow(t, newFlow("near").
+		Connector("http", Conn{Type: "http_server", Codec: "binary", Config: cfg("url", httpAddr, "max_body", 200000)}).
+		Connector("udp", Conn{Type: "udp_client", Codec: "binary", Config: cfg("url", udpAddr)}).
+		Chain("http", "pass", "udp").
+		TOML(), runtime.Options{})
 	waitListening(t, httpAddr)
 
 	post := func(body string) int {
@@ -542,35 +390,17 @@ func splitSummary(t testing.TB, out []byte, flowName string) (data []byte, summa
 	return out[:i], string(out[i:])
 }
 
-const stdioFlow = `
-[flow]
-name = "cat"
-batch_size = 64
-
-[[connector]]
-id = "in"
-type = "stdin"
-codec = %q
-%s
-config = { buf_size = %d }
-
-[[connector]]
-id = "out"
-type = "stdout"
-codec = %q
-%s
-config = { stream = %q }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`
+// stdioFlow is stdin -> stdout (or stderr: stream), each with its codec
+// and processors (nil: the type's natural framing).
+func stdioFlow(in Conn, bufSize int, out Conn, stream string) string {
+	in.Type, in.Config = "stdin", cfg("buf_size", bufSize)
+	out.Type, out.Config = "stdout", cfg("stream", stream)
+	return newFlow("cat").Batch(64).
+		Connector("in", in).
+		Connector("out", out).
+		Chain("in", "pass", "out").
+		TOML()
+}
 
 // Bytes piped into `tremorctl run` come out unchanged: stdin in chunks,
 // each chunk one event, decoded and encoded by the binary codec, written
@@ -584,7 +414,8 @@ func TestConnectorStdioBytesThroughTremorctl(t *testing.T) {
 	}
 	const chunk = 4096
 	flowFile := filepath.Join(t.TempDir(), "cat.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow, "binary", "preprocessors = []", chunk, "binary", "postprocessors = []", "stdout")), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(stdioFlow(
+		Conn{Codec: "binary", Pre: []string{}}, chunk, Conn{Codec: "binary", Post: []string{}}, "stdout")), 0o644))
 
 	out, stderr := runTremorctl(t, input, "--log-level", "info", "--log-format", "json", "run", flowFile)
 	// The summary goes to stderr: stdout holds exactly what the flow wrote.
@@ -609,8 +440,8 @@ func TestConnectorStdioLinesToStderr(t *testing.T) {
 	input := jsonLines(0, n)
 	input = input[:len(input)-1] // the last line without "\n": flushed at the end of input
 	flowFile := filepath.Join(t.TempDir(), "lines.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(fmt.Sprintf(stdioFlow,
-		"json", `preprocessors = ["lines"]`, 1000, "json", `postprocessors = ["lines"]`, "stderr")), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(stdioFlow(
+		Conn{Codec: "json", Pre: lineFraming}, 1000, Conn{Codec: "json", Post: lineFraming}, "stderr")), 0o644))
 
 	out, stderr := runTremorctl(t, input, "--log-level", "error", "run", flowFile)
 	assert.Empty(t, out, "nothing on stdout")
@@ -696,50 +527,19 @@ func TestConnectorFileResumesFromAckedOffsets(t *testing.T) {
 	offsets := resumeLines(t, in, n, k)
 	down := freeAddr(t) // nobody listens there
 
-	run1 := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = %d
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "json"
-config = { path = %q, resume_from = %q }
-
-[[connector]]
-id = "up"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "append" }
-
-[[connector]]
-id = "stuck"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q, connect_timeout_ms = 100 }
-[connector.reconnect]
-initial_ms = 20
-max_ms = 50
-
-[[pipeline]]
-id = "route"
-[[pipeline.route]]
-field = "down"
-op = "eq"
-value = true
-to = "down"
-
-[[link]]
-from = "in"
-to = "route"
-[[link]]
-from = "route/out"
-to = "up"
-[[link]]
-from = "route/down"
-to = "stuck"
-`, batch, in, state, out, down), runtime.Options{Window: window, DrainTimeout: 300 * time.Millisecond})
+	resuming := Conn{Type: "file", Codec: "json", Config: cfg("path", in, "resume_from", state)}
+	appending := Conn{Type: "file", Codec: "json", Config: cfg("path", out, "mode", "append")}
+	stuck := tcpClient(down).reconnect(20, 50)
+	stuck.Config = cfg("url", down, "connect_timeout_ms", 100)
+	run1 := startFlow(t, newFlow("").Batch(batch).
+		Connector("in", resuming).
+		Connector("up", appending).
+		Connector("stuck", stuck).
+		Pipeline("route", Route{Field: "down", Op: "eq", Value: true, To: "down"}).
+		Link("in", "route").
+		Link("route/out", "up").
+		Link("route/down", "stuck").
+		TOML(), runtime.Options{Window: window, DrainTimeout: 300 * time.Millisecond})
 
 	// Soon the source is held back (its window, or the stuck sink's queue,
 	// is full of undeliverable lines): stop it there.
@@ -763,32 +563,11 @@ to = "stuck"
 	assert.Equal(t, oddAbove, acked, "the lines after it that were delivered")
 
 	// Run 2: everything to the file sink; the source ends once all is acked.
-	flow2 := fmt.Sprintf(`
-[flow]
-batch_size = %d
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "json"
-config = { path = %q, resume_from = %q }
-
-[[connector]]
-id = "up"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "append" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "up"
-`, batch, in, state, out)
+	flow2 := newFlow("").Batch(batch).
+		Connector("in", resuming).
+		Connector("up", appending).
+		Chain("in", "pass", "up").
+		TOML()
 	stats2, err := startFlow(t, flow2, runtime.Options{Window: window}).wait()
 	require.NoError(t, err)
 	src2 := statOf(t, stats2, "in")
@@ -818,26 +597,11 @@ to = "up"
 func TestConnectorFlowMistakesThroughTremorctl(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	good := fmt.Sprintf(`[[connector]]
-id = "tick"
-type = "metronome"
-config = { interval_ms = 1, count = 5 }
-
-[[connector]]
-id = "out"
-type = "file"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "route"
-
-[[link]]
-from = "tick"
-to = "route"
-[[link]]
-from = "route"
-to = "out"
-`, out)
+	good := newFlow("").
+		Connector("tick", Conn{Type: "metronome", Config: cfg("interval_ms", 1, "count", 5)}).
+		Connector("out", Conn{Type: "file", Config: cfg("path", out, "mode", "write")}).
+		Chain("tick", "route", "out").
+		TOML()
 	code, stdout, stderr := tremorctlExit(t, "", nil, "validate", writeFlow(t, dir, "good.toml", good))
 	require.Equal(t, 0, code, "stderr: %s", stderr)
 	require.Contains(t, stdout, "ok (2 connectors, 1 pipelines, 2 links)")
@@ -883,37 +647,16 @@ to = "out"
 func TestConnectorHTTPServerAnswers400ToUndecodable(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	addr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[[connector]]
-id = "api"
-type = "http_server"
-codec = "json"
-config = { url = %q, timeout_ms = 20000 }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-[[pipeline]]
-id = "rejects"
-
-[[link]]
-from = "api"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-[[link]]
-from = "api/err"
-to = "rejects"
-[[link]]
-from = "rejects"
-to = "api"
-`, addr, out), runtime.Options{})
+	fr := startFlow(t, newFlow("").
+		Connector("api", Conn{Type: "http_server", Codec: "json", Config: cfg("url", addr, "timeout_ms", 20000)}).
+		Connector("file", fileSink(out, "json")).
+		Pipeline("pass").
+		Pipeline("rejects").
+		Link("api", "pass").
+		Link("pass", "file").
+		Link("api/err", "rejects").
+		Link("rejects", "api").
+		TOML(), runtime.Options{})
 	waitListening(t, addr)
 	post := func(body string) (int, string) {
 		resp, err := http.Post("http://"+addr+"/", "application/json", strings.NewReader(body))
@@ -977,36 +720,13 @@ func TestConnectorTCPClientPeerNeverReads(t *testing.T) {
 		peer.serve(ln) // later connections are read as they come
 	}()
 
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 64
-
-[[connector]]
-id = "lines"
-type = "file"
-codec = "json"
-config = { path = %q }
-
-[[connector]]
-id = "out"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q, write_timeout_ms = 300 }
-[connector.reconnect]
-initial_ms = 20
-max_ms = 100
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "lines"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, in, peer.addr), runtime.Options{})
+	out := tcpClient(peer.addr).reconnect(20, 100)
+	out.Config = cfg("url", peer.addr, "write_timeout_ms", 300)
+	fr := startFlow(t, newFlow("").Batch(64).
+		Connector("lines", fileSource(in, "json")).
+		Connector("out", out).
+		Chain("lines", "pass", "out").
+		TOML(), runtime.Options{})
 	stuck := <-first
 	require.NotNil(t, stuck, "no connection accepted")
 	defer stuck.Close()
@@ -1055,9 +775,11 @@ func TestConnectorFileResumeWithPreprocessorEnds(t *testing.T) {
 	in, out, state := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt"), filepath.Join(dir, "in.state")
 	text := "alpha\nbeta\ngamma\n"
 	require.NoError(t, os.WriteFile(in, []byte(text), 0o644))
-	flow := writeFlow(t, dir, "flow.toml", fmt.Sprintf(twoConnectors, "resume-lines",
-		fmt.Sprintf("type = \"file\"\ncodec = \"string\"\npreprocessors = [\"lines\"]\nconfig = { path = %q, resume_from = %q }", in, state),
-		fmt.Sprintf("type = \"file\"\ncodec = \"string\"\nconfig = { path = %q, mode = \"append\" }", out)))
+	flow := writeFlow(t, dir, "flow.toml", newFlow("resume-lines").Batch(16).
+		Connector("src", Conn{Type: "file", Codec: "string", Pre: lineFraming, Config: cfg("path", in, "resume_from", state)}).
+		Connector("dst", Conn{Type: "file", Codec: "string", Config: cfg("path", out, "mode", "append")}).
+		Chain("src", "p", "dst").
+		TOML())
 
 	code, _, stderr := ctl(t, "run", flow)
 	noCrash(t, stderr)

@@ -52,33 +52,11 @@ func TestFlowFileToTCP(t *testing.T) {
 	require.NoError(t, os.WriteFile(in, data, 0o644))
 	far := newLineServer(t)
 
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 64
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "read" }
-
-[[connector]]
-id = "out"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, in, far.addr), runtime.Options{})
+	fr := startFlow(t, newFlow("").Batch(64).
+		Connector("in", Conn{Type: "file", Codec: "json", Config: cfg("path", in, "mode", "read")}).
+		Connector("out", tcpClient(far.addr)).
+		Chain("in", "pass", "out").
+		TOML(), runtime.Options{})
 	stats, err := fr.wait() // the file source ends; Run returns once all is settled
 	require.NoError(t, err)
 
@@ -121,52 +99,19 @@ func TestFlowTCPToFileAndBench(t *testing.T) {
 	)
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	addr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 32
-
-[[connector]]
-id = "in"
-type = "tcp_server"
-codec = "json"
-preprocessors = ["lines"]
-config = { url = %q, buf_size = 1000 }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[connector]]
-id = "count"
-type = "bench_sink"
-codec = "json"
-postprocessors = ["lines"]
-
-[[pipeline]]
-id = "route"
-[[pipeline.route]]
-field = "seq"
-op = "lt"
-value = %d
-discard = true
-[[pipeline.route]]
-field = "seq"
-op = "ge"
-value = %d
-to = "tail"
-
-[[link]]
-from = "in"
-to = "route"
-[[link]]
-from = "route/out"
-to = "file"
-[[link]]
-from = "route/tail"
-to = "count"
-`, addr, out, discarded, tailFrom), runtime.Options{})
+	in := tcpServer(addr)
+	in.Config = cfg("url", addr, "buf_size", 1000)
+	fr := startFlow(t, newFlow("").Batch(32).
+		Connector("in", in).
+		Connector("file", fileSink(out, "json")).
+		Connector("count", Conn{Type: "bench_sink", Codec: "json", Post: lineFraming}).
+		Pipeline("route",
+			Route{Field: "seq", Op: "lt", Value: discarded, Discard: true},
+			Route{Field: "seq", Op: "ge", Value: tailFrom, To: "tail"}).
+		Link("in", "route").
+		Link("route/out", "file").
+		Link("route/tail", "count").
+		TOML(), runtime.Options{})
 
 	c := dialRetry(t, addr)
 	writeAll(t, c, jsonLines(0, n), 1, 7, 100, 4096, 33)
@@ -203,30 +148,11 @@ to = "count"
 func TestFlowTCPEndOfStreamFlushesLastLine(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	addr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[[connector]]
-id = "in"
-type = "tcp_server"
-codec = "json"
-preprocessors = ["lines"]
-config = { url = %q }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, addr, out), runtime.Options{})
+	fr := startFlow(t, newFlow("").
+		Connector("in", tcpServer(addr)).
+		Connector("file", fileSink(out, "json")).
+		Chain("in", "pass", "file").
+		TOML(), runtime.Options{})
 
 	// A connection that stays open, with a partial line: pulled, held.
 	open := dialRetry(t, addr)
@@ -259,29 +185,11 @@ to = "file"
 func TestFlowTCPEndOfStreamWithoutPreprocessors(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.txt")
 	addr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[[connector]]
-id = "in"
-type = "tcp_server"
-codec = "string"
-config = { url = %q }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "string"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, addr, out), runtime.Options{})
+	fr := startFlow(t, newFlow("").
+		Connector("in", Conn{Type: "tcp_server", Codec: "string", Config: cfg("url", addr)}).
+		Connector("file", fileSink(out, "string")).
+		Chain("in", "pass", "file").
+		TOML(), runtime.Options{})
 	c := dialRetry(t, addr)
 	_, err := c.Write([]byte("hello"))
 	require.NoError(t, err)
@@ -341,33 +249,11 @@ func TestFlowSinkRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			const n = 1000
 			far := newLineServer(t)
-			fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 16
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = %d }
-
-[[connector]]
-id = "out"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-reconnect = { initial_ms = 10, max_ms = 40 }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "ticks"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, n, far.addr), runtime.Options{})
+			fr := startFlow(t, newFlow("").Batch(16).
+				Connector("ticks", metronomeConn(n)).
+				Connector("out", tcpClient(far.addr).reconnect(10, 40)).
+				Chain("ticks", "pass", "out").
+				TOML(), runtime.Options{})
 
 			waitUntil(t, "200 ticks received", func() bool { return far.count() >= 200 })
 			if graceful {
@@ -432,35 +318,11 @@ func TestFlowSinkRestartAfterIdleClose(t *testing.T) {
 	const k, n = 100, 300
 	far := newLineServer(t)
 	inAddr := freeAddr(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 16
-
-[[connector]]
-id = "in"
-type = "tcp_server"
-codec = "json"
-preprocessors = ["lines"]
-config = { url = %q }
-
-[[connector]]
-id = "out"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-reconnect = { initial_ms = 10, max_ms = 40 }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, inAddr, far.addr), runtime.Options{})
+	fr := startFlow(t, newFlow("").Batch(16).
+		Connector("in", tcpServer(inAddr)).
+		Connector("out", tcpClient(far.addr).reconnect(10, 40)).
+		Chain("in", "pass", "out").
+		TOML(), runtime.Options{})
 
 	c := dialRetry(t, inAddr)
 	writeAll(t, c, jsonLines(0, k), 4096)
@@ -499,33 +361,11 @@ to = "out"
 // the same number, nothing is failed, and bench_source's own counts agree.
 func TestFlowShutdownMidStream(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 128
-
-[[connector]]
-id = "gen"
-type = "bench_source"
-codec = "json"
-preprocessors = ["lines"]
-config = { count = 1000000000, size = 80 }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "gen"
-to = "pass"
-[[link]]
-from = "pass"
-to = "file"
-`, out), runtime.Options{})
+	fr := startFlow(t, newFlow("").Batch(128).
+		Connector("gen", benchSource()).
+		Connector("file", fileSink(out, "json")).
+		Chain("gen", "pass", "file").
+		TOML(), runtime.Options{})
 	fr.waitFor("20000 events written", func() bool { return fr.stat("file").Out >= 20000 })
 	stats, err := fr.stop()
 	require.NoError(t, err)
@@ -553,35 +393,11 @@ to = "file"
 // the two add up to what the source produced.
 func TestFlowShutdownWithSinkDown(t *testing.T) {
 	far := newLineServer(t)
-	fr := startFlow(t, fmt.Sprintf(`
-[flow]
-batch_size = 64
-
-[[connector]]
-id = "gen"
-type = "bench_source"
-codec = "json"
-preprocessors = ["lines"]
-config = { count = 1000000000, size = 80 }
-
-[[connector]]
-id = "out"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-reconnect = { initial_ms = 10, max_ms = 40 }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "gen"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`, far.addr), runtime.Options{DrainTimeout: 300 * time.Millisecond})
+	fr := startFlow(t, newFlow("").Batch(64).
+		Connector("gen", benchSource()).
+		Connector("out", tcpClient(far.addr).reconnect(10, 40)).
+		Chain("gen", "pass", "out").
+		TOML(), runtime.Options{DrainTimeout: 300 * time.Millisecond})
 	waitUntil(t, "2000 lines received", func() bool { return far.count() >= 2000 })
 	far.goDownGracefully()
 	fr.waitFor("a refused reconnect", func() bool { return fr.stat("out").Errors >= 1 })
@@ -689,35 +505,13 @@ func TestTremorctlRunExample(t *testing.T) {
 func TestTremorctlValidate(t *testing.T) {
 	bin := tremorctl(t)
 	dir := t.TempDir()
-	good := `[flow]
-name = "check"
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 10, count = 5 }
-
-[[connector]]
-id = "out"
-type = "file"
-codec = "json"
-config = { path = "/tmp/never-written.jsonl", mode = "write" }
-
-[[pipeline]]
-id = "pass"
-[[pipeline.route]]
-field = "id"
-op = "gt"
-value = 3
-discard = true
-
-[[link]]
-from = "ticks"
-to = "pass"
-[[link]]
-from = "pass"
-to = "out"
-`
+	good := newFlow("check").
+		Connector("ticks", Conn{Type: "metronome", Config: cfg("interval_ms", 10, "count", 5)}).
+		Connector("out", fileSink("/tmp/never-written.jsonl", "json")).
+		Pipeline("pass", Route{Field: "id", Op: "gt", Value: 3, Discard: true}).
+		Link("ticks", "pass").
+		Link("pass", "out").
+		TOML()
 	run := func(name, text string) (int, string, string) {
 		path := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -31,74 +30,33 @@ import (
 // minutes.
 const soakEnv = "TREMOR_SOAK"
 
-const soakFlow = `
-[flow]
-name = "soak"
-batch_size = 64
-
-# C, in the host: a tick a millisecond, for ever.
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-# C, in a child process that segfaults after every 300 batches it pulls.
-[[connector]]
-id = "gen"
-type = "crash_source"
-codec = "json"
-isolation = "process"
-config = { count = 0, per_pull = 32, crash_after = 300 }
-reconnect = { initial_ms = 10, max_ms = 200 }
-
-# Rust, in the host: every tick as a JSON line.
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-# C, in a child process that segfaults after every 200 batches it is sent;
-# it appends what it takes to a file of its own, which survives it.
-[[connector]]
-id = "crashy"
-type = "crash_sink"
-codec = "json"
-isolation = "process"
-config = { crash_after = 200, path = %q }
-reconnect = { initial_ms = 10, max_ms = 200 }
-
-# Go, in a child process (isolation "auto" for pdk-go plugins): every
-# generated event to a TCP peer that restarts every second.
-[[connector]]
-id = "net"
-type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-reconnect = { initial_ms = 10, max_ms = 200 }
-
-[[pipeline]]
-id = "ticks_out"
-[[pipeline]]
-id = "gen_out"
-
-[[link]]
-from = "ticks"
-to = "ticks_out"
-[[link]]
-from = "ticks_out"
-to = "file"
-[[link]]
-from = "ticks_out"
-to = "crashy"
-[[link]]
-from = "gen"
-to = "gen_out"
-[[link]]
-from = "gen_out"
-to = "net"
-`
+// soakFlow writes ticks to the file out and to a crashing sink (which
+// keeps what it takes in crashyOut), and generated events to the TCP peer.
+func soakFlow(out, crashyOut, peer string) string {
+	return newFlow("soak").Batch(64).
+		// C, in the host: a tick a millisecond, for ever.
+		Connector("ticks", metronomeConn(0)).
+		// C, in a child process that segfaults after every 300 batches it pulls.
+		Connector("gen", Conn{Type: "crash_source", Codec: "json", Isolation: "process",
+			Config: cfg("count", 0, "per_pull", 32, "crash_after", 300)}.reconnect(10, 200)).
+		// Rust, in the host: every tick as a JSON line.
+		Connector("file", fileSink(out, "json")).
+		// C, in a child process that segfaults after every 200 batches it is
+		// sent; it appends what it takes to a file of its own, which survives it.
+		Connector("crashy", Conn{Type: "crash_sink", Codec: "json", Isolation: "process",
+			Config: cfg("crash_after", 200, "path", crashyOut)}.reconnect(10, 200)).
+		// Go, in a child process (isolation "auto" for pdk-go plugins): every
+		// generated event to a TCP peer that restarts every second.
+		Connector("net", tcpClient(peer).reconnect(10, 200)).
+		Pipeline("ticks_out").
+		Pipeline("gen_out").
+		Link("ticks", "ticks_out").
+		Link("ticks_out", "file").
+		Link("ticks_out", "crashy").
+		Link("gen", "gen_out").
+		Link("gen_out", "net").
+		TOML()
+}
 
 // soakMinCrashes and soakMinPeerRestarts are the faults every soak sees,
 // however short: it runs for its length, then on until both crashing
@@ -133,7 +91,7 @@ func TestSoak(t *testing.T) {
 	peer := newCountingPeer(t)
 	defer peer.close()
 
-	f, err := flow.Parse("soak.toml", fmt.Appendf(nil, soakFlow, out, crashyOut, peer.addr))
+	f, err := flow.Parse("soak.toml", []byte(soakFlow(out, crashyOut, peer.addr)))
 	require.NoError(t, err)
 	logs := &tailLog{}
 	r, err := runtime.New(f, isoCatalog(t, isolate.Options{}), runtime.Options{
