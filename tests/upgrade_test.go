@@ -512,3 +512,26 @@ func TestUpgradeOnReload(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
 }
+
+// tremorctl upgrade's own errors: no API there, a bad flag value, and a
+// live upgrade asked of `run --api`, which cannot do one.
+func TestUpgradeCLIErrors(t *testing.T) {
+	addr := freeAddr(t)
+	code, _, stderr := ctl(t, "upgrade", "--api", addr, "metronome")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "is tremorctl serve running there? (--api HOST:PORT)")
+
+	code, _, stderr = ctl(t, "upgrade", "--connect-timeout", "0s")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "--connect-timeout 0s: use a positive duration")
+
+	flowFile := filepath.Join(t.TempDir(), "m.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(refusedFlows), 0o644))
+	p := startCtl(t, "run", "--api", addr, flowFile)
+	p.waitLog("admin API listening")
+	code, _, stderr = ctl(t, "upgrade", "--api", addr, "metronome")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "live upgrade is not available here: run the flow with tremorctl serve")
+	p.signal(os.Interrupt)
+	assert.Equal(t, 0, p.wait())
+}
