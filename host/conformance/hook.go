@@ -21,8 +21,14 @@ type checker struct {
 	rc   *rawConnector
 	run  int
 
-	// the control mapping: [tremor_error][instance slot][msg ... cap][canary]
-	ctl *cmem.Arena
+	// the control mapping: [tremor_error][instance slot][msg ... cap][end],
+	// end a canary, or with guards an inaccessible page (a write past cap
+	// faults at once)
+	ctl     *cmem.Arena
+	ctlEnd  uintptr
+	lastCap int // the cap last announced with the guard page (-1: none yet)
+
+	retired []*cmem.Arena // memory lent to hooks, now inaccessible (guard.go)
 
 	info RunInfo // counters sent to the report
 
@@ -35,15 +41,43 @@ const (
 	ctlSlotOff  = 64
 	ctlMsgBase  = 128
 	maxErrorCap = 4096
-	ctlCanary   = ctlMsgBase + maxErrorCap
 )
 
 func newChecker(opts *Options, out emitter, p *plugin.Plugin, c *plugin.Connector, rc *rawConnector, run int) *checker {
-	return &checker{opts: opts, out: out, p: p, c: c, rc: rc, run: run,
-		ctl: mustMap(ctlCanary + canarySize), info: RunInfo{Connector: c.Name, Run: run}}
+	k := &checker{opts: opts, out: out, p: p, c: c, rc: rc, run: run, lastCap: -1,
+		info: RunInfo{Connector: c.Name, Run: run}}
+	if opts.guards {
+		m, end, err := cmem.MapBeforeGuard(ctlMsgBase + maxErrorCap)
+		if err == nil {
+			k.ctl, k.ctlEnd = m, end
+			return k
+		}
+		k.opts.guards = false // no guard page: the canary instead
+	}
+	k.ctl, k.ctlEnd = mustMap(ctlMsgBase+maxErrorCap+canarySize), ctlMsgBase+maxErrorCap
+	return k
 }
 
-func (k *checker) close() { k.ctl.Free() }
+func (k *checker) close() {
+	k.releaseAll()
+	k.ctl.Free()
+}
+
+// errorBuffer prepares the tremor_error for a hook with this cap, its
+// message ending where the canary or the guard page begins.
+func (k *checker) errorBuffer(hookName string, errCap int) (*abi.ErrorBuf, uintptr) {
+	eb := cmem.At[abi.ErrorBuf](k.ctl, 0)
+	msgAddr := k.ctl.Addr() + k.ctlEnd - uintptr(errCap)
+	*eb = abi.ErrorBuf{Msg: msgAddr, Cap: uint64(errCap)}
+	if !k.opts.guards {
+		setCanary(k.ctl, k.ctlEnd)
+	} else if errCap != k.lastCap {
+		k.lastCap = errCap
+		lo := uint64(k.ctl.Addr() + k.ctlEnd)
+		k.out.guard(region{Lo: lo, Hi: lo + uint64(k.ctl.Size()) - uint64(k.ctlEnd), Kind: regionGuardPage, Hook: hookName, Cap: errCap})
+	}
+	return eb, msgAddr
+}
 
 func (k *checker) report(sev Severity, step string, rule Rule, format string, args ...any) {
 	k.out.finding(Finding{Severity: sev, Connector: k.c.Name, Run: k.run, Step: step, Rule: rule, Message: fmt.Sprintf(format, args...)})
@@ -82,10 +116,7 @@ type instance struct {
 // checks what every hook must keep: its result code, the error buffer. The
 // caller checks what is specific to the hook.
 func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration, in *instance, fn func(errAddr uintptr) abi.Result) hookResult {
-	eb := cmem.At[abi.ErrorBuf](k.ctl, 0)
-	msgAddr := k.ctl.Addr() + uintptr(ctlCanary-errCap)
-	*eb = abi.ErrorBuf{Msg: msgAddr, Cap: uint64(errCap)}
-	setCanary(k.ctl, ctlCanary)
+	eb, msgAddr := k.errorBuffer(hookName, errCap)
 	k.out.begin(k.c.Name, k.run, step, timeout)
 	t0 := time.Now()
 	rc := fn(k.ctl.Addr())
@@ -93,7 +124,7 @@ func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration,
 	k.out.end(k.c.Name, k.run, step)
 	res := hookResult{rc: rc, elapsed: elapsed}
 
-	if ok, at := canaryOK(k.ctl, ctlCanary); !ok {
+	if ok, at := k.errCanaryOK(); !ok {
 		k.report(SevError, step, RuleErrCap, "%s wrote past the end of the %d-byte error buffer (byte %d after msg[cap-1] changed)", hookName, errCap, at)
 	}
 	moved := eb.Msg != msgAddr || eb.Cap != uint64(errCap)
@@ -109,7 +140,7 @@ func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration,
 		k.report(SevWarning, step, RuleErrOnSuccess, "%s returned TREMOR_OK but set the error len to %d", hookName, eb.Len)
 	}
 	if rc != abi.ResultOK && n > 0 && !moved {
-		raw := bytes.Clone(cmem.Slice[byte](k.ctl, uintptr(ctlCanary-errCap), int(n)))
+		raw := bytes.Clone(cmem.Slice[byte](k.ctl, k.ctlEnd-uintptr(errCap), int(n)))
 		if !utf8.Valid(raw) {
 			k.report(SevError, step, RuleErrUTF8, "%s wrote an error message that is not valid UTF-8: %s", hookName, quoteBytes(raw, 80))
 		}
@@ -146,6 +177,15 @@ func (k *checker) hook(step, hookName string, errCap int, timeout time.Duration,
 	return res
 }
 
+// errCanaryOK checks the canary after the error buffer (with guards there
+// is none: the guard page faults instead).
+func (k *checker) errCanaryOK() (bool, int) {
+	if k.opts.guards {
+		return true, 0
+	}
+	return canaryOK(k.ctl, k.ctlEnd)
+}
+
 // slowLimit is how long a hook may take before it is reported as slow.
 func (k *checker) slowLimit(hook string, timeout time.Duration) time.Duration {
 	switch hook {
@@ -180,12 +220,10 @@ func (k *checker) create(step string, cfg map[string]any, errCap int) (*instance
 	bytesOff := nodesOff + uintptr(len(nodes))*valueSize
 	aliasOff := bytesOff + uintptr(len(byts))
 	m := mustMap(int(aliasOff) + len(alias) + 1)
-	defer func() {
-		for i := range m.Mem() { // a plugin that kept pointers reads garbage
-			m.Mem()[i] = 0xDB
-		}
-		m.Free()
-	}()
+	lent := &lend{m: m}
+	lent.part(0, argsSize, "the create args (tremor_create_args)")
+	lent.part(nodesOff, aliasOff+uintptr(len(alias))-nodesOff, "the config (its value nodes, bytes or the alias)")
+	defer k.retire("on_create", lent)
 	copy(cmem.Slice[abi.Value](m, nodesOff, len(nodes)), nodes)
 	copy(m.Mem()[bytesOff:], byts)
 	copy(m.Mem()[aliasOff:], alias)

@@ -40,6 +40,7 @@ type wire struct {
 	TimeoutMs int64       `json:"to,omitempty"`
 	Finding   *Finding    `json:"f,omitempty"`
 	Info      *RunInfo    `json:"i,omitempty"`
+	Region    *region     `json:"g,omitempty"`
 }
 
 // wireEmitter writes protocol lines, unbuffered, so that nothing is lost
@@ -69,6 +70,7 @@ func (w *wireEmitter) end(c string, r int, s string) {
 }
 func (w *wireEmitter) finding(f Finding) { w.send(wire{T: "finding", Finding: &f}) }
 func (w *wireEmitter) runDone(i RunInfo) { w.send(wire{T: "run_done", Info: &i}) }
+func (w *wireEmitter) guard(r region)    { w.send(wire{T: "guard", Region: &r}) }
 
 // RunChild is the child side of Check: options on stdin, protocol on fd 3.
 // It returns the process exit status.
@@ -89,6 +91,7 @@ func RunChild() int {
 		fmt.Fprintf(os.Stderr, "check-plugin --child: reading options from stdin: %v\n", err)
 		return 2
 	}
+	o.guards = true
 	out := &wireEmitter{f: f}
 	runChecks(&o, out)
 	out.send(wire{T: "done"})
@@ -109,6 +112,7 @@ type collector struct {
 	running   string // key of the run started and not done
 	done      map[string]bool
 	secrets   scrubber
+	guarded   regions // the child's guarded memory
 }
 
 func newCollector(rep *Report, opts *Options) *collector {
@@ -184,6 +188,8 @@ func (c *collector) runDone(i RunInfo) {
 	c.running = ""
 }
 
+func (c *collector) guard(r region) { c.guarded.add(r) }
+
 func (c *collector) apply(m wire) {
 	switch m.T {
 	case "plugin":
@@ -203,6 +209,10 @@ func (c *collector) apply(m wire) {
 	case "run_done":
 		if m.Info != nil {
 			c.runDone(*m.Info)
+		}
+	case "guard":
+		if m.Region != nil {
+			c.guard(*m.Region)
 		}
 	}
 }
@@ -408,6 +418,10 @@ exited:
 	default:
 		f.Rule = RuleCrash
 		f.Message = fmt.Sprintf("crashed %s: %s%s; likely causes: %s", where, exitDescription(cmd.ProcessState, waitErr), crashDetail(out.String()), crashCauses(col))
+		if rule, what, ok := col.guarded.guardFault(out.String(), col.curStep); ok {
+			f.Rule = rule
+			f.Message = fmt.Sprintf("crashed %s: %s (%s)", where, what, exitDescription(cmd.ProcessState, waitErr))
+		}
 	}
 	col.finding(f)
 	if col.running != "" {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"tremorhost/abi"
-	"tremorhost/host/internal/cmem"
 	"tremorhost/host/edge"
+	"tremorhost/host/internal/cmem"
 )
 
 type roomCaps struct{ events, values, bytes int }
@@ -41,8 +41,6 @@ func newRoom(c roomCaps) *room {
 	r.m = mustMap(int(r.byteOff) + c.bytes + canarySize)
 	return r
 }
-
-func (r *room) free() { r.m.Free() }
 
 func (r *room) hdr() *abi.Batch { return cmem.At[abi.Batch](r.m, 0) }
 
@@ -85,6 +83,26 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 	})
 	out := pullOutcome{res: res}
 	h := *r.hdr()
+	changed := k.pullHeader(step, r, h)
+	out.broken = k.pullCanaries(step, r)
+	switch {
+	case res.rc == abi.ResultErrPanic:
+		return out
+	case res.rc == abi.ResultErrNoRoom:
+		k.pullNoRoom(step, r, h, &out)
+		return out
+	}
+	if k.pullLengths(step, r, h) || out.broken || changed {
+		out.broken = true
+		return out
+	}
+	out.events = k.pullEvents(step, r, h)
+	k.info.Pulled += out.events
+	return out
+}
+
+// pullHeader reports the host's fields of the header that on_pull changed.
+func (k *checker) pullHeader(step string, r *room, h abi.Batch) bool {
 	want := r.want()
 	var changed []string
 	if h.StructSize != want.StructSize {
@@ -103,6 +121,11 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 	if len(changed) > 0 {
 		k.report(SevError, step, RuleBatchHeader, "on_pull changed %s", strings.Join(changed, ", "))
 	}
+	return len(changed) > 0
+}
+
+// pullCanaries reports writes past an arena's cap.
+func (k *checker) pullCanaries(step string, r *room) (broken bool) {
 	for _, a := range []struct {
 		name string
 		off  uintptr
@@ -113,76 +136,52 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 	} {
 		if ok, pos := canaryOK(r.m, a.off); !ok {
 			k.report(SevError, step, RuleBeyondCap, "on_pull wrote past the end of the %s arena (byte %d after its cap changed; room: %s)", a.name, pos, r.caps)
-			out.broken = true
+			broken = true
 		}
 	}
-	if res.rc == abi.ResultErrPanic {
-		return out
+	return broken
+}
+
+// pullNoRoom checks a TREMOR_ERR_NO_ROOM answer (whether the room already
+// has what it asks for: pullPhase).
+func (k *checker) pullNoRoom(step string, r *room, h abi.Batch, out *pullOutcome) {
+	out.bytesNeeded, out.valuesNeeded = h.BytesNeeded, h.ValuesNeeded
+	if h.EventsLen != 0 {
+		k.report(SevError, step, RuleNoRoomEvents, "on_pull answered TREMOR_ERR_NO_ROOM with events_len %d (room: %s); those events would be lost", h.EventsLen, r.caps)
 	}
-	if res.rc == abi.ResultErrNoRoom {
-		out.bytesNeeded, out.valuesNeeded = h.BytesNeeded, h.ValuesNeeded
-		if h.EventsLen != 0 {
-			k.report(SevError, step, RuleNoRoomEvents, "on_pull answered TREMOR_ERR_NO_ROOM with events_len %d (room: %s); those events would be lost", h.EventsLen, r.caps)
-		}
-		// (whether the room already has what it asks for: pullPhase)
-		if h.BytesNeeded > edge.MaxBatchBytes || h.ValuesNeeded > edge.MaxBatchValues {
-			k.report(SevError, step, RuleNoRoomNeeded, "on_pull asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", h.BytesNeeded, h.ValuesNeeded, edge.MaxBatchBytes, edge.MaxBatchValues)
-			out.broken = true
-		}
-		return out
+	if h.BytesNeeded > edge.MaxBatchBytes || h.ValuesNeeded > edge.MaxBatchValues {
+		k.report(SevError, step, RuleNoRoomNeeded, "on_pull asks for %d bytes and %d value nodes for one event, more than the host allows (%d bytes, %d nodes)", h.BytesNeeded, h.ValuesNeeded, edge.MaxBatchBytes, edge.MaxBatchValues)
+		out.broken = true
 	}
+}
+
+// pullLengths reports lengths past their caps.
+func (k *checker) pullLengths(step string, r *room, h abi.Batch) (broken bool) {
 	if h.EventsLen > h.EventsCap || h.EventsLen > uint64(r.caps.events) {
 		k.report(SevError, step, RuleEventsLen, "events_len %d is larger than events_cap %d", h.EventsLen, r.caps.events)
-		out.broken = true
+		broken = true
 	}
 	if h.ValuesLen > uint64(r.caps.values) {
 		k.report(SevError, step, RuleValuesLen, "values_len %d is larger than values_cap %d", h.ValuesLen, r.caps.values)
-		out.broken = true
+		broken = true
 	}
 	if h.BytesLen > uint64(r.caps.bytes) {
 		k.report(SevError, step, RuleBytesLen, "bytes_len %d is larger than bytes_cap %d", h.BytesLen, r.caps.bytes)
-		out.broken = true
+		broken = true
 	}
-	if out.broken || len(changed) > 0 {
-		out.broken = true
-		return out
-	}
+	return broken
+}
+
+// pullEvents checks each event written and records its id; it returns the
+// number of events.
+func (k *checker) pullEvents(step string, r *room, h abi.Batch) int {
 	events := cmem.Slice[abi.Event](r.m, r.evOff, int(h.EventsLen))
 	values := cmem.Slice[abi.Value](r.m, r.valOff, int(h.ValuesLen))
 	arena := cmem.Slice[byte](r.m, r.byteOff, int(h.BytesLen))
-	structured := k.c.Payload == abi.PayloadStructured
 	for i := range events {
 		e := &events[i]
 		label := fmt.Sprintf("event %d (id %d)", i, e.ID)
-		if e.Flags&^uint32(abi.EventKnownFlags) != 0 {
-			k.report(SevError, step, RuleEventFlags, "%s: flags 0x%x has bits ABI %s does not define", label, e.Flags, abi.ABIVersionString)
-		}
-		if e.Port != abi.PortOut && e.Port != abi.PortErr {
-			k.report(SevError, step, RuleEventPort, "%s: port %d is neither TREMOR_PORT_OUT (0) nor TREMOR_PORT_ERR (1)", label, e.Port)
-		}
-		isValue := e.Flags&abi.EventStructured != 0
-		switch {
-		case isValue && !structured:
-			k.report(SevError, step, RuleEventPayloadK, "%s: sets TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_BYTES", label, k.c.Name)
-		case !isValue && structured && !(e.Flags&abi.EventEndStream != 0 && e.Payload.Len == 0):
-			k.report(SevError, step, RuleEventPayloadK, "%s: lacks TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_STRUCTURED", label, k.c.Name)
-		}
-		if isValue {
-			if err := abi.Check(values, arena, e.Payload); err != nil {
-				k.report(SevError, step, RuleEventValue, "%s: structured payload: %v", label, err)
-			} else {
-				k.valueZero(step, label+" payload", values, arena, e.Payload)
-			}
-		} else if e.Payload.Offset > h.BytesLen || e.Payload.Len > h.BytesLen-e.Payload.Offset {
-			k.report(SevError, step, RuleEventPayload, "%s: payload span [%d, +%d) is outside the %d bytes written (bytes_len)", label, e.Payload.Offset, e.Payload.Len, h.BytesLen)
-		}
-		if e.Meta.Len != 0 {
-			if err := abi.Check(values, arena, e.Meta); err != nil {
-				k.report(SevError, step, RuleEventValue, "%s: meta: %v", label, err)
-			} else {
-				k.valueZero(step, label+" meta", values, arena, e.Meta)
-			}
-		}
+		k.pullEvent(step, label, e, values, arena, h.BytesLen)
 		if prev, dup := k.unacked[e.ID]; dup {
 			k.report(SevError, step, RuleEventIDs, "%s: id %d is already used by an unacknowledged event (from %s)", label, e.ID, prev)
 		} else {
@@ -190,9 +189,41 @@ func (k *checker) pull(step string, in *instance, r *room, wait time.Duration) p
 			k.pending = append(k.pending, e.ID)
 		}
 	}
-	out.events = len(events)
-	k.info.Pulled += len(events)
-	return out
+	return len(events)
+}
+
+// pullEvent checks one event's flags, port, payload and meta.
+func (k *checker) pullEvent(step, label string, e *abi.Event, values []abi.Value, arena []byte, bytesLen uint64) {
+	structured := k.c.Payload == abi.PayloadStructured
+	if e.Flags&^uint32(abi.EventKnownFlags) != 0 {
+		k.report(SevError, step, RuleEventFlags, "%s: flags 0x%x has bits ABI %s does not define", label, e.Flags, abi.ABIVersionString)
+	}
+	if e.Port != abi.PortOut && e.Port != abi.PortErr {
+		k.report(SevError, step, RuleEventPort, "%s: port %d is neither TREMOR_PORT_OUT (0) nor TREMOR_PORT_ERR (1)", label, e.Port)
+	}
+	isValue := e.Flags&abi.EventStructured != 0
+	switch {
+	case isValue && !structured:
+		k.report(SevError, step, RuleEventPayloadK, "%s: sets TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_BYTES", label, k.c.Name)
+	case !isValue && structured && !(e.Flags&abi.EventEndStream != 0 && e.Payload.Len == 0):
+		k.report(SevError, step, RuleEventPayloadK, "%s: lacks TREMOR_EVENT_STRUCTURED but connector %q declares TREMOR_PAYLOAD_STRUCTURED", label, k.c.Name)
+	}
+	if isValue {
+		if err := abi.Check(values, arena, e.Payload); err != nil {
+			k.report(SevError, step, RuleEventValue, "%s: structured payload: %v", label, err)
+		} else {
+			k.valueZero(step, label+" payload", values, arena, e.Payload)
+		}
+	} else if e.Payload.Offset > bytesLen || e.Payload.Len > bytesLen-e.Payload.Offset {
+		k.report(SevError, step, RuleEventPayload, "%s: payload span [%d, +%d) is outside the %d bytes written (bytes_len)", label, e.Payload.Offset, e.Payload.Len, bytesLen)
+	}
+	if e.Meta.Len != 0 {
+		if err := abi.Check(values, arena, e.Meta); err != nil {
+			k.report(SevError, step, RuleEventValue, "%s: meta: %v", label, err)
+		} else {
+			k.valueZero(step, label+" meta", values, arena, e.Meta)
+		}
+	}
 }
 
 // valueZero checks the parts of a well-formed value tree that abi.Check
@@ -249,12 +280,15 @@ func (k *checker) pullPhase(name string, in *instance, c roomCaps, wantEvents in
 	step := "on_pull (" + name + ")"
 	var pr phaseResult
 	deadline := time.Now().Add(k.opts.phaseTime())
-	r := newRoom(c)
-	defer func() { r.free() }()
+	var r *room
+	defer func() { k.retireRoom(r) }()
 	grows, disconnects := 0, 0
 	for {
-		wait := k.opts.pullWait()
-		o := k.pull(step, in, r, wait)
+		// a fresh room for every pull: the last one is retired, so a
+		// pointer the plugin kept into it faults (guard.go)
+		k.retireRoom(r)
+		r = newRoom(c)
+		o := k.pull(step, in, r, k.opts.pullWait())
 		pr.pulls++
 		pr.last = o
 		if pr.pulls == 1 && o.events > 0 {
@@ -267,51 +301,23 @@ func (k *checker) pullPhase(name string, in *instance, c roomCaps, wantEvents in
 		switch {
 		case o.res.rc == abi.ResultErrNoRoom:
 			pr.noRoom = true
-			if o.bytesNeeded <= uint64(r.caps.bytes) && o.valuesNeeded <= uint64(r.caps.values) {
-				if grows == 0 {
-					k.report(SevError, step, RuleNoRoomNeeded, "on_pull answered TREMOR_ERR_NO_ROOM with bytes_needed %d and values_needed %d, which the room (%s) already has", o.bytesNeeded, o.valuesNeeded, r.caps)
-				} else {
-					k.report(SevError, step, RuleNoRoomRepeat, "after the room grew to %s as asked, on_pull answered TREMOR_ERR_NO_ROOM again (bytes_needed %d, values_needed %d)", r.caps, o.bytesNeeded, o.valuesNeeded)
-				}
-				pr.stopSource = true
-				return pr
-			}
-			if o.broken {
-				pr.stopSource = true
-				return pr
-			}
 			grows++
-			if grows > 4 {
-				k.report(SevError, step, RuleNoRoomRepeat, "on_pull answered TREMOR_ERR_NO_ROOM %d times in a row while the room grew as asked (now %s)", grows, r.caps)
+			var ok bool
+			if c, ok = k.grownRoom(step, r.caps, o, grows); !ok {
 				pr.stopSource = true
 				return pr
 			}
-			nc := roomCaps{events: r.caps.events, values: max(r.caps.values, int(o.valuesNeeded)), bytes: max(r.caps.bytes, int(o.bytesNeeded))}
-			r.free()
-			r = newRoom(nc)
-			step = "on_pull (" + name + ", grown to " + fmt.Sprintf("%d values, %d bytes", nc.values, nc.bytes) + ")"
+			step = "on_pull (" + name + ", grown to " + fmt.Sprintf("%d values, %d bytes", c.values, c.bytes) + ")"
 			continue
-		case o.res.rc == abi.ResultErrPanic || in.poisoned || o.broken:
-			pr.stopSource = true
-			return pr
-		case o.res.rc == abi.ResultEnd:
+		case o.res.rc == abi.ResultErrPanic || in.poisoned || o.broken, o.res.rc == abi.ResultEnd, o.res.rc == abi.ResultErrUnsupported:
 			pr.stopSource = true
 			return pr
 		case o.res.rc == abi.ResultErrDisconnected:
-			k.needMessage(step, "on_pull", o.res, SevWarning, RuleErrMessage)
-			if disconnects++; disconnects >= 3 {
-				k.report(SevError, step, RuleLifecycle, "on_pull answered TREMOR_ERR_DISCONNECTED %d times in a row, each time right after on_connect succeeded: %s", disconnects, o.res)
+			disconnects++
+			if !k.pullReconnect(step, in, o, disconnects) {
 				pr.stopSource = true
 				return pr
 			}
-			if res, _ := k.connectLoop("on_connect (after TREMOR_ERR_DISCONNECTED)", in); res.rc != abi.ResultOK {
-				k.report(SevError, "on_connect (after TREMOR_ERR_DISCONNECTED)", RuleConnect, "on_pull answered TREMOR_ERR_DISCONNECTED and reconnecting failed: %s", res)
-				pr.stopSource = true
-				return pr
-			}
-		case o.res.rc == abi.ResultErrUnsupported:
-			pr.stopSource = true
-			return pr
 		case o.res.rc < 0:
 			k.needMessage(step, "on_pull", o.res, SevWarning, RuleErrMessage)
 			k.report(SevError, step, RuleLifecycle, "on_pull failed: %s", o.res)
@@ -322,6 +328,55 @@ func (k *checker) pullPhase(name string, in *instance, c roomCaps, wantEvents in
 			return pr
 		}
 	}
+}
+
+// retireRoom ends a room's loan to on_pull (nil: none yet).
+func (k *checker) retireRoom(r *room) {
+	if r == nil {
+		return
+	}
+	l := &lend{m: r.m}
+	l.part(0, batchSize, "the room's tremor_batch header")
+	l.part(r.evOff, r.valOff-r.evOff, "the room's events")
+	l.part(r.valOff, r.byteOff-r.valOff, "the room's value nodes")
+	l.part(r.byteOff, uintptr(r.m.Size())-r.byteOff, "the room's bytes")
+	k.retire("on_pull", l)
+}
+
+// grownRoom is the room the host would pull into after TREMOR_ERR_NO_ROOM
+// (the grows-th in a row), or false when the answer broke a rule.
+func (k *checker) grownRoom(step string, have roomCaps, o pullOutcome, grows int) (roomCaps, bool) {
+	if o.bytesNeeded <= uint64(have.bytes) && o.valuesNeeded <= uint64(have.values) {
+		if grows == 1 {
+			k.report(SevError, step, RuleNoRoomNeeded, "on_pull answered TREMOR_ERR_NO_ROOM with bytes_needed %d and values_needed %d, which the room (%s) already has", o.bytesNeeded, o.valuesNeeded, have)
+		} else {
+			k.report(SevError, step, RuleNoRoomRepeat, "after the room grew to %s as asked, on_pull answered TREMOR_ERR_NO_ROOM again (bytes_needed %d, values_needed %d)", have, o.bytesNeeded, o.valuesNeeded)
+		}
+		return have, false
+	}
+	if o.broken {
+		return have, false
+	}
+	if grows > 4 {
+		k.report(SevError, step, RuleNoRoomRepeat, "on_pull answered TREMOR_ERR_NO_ROOM %d times in a row while the room grew as asked (now %s)", grows, have)
+		return have, false
+	}
+	return roomCaps{events: have.events, values: max(have.values, int(o.valuesNeeded)), bytes: max(have.bytes, int(o.bytesNeeded))}, true
+}
+
+// pullReconnect reconnects after the disconnects-th TREMOR_ERR_DISCONNECTED
+// in a row; false when the source is to be given up.
+func (k *checker) pullReconnect(step string, in *instance, o pullOutcome, disconnects int) bool {
+	k.needMessage(step, "on_pull", o.res, SevWarning, RuleErrMessage)
+	if disconnects >= 3 {
+		k.report(SevError, step, RuleLifecycle, "on_pull answered TREMOR_ERR_DISCONNECTED %d times in a row, each time right after on_connect succeeded: %s", disconnects, o.res)
+		return false
+	}
+	if res, _ := k.connectLoop("on_connect (after TREMOR_ERR_DISCONNECTED)", in); res.rc != abi.ResultOK {
+		k.report(SevError, "on_connect (after TREMOR_ERR_DISCONNECTED)", RuleConnect, "on_pull answered TREMOR_ERR_DISCONNECTED and reconnecting failed: %s", res)
+		return false
+	}
+	return true
 }
 
 // ackFail acks the first half of the pending ids and fails the rest (or
@@ -354,7 +409,7 @@ func (k *checker) idsCall(step, hookName string, fn uintptr, in *instance, ids [
 		return
 	}
 	m := mustMap(len(ids)*8 + canarySize)
-	defer m.Free()
+	defer k.retire(hookName, (&lend{m: m}).all("the ids array"))
 	copy(cmem.Slice[uint64](m, 0, len(ids)), ids)
 	before := bytes.Clone(m.Mem())
 	step = hookName + " " + step

@@ -76,6 +76,7 @@ var (
 	RuleNoRoomEvents   = Rule{"pull.no_room_events", "on_pull: TREMOR_ERR_NO_ROOM means not even the first event fits (events_len stays 0)"}
 	RuleNoRoomRepeat   = Rule{"pull.no_room_repeat", "tremor_batch: the host grows the room to at least bytes_needed / values_needed and pulls again: the event must then fit"}
 	RuleNoRoomSilently = Rule{"pull.no_room_silent", "on_pull: TREMOR_ERR_NO_ROOM when not even the first event fits (TREMOR_OK with no events means \"nothing yet\")"}
+	RuleKeptPointer    = Rule{"memory.kept_pointer", "rule 2 Memory: a pointer the host passes into a hook (a room, the ids, the config, a sent batch) is valid only until that hook returns: copy what you keep"}
 	RuleIDsConst       = Rule{"ids.const", "on_ack / on_fail: ids is owned by the host (const), valid during the call"}
 
 	// Reading a batch (on_send).
@@ -101,7 +102,7 @@ var AllRules = []Rule{
 	RuleLifecycle, RuleConnect, RuleUnsupported, RuleCrash, RuleHang, RuleSlow, RuleCtxAfterDestroy, RuleLog,
 	RuleBatchHeader, RuleEventsLen, RuleValuesLen, RuleBytesLen, RuleBeyondCap,
 	RuleEventFlags, RuleEventPayloadK, RuleEventPort, RuleEventPayload, RuleEventValue, RuleValueZero, RuleValueKeys,
-	RuleEventIDs, RuleNoRoomNeeded, RuleNoRoomEvents, RuleNoRoomRepeat, RuleNoRoomSilently, RuleIDsConst,
+	RuleEventIDs, RuleNoRoomNeeded, RuleNoRoomEvents, RuleNoRoomRepeat, RuleNoRoomSilently, RuleIDsConst, RuleKeptPointer,
 	RuleSendOutcome, RuleSendOutcomes, RuleSendReadOnly, RuleSendNoOutcomes,
 	RuleLeakMemory, RuleLeakFDs, RuleConfigNeeded, RuleCheckInternal, RuleCoverage,
 }

@@ -54,6 +54,10 @@ type Options struct {
 	// set by the parent when it restarts a child after a crash or hang
 	Skip   []string `json:"skip,omitempty"` // run keys ("connector#run") already reported
 	Resume bool     `json:"resume,omitempty"`
+
+	// guards: memory lent to hooks is protected (guard.go); set in the
+	// child process only, where a guard's fault is survivable.
+	guards bool
 }
 
 // defaultHookTimeout bounds a hook when Options.HookTimeout is not set. It
@@ -137,6 +141,7 @@ type emitter interface {
 	end(connector string, run int, step string)
 	finding(Finding)
 	runDone(info RunInfo)
+	guard(region)
 }
 
 // runChecks is the whole check, in this process.

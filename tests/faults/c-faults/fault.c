@@ -46,6 +46,10 @@
  *                     wrong kind, which the host never sends), leak (1 MiB per instance), leak_small
  *                     (32 KiB), fd_leak, log_after_destroy (a thread logs
  *                     with the ctx after on_destroy), bad_log
+ *     kept pointers   keep_config (on_create), keep_room (on_pull: the
+ *                     events), keep_ids (on_ack), keep_batch (on_send: the
+ *                     events): the hook keeps the pointer it was given and
+ *                     the next hook reads through it
  *     shared memory   scribble: a source whose own thread keeps writing
  *                     random values over the whole batch mapping (header,
  *                     events, value nodes, bytes) after on_pull returned,
@@ -82,6 +86,7 @@ typedef struct {
   int scribbler_up;
   pthread_t scribbler;
   uint64_t pulls;
+  const volatile uint8_t *kept; /* keep_*: read at the start of the next hook */
 } fault;
 
 static void *volatile leak_sink;
@@ -142,6 +147,10 @@ static void *scribble(void *arg) {
 
 /* hang, crash or fail at `hook` when told to; -1000 means go on. */
 static int32_t faults_at(fault *f, const char *hook, tremor_error *err) {
+  if (f->kept) {
+    volatile uint8_t x = *f->kept; /* memory of an earlier hook: the bug under test */
+    (void)x;
+  }
   if (is(f->hang_at, hook)) hang();
   if (is(f->crash_at, hook)) crash();
   if (is(f->exit_at, hook)) exit(0);
@@ -271,6 +280,7 @@ created:;
     f->host->log(f->ctx, 42, (const uint8_t *)msg, sizeof msg - 1);
   }
   if (is(f->misbehave, "modify_config")) ((tremor_value *)a->config.nodes)[0].len = 0;
+  if (is(f->misbehave, "keep_config")) f->kept = (const uint8_t *)a->config.nodes;
   *instance = f;
   return TREMOR_OK;
 }
@@ -468,6 +478,7 @@ __attribute__((unused)) static int32_t fault_pull(void *instance, tremor_batch *
     nanosleep(&ts, NULL);
     f->slept = 1;
   }
+  if (is(f->misbehave, "keep_room")) f->kept = (const uint8_t *)b->events;
   if (f->misbehave[0]) return misbehave_pull(f, b, err);
   return produce(f, b);
 }
@@ -477,6 +488,7 @@ static int32_t fault_ack(void *instance, const uint64_t *ids, uint64_t count, tr
   int32_t rc = faults_at(f, "ack", err);
   if (rc != -1000) return rc;
   if (is(f->misbehave, "modify_ids") && count > 0) ((uint64_t *)ids)[0] = 0;
+  if (is(f->misbehave, "keep_ids") && count > 0) f->kept = (const uint8_t *)ids;
   return TREMOR_OK;
 }
 
@@ -499,6 +511,7 @@ static int32_t fault_send(void *instance, const tremor_batch *b, uint8_t *outcom
   uint8_t outcome = is(f->misbehave, "retry_forever") ? TREMOR_OUTCOME_RETRY : TREMOR_OUTCOME_OK;
   for (uint64_t i = 0; i < b->events_len; i++) outcomes[i] = outcome;
   if (is(f->misbehave, "send_modifies")) ((tremor_batch *)b)->events_len = 0;
+  if (is(f->misbehave, "keep_batch") && b->events_len > 0) f->kept = (const uint8_t *)b->events;
   if (is(f->misbehave, "bad_outcome") && b->events_len > 0) outcomes[0] = 7;
   if (is(f->misbehave, "outcomes_past_len")) outcomes[b->events_len] = TREMOR_OUTCOME_OK;
   if (is(f->misbehave, "end_from_send")) return TREMOR_END;
