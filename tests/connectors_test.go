@@ -47,18 +47,6 @@ func init() {
 	bundled["libtremor_stdio.so"] = []string{"stdin", "stdout"}
 }
 
-// waitListening waits until something accepts TCP connections on addr.
-func waitListening(t testing.TB, addr string) {
-	t.Helper()
-	waitUntil(t, "a listener on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
 // freeUDPAddr returns a 127.0.0.1 address with a UDP port that was free a
 // moment ago.
 func freeUDPAddr(t testing.TB) string {

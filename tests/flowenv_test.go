@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -214,16 +215,20 @@ func seqs(from, to int64) []int64 {
 // ---- lineServer: the far end of a tcp_client ----
 
 // lineServer listens on one 127.0.0.1 port and records every line each
-// accepted connection sends, per connection, in order. It can go down
-// (close its listener and its connection) and come back on the same port.
+// accepted connection sends, per connection, in order (or, made by
+// newCountingServer, only counts them, in bounded memory). It can go down
+// (close its listener and its connections) and come back on the same port.
 type lineServer struct {
-	t    testing.TB
-	addr string
+	t         testing.TB
+	addr      string
+	countOnly bool // count the lines, keep none
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns []*lineConn
-	wg    sync.WaitGroup
+	mu        sync.Mutex
+	ln        net.Listener
+	conns     []*lineConn
+	total     uint64 // complete lines received, on all connections
+	comeBacks int    // restarts after which a client connected again
+	wg        sync.WaitGroup
 }
 
 // lineConn is one accepted connection and what it sent.
@@ -236,9 +241,20 @@ type lineConn struct {
 
 func newLineServer(t testing.TB) *lineServer {
 	t.Helper()
+	return listenLines(t, false)
+}
+
+// newCountingServer is a lineServer that keeps no line, for a long run.
+func newCountingServer(t testing.TB) *lineServer {
+	t.Helper()
+	return listenLines(t, true)
+}
+
+func listenLines(t testing.TB, countOnly bool) *lineServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &lineServer{t: t, addr: ln.Addr().String()}
+	s := &lineServer{t: t, addr: ln.Addr().String(), countOnly: countOnly}
 	s.serve(ln)
 	t.Cleanup(s.close)
 	return s
@@ -246,12 +262,13 @@ func newLineServer(t testing.TB) *lineServer {
 
 func (s *lineServer) serve(ln net.Listener) {
 	s.mu.Lock()
+	restarted := s.ln != nil
 	s.ln = ln
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		for {
+		for first := true; ; first = false {
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -259,6 +276,9 @@ func (s *lineServer) serve(ln net.Listener) {
 			lc := &lineConn{c: c, done: make(chan struct{})}
 			s.mu.Lock()
 			s.conns = append(s.conns, lc)
+			if first && restarted {
+				s.comeBacks++
+			}
 			s.mu.Unlock()
 			s.wg.Add(1)
 			go func() {
@@ -283,7 +303,10 @@ func (s *lineServer) read(lc *lineConn) {
 			return
 		}
 		s.mu.Lock()
-		lc.lines = append(lc.lines, strings.TrimSuffix(line, "\n"))
+		s.total++
+		if !s.countOnly {
+			lc.lines = append(lc.lines, strings.TrimSuffix(line, "\n"))
+		}
 		s.mu.Unlock()
 	}
 }
@@ -293,11 +316,22 @@ func (s *lineServer) read(lc *lineConn) {
 func (s *lineServer) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.conns {
-		n += len(c.lines)
-	}
-	return n
+	return int(s.total)
+}
+
+// accepted is the number of connections accepted so far.
+func (s *lineServer) accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// reconnected is how many of the server's restarts a client came back
+// after.
+func (s *lineServer) reconnected() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.comeBacks
 }
 
 // perConn returns the lines received on each connection, and the torn
@@ -331,22 +365,35 @@ func (s *lineServer) current() *lineConn {
 }
 
 // goDownGracefully is an orderly shutdown: the listener closes (new
-// connects are refused), the connection is half-closed (FIN) and still
-// read until the peer closes its side, so every byte the peer wrote before
-// it noticed is received. It returns once the peer closed.
+// connects are refused), every open connection is half-closed (FIN) and
+// still read until the peer closes its side, so every byte the peer wrote
+// before it noticed is received. It returns once the peers closed.
 func (s *lineServer) goDownGracefully() {
 	s.t.Helper()
 	s.mu.Lock()
 	s.ln.Close()
+	conns := slices.Clone(s.conns)
 	s.mu.Unlock()
-	lc := s.current()
-	require.NoError(s.t, lc.c.(*net.TCPConn).CloseWrite())
-	select {
-	case <-lc.done:
-	case <-time.After(flowDeadline):
-		s.t.Fatalf("the client did not close its side within %s after the server's FIN", flowDeadline)
+	for _, lc := range conns {
+		select {
+		case <-lc.done: // the peer closed it already
+		default:
+			require.NoError(s.t, lc.c.(*net.TCPConn).CloseWrite())
+			select {
+			case <-lc.done:
+			case <-time.After(flowDeadline):
+				s.t.Fatalf("the client did not close its side within %s after the server's FIN", flowDeadline)
+			}
+		}
+		lc.c.Close()
 	}
-	lc.c.Close()
+}
+
+// restart goes down gracefully and comes back on the same port.
+func (s *lineServer) restart() {
+	s.t.Helper()
+	s.goDownGracefully()
+	s.comeBack()
 }
 
 // goDownAbruptly is a crash-like shutdown: the listener closes and the
@@ -413,7 +460,9 @@ func (s *lineServer) comeBack() {
 
 func (s *lineServer) close() {
 	s.mu.Lock()
-	s.ln.Close()
+	if s.ln != nil {
+		s.ln.Close()
+	}
 	for _, c := range s.conns {
 		c.c.Close()
 	}
@@ -433,6 +482,12 @@ func dialRetry(t testing.TB, addr string) net.Conn {
 	})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// waitListening waits until something accepts TCP connections on addr.
+func waitListening(t testing.TB, addr string) {
+	t.Helper()
+	dialRetry(t, addr).Close()
 }
 
 // writeAll writes data in pieces of the given sizes, in turn, so that lines

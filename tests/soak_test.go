@@ -1,18 +1,14 @@
 package tests
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,8 +84,7 @@ func TestSoak(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "ticks.jsonl")
 	crashyOut := filepath.Join(dir, "crashy.jsonl")
-	peer := newCountingPeer(t)
-	defer peer.close()
+	peer := newCountingServer(t) // restarts are orderly: what a client wrote before it noticed is still read
 
 	f, err := flow.Parse("soak.toml", []byte(soakFlow(out, crashyOut, peer.addr)))
 	require.NoError(t, err)
@@ -153,7 +148,7 @@ func TestSoak(t *testing.T) {
 	t.Logf("%s: ticks %+v", length, ticks)
 	t.Logf("gen %+v", gen)
 	t.Logf("file %+v, crashy %+v, net %+v; peer received %d lines over %d connections, restarted %d times; processes restarted after crashes: gen %d, crashy %d; RSS %d MiB after warm-up, %d MiB at the end",
-		file, crashy, net, peer.lines.Load(), peer.conns.Load(), peer.reconnected(), logs.restarts("gen"), logs.restarts("crashy"), warm>>20, end>>20)
+		file, crashy, net, peer.count(), peer.accepted(), peer.reconnected(), logs.restarts("gen"), logs.restarts("crashy"), warm>>20, end>>20)
 
 	// The plugins' own accounts.
 	emitted, acked, failed, ok := logs.metronomeTotals()
@@ -172,7 +167,7 @@ func TestSoak(t *testing.T) {
 	assert.Equal(t, ticks.Acks, file.Out, "each tick acked was written once")
 	assert.Equal(t, ticks.Acks, crashy.Out, "each tick acked was delivered to the crashing sink too")
 	assert.Equal(t, gen.Acks, net.Out, "each generated event acked was sent")
-	assert.Equal(t, net.Out, peer.lines.Load(), "the peer received every line the sink delivered (restarts are orderly)")
+	assert.Equal(t, net.Out, uint64(peer.count()), "the peer received every line the sink delivered (restarts are orderly)")
 	assert.LessOrEqual(t, end, warm+64<<20, "memory stays flat: RSS grew from %d MiB to %d MiB", warm>>20, end>>20)
 	if length >= time.Minute {
 		assert.Greater(t, logs.restarts("gen")+logs.restarts("crashy"), 2*soakMinCrashes, "a long soak saw more than the minimum of crashes")
@@ -187,103 +182,6 @@ func rssBytes(t testing.TB) uint64 {
 	pages, err := strconv.ParseUint(f[1], 10, 64)
 	require.NoError(t, err)
 	return pages * uint64(os.Getpagesize())
-}
-
-// countingPeer is a TCP peer that counts the lines it receives without
-// keeping them, and restarts in an orderly way (see lineServer's
-// goDownGracefully): what a client wrote before it noticed is still read.
-type countingPeer struct {
-	t         testing.TB
-	addr      string
-	mu        sync.Mutex
-	ln        net.Listener
-	conns     atomic.Int64
-	lines     atomic.Uint64
-	comeBacks atomic.Int64 // restarts after which a client connected again
-	active    map[net.Conn]chan struct{}
-	wg        sync.WaitGroup
-}
-
-// reconnected is how many of the peer's restarts a client came back after.
-func (p *countingPeer) reconnected() int { return int(p.comeBacks.Load()) }
-
-func newCountingPeer(t testing.TB) *countingPeer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &countingPeer{t: t, addr: ln.Addr().String(), active: map[net.Conn]chan struct{}{}}
-	p.serve(ln, false)
-	return p
-}
-
-// serve accepts on ln; restarted says ln replaces one that was closed.
-func (p *countingPeer) serve(ln net.Listener, restarted bool) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for first := true; ; first = false {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.conns.Add(1)
-			if first && restarted {
-				p.comeBacks.Add(1)
-			}
-			done := make(chan struct{})
-			p.mu.Lock()
-			p.active[c] = done
-			p.mu.Unlock()
-			p.wg.Add(1)
-			go func() {
-				defer p.wg.Done()
-				defer close(done)
-				r := bufio.NewReaderSize(c, 64<<10)
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := r.Read(buf)
-					p.lines.Add(uint64(bytes.Count(buf[:n], []byte{'\n'})))
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-}
-
-// restart closes the listener, half-closes every connection and reads it
-// to its end, then listens again on the same port.
-func (p *countingPeer) restart() {
-	p.mu.Lock()
-	p.ln.Close()
-	active := p.active
-	p.active = map[net.Conn]chan struct{}{}
-	p.mu.Unlock()
-	for c, done := range active {
-		c.(*net.TCPConn).CloseWrite()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			p.t.Errorf("a client did not close within 30 s of the peer's FIN")
-		}
-		c.Close()
-	}
-	ln, err := net.Listen("tcp", p.addr)
-	require.NoError(p.t, err, "listening again on %s", p.addr)
-	p.serve(ln, true)
-}
-
-func (p *countingPeer) close() {
-	p.mu.Lock()
-	p.ln.Close()
-	for c := range p.active {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // tailLog keeps the last log lines, counts the restarts of each
