@@ -66,11 +66,7 @@ func TestFlowFileToTCP(t *testing.T) {
 
 	// The client closed its connection when the flow stopped: once the
 	// listener read to its end, it has everything it will ever get.
-	select {
-	case <-far.current().done:
-	case <-time.After(flowDeadline):
-		t.Fatal("the tcp_client's connection is still open after Run returned")
-	}
+	far.waitClientClosed()
 	per, torn := far.perConn()
 	require.Len(t, per, 1, "one connection")
 	assert.Equal(t, "", torn[0])
@@ -265,11 +261,7 @@ func TestFlowSinkRestart(t *testing.T) {
 			far.comeBack()
 			stats, err := fr.wait() // the metronome ends after n ticks
 			require.NoError(t, err)
-			select {
-			case <-far.current().done: // the client closed at stop: all is read
-			case <-time.After(flowDeadline):
-				t.Fatal("the tcp_client's connection is still open after Run returned")
-			}
+			far.waitClientClosed() // the client closed at stop: all is read
 
 			src, sink := statOf(t, stats, "ticks"), statOf(t, stats, "out")
 			assert.Equal(t, uint64(n), src.In)
@@ -338,11 +330,7 @@ func TestFlowSinkRestartAfterIdleClose(t *testing.T) {
 	})
 	stats, err := fr.stop()
 	require.NoError(t, err)
-	select {
-	case <-far.current().done:
-	case <-time.After(flowDeadline):
-		t.Fatal("the tcp_client's connection is still open after Run returned")
-	}
+	far.waitClientClosed()
 
 	src := statOf(t, stats, "in")
 	assert.Equal(t, src.In, src.Acks)

@@ -396,6 +396,17 @@ func (s *lineServer) restart() {
 	s.comeBack()
 }
 
+// waitClientClosed waits until the client closed the last connection (a
+// tcp_client does when its flow stops): then everything it sent is read.
+func (s *lineServer) waitClientClosed() {
+	s.t.Helper()
+	select {
+	case <-s.current().done:
+	case <-time.After(flowDeadline):
+		s.t.Fatal("the tcp_client's connection is still open after Run returned")
+	}
+}
+
 // goDownAbruptly is a crash-like shutdown: the listener closes and the
 // connection is reset (RST) without reading what is still in its receive
 // buffer, which the kernel discards.
