@@ -65,6 +65,34 @@ type Reply struct {
 	MsgCap uint64
 	// BufChanged: the plugin changed the buffer's msg or cap fields.
 	BufChanged bool
+	// Overran: the canary after the buffer changed (ErrCanary), whatever
+	// the result code: the plugin wrote past msg[cap-1].
+	Overran bool
+}
+
+// ErrCanaryLen bytes follow a transport's error buffer: SetErrCanary fills
+// them before each call, ErrCanaryIntact checks them after it (a write past
+// the buffer is a contract break the host names, not host memory silently
+// overwritten).
+const ErrCanaryLen = 64
+
+const errCanaryByte = 0xCB
+
+// SetErrCanary fills c, the ErrCanaryLen bytes after an error buffer.
+func SetErrCanary(c []byte) {
+	for k := range c {
+		c[k] = errCanaryByte
+	}
+}
+
+// ErrCanaryIntact reports whether c is as SetErrCanary left it.
+func ErrCanaryIntact(c []byte) bool {
+	for _, v := range c {
+		if v != errCanaryByte {
+			return false
+		}
+	}
+	return true
 }
 
 // Who names an instance in errors: its plugin, file, connector type and
@@ -110,7 +138,7 @@ func Create(t Transport, who Who, hooks Hooks, log zerolog.Logger, config []abi.
 	if err != nil {
 		return nil, err
 	}
-	if rep.Code == abi.ResultOK {
+	if rep.Code == abi.ResultOK && !rep.Overran {
 		return i, nil
 	}
 	err = i.result("create", rep)
@@ -140,6 +168,9 @@ func (i *Instance) violation(op, msg string) error {
 // carrying the plugin's message.
 func (i *Instance) result(op string, rep Reply) error {
 	rc := rep.Code
+	if rep.Overran {
+		return i.violation(op, fmt.Sprintf("wrote past the error buffer (cap %d): a plugin never writes past msg[cap-1]; the host memory after it was overwritten", rep.MsgCap))
+	}
 	switch rc {
 	case abi.ResultOK:
 		return nil

@@ -93,11 +93,12 @@ type native struct {
 	metrics *edge.Metrics // what the plugin reported through the ctx
 	inst    uintptr       // the plugin's instance pointer
 
-	ctl      *cmem.Arena // [tremor_error][instance slot][msg][ids][outcomes]
+	ctl      *cmem.Arena // [tremor_error][instance slot][msg][canary][ids][outcomes]
 	errBuf   *abi.ErrorBuf
 	errAddr  uintptr
 	msgAddr  uintptr
 	msg      []byte
+	canary   []byte // after msg (edge.SetErrCanary)
 	ids      []uint64
 	idsAddr  uintptr
 	outcomes []uint8
@@ -160,7 +161,7 @@ func (n *native) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Rep
 func (n *native) mapControl() error {
 	errOff := uintptr(0)
 	msgOff := uintptr(ctlAlign)
-	idsOff := msgOff + errorCap
+	idsOff := msgOff + errorCap + edge.ErrCanaryLen
 	outOff := idsOff + idsCap*8
 	a, err := cmem.Map(int(outOff) + edge.DefaultCaps.Events)
 	if err != nil {
@@ -171,6 +172,7 @@ func (n *native) mapControl() error {
 	n.errAddr = a.Addr() + errOff
 	n.msg = cmem.Slice[byte](a, msgOff, errorCap)
 	n.msgAddr = a.Addr() + msgOff
+	n.canary = cmem.Slice[byte](a, msgOff+errorCap, edge.ErrCanaryLen)
 	n.ids = cmem.Slice[uint64](a, idsOff, idsCap)
 	n.idsAddr = a.Addr() + idsOff
 	n.outcomes = cmem.Slice[uint8](a, outOff, edge.DefaultCaps.Events)
@@ -184,6 +186,7 @@ func (n *native) mapControl() error {
 func (n *native) call(h edge.Hook, fn uintptr, args ...uintptr) abi.Result {
 	if n.errBuf != nil {
 		*n.errBuf = abi.ErrorBuf{Msg: n.msgAddr, Cap: errorCap}
+		edge.SetErrCanary(n.canary)
 	}
 	k := copy(n.args[:], args)
 	n.crumb.Enter(uint32(h))
@@ -194,10 +197,11 @@ func (n *native) call(h edge.Hook, fn uintptr, args ...uintptr) abi.Result {
 
 // reply reads a hook's answer (no copy: Msg views the buffer).
 func (n *native) reply(rc abi.Result) edge.Reply {
-	if rc == abi.ResultOK || rc > 0 {
+	overran := !edge.ErrCanaryIntact(n.canary)
+	if (rc == abi.ResultOK || rc > 0) && !overran {
 		return edge.Reply{Code: rc}
 	}
-	r := edge.Reply{Code: rc, MsgLen: n.errBuf.Len, MsgCap: errorCap}
+	r := edge.Reply{Code: rc, MsgLen: n.errBuf.Len, MsgCap: errorCap, Overran: overran}
 	if n.errBuf.Msg != n.msgAddr || n.errBuf.Cap != errorCap {
 		r.BufChanged = true
 	} else {

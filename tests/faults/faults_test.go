@@ -65,6 +65,8 @@ type check struct {
 	warnings []string // rule ids that must (also) be reported as warnings
 	status   string   // the run's status when not derived ("crashed", "hung")
 	step     string   // the crash/hang finding names this step
+	rule     string   // the crash finding's rule when a guard explains it (default lifecycle.crash)
+	says     string   // the crash finding's message contains this
 	args     []string // extra check-plugin arguments
 }
 
@@ -138,8 +140,9 @@ var faults = []fault{
 		host:  &host{op: "pull", code: abi.ResultErrFailed, contains: []string{"message truncated: the plugin set len 4196, past cap 4096"}},
 		check: check{errors: []string{"error.len", "lifecycle.step"}}},
 	{name: "c/msg_past_cap", file: "fault", cfg: map[string]any{"misbehave": "msg_past_cap"},
-		host:  &host{op: "pull", code: abi.ResultErrFailed, gap: "the host has no canary after its error buffer"},
-		check: check{errors: []string{"error.cap", "lifecycle.step"}}},
+		host: &host{op: "pull", violation: true, poisoned: true, contains: []string{"wrote past the error buffer (cap 4096)"}},
+		check: check{errors: []string{"error.cap"}, status: "crashed", step: "on_pull", rule: "error.cap",
+			says: "wrote past the error buffer (cap 4096) during on_pull"}},
 	{name: "c/unsupported_pull_no_message", file: "fault", cfg: map[string]any{"misbehave": "unsupported_pull"},
 		host:  &host{op: "pull", code: abi.ResultErrUnsupported},
 		check: check{errors: []string{"lifecycle.unsupported"}}},
@@ -213,8 +216,9 @@ var faults = []fault{
 
 	// ---- sinks that write where they must not ----
 	{name: "c/send_modifies", file: "fault", cfg: map[string]any{"misbehave": "send_modifies"},
-		host:  &host{op: "send", violation: true, poisoned: true, contains: []string{"modified the batch header"}},
-		check: check{errors: []string{"send.read_only"}}},
+		host: &host{op: "send", violation: true, poisoned: true, contains: []string{"modified the batch header"}},
+		check: check{errors: []string{"send.read_only"}, status: "crashed", step: "on_send", rule: "send.read_only",
+			says: "on_send wrote into the batch it was given to read (the sent batch's header (tremor_batch))"}},
 	{name: "c/bad_outcome", file: "fault", cfg: map[string]any{"misbehave": "bad_outcome"},
 		host:  &host{op: "send", violation: true, poisoned: true, contains: []string{"outcomes[0] is 7"}},
 		check: check{errors: []string{"send.outcome"}}},
@@ -247,8 +251,9 @@ var faults = []fault{
 		host:  &host{op: "create", ok: true},
 		check: check{errors: []string{"create.bad_config"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_bad_trunc", file: "fault", cfg: map[string]any{"misbehave": "config_bad_trunc"},
-		host:  &host{op: "create", ok: true},
-		check: check{errors: []string{"error.utf8", "error.cap", "error.len"}, args: []string{"--bad-config", `fault={"count":2000000000}`}}},
+		host: &host{op: "create", ok: true},
+		check: check{errors: []string{"error.utf8", "error.cap"}, status: "crashed", step: "on_create", rule: "error.cap",
+			says: "wrote past the error buffer (cap 0)", args: []string{"--bad-config", `fault={"count":2000000000}`}}},
 	{name: "c/config_bad_trunc_unchecked", file: "fault", cfg: map[string]any{"misbehave": "config_bad_trunc"},
 		host:  &host{op: "create", ok: true},
 		check: check{}}, // without --bad-config that path is not taken (an info finding says so)
@@ -272,6 +277,22 @@ var faults = []fault{
 	{name: "c/bad_log", file: "fault", cfg: map[string]any{"misbehave": "bad_log"},
 		host:  &host{op: "stop", ok: true},
 		check: check{warnings: []string{"host.log"}}},
+
+	// ---- kept pointers: memory lent to a hook, used in a later one
+	// (check-plugin's guards make it fault; in process it may read
+	// anything, so no host row) ----
+	{name: "c/keep_config", file: "fault", cfg: map[string]any{"misbehave": "keep_config"},
+		check: check{errors: []string{"memory.kept_pointer"}, status: "crashed", step: "on_connect", rule: "memory.kept_pointer",
+			says: "used memory from on_create after it returned (kept pointer to the config"}},
+	{name: "c/keep_room", file: "fault", cfg: map[string]any{"misbehave": "keep_room"},
+		check: check{errors: []string{"memory.kept_pointer"}, status: "crashed", step: "on_pull", rule: "memory.kept_pointer",
+			says: "used memory from on_pull after it returned (kept pointer to the room's events)"}},
+	{name: "c/keep_ids", file: "fault", cfg: map[string]any{"misbehave": "keep_ids"},
+		check: check{errors: []string{"memory.kept_pointer"}, status: "crashed", step: "on_fail", rule: "memory.kept_pointer",
+			says: "used memory from on_ack after it returned (kept pointer to the ids array)"}},
+	{name: "c/keep_batch", file: "fault", cfg: map[string]any{"misbehave": "keep_batch"},
+		check: check{errors: []string{"memory.kept_pointer"}, status: "crashed", step: "on_pause", rule: "memory.kept_pointer",
+			says: "used memory from on_send after it returned (kept pointer to the sent batch's events)"}},
 
 	// ---- crashes and hangs: check-plugin only (in-process they end the test) ----
 	{name: "c/crash_at_create", file: "fault", cfg: map[string]any{"crash_at": "create"},
@@ -654,11 +675,17 @@ func TestFaultsCheckPlugin(t *testing.T) {
 				if f.check.status == "hung" {
 					rule = "lifecycle.hang"
 				}
+				if f.check.rule != "" {
+					rule = f.check.rule
+				}
 				fd := rep.Find(rule, conformance.SevError, f.conn())
 				require.NotNil(t, fd, "%s finding:%s", rule, describeFindings(rep))
 				assert.Contains(t, fd.Step, f.check.step)
 				assert.Contains(t, fd.Message, f.check.status+" during "+f.check.step)
-				if f.check.status == "crashed" {
+				switch {
+				case f.check.says != "":
+					assert.Contains(t, fd.Message, f.check.says)
+				case f.check.status == "crashed":
 					assert.Contains(t, fd.Message, "; likely causes: ", "a crash names what usually causes it there")
 				}
 			}
