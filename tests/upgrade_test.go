@@ -267,6 +267,35 @@ from = "p"
 to = "sink"
 `
 
+// goInHostFlow runs a Go plugin inside the host (isolation = "none").
+const goInHostFlow = `
+[flow]
+name = "g"
+batch_size = 16
+
+[[connector]]
+id = "src"
+type = "metronome"
+config = { interval_ms = 1, count = 0 }
+
+[[connector]]
+id = "sink"
+type = "bench_go_sink"
+codec = "json"
+isolation = "none"
+config = { check = false }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "src"
+to = "p"
+[[link]]
+from = "p"
+to = "sink"
+`
+
 const echoSourceFlow = `
 [flow]
 name = "e"
@@ -309,13 +338,16 @@ func TestUpgradeRefused(t *testing.T) {
 	neverConnects := testenv.CBuild(t, "tests/fixtures/fixture.c", `.version = "0.1.0"`, `.version = "0.2.0"`,
 		`{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "0"`, `{.name = "retry_connects", .type = TREMOR_VALUE_UINT, .default_json = "1000000000"`)
 
-	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
+	goInHost := testenv.GoBuild(t, "bench_go-go", `Version:     "0.1.0"`, `Version:     "0.2.0"`)
+
+	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so", "libtremor_bench_go.so")
 	u.install(t, testenv.Fixture(t, "fixture"), "libtremor_fixture.so")
 	dir := t.TempDir()
 	flows := filepath.Join(dir, "flows")
 	require.NoError(t, os.Mkdir(flows, 0o755))
 	writeFlow(t, flows, "m.toml", refusedFlows)
 	writeFlow(t, flows, "e.toml", echoSourceFlow)
+	writeFlow(t, flows, "g.toml", goInHostFlow)
 	s := startServeBin(t, u.bin, flows)
 	metronomeFile := filepath.Join(u.plugins, "libtremor_metronome.so")
 	oldSum := sha256File(t, metronomeFile)
@@ -341,6 +373,8 @@ func TestUpgradeRefused(t *testing.T) {
 			[]string{`no longer provide connector type "metronome"`, "the running version keeps going"}},
 		{"config no longer validates", "metronome", renamedField, "libtremor_metronome.so", 0o755, nil,
 			[]string{"its config does not validate against version 0.3.0", "interval_ms", "tremorctl inspect metronome"}},
+		{"Go plugin in the host", "bench_go", goInHost, "libtremor_bench_go.so", 0o755, nil,
+			[]string{`flow "g"`, "is a Go plugin running inside the host", `isolation = "process"`}},
 		{"cannot connect: rolled back", "fixture", neverConnects, "libtremor_fixture.so", 0o755, []string{"--connect-timeout", "2s"},
 			[]string{`connector "echo"`, "rolled back", "fixture 0.1.0", "could not connect within 2s", "the old ones never stopped"}},
 	}

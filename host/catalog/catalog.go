@@ -77,6 +77,16 @@ func (t pluginType) CheckConfig(cfg map[string]any) (map[string]any, error) {
 	return t.c.CheckConfig(cfg)
 }
 
+// Replaceable implements runtime.Replaceable: a Go plugin loaded into the
+// host cannot be loaded a second time beside itself (two Go runtimes), so
+// only its isolated instances can be upgraded live.
+func (t pluginType) Replaceable(pl runtime.Placement) error {
+	if !pl.Process && autoIsolated(t.c.Plugin) {
+		return fmt.Errorf("%s is a Go plugin running inside the host, where a second build cannot be loaded beside it; run it isolated (isolation = \"process\" or \"auto\" with tremor-runner installed), or redeploy the flow", t.Origin())
+	}
+	return nil
+}
+
 // autoIsolated says whether "auto" runs a plugin in a child process: Go
 // plugins do, so that no second Go runtime runs in the host.
 func autoIsolated(p *plugin.Plugin) bool { return strings.HasPrefix(p.SDK, "pdk-go") }

@@ -34,6 +34,13 @@ type Built interface {
 	Build() Build
 }
 
+// Replaceable is a Built type that may refuse to have a running instance
+// replaced by one of its build where pl places it (a library that cannot
+// be loaded twice into one process).
+type Replaceable interface {
+	Replaceable(pl Placement) error
+}
+
 // upgradeState is a node's side of live upgrades: the build it runs now
 // and the channel its role's goroutine takes swap requests from.
 type upgradeState struct {
@@ -183,6 +190,12 @@ func (r *Runtime) PlanUpgrade(m UpgradeMatch, cat Catalog) (*UpgradePlan, error)
 		if err != nil {
 			fail("%v", err)
 			continue
+		}
+		if rp, ok := typ.(Replaceable); ok {
+			if err := rp.Replaceable(place); err != nil {
+				fail("%v", err)
+				continue
+			}
 		}
 		cfg, err := typ.CheckConfig(n.conn.Config)
 		if err != nil {
