@@ -568,6 +568,20 @@ func TestUpgradeCLIErrors(t *testing.T) {
 	assert.Contains(t, stderr, "live upgrade is not available here: run the flow with tremorctl serve")
 	p.signal(os.Interrupt)
 	assert.Equal(t, 0, p.wait())
+
+	// With a token: refused without it, answered with it.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("s3cret-upgrade-token\n"), 0o600))
+	s := startServe(t, "--api-token-file", tokenFile)
+	code, _, stderr = s.upgradeCLI()
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, "this request needs the API token")
+	code, stdout, stderr := s.upgradeCLI("--api-token-file", tokenFile)
+	assert.Equal(t, 0, code, "%s", stderr)
+	assert.Contains(t, stdout, "nothing to upgrade")
+	assert.NotContains(t, s.stderr.String()+stderr, "s3cret-upgrade-token", "the token is never logged")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
 }
 
 const fullRateFlow = `
