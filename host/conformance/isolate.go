@@ -309,10 +309,27 @@ func starvedSince(before, now map[string]time.Duration) time.Duration {
 }
 
 func runChild(o Options, child ChildCommand, col *collector, deadline time.Time) (bool, error) {
+	cmd, out, lines, err := startChild(o, child)
+	if err != nil {
+		return false, err
+	}
+	completed, killed, starved := follow(cmd, lines, col, deadline)
+	waitErr := cmd.Wait()
+	col.pluginOutput(out.String())
+	if completed {
+		return true, nil
+	}
+	col.childDied(o, killed, starved, exitDescription(cmd.ProcessState, waitErr), out.String())
+	return false, nil
+}
+
+// startChild starts a check process with options o and returns it, what it
+// prints (stdout and stderr, bounded) and its protocol lines.
+func startChild(o Options, child ChildCommand) (*exec.Cmd, *tail, <-chan wire, error) {
 	cmd := child()
 	in, err := json.Marshal(o)
 	if err != nil {
-		return false, err
+		return nil, nil, nil, err
 	}
 	cmd.Stdin = bytes.NewReader(in)
 	out := &tail{max: 16 << 10}
@@ -320,18 +337,19 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 	cmd.WaitDelay = 2 * time.Second // plugin-started processes holding the pipes
 	r, w, err := os.Pipe()
 	if err != nil {
-		return false, err
+		return nil, nil, nil, err
 	}
-	defer r.Close()
 	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return false, fmt.Errorf("cannot start the check process %s: %w", cmd.Path, err)
+		r.Close()
+		return nil, nil, nil, fmt.Errorf("cannot start the check process %s: %w", cmd.Path, err)
 	}
 	w.Close()
 	lines := make(chan wire, 64)
 	go func() {
 		defer close(lines)
+		defer r.Close()
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
@@ -341,8 +359,15 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 			}
 		}
 	}()
-	completed := false
-	killed := "" // "hang" or "timeout"
+	return cmd, out, lines, nil
+}
+
+// follow applies the child's protocol lines to col until the child closes
+// fd 3 (it exited), and kills it when a step outlives its limit ("hang")
+// or the check its deadline ("timeout"). It returns whether the child said
+// it was done, why it was killed, and the CPU wait granted to the last
+// step.
+func follow(cmd *exec.Cmd, lines <-chan wire, col *collector, deadline time.Time) (completed bool, killed string, starved time.Duration) {
 	col.inStep = false
 	overall := time.NewTimer(time.Until(deadline))
 	defer overall.Stop()
@@ -353,7 +378,6 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 	// child's threads when the step began, starved the extension granted
 	// so far.
 	var waited0 map[string]time.Duration
-	var starved time.Duration
 	for {
 		var stepTimer <-chan time.Time
 		if col.inStep && killed == "" {
@@ -366,7 +390,7 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 		select {
 		case m, ok := <-lines:
 			if !ok {
-				goto exited
+				return completed, killed, starved
 			}
 			if m.T == "done" {
 				completed = true
@@ -387,12 +411,11 @@ func runChild(o Options, child ChildCommand, col *collector, deadline time.Time)
 			_ = cmd.Process.Kill()
 		}
 	}
-exited:
-	waitErr := cmd.Wait()
-	col.pluginOutput(out.String())
-	if completed {
-		return true, nil
-	}
+}
+
+// childDied reports the step a check process died in: hung (killed),
+// crashed, or a guard's fault (guard.go) named by its rule.
+func (col *collector) childDied(o Options, killed string, starved time.Duration, exit, output string) {
 	where := "between steps (after " + orDash(col.lastStep) + ")"
 	if col.inStep {
 		where = "during " + col.curStep
@@ -417,17 +440,16 @@ exited:
 		f.Message = fmt.Sprintf("the check did not finish within %s (%s); check-plugin killed the process", o.timeout(), where)
 	default:
 		f.Rule = RuleCrash
-		f.Message = fmt.Sprintf("crashed %s: %s%s; likely causes: %s", where, exitDescription(cmd.ProcessState, waitErr), crashDetail(out.String()), crashCauses(col))
-		if rule, what, ok := col.guarded.guardFault(out.String(), col.curStep); ok {
+		f.Message = fmt.Sprintf("crashed %s: %s%s; likely causes: %s", where, exit, crashDetail(output), crashCauses(col))
+		if rule, what, ok := col.guarded.guardFault(output, col.curStep); ok {
 			f.Rule = rule
-			f.Message = fmt.Sprintf("crashed %s: %s (%s)", where, what, exitDescription(cmd.ProcessState, waitErr))
+			f.Message = fmt.Sprintf("crashed %s: %s (%s)", where, what, exit)
 		}
 	}
 	col.finding(f)
 	if col.running != "" {
 		col.rep.run(col.curConn, col.curRun).Status = status
 	}
-	return false, nil
 }
 
 // crashCauses names what usually makes a plugin crash at that point.
