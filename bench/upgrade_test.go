@@ -105,12 +105,17 @@ to = "dst"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := r.Run(ctx); done <- err }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				b.Error(err)
+			}
 		}
-	}()
+	}
+	defer stop()
 	const settle, window = 500 * time.Millisecond, 300 * time.Millisecond
 	time.Sleep(settle) // connected, at full rate
 	var gap, base, pause time.Duration
@@ -146,10 +151,16 @@ to = "dst"
 		pause = max(pause, p)
 	}
 	b.StopTimer()
+	stop()
+	stats := map[string]runtime.Stats{}
 	for _, s := range r.Stats() {
 		if s.Fails != 0 || s.Errors != 0 {
 			b.Fatalf("%s: %+v: an upgrade failed events", s.Connector, s)
 		}
+		stats[s.Connector] = s
+	}
+	if src, dst := stats["src"], stats["dst"]; src.In != src.Acks || dst.Out != src.Out {
+		b.Fatalf("source %+v, sink %+v: want every event pulled acked and every event routed delivered", src, dst)
 	}
 	b.ReportMetric(float64(gap.Microseconds())/1000, "gap-ms")
 	b.ReportMetric(float64(base.Microseconds())/1000, "base-gap-ms")
