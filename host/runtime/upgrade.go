@@ -213,14 +213,14 @@ func (r *Runtime) PlanUpgrade(m UpgradeMatch, cat Catalog) (*UpgradePlan, error)
 func sorted(s []string) []string { slices.Sort(s); return s }
 
 // Prepare creates and connects every new instance, and starts the sinks,
-// while the old ones keep running. A connect is retried as the connector's reconnect
-// policy says, within timeout; when one cannot be created, connected or
-// started, every new instance is destroyed again: the old ones were not
-// touched (rolled back).
+// while the old ones keep running. A connect is retried as the
+// connector's reconnect policy says, within timeout; when one cannot be
+// created, connected or started, every new instance is destroyed again:
+// the old ones were not touched (rolled back).
 func (p *UpgradePlan) Prepare(timeout time.Duration) error {
 	p.timeout = timeout
 	for i, st := range p.steps {
-		if err := st.prepare(p.r, timeout); err != nil {
+		if err := st.prepare(timeout); err != nil {
 			for _, done := range p.steps[:i+1] {
 				if done.inst != nil {
 					done.inst.Destroy()
@@ -233,7 +233,7 @@ func (p *UpgradePlan) Prepare(timeout time.Duration) error {
 	return nil
 }
 
-func (st *upgradeStep) prepare(r *Runtime, timeout time.Duration) error {
+func (st *upgradeStep) prepare(timeout time.Duration) error {
 	n := st.n
 	inst, err := st.typ.Create(n.conn.ID, st.config, st.place, n.base)
 	if err == nil && inst == nil {
