@@ -24,4 +24,8 @@
 //   - BenchmarkLoadPlugin and BenchmarkListPlugins100 measure load cost: one
 //     plugin.Load of a fresh copy of a plugin file, and `tremorctl
 //     list-plugins` over a directory of 100 plugin files.
+//   - BenchmarkUpgradeGap upgrades plugin "bench" live under a full-rate
+//     flow and reports the longest gap in the sink's deliveries around an
+//     upgrade against the longest without one (docs/benchmarks.md, "Live
+//     upgrade").
 package bench
