@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"tremorhost/abi"
+	"tremorhost/host/internal/cmem"
 )
 
 const (
@@ -127,13 +129,57 @@ type Instance struct {
 	poisoned  error
 	panicked  bool  // poisoned by TREMOR_ERR_PANIC: only on_destroy follows
 	ended     Hooks // on_drain / on_stop called since the instance was poisoned
+
+	guards  bool          // SetContractGuards was on at Create
+	retired []*cmem.Arena // rooms of earlier pulls, inaccessible (guards)
+}
+
+// contractGuards: see SetContractGuards.
+var contractGuards atomic.Bool
+
+// SetContractGuards turns on, for instances created afterwards, the memory
+// guards of `tremorctl run --check-contract` where the batch is this
+// process's own memory (in-process plugins): a sent batch is read-only
+// during on_send, and each pull gets a fresh room while the last one is
+// poisoned and made inaccessible, so a write into a sent batch or a use of
+// a room after on_pull returned faults in the hook that does it. Slower;
+// for authors debugging a plugin against real traffic.
+func SetContractGuards(on bool) { contractGuards.Store(on) }
+
+// maxRetiredRooms bounds the rooms an instance keeps inaccessible.
+const maxRetiredRooms = 64
+
+// guarded reports whether b gets the guards (private memory only: a
+// mapping shared with a plugin's process is protected in that process).
+func (i *Instance) guarded(b *Batch) bool {
+	return i.guards && b.shared == nil && b.arena != nil && b.arena.FD() < 0
+}
+
+// freshRoom moves b to a new mapping of the same room and retires the old
+// one (guards).
+func (i *Instance) freshRoom(b *Batch) {
+	old := b.arena
+	b.arena = nil // kept: mapArena would unmap it
+	if err := b.mapArena(b.caps); err != nil {
+		b.arena = old
+		return
+	}
+	if old.Retire() != nil {
+		old.Free()
+		return
+	}
+	i.retired = append(i.retired, old)
+	if len(i.retired) > maxRetiredRooms {
+		i.retired[0].Free()
+		i.retired = i.retired[1:]
+	}
 }
 
 // Create calls on_create through t with the checked, encoded config and
 // returns the instance. When it fails, t is not destroyed: its creator
 // releases it. log is the instance's logger (tagged).
 func Create(t Transport, who Who, hooks Hooks, log zerolog.Logger, config []abi.Value, bytes []byte) (*Instance, error) {
-	i := &Instance{who: who, hooks: hooks, log: log, t: t}
+	i := &Instance{who: who, hooks: hooks, log: log, t: t, guards: contractGuards.Load()}
 	rep, err := t.Create(who.Alias, config, bytes)
 	if err != nil {
 		return nil, err
@@ -310,6 +356,9 @@ func (i *Instance) Pull(b *Batch, wait time.Duration) error {
 	}
 	ms := uint32(min(max(wait.Milliseconds(), 0), maxWaitMs))
 	for try := 0; ; try++ {
+		if try == 0 && i.guarded(b) {
+			i.freshRoom(b)
+		}
 		b.prepareRoom()
 		rep, err := i.t.Pull(b, ms)
 		if err != nil {
@@ -398,7 +447,11 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	out = out[:n]
 	failAll(out)
 	b.prepareSend()
+	guarded := i.guarded(b) && b.arena.ReadOnly() == nil
 	rep, err := i.t.Send(b, out)
+	if guarded {
+		_ = b.arena.Writable()
+	}
 	if err != nil {
 		return err
 	}
@@ -433,4 +486,8 @@ func (i *Instance) Destroy() {
 	}
 	i.destroyed = true
 	i.t.Destroy()
+	for _, a := range i.retired {
+		a.Free()
+	}
+	i.retired = nil
 }

@@ -35,6 +35,13 @@ const crashWatchCmd = "__crash-watch"
 // crashing goroutine comes first, the rest is only drained.
 const maxCrashReport = 1 << 20
 
+// crashWatchGuards: run --check-contract is on; the watcher's last words
+// then say which guard a fault in a hook most likely hit.
+var crashWatchGuards bool
+
+// guardsHint follows the last words under --check-contract.
+const guardsHint = `tremorctl run --check-contract guards memory lent to in-process plugins: a fault during on_send is most likely a write into the batch it was given to read (rule send.read_only), a fault in a later hook a use of a room from an earlier on_pull after it returned (rule memory.kept_pointer); tremorctl check-plugin names which, with the connector's config.`
+
 // watchCrashes is set by main: only the real tremorctl binary starts a
 // watcher (a test binary that calls run would re-execute itself).
 var watchCrashes bool
@@ -43,6 +50,7 @@ var watchCrashes bool
 // watcher and exits; in tremorctl it lets `run` start a watcher.
 func crashWatchInit() {
 	if len(os.Args) > 1 && os.Args[1] == crashWatchCmd {
+		crashWatchGuards = len(os.Args) > 2 && os.Args[2] == "--guards"
 		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4))
 	}
 	watchCrashes = true
@@ -80,6 +88,9 @@ func (c *cli) spawnCrashWatch() error {
 	}
 	defer w.Close() // SetCrashOutput keeps a close-on-exec copy
 	cmd := exec.Command(self, crashWatchCmd)
+	if crashWatchGuards {
+		cmd.Args = append(cmd.Args, "--guards")
+	}
 	cmd.ExtraFiles = []*os.File{r, table} // fds 3 and 4
 	cmd.Stderr = os.Stderr                // stdin and stdout: /dev/null
 	err = cmd.Start()
@@ -120,6 +131,9 @@ func crashWatch(report *os.File, tableFD int) int {
 	}
 	if msg := plugin.LastWords("tremorctl", dump, table); msg != "" {
 		fmt.Fprintln(os.Stderr, msg)
+		if crashWatchGuards {
+			fmt.Fprintln(os.Stderr, guardsHint)
+		}
 	}
 	return 0
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tremorhost/host/catalog"
+	"tremorhost/host/edge"
 	"tremorhost/host/flow"
 	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
@@ -101,9 +102,14 @@ func (c *cli) runFlow(args []string) int {
 	quiet := fs.Bool("quiet", false, "print no summary at the end (it goes to stderr)")
 	api := fs.String("api", "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898")
 	tokenFile := fs.String("api-token-file", "", "with --api: file holding the bearer token for DELETE (required off loopback)")
+	checkContract := fs.Bool("check-contract", false, "guard memory lent to in-process plugins as check-plugin does (sent batches read-only during on_send, each pull a fresh room, the last one made inaccessible): a plugin that breaks the rule faults in the hook that does it; slower, for debugging a plugin against real traffic")
 	rest, err := parseInterleaved(fs, args)
 	if err != nil {
 		return flagStatus(err)
+	}
+	if *checkContract {
+		edge.SetContractGuards(true)
+		crashWatchGuards = true
 	}
 	if c.level == "warn" && !c.levelSet {
 		c.level = "info" // a running flow says what it does
