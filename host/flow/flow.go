@@ -28,12 +28,15 @@ const (
 
 // Flow is a checked flow file.
 type Flow struct {
-	Name       string
-	File       string
-	BatchSize  int // events per batch between a plugin and the runtime
-	Connectors []Connector
-	Pipelines  []Pipeline
-	Links      []Link
+	Name      string
+	File      string
+	BatchSize int // events per batch between a plugin and the runtime
+	// BatchSizeSet: the file set batch_size (else BatchSize is the default,
+	// which the runtime may adapt to where a connector runs).
+	BatchSizeSet bool
+	Connectors   []Connector
+	Pipelines    []Pipeline
+	Links        []Link
 
 	lines  keyLines
 	tables lineTables
@@ -515,7 +518,7 @@ func (f *Flow) buildSettings(raw *rawFlow) error {
 		if *b < 1 || *b > maxBatchSize {
 			return f.errAt(fmt.Sprintf("batch_size must be between 1 and %d, got %d", maxBatchSize, *b), "flow", "batch_size")
 		}
-		f.BatchSize = *b
+		f.BatchSize, f.BatchSizeSet = *b, true
 	}
 	return nil
 }

@@ -70,9 +70,9 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	n := k.node
 	k.r = r
 	k.inst = n.instance(roleSink)
-	k.outcomes = make([]uint8, r.flow.BatchSize)
+	k.outcomes = make([]uint8, n.batch)
 	var err error
-	if k.batch, err = edge.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
+	if k.batch, err = edge.NewBatch(roomFor(n.batch)); err != nil {
 		k.err, k.dead = err, true
 	} else {
 		defer func() { k.batch.Free() }()
@@ -115,7 +115,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 			}
 		}
 		// Top up from the queue without waiting, to send full batches.
-		for open && len(k.pending) < r.flow.BatchSize {
+		for open && len(k.pending) < n.batch {
 			select {
 			case evs, ok := <-k.in:
 				if !ok {
@@ -169,7 +169,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 	k.sent = k.sent[:0]
 	var encodeFailed []int
 	for i := range k.pending {
-		if b.Len() == k.r.flow.BatchSize {
+		if b.Len() == k.node.batch {
 			break
 		}
 		e := &k.pending[i]

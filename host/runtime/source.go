@@ -143,9 +143,9 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	s.window = newWindow(r.opts.Window, s.record)
 	// Partial frames may hold up to half the window, and never so much
 	// that a batch no longer fits (the source would wait for itself).
-	s.maxCarry = min(r.opts.Window/2, r.opts.Window-r.flow.BatchSize)
+	s.maxCarry = min(r.opts.Window/2, r.opts.Window-n.batch)
 	var err error
-	if s.batch, err = edge.NewBatch(roomFor(r.flow.BatchSize)); err != nil {
+	if s.batch, err = edge.NewBatch(roomFor(n.batch)); err != nil {
 		s.err = err
 		n.roleDone(inst)
 		return
@@ -180,7 +180,7 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 			return
 		}
 		s.dropStale()
-		if s.window.free() < r.flow.BatchSize {
+		if s.window.free() < n.batch {
 			s.setPaused(true) // downstream is behind: wait for settlements
 			select {
 			case <-s.inbox.signal:
