@@ -28,6 +28,12 @@
 //     kinds are the host's job): TREMOR_ERR_CONFIG with a message, into
 //     error buffers of several caps;
 //   - log calls: levels, UTF-8, never with a ctx after on_destroy;
+//   - memory guards (in the child only, see guard.go): every hook gets
+//     fresh mappings (a room per pull, the ids, the config, a sent batch and
+//     its outcomes), poisoned and made inaccessible when it returns; a sent
+//     batch is read-only during on_send; the error buffer ends at an
+//     inaccessible page. A fault in one of them is reported by its rule
+//     (memory.kept_pointer, send.read_only, error.cap), not as a crash;
 //   - repeated create/destroy (200 times) without RSS or file descriptors
 //     growing (a suspected leak is reported with the numbers).
 //

@@ -31,7 +31,11 @@ full batch, ack/fail, pause, resume, drain, stop, destroy), error paths
 kinds are checked by the host, never by the plugin), the error buffer, log
 calls, and repeated create/destroy for leaks. Each finding names the rule
 it breaks. The checks run in a child process: a plugin that crashes or
-hangs is reported with the step it was in. Exit status: 0 when no rule is
+hangs is reported with the step it was in. There, memory lent to a hook
+(rooms, ids, the config, sent batches) is made inaccessible when the hook
+returns, sent batches are read-only during on_send and the error buffer
+ends at an inaccessible page: a kept pointer, a write into a sent batch or
+past the error buffer faults at once and is reported by rule. Exit status: 0 when no rule is
 broken (warnings allowed), 1 when one is, 2 for usage errors.
 
 options:
