@@ -11,11 +11,9 @@ package tests
 // never assert how long anything took.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -456,25 +454,11 @@ func statsTable(t testing.TB, out string) map[string][6]uint64 {
 // `tremorctl run` without a flow file runs the built-in example: C
 // metronome and Go generator into the Rust file sink and the C counter.
 func TestTremorctlRunExample(t *testing.T) {
-	bin := tremorctl(t)
 	tmp := t.TempDir()
-	cmd := exec.Command(bin, "run")
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp) // where the example writes
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	done := make(chan error, 1)
-	require.NoError(t, cmd.Start())
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "tremorctl run failed\nstdout:\n%s\nstderr:\n%s", stdout.String(), lastLines(stderr.String(), 30))
-	case <-time.After(flowDeadline):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("tremorctl run did not finish within %s\nstdout:\n%s\nstderr:\n%s", flowDeadline, stdout.String(), lastLines(stderr.String(), 30))
-	}
+	code, stdout, stderr := tremorctlExit(t, "", []string{"TMPDIR=" + tmp}, "run") // TMPDIR: where the example writes
+	require.Equal(t, 0, code, "tremorctl run failed\nstdout:\n%s\nstderr:\n%s", stdout, lastLines(stderr, 30))
 
-	rows := statsTable(t, stderr.String())
+	rows := statsTable(t, stderr)
 	// in, out, errors, acks, fails, discarded
 	assert.Equal(t, [6]uint64{20, 20, 0, 20, 0, 0}, rows["ticks"], "ticks")
 	gen := rows["generator"]
@@ -483,7 +467,7 @@ func TestTremorctlRunExample(t *testing.T) {
 	assert.Equal(t, [6]uint64{30, 30, 0, 0, 0, 0}, rows["out"], "out")
 
 	path := filepath.Join(tmp, "tremor-example.jsonl")
-	assert.Contains(t, stdout.String(), "wrote 30 lines to "+path)
+	assert.Contains(t, stdout, "wrote 30 lines to "+path)
 	assert.Len(t, fileLines(t, path), 30)
 }
 
@@ -491,7 +475,6 @@ func TestTremorctlRunExample(t *testing.T) {
 // what is wrong in a bad one, whether the flow file itself is wrong or a
 // connector's config does not fit its plugin.
 func TestTremorctlValidate(t *testing.T) {
-	bin := tremorctl(t)
 	dir := t.TempDir()
 	good := newFlow("check").
 		Connector("ticks", Conn{Type: "metronome", Config: cfg("interval_ms", 10, "count", 5)}).
@@ -501,19 +484,7 @@ func TestTremorctlValidate(t *testing.T) {
 		Link("pass", "out").
 		TOML()
 	run := func(name, text string) (int, string, string) {
-		path := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
-		cmd := exec.Command(bin, "validate", path)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else {
-			require.NoError(t, err)
-		}
-		return code, stdout.String(), stderr.String()
+		return tremorctlExit(t, "", nil, "validate", writeFlow(t, dir, name, text))
 	}
 
 	code, stdout, stderr := run("good.toml", good)

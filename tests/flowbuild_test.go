@@ -17,6 +17,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tremorhost/host/flow"
 )
 
 // toml is text written into a flow file as it is: an inline table from
@@ -237,4 +243,64 @@ func benchSource() Conn {
 func (c Conn) reconnect(initialMs, maxMs int) Conn {
 	c.Reconnect = cfg("initial_ms", initialMs, "max_ms", maxMs)
 	return c
+}
+
+// The builder's layout, which tests that assert line numbers rely on, and
+// a flow the host parses.
+func TestFlowBuilderLayout(t *testing.T) {
+	got := newFlow("f").Batch(8).
+		Connector("in", Conn{Type: "tcp_server", Codec: "json", Pre: lineFraming, Config: cfg("url", "127.0.0.1:1")}).
+		Connector("out", Conn{Type: "stdout", Codec: "binary", Isolation: "none", Post: []string{}, Config: cfg("stream", "stderr")}.reconnect(10, 40)).
+		Pipeline("route", Route{Field: "seq", Op: "lt", Value: 3, Discard: true}, Route{Field: "ok", Op: "eq", Value: true, To: "tail"}).
+		Chain("in", "route", "out").
+		Link("route/tail", "out").
+		TOML()
+	want := `[flow]
+name = "f"
+batch_size = 8
+
+[[connector]]
+id = "in"
+type = "tcp_server"
+codec = "json"
+preprocessors = ["lines"]
+config = { url = "127.0.0.1:1" }
+
+[[connector]]
+id = "out"
+type = "stdout"
+codec = "binary"
+isolation = "none"
+postprocessors = []
+config = { stream = "stderr" }
+reconnect = { initial_ms = 10, max_ms = 40 }
+
+[[pipeline]]
+id = "route"
+[[pipeline.route]]
+field = "seq"
+op = "lt"
+value = 3
+discard = true
+[[pipeline.route]]
+field = "ok"
+op = "eq"
+value = true
+to = "tail"
+
+[[link]]
+from = "in"
+to = "route"
+[[link]]
+from = "route"
+to = "out"
+[[link]]
+from = "route/tail"
+to = "out"
+`
+	require.Equal(t, want, got)
+	f, err := flow.Parse("f.toml", []byte(got))
+	require.NoError(t, err)
+	assert.Len(t, f.Connectors, 2)
+	assert.Len(t, f.Links, 3)
 }
