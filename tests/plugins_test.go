@@ -24,6 +24,11 @@ import (
 
 // All bundled plugins (C, Rust, two Go c-shared libraries) load into this
 // one process, side by side, and provide exactly their connectors.
+
+// hostABI is the ABI version of this header, which every bundled plugin
+// and fixture is built against.
+var hostABI = fmt.Sprintf("%d.%d", abi.ABIMajor, abi.ABIMinor)
+
 func TestBundledPluginsLoadTogether(t *testing.T) {
 	var files []string
 	for f := range bundled {
@@ -41,7 +46,7 @@ func TestBundledPluginsLoadTogether(t *testing.T) {
 			assert.Same(t, c, reg.Connector(c.Name))
 		}
 		assert.ElementsMatch(t, conns, names, f)
-		assert.Equal(t, "1.0", p.ABI())
+		assert.Equal(t, hostABI, p.ABI(), "built against this header")
 		assert.NotEmpty(t, p.SDK, "%s declares its sdk", f)
 	}
 }
@@ -354,7 +359,7 @@ func TestTremorctlListsBundledPlugins(t *testing.T) {
 	for i, l := range listed {
 		byFile[filepath.Base(l.Path)] = i
 		assert.Nil(t, l.Error, "%s: %v", l.Path, l.Error)
-		assert.Equal(t, "1.0", l.ABI)
+		assert.Equal(t, hostABI, l.ABI)
 		assert.NotEmpty(t, l.Name)
 		assert.NotEmpty(t, l.Version)
 	}
@@ -442,7 +447,7 @@ func TestListPluginsShowsWhatARefusedFileSaid(t *testing.T) {
 	require.NotNil(t, bd.ABI)
 	assert.NotEmpty(t, *bd.Name)
 	assert.NotEmpty(t, *bd.Version)
-	assert.Equal(t, "1.0", *bd.ABI)
+	assert.Equal(t, hostABI, *bd.ABI)
 
 	am := listed[1]
 	require.NotNil(t, am.Error)
@@ -523,11 +528,15 @@ func TestCheckPluginRedactsSecrets(t *testing.T) {
 		want    string // in stdout
 		wantErr string // in stderr
 	}{
-		// fixture_types accepts configs of the wrong type, a rule it breaks
-		// on purpose: exit status 1 with a report
-		{"text", []string{"--config", good}, 1,
+		// a passing report shows the run's config redacted ...
+		{"text", []string{"--config", good}, 0,
+			`connector fixture_types, config {"host":"example.org","password":"<redacted>"}: OK`, ""},
+		// ... and so does a failing one: fixture_types accepts anything,
+		// so a --bad-config it should refuse fails the check (exit 1),
+		// and that config's secret value is not shown either
+		{"failing", []string{"--config", good, "--bad-config", `fixture_types={"password": "` + secret + `x"}`}, 1,
 			`connector fixture_types, config {"host":"example.org","password":"<redacted>"}: FAILED`, ""},
-		{"json", []string{"--json", "--config", good}, 1,
+		{"json", []string{"--json", "--config", good, "--bad-config", `fixture_types={"password": "` + secret + `x"}`}, 1,
 			`"config": "{\"host\":\"example.org\",\"password\":\"<redacted>\"}"`, ""},
 		{"bad json", []string{"--config", `fixture_types={"password": ` + secret + `}`}, 2,
 			"", "tremorctl: check-plugin: --config fixture_types=...: not valid JSON at byte 14; the text is not shown"},
