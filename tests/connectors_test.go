@@ -721,7 +721,6 @@ func TestConnectorTCPClientPeerNeverReads(t *testing.T) {
 	fr.waitFor("the write timeout dropped the connection", func() bool {
 		return fr.logs.find("out", "the peer did not acknowledge") != ""
 	})
-	acksAtDrop := fr.stat("lines").Acks
 
 	stats, err := fr.wait() // the file source ends once every line is acked
 	require.NoError(t, err)
@@ -739,11 +738,15 @@ func TestConnectorTCPClientPeerNeverReads(t *testing.T) {
 	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
 		firstLines = strings.Split(text[:i], "\n")
 	}
-	assert.LessOrEqual(t, uint64(len(firstLines)), acksAtDrop, "no line on the stuck connection beyond what was acked when it was dropped")
 	assert.NotEmpty(t, firstLines, "the peer's buffer took some lines before it filled")
 	peer.waitLines(t, n-len(firstLines))
 	all := append(firstLines, peer.all()...)
-	seqSet(t, all, n) // every line exactly once: nothing acked was lost, nothing sent twice
+	// Every line exactly once across both connections: a line the stuck
+	// peer holds was acked and not sent again (else a duplicate), and a
+	// line it does not hold was retried on the new connection (else a
+	// gap). Comparing with the source's ack counter at the moment of the
+	// drop would race the settlements still on their way to it.
+	seqSet(t, all, n)
 }
 
 // waitLines waits until the server received at least want complete lines.
