@@ -163,126 +163,163 @@ func (k *sink) failPending() {
 // and settles each event by its outcome. Events answered RETRY, and all
 // undelivered ones after a lost connection, stay pending.
 func (k *sink) sendBatch(giveUp <-chan struct{}) {
+	failedBack := k.fillBatch()
+	settled := k.settledFor(len(k.pending))
+	for _, i := range failedBack {
+		k.verdict(k.pending[i], true)
+		settled[i] = true
+	}
+	var err error
+	retry := false
+	if b := k.batch; b.Len() > 0 {
+		out := k.outcomes[:b.Len()]
+		err = k.inst.Send(b, out)
+		retry = k.settle(out, err, settled)
+		if err != nil && k.sendFailed(err) {
+			k.report()
+			k.compact(settled)
+			k.giveUp(err)
+			return
+		}
+	}
+	k.report()
+	k.compact(settled)
+	if retry && err == nil {
+		backoff(k.node.conn.Reconnect, 2, giveUp) // the sink asked to be given time
+	}
+}
+
+// fillBatch puts pending events into k.batch, in order, until it is full;
+// k.sent gets their places in k.pending. It returns the places of the
+// events that could not be encoded or put in: those are failed back.
+func (k *sink) fillBatch() (failedBack []int) {
 	n := k.node
-	b := k.batch
-	b.Reset()
+	k.batch.Reset()
 	k.sent = k.sent[:0]
-	var encodeFailed []int
 	for i := range k.pending {
-		if b.Len() == k.node.batch {
+		if k.batch.Len() == n.batch {
 			break
 		}
 		e := &k.pending[i]
-		pe := edge.Event{ID: uint64(b.Len()), IngestNs: e.ingestNs, Meta: e.meta}
+		pe := edge.Event{ID: uint64(k.batch.Len()), IngestNs: e.ingestNs, Meta: e.meta}
 		if n.codec == nil {
 			pe.Structured, pe.Value = true, e.value
 		} else {
-			// Encoded straight into the batch's free room (see encodeInto)
-			// when the last payload's size fits there, else into k.out;
-			// AppendTail takes it in place, or copies it like Append.
-			tail := b.Tail()
-			dst := tail
-			if cap(tail) < k.lastLen {
-				dst = k.out[:0] // most likely too big: do not encode twice
-			}
-			payload, err := k.encodeInto(dst, e.value)
+			payload, err := k.encodeForBatch(e.value)
 			if err != nil {
 				n.counters.Errors.Add(1)
 				n.log.Warn().Err(err).Msg("could not encode an event; failing it back")
-				encodeFailed = append(encodeFailed, i)
+				failedBack = append(failedBack, i)
 				continue
-			}
-			k.lastLen = len(payload)
-			if cap(payload) > 0 && (cap(tail) == 0 || &payload[:1][0] != &tail[:1][0]) {
-				k.out = payload[:0] // on the heap: keep it as the buffer
 			}
 			pe.Payload = payload
 		}
-		var err error
-		if pe.Structured {
-			err = b.Append(&pe)
-		} else {
-			err = b.AppendTail(&pe, pe.Payload)
-		}
-		if errors.Is(err, edge.ErrBatchFull) && b.Len() == 0 {
-			err = k.growFor(&pe)
-			// growFor replaced (and freed) the batch: go on with the new
-			// one. (Going on with the freed one, as before, made every
-			// later event grow yet another batch and sent none of them.)
-			b = k.batch
-		}
+		err := k.appendEvent(&pe)
 		if errors.Is(err, edge.ErrBatchFull) {
 			break
 		}
 		if err != nil {
 			n.counters.Errors.Add(1)
 			n.log.Warn().Err(err).Msg("could not put an event into the batch; failing it back")
-			encodeFailed = append(encodeFailed, i)
+			failedBack = append(failedBack, i)
 			continue
 		}
 		k.sent = append(k.sent, i)
 	}
+	return failedBack
+}
 
-	settled := k.settledFor(len(k.pending))
-	for _, i := range encodeFailed {
-		k.verdict(k.pending[i], true)
-		settled[i] = true
+// encodeForBatch encodes v straight into the batch's free room (see
+// encodeInto) when the last payload's size fits there, else into k.out;
+// AppendTail takes it in place, or copies it like Append.
+func (k *sink) encodeForBatch(v any) ([]byte, error) {
+	tail := k.batch.Tail()
+	dst := tail
+	if cap(tail) < k.lastLen {
+		dst = k.out[:0] // most likely too big: do not encode twice
 	}
+	payload, err := k.encodeInto(dst, v)
+	if err != nil {
+		return nil, err
+	}
+	k.lastLen = len(payload)
+	if cap(payload) > 0 && (cap(tail) == 0 || &payload[:1][0] != &tail[:1][0]) {
+		k.out = payload[:0] // on the heap: keep it as the buffer
+	}
+	return payload, nil
+}
+
+// appendEvent puts pe into k.batch. An event too big for an empty batch
+// gets a bigger batch (growFor replaces k.batch); edge.ErrBatchFull
+// otherwise means: send what is there first.
+func (k *sink) appendEvent(pe *edge.Event) error {
 	var err error
-	retry := false
-	if b.Len() > 0 {
-		out := k.outcomes[:b.Len()]
-		err = k.inst.Send(b, out)
-		lost := disconnected(err)
-		delivered := uint64(0) // added to the shared counter once per batch
-		retries, failed := 0, 0
-		for pos, i := range k.sent {
-			switch {
-			case out[pos] == abi.OutcomeOK:
-				delivered++
-				k.verdict(k.pending[i], false)
-				settled[i] = true
-			case lost || out[pos] == abi.OutcomeRetry && err == nil:
-				retry = true // stays pending: sent again
-				retries++
-			default:
-				k.verdict(k.pending[i], true)
-				settled[i] = true
-				failed++
-			}
-		}
-		if delivered > 0 {
-			n.counters.Out.Add(delivered)
-		}
-		if err == nil && failed > 0 && !k.warnedFailedOK {
-			// Outcomes start FAILED: a sink that forgets to write them
-			// fails every event while saying OK. Said once per sink.
-			k.warnedFailedOK = true
-			n.log.Warn().Int("failed", failed).Int("events", len(k.sent)).
-				Msgf("sink %q returned OK but left %d of %d outcomes FAILED; those events are failed back (further ones are counted in its fails column, not logged)", n.conn.ID, failed, len(k.sent))
-		}
-		if err == nil {
-			k.retried(retries)
-		}
+	if pe.Structured {
+		err = k.batch.Append(pe)
+	} else {
+		err = k.batch.AppendTail(pe, pe.Payload)
+	}
+	if errors.Is(err, edge.ErrBatchFull) && k.batch.Len() == 0 {
+		err = k.growFor(pe)
+	}
+	return err
+}
+
+// settle settles the sent events by their outcomes and says whether any
+// stays pending to be sent again: those answered RETRY, or all undelivered
+// ones when the connection was lost.
+func (k *sink) settle(out []uint8, err error, settled []bool) (retry bool) {
+	n := k.node
+	lost := disconnected(err)
+	delivered := uint64(0) // added to the shared counter once per batch
+	retries, failed := 0, 0
+	for pos, i := range k.sent {
 		switch {
-		case err == nil:
-		case lost:
-			n.lost(err)
-		case fatal(err):
-			n.counters.Errors.Add(1)
-			k.report()
-			k.compact(settled)
-			k.giveUp(err)
-			return
+		case out[pos] == abi.OutcomeOK:
+			delivered++
+			k.verdict(k.pending[i], false)
+			settled[i] = true
+		case lost || out[pos] == abi.OutcomeRetry && err == nil:
+			retry = true // stays pending: sent again
+			retries++
 		default:
-			n.counters.Errors.Add(1)
-			n.log.Warn().Err(err).Msg("send failed; undelivered events are failed back")
+			k.verdict(k.pending[i], true)
+			settled[i] = true
+			failed++
 		}
 	}
-	k.report()
-	k.compact(settled)
-	if retry && err == nil {
-		backoff(n.conn.Reconnect, 2, giveUp) // the sink asked to be given time
+	if delivered > 0 {
+		n.counters.Out.Add(delivered)
+	}
+	if err == nil && failed > 0 && !k.warnedFailedOK {
+		// Outcomes start FAILED: a sink that forgets to write them
+		// fails every event while saying OK. Said once per sink.
+		k.warnedFailedOK = true
+		n.log.Warn().Int("failed", failed).Int("events", len(k.sent)).
+			Msgf("sink %q returned OK but left %d of %d outcomes FAILED; those events are failed back (further ones are counted in its fails column, not logged)", n.conn.ID, failed, len(k.sent))
+	}
+	if err == nil {
+		k.retried(retries)
+	}
+	return retry
+}
+
+// sendFailed counts and reports a failed Send and says whether the sink
+// must give up: a lost connection is reconnected, other errors fail back
+// the undelivered events and the sink goes on.
+func (k *sink) sendFailed(err error) (giveUp bool) {
+	n := k.node
+	switch {
+	case disconnected(err):
+		n.lost(err)
+		return false
+	case fatal(err):
+		n.counters.Errors.Add(1)
+		return true
+	default:
+		n.counters.Errors.Add(1)
+		n.log.Warn().Err(err).Msg("send failed; undelivered events are failed back")
+		return false
 	}
 }
 
