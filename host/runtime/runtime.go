@@ -360,28 +360,8 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 	var stopOnce sync.Once
 	stop := func() { stopOnce.Do(func() { close(stopPulling) }) }
 
-	var sinkWG, sourceWG sync.WaitGroup
-	for _, s := range r.sinks {
-		sinkWG.Add(1)
-		s.node.running.Add(1)
-		go func() {
-			defer sinkWG.Done()
-			defer s.node.running.Add(-1)
-			s.run(r, giveUp, noMore)
-		}()
-	}
-	for _, s := range r.sources {
-		sourceWG.Add(1)
-		s.node.running.Add(1)
-		go func() {
-			defer sourceWG.Done()
-			defer s.node.running.Add(-1)
-			defer s.node.roleInst[roleSource].ended()
-			s.run(r, stopPulling, giveUp)
-		}()
-	}
-	sourcesDone, sinksDone := make(chan struct{}), make(chan struct{})
-	go func() { sourceWG.Wait(); close(sourcesDone) }()
+	sinkWG, sourcesDone := r.start(stopPulling, giveUp, noMore)
+	sinksDone := make(chan struct{})
 
 	var ticker <-chan time.Time
 	if r.opts.StatsInterval > 0 {
@@ -407,10 +387,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 	for finished := false; !finished; {
 		select {
 		case <-ticker:
-			for _, s := range r.Stats() {
-				r.log.Info().Str("connector", s.Connector).Uint64("in", s.In).Uint64("out", s.Out).
-					Uint64("errors", s.Errors).Uint64("acks", s.Acks).Uint64("fails", s.Fails).Msg("stats")
-			}
+			r.logStats()
 		case <-ctx.Done():
 			ctx = context.Background() // stop selecting on it
 			r.log.Info().Msg("shutting down: sources stop pulling")
@@ -441,8 +418,52 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		}
 	}
 	errs := []error{r.stopAll(func(*node) bool { return true })}
-
 	stats := r.Stats()
+	return stats, errors.Join(append(errs, r.connectorErrors()...)...)
+}
+
+// start runs every sink and source in its own goroutine. sourcesDone is
+// closed once every source has returned; the sinks are waited for on
+// sinkWG, after their inputs are closed.
+func (r *Runtime) start(stopPulling, giveUp, noMore chan struct{}) (sinkWG *sync.WaitGroup, sourcesDone chan struct{}) {
+	sinkWG = new(sync.WaitGroup)
+	var sourceWG sync.WaitGroup
+	for _, s := range r.sinks {
+		sinkWG.Add(1)
+		s.node.running.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			defer s.node.running.Add(-1)
+			s.run(r, giveUp, noMore)
+		}()
+	}
+	for _, s := range r.sources {
+		sourceWG.Add(1)
+		s.node.running.Add(1)
+		go func() {
+			defer sourceWG.Done()
+			defer s.node.running.Add(-1)
+			defer s.node.roleInst[roleSource].ended()
+			s.run(r, stopPulling, giveUp)
+		}()
+	}
+	sourcesDone = make(chan struct{})
+	go func() { sourceWG.Wait(); close(sourcesDone) }()
+	return sinkWG, sourcesDone
+}
+
+// logStats logs each connector's counters (--stats-interval).
+func (r *Runtime) logStats() {
+	for _, s := range r.Stats() {
+		r.log.Info().Str("connector", s.Connector).Uint64("in", s.In).Uint64("out", s.Out).
+			Uint64("errors", s.Errors).Uint64("acks", s.Acks).Uint64("fails", s.Fails).Msg("stats")
+	}
+}
+
+// connectorErrors says, connector by connector, why each source or sink
+// stopped early, or that it never connected at all.
+func (r *Runtime) connectorErrors() []error {
+	var errs []error
 	for _, n := range r.nodes {
 		var roleErrs []error
 		if n.source != nil && n.source.err != nil {
@@ -456,7 +477,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		}
 		errs = append(errs, roleErrs...)
 	}
-	return stats, errors.Join(errs...)
+	return errs
 }
 
 // abandon names the hooks that have not returned after the drain timeout,
