@@ -10,15 +10,18 @@ import (
 // Every limit runner/limits.h lists has a Go mirror with the same value.
 func TestRunnerLimitsMatchHeader(t *testing.T) {
 	goLimits := map[string]int64{
-		"MAX_NAME_LEN":     abi.MaxNameLen,
-		"MAX_TEXT_LEN":     abi.MaxTextLen,
-		"MAX_DEFAULT_JSON": abi.MaxDefaultJSON,
-		"MAX_CONNECTORS":   abi.MaxConnectors,
-		"MAX_FIELDS":       abi.MaxFields,
-		"ERROR_CAP":        abi.ErrorCap,
-		"MAX_LOG_LINE":     abi.MaxLogLine,
-		"MAX_FRAME":        abi.MaxFrame,
-		"SLOTS":            abi.SharedSlots,
+		"MAX_NAME_LEN":           abi.MaxNameLen,
+		"MAX_TEXT_LEN":           abi.MaxTextLen,
+		"MAX_DEFAULT_JSON":       abi.MaxDefaultJSON,
+		"MAX_CONNECTORS":         abi.MaxConnectors,
+		"MAX_FIELDS":             abi.MaxFields,
+		"ERROR_CAP":              abi.ErrorCap,
+		"MAX_LOG_LINE":           abi.MaxLogLine,
+		"MAX_FRAME":              abi.MaxFrame,
+		"SLOTS":                  abi.SharedSlots,
+		"MAX_IDS_PER_CALL":       abi.MaxIDsPerCall,
+		"ERROR_CANARY":           abi.ErrorCanary,
+		"MAX_METRIC_LABELS_READ": abi.MaxMetricLabelsRead,
 	}
 	climits := cabi.RunnerLimits()
 	if len(climits) != len(goLimits) {

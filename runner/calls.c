@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "runner.h"
@@ -37,20 +38,62 @@ static void host_log(tremor_host_ctx *ctx, int32_t level, const uint8_t *msg, ui
   send_frame(MSG_LOG, parts, 2);
 }
 
-/* ABI 1.1 metrics are not forwarded over the wire protocol yet: the
- * runner takes them (so a plugin that checked struct_size may call them)
- * and says once, at WARN, that an isolated plugin's metrics are dropped. */
-static int32_t host_metric(tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len,
-                           const uint8_t *help, uint64_t help_len,
-                           const tremor_metric_label *labels, uint64_t labels_len, int64_t value) {
-  static int warned;
-  (void)name, (void)name_len, (void)help, (void)help_len, (void)labels, (void)labels_len, (void)value;
-  if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED)) {
-    static const char msg[] =
-        "this plugin reports metrics of its own (ABI 1.1); they are not exported while it runs isolated (isolation = \"process\")";
-    host_log(ctx, TREMOR_LOG_WARN, (const uint8_t *)msg, sizeof msg - 1);
+/* ABI 1.1 metrics: each call becomes one METRIC frame, sent from the
+ * calling thread as it comes (send_frame keeps frames whole), which the
+ * host applies to the instance's metrics exactly as for a plugin in its
+ * own process, rules checked there. The runner only bounds what it copies:
+ * texts at METRIC_TEXT bytes (one past the host's 256, so an over-long one
+ * is still refused), at most MAX_METRIC_LABELS_READ labels (more is refused
+ * here, as the host refuses a wild count in process). */
+#define METRIC_TEXT (MAX_NAME_LEN + 1)
+
+static uint32_t cut(uint64_t n, const void *p) { return !p ? 0 : n > METRIC_TEXT ? METRIC_TEXT : (uint32_t)n; }
+
+static int32_t host_metric(uint32_t kind, tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len,
+                           const uint8_t *help, uint64_t help_len, const tremor_metric_label *labels,
+                           uint64_t labels_len, int64_t value) {
+  if (ctx != &the_ctx || !ctx_valid) return TREMOR_ERR_UNSUPPORTED;
+  if (labels_len > MAX_METRIC_LABELS_READ || (!labels && labels_len > 0)) return TREMOR_ERR_INVALID;
+  struct {
+    uint32_t kind;
+    uint32_t labels_len;
+    int64_t value;
+    uint32_t name_len;
+    uint32_t help_len;
+  } head = {kind, (uint32_t)labels_len, value, cut(name_len, name), cut(help_len, help)};
+  size_t size = sizeof head + head.name_len + head.help_len + labels_len * 2 * sizeof(uint32_t);
+  for (uint64_t i = 0; i < labels_len; i++)
+    size += cut(labels[i].name_len, labels[i].name) + cut(labels[i].value_len, labels[i].value);
+  uint8_t *body = malloc(size);
+  if (!body) return TREMOR_ERR_FAILED;
+  size_t off = 0;
+#define PUT(p, n) (memcpy(body + off, (p), (n)), off += (n))
+  PUT(&head, sizeof head);
+  PUT(name, head.name_len);
+  PUT(help, head.help_len);
+  for (uint64_t i = 0; i < labels_len; i++) {
+    uint32_t lens[2] = {cut(labels[i].name_len, labels[i].name), cut(labels[i].value_len, labels[i].value)};
+    PUT(lens, sizeof lens);
+    PUT(labels[i].name, lens[0]);
+    PUT(labels[i].value, lens[1]);
   }
+#undef PUT
+  struct iovec part = {body, off};
+  send_frame(MSG_METRIC, &part, 1);
+  free(body);
   return TREMOR_OK;
+}
+
+static int32_t host_counter_add(tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len, const uint8_t *help,
+                                uint64_t help_len, const tremor_metric_label *labels, uint64_t labels_len,
+                                int64_t value) {
+  return host_metric(TREMOR_METRIC_COUNTER, ctx, name, name_len, help, help_len, labels, labels_len, value);
+}
+
+static int32_t host_gauge_set(tremor_host_ctx *ctx, const uint8_t *name, uint64_t name_len, const uint8_t *help,
+                              uint64_t help_len, const tremor_metric_label *labels, uint64_t labels_len,
+                              int64_t value) {
+  return host_metric(TREMOR_METRIC_GAUGE, ctx, name, name_len, help, help_len, labels, labels_len, value);
 }
 
 static const tremor_host_api host_api = {
@@ -58,8 +101,8 @@ static const tremor_host_api host_api = {
     .abi_major = TREMOR_ABI_MAJOR,
     .abi_minor = TREMOR_ABI_MINOR,
     .log = host_log,
-    .counter_add = host_metric,
-    .gauge_set = host_metric,
+    .counter_add = host_counter_add,
+    .gauge_set = host_gauge_set,
 };
 
 /* After a panic or a broken contract the instance is unusable: every hook
@@ -172,8 +215,6 @@ void do_step(const uint8_t *body, uint32_t len) {
 /* The events of the last batch pulled ahead (AHEAD): their ids, kept until
  * the next PULL or AHEAD, so that RETURN can fail them back when the host
  * ends its pulls without taking that batch. */
-/* ids per on_fail call, as the host splits them (edge.MaxIDs) */
-#define MAX_IDS_PER_CALL 4096
 static uint64_t *ahead_ids;
 static size_t ahead_len, ahead_cap;
 
@@ -276,8 +317,13 @@ void do_send(const uint8_t *body, uint32_t len) {
     outcomes_cap = n;
   }
   memset(outcomes, TREMOR_OUTCOME_FAILED, n);
+  /* The events are the plugin's to read only: their mapping is read-only
+   * during on_send (guard.c reports a write). The header is a copy of the
+   * runner's: a change to it is found by the host's comparison. */
+  if (!protect_slot(r.slot, PROT_READ)) die(70, "cannot make a sent batch read-only: %s", strerror(errno));
   reset_err();
   int32_t rc = vt->on_send(instance, &b, outcomes, &err);
+  if (!protect_slot(r.slot, PROT_READ | PROT_WRITE)) die(70, "cannot make a batch writable again: %s", strerror(errno));
   if (rc == TREMOR_ERR_PANIC) poison(rc, "on_send");
   wire_batch out;
   to_wire(r.slot, &b, &out);
@@ -307,7 +353,7 @@ void do_ids(const uint8_t *body, uint32_t len) {
   memcpy(idbuf, body + sizeof r, (size_t)r.count * sizeof(uint64_t));
   reset_err();
   int32_t rc = fn(instance, idbuf, r.count, &err);
-  if (rc == TREMOR_OK) return;
+  if (rc == TREMOR_OK && canary_intact()) return;
   size_t text;
   reply_head h = head_of(rc, &text);
   uint32_t hook[2] = {r.hook, 0};

@@ -15,9 +15,12 @@
 #define MAX_LOG_LINE (64 * 1024)         /* bytes of one log line; longer ones are cut */
 #define MAX_FRAME (256u * 1024 * 1024)   /* bytes of one protocol frame, either way */
 #define SLOTS 4                          /* shared-memory mappings at once */
+#define MAX_IDS_PER_CALL 4096            /* ids one on_ack or on_fail call gets (longer lists are split) */
+#define ERROR_CANARY 64                  /* canary bytes after the error buffer (a write there is reported) */
+#define MAX_METRIC_LABELS_READ 64        /* labels read from one metric call (the host allows 8: more is refused) */
 
 #define TREMOR_RUNNER_LIMITS(X)                                                                    \
   X(MAX_NAME_LEN) X(MAX_TEXT_LEN) X(MAX_DEFAULT_JSON) X(MAX_CONNECTORS) X(MAX_FIELDS) X(ERROR_CAP) \
-  X(MAX_LOG_LINE) X(MAX_FRAME) X(SLOTS)
+  X(MAX_LOG_LINE) X(MAX_FRAME) X(SLOTS) X(MAX_IDS_PER_CALL) X(ERROR_CANARY) X(MAX_METRIC_LABELS_READ)
 
 #endif

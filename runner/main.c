@@ -91,6 +91,8 @@ static int serve(const char *file, const char *connector, int fd) {
    * socket open after this process is gone. */
   fcntl(sock, F_SETFD, FD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
+  init_err_buffer();
+  install_fault_report();
   void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *e = dlerror();

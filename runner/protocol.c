@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -58,23 +59,47 @@ void send_frame(uint16_t type, const struct iovec *parts, int nparts) {
   pthread_mutex_unlock(&write_mu);
 }
 
-/* The error buffer every hook gets. */
-uint8_t err_msg[ERROR_CAP];
+/* The error buffer every hook gets, mapped so that ERROR_CANARY canary
+ * bytes follow it and an inaccessible page follows them: a write just past
+ * the buffer changes the canary (reported in the reply's flags, bit 1), one
+ * further faults (guard.c names the error buffer). */
+uint8_t *err_msg;
 tremor_error err;
+static uint8_t *err_canary;
+
+#define CANARY_BYTE 0xCB
+
+void init_err_buffer(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t room = (ERROR_CAP + ERROR_CANARY + page - 1) / page * page;
+  uint8_t *p = mmap(NULL, room + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED || mprotect(p + room, page, PROT_NONE) != 0) die(70, "cannot map the error buffer");
+  err_canary = p + room - ERROR_CANARY;
+  err_msg = err_canary - ERROR_CAP;
+  guard_region(GUARD_ERROR, p + room, page);
+}
 
 void reset_err(void) {
   err.msg = err_msg;
   err.cap = ERROR_CAP;
   err.len = 0;
+  memset(err_canary, CANARY_BYTE, ERROR_CANARY);
+}
+
+int canary_intact(void) {
+  for (int i = 0; i < ERROR_CANARY; i++)
+    if (err_canary[i] != CANARY_BYTE) return 0;
+  return 1;
 }
 
 reply_head head_of(int32_t rc, size_t *text_len) {
   reply_head r = {rc, 0, 0, ERROR_CAP};
   *text_len = 0;
+  if (!canary_intact()) r.flags |= REPLY_OVERRAN;
   if (rc < 0) {
     r.msg_len = err.len;
     if (err.msg != err_msg || err.cap != ERROR_CAP)
-      r.flags |= 1;
+      r.flags |= REPLY_BUF_CHANGED;
     else
       *text_len = err.len < ERROR_CAP ? (size_t)err.len : ERROR_CAP;
   }

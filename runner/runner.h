@@ -5,6 +5,8 @@
  *   protocol.c  frames on the socket: reading requests, writing replies
  *   shm.c       the shared batch mappings (MAP, wire headers)
  *   calls.c     the plugin's hooks, one request each
+ *   guard.c     memory lent read-only (sent batches, past the error
+ *               buffer) and the report of a fault in it
  * limits.h holds the limits shared with the host. */
 #ifndef TREMOR_RUNNER_H
 #define TREMOR_RUNNER_H
@@ -45,6 +47,7 @@ enum {
   MSG_LOG = 102,
   MSG_NOTICE = 103,
   MSG_PULLED = 104,
+  MSG_METRIC = 105,
 };
 
 /* Hook numbers on the wire: the order of tremor_connector_vtable. */
@@ -79,17 +82,24 @@ typedef struct {
 /* The fixed part of a REPLY (and of a NOTICE after its hook number). */
 typedef struct {
   int32_t rc;
-  uint32_t flags; /* bit 0: the plugin changed the error buffer's msg or cap */
+  uint32_t flags; /* REPLY_BUF_CHANGED, REPLY_OVERRAN */
   uint64_t msg_len;
   uint64_t msg_cap;
 } reply_head;
+
+enum {
+  REPLY_BUF_CHANGED = 1, /* the plugin changed the error buffer's msg or cap */
+  REPLY_OVERRAN = 2,     /* the canary after the error buffer changed */
+};
 
 extern int sock;
 /* The frame type of the answer to the request being handled: REPLY, or
  * PULLED for AHEAD. */
 extern uint16_t reply_type;
-extern uint8_t err_msg[ERROR_CAP];
+extern uint8_t *err_msg; /* ERROR_CAP bytes, then the canary */
 extern tremor_error err;
+void init_err_buffer(void);
+int canary_intact(void);
 void send_frame(uint16_t type, const struct iovec *parts, int nparts);
 void reset_err(void);
 reply_head head_of(int32_t rc, size_t *text_len);
@@ -103,6 +113,12 @@ int get(const uint8_t *body, uint32_t len, size_t off, void *out, size_t n);
 void do_map(const uint8_t *body, uint32_t len);
 int to_batch(uint32_t slot, const wire_batch *w, tremor_batch *b);
 void to_wire(uint32_t slot, const tremor_batch *b, wire_batch *w);
+int protect_slot(uint32_t slot, int prot);
+
+/* guard.c */
+enum { GUARD_BATCH, GUARD_ERROR, GUARD_N };
+void guard_region(int which, const void *base, size_t len);
+void install_fault_report(void);
 
 /* calls.c */
 extern const tremor_connector_vtable *vt;

@@ -94,3 +94,13 @@ void to_wire(uint32_t slot, const tremor_batch *b, wire_batch *w) {
   w->values_needed = b->values_needed;
 }
 
+
+/* Sets the protection of a slot's whole mapping (PROT_READ while a sink
+ * reads it in on_send) and has a fault in it reported as a write into a
+ * sent batch while it is read-only. */
+int protect_slot(uint32_t slot, int prot) {
+  if (slot >= SLOTS || !slots[slot].base) return 0;
+  if (mprotect(slots[slot].base, (size_t)slots[slot].size, prot) != 0) return 0;
+  guard_region(GUARD_BATCH, slots[slot].base, prot & PROT_WRITE ? 0 : (size_t)slots[slot].size);
+  return 1;
+}

@@ -16,7 +16,7 @@ import (
 const (
 	// MaxIDs is the most ids one on_ack or on_fail call gets (longer
 	// lists are split).
-	MaxIDs = 4096
+	MaxIDs = abi.MaxIDsPerCall
 	// ErrorCap is the size of the error message buffer a hook is given.
 	ErrorCap  = 4096
 	maxNoRoom = 4 // pulls retried after TREMOR_ERR_NO_ROOM
@@ -76,7 +76,7 @@ type Reply struct {
 // them before each call, ErrCanaryIntact checks them after it (a write past
 // the buffer is a contract break the host names, not host memory silently
 // overwritten).
-const ErrCanaryLen = 64
+const ErrCanaryLen = abi.ErrorCanary
 
 const errCanaryByte = 0xCB
 

@@ -181,7 +181,7 @@ func validMetricName(s string) bool {
 type metricsTransport interface{ Metrics() *Metrics }
 
 // PluginMetrics returns the metrics the instance's plugin reported; nil
-// when its transport keeps none (a plugin in a child process).
+// when its transport keeps none.
 func (i *Instance) PluginMetrics() []MetricSeries {
 	if t, ok := i.t.(metricsTransport); ok {
 		return t.Metrics().Snapshot()

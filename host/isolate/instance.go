@@ -42,6 +42,9 @@ type Instance struct {
 	nextStart time.Time // no new child before this
 	deaths    *crashLog
 	done      chan struct{} // closed by Destroy: ends a wait for the next start
+	// metrics: what the plugin reported (ABI 1.1), across its children: a
+	// counter_add of a new child adds to what the earlier ones added.
+	metrics *edge.Metrics
 }
 
 // New starts a child for connector c of its plugin file and creates the
@@ -56,6 +59,7 @@ func New(c *plugin.Connector, alias string, cfg map[string]any, log zerolog.Logg
 	}
 	x := &Instance{conn: c, alias: alias, cfg: cfg, log: log, opts: opts, runner: runner, done: make(chan struct{})}
 	x.deaths = newCrashLog(c.InstanceLogger(&x.log, alias), alias)
+	x.metrics = edge.NewMetrics(c.InstanceLogger(&x.log, alias))
 	x.ids.init()
 	if err := x.spawn(); err != nil {
 		return nil, err
@@ -72,6 +76,10 @@ func (x *Instance) Restarts() int {
 	defer x.mu.Unlock()
 	return x.restarts
 }
+
+// PluginMetrics returns the metrics the plugin reported through the
+// runner (METRIC frames), as edge.Instance does for an in-process one.
+func (x *Instance) PluginMetrics() []edge.MetricSeries { return x.metrics.Snapshot() }
 
 // Pid is the current child's process id (0 when none runs).
 func (x *Instance) Pid() int {
@@ -99,7 +107,7 @@ func (x *Instance) spawn() error {
 		return x.fail("create", abi.ResultErrConfig, fmt.Sprintf("the plugin file changed since it was loaded (SHA-256 %s, was %s): restart the host to use the new file", digest, c.Plugin.SHA256))
 	}
 	tagged := c.InstanceLogger(&x.log, x.alias)
-	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout, x.deaths)
+	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)
 	if err != nil {
 		if errors.Is(err, errDied) {
 			return x.disconnected("start", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"tremorhost/abi"
 	"tremorhost/host/edge"
 	"tremorhost/host/internal/cmem"
 )
@@ -38,6 +39,7 @@ const (
 	msgLog    = 102
 	msgNotice = 103
 	msgPulled = 104
+	msgMetric = 105
 
 	frameHeader = 8         // u32 len, u16 type, u16 flags
 	maxFrame    = 256 << 20 // what either side accepts
@@ -57,6 +59,9 @@ type proc struct {
 	fd   int // the socket, in blocking mode (see sockRead); -1 once closed
 	pid  int
 	log  zerolog.Logger // the instance's, for forwarded log lines and output
+	// metrics receives the plugin's metric calls (METRIC frames); it
+	// outlives the child (one per isolate.Instance).
+	metrics *edge.Metrics
 	what string         // "plugin P (file) connector C instance A", for messages
 	out  *tail          // the child's stdout and stderr
 
@@ -107,14 +112,14 @@ type readyMsg struct {
 
 // startProc starts tremor-runner --serve for connector of the open plugin
 // file f and waits for its READY.
-func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog) (*proc, error) {
+func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	childEnd := os.NewFile(uintptr(fds[1]), "tremor-runner-child")
 	defer childEnd.Close()
-	p := &proc{fd: fds[0], log: log, what: what, deaths: deaths, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
+	p := &proc{fd: fds[0], log: log, metrics: metrics, what: what, deaths: deaths, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
 	p.timer = time.AfterFunc(time.Hour, p.overrun)
 	p.timer.Stop()
 	p.out = newTail(&p.log, 20)
@@ -253,6 +258,11 @@ func (p *proc) frame(wait bool) (uint16, []byte, error) {
 					continue
 				case msgNotice:
 					p.takeNotice(body)
+					continue
+				case msgMetric:
+					if err := p.metric(body); err != nil {
+						return 0, nil, err
+					}
 					continue
 				case msgReady, msgReply, msgPulled:
 					return typ, body, nil
@@ -447,6 +457,50 @@ func (p *proc) logLine(body []byte) {
 		return
 	}
 	edge.PluginLog(p.log, level, body[8:])
+}
+
+// metric applies one METRIC frame (a counter_add or gauge_set call of
+// the plugin) to the instance's metrics, checked there as in process.
+func (p *proc) metric(body []byte) error {
+	const head = 24 // u32 kind, u32 labels_len, i64 value, u32 name_len, u32 help_len
+	bad := protocolError("protocol error: a malformed METRIC frame")
+	if len(body) < head {
+		return bad
+	}
+	kind := int(binary.NativeEndian.Uint32(body[0:]))
+	nl := int(binary.NativeEndian.Uint32(body[4:]))
+	v := int64(binary.NativeEndian.Uint64(body[8:]))
+	name, rest, ok := cutText(body[head:], binary.NativeEndian.Uint32(body[16:]))
+	help, rest, ok2 := cutText(rest, binary.NativeEndian.Uint32(body[20:]))
+	if !ok || !ok2 || nl > abi.MaxMetricLabelsRead {
+		return bad
+	}
+	labels := make([]edge.Label, nl)
+	for i := range labels {
+		if len(rest) < 8 {
+			return bad
+		}
+		vl := binary.NativeEndian.Uint32(rest[4:])
+		var k, val string
+		k, rest, ok = cutText(rest[8:], binary.NativeEndian.Uint32(rest[0:]))
+		val, rest, ok2 = cutText(rest, vl)
+		if !ok || !ok2 {
+			return bad
+		}
+		labels[i] = edge.Label{Name: k, Value: val}
+	}
+	if p.metrics != nil {
+		p.metrics.Report(kind, name, help, labels, v)
+	}
+	return nil
+}
+
+// cutText splits n bytes off b as a string.
+func cutText(b []byte, n uint32) (string, []byte, bool) {
+	if uint64(n) > uint64(len(b)) {
+		return "", b, false
+	}
+	return string(b[:n]), b[n:], true
 }
 
 // takeNotice records a failed one-way call (on_ack, on_fail): the next

@@ -42,6 +42,9 @@ const (
 
 var _ edge.Transport = (*remote)(nil)
 
+// Metrics returns what the plugin reported (edge.Instance.PluginMetrics).
+func (r *remote) Metrics() *edge.Metrics { return r.p.metrics }
+
 func (r *remote) body(n int) []byte {
 	if cap(r.req) < n {
 		r.req = make([]byte, n, max(n, 256))
@@ -51,12 +54,20 @@ func (r *remote) body(n int) []byte {
 	return b
 }
 
+// Bits of a reply head's flags word.
+const (
+	replyBufChanged = 1 << 0 // the plugin changed the error buffer's msg or cap
+	replyOverran    = 1 << 1 // the canary after the error buffer changed
+)
+
 // parseReply reads a REPLY (or NOTICE) body: the head, extra bytes of the
 // op, the error text.
 func parseReply(body []byte, extra int) edge.Reply {
+	flags := binary.NativeEndian.Uint32(body[4:])
 	rep := edge.Reply{
 		Code:       abi.Result(int32(binary.NativeEndian.Uint32(body[0:]))),
-		BufChanged: binary.NativeEndian.Uint32(body[4:])&1 != 0,
+		BufChanged: flags&replyBufChanged != 0,
+		Overran:    flags&replyOverran != 0,
 		MsgLen:     binary.NativeEndian.Uint64(body[8:]),
 		MsgCap:     binary.NativeEndian.Uint64(body[16:]),
 	}

@@ -35,7 +35,7 @@
  *                     structured_on_bytes, dup_ids, no_room_no_needed,
  *                     no_room_loop, no_room_with_events, silent_tiny,
  *                     slow_pull (ignores wait_ms once, 1.5 s)
- *     sinks           send_modifies, bad_outcome, outcomes_past_len,
+ *     sinks           send_modifies, send_writes_payload, bad_outcome, outcomes_past_len,
  *                     no_outcomes (answers OK without writing an outcome),
  *                     retry_forever (every outcome RETRY, for ever)
  *     other           end_at_once (on_pull answers TREMOR_END, no events),
@@ -511,6 +511,7 @@ static int32_t fault_send(void *instance, const tremor_batch *b, uint8_t *outcom
   uint8_t outcome = is(f->misbehave, "retry_forever") ? TREMOR_OUTCOME_RETRY : TREMOR_OUTCOME_OK;
   for (uint64_t i = 0; i < b->events_len; i++) outcomes[i] = outcome;
   if (is(f->misbehave, "send_modifies")) ((tremor_batch *)b)->events_len = 0;
+  if (is(f->misbehave, "send_writes_payload") && b->bytes_len > 0) ((uint8_t *)b->bytes)[0] ^= 1;
   if (is(f->misbehave, "keep_batch") && b->events_len > 0) f->kept = (const uint8_t *)b->events;
   if (is(f->misbehave, "bad_outcome") && b->events_len > 0) outcomes[0] = 7;
   if (is(f->misbehave, "outcomes_past_len")) outcomes[b->events_len] = TREMOR_OUTCOME_OK;
