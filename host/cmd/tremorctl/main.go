@@ -185,6 +185,42 @@ func (c *cli) flags(name, argsUsage string) *flag.FlagSet {
 	return fs
 }
 
+// parseArgs parses a command's options and arguments, sets up the log and
+// checks that min to max arguments are left (max < 0: no limit). When ok
+// is false the command returns status: a bad option or argument count
+// printed the usage.
+func (c *cli) parseArgs(fs *flag.FlagSet, args []string, min, max int) (rest []string, status int, ok bool) {
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, flagStatus(err), false
+	}
+	if err := c.setupLog(); err != nil {
+		return nil, c.fail("%v", err), false
+	}
+	if len(rest) < min || max >= 0 && len(rest) > max {
+		fs.Usage()
+		return nil, 2, false
+	}
+	return rest, 0, true
+}
+
+// runsFlows makes info the default log level of a command that runs flows
+// (unless --log-level says otherwise): a running flow says what it does.
+func (c *cli) runsFlows(fs *flag.FlagSet) {
+	fs.Lookup("log-level").DefValue = "info"
+	if c.level == "warn" && !c.levelSet {
+		c.level = "info"
+	}
+}
+
+// apiFlags declares --api, the admin API's address (addr by default), and
+// --api-token-file, the file holding its bearer token.
+func apiFlags(fs *flag.FlagSet, addr, apiUsage, tokenUsage string) (api, tokenFile *string) {
+	api = fs.String("api", addr, apiUsage)
+	tokenFile = fs.String("api-token-file", "", tokenUsage)
+	return api, tokenFile
+}
+
 func (c *cli) setupLog() error {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(c.level))
 	if err != nil || c.level == "" {
@@ -273,16 +309,9 @@ func (c *cli) listPlugins(args []string) int {
 func (c *cli) inspect(args []string) int {
 	fs := c.flags("inspect", "NAME")
 	asJSON := fs.Bool("json", false, "print JSON")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return 2
+	rest, status, ok := c.parseArgs(fs, args, 1, 1)
+	if !ok {
+		return status
 	}
 	name := rest[0]
 	type match struct {

@@ -66,16 +66,9 @@ func (c *cli) prepare(f *flow.Flow, opts runtime.Options) (*runtime.Runtime, err
 
 func (c *cli) validate(args []string) int {
 	fs := c.flags("validate", "FLOW.toml")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
-	}
-	if len(rest) != 1 {
-		fs.Usage()
-		return 2
+	rest, status, ok := c.parseArgs(fs, args, 1, 1)
+	if !ok {
+		return status
 	}
 	f, _, err := c.loadFlow(rest)
 	var r *runtime.Runtime
@@ -96,32 +89,22 @@ func (c *cli) validate(args []string) int {
 
 func (c *cli) runFlow(args []string) int {
 	fs := c.flags("run", "[FLOW.toml]")
-	fs.Lookup("log-level").DefValue = "info" // a running flow says what it does
+	c.runsFlows(fs)
 	drain := fs.Duration("drain-timeout", 10*time.Second, "once the sources ended or on a signal, how long to wait for in-flight events before failing them back (0: wait for ever)")
 	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
 	quiet := fs.Bool("quiet", false, "print no summary at the end (it goes to stderr)")
-	api := fs.String("api", "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898")
-	tokenFile := fs.String("api-token-file", "", "with --api: file holding the bearer token for DELETE (required off loopback)")
+	api, tokenFile := apiFlags(fs, "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898",
+		"with --api: file holding the bearer token for DELETE (required off loopback)")
 	checkContract := fs.Bool("check-contract", false, "guard memory lent to in-process plugins as check-plugin does (sent batches read-only during on_send, each pull a fresh room, the last one made inaccessible): a plugin that breaks the rule faults in the hook that does it; slower, for debugging a plugin against real traffic")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
+	rest, status, ok := c.parseArgs(fs, args, 0, 1)
+	if !ok {
+		return status
 	}
 	if *checkContract {
 		edge.SetContractGuards(true)
 		crashWatchGuards = true
 	}
-	if c.level == "warn" && !c.levelSet {
-		c.level = "info" // a running flow says what it does
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
-	}
 	c.startCrashWatch()
-	if len(rest) > 1 {
-		fs.Usage()
-		return 2
-	}
 	f, example, err := c.loadFlow(rest)
 	if err != nil {
 		return c.fail("%v", err)
@@ -137,19 +120,8 @@ func (c *cli) runFlow(args []string) int {
 		return c.fail("%v", err)
 	}
 
-	// The first SIGINT/SIGTERM drains the flow; a second one exits at once.
-	// SIGHUP drains too (there is no reload to ask for).
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	go func() {
-		<-sigs
-		cancel()
-		<-sigs
-		fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
-		os.Exit(130)
-	}()
+	ctx, cancel, stopSignals := c.drainOnSignal()
+	defer stopSignals()
 
 	if *api != "" {
 		finished, stopAPI, err := c.startAPI(*api, *tokenFile, f, r, cancel)
@@ -170,8 +142,30 @@ func (c *cli) runFlow(args []string) int {
 			c.showExampleOutput()
 		}
 	}
-	// Failed-back events are not lost (their sources were told), but the
-	// flow did not deliver everything: say so, and in the exit status.
+	return c.runStatus(r, runErr)
+}
+
+// drainOnSignal returns a context cancelled by the first SIGINT, SIGTERM or
+// SIGHUP (there is no reload to ask for), which drains the flow; a second
+// signal exits at once. stop ends the watch.
+func (c *cli) drainOnSignal() (ctx context.Context, cancel context.CancelFunc, stop func()) {
+	ctx, cancel = context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
+		os.Exit(130)
+	}()
+	return ctx, cancel, func() { signal.Stop(sigs) }
+}
+
+// runStatus is run's exit status. Failed-back events are not lost (their
+// sources were told), but the flow did not deliver everything: say so, and
+// in the exit status.
+func (c *cli) runStatus(r *runtime.Runtime, runErr error) int {
 	status := 0
 	if runErr != nil {
 		status = c.fail("%v", runErr)

@@ -19,19 +19,13 @@ import (
 // admin API until SIGINT or SIGTERM; SIGHUP rereads the flow files.
 func (c *cli) serve(args []string) int {
 	fs := c.flags("serve", "[FLOW.toml | DIR ...]")
-	fs.Lookup("log-level").DefValue = "info" // a running flow says what it does
-	api := fs.String("api", service.DefaultAddr, "address of the admin API (HOST:PORT); a non-loopback address needs --api-token-file")
-	tokenFile := fs.String("api-token-file", "", "file holding the bearer token that POST, DELETE and reload requests must send")
+	c.runsFlows(fs)
+	api, tokenFile := apiFlags(fs, service.DefaultAddr, "address of the admin API (HOST:PORT); a non-loopback address needs --api-token-file",
+		"file holding the bearer token that POST, DELETE and reload requests must send")
 	drain := fs.Duration("drain-timeout", 10*time.Second, "how long a deleted, reloaded or stopped flow waits for in-flight events before failing them back (0: wait for ever)")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
-	}
-	if c.level == "warn" && !c.levelSet {
-		c.level = "info"
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
+	rest, status, ok := c.parseArgs(fs, args, 0, -1)
+	if !ok {
+		return status
 	}
 	if *drain < 0 {
 		return c.fail("--drain-timeout %s: use a positive duration, or 0 to wait for ever", *drain)

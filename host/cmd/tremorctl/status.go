@@ -21,16 +21,8 @@ func (c *cli) status(args []string) int {
 	api := fs.String("api", service.DefaultAddr, "address of the admin API (HOST:PORT)")
 	watch := fs.Bool("watch", false, "redraw the table every --interval until Ctrl-C, with per-second rates")
 	interval := fs.Duration("interval", 2*time.Second, "how often --watch redraws")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
-	}
-	if len(rest) > 0 {
-		fs.Usage()
-		return 2
+	if _, status, ok := c.parseArgs(fs, args, 0, 0); !ok {
+		return status
 	}
 	if *interval <= 0 {
 		return c.fail("--interval %s: use a positive duration", *interval)

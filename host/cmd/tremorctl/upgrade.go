@@ -23,19 +23,12 @@ import (
 // new build in its file (POST /api/plugins/upgrade).
 func (c *cli) upgrade(args []string) int {
 	fs := c.flags("upgrade", "[PLUGIN]")
-	api := fs.String("api", service.DefaultAddr, "address of the admin API of tremorctl serve (HOST:PORT)")
-	tokenFile := fs.String("api-token-file", "", "file holding the API's bearer token (when serve has one)")
+	api, tokenFile := apiFlags(fs, service.DefaultAddr, "address of the admin API of tremorctl serve (HOST:PORT)",
+		"file holding the API's bearer token (when serve has one)")
 	connect := fs.Duration("connect-timeout", service.DefaultConnectTimeout, "how long the new build may take to connect (within each connector's reconnect policy) before the upgrade is rolled back")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagStatus(err)
-	}
-	if err := c.setupLog(); err != nil {
-		return c.fail("%v", err)
-	}
-	if len(rest) > 1 {
-		fs.Usage()
-		return 2
+	rest, status, ok := c.parseArgs(fs, args, 0, 1)
+	if !ok {
+		return status
 	}
 	if *connect <= 0 {
 		return c.fail("--connect-timeout %s: use a positive duration", *connect)
