@@ -70,6 +70,22 @@ func (d *deployed) setState(s string) {
 	d.mu.Unlock()
 }
 
+// finish keeps Run's result and sets the final state: stopped when it was
+// asked to drain, else failed or finished by Run's error.
+func (d *deployed) finish(stats []runtime.Stats, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.final, d.err = stats, err
+	switch {
+	case d.state == StateDraining:
+		d.state = StateStopped
+	case err != nil:
+		d.state = StateFailed
+	default:
+		d.state = StateFinished
+	}
+}
+
 // NewManager returns a manager of the flow files in paths (files, or
 // directories whose *.toml files are flows). Start runs them.
 func NewManager(paths []string, prepare Prepare, log zerolog.Logger) *Manager {
@@ -189,17 +205,7 @@ func (m *Manager) run(c *candidate, fromFile bool) *deployed {
 		defer m.wg.Done()
 		defer close(d.done)
 		stats, err := d.rt.Run(ctx)
-		d.mu.Lock()
-		d.final, d.err = stats, err
-		switch {
-		case d.state == StateDraining:
-			d.state = StateStopped
-		case err != nil:
-			d.state = StateFailed
-		default:
-			d.state = StateFinished
-		}
-		d.mu.Unlock()
+		d.finish(stats, err)
 		if err != nil {
 			log.Error().Err(redact(err)).Msg("flow stopped with errors")
 		} else {
@@ -470,17 +476,7 @@ func (m *Manager) Attach(f *flow.Flow, rt *runtime.Runtime, cancel context.Cance
 	m.flows[d.name] = d
 	m.mu.Unlock()
 	return func(stats []runtime.Stats, err error) {
-		d.mu.Lock()
-		d.final, d.err = stats, err
-		switch {
-		case d.state == StateDraining:
-			d.state = StateStopped
-		case err != nil:
-			d.state = StateFailed
-		default:
-			d.state = StateFinished
-		}
-		d.mu.Unlock()
+		d.finish(stats, err)
 		close(d.done)
 	}
 }
