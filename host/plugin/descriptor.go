@@ -472,11 +472,23 @@ func checkConnector(p *Plugin, t *RawConnector) (*Connector, error) {
 			return c, fmt.Errorf("framing is %q but the payload is structured: only TREMOR_PAYLOAD_BYTES connectors have a framing; set it to NULL", c.Framing)
 		}
 	}
+	if err := checkVTable(c, t); err != nil {
+		return c, err
+	}
+	if err := checkFields(c, t); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// checkVTable checks the vtable's size and that it has the hooks c's kinds
+// need, and gives them to c.
+func checkVTable(c *Connector, t *RawConnector) error {
 	if t.VTableNull {
-		return c, errors.New("vtable is NULL: every connector type needs a tremor_connector_vtable")
+		return errors.New("vtable is NULL: every connector type needs a tremor_connector_vtable")
 	}
 	if uintptr(t.VTableSize) < vtableSize {
-		return c, fmt.Errorf("vtable struct_size is %d, smaller than the %d bytes of an ABI %s tremor_connector_vtable: set struct_size = sizeof(tremor_connector_vtable) and %s", t.VTableSize, vtableSize, hostABIString, rebuildAdvice)
+		return fmt.Errorf("vtable struct_size is %d, smaller than the %d bytes of an ABI %s tremor_connector_vtable: set struct_size = sizeof(tremor_connector_vtable) and %s", t.VTableSize, vtableSize, hostABIString, rebuildAdvice)
 	}
 	c.hooks, c.vt = t.Hooks, t.vt
 	missing := []string{}
@@ -493,16 +505,22 @@ func checkConnector(p *Plugin, t *RawConnector) (*Connector, error) {
 		missing = append(missing, "on_send (required for sinks)")
 	}
 	if len(missing) > 0 {
-		return c, fmt.Errorf("vtable lacks required hooks: %s: implement them (or drop the kind that needs them)", strings.Join(missing, ", "))
+		return fmt.Errorf("vtable lacks required hooks: %s: implement them (or drop the kind that needs them)", strings.Join(missing, ", "))
 	}
+	return nil
+}
+
+// checkFields checks the config fields t declares (at most maxFields, each
+// valid, no name twice) and gives them to c.
+func checkFields(c *Connector, t *RawConnector) error {
 	if t.FieldsLen > maxFields {
-		return c, fmt.Errorf("declares %d config fields, more than the %d this host accepts: is fields_len right?", t.FieldsLen, maxFields)
+		return fmt.Errorf("declares %d config fields, more than the %d this host accepts: is fields_len right?", t.FieldsLen, maxFields)
 	}
 	if t.FieldsLen > 0 && t.FieldsNull {
-		return c, fmt.Errorf("fields_len is %d but fields is NULL", t.FieldsLen)
+		return fmt.Errorf("fields_len is %d but fields is NULL", t.FieldsLen)
 	}
 	if uint32(len(t.Fields)) < t.FieldsLen {
-		return c, fmt.Errorf("fields_len is %d but only %d fields were read (a broken description)", t.FieldsLen, len(t.Fields))
+		return fmt.Errorf("fields_len is %d but only %d fields were read (a broken description)", t.FieldsLen, len(t.Fields))
 	}
 	seen := map[string]bool{}
 	for i := uint32(0); i < t.FieldsLen; i++ {
@@ -512,15 +530,15 @@ func checkConnector(p *Plugin, t *RawConnector) (*Connector, error) {
 			if f.Name != "" {
 				label += fmt.Sprintf(" %q", f.Name)
 			}
-			return c, fmt.Errorf("%s: %w", label, err)
+			return fmt.Errorf("%s: %w", label, err)
 		}
 		if seen[f.Name] {
-			return c, fmt.Errorf("declares config field %q twice: field names must be unique", f.Name)
+			return fmt.Errorf("declares config field %q twice: field names must be unique", f.Name)
 		}
 		seen[f.Name] = true
 		c.Fields = append(c.Fields, f)
 	}
-	return c, nil
+	return nil
 }
 
 func checkField(raw *RawField) (Field, error) {
