@@ -17,12 +17,6 @@ func (c roomCaps) String() string {
 	return fmt.Sprintf("%d events, %d value nodes, %d bytes", c.events, c.values, c.bytes)
 }
 
-var (
-	batchSize = abi.SizeofBatch
-	eventSize = abi.SizeofEvent
-	valueSize = abi.SizeofValue
-)
-
 // room is a tremor_batch with its arenas in one mapping, each arena
 // followed by a canary: [header][events][canary][values][canary][bytes][canary].
 type room struct {
@@ -35,9 +29,9 @@ func align64(n uintptr) uintptr { return (n + 63) &^ 63 }
 
 func newRoom(c roomCaps) *room {
 	r := &room{caps: c}
-	r.evOff = align64(batchSize)
-	r.valOff = align64(r.evOff + uintptr(c.events)*eventSize + canarySize)
-	r.byteOff = align64(r.valOff + uintptr(c.values)*valueSize + canarySize)
+	r.evOff = align64(abi.SizeofBatch)
+	r.valOff = align64(r.evOff + uintptr(c.events)*abi.SizeofEvent + canarySize)
+	r.byteOff = align64(r.valOff + uintptr(c.values)*abi.SizeofValue + canarySize)
 	r.m = mustMap(int(r.byteOff) + c.bytes + canarySize)
 	return r
 }
@@ -48,7 +42,7 @@ func (r *room) hdr() *abi.Batch { return cmem.At[abi.Batch](r.m, 0) }
 func (r *room) want() abi.Batch {
 	base := r.m.Addr()
 	return abi.Batch{
-		StructSize: uint32(batchSize),
+		StructSize: uint32(abi.SizeofBatch),
 		Events:     base + r.evOff, EventsCap: uint64(r.caps.events),
 		Values: base + r.valOff, ValuesCap: uint64(r.caps.values),
 		Bytes: base + r.byteOff, BytesCap: uint64(r.caps.bytes),
@@ -58,8 +52,8 @@ func (r *room) want() abi.Batch {
 func (r *room) prepare() {
 	clear(r.m.Mem())
 	*r.hdr() = r.want()
-	setCanary(r.m, r.evOff+uintptr(r.caps.events)*eventSize)
-	setCanary(r.m, r.valOff+uintptr(r.caps.values)*valueSize)
+	setCanary(r.m, r.evOff+uintptr(r.caps.events)*abi.SizeofEvent)
+	setCanary(r.m, r.valOff+uintptr(r.caps.values)*abi.SizeofValue)
 	setCanary(r.m, r.byteOff+uintptr(r.caps.bytes))
 }
 
@@ -130,8 +124,8 @@ func (k *checker) pullCanaries(step string, r *room) (broken bool) {
 		name string
 		off  uintptr
 	}{
-		{"events", r.evOff + uintptr(r.caps.events)*eventSize},
-		{"value nodes", r.valOff + uintptr(r.caps.values)*valueSize},
+		{"events", r.evOff + uintptr(r.caps.events)*abi.SizeofEvent},
+		{"value nodes", r.valOff + uintptr(r.caps.values)*abi.SizeofValue},
 		{"bytes", r.byteOff + uintptr(r.caps.bytes)},
 	} {
 		if ok, pos := canaryOK(r.m, a.off); !ok {
@@ -336,7 +330,7 @@ func (k *checker) retireRoom(r *room) {
 		return
 	}
 	l := &lend{m: r.m}
-	l.part(0, batchSize, "the room's tremor_batch header")
+	l.part(0, abi.SizeofBatch, "the room's tremor_batch header")
 	l.part(r.evOff, r.valOff-r.evOff, "the room's events")
 	l.part(r.valOff, r.byteOff-r.valOff, "the room's value nodes")
 	l.part(r.byteOff, uintptr(r.m.Size())-r.byteOff, "the room's bytes")

@@ -371,23 +371,8 @@ func (k *checker) lifecycleSteps(in *instance) {
 	}
 	k.done("resume")
 
-	if source && !st.ended {
-		pr := k.pullPhase("normal room, after resume", in, normalRoom, 1)
-		if in.poisoned {
-			return
-		}
-		st.ended = st.ended || pr.last.res.rc == abi.ResultEnd
-	}
 	if source {
-		k.ackFail("(all)", in, true)
-		k.done("pull and ack after resume")
-		switch {
-		case k.info.Pulled > 0:
-		case st.ended:
-			k.report(SevInfo, "on_pull", RuleCoverage, "the source ended (no more events) without producing any: the checks of what a source writes were not exercised (give it a config that produces some)")
-		default:
-			k.report(SevInfo, "on_pull", RuleCoverage, "the source produced no events within the phase time (%s per room): the checks of what a source writes were not exercised (give it data or a config that produces some)", k.opts.phaseTime())
-		}
+		k.pullAfterResume(in, &st)
 	}
 	if in.poisoned {
 		return
@@ -408,6 +393,27 @@ func (k *checker) lifecycleSteps(in *instance) {
 		return
 	}
 	k.done("stop")
+}
+
+// pullAfterResume pulls (unless the source has ended) and settles what it
+// pulled, and says when the source's checks were not exercised.
+func (k *checker) pullAfterResume(in *instance, st *sourceState) {
+	if !st.ended {
+		pr := k.pullPhase("normal room, after resume", in, normalRoom, 1)
+		if in.poisoned {
+			return
+		}
+		st.ended = st.ended || pr.last.res.rc == abi.ResultEnd
+	}
+	k.ackFail("(all)", in, true)
+	k.done("pull and ack after resume")
+	switch {
+	case k.info.Pulled > 0:
+	case st.ended:
+		k.report(SevInfo, "on_pull", RuleCoverage, "the source ended (no more events) without producing any: the checks of what a source writes were not exercised (give it a config that produces some)")
+	default:
+		k.report(SevInfo, "on_pull", RuleCoverage, "the source produced no events within the phase time (%s per room): the checks of what a source writes were not exercised (give it data or a config that produces some)", k.opts.phaseTime())
+	}
 }
 
 var (

@@ -84,16 +84,16 @@ type sentBatch struct {
 
 func newSentBatch(events []abi.Event, enc *abi.Encoder) *sentBatch {
 	n := len(events)
-	b := &sentBatch{evOff: align64(batchSize)}
-	b.valOff = align64(b.evOff + uintptr(n)*eventSize)
-	b.byteOff = align64(b.valOff + uintptr(len(enc.Nodes))*valueSize)
+	b := &sentBatch{evOff: align64(abi.SizeofBatch)}
+	b.valOff = align64(b.evOff + uintptr(n)*abi.SizeofEvent)
+	b.byteOff = align64(b.valOff + uintptr(len(enc.Nodes))*abi.SizeofValue)
 	b.m = mustMap(int(b.byteOff) + len(enc.Bytes) + 1)
 	copy(cmem.Slice[abi.Event](b.m, b.evOff, n), events)
 	copy(cmem.Slice[abi.Value](b.m, b.valOff, len(enc.Nodes)), enc.Nodes)
 	copy(b.m.Mem()[b.byteOff:], enc.Bytes)
 	base := b.m.Addr()
 	*cmem.At[abi.Batch](b.m, 0) = abi.Batch{
-		StructSize: uint32(batchSize),
+		StructSize: uint32(abi.SizeofBatch),
 		Events:     base + b.evOff, EventsLen: uint64(n), EventsCap: uint64(n),
 		Values: base + b.valOff, ValuesLen: uint64(len(enc.Nodes)), ValuesCap: uint64(len(enc.Nodes)),
 		Bytes: base + b.byteOff, BytesLen: uint64(len(enc.Bytes)), BytesCap: uint64(len(enc.Bytes)),
@@ -118,12 +118,12 @@ func (b *sentBatch) firstChange(before []byte) string {
 			continue
 		}
 		switch off := uintptr(i); {
-		case off < batchSize:
+		case off < abi.SizeofBatch:
 			return "the batch header"
 		case off < b.valOff:
-			return fmt.Sprintf("event %d", (off-b.evOff)/eventSize)
+			return fmt.Sprintf("event %d", (off-b.evOff)/abi.SizeofEvent)
 		case off < b.byteOff:
-			return fmt.Sprintf("value node %d", (off-b.valOff)/valueSize)
+			return fmt.Sprintf("value node %d", (off-b.valOff)/abi.SizeofValue)
 		default:
 			return fmt.Sprintf("byte %d of the arena", off-b.byteOff)
 		}
