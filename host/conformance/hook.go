@@ -214,31 +214,15 @@ func (k *checker) create(step string, cfg map[string]any, errCap int) (*instance
 		return nil, hookResult{}, fmt.Errorf("cannot encode the config: %w", err)
 	}
 	alias := "check-" + k.c.Name
-	argsSize := abi.SizeofCreateArgs
-	nodesOff := (argsSize + 63) &^ 63
-	valueSize := abi.SizeofValue
-	bytesOff := nodesOff + uintptr(len(nodes))*valueSize
-	aliasOff := bytesOff + uintptr(len(byts))
-	m := mustMap(int(aliasOff) + len(alias) + 1)
+	args := cmem.LayCreateArgs(alias, nodes, byts)
+	m := mustMap(args.Size())
 	lent := &lend{m: m}
-	lent.part(0, argsSize, "the create args (tremor_create_args)")
-	lent.part(nodesOff, aliasOff+uintptr(len(alias))-nodesOff, "the config (its value nodes, bytes or the alias)")
+	lent.part(0, abi.SizeofCreateArgs, "the create args (tremor_create_args)")
+	cfgOff, cfgLen := args.Config()
+	lent.part(cfgOff, cfgLen, "the config (its value nodes, bytes or the alias)")
 	defer k.retire("on_create", lent)
-	copy(cmem.Slice[abi.Value](m, nodesOff, len(nodes)), nodes)
-	copy(m.Mem()[bytesOff:], byts)
-	copy(m.Mem()[aliasOff:], alias)
 	in := &instance{ctx: newCtx()}
-	*cmem.At[abi.CreateArgs](m, 0) = abi.CreateArgs{
-		StructSize: uint32(argsSize),
-		Host:       hostAPIAddr(),
-		Ctx:        in.ctx,
-		Alias:      m.Addr() + aliasOff,
-		AliasLen:   uint64(len(alias)),
-		Config: abi.ValueDoc{
-			Nodes: m.Addr() + nodesOff, NodesLen: uint64(len(nodes)),
-			Bytes: m.Addr() + bytesOff, BytesLen: uint64(len(byts)),
-		},
-	}
+	args.Write(m, hostAPIAddr(), in.ctx)
 	before := bytes.Clone(m.Mem())
 	slot := cmem.At[uintptr](k.ctl, ctlSlotOff)
 	*slot = 0

@@ -124,33 +124,18 @@ func (n *native) Create(alias string, nodes []abi.Value, bytes []byte) (edge.Rep
 	if err := n.mapControl(); err != nil {
 		return edge.Reply{}, err
 	}
-	nodesOff := (abi.SizeofCreateArgs + 63) &^ 63
-	bytesOff := nodesOff + uintptr(len(nodes))*abi.SizeofValue
-	aliasOff := bytesOff + uintptr(len(bytes))
-	tmp, err := cmem.Map(int(aliasOff) + len(alias) + 1)
+	args := cmem.LayCreateArgs(alias, nodes, bytes)
+	tmp, err := cmem.Map(args.Size())
 	if err != nil {
 		return edge.Reply{}, err
 	}
 	defer tmp.Free()
-	copy(cmem.Slice[abi.Value](tmp, nodesOff, len(nodes)), nodes)
-	copy(tmp.Mem()[bytesOff:], bytes)
-	copy(tmp.Mem()[aliasOff:], alias)
 	n.metrics = edge.NewMetrics(n.log)
 	n.handle = register(n.log, n.metrics)
 	guardExit()
 	lo, hi := mappedRange(c.Plugin)
 	n.crumb = crumbTable().Claim(c.Plugin.Path, c.Name, alias, cmem.AddrOf(n), lo, hi)
-	*cmem.At[abi.CreateArgs](tmp, 0) = abi.CreateArgs{
-		StructSize: uint32(abi.SizeofCreateArgs),
-		Host:       host,
-		Ctx:        n.handle,
-		Alias:      tmp.Addr() + aliasOff,
-		AliasLen:   uint64(len(alias)),
-		Config: abi.ValueDoc{
-			Nodes: tmp.Addr() + nodesOff, NodesLen: uint64(len(nodes)),
-			Bytes: tmp.Addr() + bytesOff, BytesLen: uint64(len(bytes)),
-		},
-	}
+	args.Write(tmp, host, n.handle)
 	slot := cmem.At[uintptr](n.ctl, abi.SizeofErrorBuf)
 	*slot = 0
 	rep := n.reply(n.call(edge.HookCreate, c.vt.OnCreate, tmp.Addr(), n.ctl.Addr()+abi.SizeofErrorBuf, n.errAddr))
