@@ -87,32 +87,9 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 			rc = codePanic
 		}
 	}()
-	p, err := registered()
+	typ, alias, cfg, err := createInput(idx, args, out)
 	if err != nil {
-		setError(cerr, "pdk-go: "+err.Error())
-		return codeInvalid
-	}
-	if idx < 0 || idx >= len(p.Connectors) {
-		setError(cerr, fmt.Sprintf("pdk-go: no connector type %d", idx))
-		return codeInvalid
-	}
-	typ := &p.Connectors[idx]
-	if args == nil || out == nil {
-		setError(cerr, "pdk-go: on_create called with NULL args or instance")
-		return codeInvalid
-	}
-	if args.StructSize < minCreateArgsSize {
-		setError(cerr, fmt.Sprintf("pdk-go: tremor_create_args struct_size %d is smaller than ABI 1.0's %d", args.StructSize, minCreateArgsSize))
-		return codeInvalid
-	}
-	alias, err := cSlice(cPtr[byte](args.Alias), args.AliasLen)
-	if err != nil {
-		setError(cerr, "pdk-go: alias: "+err.Error())
-		return codeInvalid
-	}
-	cfg, err := readConfig(&args.Config)
-	if err != nil {
-		setError(cerr, "pdk-go: config: "+err.Error())
+		setError(cerr, err.Error())
 		return codeInvalid
 	}
 	hs = &hostState{alive: true, api: cPtr[C.tremor_host_api](args.Host), ctx: (*C.tremor_host_ctx)(unsafe.Pointer(args.Ctx)), alias: string(alias)}
@@ -125,22 +102,7 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 		return result(err, "New", 0, cerr) // ConfigError: TREMOR_ERR_CONFIG
 	}
 	in = &instance{typ: typ, conn: conn, host: hs}
-	in.puller, _ = conn.(Puller)
-	in.sender, _ = conn.(Sender)
-	if typ.acks() {
-		in.acker = conn.(Acker) // New checked the type when the plugin registered
-	}
-	in.starter, _ = conn.(Starter)
-	in.pauser, _ = conn.(Pauser)
-	in.drainer, _ = conn.(Drainer)
-	var missing string
-	switch {
-	case typ.Kinds&Source != 0 && in.puller == nil:
-		missing = "pdk.Puller (it is a source)"
-	case typ.Kinds&Sink != 0 && in.sender == nil:
-		missing = "pdk.Sender (it is a sink)"
-	}
-	if missing != "" {
+	if missing := in.findHooks(); missing != "" {
 		closeConnector(in, "on_create")
 		hs.kill()
 		setError(cerr, fmt.Sprintf("pdk-go: connector %q: %T does not implement %s", typ.Name, conn, missing))
@@ -151,6 +113,54 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 	hs.mu.Unlock()
 	*out = addInstance(in)
 	return codeOK
+}
+
+// createInput checks what on_create was given and reads it: the connector
+// type idx of the registered plugin, the alias and the config.
+func createInput(idx int, args *abi.CreateArgs, out *uintptr) (*ConnectorType, []byte, Config, error) {
+	p, err := registered()
+	if err != nil {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: %w", err)
+	}
+	if idx < 0 || idx >= len(p.Connectors) {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: no connector type %d", idx)
+	}
+	if args == nil || out == nil {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: on_create called with NULL args or instance")
+	}
+	if args.StructSize < minCreateArgsSize {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: tremor_create_args struct_size %d is smaller than ABI 1.0's %d", args.StructSize, minCreateArgsSize)
+	}
+	alias, err := cSlice(cPtr[byte](args.Alias), args.AliasLen)
+	if err != nil {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: alias: %w", err)
+	}
+	cfg, err := readConfig(&args.Config)
+	if err != nil {
+		return nil, nil, Config{}, fmt.Errorf("pdk-go: config: %w", err)
+	}
+	return &p.Connectors[idx], alias, cfg, nil
+}
+
+// findHooks finds the optional interfaces in.conn implements and names the
+// one its kinds require that it lacks ("" when none).
+func (in *instance) findHooks() (missing string) {
+	conn, typ := in.conn, in.typ
+	in.puller, _ = conn.(Puller)
+	in.sender, _ = conn.(Sender)
+	if typ.acks() {
+		in.acker = conn.(Acker) // New checked the type when the plugin registered
+	}
+	in.starter, _ = conn.(Starter)
+	in.pauser, _ = conn.(Pauser)
+	in.drainer, _ = conn.(Drainer)
+	switch {
+	case typ.Kinds&Source != 0 && in.puller == nil:
+		return "pdk.Puller (it is a source)"
+	case typ.Kinds&Sink != 0 && in.sender == nil:
+		return "pdk.Sender (it is a sink)"
+	}
+	return ""
 }
 
 // readConfig copies the config document out of host memory.
