@@ -7,6 +7,7 @@ package tests
 // contract break as in process.
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,12 +67,25 @@ func TestIsolatedMemoryRules(t *testing.T) {
 		want           string // in stderr
 		code           int
 		srcIn, dstOut  uint64
+		count          int // events the source makes: 100 unless set
 	}{
 		{
 			name:   "sink modifies the header it was sent",
 			dstCfg: `, misbehave = "send_modifies"`,
 			want:   "it modified the batch header",
 			code:   1, srcIn: 100, dstOut: 0,
+		},
+		{
+			// The child faults on every send of the batch, is restarted
+			// and sent it again; the source (fewer events than a batch)
+			// has ended, so the drain timeout fails the batch back. (A
+			// source that has not ended is held back by the full sink
+			// queue and the flow runs, retrying with backoff, until it
+			// is stopped.)
+			name:   "sink writes into the batch it was sent",
+			dstCfg: `, misbehave = "send_writes_payload"`,
+			want:   "rule send.read_only",
+			code:   1, srcIn: 10, dstOut: 0, count: 10,
 		},
 		{
 			name:   "source writes past the error buffer",
@@ -85,7 +99,7 @@ func TestIsolatedMemoryRules(t *testing.T) {
 			plugins := faultPluginDir(t)
 			iso := "\nisolation = \"process\"\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 20\nmax_attempts = 2\n"
 			flowFile := writeFlow(t, t.TempDir(), "rules.toml", fmt.Sprintf(twoConnectors, "rules",
-				faultConn("count = 100"+tc.srcCfg)+iso, faultConn("count = 0"+tc.dstCfg)+iso))
+				faultConn(fmt.Sprintf("count = %d", cmp.Or(tc.count, 100))+tc.srcCfg)+iso, faultConn("count = 0"+tc.dstCfg)+iso))
 			code, _, stderr := tremorctlExit(t, t.TempDir(), []string{isolate.EnvRunner + "=" + isoRunner(t)},
 				"run", "--drain-timeout", "1s", "--plugin-path", plugins, flowFile)
 			assert.Equal(t, tc.code, code, "stderr:\n%s", lastLines(stderr, 12))
