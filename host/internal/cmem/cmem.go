@@ -2,8 +2,8 @@
 // pointers, reading C memory a plugin owns, memory mapped off the Go heap
 // (private and shared), the host-function table with its ctx registry, and
 // byte views of plain structs. No other package in host/ imports "unsafe".
-// Nothing here knows the plugin contract beyond raw memory and the host
-// API table.
+// Nothing here knows the plugin contract beyond raw memory, the host API
+// table and the layout of on_create's arguments.
 package cmem
 
 import (
