@@ -55,15 +55,15 @@ const (
 // for the child's exit and records how it ended. A call that overruns its
 // timeout has the child killed by a timer, which ends the call too.
 type proc struct {
-	cmd  *exec.Cmd
-	fd   int // the socket, in blocking mode (see sockRead); -1 once closed
-	pid  int
-	log  zerolog.Logger // the instance's, for forwarded log lines and output
+	cmd *exec.Cmd
+	fd  int // the socket, in blocking mode (see sockRead); -1 once closed
+	pid int
+	log zerolog.Logger // the instance's, for forwarded log lines and output
 	// metrics receives the plugin's metric calls (METRIC frames); it
 	// outlives the child (one per isolate.Instance).
 	metrics *edge.Metrics
-	what string         // "plugin P (file) connector C instance A", for messages
-	out  *tail          // the child's stdout and stderr
+	what    string // "plugin P (file) connector C instance A", for messages
+	out     *tail  // the child's stdout and stderr
 
 	rmu    sync.Mutex // the read side: a call, or the watcher
 	rbuf   []byte     // bytes read, frames parsed from rbuf[rr:rw]
