@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"tremorhost/abi"
 	"tremorhost/pdk-go/pdktest"
 )
 
@@ -178,7 +179,7 @@ func TestCRunner(t *testing.T) {
 		t.Fatalf("runner: %v\n%s", err, out)
 	}
 	for _, re := range []string{
-		`plugin bench_go 0\.1\.0 sdk pdk-go 0\.1 abi 1\.0`,
+		fmt.Sprintf(`plugin bench_go 0\.1\.0 sdk pdk-go 0\.1 abi %d\.%d`, abi.ABIMajor, abi.ABIMinor),
 		`pipe: .*events=300000 bytes=30000000 ok=300000 retry=0 failed=0 pull_rc=1 send_rc=0`,
 		`log ctx=2 level=3 totals: events=300000 bytes=30000000 bad=0 out_of_order=0`,
 	} {
