@@ -201,7 +201,10 @@ static void json_descriptor(buf *b, const tremor_plugin_descriptor *d) {
   }
   uint16_t major = d->abi_major, minor = d->abi_minor;
   buf_printf(b, ",\"abi_major\":%u,\"abi_minor\":%u", major, minor);
-  if (major != TREMOR_ABI_MAJOR || minor > TREMOR_ABI_MINOR || size < sizeof(tremor_plugin_descriptor)) {
+  /* Another major may lay out what follows differently; a newer minor of
+   * this one only appends, so what this runner knows of it is read (and
+   * shown) although the host refuses the plugin. */
+  if (major != TREMOR_ABI_MAJOR || size < sizeof(tremor_plugin_descriptor)) {
     buf_puts(b, "}");
     return;
   }

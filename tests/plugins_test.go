@@ -433,10 +433,11 @@ func listPluginsJSON(t testing.TB, env []string, args ...string) (code int, list
 func TestListPluginsShowsWhatARefusedFileSaid(t *testing.T) {
 	badDefault := testenv.Fixture(t, "fixture_bad_default")
 	abiMinor := testenv.Fixture(t, "fixture_abi_minor")
+	abiMajor := testenv.Fixture(t, "fixture_abi_major")
 	good := testenv.Fixture(t, "fixture")
-	code, listed, stderr := listPluginsJSON(t, nil, badDefault, abiMinor, good)
+	code, listed, stderr := listPluginsJSON(t, nil, badDefault, abiMinor, abiMajor, good)
 	assert.Equal(t, 1, code, "a refused file makes list-plugins fail; stderr: %s", stderr)
-	require.Len(t, listed, 3)
+	require.Len(t, listed, 4)
 
 	bd := listed[0]
 	assert.Equal(t, badDefault, bd.Path)
@@ -454,10 +455,18 @@ func TestListPluginsShowsWhatARefusedFileSaid(t *testing.T) {
 	assert.Contains(t, *am.Error, "newer than this host's")
 	require.NotNil(t, am.ABI, "the ABI version is read first, whatever follows")
 	assert.Contains(t, *am.Error, "built for ABI "+*am.ABI)
-	assert.Nil(t, am.Version, "a descriptor of another ABI is not read past its version")
+	require.NotNil(t, am.Name, "a newer minor only appends: what this host knows of it is read")
+	require.NotNil(t, am.Version)
+	assert.NotEmpty(t, *am.Version)
 
-	assert.Nil(t, listed[2].Error)
-	assert.Equal(t, "fixture", *listed[2].Name)
+	ma := listed[2]
+	require.NotNil(t, ma.Error)
+	require.NotNil(t, ma.ABI)
+	assert.Contains(t, *ma.Error, "built for ABI "+*ma.ABI)
+	assert.Nil(t, ma.Version, "another major may lay its descriptor out differently: not read past its version")
+
+	assert.Nil(t, listed[3].Error)
+	assert.Equal(t, "fixture", *listed[3].Name)
 }
 
 // The Rust file plugin writes events as lines, then reads them back.

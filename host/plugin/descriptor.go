@@ -189,7 +189,10 @@ func readRawDescriptor(d uintptr) *RawDescriptor {
 		return r
 	}
 	r.ABIMajor, r.ABIMinor = cmem.ReadU16(d+4), cmem.ReadU16(d+6)
-	if r.ABIMajor != abi.ABIMajor || r.ABIMinor > abi.ABIMinor || uintptr(r.StructSize) < descriptorSize {
+	// Another major may lay out everything after the version differently;
+	// a newer minor of this major only appends, so what this host knows
+	// of it can be read (and shown) even though the plugin is refused.
+	if r.ABIMajor != abi.ABIMajor || uintptr(r.StructSize) < descriptorSize {
 		return r
 	}
 	desc := cmem.ReadPrefix[abi.PluginDescriptor](d, uintptr(r.StructSize))
@@ -377,6 +380,21 @@ func checkDescription(path string, d *Description) (*Plugin, error) {
 	return p, nil
 }
 
+// newerMinor is what can be shown of a refused plugin of a newer minor:
+// its name and version, where they are valid (a newer minor only appends,
+// so they are where this host expects them); nil when the name is not.
+func newerMinor(path string, r *RawDescriptor) *Plugin {
+	p := &Plugin{Path: path, ABIMajor: r.ABIMajor, ABIMinor: r.ABIMinor}
+	var err error
+	if p.Name, err = name("plugin name (descriptor.name)", r.Name); err != nil {
+		return nil
+	}
+	if p.Version, err = name("plugin version (descriptor.version)", r.Version); err != nil {
+		p.Version = ""
+	}
+	return p
+}
+
 // checkDescriptor checks a raw descriptor. On error it may still return the
 // partly checked plugin (for its name).
 func checkDescriptor(path string, r *RawDescriptor) (*Plugin, error) {
@@ -389,7 +407,7 @@ func checkDescriptor(path string, r *RawDescriptor) (*Plugin, error) {
 		return nil, fmt.Errorf("built for ABI %d.%d, this host speaks %s: %s", major, minor, hostABIString, rebuildAdvice)
 	}
 	if minor > abi.ABIMinor {
-		return nil, fmt.Errorf("built for ABI %d.%d, newer than this host's %s: %s, or use a newer host", major, minor, hostABIString, rebuildAdvice)
+		return newerMinor(path, r), fmt.Errorf("built for ABI %d.%d, newer than this host's %s: %s, or use a newer host", major, minor, hostABIString, rebuildAdvice)
 	}
 	if size < descriptorSize {
 		return nil, fmt.Errorf("descriptor struct_size is %d, smaller than the %d bytes of an ABI %s tremor_plugin_descriptor: set struct_size = sizeof(tremor_plugin_descriptor) and %s", size, descriptorSize, hostABIString, rebuildAdvice)
