@@ -16,16 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-out=build/bench
-mkdir -p "$out"
-events="$out/events-1m.jsonl"
-if [ ! -s "$events" ] || [ "$(wc -l <"$events")" -ne 1000000 ]; then
-  # The same file as scripts/bench.sh's whole-program step.
-  awk 'BEGIN { split("info warn error debug", lv, " ");
-    for (i = 0; i < 1000000; i++)
-      printf("{\"seq\":%d,\"host\":\"web-%02d\",\"level\":\"%s\",\"msg\":\"GET /api/v1/items/%05d\",\"ms\":%.2f,\"ok\":true}\n",
-             i, i % 16, lv[i % 4 + 1], i % 100000, (i % 997) / 10.0) }' >"$events"
-fi
+events=$(bench/events-1m.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for codec in string json; do

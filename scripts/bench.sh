@@ -70,14 +70,7 @@ echo "== isolation: go test -run '^\$' -bench '^BenchmarkFlowIsolated\$' -bencht
 go test -run '^$' -bench '^BenchmarkFlowIsolated$' -benchtime "$BENCHTIME" -count "$COUNT" -timeout 60m ./bench/ | tee -a "$raw" >&2
 
 echo "== whole program: build/bin/tremorctl run bench/flows/file-json.toml" >&2
-events="$out/events-1m.jsonl"
-if [ ! -s "$events" ] || [ "$(wc -l <"$events")" -ne 1000000 ]; then
-  # 1M JSON lines of 91-96 bytes plus the newline, the same every time.
-  awk 'BEGIN { split("info warn error debug", lv, " ");
-    for (i = 0; i < 1000000; i++)
-      printf("{\"seq\":%d,\"host\":\"web-%02d\",\"level\":\"%s\",\"msg\":\"GET /api/v1/items/%05d\",\"ms\":%.2f,\"ok\":true}\n",
-             i, i % 16, lv[i % 4 + 1], i % 100000, (i % 997) / 10.0) }' >"$events"
-fi
+events=$(bench/events-1m.sh)
 bytes=$(wc -c <"$events")
 whole=()
 for _ in $(seq "$RUNS"); do
