@@ -115,7 +115,7 @@ benthos() {
 }
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-echo "benthos.sh: $("$BENTHOS" --version 2>&1 | head -1); $RUNS pairs per flow" >&2
+echo "benthos.sh: $BENTHOS ($("$BENTHOS" --version 2>&1 | head -1)); $RUNS pairs per flow" >&2
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs" >&2
 echo "| flow | tremorctl ms | tremorctl events/s | Benthos ms | Benthos events/s | tremorctl vs Benthos |"
 echo "|---|---:|---:|---:|---:|---:|"
@@ -131,6 +131,6 @@ for codec in string json; do
   name=raw
   [ "$codec" = json ] && name=json
   awk -v n="$name" -v c="$codec" -v t="$t" -v b="$b" 'BEGIN {
-    printf("| %s (codec `%s`) | %d | %.2fM | %d | %.2fM | %.1fx |\n", n, c, t, 1e3 / t, b, 1e3 / b, b / t) }'
+    printf("| %s (codec `%s`) | %d | %.0f | %d | %.0f | %.1fx |\n", n, c, t, 1e9 / t, b, 1e9 / b, b / t) }'
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
