@@ -22,7 +22,7 @@ BENTHOS=${BENTHOS:-$(command -v benthos || command -v redpanda-connect || true)}
 if [ -z "$BENTHOS" ] || [ ! -x "$BENTHOS" ]; then
   cat >&2 <<'MSG'
 benthos.sh: no Benthos binary: put `benthos` or `redpanda-connect` on PATH,
-or set BENTHOS=/path/to/benthos. To build one (Go >= 1.24):
+or set BENTHOS=/path/to/benthos. To build one (Go >= 1.25.2):
   mkdir /tmp/benthos && cd /tmp/benthos && go mod init benthos &&
   go get github.com/redpanda-data/benthos/v4/cmd/benthos@v4.60.0 &&
   go build -o /tmp/benthos/benthos github.com/redpanda-data/benthos/v4/cmd/benthos
