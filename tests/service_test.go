@@ -559,11 +559,15 @@ func TestStatus(t *testing.T) {
 	require.Equal(t, 0, code, "stderr:\n%s", stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 3, "a header and one row per connector:\n%s", stdout)
-	assert.Equal(t, []string{"flow", "state", "connector", "type", "connected", "paused", "inflight", "in", "out", "errors", "acks", "fails", "discarded"}, strings.Fields(lines[0]))
-	for i, id := range []string{"ticks", "out"} {
+	assert.Equal(t, []string{"flow", "state", "connector", "type", "version", "connected", "paused", "inflight", "in", "out", "errors", "acks", "fails", "discarded"}, strings.Fields(lines[0]))
+	builds := s.apiBuilds("st")
+	for i, c := range []struct{ id, typ string }{{"ticks", "metronome"}, {"out", "file"}} {
 		f := strings.Fields(lines[i+1])
-		require.Len(t, f, 13, lines[i+1])
-		assert.Equal(t, []string{"st", "running", id, "yes"}, []string{f[0], f[1], f[2], f[4]})
+		require.Len(t, f, 14, lines[i+1])
+		assert.Equal(t, []string{"st", "running", c.id, c.typ, "yes"}, []string{f[0], f[1], f[2], f[3], f[5]})
+		// The plugin version the connector runs, as /api/flows has it.
+		assert.Equal(t, "0.1.0", builds[c.id][0], "%s: the repo's plugin", c.id)
+		assert.Equal(t, builds[c.id][0], f[4], "%s: version column", c.id)
 	}
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())

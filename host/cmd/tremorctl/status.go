@@ -81,7 +81,9 @@ func fetchFlows(client *http.Client, url string) ([]service.FlowStatus, error) {
 }
 
 // writeStatus prints one row per connector; with prev (the previous
-// sample, dt ago) the in and out columns carry rates per second.
+// sample, dt ago) the in and out columns carry rates per second. The
+// version is the plugin file the connector runs now (a live upgrade
+// changes it); "-" for a type built into the host.
 func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration) {
 	if len(flows) == 0 {
 		fmt.Fprintln(w, "no flows deployed")
@@ -94,7 +96,7 @@ func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "flow\tstate\tconnector\ttype\tconnected\tpaused\tinflight\tin\tout\terrors\tacks\tfails\tdiscarded\t")
+	fmt.Fprintln(tw, "flow\tstate\tconnector\ttype\tversion\tconnected\tpaused\tinflight\tin\tout\terrors\tacks\tfails\tdiscarded\t")
 	for _, f := range flows {
 		for _, c := range f.Connectors {
 			in, out := fmt.Sprint(c.In), fmt.Sprint(c.Out)
@@ -102,7 +104,11 @@ func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration
 				in += fmt.Sprintf(" (%.0f/s)", float64(c.In-p[0])/dt.Seconds())
 				out += fmt.Sprintf(" (%.0f/s)", float64(c.Out-p[1])/dt.Seconds())
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Name, f.State, c.Connector, c.Type,
+			version := c.Build.Version
+			if version == "" {
+				version = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Name, f.State, c.Connector, c.Type, version,
 				yesNo(c.Connected), yesNo(c.Paused), c.Inflight, in, out, c.Errors, c.Acks, c.Fails, c.Discarded)
 		}
 		if f.Error != "" {
