@@ -28,7 +28,7 @@ func elf64(segEnd uint64) []byte {
 
 func TestCheckELF(t *testing.T) {
 	if runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64" {
-		t.Skip("the headers below are built for a 64-bit little-endian host")
+		t.Fatalf("the host loads plugins on 64-bit little-endian Linux (amd64, arm64) only; this is %s", runtime.GOARCH)
 	}
 	with := func(b []byte, edit func([]byte)) []byte {
 		b = append([]byte(nil), b...)
