@@ -38,35 +38,7 @@ events=$(bench/events-1m.sh)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for codec in string json; do
-  cat >"$tmp/$codec.toml" <<TOML
-[flow]
-name = "benthos-$codec"
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "$codec"
-isolation = "none"
-config = { path = "$PWD/$events", mode = "read" }
-
-[[connector]]
-id = "out"
-type = "bench_sink"
-codec = "$codec"
-isolation = "none"
-postprocessors = ["lines"]
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "out"
-TOML
+  bench/passthrough-flow.sh "benthos-$codec" "$codec" none "$PWD/$events" >"$tmp/$codec.toml"
   processors="[]"
   if [ "$codec" = json ]; then
     processors="[ { mapping: 'root = this' } ]"

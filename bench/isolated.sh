@@ -21,35 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for codec in string json; do
   for iso in none process; do
-    cat >"$tmp/$codec-$iso.toml" <<TOML
-[flow]
-name = "iso-$codec-$iso"
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "$codec"
-isolation = "$iso"
-config = { path = "$PWD/$events", mode = "read" }
-
-[[connector]]
-id = "out"
-type = "bench_sink"
-codec = "$codec"
-isolation = "$iso"
-postprocessors = ["lines"]
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "in"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "out"
-TOML
+    bench/passthrough-flow.sh "iso-$codec-$iso" "$codec" "$iso" "$PWD/$events" >"$tmp/$codec-$iso.toml"
   done
 done
 
