@@ -76,27 +76,12 @@ func newFrags(events []fragEvent) *frags {
 func (f *frags) Type(name string) (runtime.Type, bool) {
 	switch name {
 	case "frag_source", "frag_sink":
-		return fragType{f, name}, true
+		return fakeType{name: name, source: name == "frag_source", sink: name == "frag_sink",
+			create: func(alias string) runtime.Instance { return &fragInst{f: f, alias: alias} }}, true
 	}
 	return nil, false
 }
 func (f *frags) Names() []string { return []string{"frag_source", "frag_sink"} }
-
-type fragType struct {
-	f    *frags
-	name string
-}
-
-func (t fragType) Name() string                                         { return t.name }
-func (t fragType) IsSource() bool                                       { return t.name == "frag_source" }
-func (t fragType) IsSink() bool                                         { return t.name == "frag_sink" }
-func (t fragType) Structured() bool                                     { return false }
-func (t fragType) Origin() string                                       { return "test" }
-func (t fragType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t fragType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
-func (t fragType) Create(alias string, _ map[string]any, _ runtime.Placement, _ zerolog.Logger) (runtime.Instance, error) {
-	return &fragInst{f: t.f, alias: alias}, nil
-}
 
 type fragInst struct {
 	f     *frags

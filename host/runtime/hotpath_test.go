@@ -39,27 +39,12 @@ type chunks struct {
 func (c *chunks) Type(name string) (runtime.Type, bool) {
 	switch name {
 	case "chunk_source", "record_sink":
-		return chunkType{c, name}, true
+		return fakeType{name: name, source: name == "chunk_source", sink: name == "record_sink",
+			create: func(string) runtime.Instance { return &chunkInst{c: c} }}, true
 	}
 	return nil, false
 }
 func (c *chunks) Names() []string { return []string{"chunk_source", "record_sink"} }
-
-type chunkType struct {
-	c    *chunks
-	name string
-}
-
-func (t chunkType) Name() string                                         { return t.name }
-func (t chunkType) IsSource() bool                                       { return t.name == "chunk_source" }
-func (t chunkType) IsSink() bool                                         { return t.name == "record_sink" }
-func (t chunkType) Structured() bool                                     { return false }
-func (t chunkType) Origin() string                                       { return "test" }
-func (t chunkType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t chunkType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
-func (t chunkType) Create(string, map[string]any, runtime.Placement, zerolog.Logger) (runtime.Instance, error) {
-	return &chunkInst{c: t.c}, nil
-}
 
 type chunkInst struct {
 	c    *chunks

@@ -102,27 +102,13 @@ func newScript(count int) *script {
 func (s *script) Type(name string) (runtime.Type, bool) {
 	switch name {
 	case "count_source", "script_sink":
-		return scriptType{s, name}, true
+		source := name == "count_source"
+		return fakeType{name: name, source: source, sink: name == "script_sink", structured: true,
+			create: func(string) runtime.Instance { return &scriptInst{s: s, source: source} }}, true
 	}
 	return nil, false
 }
 func (s *script) Names() []string { return []string{"count_source", "script_sink"} }
-
-type scriptType struct {
-	s    *script
-	name string
-}
-
-func (t scriptType) Name() string                                         { return t.name }
-func (t scriptType) IsSource() bool                                       { return t.name == "count_source" }
-func (t scriptType) IsSink() bool                                         { return t.name == "script_sink" }
-func (t scriptType) Structured() bool                                     { return true }
-func (t scriptType) Origin() string                                       { return "test" }
-func (t scriptType) CheckConfig(c map[string]any) (map[string]any, error) { return c, nil }
-func (t scriptType) Place(p runtime.Policy) (runtime.Placement, error)    { return runtime.InHost(t, p) }
-func (t scriptType) Create(string, map[string]any, runtime.Placement, zerolog.Logger) (runtime.Instance, error) {
-	return &scriptInst{s: t.s, source: t.IsSource()}, nil
-}
 
 type scriptInst struct {
 	s      *script
