@@ -25,8 +25,8 @@ type Event struct {
 	Port     Port
 	IngestNs uint64 // ns since the Unix epoch; 0: the host stamps it
 	Payload  []byte
-	Value    any // nil, bool, integers, floats, string, []byte, []any, []string, map[string]any
-	Meta     any // nil for none; normally a map[string]any
+	Value    any // nil, bool, integers, floats, string, []byte, []any, []string, map[string]any, *ValueBuilder
+	Meta     any // nil for none; a map[string]any, or a *ValueBuilder on a hot path
 	// EndStream marks the last event of its stream (TREMOR_EVENT_END_STREAM),
 	// e.g. when a connection closes: the host then flushes and forgets what
 	// it keeps for the stream, such as a last line without a newline held
@@ -180,13 +180,13 @@ func (r *Room) Push(ev Event) error {
 	var err error
 	if r.structured {
 		e.Flags |= eventStructured
-		e.Payload, err = enc.Encode(ev.Value)
+		e.Payload, err = encodeValue(&enc, ev.Value)
 		err = wrapValueErr("event value", err)
 	} else {
 		e.Payload, err = enc.AppendBytes(ev.Payload)
 	}
 	if err == nil && ev.Meta != nil {
-		e.Meta, err = enc.Encode(ev.Meta)
+		e.Meta, err = encodeValue(&enc, ev.Meta)
 		err = wrapValueErr("event meta", err)
 	}
 	if errors.Is(err, abi.ErrNoRoom) {
@@ -217,7 +217,7 @@ func (r *Room) refuse(ev Event) error {
 	}
 	var enc abi.Encoder
 	if r.structured {
-		if _, err := enc.Encode(ev.Value); err != nil {
+		if _, err := encodeValue(&enc, ev.Value); err != nil {
 			return wrapValueErr("event value", err)
 		}
 	} else {
@@ -225,7 +225,7 @@ func (r *Room) refuse(ev Event) error {
 		enc.AppendBytes(ev.Payload)
 	}
 	if ev.Meta != nil {
-		if _, err := enc.Encode(ev.Meta); err != nil {
+		if _, err := encodeValue(&enc, ev.Meta); err != nil {
 			return wrapValueErr("event meta", err)
 		}
 	}

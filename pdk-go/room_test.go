@@ -35,6 +35,15 @@ func TestRoomPushDoesNotAllocate(t *testing.T) {
 	payload := []byte("0123456789abcdef")
 	meta := map[string]any{"k": int64(1)}
 	var value any = []any{int64(7), "seven", true, meta} // boxed once, as a plugin would keep it
+	var doc ValueBuilder
+	docMeta := func() *ValueBuilder { // a ValueBuilder rebuilt per event, as a source does
+		doc.Reset()
+		doc.Object("")
+		doc.Text("key", payload)
+		doc.Int("offset", 42)
+		doc.End()
+		return &doc
+	}
 	tests := []struct {
 		name       string
 		structured bool
@@ -44,6 +53,7 @@ func TestRoomPushDoesNotAllocate(t *testing.T) {
 		{"Reserve", false, func(r *Room, id uint64) error { _, err := r.Reserve(id, 8); return err }},
 		{"Push bytes", false, func(r *Room, id uint64) error { return r.Push(Event{ID: id, Payload: payload}) }},
 		{"Push bytes+meta", false, func(r *Room, id uint64) error { return r.Push(Event{ID: id, Payload: payload, Meta: meta}) }},
+		{"Push bytes+ValueBuilder meta", false, func(r *Room, id uint64) error { return r.Push(Event{ID: id, Payload: payload, Meta: docMeta()}) }},
 		{"Push value", true, func(r *Room, id uint64) error { return r.Push(Event{ID: id, Value: value, Meta: meta}) }},
 	}
 	for _, tc := range tests {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -45,6 +44,8 @@ type source struct {
 	redo     []*kgo.Record // failed, to be offered again first
 	fetched  []*kgo.Record // polled, not yet taken by a room
 	nextID   uint64
+	meta     pdk.ValueBuilder // the event being pushed's meta, reused
+	hdr      []int            // scratch of writeMeta
 }
 
 func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
@@ -332,7 +333,8 @@ func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 	id := s.nextID
 	ev := pdk.Event{ID: id, Payload: r.Value}
 	if s.withMeta {
-		ev.Meta = recordMeta(r)
+		writeMeta(&s.meta, &s.hdr, r)
+		ev.Meta = &s.meta
 	}
 	err := room.Push(ev)
 	if err != nil {
@@ -346,32 +348,50 @@ func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 	return nil
 }
 
-func recordMeta(r *kgo.Record) map[string]any {
-	k := map[string]any{
-		"topic":        r.Topic,
-		"partition":    int64(r.Partition),
-		"offset":       r.Offset,
-		"timestamp_ms": r.Timestamp.UnixMilli(),
+// writeMeta builds r's meta in m, members in key order (the layout a map
+// of them would have); hdr is scratch for the header order.
+func writeMeta(m *pdk.ValueBuilder, hdr *[]int, r *kgo.Record) {
+	m.Reset()
+	m.Object("")
+	m.Object("kafka")
+	if len(r.Headers) > 0 {
+		m.Object("headers")
+		for _, i := range headerOrder(hdr, r.Headers) {
+			m.Text(r.Headers[i].Key, r.Headers[i].Value)
+		}
+		m.End()
 	}
 	if r.Key != nil {
-		if utf8.Valid(r.Key) {
-			k["key"] = string(r.Key)
-		} else {
-			k["key"] = append([]byte(nil), r.Key...)
-		}
+		m.Text("key", r.Key)
 	}
-	if len(r.Headers) > 0 {
-		h := make(map[string]any, len(r.Headers))
-		for _, hd := range r.Headers {
-			if utf8.Valid(hd.Value) {
-				h[hd.Key] = string(hd.Value)
-			} else {
-				h[hd.Key] = append([]byte(nil), hd.Value...)
-			}
+	m.Int("offset", r.Offset)
+	m.Int("partition", int64(r.Partition))
+	m.Int("timestamp_ms", r.Timestamp.UnixMilli())
+	m.String("topic", r.Topic)
+	m.End()
+	m.End()
+}
+
+// headerOrder returns the indexes of hs in key order, a repeated key
+// keeping its last value (as a map would). Records carry few headers: an
+// insertion sort into reused scratch does not allocate.
+func headerOrder(scratch *[]int, hs []kgo.RecordHeader) []int {
+	idx := (*scratch)[:0]
+	for i := range hs {
+		j := len(idx)
+		for j > 0 && hs[idx[j-1]].Key > hs[i].Key {
+			j--
 		}
-		k["headers"] = h
+		if j > 0 && hs[idx[j-1]].Key == hs[i].Key {
+			idx[j-1] = i
+			continue
+		}
+		idx = append(idx, 0)
+		copy(idx[j+1:], idx[j:])
+		idx[j] = i
 	}
-	return map[string]any{"kafka": k}
+	*scratch = idx
+	return idx
 }
 
 // Ack moves the commit points over the acked records and wakes the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -95,4 +96,56 @@ func TestSourceForgetsLostPartitions(t *testing.T) {
 	assert.Equal(t, int32(0), s.fetched[0].Partition)
 	require.NoError(t, s.Ack([]uint64{1, 2}))
 	assert.Equal(t, map[int32]int64{0: 1}, s.pendingCommits(), "only the partition still owned")
+}
+
+// Each event's meta has the documented shape: key and header values are
+// strings when UTF-8 and bytes otherwise, a repeated header keeps its last
+// value, no key and no headers leave those members out.
+func TestRecordMeta(t *testing.T) {
+	ts := time.UnixMilli(1700000000123)
+	base := func(extra map[string]any) map[string]any {
+		k := map[string]any{"topic": "t", "partition": int64(3), "offset": int64(42), "timestamp_ms": int64(1700000000123)}
+		for n, v := range extra {
+			k[n] = v
+		}
+		return map[string]any{"kafka": k}
+	}
+	rec := func(key []byte, hs ...kgo.RecordHeader) *kgo.Record {
+		return &kgo.Record{Topic: "t", Partition: 3, Offset: 42, Timestamp: ts, Key: key, Headers: hs}
+	}
+	h := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
+	tests := []struct {
+		name string
+		r    *kgo.Record
+		want map[string]any
+	}{
+		{"no key, no headers", rec(nil), base(nil)},
+		{"empty key", rec([]byte{}), base(map[string]any{"key": ""})},
+		{"text key", rec([]byte("k1")), base(map[string]any{"key": "k1"})},
+		{"binary key", rec([]byte{0xff, 0}), base(map[string]any{"key": []byte{0xff, 0}})},
+		{"headers out of order, repeated, binary", rec([]byte("k"), h("z", "1"), h("a", "2"), h("m", "\xfe"), h("a", "3"), h("b", "")),
+			base(map[string]any{"key": "k", "headers": map[string]any{"a": "3", "b": "", "m": []byte{0xfe}, "z": "1"}})},
+	}
+	var m pdk.ValueBuilder
+	var hdr []int
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writeMeta(&m, &hdr, tc.r)
+			got, err := m.Decode()
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// Building an event's meta allocates nothing once the builder has grown.
+func TestRecordMetaDoesNotAllocate(t *testing.T) {
+	r := &kgo.Record{Topic: "t", Partition: 1, Offset: 7, Timestamp: time.Now(), Key: []byte("key"),
+		Headers: []kgo.RecordHeader{{Key: "b", Value: []byte("1")}, {Key: "a", Value: []byte("2")}}}
+	var m pdk.ValueBuilder
+	var hdr []int
+	writeMeta(&m, &hdr, r)
+	if n := testing.AllocsPerRun(100, func() { writeMeta(&m, &hdr, r) }); n != 0 {
+		t.Fatalf("writeMeta allocates %.1f times per record, want 0", n)
+	}
 }
