@@ -303,6 +303,86 @@ impl<'a> BatchWriter<'a> {
         self.push(&OutEvent::bytes(id, &[]).stream(stream).end_stream())
     }
 
+    /// The arena bytes not written yet, for a source that reads or builds
+    /// payloads in place instead of copying them from a buffer of its own:
+    /// write there, [`append_tail`](Self::append_tail) what is used, and
+    /// point events at it with [`push_span`](Self::push_span). What is
+    /// written here but not appended is not part of the batch.
+    pub fn tail(&mut self) -> &mut [u8] {
+        let b = self.batch_mut();
+        let len = (b.bytes_cap - b.bytes_len) as usize;
+        if len == 0 {
+            return &mut [];
+        }
+        // SAFETY: the arena is valid for bytes_cap bytes (checked in
+        // from_raw) and exclusively ours for 'a; the borrow of self keeps
+        // every other write to it out while the slice lives.
+        unsafe { std::slice::from_raw_parts_mut(b.bytes.add(b.bytes_len as usize), len) }
+    }
+
+    /// Appends the first `n` bytes of [`tail`](Self::tail) to the batch and
+    /// returns the arena offset where they start.
+    pub fn append_tail(&mut self, n: usize) -> Result<u64, NoRoom> {
+        if n as u64 > self.remaining_bytes() {
+            return Err(NoRoom {
+                bytes_needed: n as u64,
+                values_needed: 0,
+            });
+        }
+        let b = self.batch_mut();
+        let offset = b.bytes_len;
+        b.bytes_len += n as u64;
+        Ok(offset)
+    }
+
+    /// Appends an event on port OUT, stream 0, whose raw payload is `len`
+    /// bytes at arena `offset`, appended already (see
+    /// [`append_tail`](Self::append_tail)); with `end_stream` it ends the
+    /// stream. Fails only when no event slot is left.
+    ///
+    /// # Panics
+    /// When the span is not inside the bytes appended so far.
+    pub fn push_span(
+        &mut self,
+        id: u64,
+        offset: u64,
+        len: u64,
+        end_stream: bool,
+    ) -> Result<(), NoRoom> {
+        let written = self.batch().bytes_len;
+        assert!(
+            offset <= written && len <= written - offset,
+            "push_span: span {offset}+{len} is outside the {written} bytes appended"
+        );
+        if self.remaining_events() == 0 {
+            let needs = NoRoom {
+                bytes_needed: 0,
+                values_needed: 0,
+            };
+            self.first_no_room.get_or_insert(needs);
+            return Err(needs);
+        }
+        let ev = raw::tremor_event {
+            id,
+            stream: 0,
+            ingest_ns: 0,
+            port: raw::TREMOR_PORT_OUT,
+            flags: if end_stream {
+                raw::TREMOR_EVENT_END_STREAM
+            } else {
+                0
+            },
+            payload: raw::tremor_span { offset, len },
+            meta: raw::tremor_span::default(),
+        };
+        let b = self.batch_mut();
+        // SAFETY: events_len < events_cap (checked above) and the array is
+        // valid for events_cap writes.
+        unsafe { b.events.add(b.events_len as usize).write(ev) };
+        b.events_len += 1;
+        Ok(())
+    }
+
     /// Appends an event. Either the whole event is written or nothing is.
     pub fn push(&mut self, event: &OutEvent<'_>) -> Result<(), NoRoom> {
         let needs = event.needs();
@@ -604,4 +684,94 @@ pub(crate) fn check_value_span(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` on a writer over a fresh room of `events` slots and `bytes`
+    /// arena bytes, and returns the header and arenas it left.
+    fn with_room(
+        events: usize,
+        bytes: usize,
+        f: impl FnOnce(&mut BatchWriter<'_>),
+    ) -> (raw::tremor_batch, Vec<raw::tremor_event>, Vec<u8>) {
+        let mut evs = vec![raw::tremor_event::default(); events];
+        let mut arena = vec![0u8; bytes];
+        let mut b = raw::tremor_batch {
+            struct_size: size_of::<raw::tremor_batch>() as u32,
+            reserved0: 0,
+            events: evs.as_mut_ptr(),
+            events_len: 0,
+            events_cap: events as u64,
+            values: std::ptr::null_mut(),
+            values_len: 0,
+            values_cap: 0,
+            bytes: arena.as_mut_ptr(),
+            bytes_len: 0,
+            bytes_cap: bytes as u64,
+            bytes_needed: 0,
+            values_needed: 0,
+        };
+        // SAFETY: the arrays live until the end of this function.
+        let mut w = unsafe { BatchWriter::from_raw(&mut b) }.expect("valid room");
+        f(&mut w);
+        (b, evs, arena)
+    }
+
+    #[test]
+    fn payloads_written_in_place_become_events() {
+        let (b, evs, arena) = with_room(2, 16, |w| {
+            w.push_bytes(1, b"ab").unwrap();
+            let tail = w.tail();
+            assert_eq!(tail.len(), 14, "the bytes after what push_bytes wrote");
+            tail[..6].copy_from_slice(b"cd\nef\n");
+            let base = w.append_tail(6).unwrap();
+            assert_eq!(base, 2);
+            assert_eq!(w.remaining_bytes(), 8);
+            w.push_span(2, base, 2, false).unwrap();
+            // The slots are used up: the next one is refused and recorded
+            // like a push that does not fit.
+            assert_eq!(
+                w.push_span(3, base + 3, 2, true),
+                Err(NoRoom {
+                    bytes_needed: 0,
+                    values_needed: 0
+                })
+            );
+            assert!(w.first_no_room().is_some());
+        });
+        assert_eq!((b.events_len, b.bytes_len), (2, 8));
+        assert_eq!(&arena[..8], b"abcd\nef\n");
+        let span = |e: &raw::tremor_event| {
+            &arena[e.payload.offset as usize..(e.payload.offset + e.payload.len) as usize]
+        };
+        assert_eq!((evs[1].id, span(&evs[1]), evs[1].flags), (2, &b"cd"[..], 0));
+        assert_eq!(evs[1].port, raw::TREMOR_PORT_OUT);
+    }
+
+    #[test]
+    fn in_place_writes_stay_inside_the_room() {
+        let (b, evs, _) = with_room(4, 4, |w| {
+            w.tail().copy_from_slice(b"wxyz");
+            assert_eq!(
+                w.append_tail(5),
+                Err(NoRoom {
+                    bytes_needed: 5,
+                    values_needed: 0
+                })
+            );
+            let base = w.append_tail(4).unwrap();
+            assert!(w.tail().is_empty());
+            w.push_span(7, base, 4, true).unwrap();
+            // A span beyond what was appended is a bug in the plugin.
+            let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = w.push_span(8, base + 2, 3, false);
+            }));
+            assert!(outside.is_err());
+        });
+        assert_eq!((b.events_len, b.bytes_len), (1, 4));
+        assert_eq!(evs[0].flags, raw::TREMOR_EVENT_END_STREAM);
+    }
 }
