@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -39,7 +41,9 @@ type source struct {
 	mu     sync.Mutex
 	ids    map[uint64]jetstream.Msg
 	nextID uint64
-	held   jetstream.Msg // fetched, did not fit the last room
+	held   jetstream.Msg    // fetched, did not fit the last room
+	meta   pdk.ValueBuilder // the event being pushed's meta, reused
+	hdr    []string         // scratch of writeMeta
 }
 
 func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
@@ -126,30 +130,60 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 }
 
 func (s *source) push(room *pdk.Room, m jetstream.Msg) error {
-	meta := map[string]any{"subject": m.Subject()}
-	if md, err := m.Metadata(); err == nil {
-		meta["stream_seq"] = md.Sequence.Stream
-		meta["delivered"] = md.NumDelivered
-		meta["timestamp_ms"] = md.Timestamp.UnixMilli()
-	}
-	if h := m.Headers(); len(h) > 0 {
-		hm := make(map[string]any, len(h))
-		for k, v := range h {
-			if len(v) > 0 {
-				hm[k] = v[0]
-			}
-		}
-		meta["headers"] = hm
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	md, mdErr := m.Metadata()
+	if mdErr != nil {
+		md = nil
+	}
+	writeMeta(&s.meta, &s.hdr, m.Subject(), md, m.Headers())
 	id := s.nextID
-	if err := room.Push(pdk.Event{ID: id, Payload: m.Data(), Meta: map[string]any{"nats": meta}}); err != nil {
+	if err := room.Push(pdk.Event{ID: id, Payload: m.Data(), Meta: &s.meta}); err != nil {
 		return err
 	}
 	s.nextID++
 	s.ids[id] = m
 	return nil
+}
+
+// writeMeta builds a message's meta in b, members in key order (the layout
+// a map of them would have); keys is scratch for the header order. Each
+// header gives its first value: a string when UTF-8, bytes otherwise.
+func writeMeta(b *pdk.ValueBuilder, keys *[]string, subject string, md *jetstream.MsgMetadata, h nats.Header) {
+	b.Reset()
+	b.Object("")
+	b.Object("nats")
+	if md != nil {
+		b.Uint("delivered", md.NumDelivered)
+	}
+	if len(h) > 0 {
+		ks := (*keys)[:0]
+		for k, v := range h {
+			if len(v) > 0 {
+				ks = append(ks, k)
+			}
+		}
+		slices.Sort(ks)
+		b.Object("headers")
+		for _, k := range ks {
+			if v := h[k][0]; utf8.ValidString(v) {
+				b.String(k, v)
+			} else {
+				b.Bytes(k, []byte(v))
+			}
+		}
+		b.End()
+		*keys = ks
+	}
+	if md != nil {
+		b.Uint("stream_seq", md.Sequence.Stream)
+	}
+	b.String("subject", subject)
+	if md != nil {
+		b.Int("timestamp_ms", md.Timestamp.UnixMilli())
+	}
+	b.End()
+	b.End()
 }
 
 func (s *source) settle(ids []uint64, ack bool) error {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"tremorhost/pdk-go"
 )
@@ -31,6 +35,35 @@ func TestConfigErrors(t *testing.T) {
 			}
 			assert.True(t, pdk.IsConfigError(err), "%v", err)
 			assert.ErrorContains(t, err, c.msg)
+		})
+	}
+}
+
+// Each event's meta has the documented shape: subject, stream_seq,
+// delivered, timestamp_ms (when the message has JetStream metadata) and
+// headers, the first value of each, a string when UTF-8 and bytes otherwise.
+func TestMessageMeta(t *testing.T) {
+	md := &jetstream.MsgMetadata{NumDelivered: 2, Timestamp: time.UnixMilli(1700000000123)}
+	md.Sequence.Stream = 9
+	tests := []struct {
+		name string
+		md   *jetstream.MsgMetadata
+		h    nats.Header
+		want map[string]any
+	}{
+		{"no metadata", nil, nil, map[string]any{"subject": "s.1"}},
+		{"metadata", md, nil, map[string]any{"subject": "s.1", "stream_seq": uint64(9), "delivered": uint64(2), "timestamp_ms": int64(1700000000123)}},
+		{"headers", nil, nats.Header{"Z": {"1", "2"}, "A": {"\xfe"}, "Empty": {}},
+			map[string]any{"subject": "s.1", "headers": map[string]any{"Z": "1", "A": []byte{0xfe}}}},
+	}
+	var b pdk.ValueBuilder
+	var keys []string
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			writeMeta(&b, &keys, "s.1", tc.md, tc.h)
+			got, err := b.Decode()
+			require.NoError(t, err)
+			assert.Equal(t, map[string]any{"nats": tc.want}, got)
 		})
 	}
 }
