@@ -29,7 +29,7 @@ pub mod resume;
 use resume::{State, Window};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -95,16 +95,24 @@ pub struct FileConnector {
 }
 
 struct Reader {
-    file: BufReader<File>,
+    /// Read with pread at `offset`, straight into the batch's arena.
+    file: File,
     /// st_dev and st_ino of the file, recorded in the state file.
     dev: u64,
     ino: u64,
     /// Offset of the next line to read.
     offset: u64,
-    /// The line read last (reused for every line); when `pending`, it did
-    /// not fit the last room and goes first in the next pull.
+    /// A line that did not fit the room left in the arena (with its `\n`),
+    /// copied out to be pushed whole; when `pending`, it goes first in the
+    /// next pull.
     line: Vec<u8>,
     pending: bool,
+    /// Lines found by the last read: (start in the read, payload length,
+    /// ends the stream). Reused, so a pull allocates nothing.
+    found: Vec<(usize, usize, bool)>,
+    /// Bytes per line (with its `\n`) in the last read, to size the next
+    /// one to the event slots left rather than to the whole arena.
+    line_size: usize,
     /// Where failed lines are read back into before they are offered again.
     replay_buf: Vec<u8>,
     at_end: bool,
@@ -119,6 +127,46 @@ struct Reader {
     /// the source waits for every ack before it ends, and the host would
     /// wait for the end before it acks the events of that frame.
     open_stream: bool,
+}
+
+/// What one read into the arena brought.
+enum Read {
+    /// At least one line was taken (emitted or skipped).
+    Lines,
+    /// Nothing left in the file.
+    End,
+    /// No whole line fits the arena left: the next one is copied instead.
+    NoLine,
+}
+
+/// Reads into `buf` at `offset` until it is full or the file ends.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Nothing follows `offset` in the file (now).
+fn at_eof(file: &File, offset: u64) -> io::Result<bool> {
+    Ok(read_full_at(file, &mut [0u8; 1], offset)? == 0)
+}
+
+/// The index of the first `\n`; libc's memchr, which is vectorised (the
+/// portable one in core is several times slower on ~100-byte lines).
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    unsafe extern "C" {
+        fn memchr(s: *const std::ffi::c_void, c: i32, n: usize) -> *mut std::ffi::c_void;
+    }
+    // SAFETY: memchr reads at most hay.len() bytes from hay.
+    let p = unsafe { memchr(hay.as_ptr().cast(), i32::from(b'\n'), hay.len()) };
+    (!p.is_null()).then(|| p as usize - hay.as_ptr() as usize)
 }
 
 /// Whether a pull's room took everything it was offered.
@@ -139,7 +187,6 @@ impl Reader {
             };
             self.replay_buf.resize(len as usize, 0);
             self.file
-                .get_ref()
                 .read_exact_at(&mut self.replay_buf, offset)
                 .map_err(|e| {
                     Error::disconnected(format!("cannot read {path} again at {offset}: {e}"))
@@ -167,49 +214,162 @@ impl Reader {
     fn read_lines(&mut self, out: &mut BatchWriter<'_>, path: &str) -> Result<Fill> {
         let read_err = |e: io::Error| Error::disconnected(format!("cannot read {path}: {e}"));
         while !out.is_full() {
-            if !self.pending {
-                if self.at_end {
-                    return Ok(Fill::Done);
+            if self.pending {
+                if !self.push_held(out).map_err(read_err)? {
+                    // Does not fit: kept for the next pull (the PDK reports
+                    // NO_ROOM with its size when nothing was written).
+                    return Ok(Fill::Full);
                 }
-                self.line.clear();
-                let n = self
-                    .file
-                    .read_until(b'\n', &mut self.line)
-                    .map_err(read_err)?;
-                if n == 0 {
+                continue;
+            }
+            if self.at_end {
+                return Ok(Fill::Done);
+            }
+            match self.read_in_place(out).map_err(read_err)? {
+                Read::Lines => {}
+                Read::End => {
                     self.at_end = true;
                     return Ok(Fill::Done);
                 }
-                // A line acknowledged in an earlier run is not sent again.
-                while self.skip.front().is_some_and(|s| *s < self.offset) {
-                    self.skip.pop_front();
+                Read::NoLine => {
+                    if !self.hold_next_line().map_err(read_err)? {
+                        self.at_end = true;
+                        return Ok(Fill::Done);
+                    }
                 }
-                if self.skip.front() == Some(&self.offset) {
-                    self.skip.pop_front();
-                    self.offset += n as u64;
-                    continue;
-                }
-                self.pending = true;
             }
-            let last = self.file.fill_buf().map_err(read_err)?.is_empty();
-            let content = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-            let mut ev = OutEvent::bytes(self.offset, content);
-            if last {
-                ev = ev.end_stream();
-            }
-            if out.push(&ev).is_err() {
-                // Does not fit: kept for the next pull (the PDK reports
-                // NO_ROOM with its size when nothing was written).
-                return Ok(Fill::Full);
-            }
-            self.pending = false;
-            self.open_stream = !last;
-            self.at_end = last;
-            let len = self.line.len() as u64;
-            self.window.emitted(self.offset, len);
-            self.offset += len;
         }
         Ok(Fill::Full)
+    }
+
+    /// Reads the file at `offset` into the free bytes of the batch's arena
+    /// and turns every whole line there into an event whose payload stays
+    /// where it was read (one copy, by the kernel, and one memchr pass).
+    fn read_in_place(&mut self, out: &mut BatchWriter<'_>) -> io::Result<Read> {
+        let slots = out.remaining_events();
+        let tail = out.tail();
+        let want = match self.line_size {
+            0 => tail.len(),
+            // A little more than the slots need: the bytes after the last
+            // line taken are read again by the next pull.
+            size => (slots * size + slots * size / 16 + 256).min(tail.len()),
+        };
+        if want == 0 {
+            return Ok(Read::NoLine);
+        }
+        let n = read_full_at(&self.file, &mut tail[..want], self.offset)?;
+        if n == 0 {
+            return Ok(Read::End);
+        }
+        let data = &tail[..n];
+        // A short read is the end of the file; a full one that ends on a
+        // line's end needs a look at the next byte.
+        let eof = n < want;
+        self.found.clear();
+        let (mut pos, mut lines, mut last) = (0, 0, false);
+        while self.found.len() < slots {
+            let (end, next) = match find_newline(&data[pos..]) {
+                Some(i) => (pos + i, pos + i + 1),
+                None if eof && pos < n => (n, n), // a last line without \n
+                None => break,
+            };
+            last = next == n && (eof || at_eof(&self.file, self.offset + n as u64)?);
+            let id = self.offset + pos as u64;
+            if !self.skip_acked(id) {
+                self.found.push((pos, end - pos, last));
+            }
+            pos = next;
+            lines += 1;
+            if last {
+                break;
+            }
+        }
+        if pos == 0 {
+            return Ok(Read::NoLine);
+        }
+        self.line_size = pos.div_ceil(lines);
+        let base = out.append_tail(pos).expect("the bytes were read into the tail");
+        for &(start, len, end) in &self.found {
+            let id = self.offset + start as u64;
+            out.push_span(id, base + start as u64, len as u64, end)
+                .expect("one event slot per line found");
+            let next = self.found_next(start, len, pos);
+            self.window.emitted(id, next as u64);
+            self.open_stream = !end;
+        }
+        self.offset += pos as u64;
+        self.at_end = last;
+        Ok(Read::Lines)
+    }
+
+    /// The length of the found line at `start` with its `\n` (if any).
+    fn found_next(&self, start: usize, len: usize, consumed: usize) -> usize {
+        (len + 1).min(consumed - start)
+    }
+
+    /// A line acknowledged in an earlier run is not sent again.
+    fn skip_acked(&mut self, id: u64) -> bool {
+        while self.skip.front().is_some_and(|s| *s < id) {
+            self.skip.pop_front();
+        }
+        if self.skip.front() == Some(&id) {
+            self.skip.pop_front();
+            return true;
+        }
+        false
+    }
+
+    /// Copies the line at `offset` out of the file, for a line longer than
+    /// the arena left (pushed, or reported NO_ROOM, by `push_held`). False
+    /// at the end of the file.
+    fn hold_next_line(&mut self) -> io::Result<bool> {
+        loop {
+            self.line.clear();
+            let mut chunk = [0u8; 64 << 10];
+            loop {
+                let at = self.offset + self.line.len() as u64;
+                let n = read_full_at(&self.file, &mut chunk, at)?;
+                match find_newline(&chunk[..n]) {
+                    Some(i) => {
+                        self.line.extend_from_slice(&chunk[..=i]);
+                        break;
+                    }
+                    None => self.line.extend_from_slice(&chunk[..n]),
+                }
+                if n < chunk.len() {
+                    break;
+                }
+            }
+            if self.line.is_empty() {
+                return Ok(false);
+            }
+            if self.skip_acked(self.offset) {
+                self.offset += self.line.len() as u64;
+                continue;
+            }
+            self.pending = true;
+            return Ok(true);
+        }
+    }
+
+    /// Pushes the held line (a copy); false when it does not fit.
+    fn push_held(&mut self, out: &mut BatchWriter<'_>) -> io::Result<bool> {
+        let len = self.line.len() as u64;
+        let last = at_eof(&self.file, self.offset + len)?;
+        let content = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let mut ev = OutEvent::bytes(self.offset, content);
+        if last {
+            ev = ev.end_stream();
+        }
+        if out.push(&ev).is_err() {
+            return Ok(false);
+        }
+        self.pending = false;
+        self.open_stream = !last;
+        self.at_end = last;
+        self.window.emitted(self.offset, len);
+        self.offset += len;
+        Ok(true)
     }
 
     /// The lowest offset not settled for good.
@@ -447,9 +607,10 @@ impl Connector for FileConnector {
                     Some(r) => (r.offset, VecDeque::new()),
                     None => self.resume_point(&file)?,
                 };
+                // Reads are preads at the reader's offset; the seek only
+                // refuses a file that cannot be read at an offset (a pipe).
                 file.seek(SeekFrom::Start(offset))
                     .map_err(|e| self.io_error("cannot seek in", &e))?;
-                let file = BufReader::new(file);
                 match self.reader.as_mut() {
                     Some(r) => {
                         r.file = file;
@@ -466,6 +627,8 @@ impl Connector for FileConnector {
                             offset,
                             line: Vec::new(),
                             pending: false,
+                            found: Vec::new(),
+                            line_size: 0,
                             replay_buf: Vec::new(),
                             at_end: false,
                             window: Window::default(),
@@ -509,14 +672,11 @@ impl Connector for FileConnector {
         // starts it once the old one has stopped and saved its state.
         if self.mode == Mode::Read && self.resume_from.is_some() {
             if let Some(r) = self.reader.take() {
-                let mut file = r.file.into_inner();
-                let (offset, skip) = self.resume_point(&file)?;
-                file.seek(SeekFrom::Start(offset))
-                    .map_err(|e| self.io_error("cannot seek in", &e))?;
+                let (offset, skip) = self.resume_point(&r.file)?;
                 self.reader = Some(Reader {
-                    file: BufReader::new(file),
                     offset,
                     skip,
+                    pending: false,
                     ..r
                 });
             }
