@@ -111,7 +111,7 @@ func TestRespawnRefusesAChangedFile(t *testing.T) {
 	err := x.Connect(1)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, abi.ResultErrConfig)
-	assert.Contains(t, err.Error(), `plugin "fixture_crash" (`+path+`)`)
+	assert.Contains(t, err.Error(), `plugin "fixture_crash" cannot be used at creation: `)
 	assert.Contains(t, err.Error(), "the plugin file changed since it was loaded (SHA-256 ")
 	assert.Contains(t, err.Error(), ", was "+c.Plugin.SHA256+"): restart the host to use the new file")
 	assert.Zero(t, x.Pid(), "no child runs the new file")
@@ -207,6 +207,6 @@ func TestFailedAckReportedWithTheNextCall(t *testing.T) {
 	require.Error(t, err, "the failure of the first ack")
 	assert.ErrorIs(t, err, abi.ResultErrFailed)
 	assert.Contains(t, err.Error(), "fault: told to fail at ack")
-	assert.Contains(t, err.Error(), `instance "src"`)
+	assert.Contains(t, err.Error(), `plugin "fault" reported an error while acknowledging events: `)
 	assert.NotNil(t, logs.find("a one-way call failed; reported with the next one"))
 }

@@ -104,7 +104,9 @@ func (x *Instance) spawn() error {
 	}
 	defer f.Close()
 	if c.Plugin.SHA256 != "" && digest != c.Plugin.SHA256 {
-		return x.fail("create", abi.ResultErrConfig, fmt.Sprintf("the plugin file changed since it was loaded (SHA-256 %s, was %s): restart the host to use the new file", digest, c.Plugin.SHA256))
+		err := x.conn.Who(x.alias).Err("create", abi.ResultErrConfig, fmt.Sprintf("the plugin file changed since it was loaded (SHA-256 %s, was %s): restart the host to use the new file", digest, c.Plugin.SHA256))
+		err.ByHost = true
+		return err
 	}
 	tagged := c.InstanceLogger(&x.log, x.alias)
 	p, err := startProc(x.runner, f, c.Name, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)

@@ -317,7 +317,7 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 		p := mk(t, echo(t), "p", map[string]any{"misbehave": "pause_unsupported"}, nil)
 		err := p.Pause()
 		assert.ErrorIs(t, err, abi.ResultErrUnsupported)
-		assert.ErrorContains(t, err, "pause: TREMOR_ERR_UNSUPPORTED (the connector does not support this operation): cannot pause")
+		assert.ErrorContains(t, err, "does not support this operation while pausing: cannot pause")
 	})
 }
 
@@ -339,7 +339,7 @@ func TestSendOutcomesAndViolations(t *testing.T) {
 		var pe *edge.Error
 		require.ErrorAs(t, err, &pe)
 		assert.True(t, pe.Violation)
-		assert.Contains(t, err.Error(), "send: the plugin broke the contract: it modified the batch header")
+		assert.Contains(t, err.Error(), "broke the plugin contract while sending events: it modified the batch header")
 	})
 }
 

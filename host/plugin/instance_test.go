@@ -215,7 +215,8 @@ func TestPullContractViolations(t *testing.T) {
 			assert.True(t, pe.Violation)
 			assert.ErrorIs(t, err, abi.ResultErrInvalid)
 			msg := err.Error()
-			assert.Contains(t, msg, `plugin "fixture" (`+testenv.Fixture(t, "fixture")+`) connector "fixture_echo" instance "bad-`+mode+`": pull: the plugin broke the contract: `)
+			assert.Contains(t, msg, `plugin "fixture" broke the plugin contract while reading events: `)
+			assert.Equal(t, `plugin "fixture" (`+testenv.Fixture(t, "fixture")+`) connector "fixture_echo" instance "bad-`+mode+`": pull: TREMOR_ERR_INVALID (-6): the plugin broke the contract`, pe.Detail())
 			assert.Contains(t, msg, want)
 			assert.Equal(t, 0, b.Len(), "nothing of a bad pull is visible")
 			assert.Nil(t, logs.find("plugin broke the contract"), "the caller that gets the error reports it, once")
@@ -263,7 +264,7 @@ func TestHookErrorsCarryThePluginMessage(t *testing.T) {
 	i := create(t, connector(t, "fixture_echo"), "p", map[string]any{"misbehave": "pause_unsupported"}, nil)
 	err := i.Pause()
 	assert.ErrorIs(t, err, abi.ResultErrUnsupported)
-	assert.ErrorContains(t, err, "pause: TREMOR_ERR_UNSUPPORTED (the connector does not support this operation): cannot pause")
+	assert.ErrorContains(t, err, "does not support this operation while pausing: cannot pause")
 }
 
 func TestSendDisconnected(t *testing.T) {
@@ -287,7 +288,7 @@ func TestSendMustNotModifyTheBatch(t *testing.T) {
 	var pe *edge.Error
 	require.ErrorAs(t, err, &pe)
 	assert.True(t, pe.Violation)
-	assert.Contains(t, err.Error(), "send: the plugin broke the contract: it modified the batch header")
+	assert.Contains(t, err.Error(), "broke the plugin contract while sending events: it modified the batch header")
 }
 
 func TestCreateChecksConfig(t *testing.T) {
@@ -329,7 +330,7 @@ func TestCreateChecksConfig(t *testing.T) {
 	// A plugin's own ERR_CONFIG keeps its message.
 	_, err = connector(t, "fixture_echo").Create("e", map[string]any{"prefix": "bad"})
 	assert.ErrorIs(t, err, abi.ResultErrConfig)
-	assert.ErrorContains(t, err, `create: TREMOR_ERR_CONFIG (the configuration is invalid): prefix "bad" is not allowed`)
+	assert.ErrorContains(t, err, `refused its config at creation: prefix "bad" is not allowed`)
 }
 
 func TestConcurrentInstances(t *testing.T) {

@@ -240,5 +240,5 @@ func TestLoadAllKeepsGoingAfterFailures(t *testing.T) {
 func TestResultCodesWrap(t *testing.T) {
 	e := &edge.Error{Op: "pull", Code: abi.ResultErrDisconnected, Message: "peer went away", Plugin: "p", File: "/x.so", Connector: "c", Alias: "a"}
 	assert.ErrorIs(t, e, abi.ResultErrDisconnected)
-	assert.Equal(t, `plugin "p" (/x.so) connector "c" instance "a": pull: TREMOR_ERR_DISCONNECTED (the connection was lost: the host should reconnect): peer went away`, e.Error())
+	assert.Equal(t, `plugin "p" lost its connection while reading events: peer went away`, e.Error())
 }

@@ -44,6 +44,9 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 		}
 		n.counters.Errors.Add(1)
 		if fatal(err) {
+			if hint := n.configHint(err); hint != "" {
+				err = fmt.Errorf("%w%s", err, hint)
+			}
 			n.link.err = err
 			return err
 		}
@@ -54,7 +57,7 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 		if errors.Is(err, edge.ErrRetry) {
 			n.log.Debug().Uint32("attempt", attempt).Msg("not connected yet; retrying")
 		} else {
-			n.log.Warn().Err(err).Uint32("attempt", attempt).Msg("connect failed; retrying")
+			n.log.Warn().Func(edge.LogErr(n.log, err)).Uint32("attempt", attempt).Msg("connect failed; retrying")
 		}
 		if !backoff(policy, attempt+1, stop) {
 			return errStopped
@@ -83,7 +86,7 @@ func (n *node) lost(err error) {
 	n.link.mu.Lock()
 	defer n.link.mu.Unlock()
 	if n.link.connected {
-		n.log.Warn().Err(err).Msg("connection lost; reconnecting")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("connection lost; reconnecting")
 		n.link.connected = false
 		n.counters.Connected.Store(false)
 	}

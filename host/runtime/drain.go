@@ -1,5 +1,7 @@
 package runtime
 
+import "tremorhost/host/edge"
+
 // roleDone is called by each role of n (source, sink) once it has made its
 // last pull or send, with the instance as that role calls it. The last
 // role to finish drains the instance, so that on_drain comes once per
@@ -17,6 +19,6 @@ func (n *node) roleDone(inst Instance) {
 		return
 	}
 	if err := inst.Drain(); err != nil {
-		n.log.Warn().Err(err).Msg("drain failed")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("drain failed")
 	}
 }

@@ -55,6 +55,7 @@ import (
 
 	"tremorhost/abi"
 	"tremorhost/host/codec"
+	"tremorhost/host/edge"
 	"tremorhost/host/flow"
 	"tremorhost/host/pipeline"
 	"tremorhost/host/processor"
@@ -290,6 +291,14 @@ func (r *Runtime) connErr(n *node, err error) error {
 	return fmt.Errorf("flow %q (%s): connector %q (type %s): %w", r.flow.Name, r.flow.File, n.conn.ID, n.typ.Name(), err)
 }
 
+// configHint says what to do when err is a config the plugin refused.
+func (n *node) configHint(err error) string {
+	if !errors.Is(err, abi.ResultErrConfig) {
+		return ""
+	}
+	return fmt.Sprintf("; fix its config in the flow (tremorctl inspect %s lists the fields)", n.typ.Name())
+}
+
 // create creates every connector's instance, in flow order, where its
 // isolation setting says. When one fails, those already created are
 // destroyed (none has connected yet).
@@ -306,11 +315,7 @@ func (r *Runtime) create() error {
 				m.instance(roleHost).Destroy()
 				m.inst = nil
 			}
-			hint := ""
-			if errors.Is(err, abi.ResultErrConfig) {
-				hint = fmt.Sprintf("; fix its config in the flow (tremorctl inspect %s lists the fields)", n.typ.Name())
-			}
-			return r.connErr(n, fmt.Errorf("could not be created: %w%s", err, hint))
+			return r.connErr(n, fmt.Errorf("could not be created: %w%s", err, n.configHint(err)))
 		}
 		n.inst = inst
 		for role := range n.roleInst {
@@ -498,7 +503,7 @@ func (r *Runtime) abandon() error {
 		}
 	}
 	for _, e := range errs {
-		r.log.Error().Err(e).Msg("abandoning a connector")
+		r.log.Error().Func(edge.LogErr(r.log, e)).Msg("abandoning a connector")
 	}
 	errs = append(errs, r.stopAll(func(n *node) bool {
 		h, _ := n.hookInFlight()
@@ -535,7 +540,7 @@ func (r *Runtime) stopAll(ok func(*node) bool) error {
 			}
 			inst := n.instance(roleHost)
 			if err := inst.Stop(); err != nil {
-				n.log.Warn().Err(err).Msg("stop failed")
+				n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("stop failed")
 			}
 			inst.Destroy()
 		}

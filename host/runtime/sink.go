@@ -147,7 +147,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 // giveUp stops trying: this and every later event is failed back.
 func (k *sink) giveUp(err error) {
 	k.err, k.dead = err, true
-	k.node.log.Error().Err(err).Msg("sink gave up; its events are failed back to their sources")
+	k.node.log.Error().Func(edge.LogErr(k.node.log, err)).Msg("sink gave up; its events are failed back to their sources")
 	k.failPending()
 }
 
@@ -208,7 +208,7 @@ func (k *sink) fillBatch() (failedBack []int) {
 			payload, err := k.encodeForBatch(e.value)
 			if err != nil {
 				n.counters.Errors.Add(1)
-				n.log.Warn().Err(err).Msg("could not encode an event; failing it back")
+				n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("could not encode an event; failing it back")
 				failedBack = append(failedBack, i)
 				continue
 			}
@@ -220,7 +220,7 @@ func (k *sink) fillBatch() (failedBack []int) {
 		}
 		if err != nil {
 			n.counters.Errors.Add(1)
-			n.log.Warn().Err(err).Msg("could not put an event into the batch; failing it back")
+			n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("could not put an event into the batch; failing it back")
 			failedBack = append(failedBack, i)
 			continue
 		}
@@ -318,7 +318,7 @@ func (k *sink) sendFailed(err error) (giveUp bool) {
 		return true
 	default:
 		n.counters.Errors.Add(1)
-		n.log.Warn().Err(err).Msg("send failed; undelivered events are failed back")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("send failed; undelivered events are failed back")
 		return false
 	}
 }

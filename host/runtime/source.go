@@ -175,7 +175,7 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 		if err := n.ensureConnected(s.inst, stopPulling); err != nil {
 			if !errors.Is(err, errStopped) {
 				s.err = err
-				n.log.Error().Err(err).Msg("source gave up")
+				n.log.Error().Func(edge.LogErr(n.log, err)).Msg("source gave up")
 			}
 			return
 		}
@@ -211,11 +211,11 @@ func (s *source) pullLoop(stopPulling, giveUp <-chan struct{}) {
 		case fatal(err):
 			s.err = err
 			n.counters.Errors.Add(1)
-			n.log.Error().Err(err).Msg("source stopped")
+			n.log.Error().Func(edge.LogErr(n.log, err)).Msg("source stopped")
 			return
 		default:
 			n.counters.Errors.Add(1)
-			n.log.Warn().Err(err).Msg("pull failed")
+			n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("pull failed")
 			if !backoff(n.conn.Reconnect, 2, stopPulling) {
 				return
 			}
@@ -258,7 +258,7 @@ func (s *source) setPaused(p bool) {
 		err = s.inst.Resume()
 	}
 	if err != nil {
-		s.node.log.Warn().Err(err).Bool("pause", p).Msg("pause/resume failed")
+		s.node.log.Warn().Func(edge.LogErr(s.node.log, err)).Bool("pause", p).Msg("pause/resume failed")
 	}
 }
 
@@ -419,7 +419,7 @@ func (s *source) dropStale() {
 		}
 		err := s.spanError(stream)
 		s.node.counters.Errors.Add(1)
-		s.node.log.Warn().Err(err).Int("events", c.chain.n).Msg("events failed back to their source")
+		s.node.log.Warn().Func(edge.LogErr(s.node.log, err)).Int("events", c.chain.n).Msg("events failed back to their source")
 		for _, pre := range s.node.pre {
 			pre.Discard(stream)
 		}
@@ -551,7 +551,7 @@ func (s *source) reject(err error, data []byte) {
 
 // fail marks the current event as failed.
 func (s *source) fail(err error) {
-	s.node.log.Warn().Err(err).Msg("event failed back to its source")
+	s.node.log.Warn().Func(edge.LogErr(s.node.log, err)).Msg("event failed back to its source")
 	s.window.add(s.cur.token, 1)
 	s.window.settle(s.cur.token, true)
 }
@@ -653,7 +653,7 @@ func (s *source) settleFailed(op string, events int, err error) {
 	n := s.node
 	n.counters.Errors.Add(1)
 	if ok, suppressed := s.ackWarn.allow(time.Now()); ok {
-		n.log.Warn().Err(err).Int("events", events).Int("suppressed", suppressed).
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Int("events", events).Int("suppressed", suppressed).
 			Msg(op + " failed: the plugin was not told the outcome of these events")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"tremorhost/host/edge"
 )
 
 // Build is the file a connector type comes from: what an upgrade replaces
@@ -359,7 +361,7 @@ func (s *source) swapSource(req *swapReq, giveUp <-chan struct{}) {
 	// end, it moves on to the new instance.
 	old := &tracked{Instance: n.roleInst[roleSource].Instance, f: &n.calls[roleSource]}
 	if err := old.Drain(); err != nil {
-		n.log.Warn().Err(err).Msg("upgrade: drain of the old instance failed")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("upgrade: drain of the old instance failed")
 	}
 	var timeout <-chan time.Time
 	if d := s.r.opts.DrainTimeout; d > 0 {
@@ -385,7 +387,7 @@ func (s *source) swapSource(req *swapReq, giveUp <-chan struct{}) {
 		}
 	}
 	if err := old.Stop(); err != nil {
-		n.log.Warn().Err(err).Msg("upgrade: stop of the old instance failed")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("upgrade: stop of the old instance failed")
 	}
 	n.switchTo(roleSource, req)
 	s.paused = false
@@ -415,10 +417,10 @@ func (k *sink) swapSink(req *swapReq) {
 	}
 	old := &tracked{Instance: n.roleInst[roleSink].Instance, f: &n.calls[roleSink]}
 	if err := old.Drain(); err != nil {
-		n.log.Warn().Err(err).Msg("upgrade: drain of the old instance failed")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("upgrade: drain of the old instance failed")
 	}
 	if err := old.Stop(); err != nil {
-		n.log.Warn().Err(err).Msg("upgrade: stop of the old instance failed")
+		n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("upgrade: stop of the old instance failed")
 	}
 	n.switchTo(roleSink, req)
 	req.done <- swapResult{old: old.Instance, pause: time.Since(start)}

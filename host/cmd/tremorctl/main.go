@@ -23,6 +23,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"tremorhost/host/edge"
 	"tremorhost/host/plugin"
 )
 
@@ -261,7 +262,14 @@ func (c *cli) searchPath() []string {
 	return dirs
 }
 
+// fail prints the operator's message; a plugin error among args is also
+// logged in detail (result code, hook, plugin file) at debug level.
 func (c *cli) fail(format string, args ...any) int {
+	for _, a := range args {
+		if err, ok := a.(error); ok && errors.As(err, new(*edge.Error)) {
+			c.log.Debug().Func(edge.LogErr(c.log, err)).Msg("the plugin error in detail")
+		}
+	}
 	fmt.Fprintf(c.stderr, "tremorctl: "+format+"\n", args...)
 	return 1
 }
