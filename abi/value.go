@@ -96,6 +96,12 @@ func (e *Encoder) appendString(s string) (uint64, error) {
 }
 
 func (e *Encoder) encode(v any, key string, keyed bool, depth int) error {
+	if d, ok := v.(*Doc); ok {
+		if depth == 0 && !keyed {
+			return e.appendDoc(d)
+		}
+		v = d.Any() // nested in a Go value: checked like one
+	}
 	if depth > MaxDepth {
 		return fmt.Errorf("value nests deeper than %d levels", MaxDepth)
 	}
@@ -214,6 +220,29 @@ func (e *Encoder) encode(v any, key string, keyed bool, depth int) error {
 	// n may be stale if the node array grew while encoding children.
 	if k := e.Nodes[idx].Kind; k == ValueArray || k == ValueObject {
 		e.Nodes[idx].As = uint64(len(e.Nodes) - idx - 1)
+	}
+	return nil
+}
+
+// appendDoc copies a well-formed Doc's nodes and bytes, moving offsets.
+func (e *Encoder) appendDoc(d *Doc) error {
+	for i := range d.Nodes {
+		src := &d.Nodes[i]
+		n, err := e.node()
+		if err != nil {
+			return err
+		}
+		*n = *src
+		if src.KeyLen > 0 {
+			if n.KeyOffset, err = e.appendBytes(d.Key(i)); err != nil {
+				return err
+			}
+		}
+		if src.Kind == ValueString || src.Kind == ValueBytes {
+			if n.As, err = e.appendBytes(d.Data(i)); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

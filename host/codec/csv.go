@@ -3,6 +3,7 @@ package codec
 import (
 	"fmt"
 	"strconv"
+	"tremorhost/abi"
 	"unicode/utf8"
 )
 
@@ -132,6 +133,9 @@ func (c *csvCodec) Decode(data []byte) (any, error) {
 }
 
 func (c *csvCodec) Encode(dst []byte, v any) ([]byte, error) {
+	if d, ok := v.(*abi.Doc); ok {
+		v = d.Any()
+	}
 	n := len(dst)
 	switch row := v.(type) {
 	case []any:

@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"tremorhost/abi"
+
 	"github.com/bytedance/sonic"
 	sonicdec "github.com/bytedance/sonic/decoder"
 )
@@ -218,6 +220,9 @@ func parseJSONNumber(s string) (any, error) {
 }
 
 func (jsonCodec) Encode(dst []byte, v any) ([]byte, error) {
+	if d, ok := v.(*abi.Doc); ok {
+		return encodeJSONDoc(dst, d)
+	}
 	n := len(dst)
 	out, err := appendJSON(dst, v, 0)
 	if err != nil {
@@ -289,6 +294,8 @@ func appendJSONValue(b []byte, v any, depth int) ([]byte, *pathErr) {
 			}
 		}
 		return append(b, ']'), nil
+	case *abi.Doc:
+		return appendJSONValue(b, x.Any(), depth)
 	case map[string]any:
 		if depth >= MaxDepth {
 			return b, &pathErr{msg: "value nested deeper than " + strconv.Itoa(MaxDepth) + " levels (cyclic?)"}
@@ -383,22 +390,7 @@ func appendJSONString(b []byte, s string) []byte {
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
+			b = appendJSONEscape(b, c)
 			i++
 			start = i
 			continue
@@ -415,4 +407,23 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendJSONEscape writes the escape of an ASCII byte jsonSafe refuses.
+func appendJSONEscape(b []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(b, '\\', c)
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	}
+	return append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"tremorhost/abi"
 )
 
 // Msgpack is the msgpack codec, implemented here for the host's value model
@@ -285,6 +286,9 @@ func (d *mpDecoder) key() (string, error) {
 func hexByte(c byte) string { return "0x" + string(hexDigits[c>>4]) + string(hexDigits[c&0xf]) }
 
 func (msgpackCodec) Encode(dst []byte, v any) ([]byte, error) {
+	if d, ok := v.(*abi.Doc); ok {
+		v = d.Any()
+	}
 	n := len(dst)
 	b, pe := appendMsgpack(dst, v, 0)
 	if pe != nil {

@@ -2,6 +2,8 @@ package codec
 
 import (
 	"strconv"
+
+	"tremorhost/abi"
 	"unicode/utf8"
 )
 
@@ -40,6 +42,18 @@ func firstInvalidUTF8(data []byte) int {
 	return len(data)
 }
 
+// DecodeDoc implements DocDecoder: a Doc of one string node (invalid UTF-8
+// is left to Decode, which reports it).
+func (stringCodec) DecodeDoc(data []byte, a *abi.DocArena) (*abi.Doc, bool) {
+	if !utf8.Valid(data) {
+		return nil, false
+	}
+	a.Begin()
+	off := a.AppendBytes(data)
+	a.Push(abi.Value{Kind: abi.ValueString, As: off, Len: uint64(len(data))})
+	return a.End(), true
+}
+
 func (stringCodec) Encode(dst []byte, v any) ([]byte, error) {
 	return appendScalarText(dst, v, "string")
 }
@@ -47,6 +61,12 @@ func (stringCodec) Encode(dst []byte, v any) ([]byte, error) {
 // appendScalarText writes a scalar as plain text (strings and bytes raw,
 // numbers and booleans as in JSON, nil as "null").
 func appendScalarText(dst []byte, v any, codec string) ([]byte, error) {
+	if d, ok := v.(*abi.Doc); ok {
+		if p, ok := docText(d); ok {
+			return append(dst, p...), nil
+		}
+		v = d.Any()
+	}
 	switch x := v.(type) {
 	case string:
 		return append(dst, x...), nil
@@ -78,6 +98,14 @@ func appendScalarText(dst []byte, v any, codec string) ([]byte, error) {
 	return dst, encodeError(codec, "$", "unsupported type "+typeName(v), nil)
 }
 
+// docText is the data of a Doc that is one string or byte string.
+func docText(d *abi.Doc) ([]byte, bool) {
+	if len(d.Nodes) == 1 && (d.Nodes[0].Kind == abi.ValueString || d.Nodes[0].Kind == abi.ValueBytes) {
+		return d.Data(0), true
+	}
+	return nil, false
+}
+
 // Binary is the binary codec: a frame decodes to a copy of its bytes
 // ([]byte). Encoding accepts []byte and string and writes them as is.
 var Binary Codec = binaryCodec{}
@@ -97,6 +125,12 @@ func (binaryCodec) Decode(data []byte) (any, error) {
 }
 
 func (binaryCodec) Encode(dst []byte, v any) ([]byte, error) {
+	if d, ok := v.(*abi.Doc); ok {
+		if p, ok := docText(d); ok {
+			return append(dst, p...), nil
+		}
+		v = d.Any()
+	}
 	switch x := v.(type) {
 	case []byte:
 		return append(dst, x...), nil

@@ -1,0 +1,227 @@
+package abi
+
+import "math"
+
+// Doc is one structured value kept flat, in the layout of tremor_value: a
+// pre-order node array whose root is Nodes[0], and the bytes its strings,
+// byte strings and keys point into. Offsets in Nodes are relative to Bytes,
+// so a Doc can be copied or moved with two copies.
+//
+// The host carries decoded events as *Doc from codec to sink (a JSON line
+// is decoded straight into nodes, routed on them and encoded from them), so
+// that an event costs no Go allocations; Any converts one to the plain Go
+// value model where a consumer needs that. A Doc is immutable once built
+// and is always well-formed (built by DocArena, or copied from a value that
+// passed Check): readers do not check it again.
+//
+// Duplicate keys in an object may be kept; every reader takes the last one,
+// as tremor_value's rules say.
+type Doc struct {
+	Nodes []Value
+	Bytes []byte
+}
+
+// Any decodes the document into plain Go values (see the package comment of
+// value.go); strings and byte strings are copied.
+func (d *Doc) Any() any {
+	if len(d.Nodes) == 0 {
+		return nil
+	}
+	v, _ := decodeNode(d.Nodes, d.Bytes, 0)
+	return v
+}
+
+// Data is the string or byte-string data of node i.
+func (d *Doc) Data(i int) []byte {
+	n := &d.Nodes[i]
+	return d.Bytes[n.As : n.As+n.Len : n.As+n.Len]
+}
+
+// Key is the key of node i (a member of an object).
+func (d *Doc) Key(i int) []byte {
+	n := &d.Nodes[i]
+	return d.Bytes[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)]
+}
+
+// Next is the index of the node after node i's subtree.
+func (d *Doc) Next(i int) int {
+	n := &d.Nodes[i]
+	if n.Kind == ValueArray || n.Kind == ValueObject {
+		return i + 1 + int(n.As)
+	}
+	return i + 1
+}
+
+// Member is the node of object node i's member key (the last one, when
+// the key repeats).
+func (d *Doc) Member(i int, key string) (int, bool) {
+	n := &d.Nodes[i]
+	if n.Kind != ValueObject {
+		return 0, false
+	}
+	found, j := -1, i+1
+	for c := uint64(0); c < n.Len; c++ {
+		if string(d.Key(j)) == key {
+			found = j
+		}
+		j = d.Next(j)
+	}
+	return found, found >= 0
+}
+
+// Element is the node of array node i's element k.
+func (d *Doc) Element(i, k int) (int, bool) {
+	n := &d.Nodes[i]
+	if n.Kind != ValueArray || k < 0 || uint64(k) >= n.Len {
+		return 0, false
+	}
+	j := i + 1
+	for ; k > 0; k-- {
+		j = d.Next(j)
+	}
+	return j, true
+}
+
+// Scalar is node i as a plain Go scalar (bool, int64, uint64, float64, nil);
+// ok is false for strings, byte strings, arrays and objects. It does not
+// allocate when the result does not escape.
+func (d *Doc) Scalar(i int) (v any, ok bool) {
+	n := &d.Nodes[i]
+	switch n.Kind {
+	case ValueNull:
+		return nil, true
+	case ValueBool:
+		return n.As == 1, true
+	case ValueInt:
+		return int64(n.As), true
+	case ValueUint:
+		return n.As, true
+	case ValueFloat:
+		return math.Float64frombits(n.As), true
+	}
+	return nil, false
+}
+
+// DocArena builds Docs in shared chunks of memory, one after another, so
+// that building one costs no allocation of its own: a chunk is freed by the
+// garbage collector once no Doc built in it is referenced. Build a Doc with
+// Begin, Push/AppendBytes..., then End (or Abort). Indexes and offsets the
+// build methods take and return are relative to the Doc being built.
+type DocArena struct {
+	nodes  []Value // current chunk; nodes[n0:] is the Doc being built
+	bytes  []byte  // current chunk; bytes[b0:] is the Doc being built
+	n0, b0 int
+	docs   []Doc // headers the returned *Doc point at
+}
+
+const (
+	docChunkNodes = 1024     // nodes per chunk (32 KiB)
+	docChunkBytes = 32 << 10 // bytes per chunk
+	docChunkDocs  = 256      // Doc headers per chunk
+)
+
+// Begin starts a new Doc.
+func (a *DocArena) Begin() { a.n0, a.b0 = len(a.nodes), len(a.bytes) }
+
+// Len is the number of nodes of the Doc being built (the index of the next).
+func (a *DocArena) Len() int { return len(a.nodes) - a.n0 }
+
+// Node is node i of the Doc being built; valid until the next Push.
+func (a *DocArena) Node(i int) *Value { return &a.nodes[a.n0+i] }
+
+// Push appends a node and returns its index.
+func (a *DocArena) Push(v Value) int {
+	if len(a.nodes) == cap(a.nodes) {
+		a.growNodes(1)
+	}
+	a.nodes = append(a.nodes, v)
+	return len(a.nodes) - 1 - a.n0
+}
+
+// BytesLen is the number of bytes of the Doc being built (the offset of the
+// next).
+func (a *DocArena) BytesLen() int { return len(a.bytes) - a.b0 }
+
+// AppendBytes appends p to the Doc's bytes and returns its offset.
+func (a *DocArena) AppendBytes(p []byte) uint64 {
+	if cap(a.bytes)-len(a.bytes) < len(p) {
+		a.growBytes(len(p))
+	}
+	off := len(a.bytes) - a.b0
+	a.bytes = append(a.bytes, p...)
+	return uint64(off)
+}
+
+// AppendString is AppendBytes for a string.
+func (a *DocArena) AppendString(s string) uint64 {
+	if cap(a.bytes)-len(a.bytes) < len(s) {
+		a.growBytes(len(s))
+	}
+	off := len(a.bytes) - a.b0
+	a.bytes = append(a.bytes, s...)
+	return uint64(off)
+}
+
+// AppendByte appends one byte to the Doc's bytes.
+func (a *DocArena) AppendByte(c byte) {
+	if len(a.bytes) == cap(a.bytes) {
+		a.growBytes(1)
+	}
+	a.bytes = append(a.bytes, c)
+}
+
+// Abort drops the Doc being built.
+func (a *DocArena) Abort() { a.nodes, a.bytes = a.nodes[:a.n0], a.bytes[:a.b0] }
+
+// End finishes the Doc being built and returns it. The Doc's slices are
+// capped, so appending to them never touches a neighbour.
+func (a *DocArena) End() *Doc {
+	if len(a.docs) == cap(a.docs) {
+		a.docs = make([]Doc, 0, docChunkDocs)
+	}
+	n, b := len(a.nodes), len(a.bytes)
+	a.docs = append(a.docs, Doc{Nodes: a.nodes[a.n0:n:n], Bytes: a.bytes[a.b0:b:b]})
+	a.n0, a.b0 = n, b
+	return &a.docs[len(a.docs)-1]
+}
+
+// growNodes moves the Doc being built to a new chunk with room for need
+// more nodes; earlier Docs keep the old chunk.
+func (a *DocArena) growNodes(need int) {
+	cur := a.nodes[a.n0:]
+	next := make([]Value, len(cur), max(docChunkNodes, 2*(len(cur)+need)))
+	copy(next, cur)
+	a.nodes, a.n0 = next, 0
+}
+
+func (a *DocArena) growBytes(need int) {
+	cur := a.bytes[a.b0:]
+	next := make([]byte, len(cur), max(docChunkBytes, 2*(len(cur)+need)))
+	copy(next, cur)
+	a.bytes, a.b0 = next, 0
+}
+
+// Copy builds a Doc from the value in span of a node array and its arena
+// (a value a plugin wrote), after checking it (see Check).
+func (a *DocArena) Copy(nodes []Value, arena []byte, span Span) (*Doc, error) {
+	if err := Check(nodes, arena, span); err != nil {
+		return nil, err
+	}
+	a.Begin()
+	for i := span.Offset; i < span.Offset+span.Len; i++ {
+		n := nodes[i]
+		if i == span.Offset {
+			n.KeyOffset, n.KeyLen = 0, 0
+		} else if n.KeyLen > 0 {
+			n.KeyOffset = a.AppendBytes(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)])
+		} else {
+			n.KeyOffset = 0
+		}
+		if n.Kind == ValueString || n.Kind == ValueBytes {
+			n.As = a.AppendBytes(arena[n.As : n.As+n.Len])
+		}
+		n.Reserved = [3]uint8{}
+		a.Push(n)
+	}
+	return a.End(), nil
+}
