@@ -323,8 +323,8 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 // partition no longer assigned are dropped: its next owner reads them.
 func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 	tp := topicPart{r.Topic, r.Partition}
-	pt := s.parts[tp]
-	if !s.assigned[tp] || pt == nil {
+	pt := s.parts[tp] // nil unless assigned: parts and assigned change together
+	if pt == nil {
 		return nil
 	}
 	if !again && !pt.add(r.Offset) {
