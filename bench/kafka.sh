@@ -11,11 +11,17 @@
 #      excludes it)
 #
 # Not part of the test command. Prints a markdown table. Environment: N
-# (default 1000000), SIZE (default 100), SKIP_BUILD=1 to skip scripts/build.sh.
+# (default 1000000), SIZE (default 100), SKIP_BUILD=1 to skip scripts/build.sh,
+# ROUNDS (default 1): steps 3 and 4 that many times, interleaved, medians;
+# BUILDS (default "build"): directories holding a bin/ and plugins/ (copies
+# of earlier builds, for a before/after pair), each timed in every round of
+# step 4 with its own tremorctl and plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 SIZE=${SIZE:-100}
+ROUNDS=${ROUNDS:-1}
+BUILDS=${BUILDS:-build}
 [ "${SKIP_BUILD:-}" = 1 ] || scripts/build.sh >/dev/null
 addr=$(scripts/kafka.sh start)
 lib=$(scripts/kafka.sh jars)
@@ -67,15 +73,17 @@ EOF
 )
 prod_plugin=$(python3 -c "print(round($N / $secs))")
 
-echo "== ConsumerPerformance: $N records" >&2
-java_tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$addr" --topic "$topic" \
-  --messages "$N" --group "perf-$ts" --timeout 60000 >"$out/consumer-perf.txt"
-# the CSV line: start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms, fetch MB/s, fetch records/s
-cons_java=$(tail -n 1 "$out/consumer-perf.txt" | awk -F', *' '{print $NF}')
+# consumer_perf ROUND: ConsumerPerformance's fetch records/s over the topic
+consumer_perf() {
+  java_tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$addr" --topic "$topic" \
+    --messages "$N" --group "perf-$ts-$1" --timeout 60000 >"$out/consumer-perf.txt"
+  # the CSV line: start, end, MB, MB/s, records, records/s, rebalance ms, fetch ms, fetch MB/s, fetch records/s
+  tail -n 1 "$out/consumer-perf.txt" | awk -F', *' '{printf "%d\n", $NF}'
+}
 
-# kafka_source_rate META: records/s of kafka_source -> bench_sink
+# kafka_source_rate BUILD META GROUP: records/s of kafka_source -> bench_sink
 kafka_source_rate() {
-  local meta=$1
+  local build=$1 meta=$2 group=$3
   cat >"$out/source.toml" <<EOF
 [flow]
 name = "kafka-source-bench"
@@ -84,7 +92,7 @@ batch_size = 1024
 id = "k"
 type = "kafka_source"
 codec = "binary"
-config = { brokers = "$addr", topics = "$topic", group_id = "tremor-$ts-$meta", meta = $meta }
+config = { brokers = "$addr", topics = "$topic", group_id = "$group", meta = $meta }
 [[connector]]
 id = "count"
 type = "bench_sink"
@@ -98,7 +106,7 @@ to = "p"
 from = "p"
 to = "count"
 EOF
-  build/bin/tremorctl --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$meta.log" 2>&1 &
+  "$build/bin/tremorctl" --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$meta.log" 2>&1 &
   local pid=$!
   python3 - "$out/source-$meta.log" "$N" <<'EOF'
 import json, sys, time
@@ -126,16 +134,36 @@ EOF
   kill -TERM "$pid"
   wait "$pid" || true
 }
-echo "== kafka_source: $N records, with meta and without" >&2
-cons_plugin=$(kafka_source_rate true)
-cons_nometa=$(kafka_source_rate false)
+
+median() { python3 -c "import statistics, sys; print(round(statistics.median(int(x) for x in sys.argv[1:])))" "$@"; }
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
+declare -A rates
+for round in $(seq "$ROUNDS"); do
+  echo "== round $round/$ROUNDS: ConsumerPerformance, then kafka_source of each build, with meta and without ($N records)" >&2
+  rates[java]+=" $(consumer_perf "$round")"
+  for b in $BUILDS; do
+    for meta in true false; do
+      rates[$b-$meta]+=" $(kafka_source_rate "$b" "$meta" "tremor-$ts-$round-$meta-${b//\//_}")"
+    done
+  done
+done
+echo "records/s per round: $(for k in "${!rates[@]}"; do printf '%s:%s; ' "$k" "${rates[$k]}"; done)" >&2
+cons_java=$(median ${rates[java]})
 
 cat <<EOF
-| what ($N records of $SIZE B, 4 partitions, one local broker) | records/s | ratio |
+| what ($N records of $SIZE B, 4 partitions, one local broker; medians of $ROUNDS rounds) | records/s | ratio |
 | --- | ---: | ---: |
 | ProducerPerformance (acks=all, linger 5 ms) | $prod_java | 1.00 |
-| kafka_sink (bench_source -> kafka_sink, binary, batch 1024) | $prod_plugin | $(python3 -c "print('%.2f' % ($prod_plugin / $prod_java))") |
+| kafka_sink (bench_source -> kafka_sink, binary, batch 1024) | $prod_plugin | $(ratio "$prod_plugin" "$prod_java") |
 | ConsumerPerformance (fetch records/s) | $cons_java | 1.00 |
-| kafka_source (kafka_source -> bench_sink, binary, batch 1024, meta) | $cons_plugin | $(python3 -c "print('%.2f' % ($cons_plugin / $cons_java))") |
-| kafka_source, meta = false | $cons_nometa | $(python3 -c "print('%.2f' % ($cons_nometa / $cons_java))") |
 EOF
+for b in $BUILDS; do
+  label=kafka_source
+  [ "$BUILDS" = build ] || label="kafka_source ($b)"
+  for meta in true false; do
+    r=$(median ${rates[$b-$meta]})
+    if [ "$meta" = true ]; then what="$label (kafka_source -> bench_sink, binary, batch 1024, meta)"; else what="$label, meta = false"; fi
+    echo "| $what | $r | $(ratio "$r" "$cons_java") |"
+  done
+done
