@@ -288,7 +288,9 @@ impl Reader {
             return Ok(Read::NoLine);
         }
         self.line_size = pos.div_ceil(lines);
-        let base = out.append_tail(pos).expect("the bytes were read into the tail");
+        let base = out
+            .append_tail(pos)
+            .expect("the bytes were read into the tail");
         for &(start, len, end) in &self.found {
             let id = self.offset + start as u64;
             out.push_span(id, base + start as u64, len as u64, end)

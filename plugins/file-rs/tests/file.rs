@@ -270,6 +270,81 @@ fn many_lines_in_many_pulls() {
     assert_eq!(read_all(&mut s, Room::new(64, 0, 4096)), want);
 }
 
+/// Lines are read into the batch's arena in chunks sized to the room: a
+/// line cut by the end of a read, a line that ends exactly where a read
+/// ends, empty lines in a room with no bytes left and a last line without
+/// `\n` each come out once, in order, and only the last event of the file
+/// ends the stream.
+#[test]
+fn lines_cut_by_the_room_come_out_whole_and_once() {
+    let dir = temp_dir("in-place");
+    let text = "abc\n\n\ndefgh\n0123456789\nxy\n\nlast";
+    let path = dir.join("in.txt");
+    fs::write(&path, text).unwrap();
+    let mut want = Vec::new();
+    let mut at = 0u64;
+    for l in text.split('\n') {
+        want.push((at, l.to_string()));
+        at += l.len() as u64 + 1;
+    }
+    // (event slots, arena bytes) of every pull.
+    for (events, bytes) in [
+        (1, 64),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+        (8, 11),
+        (64, 12),
+        (64, 4096),
+    ] {
+        let mut s = open(&file_type(), &path, "read");
+        let (mut got, mut ends) = (Vec::new(), Vec::new());
+        for _ in 0..1000 {
+            let p = s.pull(Room::new(events, 0, bytes), 0);
+            if p.reply.code == raw::TREMOR_ERR_NO_ROOM {
+                // Only a line longer than the whole arena, reported with
+                // its size and nothing written.
+                assert!(
+                    p.events.is_empty() && p.bytes_needed > bytes as u64,
+                    "{events}x{bytes}"
+                );
+                let p = s.pull(Room::new(events, 0, p.bytes_needed as usize), 0);
+                p.reply.expect_ok();
+                got.extend(lines(&p));
+                ends.extend(p.events.iter().map(|e| e.end_stream));
+                continue;
+            }
+            assert!(
+                p.reply.code == raw::TREMOR_OK || p.reply.code == raw::TREMOR_END,
+                "{events}x{bytes}: {}",
+                p.reply
+            );
+            got.extend(lines(&p));
+            ends.extend(p.events.iter().map(|e| e.end_stream));
+            if p.reply.code == raw::TREMOR_END {
+                break;
+            }
+        }
+        assert_eq!(got, want, "{events} slots x {bytes} bytes");
+        let mut last = vec![false; want.len()];
+        *last.last_mut().unwrap() = true;
+        assert_eq!(ends, last, "{events} slots x {bytes} bytes");
+    }
+
+    // A file whose last line ends with \n exactly where a read ends: the
+    // end of the stream is on that line, not on an empty marker after it.
+    let exact = dir.join("exact.txt");
+    fs::write(&exact, "ab\ncd\n").unwrap();
+    let mut s = open(&file_type(), &exact, "read");
+    let p = s.pull(Room::new(8, 0, 6), 0);
+    p.reply.expect_code(raw::TREMOR_END);
+    assert_eq!(lines(&p), [(0, "ab".into()), (3, "cd".into())]);
+    assert_eq!(
+        p.events.iter().map(|e| e.end_stream).collect::<Vec<_>>(),
+        [false, true]
+    );
+}
+
 #[test]
 fn reconnect_resumes_reading_where_it_stopped() {
     let dir = temp_dir("resume");
@@ -765,7 +840,10 @@ mod resume {
         s.fail(&[off[1], off[2]]).expect_ok();
         let p = s.pull(Room::default(), 0);
         p.reply.expect_ok();
-        assert_eq!((ids(&p), ends(&p)), (vec![off[1], off[2]], vec![true, true]));
+        assert_eq!(
+            (ids(&p), ends(&p)),
+            (vec![off[1], off[2]], vec![true, true])
+        );
         s.ack(&[off[0], off[3]]).expect_ok();
         s.stop().expect_ok();
         s.destroy();
