@@ -244,6 +244,76 @@ func TestCLIConnectorCannotBeCreated(t *testing.T) {
 	}
 }
 
+// A plugin error is told to operators in words, naming the flow, the
+// connector, the plugin's message and what to do; the result code's name
+// and the plugin's file are for --log-level debug only. Run and validate
+// alike, for a config refused at creation and for send errors of a
+// running flow (log lines, not only the exit message).
+func TestCLIPluginErrorDetailAtDebugOnly(t *testing.T) {
+	plugins := faultPath(t)
+	file := filepath.Join(plugins, "libtremor_fault.so")
+	for _, c := range []struct {
+		name, cmd, sink string
+		says            []string // at every level
+		code            string   // the result code's name, at debug only
+	}{
+		{"refused config, run", "run", `fail_at = "create", fail_code = -2`,
+			[]string{`tremorctl: flow "words" (%s): connector "dst" (type fault): could not be created: plugin "fault" refused its config at creation: fault: told to fail at create; fix its config in the flow (tremorctl inspect fault lists the fields)`},
+			"TREMOR_ERR_CONFIG"},
+		{"refused config, validate", "validate", `fail_at = "create", fail_code = -2`,
+			[]string{`tremorctl: flow "words" (%s): connector "dst" (type fault): could not be created: plugin "fault" refused its config at creation: fault: told to fail at create; fix its config in the flow (tremorctl inspect fault lists the fields)`},
+			"TREMOR_ERR_CONFIG"},
+		{"send errors", "run", `fail_at = "send"`,
+			[]string{`"flow":"words","connector":"dst"`, `"error":"plugin \"fault\" reported an error while sending events: fault: told to fail at send"`, "send failed; undelivered events are failed back"},
+			"TREMOR_ERR_FAILED"},
+	} {
+		for _, debug := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, debug %v", c.name, debug), func(t *testing.T) {
+				sink := fmt.Sprintf("type = \"fault\"\ncodec = \"json\"\nconfig = { %s }", c.sink)
+				path := writeFlow(t, t.TempDir(), "words.toml", fmt.Sprintf(twoConnectors, "words", metronome(20), sink))
+				args := []string{c.cmd, "--plugin-path", plugins, path}
+				if debug {
+					args = append([]string{"--log-level", "debug"}, args...)
+				}
+				code, stdout, stderr := ctl(t, args...)
+				assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))
+				noCrash(t, stderr)
+				for _, s := range c.says {
+					if strings.Contains(s, "%s") {
+						s = fmt.Sprintf(s, path)
+					}
+					assert.Contains(t, stderr, s)
+				}
+				detail := []string{`"code":"` + c.code + `"`, `"plugin":"fault"`, `"plugin_file":"` + file + `"`}
+				for _, d := range detail {
+					if debug {
+						assert.Contains(t, stderr, d, "the detail at debug level")
+					} else {
+						assert.NotContains(t, stderr, d)
+					}
+				}
+				if !debug {
+					assert.NotContains(t, stderr, "TREMOR_ERR_", "no result code name at the default level")
+					assert.NotContains(t, stderr, ".so", "no plugin file path at the default level")
+				}
+				if c.cmd == "validate" {
+					assert.NotContains(t, stdout, "ok")
+					return
+				}
+				rows := statsTable(t, stderr)
+				if c.code == "TREMOR_ERR_CONFIG" {
+					assert.Equal(t, row{}, rows["src"], "nothing pulled")
+					assert.Equal(t, row{}, rows["dst"], "nothing sent")
+					return
+				}
+				assert.Equal(t, row{20, 20, 0, 0, 20, 0}, rows["src"], "every event failed back, none dropped")
+				assert.Equal(t, uint64(20), rows["dst"][colFails])
+				assert.Greater(t, rows["dst"][colErrors], uint64(0))
+			})
+		}
+	}
+}
+
 // Connect, start and send failures of a sink (the C fault plugin, in the
 // host) fed by 20 metronome events: tremorctl says which connector failed
 // and why, exits 1, and every event is failed back and counted failed at
@@ -256,7 +326,7 @@ func TestCLISinkFailures(t *testing.T) {
 		errors           uint64   // the sink's errors column; 0: at least one
 	}{
 		{"fatal connect error", `fail_at = "connect", fail_code = -2`, "",
-			[]string{`connector "dst" (type fault): `, "TREMOR_ERR_CONFIG", "fault: told to fail at connect"}, 1},
+			[]string{`connector "dst" (type fault): plugin "fault" refused its config while connecting: fault: told to fail at connect; fix its config in the flow (tremorctl inspect fault lists the fields)`}, 1},
 		{"gives up at reconnect.max_attempts", `fail_at = "connect"`, "[connector.reconnect]\ninitial_ms = 1\nmax_ms = 2\nmax_attempts = 3",
 			[]string{`connector "dst" (type fault): gave up connecting after 3 attempts (reconnect.max_attempts)`, "fault: told to fail at connect"}, 3},
 		{"on_start fails", `fail_at = "start"`, "",

@@ -564,7 +564,7 @@ to = "dst"
 		case 1:
 			refused++
 			assert.Contains(t, stderr, `connector "src" (type fault): plugin "fault"`, "run %d", runs)
-			assert.Contains(t, stderr, "pull: the plugin broke the contract", "run %d", runs)
+			assert.Contains(t, stderr, "broke the plugin contract while reading events", "run %d", runs)
 		default:
 			t.Fatalf("run %d: tremorctl exited with %d; stderr:\n%s", runs, code, lastLines(stderr, 20))
 		}

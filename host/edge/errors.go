@@ -47,7 +47,13 @@ var what = map[abi.Result]string{
 	abi.ResultErrDisconnected: "lost its connection",
 	abi.ResultErrUnsupported:  "does not support this operation",
 	abi.ResultErrInvalid:      "could not be called",
-	abi.ResultErrPanic:        "crashed (it is not called again; the connector stops)",
+	abi.ResultErrPanic:        "crashed",
+}
+
+// next says what follows a result code, where the code alone decides it
+// (the runtime's log lines say what it does about the others).
+var next = map[abi.Result]string{
+	abi.ResultErrPanic: "it is not called again: the connector stops",
 }
 
 // doing names a hook in an operator's words.
@@ -86,6 +92,9 @@ func (e *Error) Error() string {
 	s := fmt.Sprintf("plugin %q %s %s", e.Plugin, w, when)
 	if e.Message != "" {
 		s += ": " + e.Message
+	}
+	if n, ok := next[e.Code]; ok && !e.ByHost {
+		s += "; " + n
 	}
 	return s
 }

@@ -47,7 +47,7 @@ func (r *Runtime) settleFraming(n *node) {
 		return
 	}
 	warn := func(key string) {
-		r.log.Warn().Str("flow", r.flow.Name).Str("file", r.flow.File).Str("connector", n.conn.ID).
+		r.log.Warn().Str("file", r.flow.File).Str("connector", n.conn.ID).
 			Msg(fmt.Sprintf("connector %q (type %s) is a stream connector but its %s is empty: codec %q sees whatever each read or write holds, not whole messages; remove `%s = []` to get its natural framing (%q), or name a framing processor", n.conn.ID, n.typ.Name(), key, n.codec.Name(), key, fr.Framing()))
 	}
 	if n.source != nil && len(n.pre) == 0 {

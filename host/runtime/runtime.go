@@ -151,7 +151,8 @@ func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
 		opts.Window = 16 * f.BatchSize
 	}
 	opts.Window = max(opts.Window, f.BatchSize)
-	r := &Runtime{flow: f, opts: opts, log: opts.Log, byID: map[string]*node{}}
+	// Every line of the flow names it: serve runs several.
+	r := &Runtime{flow: f, opts: opts, log: opts.Log.With().Str("flow", f.Name).Logger(), byID: map[string]*node{}}
 
 	for _, c := range f.Connectors {
 		n, err := r.checkConnector(c, cat)
