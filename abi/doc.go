@@ -112,6 +112,9 @@ type DocArena struct {
 	bytes  []byte  // current chunk; bytes[b0:] is the Doc being built
 	n0, b0 int
 	docs   []Doc // headers the returned *Doc point at
+	// What the Docs built since the last Reset used in all, so that Reset
+	// can make one chunk that holds as much.
+	usedNodes, usedBytes, usedDocs int
 }
 
 const (
@@ -181,8 +184,29 @@ func (a *DocArena) End() *Doc {
 	}
 	n, b := len(a.nodes), len(a.bytes)
 	a.docs = append(a.docs, Doc{Nodes: a.nodes[a.n0:n:n], Bytes: a.bytes[a.b0:b:b]})
+	a.usedNodes, a.usedBytes, a.usedDocs = a.usedNodes+n-a.n0, a.usedBytes+b-a.b0, a.usedDocs+1
 	a.n0, a.b0 = n, b
 	return &a.docs[len(a.docs)-1]
+}
+
+// Reset makes the arena's memory free for new Docs: every Doc built in it
+// before is invalid from then on, so the caller must know that nothing
+// reads one any more. The arena keeps (or makes) one chunk of each kind as
+// large as all it built since the last Reset, so that a steady load stops
+// allocating after a few rounds.
+func (a *DocArena) Reset() {
+	a.nodes = resetChunk(a.nodes, a.usedNodes)
+	a.bytes = resetChunk(a.bytes, a.usedBytes)
+	a.docs = resetChunk(a.docs, a.usedDocs)
+	a.n0, a.b0 = 0, 0
+	a.usedNodes, a.usedBytes, a.usedDocs = 0, 0, 0
+}
+
+func resetChunk[T any](chunk []T, used int) []T {
+	if cap(chunk) < used {
+		return make([]T, 0, used+used/4)
+	}
+	return chunk[:0]
 }
 
 // growNodes moves the Doc being built to a new chunk with room for need

@@ -160,6 +160,25 @@ func (b *Batch) Meta(i int) (any, error) {
 	return abi.Decode(b.values, b.bytes, e.Meta)
 }
 
+// ValueDoc is Value as a flat Doc built in a (see abi.Doc): checked and
+// copied out of the batch, without a Go allocation per event.
+func (b *Batch) ValueDoc(i int, a *abi.DocArena) (*abi.Doc, error) {
+	e := &b.events[i]
+	if e.Flags&abi.EventStructured == 0 {
+		return nil, errors.New("event is not structured")
+	}
+	return a.Copy(b.values, b.bytes, e.Payload)
+}
+
+// MetaDoc is Meta as a flat Doc built in a; nil when the event has none.
+func (b *Batch) MetaDoc(i int, a *abi.DocArena) (*abi.Doc, error) {
+	e := &b.events[i]
+	if e.Meta.Len == 0 {
+		return nil, nil
+	}
+	return a.Copy(b.values, b.bytes, e.Meta)
+}
+
 // Event is what the host appends to a batch for a sink.
 type Event struct {
 	ID       uint64
@@ -171,7 +190,7 @@ type Event struct {
 	// Structured payload (for structured connectors).
 	Structured bool
 	Value      any
-	// Metadata, usually a map[string]any; nil for none.
+	// Metadata, usually a map[string]any or an *abi.Doc; nil for none.
 	Meta any
 }
 

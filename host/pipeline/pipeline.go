@@ -6,10 +6,12 @@
 package pipeline
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
 
+	"tremorhost/abi"
 	"tremorhost/host/flow"
 )
 
@@ -29,6 +31,7 @@ type route struct {
 	path    []string
 	op      string
 	value   any
+	text    []byte // value when it is a string, for matching flat strings
 	port    string
 	discard bool
 }
@@ -37,10 +40,14 @@ type route struct {
 func Compile(p flow.Pipeline) *Pipeline {
 	c := &Pipeline{ID: p.ID}
 	for _, r := range p.Routes {
-		c.routes = append(c.routes, route{
+		rt := route{
 			path: strings.Split(r.Field, "."), op: r.Op, value: r.Value,
 			port: r.To, discard: r.Discard,
-		})
+		}
+		if s, ok := r.Value.(string); ok {
+			rt.text = []byte(s)
+		}
+		c.routes = append(c.routes, rt)
 	}
 	return c
 }
@@ -51,11 +58,19 @@ type Decision struct {
 	Discard bool   // dropped on purpose by a route (the source gets an ack)
 }
 
-// Route decides where the event value v goes.
+// Route decides where the event value v goes: a plain Go value or a flat
+// *abi.Doc, which is matched in place (no allocation for scalar fields).
 func (p *Pipeline) Route(v any) Decision {
+	d, flat := v.(*abi.Doc)
 	for i := range p.routes {
 		r := &p.routes[i]
-		if r.matches(v) {
+		var hit bool
+		if flat {
+			hit = r.matchesDoc(d)
+		} else {
+			hit = r.matches(v)
+		}
+		if hit {
 			return Decision{Port: r.port, Discard: r.discard}
 		}
 	}
@@ -64,6 +79,11 @@ func (p *Pipeline) Route(v any) Decision {
 
 func (r *route) matches(v any) bool {
 	field, found := Lookup(v, r.path)
+	return r.matchField(field, found)
+}
+
+// matchField applies the route's operator to the field it looked up.
+func (r *route) matchField(field any, found bool) bool {
 	switch r.op {
 	case "exists":
 		return found
@@ -118,6 +138,102 @@ func (r *route) matches(v any) bool {
 		return ok1 && ok2 && strings.HasPrefix(f, s)
 	}
 	return false
+}
+
+// matchesDoc is matches for a flat value: strings and other scalars are
+// compared where they lie; arrays and objects are decoded for the
+// comparisons that need their contents.
+func (r *route) matchesDoc(d *abi.Doc) bool {
+	i, found := lookupDoc(d, r.path)
+	if !found || r.op == "exists" || r.op == "missing" {
+		return r.matchField(nil, found)
+	}
+	switch n := &d.Nodes[i]; n.Kind {
+	case abi.ValueString:
+		return r.matchText(d.Data(i))
+	case abi.ValueArray:
+		if r.op == "contains" {
+			for j, c := i+1, uint64(0); c < n.Len; c, j = c+1, d.Next(j) {
+				if v, ok := d.Scalar(j); ok && equal(v, r.value) ||
+					d.Nodes[j].Kind == abi.ValueString && r.text != nil && string(d.Data(j)) == string(r.text) {
+					return true
+				}
+			}
+			if r.text != nil || isScalar(r.value) {
+				return false // only a composite value can equal a composite element
+			}
+		}
+	case abi.ValueObject:
+		if r.op == "contains" {
+			key, ok := r.value.(string)
+			if !ok {
+				return false
+			}
+			_, has := d.Member(i, key)
+			return has
+		}
+	}
+	if v, ok := d.Scalar(i); ok {
+		return r.matchField(v, true)
+	}
+	sub := abi.Doc{Nodes: d.Nodes[i:d.Next(i)], Bytes: d.Bytes}
+	return r.matchField(sub.Any(), true)
+}
+
+// matchText applies the operator to a flat string field.
+func (r *route) matchText(s []byte) bool {
+	if r.text == nil {
+		return r.op == "ne" // a string equals no other kind and orders with none
+	}
+	switch r.op {
+	case "eq":
+		return string(s) == string(r.text)
+	case "ne":
+		return string(s) != string(r.text)
+	case "lt":
+		return bytes.Compare(s, r.text) < 0
+	case "le":
+		return bytes.Compare(s, r.text) <= 0
+	case "gt":
+		return bytes.Compare(s, r.text) > 0
+	case "ge":
+		return bytes.Compare(s, r.text) >= 0
+	case "contains":
+		return bytes.Contains(s, r.text)
+	case "prefix":
+		return bytes.HasPrefix(s, r.text)
+	}
+	return false
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case []any, map[string]any:
+		return false
+	}
+	return true
+}
+
+// lookupDoc is Lookup in a flat value: the node the path leads to.
+func lookupDoc(d *abi.Doc, path []string) (int, bool) {
+	i := 0
+	for _, seg := range path {
+		var ok bool
+		switch d.Nodes[i].Kind {
+		case abi.ValueObject:
+			i, ok = d.Member(i, seg)
+		case abi.ValueArray:
+			k, err := strconv.Atoi(seg)
+			if err != nil {
+				return 0, false
+			}
+			i, ok = d.Element(i, k)
+		}
+		if !ok {
+			return 0, false
+		}
+	}
+	return i, true
 }
 
 // Lookup follows a dotted path (already split) into v: a segment selects an

@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 
+	"tremorhost/abi"
 	"tremorhost/host/flow"
 )
 
@@ -64,14 +66,15 @@ func TestRouteOps(t *testing.T) {
 		{"user", "eq", map[string]any{"name": "ada", "roles": []any{"admin"}}, true},
 		{"user", "eq", map[string]any{"name": "ada"}, false},
 	}
+	flat := docOf(t, event)
 	for _, tt := range tests {
 		p := Compile(flow.Pipeline{ID: "p", Routes: []flow.Route{{Field: tt.field, Op: tt.op, Value: tt.value, To: "hit"}}})
-		got := p.Route(event)
 		want := Decision{Port: PortOut}
 		if tt.want {
 			want = Decision{Port: "hit"}
 		}
-		assert.Equal(t, want, got, "%s %s %v", tt.field, tt.op, tt.value)
+		assert.Equal(t, want, p.Route(event), "%s %s %v", tt.field, tt.op, tt.value)
+		assert.Equal(t, want, p.Route(flat), "flat: %s %s %v", tt.field, tt.op, tt.value)
 	}
 }
 
@@ -86,6 +89,29 @@ func TestFirstMatchWinsAndDiscard(t *testing.T) {
 	assert.Equal(t, Decision{Port: "medium"}, p.Route(map[string]any{"n": int64(7)}))
 	assert.Equal(t, Decision{Port: PortOut}, p.Route(map[string]any{"n": int64(1)}))
 	assert.Equal(t, Decision{Port: PortOut}, p.Route("not an object"))
+}
+
+// docOf is v as the flat value the runtime routes on.
+func docOf(t testing.TB, v any) *abi.Doc {
+	nodes, bytes, err := abi.EncodeDoc(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &abi.Doc{Nodes: nodes, Bytes: bytes}
+}
+
+// Routing a flat value on scalar fields allocates nothing.
+func TestRouteDocAllocations(t *testing.T) {
+	p := Compile(flow.Pipeline{ID: "p", Routes: []flow.Route{
+		{Field: "user.name", Op: "eq", Value: "bob", To: "bob"},
+		{Field: "msg", Op: "contains", Value: "a long needle that does not fit a small buffer", To: "x"},
+		{Field: "code", Op: "ge", Value: int64(500), To: "errors"},
+		{Field: "tags", Op: "contains", Value: "z", To: "z"},
+	}})
+	event := docOf(t, map[string]any{"code": int64(200), "msg": strings.Repeat("haystack ", 20),
+		"tags": []any{"a", int64(7)}, "user": map[string]any{"name": "ada"}})
+	assert.Equal(t, Decision{Port: PortOut}, p.Route(event))
+	assert.Zero(t, testing.AllocsPerRun(100, func() { p.Route(event) }))
 }
 
 func BenchmarkRoute(b *testing.B) {

@@ -111,6 +111,14 @@ type source struct {
 	lastCarry              *carry // streams[lastStream], or nil
 	free                   chan []event
 	raw                    *byteArena // nil unless the codec is "binary"
+
+	// Values stay flat: a codec that can decodes each frame straight
+	// into docs (abi.Doc in shared chunks), and a plugin's structured
+	// values and metadata are copied there, so that an event costs no Go
+	// allocation between the source and the sinks' encoding.
+	flat   codec.DocDecoder // n.codec, when it is one
+	docs   *abi.DocArena    // the arena of the batch being routed
+	arenas docArenas
 }
 
 // route is one pipeline an output port feeds, with the sinks of the
@@ -134,6 +142,8 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	}
 	if n.codec != nil && codec.DecodesToCopy(n.codec) {
 		s.raw = &byteArena{}
+	} else if d, ok := n.codec.(codec.DocDecoder); ok {
+		s.flat = d
 	}
 	for level := range n.pre {
 		s.emits = append(s.emits, func(frame []byte) error { return s.feed(level+1, frame) })
@@ -141,6 +151,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 	inst := n.instance(roleSource) // created by Run before any role runs
 	s.inst = inst
 	s.window = newWindow(r.opts.Window, s.record)
+	s.docs = s.arenas.next(s.window)
 	// Partial frames may hold up to half the window, and never so much
 	// that a batch no longer fits (the source would wait for itself).
 	s.maxCarry = min(r.opts.Window/2, r.opts.Window-n.batch)
@@ -270,6 +281,7 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 		return
 	}
 	n.counters.In.Add(uint64(b.Len()))
+	s.docs = s.arenas.next(s.window)
 	now := uint64(time.Now().UnixNano())
 	for i := 0; i < b.Len(); i++ {
 		ev := b.Event(i)
@@ -278,13 +290,15 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 		if s.cur.ingestNs == 0 {
 			s.cur.ingestNs = now
 		}
-		if meta, err := b.Meta(i); err != nil {
+		if meta, err := b.MetaDoc(i, s.docs); err != nil {
 			s.reject(err, nil)
 		} else {
-			s.cur.meta = meta
+			if meta != nil {
+				s.cur.meta = meta
+			}
 			if ev.Flags&abi.EventStructured != 0 {
 				s.events++
-				if v, err := b.Value(i); err != nil {
+				if v, err := b.ValueDoc(i, s.docs); err != nil {
 					s.reject(err, nil)
 				} else {
 					s.emit(ev.Port, v)
@@ -444,6 +458,12 @@ func (s *source) feed(level int, data []byte) error {
 			// data, len == cap) carved from shared chunks.
 			s.emit(s.cur.port, s.raw.copy(data))
 			return nil
+		}
+		if s.flat != nil {
+			if d, ok := s.flat.DecodeDoc(data, s.docs); ok {
+				s.emit(s.cur.port, d)
+				return nil
+			}
 		}
 		v, err := n.codec.Decode(data)
 		if err != nil {

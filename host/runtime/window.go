@@ -21,6 +21,8 @@ type window struct {
 	slots      []slot
 	head, tail uint64 // live tokens are [head, tail); token t uses slots[t%len]
 	live       int
+	// gaveUp: failAll settled events that sinks may still hold.
+	gaveUp bool
 	// done is told the plugin event id and overall outcome of every event
 	// that settles (never of internal slots).
 	done func(id uint64, failed bool)
@@ -200,6 +202,7 @@ func (w *window) release(t uint64) { w.settle(t, false) }
 // the flow gives up on its sinks). Settlements that arrive for them later
 // are ignored as stale.
 func (w *window) failAll() {
+	w.gaveUp = true
 	for t := w.head; t < w.tail; t++ {
 		s := &w.slots[t%uint64(len(w.slots))]
 		if !s.settled {

@@ -1,0 +1,144 @@
+package abi
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func docValue(i int) any {
+	return map[string]any{
+		"seq":  int64(i),
+		"name": fmt.Sprintf("event-%d", i),
+		"tags": []any{"a", strings.Repeat("x", i%300), uint64(i), 1.5, nil, true, []byte{1, 2}},
+	}
+}
+
+// buildDoc builds v in a through the Copy path (as the host copies a
+// plugin's value).
+func buildDoc(t *testing.T, a *DocArena, v any) *Doc {
+	t.Helper()
+	e := Encoder{}
+	span, err := e.Encode(v)
+	require.NoError(t, err)
+	d, err := a.Copy(e.Nodes, e.Bytes, span)
+	require.NoError(t, err)
+	return d
+}
+
+// Docs built one after another stay intact while the arena moves on to new
+// chunks (each is far smaller than the thousands built here).
+func TestDocArenaKeepsEarlierDocs(t *testing.T) {
+	var a DocArena
+	docs := make([]*Doc, 3000)
+	for i := range docs {
+		docs[i] = buildDoc(t, &a, docValue(i))
+	}
+	for i, d := range docs {
+		require.Equal(t, docValue(i), d.Any(), "doc %d", i)
+	}
+}
+
+// A Doc larger than a chunk moves to a chunk of its own while being built.
+func TestDocArenaDocLargerThanAChunk(t *testing.T) {
+	var a DocArena
+	small := buildDoc(t, &a, "before")
+	big := make([]any, 3*docChunkNodes)
+	for i := range big {
+		big[i] = strings.Repeat("y", i%50)
+	}
+	d := buildDoc(t, &a, big)
+	require.Equal(t, big, d.Any())
+	require.Equal(t, "before", small.Any())
+}
+
+// After Reset the arena reuses one chunk large enough for a whole round:
+// a steady load stops allocating.
+func TestDocArenaResetReuses(t *testing.T) {
+	var a DocArena
+	round := func() {
+		for i := range 500 {
+			a.Begin()
+			off := a.AppendString("0123456789012345678901234567890123456789")
+			a.Push(Value{Kind: ValueString, As: off, Len: 40})
+			if d := a.End(); len(d.Nodes) != 1 {
+				t.Fatalf("doc %d has %d nodes", i, len(d.Nodes))
+			}
+		}
+		a.Reset()
+	}
+	round()
+	round()
+	require.Zero(t, testing.AllocsPerRun(10, round))
+}
+
+// Copy takes a plugin's value from anywhere in its arenas (keys and
+// strings in any order) and checks it first.
+func TestDocArenaCopy(t *testing.T) {
+	var a DocArena
+	// the value {"k": "v"} with the string before the key in the arena,
+	// and a stray key offset on the root
+	nodes := []Value{
+		{Kind: ValueObject, Len: 1, As: 1, KeyOffset: 99},
+		{Kind: ValueString, KeyOffset: 1, KeyLen: 1, As: 0, Len: 1},
+	}
+	d, err := a.Copy(nodes, []byte("vk"), Span{Offset: 0, Len: 2})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"k": "v"}, d.Any())
+	require.Zero(t, d.Nodes[0].KeyOffset)
+
+	nodes[1].Len = 5 // past the arena
+	_, err = a.Copy(nodes, []byte("vk"), Span{Offset: 0, Len: 2})
+	require.ErrorContains(t, err, "outside")
+}
+
+// A Doc goes into a batch's arenas (Encoder) node for node, and comes out
+// as the same value.
+func TestEncoderAppendsDoc(t *testing.T) {
+	var a DocArena
+	v := docValue(7)
+	d := buildDoc(t, &a, v)
+	e := Encoder{Bytes: []byte("already here")}
+	span, err := e.Encode(d)
+	require.NoError(t, err)
+	got, err := Decode(e.Nodes, e.Bytes, span)
+	require.NoError(t, err)
+	require.Equal(t, v, got)
+
+	// too little room: nothing is left behind
+	fixed := Encoder{Nodes: make([]Value, 0, 2), Bytes: make([]byte, 0, 8), Fixed: true}
+	_, err = fixed.Encode(d)
+	require.ErrorIs(t, err, ErrNoRoom)
+	require.Empty(t, fixed.Nodes)
+	require.Empty(t, fixed.Bytes)
+
+	// nested in a Go value, it is encoded like the value it holds
+	span, err = e.Encode(map[string]any{"inner": d})
+	require.NoError(t, err)
+	got, err = Decode(e.Nodes, e.Bytes, span)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"inner": v}, got)
+}
+
+func TestDocLookups(t *testing.T) {
+	var a DocArena
+	d := buildDoc(t, &a, map[string]any{"a": []any{int64(1), "two", map[string]any{"b": false}}})
+	i, ok := d.Member(0, "a")
+	require.True(t, ok)
+	j, ok := d.Element(i, 1)
+	require.True(t, ok)
+	require.Equal(t, "two", string(d.Data(j)))
+	k, ok := d.Element(i, 2)
+	require.True(t, ok)
+	b, ok := d.Member(k, "b")
+	require.True(t, ok)
+	v, ok := d.Scalar(b)
+	require.True(t, ok)
+	require.Equal(t, false, v)
+	_, ok = d.Element(i, 3)
+	require.False(t, ok)
+	_, ok = d.Member(i, "a") // not an object
+	require.False(t, ok)
+}
