@@ -170,3 +170,72 @@ func TestNATSNoStream(t *testing.T) {
 	assert.Contains(t, p.stderr.String(), `connector "src" (type nats_source): never connected`)
 	noCrash(t, p.stderr.String())
 }
+
+// Configs that can never work stop tremorctl run and validate before
+// anything starts, naming the flow, file, connector and setting; nothing
+// is pulled or sent.
+func TestNATSConfigErrors(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	fileSink := fmt.Sprintf("type = \"file\"\ncodec = \"json\"\nconfig = { path = %q, mode = \"write\" }", out)
+	source := func(extra string) string {
+		return "type = \"nats_source\"\ncodec = \"json\"\nconfig = { url = \"nats://127.0.0.1:1\", stream = \"S\", durable = \"d\"" + extra + " }"
+	}
+	for _, c := range []struct{ name, src, dst, id, typ, msg string }{
+		{"ack wait", source(`, ack_wait_ms = 10`), fileSink, "src", "nats_source", "ack_wait_ms 10 must be at least 1000"},
+		{"max ack pending", source(`, max_ack_pending = 0`), fileSink, "src", "nats_source", "max_ack_pending 0 must be between 1 and 1048576"},
+		{"sink timeout", metronome(5), "type = \"nats_sink\"\ncodec = \"json\"\nconfig = { url = \"nats://127.0.0.1:1\", subject = \"x\", send_timeout_ms = 60000 }", "dst", "nats_sink", "send_timeout_ms 60000 must be between 100 and 8000"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := writeFlow(t, t.TempDir(), "create.toml", fmt.Sprintf(twoConnectors, "create", c.src, c.dst))
+			want := fmt.Sprintf(`tremorctl: flow "create" (%s): connector %q (type %s): could not be created: `, path, c.id, c.typ)
+			for _, cmd := range []string{"run", "validate"} {
+				code, _, stderr := ctl(t, cmd, path)
+				assert.Equal(t, 1, code, "%s: stderr:\n%s", cmd, stderr)
+				assert.Contains(t, stderr, want, cmd)
+				assert.Contains(t, stderr, c.msg, cmd)
+				noCrash(t, stderr)
+				if cmd == "run" {
+					rows := statsTable(t, stderr)
+					assert.Equal(t, row{}, rows["src"], "nothing pulled")
+					assert.Equal(t, row{}, rows["dst"], "nothing sent")
+				}
+			}
+		})
+	}
+}
+
+// With max_ack_pending far below a room, nats_source asks for no more than
+// JetStream will deliver and goes on as acks come back: every message
+// arrives once, the durable carries the limit, nothing stays pending.
+func TestNATSMaxAckPending(t *testing.T) {
+	const n, limit = 3000, 10
+	url, js := natsJetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range n {
+		_, err := js.Publish(ctx, "ev.x", fmt.Appendf(nil, `{"seq":%d}`, i))
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	p := startCtl(t, "run", writeFlow(t, dir, "consume.toml", fmt.Sprintf(twoConnectors, "consume",
+		fmt.Sprintf("type = \"nats_source\"\ncodec = \"json\"\nconfig = { url = %q, stream = \"EV\", durable = \"d\", max_ack_pending = %d }", url, limit),
+		fmt.Sprintf("type = \"file\"\ncodec = \"json\"\nconfig = { path = %q, mode = \"write\" }", out))))
+	eventually(t, fmt.Sprintf("%d lines in %s", n, out), func() bool { return countLines(out) >= n })
+	cons, err := js.Consumer(ctx, "EV", "d")
+	require.NoError(t, err)
+	eventually(t, "every message acked", func() bool {
+		ci, err := cons.Info(ctx)
+		return err == nil && ci.NumAckPending == 0 && ci.NumPending == 0 && ci.AckFloor.Stream == n
+	})
+	assert.Equal(t, limit, cons.CachedInfo().Config.MaxAckPending)
+	p.signal(syscall.SIGTERM)
+	require.Equal(t, 0, p.wait(), "consume flow:\n%s", lastLines(p.stderr.String(), 30))
+	noCrash(t, p.stderr.String())
+	assert.Equal(t, row{n, n, 0, n, 0, 0}, statsTable(t, p.stderr.String())["src"])
+	seen := map[int64]bool{}
+	for _, s := range fields(t, fileLines(t, out), "seq") {
+		seen[s] = true
+	}
+	assert.Len(t, seen, n, "every message once")
+}

@@ -32,6 +32,7 @@ func init() {
 					pdk.StringField("durable", pdk.Required, pdk.Doc("the durable consumer's name; hosts with the same name share its messages")),
 					pdk.StringField("filter_subject", pdk.Default(`""`), pdk.Doc("only messages of this subject (empty: all of the stream)")),
 					pdk.UintField("ack_wait_ms", pdk.Default("30000"), pdk.Doc("a message not acked this long is delivered again")),
+					pdk.UintField("max_ack_pending", pdk.Default("8192"), pdk.Doc("the durable consumer's limit of messages delivered and not yet acked, over all hosts sharing it (1-1048576)")),
 				},
 				New: pdk.New(newSource),
 			},

@@ -34,6 +34,7 @@ type source struct {
 	host                      pdk.Host
 	url, stream, durable, sub string
 	ackWait                   time.Duration
+	maxPending                int
 
 	nc   *nats.Conn
 	cons jetstream.Consumer
@@ -42,6 +43,7 @@ type source struct {
 	ids    map[uint64]jetstream.Msg
 	nextID uint64
 	held   jetstream.Msg    // fetched, did not fit the last room
+	freed  chan struct{}    // an ack or fail made room under maxPending
 	meta   pdk.ValueBuilder // the event being pushed's meta, reused
 	hdr    []string         // scratch of writeMeta
 }
@@ -62,8 +64,13 @@ func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 	if ackWait < time.Second {
 		return nil, pdk.ConfigError("ack_wait_ms %d must be at least 1000", ackWait.Milliseconds())
 	}
+	maxPending := cfg.UintOr("max_ack_pending", 8192)
+	if maxPending < 1 || maxPending > 1<<20 {
+		return nil, pdk.ConfigError("max_ack_pending %d must be between 1 and 1048576", maxPending)
+	}
 	return &source{host: host, url: cfg.StringOr("url", nats.DefaultURL), stream: stream, durable: durable,
-		sub: cfg.StringOr("filter_subject", ""), ackWait: ackWait, ids: map[uint64]jetstream.Msg{}, nextID: 1}, nil
+		sub: cfg.StringOr("filter_subject", ""), ackWait: ackWait, maxPending: int(maxPending),
+		ids: map[uint64]jetstream.Msg{}, nextID: 1, freed: make(chan struct{}, 1)}, nil
 }
 
 // Connect dials and binds the durable consumer, creating it when missing.
@@ -79,7 +86,7 @@ func (s *source) Connect(attempt int) error {
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(ctx, s.stream, jetstream.ConsumerConfig{
 		Durable: s.durable, AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.ackWait,
-		FilterSubject: s.sub, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: s.sub, DeliverPolicy: jetstream.DeliverAllPolicy, MaxAckPending: s.maxPending,
 	})
 	if err != nil {
 		nc.Close()
@@ -99,14 +106,15 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 		}
 		s.held = nil
 	}
-	free, _ := room.Free()
-	if free <= 0 {
-		return nil
-	}
 	if wait < time.Millisecond {
 		wait = time.Millisecond
 	}
-	batch, err := s.cons.Fetch(min(free, 1024), jetstream.FetchMaxWait(wait))
+	n := s.fetchSize(room)
+	if n <= 0 {
+		s.awaitFreed(wait)
+		return nil
+	}
+	batch, err := s.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 	if err != nil {
 		if s.nc.IsClosed() || !s.nc.IsConnected() {
 			return fmt.Errorf("fetch: %v: %w", err, pdk.ErrDisconnected)
@@ -127,6 +135,26 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 		s.host.Debugf("fetch: %v", err)
 	}
 	return nil
+}
+
+// fetchSize is how many messages to ask for: what the room and
+// max_ack_pending leave. JetStream delivers no more than max_ack_pending
+// unacked messages, so a larger fetch would only end at its timeout.
+func (s *source) fetchSize(room *pdk.Room) int {
+	free, _ := room.Free()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return min(free, 1024, s.maxPending-len(s.ids))
+}
+
+// awaitFreed waits up to wait for an ack or fail.
+func (s *source) awaitFreed(wait time.Duration) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-s.freed:
+	case <-t.C:
+	}
 }
 
 func (s *source) push(room *pdk.Room, m jetstream.Msg) error {
@@ -209,6 +237,10 @@ func (s *source) settle(ids []uint64, ack bool) error {
 	if len(errs) > 0 {
 		// JetStream delivers it again after ack_wait: at least once
 		s.host.Warnf("ack/nak not sent: %v", errors.Join(errs...))
+	}
+	select {
+	case s.freed <- struct{}{}:
+	default:
 	}
 	return nil
 }

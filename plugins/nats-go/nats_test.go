@@ -23,6 +23,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"empty stream", false, map[string]any{"stream": "", "durable": "d"}, "stream and durable must not be empty"},
 		{"short ack wait", false, map[string]any{"stream": "S", "durable": "d", "ack_wait_ms": 10}, "ack_wait_ms 10 must be at least 1000"},
+		{"no ack pending", false, map[string]any{"stream": "S", "durable": "d", "max_ack_pending": 0}, "max_ack_pending 0 must be between 1 and 1048576"},
 		{"empty subject", true, map[string]any{"subject": ""}, "subject must not be empty"},
 		{"long send timeout", true, map[string]any{"subject": "x", "send_timeout_ms": 9000}, "send_timeout_ms 9000 must be between 100 and 8000"},
 	} {
