@@ -18,8 +18,9 @@ package runtime
 // stops pulling instead of buffering without bound. A window is owned by its
 // source's goroutine; nothing here is safe for concurrent use.
 type window struct {
-	slots      []slot
-	head, tail uint64 // live tokens are [head, tail); token t uses slots[t%len]
+	slots      []slot // a power of two long, so that a token's slot is a mask away
+	size       int    // the most unsettled events (len(slots) may be more)
+	head, tail uint64 // live tokens are [head, tail); token t uses slots[t&(len-1)]
 	live       int
 	// gaveUp: failAll settled events that sinks may still hold.
 	gaveUp bool
@@ -43,14 +44,21 @@ type slot struct {
 }
 
 func newWindow(size int, done func(id uint64, failed bool)) *window {
-	return &window{slots: make([]slot, size), done: done}
+	n := 1
+	for n < size {
+		n *= 2
+	}
+	return &window{slots: make([]slot, n), size: size, done: done}
 }
 
+// slot is token t's slot.
+func (w *window) slot(t uint64) *slot { return &w.slots[t&uint64(len(w.slots)-1)] }
+
 // full reports whether no new event can be taken.
-func (w *window) full() bool { return w.tail-w.head == uint64(len(w.slots)) }
+func (w *window) full() bool { return w.tail-w.head == uint64(w.size) }
 
 // free is how many more events fit.
-func (w *window) free() int { return len(w.slots) - int(w.tail-w.head) }
+func (w *window) free() int { return w.size - int(w.tail-w.head) }
 
 // unsettled is the number of events still waiting for their outcome.
 func (w *window) unsettled() int { return w.live }
@@ -61,7 +69,7 @@ func (w *window) unsettled() int { return w.live }
 // The caller checks full() first.
 func (w *window) open(id uint64) uint64 {
 	t := w.tail
-	w.slots[t%uint64(len(w.slots))] = slot{id: id, pending: 1}
+	*w.slot(t) = slot{id: id, pending: 1}
 	w.tail++
 	w.live++
 	return t
@@ -72,16 +80,16 @@ func (w *window) open(id uint64) uint64 {
 // but is never reported.
 func (w *window) openInternal() uint64 {
 	t := w.open(0)
-	w.slots[t%uint64(len(w.slots))].internal = true
+	w.slot(t).internal = true
 	return t
 }
 
 // add counts n more deliveries (or holds) on token t.
-func (w *window) add(t uint64, n int32) { w.slots[t%uint64(len(w.slots))].pending += n }
+func (w *window) add(t uint64, n int32) { w.slot(t).pending += n }
 
 // isLive reports whether t is a token that has not settled yet.
 func (w *window) isLive(t uint64) bool {
-	return t >= w.head && t < w.tail && !w.slots[t%uint64(len(w.slots))].settled
+	return t >= w.head && t < w.tail && !w.slot(t).settled
 }
 
 // chain is a list of held events (linked through their slots) whose bytes
@@ -94,12 +102,12 @@ type chain struct {
 // hold adds event t, whose bytes are now (also) in c's partial frame, to
 // c: t will not settle before c is resolved.
 func (w *window) hold(c *chain, t uint64) {
-	s := &w.slots[t%uint64(len(w.slots))]
+	s := w.slot(t)
 	s.held, s.sib = true, 0
 	if c.last == 0 {
 		c.first = t + 1
 	} else {
-		w.slots[(c.last-1)%uint64(len(w.slots))].sib = t + 1
+		w.slot(c.last-1).sib = t + 1
 	}
 	c.last = t + 1
 	c.n++
@@ -113,12 +121,12 @@ func (w *window) resolve(c *chain, on uint64) {
 	if c.n == 0 {
 		return
 	}
-	o := &w.slots[on%uint64(len(w.slots))]
+	o := w.slot(on)
 	if !w.isLive(on) || o.pending == 0 {
 		w.drop(c) // not expected (on is routing); its outcome is unknown
 		return
 	}
-	w.slots[(c.last-1)%uint64(len(w.slots))].sib = o.dep
+	w.slot(c.last-1).sib = o.dep
 	o.dep = c.first
 	*c = chain{}
 }
@@ -126,7 +134,7 @@ func (w *window) resolve(c *chain, on uint64) {
 // drop empties c, settling its events as failed: their frame was dropped.
 func (w *window) drop(c *chain) {
 	for d := c.first; d != 0; {
-		next := w.slots[(d-1)%uint64(len(w.slots))].sib
+		next := w.slot(d-1).sib
 		w.unhold(d-1, true)
 		d = next
 	}
@@ -148,7 +156,7 @@ func (w *window) age(c *chain) uint64 {
 // the overall outcome (failed if anything failed). Stale tokens are
 // ignored.
 func (w *window) settle(t uint64, failed bool) {
-	s := &w.slots[t%uint64(len(w.slots))]
+	s := w.slot(t)
 	if !w.isLive(t) || s.pending <= 0 {
 		return // stale token: already settled, ignore
 	}
@@ -158,7 +166,7 @@ func (w *window) settle(t uint64, failed bool) {
 		return
 	}
 	for d := s.dep; d != 0; {
-		next := w.slots[(d-1)%uint64(len(w.slots))].sib
+		next := w.slot(d-1).sib
 		w.unhold(d-1, s.failed)
 		d = next
 	}
@@ -171,7 +179,7 @@ func (w *window) settle(t uint64, failed bool) {
 // unhold settles the hold of a held event with the outcome of the frame
 // its bytes went into.
 func (w *window) unhold(t uint64, failed bool) {
-	s := &w.slots[t%uint64(len(w.slots))]
+	s := w.slot(t)
 	if !w.isLive(t) || !s.held {
 		return
 	}
@@ -184,10 +192,10 @@ func (w *window) unhold(t uint64, failed bool) {
 
 // finish settles t for good and reports it.
 func (w *window) finish(t uint64) {
-	s := &w.slots[t%uint64(len(w.slots))]
+	s := w.slot(t)
 	s.settled = true
 	w.live--
-	for w.head < w.tail && w.slots[w.head%uint64(len(w.slots))].settled {
+	for w.head < w.tail && w.slot(w.head).settled {
 		w.head++
 	}
 	if !s.internal {
@@ -204,7 +212,7 @@ func (w *window) release(t uint64) { w.settle(t, false) }
 func (w *window) failAll() {
 	w.gaveUp = true
 	for t := w.head; t < w.tail; t++ {
-		s := &w.slots[t%uint64(len(w.slots))]
+		s := w.slot(t)
 		if !s.settled {
 			s.settled = true
 			if !s.internal {
