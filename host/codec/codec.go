@@ -7,6 +7,10 @@
 //
 //	nil, bool, int64, uint64, float64, string, []byte, []any, map[string]any
 //
+// An *abi.Doc (the same value kept flat as tremor_value nodes, see
+// DocDecoder) is accepted by every Encode and encodes exactly as the plain
+// value it holds (Doc.Any).
+//
 // Integers are int64 whenever they fit, uint64 only for positive values above
 // math.MaxInt64, and float64 only for numbers that are not integers in the
 // source format. Decoders never produce any other Go type (no json.Number, no
