@@ -84,19 +84,12 @@ func (f *frags) Type(name string) (runtime.Type, bool) {
 func (f *frags) Names() []string { return []string{"frag_source", "frag_sink"} }
 
 type fragInst struct {
+	quietHooks
 	f     *frags
 	alias string
 	next  int
 	calls int
 }
-
-func (i *fragInst) Connect(uint32) error { return nil }
-func (i *fragInst) Start() error         { return nil }
-func (i *fragInst) Pause() error         { return nil }
-func (i *fragInst) Resume() error        { return nil }
-func (i *fragInst) Drain() error         { return nil }
-func (i *fragInst) Stop() error          { return nil }
-func (i *fragInst) Destroy()             {}
 
 func (i *fragInst) Pull(b *edge.Batch, wait time.Duration) error {
 	f := i.f

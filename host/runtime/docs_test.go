@@ -39,21 +39,12 @@ func (c *twoSinks) Type(name string) (runtime.Type, bool) {
 func (c *twoSinks) Names() []string { return []string{"lines_source", "fast", "slow"} }
 
 type linesInst struct {
+	quietHooks
 	c     *twoSinks
 	sink  string
 	next  int
 	calls int
 }
-
-func (i *linesInst) Connect(uint32) error { return nil }
-func (i *linesInst) Start() error         { return nil }
-func (i *linesInst) Pause() error         { return nil }
-func (i *linesInst) Resume() error        { return nil }
-func (i *linesInst) Drain() error         { return nil }
-func (i *linesInst) Stop() error          { return nil }
-func (i *linesInst) Destroy()             {}
-func (i *linesInst) Ack([]uint64) error   { return nil }
-func (i *linesInst) Fail([]uint64) error  { return nil }
 
 // Pull hands out up to 50 lines per batch (the flow's batch is smaller, so
 // the lines pre-processor makes several events of some).

@@ -25,3 +25,18 @@ func (t fakeType) Place(p runtime.Policy) (runtime.Placement, error)    { return
 func (t fakeType) Create(alias string, _ map[string]any, _ runtime.Placement, _ zerolog.Logger) (runtime.Instance, error) {
 	return t.create(alias), nil
 }
+
+// quietHooks are the lifecycle hooks of a fake instance with nothing to do
+// in them: embed it and write Pull or Send (and Ack or Fail when the test
+// looks at them).
+type quietHooks struct{}
+
+func (quietHooks) Connect(uint32) error { return nil }
+func (quietHooks) Start() error         { return nil }
+func (quietHooks) Pause() error         { return nil }
+func (quietHooks) Resume() error        { return nil }
+func (quietHooks) Drain() error         { return nil }
+func (quietHooks) Stop() error          { return nil }
+func (quietHooks) Destroy()             {}
+func (quietHooks) Ack([]uint64) error   { return nil }
+func (quietHooks) Fail([]uint64) error  { return nil }

@@ -47,19 +47,10 @@ func (c *chunks) Type(name string) (runtime.Type, bool) {
 func (c *chunks) Names() []string { return []string{"chunk_source", "record_sink"} }
 
 type chunkInst struct {
+	quietHooks
 	c    *chunks
 	next int
 }
-
-func (i *chunkInst) Connect(uint32) error { return nil }
-func (i *chunkInst) Start() error         { return nil }
-func (i *chunkInst) Pause() error         { return nil }
-func (i *chunkInst) Resume() error        { return nil }
-func (i *chunkInst) Drain() error         { return nil }
-func (i *chunkInst) Stop() error          { return nil }
-func (i *chunkInst) Destroy()             {}
-func (i *chunkInst) Ack([]uint64) error   { return nil }
-func (i *chunkInst) Fail([]uint64) error  { return nil }
 
 func (i *chunkInst) Pull(b *edge.Batch, _ time.Duration) error {
 	b.Reset()
