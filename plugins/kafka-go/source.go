@@ -18,10 +18,100 @@ type topicPart struct {
 	partition int32
 }
 
-// inFlight is a record handed to the host under one event id.
+// inFlight is a record handed to the host under one event id; a zero one
+// is settled (acked, failed or forgotten).
 type inFlight struct {
-	tp  topicPart
+	pt  *partTrack
 	rec *kgo.Record
+}
+
+// flights maps event ids to the records in flight. Ids are handed out in
+// sequence and mostly settled in order, so a queue indexed by id - base
+// does what a map would without hashing or garbage per record.
+type flights struct {
+	q    []inFlight // id base+i is q[i]; q[:head] is settled
+	head int
+	base uint64
+}
+
+// next is the id the next add gets.
+func (f *flights) next() uint64 { return f.base + uint64(len(f.q)) }
+
+func (f *flights) add(x inFlight) { f.q = append(f.q, x) }
+
+// take settles id and returns its record; false if it is not in flight.
+func (f *flights) take(id uint64) (inFlight, bool) {
+	if id < f.base || id-f.base >= uint64(len(f.q)) {
+		return inFlight{}, false
+	}
+	i := int(id - f.base)
+	x := f.q[i]
+	if x.rec == nil {
+		return inFlight{}, false
+	}
+	f.q[i] = inFlight{}
+	f.settle()
+	return x, true
+}
+
+// drop settles every record of the partitions gone.
+func (f *flights) drop(gone map[topicPart]bool) {
+	for i := f.head; i < len(f.q); i++ {
+		if x := f.q[i]; x.rec != nil && gone[x.pt.tp] {
+			f.q[i] = inFlight{}
+		}
+	}
+	f.settle()
+}
+
+// settle moves head over settled records and reuses the array once its
+// front is mostly settled.
+func (f *flights) settle() {
+	for f.head < len(f.q) && f.q[f.head].rec == nil {
+		f.head++
+	}
+	switch {
+	case f.head == len(f.q):
+		f.base += uint64(len(f.q))
+		f.q, f.head = f.q[:0], 0
+	case f.head >= 1024 && f.head*2 >= len(f.q):
+		n := copy(f.q, f.q[f.head:])
+		clear(f.q[n:])
+		f.base += uint64(f.head)
+		f.q, f.head = f.q[:n], 0
+	}
+}
+
+// span is the number of ids from the oldest unsettled one to the last one
+// given (0: nothing in flight).
+func (f *flights) span() int { return len(f.q) - f.head }
+
+// recQueue is a queue of records reused from poll to poll.
+type recQueue struct {
+	rs   []*kgo.Record
+	head int
+}
+
+func (q *recQueue) len() int           { return len(q.rs) - q.head }
+func (q *recQueue) front() *kgo.Record { return q.rs[q.head] }
+func (q *recQueue) push(r *kgo.Record) { q.rs = append(q.rs, r) }
+func (q *recQueue) pop() {
+	q.rs[q.head] = nil
+	if q.head++; q.head == len(q.rs) {
+		q.rs, q.head = q.rs[:0], 0
+	}
+}
+
+// drop removes the records of the partitions gone.
+func (q *recQueue) drop(gone map[topicPart]bool) {
+	out := q.rs[:0]
+	for _, r := range q.rs[q.head:] {
+		if !gone[topicPart{r.Topic, r.Partition}] {
+			out = append(out, r)
+		}
+	}
+	clear(q.rs[len(out):])
+	q.rs, q.head = out, 0
 }
 
 type source struct {
@@ -36,16 +126,14 @@ type source struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex
-	assigned map[topicPart]bool
-	parts    map[topicPart]*partTrack
-	ids      map[uint64]inFlight
-	dirty    map[topicPart]bool
-	redo     []*kgo.Record // failed, to be offered again first
-	fetched  []*kgo.Record // polled, not yet taken by a room
-	nextID   uint64
-	meta     pdk.ValueBuilder // the event being pushed's meta, reused
-	hdr      []int            // scratch of writeMeta
+	mu      sync.Mutex
+	parts   map[topicPart]*partTrack // the assigned partitions
+	last    *partTrack               // the partition of the last record pushed
+	ids     flights
+	redo    recQueue         // failed, to be offered again first
+	fetched recQueue         // polled, not yet taken by a room
+	meta    pdk.ValueBuilder // the event being pushed's meta, reused
+	hdr     []int            // scratch of writeMeta
 }
 
 func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
@@ -96,9 +184,8 @@ func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 	}
 	s := &source{
 		host: host, brokers: strings.Join(brokers, ","), skipFailed: skip, withMeta: withMeta,
-		assigned: map[topicPart]bool{}, parts: map[topicPart]*partTrack{},
-		ids: map[uint64]inFlight{}, dirty: map[topicPart]bool{},
-		kick: make(chan struct{}, 1), nextID: 1,
+		parts: map[topicPart]*partTrack{}, ids: flights{base: 1},
+		kick: make(chan struct{}, 1),
 	}
 	s.opts = []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -146,10 +233,12 @@ func (s *source) onAssigned(_ context.Context, _ *kgo.Client, m map[string][]int
 	for topic, ps := range m {
 		for _, p := range ps {
 			tp := topicPart{topic, p}
-			s.assigned[tp] = true
-			s.parts[tp] = newPartTrack()
+			pt := newPartTrack()
+			pt.tp = tp
+			s.parts[tp] = pt
 		}
 	}
+	s.last = nil
 	s.host.Infof("assigned %v", m)
 }
 
@@ -187,26 +276,13 @@ func (s *source) forget(m map[string][]int32, why string) {
 		for _, p := range ps {
 			tp := topicPart{topic, p}
 			gone[tp] = true
-			delete(s.assigned, tp)
 			delete(s.parts, tp)
-			delete(s.dirty, tp)
 		}
 	}
-	for id, f := range s.ids {
-		if gone[f.tp] {
-			delete(s.ids, id)
-		}
-	}
-	keep := func(rs []*kgo.Record) []*kgo.Record {
-		out := rs[:0]
-		for _, r := range rs {
-			if !gone[topicPart{r.Topic, r.Partition}] {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	s.redo, s.fetched = keep(s.redo), keep(s.fetched)
+	s.last = nil
+	s.ids.drop(gone)
+	s.redo.drop(gone)
+	s.fetched.drop(gone)
 	if len(gone) > 0 {
 		s.host.Infof("partitions %s: %v; their unacked events are no longer tracked", why, m)
 	}
@@ -227,13 +303,12 @@ func (s *source) commitsLocked(only map[string][]int32) map[string]map[int32]kgo
 		return false
 	}
 	out := map[string]map[int32]kgo.EpochOffset{}
-	for tp := range s.dirty {
-		if !want(tp) {
+	for tp, pt := range s.parts {
+		if !pt.dirty || !want(tp) {
 			continue
 		}
-		pt := s.parts[tp]
-		delete(s.dirty, tp)
-		if pt == nil || pt.commit < 0 {
+		pt.dirty = false
+		if pt.commit < 0 {
 			continue
 		}
 		if out[tp.topic] == nil {
@@ -273,8 +348,8 @@ func (s *source) commitNow() {
 			s.mu.Lock()
 			for topic, ps := range offsets {
 				for p := range ps {
-					if s.assigned[topicPart{topic, p}] {
-						s.dirty[topicPart{topic, p}] = true
+					if pt := s.parts[topicPart{topic, p}]; pt != nil {
+						pt.dirty = true
 					}
 				}
 			}
@@ -287,7 +362,7 @@ func (s *source) commitNow() {
 // then polls for up to wait.
 func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 	s.mu.Lock()
-	empty := len(s.redo) == 0 && len(s.fetched) == 0
+	empty := s.redo.len() == 0 && s.fetched.len() == 0
 	s.mu.Unlock()
 	if empty {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -299,22 +374,22 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 			}
 		})
 		s.mu.Lock()
-		fs.EachRecord(func(r *kgo.Record) { s.fetched = append(s.fetched, r) })
+		fs.EachRecord(s.fetched.push)
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for len(s.redo) > 0 {
-		if err := s.pushLocked(room, s.redo[0], true); err != nil {
+	for s.redo.len() > 0 {
+		if err := s.pushLocked(room, s.redo.front(), true); err != nil {
 			return nil // room full: the rest next time
 		}
-		s.redo = s.redo[1:]
+		s.redo.pop()
 	}
-	for len(s.fetched) > 0 {
-		if err := s.pushLocked(room, s.fetched[0], false); err != nil {
+	for s.fetched.len() > 0 {
+		if err := s.pushLocked(room, s.fetched.front(), false); err != nil {
 			return nil
 		}
-		s.fetched = s.fetched[1:]
+		s.fetched.pop()
 	}
 	return nil
 }
@@ -322,16 +397,18 @@ func (s *source) Pull(room *pdk.Room, wait time.Duration) error {
 // pushLocked hands one record to the host under a new id. Records of a
 // partition no longer assigned are dropped: its next owner reads them.
 func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
-	tp := topicPart{r.Topic, r.Partition}
-	pt := s.parts[tp] // nil unless assigned: parts and assigned change together
+	pt := s.last // records come in runs of one partition
+	if pt == nil || pt.tp.partition != r.Partition || pt.tp.topic != r.Topic {
+		pt = s.parts[topicPart{r.Topic, r.Partition}] // nil unless assigned
+		s.last = pt
+	}
 	if pt == nil {
 		return nil
 	}
 	if !again && !pt.add(r.Offset) {
 		return nil // already handed over (a fetch after a seek)
 	}
-	id := s.nextID
-	ev := pdk.Event{ID: id, Payload: r.Value}
+	ev := pdk.Event{ID: s.ids.next(), Payload: r.Value}
 	if s.withMeta {
 		writeMeta(&s.meta, &s.hdr, r)
 		ev.Meta = &s.meta
@@ -339,12 +416,11 @@ func (s *source) pushLocked(room *pdk.Room, r *kgo.Record, again bool) error {
 	err := room.Push(ev)
 	if err != nil {
 		if !again {
-			pt.q = pt.q[:len(pt.q)-1] // offered again next Pull
+			pt.unadd() // offered again next Pull
 		}
 		return err
 	}
-	s.nextID++
-	s.ids[id] = inFlight{tp: tp, rec: r}
+	s.ids.add(inFlight{pt: pt, rec: r})
 	return nil
 }
 
@@ -412,13 +488,12 @@ func (s *source) Ack(ids []uint64) error {
 func (s *source) ackLocked(ids []uint64) bool {
 	moved := false
 	for _, id := range ids {
-		f, ok := s.ids[id]
+		f, ok := s.ids.take(id)
 		if !ok {
 			continue // its partition was revoked meanwhile
 		}
-		delete(s.ids, id)
-		if pt := s.parts[f.tp]; pt != nil && pt.ack(f.rec.Offset) {
-			s.dirty[f.tp] = true
+		if f.pt.ack(f.rec.Offset) {
+			f.pt.dirty = true
 			moved = true
 		}
 	}
@@ -435,12 +510,11 @@ func (s *source) Fail(ids []uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range ids {
-		f, ok := s.ids[id]
+		f, ok := s.ids.take(id)
 		if !ok {
 			continue
 		}
-		delete(s.ids, id)
-		s.redo = append(s.redo, f.rec)
+		s.redo.push(f.rec)
 	}
 	return nil
 }

@@ -23,14 +23,20 @@ func testSource(t *testing.T, onFail string) *source {
 	return s
 }
 
-// handOver tracks a record as if a Pull had handed it to the host under id.
-func handOver(s *source, id uint64, partition int32, offset int64) {
+// handOver tracks a record as if a Pull had handed it to the host under id
+// (ids are handed out in sequence: id must be the next one).
+func handOver(t *testing.T, s *source, id uint64, partition int32, offset int64) {
+	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tp := topicPart{"t", partition}
-	s.parts[tp].add(offset)
-	s.ids[id] = inFlight{tp: tp, rec: &kgo.Record{Topic: "t", Partition: partition, Offset: offset}}
+	require.Equal(t, s.ids.next(), id)
+	pt := s.parts[topicPart{"t", partition}]
+	require.True(t, pt.add(offset))
+	s.ids.add(inFlight{pt: pt, rec: &kgo.Record{Topic: "t", Partition: partition, Offset: offset}})
 }
+
+// records lists the records of q, front first.
+func records(q *recQueue) []*kgo.Record { return q.rs[q.head:] }
 
 func (s *source) pendingCommits() map[int32]int64 {
 	s.mu.Lock()
@@ -47,8 +53,10 @@ func (s *source) pendingCommits() map[int32]int64 {
 func TestSourceCommitsPerPartition(t *testing.T) {
 	s := testSource(t, "redeliver")
 	for i, o := range []int64{10, 11, 12} {
-		handOver(s, uint64(i+1), 0, o) // ids 1-3: p0 offsets 10-12
-		handOver(s, uint64(i+4), 1, o) // ids 4-6: p1 offsets 10-12
+		handOver(t, s, uint64(i+1), 0, o) // ids 1-3: p0 offsets 10-12
+	}
+	for i, o := range []int64{10, 11, 12} {
+		handOver(t, s, uint64(i+4), 1, o) // ids 4-6: p1 offsets 10-12
 	}
 	require.NoError(t, s.Ack([]uint64{2, 3, 4}))
 	assert.Equal(t, map[int32]int64{1: 11}, s.pendingCommits(), "p0 waits for offset 10; p1 may commit past 10")
@@ -63,21 +71,21 @@ func TestSourceCommitsPerPartition(t *testing.T) {
 // with on_fail = "skip" it counts as done.
 func TestSourceFail(t *testing.T) {
 	s := testSource(t, "redeliver")
-	handOver(s, 1, 0, 0)
-	handOver(s, 2, 0, 1)
+	handOver(t, s, 1, 0, 0)
+	handOver(t, s, 2, 0, 1)
 	require.NoError(t, s.Fail([]uint64{1}))
 	require.NoError(t, s.Ack([]uint64{2}))
 	assert.Empty(t, s.pendingCommits(), "offset 0 failed: nothing committed")
-	require.Len(t, s.redo, 1)
-	assert.Equal(t, int64(0), s.redo[0].Offset, "offered again")
+	require.Len(t, records(&s.redo), 1)
+	assert.Equal(t, int64(0), s.redo.front().Offset, "offered again")
 
 	s = testSource(t, "skip")
-	handOver(s, 1, 0, 0)
-	handOver(s, 2, 0, 1)
+	handOver(t, s, 1, 0, 0)
+	handOver(t, s, 2, 0, 1)
 	require.NoError(t, s.Fail([]uint64{1}))
 	require.NoError(t, s.Ack([]uint64{2}))
 	assert.Equal(t, map[int32]int64{0: 2}, s.pendingCommits(), "skipped: committed past")
-	assert.Empty(t, s.redo)
+	assert.Empty(t, records(&s.redo))
 }
 
 // A lost partition is forgotten: its buffered and failed records are
@@ -85,17 +93,75 @@ func TestSourceFail(t *testing.T) {
 // partition goes on.
 func TestSourceForgetsLostPartitions(t *testing.T) {
 	s := testSource(t, "redeliver")
-	handOver(s, 1, 0, 0)
-	handOver(s, 2, 1, 0)
-	handOver(s, 3, 1, 1)
+	handOver(t, s, 1, 0, 0)
+	handOver(t, s, 2, 1, 0)
+	handOver(t, s, 3, 1, 1)
 	require.NoError(t, s.Fail([]uint64{3}))
-	s.fetched = []*kgo.Record{{Topic: "t", Partition: 1, Offset: 2}, {Topic: "t", Partition: 0, Offset: 1}}
+	s.fetched.push(&kgo.Record{Topic: "t", Partition: 1, Offset: 2})
+	s.fetched.push(&kgo.Record{Topic: "t", Partition: 0, Offset: 1})
 	s.onLost(nil, nil, map[string][]int32{"t": {1}})
-	assert.Empty(t, s.redo)
-	require.Len(t, s.fetched, 1)
-	assert.Equal(t, int32(0), s.fetched[0].Partition)
+	assert.Empty(t, records(&s.redo))
+	require.Len(t, records(&s.fetched), 1)
+	assert.Equal(t, int32(0), s.fetched.front().Partition)
 	require.NoError(t, s.Ack([]uint64{1, 2}))
 	assert.Equal(t, map[int32]int64{0: 1}, s.pendingCommits(), "only the partition still owned")
+}
+
+// The in-flight queue finds each id whatever order they settle in, refuses
+// ids it never gave or already settled, and keeps only the unsettled span
+// (its array reused, not grown, when ids settle in order).
+func TestFlights(t *testing.T) {
+	rec := func(o int64) inFlight { return inFlight{pt: &partTrack{}, rec: &kgo.Record{Offset: o}} }
+	f := flights{base: 1}
+	for i := range int64(5) {
+		f.add(rec(i))
+	}
+	for _, c := range []struct {
+		id     uint64
+		ok     bool
+		offset int64
+	}{{3, true, 2}, {3, false, 0}, {0, false, 0}, {6, false, 0}, {1, true, 0}, {2, true, 1}, {5, true, 4}} {
+		x, ok := f.take(c.id)
+		require.Equal(t, c.ok, ok, "id %d", c.id)
+		if ok {
+			assert.Equal(t, c.offset, x.rec.Offset, "id %d", c.id)
+		}
+	}
+	assert.Equal(t, 2, f.span(), "id 4 in flight, 5 settled behind it")
+	assert.Equal(t, uint64(6), f.next())
+	x, ok := f.take(4)
+	require.True(t, ok)
+	assert.Equal(t, int64(3), x.rec.Offset)
+	assert.Equal(t, 0, f.span())
+
+	// In order, a long run: the array stays at its first size.
+	for range 3 {
+		for i := range int64(2000) {
+			f.add(rec(i))
+		}
+		c := cap(f.q)
+		for id := f.base; f.span() > 0; id++ {
+			_, ok := f.take(id)
+			require.True(t, ok)
+		}
+		assert.Equal(t, c, cap(f.q))
+	}
+	assert.Equal(t, uint64(6+3*2000), f.next(), "ids keep counting up")
+
+	// One id held back while the rest settle: the span waits for it, then
+	// empties at once.
+	held := f.next()
+	for i := range int64(5000) {
+		f.add(rec(i))
+	}
+	for id := held + 1; id < f.next(); id++ {
+		_, ok := f.take(id)
+		require.True(t, ok)
+	}
+	assert.Equal(t, 5000, f.span())
+	_, ok = f.take(held)
+	require.True(t, ok)
+	assert.Equal(t, 0, f.span())
 }
 
 // Each event's meta has the documented shape: key and header values are

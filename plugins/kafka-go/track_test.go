@@ -56,3 +56,33 @@ func TestAddIgnoresOffsetsAlreadySeen(t *testing.T) {
 	assert.False(t, p.add(1), "below the commit point")
 	assert.True(t, p.add(2))
 }
+
+// Long runs: the commit point is right across the array's reuse, and acks
+// in order do not grow it.
+func TestCommitPointLongRun(t *testing.T) {
+	p := newPartTrack()
+	for o := range int64(3000) {
+		assert.True(t, p.add(o))
+	}
+	for o := range int64(1500) {
+		assert.True(t, p.ack(o))
+	}
+	assert.Equal(t, int64(1500), p.commit)
+	assert.Equal(t, 1500, p.outstanding())
+	assert.False(t, p.ack(2999), "1500 still unacked")
+	assert.False(t, p.ack(100), "already committed")
+	for o := int64(1500); o < 2999; o++ {
+		p.ack(o)
+	}
+	assert.Equal(t, int64(3000), p.commit)
+	assert.Equal(t, 0, p.outstanding())
+
+	c := cap(p.q)
+	for o := int64(3000); o < 6000; o++ {
+		assert.True(t, p.add(o))
+		assert.True(t, p.ack(o))
+	}
+	assert.Equal(t, int64(6000), p.commit)
+	assert.Equal(t, c, cap(p.q))
+	assert.False(t, p.add(5999), "below the commit point")
+}
