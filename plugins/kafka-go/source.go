@@ -86,6 +86,27 @@ func (f *flights) settle() {
 // given (0: nothing in flight).
 func (f *flights) span() int { return len(f.q) - f.head }
 
+// recordPool hands franz-go back the record arrays of acked records
+// (kgo.WithPools; Ack recycles each record once), so that a fetch does not
+// allocate an array of records, for the GC to scan and free, per batch.
+type recordPool chan []kgo.Record
+
+func (p recordPool) GetRecords(int) []kgo.Record {
+	select {
+	case rs := <-p:
+		return rs
+	default:
+		return nil // franz-go grows it to the batch's length
+	}
+}
+
+func (p recordPool) PutRecords(rs []kgo.Record) {
+	select {
+	case p <- rs:
+	default: // enough kept: the GC takes this one
+	}
+}
+
 // recQueue is a queue of records reused from poll to poll.
 type recQueue struct {
 	rs   []*kgo.Record
@@ -200,6 +221,7 @@ func newSource(cfg pdk.Config, host pdk.Host) (*source, error) {
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
+		kgo.WithPools(make(recordPool, 64)),
 	}
 	return s, nil
 }
@@ -496,6 +518,7 @@ func (s *source) ackLocked(ids []uint64) bool {
 			f.pt.dirty = true
 			moved = true
 		}
+		f.rec.Recycle() // settled: nothing refers to it any more
 	}
 	return moved
 }
