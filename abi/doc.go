@@ -195,15 +195,25 @@ func (a *DocArena) End() *Doc {
 // large as all it built since the last Reset, so that a steady load stops
 // allocating after a few rounds.
 func (a *DocArena) Reset() {
-	a.nodes = resetChunk(a.nodes, a.usedNodes)
-	a.bytes = resetChunk(a.bytes, a.usedBytes)
-	a.docs = resetChunk(a.docs, a.usedDocs)
+	a.nodes = resetChunk(a.nodes, a.usedNodes, int(SizeofValue))
+	a.bytes = resetChunk(a.bytes, a.usedBytes, 1)
+	a.docs = resetChunk(a.docs, a.usedDocs, 48) // two slice headers
 	a.n0, a.b0 = 0, 0
 	a.usedNodes, a.usedBytes, a.usedDocs = 0, 0, 0
 }
 
-func resetChunk[T any](chunk []T, used int) []T {
-	if cap(chunk) < used {
+// docKeepBytes bounds what an arena keeps over a Reset, per kind of chunk:
+// a round that used more (large events) leaves its chunks to the garbage
+// collector rather than holding on to its peak for good.
+const docKeepBytes = 1 << 20
+
+// resetChunk empties chunk for reuse when it holds used elements of
+// elemSize bytes (or more), makes one that does, or drops it.
+func resetChunk[T any](chunk []T, used, elemSize int) []T {
+	switch {
+	case used*elemSize > docKeepBytes:
+		return nil
+	case cap(chunk) < used:
 		return make([]T, 0, used+used/4)
 	}
 	return chunk[:0]

@@ -365,7 +365,9 @@ func decodeNode(nodes []Value, arena []byte, i uint64) (any, uint64) {
 	case ValueString:
 		return string(arena[n.As : n.As+n.Len]), i + 1
 	case ValueBytes:
-		return slices.Clone(arena[n.As : n.As+n.Len : n.As+n.Len]), i + 1
+		b := make([]byte, n.Len) // never nil, also when empty
+		copy(b, arena[n.As:n.As+n.Len])
+		return b, i + 1
 	case ValueArray:
 		out := make([]any, 0, n.Len)
 		j := i + 1

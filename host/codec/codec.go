@@ -49,21 +49,6 @@ type Codec interface {
 	Encode(dst []byte, v any) ([]byte, error)
 }
 
-// Copier is a codec whose Decode returns a fresh copy of the frame as a
-// []byte (len == cap, aliasing nothing) and does nothing else: a caller may
-// carve that copy from memory of its own instead of calling Decode.
-type Copier interface {
-	Codec
-	// DecodesToCopy marks the capability; it does nothing.
-	DecodesToCopy()
-}
-
-// DecodesToCopy reports whether c is a Copier.
-func DecodesToCopy(c Codec) bool {
-	_, ok := c.(Copier)
-	return ok
-}
-
 // Error is the error every codec returns. It names the codec and the
 // operation, and says where the problem is when the codec knows.
 type Error struct {

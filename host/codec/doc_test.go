@@ -70,11 +70,13 @@ func TestJSONDecodeDocIsDecode(t *testing.T) {
 	}
 }
 
-func TestStringDecodeDocIsDecode(t *testing.T) {
+func TestTextDecodeDocIsDecode(t *testing.T) {
 	for _, in := range []string{``, `plain`, `{"json": "is text here"}`, "é✓😀\n\t"} {
 		require.True(t, requireSameAsDecode(t, String, []byte(in)), "%q", in)
+		require.True(t, requireSameAsDecode(t, Binary, []byte(in)), "%q", in)
 	}
 	require.False(t, requireSameAsDecode(t, String, []byte("bad \xff")))
+	require.True(t, requireSameAsDecode(t, Binary, []byte("bad \xff")))
 }
 
 // A Doc encodes like its value with every codec, those that decode into
@@ -117,7 +119,7 @@ func TestJSONEncodeDocNaN(t *testing.T) {
 // Decoding into a reused arena and encoding from it allocates nothing per
 // event (the arena's chunks are shared by hundreds of events).
 func TestDocPathAllocations(t *testing.T) {
-	for _, c := range []Codec{JSON, String} {
+	for _, c := range []Codec{JSON, String, Binary} {
 		var a abi.DocArena
 		buf := make([]byte, 0, 512)
 		allocs := testing.AllocsPerRun(2000, func() {

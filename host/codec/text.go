@@ -114,8 +114,13 @@ type binaryCodec struct{}
 
 func (binaryCodec) Name() string { return "binary" }
 
-// DecodesToCopy implements Copier.
-func (binaryCodec) DecodesToCopy() {}
+// DecodeDoc implements DocDecoder: a Doc of one byte-string node.
+func (binaryCodec) DecodeDoc(data []byte, a *abi.DocArena) (*abi.Doc, bool) {
+	a.Begin()
+	off := a.AppendBytes(data)
+	a.Push(abi.Value{Kind: abi.ValueBytes, As: off, Len: uint64(len(data))})
+	return a.End(), true
+}
 
 func (binaryCodec) Decode(data []byte) (any, error) {
 	// Copy: data may be a pre-processor's buffer that is reused.

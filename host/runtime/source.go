@@ -9,7 +9,6 @@ import (
 	"tremorhost/abi"
 	"tremorhost/host/codec"
 	"tremorhost/host/edge"
-	"tremorhost/host/internal/cmem"
 	"tremorhost/host/pipeline"
 	"tremorhost/host/processor"
 )
@@ -103,14 +102,12 @@ type source struct {
 	//   - lastStream/lastCarry skip the per-event map lookup in streams
 	//     while events keep coming on the same stream;
 	//   - free takes back the event slices sinks are done with, so flush
-	//     does not allocate a new one per batch and sink;
-	//   - raw copies frames for the binary codec into shared chunks.
+	//     does not allocate a new one per batch and sink.
 	routes                 [2][]route // by port: 0 out, 1 err
 	events, out, discarded uint64     // events: decoded from what was pulled (a read or request may hold several)
 	lastStream             uint64
 	lastCarry              *carry // streams[lastStream], or nil
 	free                   chan []event
-	raw                    *byteArena // nil unless the codec is "binary"
 
 	// Values stay flat: a codec that can decodes each frame straight
 	// into docs (abi.Doc in shared chunks), and a plugin's structured
@@ -140,9 +137,7 @@ func (s *source) run(r *Runtime, stopPulling, giveUp <-chan struct{}) {
 			s.routes[i] = append(s.routes[i], route{p: p, out: p.ports[pipeline.PortOut]})
 		}
 	}
-	if n.codec != nil && codec.DecodesToCopy(n.codec) {
-		s.raw = &byteArena{}
-	} else if d, ok := n.codec.(codec.DocDecoder); ok {
+	if d, ok := n.codec.(codec.DocDecoder); ok {
 		s.flat = d
 	}
 	for level := range n.pre {
@@ -451,14 +446,6 @@ func (s *source) feed(level int, data []byte) error {
 	if level == len(n.pre) {
 		s.frames++
 		s.events++
-		if s.raw != nil {
-			// The codec's Decode is a fresh copy of the frame (binary): one
-			// allocation for the bytes and one to box the slice, per
-			// event. This is the same value (a []byte that does not alias
-			// data, len == cap) carved from shared chunks.
-			s.emit(s.cur.port, s.raw.copy(data))
-			return nil
-		}
 		if s.flat != nil {
 			if d, ok := s.flat.DecodeDoc(data, s.docs); ok {
 				s.emit(s.cur.port, d)
@@ -728,41 +715,4 @@ func recycle(evs []event) {
 	case src.free <- evs[:0]:
 	default: // enough spare slices already
 	}
-}
-
-// byteArena hands out copies of frames as []byte values, carved from
-// shared chunks instead of one allocation per frame plus one to box the
-// slice header into an interface. A chunk lives as long as any value cut
-// from it; values are never written after they are handed out.
-type byteArena struct {
-	buf  []byte   // current chunk; len is what is used
-	hdrs [][]byte // slice headers the boxed values point to
-}
-
-const (
-	arenaChunk   = 32 << 10 // bytes per chunk: the largest small-object size class (faster to allocate than a large object)
-	arenaHeaders = 256      // slice headers per chunk
-)
-
-// copy returns a copy of data as an any holding a []byte whose len equals
-// its cap (an append to it reallocates, never touching its neighbours),
-// like codec.Binary's Decode.
-func (a *byteArena) copy(data []byte) any {
-	var b []byte
-	if len(data) >= arenaChunk/4 {
-		b = make([]byte, len(data)) // large frame: a chunk of its own
-		copy(b, data)
-	} else {
-		if a.buf == nil || cap(a.buf)-len(a.buf) < len(data) { // never nil: an empty frame is an empty, non-nil []byte
-			a.buf = make([]byte, 0, arenaChunk)
-		}
-		off := len(a.buf)
-		a.buf = append(a.buf, data...)
-		b = a.buf[off:len(a.buf):len(a.buf)]
-	}
-	if len(a.hdrs) == cap(a.hdrs) {
-		a.hdrs = make([][]byte, 0, arenaHeaders)
-	}
-	a.hdrs = append(a.hdrs, b)
-	return cmem.BoxBytes(&a.hdrs[len(a.hdrs)-1])
 }

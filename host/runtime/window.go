@@ -107,7 +107,7 @@ func (w *window) hold(c *chain, t uint64) {
 	if c.last == 0 {
 		c.first = t + 1
 	} else {
-		w.slot(c.last-1).sib = t + 1
+		w.slot(c.last - 1).sib = t + 1
 	}
 	c.last = t + 1
 	c.n++
@@ -126,7 +126,7 @@ func (w *window) resolve(c *chain, on uint64) {
 		w.drop(c) // not expected (on is routing); its outcome is unknown
 		return
 	}
-	w.slot(c.last-1).sib = o.dep
+	w.slot(c.last - 1).sib = o.dep
 	o.dep = c.first
 	*c = chain{}
 }
@@ -134,7 +134,7 @@ func (w *window) resolve(c *chain, on uint64) {
 // drop empties c, settling its events as failed: their frame was dropped.
 func (w *window) drop(c *chain) {
 	for d := c.first; d != 0; {
-		next := w.slot(d-1).sib
+		next := w.slot(d - 1).sib
 		w.unhold(d-1, true)
 		d = next
 	}
@@ -166,7 +166,7 @@ func (w *window) settle(t uint64, failed bool) {
 		return
 	}
 	for d := s.dep; d != 0; {
-		next := w.slot(d-1).sib
+		next := w.slot(d - 1).sib
 		w.unhold(d-1, s.failed)
 		d = next
 	}

@@ -261,24 +261,3 @@ func Recv(fd int, b []byte, flags int) (int, error) {
 	}
 	return int(n), nil
 }
-
-// eface is the layout of an interface value without methods.
-type eface struct {
-	typ  unsafe.Pointer
-	data unsafe.Pointer
-}
-
-// bytesType is the type word of an any holding a []byte.
-var bytesType = func() unsafe.Pointer {
-	var v any = []byte(nil)
-	return (*eface)(unsafe.Pointer(&v)).typ
-}()
-
-// BoxBytes returns an any holding *h, pointing at h instead of a fresh
-// copy of the header (what the compiler's boxing allocates). *h must never
-// change afterwards: interface values are immutable.
-func BoxBytes(h *[]byte) (v any) {
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = bytesType, unsafe.Pointer(h)
-	return v
-}
