@@ -1,6 +1,10 @@
 package abi
 
-import "math"
+import (
+	"errors"
+	"math"
+	"unicode/utf8"
+)
 
 // Doc is one structured value kept flat, in the layout of tremor_value: a
 // pre-order node array whose root is Nodes[0], and the bytes its strings,
@@ -236,26 +240,112 @@ func (a *DocArena) growBytes(need int) {
 }
 
 // Copy builds a Doc from the value in span of a node array and its arena
-// (a value a plugin wrote), after checking it (see Check).
+// (a value a plugin wrote), checking it as Check does in the same pass: a
+// value Check refuses is refused with Check's error.
 func (a *DocArena) Copy(nodes []Value, arena []byte, span Span) (*Doc, error) {
-	if err := Check(nodes, arena, span); err != nil {
-		return nil, err
+	if span.Len == 0 || span.Offset > uint64(len(nodes)) || span.Len > uint64(len(nodes))-span.Offset {
+		return nil, Check(nodes, arena, span)
 	}
 	a.Begin()
-	for i := span.Offset; i < span.Offset+span.Len; i++ {
-		n := nodes[i]
-		if i == span.Offset {
-			n.KeyOffset, n.KeyLen = 0, 0
-		} else if n.KeyLen > 0 {
-			n.KeyOffset = a.AppendBytes(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)])
-		} else {
-			n.KeyOffset = 0
+	if !a.copyChecked(nodes[span.Offset:span.Offset+span.Len], arena) {
+		a.Abort()
+		if err := Check(nodes, arena, span); err != nil {
+			return nil, err
 		}
-		if n.Kind == ValueString || n.Kind == ValueBytes {
-			n.As = a.AppendBytes(arena[n.As : n.As+n.Len])
-		}
-		n.Reserved = [3]uint8{}
-		a.Push(n)
+		return nil, errors.New("value refused by the copy but not by Check (a host bug: report it)")
 	}
 	return a.End(), nil
+}
+
+// copyChecked appends src, one value in pre-order, to the Doc being built
+// with its keys and data copied out of arena, and reports whether it
+// passes every rule of Check (checkNode); the two are fuzzed against each
+// other (FuzzCheckDecode).
+func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
+	if cap(a.nodes)-len(a.nodes) < len(src) {
+		a.growNodes(len(src))
+	}
+	base := len(a.nodes)
+	a.nodes = a.nodes[:base+len(src)]
+	type open struct {
+		stop, left int // where the container's subtree ends; children not yet seen
+		object     bool
+	}
+	var buf [32]open
+	stack := buf[:0]
+	for i := range src {
+		for len(stack) > 0 && stack[len(stack)-1].left == 0 {
+			if stack[len(stack)-1].stop != i {
+				return false // fewer nodes than the container claims
+			}
+			stack = stack[:len(stack)-1]
+		}
+		limit, keyed := len(src), false
+		if k := len(stack); k > 0 {
+			top := &stack[k-1]
+			top.left--
+			limit, keyed = top.stop, top.object
+		} else if i > 0 {
+			return false // a second value after the first
+		}
+		if len(stack) > MaxDepth {
+			return false
+		}
+		s := &src[i]
+		d := &a.nodes[base+i]
+		*d = *s
+		d.Reserved = [3]uint8{}
+		if keyed {
+			if !inArena(s.KeyOffset, uint64(s.KeyLen), arena) {
+				return false
+			}
+			key := arena[s.KeyOffset : s.KeyOffset+uint64(s.KeyLen)]
+			if !validUTF8(key) {
+				return false
+			}
+			d.KeyOffset = a.AppendBytes(key)
+		} else {
+			d.KeyOffset, d.KeyLen = 0, 0
+		}
+		switch s.Kind {
+		case ValueNull, ValueInt, ValueUint, ValueFloat:
+		case ValueBool:
+			if s.As > 1 {
+				return false
+			}
+		case ValueString, ValueBytes:
+			if !inArena(s.As, s.Len, arena) {
+				return false
+			}
+			data := arena[s.As : s.As+s.Len]
+			if s.Kind == ValueString && !validUTF8(data) {
+				return false
+			}
+			d.As = a.AppendBytes(data)
+		case ValueArray, ValueObject:
+			if s.As >= uint64(limit-i) || s.Len > s.As {
+				return false
+			}
+			stack = append(stack, open{stop: i + 1 + int(s.As), left: int(s.Len), object: s.Kind == ValueObject})
+		default:
+			return false
+		}
+	}
+	for k := len(stack) - 1; k >= 0; k-- {
+		if stack[k].left != 0 || stack[k].stop != len(src) {
+			return false
+		}
+	}
+	return true
+}
+
+// validUTF8 is utf8.Valid with a fast path for ASCII, what keys and most
+// strings are.
+func validUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
 }

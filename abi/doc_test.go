@@ -89,6 +89,17 @@ func TestDocArenaCopy(t *testing.T) {
 	require.Equal(t, map[string]any{"k": "v"}, d.Any())
 	require.Zero(t, d.Nodes[0].KeyOffset)
 
+	// a key span on a node that is not an object's member is ignored
+	// (Check does not look at it), never followed
+	arr := []Value{
+		{Kind: ValueArray, Len: 1, As: 1},
+		{Kind: ValueString, KeyOffset: 1 << 40, KeyLen: 9, As: 0, Len: 1},
+	}
+	d, err = a.Copy(arr, []byte("vk"), Span{Offset: 0, Len: 2})
+	require.NoError(t, err)
+	require.Equal(t, []any{"v"}, d.Any())
+	require.Zero(t, d.Nodes[1].KeyLen)
+
 	nodes[1].Len = 5 // past the arena
 	_, err = a.Copy(nodes, []byte("vk"), Span{Offset: 0, Len: 2})
 	require.ErrorContains(t, err, "outside")
@@ -141,4 +152,37 @@ func TestDocLookups(t *testing.T) {
 	require.False(t, ok)
 	_, ok = d.Member(i, "a") // not an object
 	require.False(t, ok)
+}
+
+// kafkaMeta is the shape of a kafka_source event's metadata.
+var kafkaMeta = map[string]any{"kafka": map[string]any{
+	"key": "user-42", "offset": int64(123456789), "partition": int64(3),
+	"timestamp_ms": int64(1764000000000), "topic": "bench-topic",
+}}
+
+func BenchmarkDocCopy(b *testing.B) {
+	e := Encoder{}
+	span, err := e.Encode(kafkaMeta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var a DocArena
+	b.Run("check", func(b *testing.B) {
+		for b.Loop() {
+			if err := Check(e.Nodes, e.Bytes, span); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("copy", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := a.Copy(e.Nodes, e.Bytes, span); err != nil {
+				b.Fatal(err)
+			}
+			if i%256 == 0 {
+				a.Reset()
+			}
+		}
+	})
 }

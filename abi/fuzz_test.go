@@ -2,6 +2,8 @@ package abi_test
 
 import (
 	"encoding/binary"
+	"math"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -39,16 +41,60 @@ func FuzzCheckDecode(f *testing.F) {
 			}
 		}
 		span := abi.Span{Offset: off, Len: n}
+		var a abi.DocArena
+		d, copyErr := a.Copy(nodes, arena, span)
 		if err := abi.Check(nodes, arena, span); err != nil {
+			if copyErr == nil || copyErr.Error() != err.Error() {
+				t.Fatalf("Check refused (%v) what Copy took or refused otherwise (%v)", err, copyErr)
+			}
 			return
+		}
+		if copyErr != nil {
+			t.Fatalf("Check accepted what Copy refused: %v", copyErr)
 		}
 		v, err := abi.Decode(nodes, arena, span)
 		if err != nil {
 			t.Fatalf("Check accepted what Decode refused: %v", err)
+		}
+		if got := d.Any(); !sameValue(got, v) {
+			t.Fatalf("Copy gave %#v, Decode %#v", got, v)
 		}
 		var e abi.Encoder
 		if _, err := e.Encode(v); err != nil {
 			t.Fatalf("a decoded value does not encode again: %v", err)
 		}
 	})
+}
+
+// sameValue is reflect.DeepEqual with floats compared by their bits (NaN
+// equals itself).
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			if yv, ok := y[k]; !ok || !sameValue(xv, yv) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
 }

@@ -288,7 +288,7 @@ func checkNode(nodes []Value, arena []byte, i, end uint64, keyed bool, depth int
 		if !inArena(n.KeyOffset, uint64(n.KeyLen), arena) {
 			return 0, fmt.Errorf("value node %d: key span [%d, +%d) is outside the %d-byte arena", i, n.KeyOffset, n.KeyLen, len(arena))
 		}
-		if !utf8.Valid(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)]) {
+		if !validUTF8(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)]) {
 			return 0, fmt.Errorf("value node %d: key is not valid UTF-8", i)
 		}
 	}
@@ -304,7 +304,7 @@ func checkNode(nodes []Value, arena []byte, i, end uint64, keyed bool, depth int
 		if !inArena(n.As, n.Len, arena) {
 			return 0, fmt.Errorf("value node %d: %s span [%d, +%d) is outside the %d-byte arena", i, KindName(uint32(n.Kind)), n.As, n.Len, len(arena))
 		}
-		if n.Kind == ValueString && !utf8.Valid(arena[n.As:n.As+n.Len]) {
+		if n.Kind == ValueString && !validUTF8(arena[n.As:n.As+n.Len]) {
 			return 0, fmt.Errorf("value node %d: string is not valid UTF-8", i)
 		}
 		return i + 1, nil
