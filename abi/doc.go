@@ -1,6 +1,7 @@
 package abi
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"unicode/utf8"
@@ -247,7 +248,7 @@ func (a *DocArena) Copy(nodes []Value, arena []byte, span Span) (*Doc, error) {
 		return nil, Check(nodes, arena, span)
 	}
 	a.Begin()
-	if !a.copyChecked(nodes[span.Offset:span.Offset+span.Len], arena) {
+	if !checkValue(nodes[span.Offset:span.Offset+span.Len], arena, a) {
 		a.Abort()
 		if err := Check(nodes, arena, span); err != nil {
 			return nil, err
@@ -257,21 +258,55 @@ func (a *DocArena) Copy(nodes []Value, arena []byte, span Span) (*Doc, error) {
 	return a.End(), nil
 }
 
-// copyChecked appends src, one value in pre-order, to the Doc being built
-// with its keys and data copied out of arena, and reports whether it
-// passes every rule of Check (checkNode); the two are fuzzed against each
-// other (FuzzCheckDecode).
-func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
-	if cap(a.nodes)-len(a.nodes) < len(src) {
-		a.growNodes(len(src))
+// CopyChecked builds a Doc from a value that passed Check against these
+// very nodes, which nobody can have changed since (the host's own copy of
+// them), while the bytes of arena may have been (shared memory): it checks
+// nothing again but keeps every span it reads inside arena, so the host
+// never reads out of bounds whatever the bytes became. A key span is
+// copied wherever it lies in arena (readers only look at object members').
+func (a *DocArena) CopyChecked(nodes []Value, arena []byte, span Span) *Doc {
+	a.Begin()
+	for _, n := range nodes[span.Offset : span.Offset+span.Len] {
+		n.Reserved = [3]uint8{}
+		if n.KeyLen > 0 && inArena(n.KeyOffset, uint64(n.KeyLen), arena) {
+			n.KeyOffset = a.AppendBytes(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)])
+		} else {
+			n.KeyOffset, n.KeyLen = 0, 0
+		}
+		if n.Kind == ValueString || n.Kind == ValueBytes {
+			if !inArena(n.As, n.Len, arena) {
+				n.Len = 0 // cannot happen after Check; never read past arena
+			}
+			n.As = a.AppendBytes(arena[n.As : n.As+n.Len])
+		}
+		a.Push(n)
 	}
-	base := len(a.nodes)
-	a.nodes = a.nodes[:base+len(src)]
+	d := a.End()
+	d.Nodes[0].KeyOffset, d.Nodes[0].KeyLen = 0, 0
+	return d
+}
+
+// checkValue reports whether src holds exactly one value, in pre-order,
+// that passes every rule of Check, whose key and data spans lie in arena.
+// With to set it also appends the value to the Doc being built there, with
+// its keys and data copied out of arena, so that a plugin's value is
+// checked and copied in one pass. It is Check's fast path: checkNode, the
+// slow one, only runs to say what is wrong (the two are fuzzed against each
+// other, FuzzCheckDecode).
+func checkValue(src []Value, arena []byte, to *DocArena) bool {
+	base := 0
+	if to != nil {
+		if cap(to.nodes)-len(to.nodes) < len(src) {
+			to.growNodes(len(src))
+		}
+		base = len(to.nodes)
+		to.nodes = to.nodes[:base+len(src)]
+	}
 	type open struct {
 		stop, left int // where the container's subtree ends; children not yet seen
 		object     bool
 	}
-	var buf [32]open
+	var buf [6]open // zeroed on every call: small, deeper values grow it
 	stack := buf[:0]
 	for i := range src {
 		for len(stack) > 0 && stack[len(stack)-1].left == 0 {
@@ -292,20 +327,14 @@ func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
 			return false
 		}
 		s := &src[i]
-		d := &a.nodes[base+i]
-		*d = *s
-		d.Reserved = [3]uint8{}
+		var key, data []byte
 		if keyed {
 			if !inArena(s.KeyOffset, uint64(s.KeyLen), arena) {
 				return false
 			}
-			key := arena[s.KeyOffset : s.KeyOffset+uint64(s.KeyLen)]
-			if !validUTF8(key) {
+			if key = arena[s.KeyOffset : s.KeyOffset+uint64(s.KeyLen)]; !validUTF8(key) {
 				return false
 			}
-			d.KeyOffset = a.AppendBytes(key)
-		} else {
-			d.KeyOffset, d.KeyLen = 0, 0
 		}
 		switch s.Kind {
 		case ValueNull, ValueInt, ValueUint, ValueFloat:
@@ -317,11 +346,9 @@ func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
 			if !inArena(s.As, s.Len, arena) {
 				return false
 			}
-			data := arena[s.As : s.As+s.Len]
-			if s.Kind == ValueString && !validUTF8(data) {
+			if data = arena[s.As : s.As+s.Len]; s.Kind == ValueString && !validUTF8(data) {
 				return false
 			}
-			d.As = a.AppendBytes(data)
 		case ValueArray, ValueObject:
 			if s.As >= uint64(limit-i) || s.Len > s.As {
 				return false
@@ -329,6 +356,18 @@ func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
 			stack = append(stack, open{stop: i + 1 + int(s.As), left: int(s.Len), object: s.Kind == ValueObject})
 		default:
 			return false
+		}
+		if to != nil {
+			d := &to.nodes[base+i]
+			*d = *s
+			d.Reserved = [3]uint8{}
+			d.KeyOffset, d.KeyLen = 0, 0 // a key span off an object member is not the value's
+			if keyed {
+				d.KeyOffset, d.KeyLen = to.AppendBytes(key), s.KeyLen
+			}
+			if data != nil {
+				d.As = to.AppendBytes(data)
+			}
 		}
 	}
 	for k := len(stack) - 1; k >= 0; k-- {
@@ -339,13 +378,19 @@ func (a *DocArena) copyChecked(src []Value, arena []byte) bool {
 	return true
 }
 
-// validUTF8 is utf8.Valid with a fast path for ASCII, what keys and most
-// strings are.
+// validUTF8 is utf8.Valid with a faster path for the short ASCII strings
+// keys and most values are: eight bytes at a time, no call.
 func validUTF8(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return utf8.Valid(b)
-		}
+	var high uint64
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		high |= binary.LittleEndian.Uint64(b[i:])
 	}
-	return true
+	for ; i < len(b); i++ {
+		high |= uint64(b[i])
+	}
+	if high&0x8080808080808080 == 0 {
+		return true
+	}
+	return utf8.Valid(b)
 }

@@ -59,6 +59,16 @@ func FuzzCheckDecode(f *testing.F) {
 		if got := d.Any(); !sameValue(got, v) {
 			t.Fatalf("Copy gave %#v, Decode %#v", got, v)
 		}
+		if got := a.CopyChecked(nodes, arena, span).Any(); !sameValue(got, v) {
+			t.Fatalf("CopyChecked gave %#v, Decode %#v", got, v)
+		}
+		// Bytes that change after the check (a plugin in another process
+		// scribbling over the mapping) never make CopyChecked read out of
+		// bounds.
+		for i := range arena {
+			arena[i] ^= 0xa5
+		}
+		a.CopyChecked(nodes, arena, span)
 		var e abi.Encoder
 		if _, err := e.Encode(v); err != nil {
 			t.Fatalf("a decoded value does not encode again: %v", err)

@@ -260,6 +260,10 @@ func Check(nodes []Value, arena []byte, span Span) error {
 		return errors.New("value span is empty: a value needs at least one node")
 	}
 	end := span.Offset + span.Len
+	if checkValue(nodes[span.Offset:end], arena, nil) {
+		return nil
+	}
+	// Refused: the recursive walk says what is wrong, and where.
 	next, err := checkNode(nodes, arena, span.Offset, end, false, 0)
 	if err != nil {
 		return err

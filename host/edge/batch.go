@@ -167,7 +167,17 @@ func (b *Batch) ValueDoc(i int, a *abi.DocArena) (*abi.Doc, error) {
 	if e.Flags&abi.EventStructured == 0 {
 		return nil, errors.New("event is not structured")
 	}
-	return a.Copy(b.values, b.bytes, e.Payload)
+	return b.copyValue(e.Payload, a)
+}
+
+// copyValue copies the value in span into a: checked again, unless the
+// pull checked it in the host's own copy of the nodes (adoptPulled, a
+// plugin in another process), which nothing can have changed since.
+func (b *Batch) copyValue(span abi.Span, a *abi.DocArena) (*abi.Doc, error) {
+	if b.copied {
+		return a.CopyChecked(b.values, b.bytes, span), nil
+	}
+	return a.Copy(b.values, b.bytes, span)
 }
 
 // MetaDoc is Meta as a flat Doc built in a; nil when the event has none.
@@ -176,7 +186,7 @@ func (b *Batch) MetaDoc(i int, a *abi.DocArena) (*abi.Doc, error) {
 	if e.Meta.Len == 0 {
 		return nil, nil
 	}
-	return a.Copy(b.values, b.bytes, e.Meta)
+	return b.copyValue(e.Meta, a)
 }
 
 // Event is what the host appends to a batch for a sink.
