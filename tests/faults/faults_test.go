@@ -514,8 +514,14 @@ func TestFaultsInProcess(t *testing.T) {
 				assert.False(t, pe.Violation, "%v", err)
 				assert.True(t, utf8Valid(pe.Message), "the host shows valid UTF-8: %q", pe.Message)
 			}
+			// what an operator reads, and the detail logged at debug level
+			// (result code names, hook, plugin file)
+			text := err.Error()
+			if pe := (*edge.Error)(nil); errors.As(err, &pe) {
+				text += "\n" + pe.Detail()
+			}
 			for _, s := range want.contains {
-				assert.Contains(t, err.Error(), s)
+				assert.Contains(t, text, s)
 			}
 			if inst == nil || want.op == "stop" {
 				return // no instance, or only on_destroy may follow on_stop
