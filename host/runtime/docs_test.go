@@ -151,7 +151,7 @@ to = "slow"
 func TestFlowAllocatesNothingPerEvent(t *testing.T) {
 	for _, codecName := range []string{"binary", "string", "json"} {
 		t.Run(codecName, func(t *testing.T) {
-			const events = 200000
+			const events = 1000000 // the arenas' first round is spread thin
 			f := mustFlow(t, fmt.Sprintf(`
 [[connector]]
 id = "gen"

@@ -97,18 +97,3 @@ func (n *node) create() (Instance, error) {
 	n.log.Debug().Interface("config", flow.RedactConfig(n.place.Loggable(n.config))).Bool("process", n.place.Process).Msg("creating connector")
 	return n.typ.Create(n.conn.ID, n.config, n.place, n.base)
 }
-
-// isolatedBatch is the default batch size of a connector in a child
-// process: each batch costs a round trip to the child (tens of
-// microseconds on a busy machine), which 256 events do not amortize.
-const isolatedBatch = 1024
-
-// batchFor is a connector's batch size: the flow's, or, for a connector in
-// a child process when the flow does not set batch_size, isolatedBatch
-// (within the window).
-func batchFor(f *flow.Flow, pl Placement, window int) int {
-	if !pl.Process || f.BatchSizeSet {
-		return f.BatchSize
-	}
-	return max(f.BatchSize, min(isolatedBatch, window))
-}

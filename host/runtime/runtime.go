@@ -104,7 +104,7 @@ type node struct {
 	conn   flow.Connector
 	typ    Type
 	place  Placement // where its instances run, from the flow's policy
-	batch  int       // events per batch with its plugin (batchFor)
+	batch  int       // events per batch with its plugin (the flow's batch_size)
 	config map[string]any
 	codec  codec.Codec // nil for structured connectors
 	pre    []processor.Preprocessor
@@ -239,7 +239,7 @@ func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
 		}
 		return nil, f.ErrAt(err.Error(), "connector", c.Index, field)
 	}
-	n.batch = batchFor(f, n.place, r.opts.Window)
+	n.batch = f.BatchSize
 	cfg, err := typ.CheckConfig(c.Config)
 	if err != nil {
 		return nil, f.ErrAt(fmt.Sprintf("%v (connector type %s from %s)", err, typ.Name(), typ.Origin()), "connector", c.Index, "config")
