@@ -18,6 +18,7 @@
 # step 4 with its own tremorctl and plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${N:-1000000}
 SIZE=${SIZE:-100}
 ROUNDS=${ROUNDS:-1}
@@ -108,35 +109,10 @@ to = "count"
 EOF
   "$build/bin/tremorctl" --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$meta.log" 2>&1 &
   local pid=$!
-  python3 - "$out/source-$meta.log" "$N" <<'EOF'
-import json, sys, time
-from datetime import datetime
-path, n = sys.argv[1], int(sys.argv[2])
-deadline = time.time() + 300
-first = None
-while time.time() < deadline:
-    for line in open(path):
-        try:
-            m = json.loads(line)
-        except ValueError:
-            continue
-        if m.get("message") != "stats" or m.get("connector") != "count":
-            continue
-        t = datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp()
-        if first is None and m["out"] > 0:
-            first = (t, m["out"])
-        if m["out"] >= n and first:
-            print(round((m["out"] - first[1]) / (t - first[0])))
-            sys.exit(0)
-    time.sleep(0.5)
-sys.exit("kafka_source did not reach %d records in 300 s" % n)
-EOF
+  stats_rate "$out/source-$meta.log" "$N" kafka_source
   kill -TERM "$pid"
   wait "$pid" || true
 }
-
-median() { python3 -c "import statistics, sys; print(round(statistics.median(int(x) for x in sys.argv[1:])))" "$@"; }
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
 declare -A rates
 for round in $(seq "$ROUNDS"); do
