@@ -16,7 +16,7 @@ import (
 var (
 	flowKinds  = []string{"raw", "json"}
 	flowSizes  = []int{100, 1024, 64 << 10}
-	flowBatchs = []int{1, 64, 1024, 0} // 0: the default (flow.DefaultBatchSize)
+	flowBatchs = []int{1, 64, 256, 0} // 0: the default (flow.DefaultBatchSize, 1024)
 )
 
 func batchName(n int) string {
