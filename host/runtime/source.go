@@ -109,10 +109,11 @@ type source struct {
 	lastCarry              *carry // streams[lastStream], or nil
 	free                   chan []event
 
-	// Values stay flat: a codec that can decodes each frame straight
-	// into docs (abi.Doc in shared chunks), and a plugin's structured
-	// values and metadata are copied there, so that an event costs no Go
-	// allocation between the source and the sinks' encoding.
+	// Values stay flat: a codec that is a DocDecoder decodes each frame
+	// straight into a doc (abi.Doc) in the arena of the batch being
+	// routed, and a plugin's structured values and metadata are copied
+	// there, so that an event costs no Go allocation between the source
+	// and the sinks' encoding (docs.go says when an arena is reused).
 	flat   codec.DocDecoder // n.codec, when it is one
 	docs   *abi.DocArena    // the arena of the batch being routed
 	arenas docArenas
