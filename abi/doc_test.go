@@ -174,6 +174,15 @@ func BenchmarkDocCopy(b *testing.B) {
 			}
 		}
 	})
+	b.Run("copy-checked", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			a.CopyChecked(e.Nodes, e.Bytes, span)
+			if i%256 == 0 {
+				a.Reset()
+			}
+		}
+	})
 	b.Run("copy", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
