@@ -35,9 +35,7 @@ import (
 const installPrefix = "/usr/local"
 
 func TestInstall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("installs the host and builds a plugin project: skipped with -short")
-	}
+	testenv.SkipShort(t, "installs the host and builds a plugin project")
 	root := installPrereqs(t)
 	stage := t.TempDir()
 	top := filepath.Join(stage, installPrefix)
@@ -58,9 +56,7 @@ func TestInstall(t *testing.T) {
 }
 
 func TestDist(t *testing.T) {
-	if testing.Short() {
-		t.Skip("packs and unpacks the host and builds a plugin project: skipped with -short")
-	}
+	testenv.SkipShort(t, "packs and unpacks the host and builds a plugin project")
 	root := installPrereqs(t)
 	dist := t.TempDir()
 	out := scaffoldRun(t, root, []string{"DIST_DIR=" + dist}, "make", "-s", "dist")

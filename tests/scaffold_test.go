@@ -30,9 +30,7 @@ type scaffoldEnv struct {
 }
 
 func TestScaffold(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds three projects with cmake, cargo and go: skipped with -short")
-	}
+	testenv.SkipShort(t, "builds three projects with cmake, cargo and go")
 	root := testenv.Root(t)
 	prefix := filepath.Join(root, "build", "install")
 	if _, err := os.Stat(filepath.Join(prefix, "include", "tremor", "pdk.h")); err != nil {

@@ -54,3 +54,22 @@ func mustExist(t testing.TB, p string) string {
 	}
 	return p
 }
+
+// SkipOffCI skips the test with why, except under CI (the CI variable
+// set), where what it checks must be checked: there it fails with why and
+// what to change instead.
+func SkipOffCI(t testing.TB, why, fix string) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s, and CI must run it: %s", why, fix)
+	}
+	t.Skip(why)
+}
+
+// SkipShort skips a long test under -short, except under CI (see SkipOffCI).
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		SkipOffCI(t, what+": skipped with -short", "run the test command without -short")
+	}
+}
