@@ -42,37 +42,9 @@ java_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-reco
 prod_java=$(tail -n 1 "$out/producer-perf.txt" | sed -E 's/.* ([0-9.]+) records\/sec.*/\1/')
 
 echo "== kafka_sink: $N records of $SIZE bytes" >&2
-cat >"$out/sink.toml" <<EOF
-[flow]
-name = "kafka-sink-bench"
-batch_size = 1024
-[[connector]]
-id = "gen"
-type = "bench_source"
-codec = "binary"
-config = { count = $N, size = $SIZE }
-[[connector]]
-id = "k"
-type = "kafka_sink"
-codec = "binary"
-config = { brokers = "$addr", topic = "$topic-sink" }
-[[pipeline]]
-id = "p"
-[[link]]
-from = "gen"
-to = "p"
-[[link]]
-from = "p"
-to = "k"
-EOF
+bench_flow kafka-sink-bench bench_source "{ count = $N, size = $SIZE }" kafka_sink "{ brokers = \"$addr\", topic = \"$topic-sink\" }" >"$out/sink.toml"
 build/bin/tremorctl --log-format json run "$out/sink.toml" >"$out/sink.log" 2>&1
-secs=$(python3 - "$out/sink.log" <<'EOF'
-import re, sys
-t = re.search(r'ran for ([0-9.]+)(ms|s)', open(sys.argv[1]).read())
-v = float(t.group(1)); print(v / 1000 if t.group(2) == "ms" else v)
-EOF
-)
-prod_plugin=$(python3 -c "print(round($N / $secs))")
+prod_plugin=$(python3 -c "print(round($N / $(ran_for_seconds "$out/sink.log")))")
 
 # consumer_perf ROUND: ConsumerPerformance's fetch records/s over the topic
 consumer_perf() {
@@ -85,33 +57,8 @@ consumer_perf() {
 # kafka_source_rate BUILD META GROUP: records/s of kafka_source -> bench_sink
 kafka_source_rate() {
   local build=$1 meta=$2 group=$3
-  cat >"$out/source.toml" <<EOF
-[flow]
-name = "kafka-source-bench"
-batch_size = 1024
-[[connector]]
-id = "k"
-type = "kafka_source"
-codec = "binary"
-config = { brokers = "$addr", topics = "$topic", group_id = "$group", meta = $meta }
-[[connector]]
-id = "count"
-type = "bench_sink"
-codec = "binary"
-[[pipeline]]
-id = "p"
-[[link]]
-from = "k"
-to = "p"
-[[link]]
-from = "p"
-to = "count"
-EOF
-  "$build/bin/tremorctl" --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$meta.log" 2>&1 &
-  local pid=$!
-  stats_rate "$out/source-$meta.log" "$N" kafka_source
-  kill -TERM "$pid"
-  wait "$pid" || true
+  bench_flow kafka-source-bench kafka_source "{ brokers = \"$addr\", topics = \"$topic\", group_id = \"$group\", meta = $meta }" bench_sink >"$out/source.toml"
+  source_rate "$build/bin/tremorctl" "$out/source.toml" "$out/source-$meta.log" "$N" kafka_source
 }
 
 declare -A rates

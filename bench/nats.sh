@@ -60,68 +60,15 @@ echo "== natsbaseline publish: $N messages of $SIZE bytes to $url" >&2
 pub_base=$("$base" publish "$url" bench.pub "$N" "$SIZE")
 
 echo "== nats_sink: $N messages of $SIZE bytes" >&2
-cat >"$out/sink.toml" <<EOF
-[flow]
-name = "nats-sink-bench"
-batch_size = 1024
-[[connector]]
-id = "gen"
-type = "bench_source"
-codec = "binary"
-config = { count = $N, size = $SIZE }
-[[connector]]
-id = "n"
-type = "nats_sink"
-codec = "binary"
-config = { url = "$url", subject = "bench.sink" }
-[[pipeline]]
-id = "p"
-[[link]]
-from = "gen"
-to = "p"
-[[link]]
-from = "p"
-to = "n"
-EOF
+bench_flow nats-sink-bench bench_source "{ count = $N, size = $SIZE }" nats_sink "{ url = \"$url\", subject = \"bench.sink\" }" >"$out/sink.toml"
 build/bin/tremorctl --log-format json run "$out/sink.toml" >"$out/sink.log" 2>&1
-secs=$(python3 - "$out/sink.log" <<'EOF'
-import re, sys
-t = re.search(r'ran for ([0-9.]+)(ms|s)', open(sys.argv[1]).read())
-v = float(t.group(1)); print(v / 1000 if t.group(2) == "ms" else v)
-EOF
-)
-pub_plugin=$(python3 -c "print(round($N / $secs))")
+pub_plugin=$(python3 -c "print(round($N / $(ran_for_seconds "$out/sink.log")))")
 
 # nats_source_rate BUILD DURABLE: records/s of nats_source -> bench_sink
 nats_source_rate() {
   local build=$1 durable=$2
-  cat >"$out/source.toml" <<EOF
-[flow]
-name = "nats-source-bench"
-batch_size = 1024
-[[connector]]
-id = "n"
-type = "nats_source"
-codec = "binary"
-config = { url = "$url", stream = "BENCH", durable = "$durable", filter_subject = "bench.pub" }
-[[connector]]
-id = "count"
-type = "bench_sink"
-codec = "binary"
-[[pipeline]]
-id = "p"
-[[link]]
-from = "n"
-to = "p"
-[[link]]
-from = "p"
-to = "count"
-EOF
-  "$build/bin/tremorctl" --log-format json run --stats-interval 200ms "$out/source.toml" >"$out/source-$durable.log" 2>&1 &
-  local pid=$!
-  stats_rate "$out/source-$durable.log" "$N" nats_source
-  kill -TERM "$pid"
-  wait "$pid" || true
+  bench_flow nats-source-bench nats_source "{ url = \"$url\", stream = \"BENCH\", durable = \"$durable\", filter_subject = \"bench.pub\" }" bench_sink >"$out/source.toml"
+  source_rate "$build/bin/tremorctl" "$out/source.toml" "$out/source-$durable.log" "$N" nats_source
 }
 
 declare -A rates
