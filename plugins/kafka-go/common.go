@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"tremorhost/pdk-go"
@@ -15,6 +18,22 @@ type (
 	kmsgReq  = kmsg.OffsetCommitRequest
 	kmsgResp = kmsg.OffsetCommitResponse
 )
+
+// dial makes a client and checks that a broker answers (the source's and
+// the sink's Connect).
+func dial(opts []kgo.Opt, brokers string) (*kgo.Client, error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, pdk.ConfigError("kafka client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("no Kafka broker of brokers = %q answers (is it running, and reachable from here? retrying): %w", brokers, err)
+	}
+	return cl, nil
+}
 
 // brokerList reads "brokers": comma-separated host:port.
 func brokerList(cfg pdk.Config) ([]string, error) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -232,15 +231,9 @@ func (s *source) Connect(attempt int) error {
 	if s.cl != nil {
 		return nil
 	}
-	cl, err := kgo.NewClient(s.opts...)
+	cl, err := dial(s.opts, s.brokers)
 	if err != nil {
-		return pdk.ConfigError("kafka client: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := cl.Ping(ctx); err != nil {
-		cl.Close()
-		return fmt.Errorf("no Kafka broker of brokers = %q answers (is it running, and reachable from here? retrying): %w", s.brokers, err)
+		return err
 	}
 	s.cl = cl
 	s.done = make(chan struct{})
