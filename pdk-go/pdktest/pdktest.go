@@ -68,18 +68,19 @@ import (
 	"tremorhost/abi"
 )
 
-// Result codes (the header's TREMOR_* values).
+// Result codes, from abi (the header's Go mirror, checked against the
+// header by abi's tests).
 const (
-	OK              = int32(C.TREMOR_OK)
-	End             = int32(C.TREMOR_END)
-	Retry           = int32(C.TREMOR_RETRY)
-	ErrFailed       = int32(C.TREMOR_ERR_FAILED)
-	ErrConfig       = int32(C.TREMOR_ERR_CONFIG)
-	ErrNoRoom       = int32(C.TREMOR_ERR_NO_ROOM)
-	ErrDisconnected = int32(C.TREMOR_ERR_DISCONNECTED)
-	ErrUnsupported  = int32(C.TREMOR_ERR_UNSUPPORTED)
-	ErrInvalid      = int32(C.TREMOR_ERR_INVALID)
-	ErrPanic        = int32(C.TREMOR_ERR_PANIC)
+	OK              = int32(abi.ResultOK)
+	End             = int32(abi.ResultEnd)
+	Retry           = int32(abi.ResultRetry)
+	ErrFailed       = int32(abi.ResultErrFailed)
+	ErrConfig       = int32(abi.ResultErrConfig)
+	ErrNoRoom       = int32(abi.ResultErrNoRoom)
+	ErrDisconnected = int32(abi.ResultErrDisconnected)
+	ErrUnsupported  = int32(abi.ResultErrUnsupported)
+	ErrInvalid      = int32(abi.ResultErrInvalid)
+	ErrPanic        = int32(abi.ResultErrPanic)
 )
 
 // Value kinds and flags, from abi.
