@@ -2,8 +2,8 @@
 # Checks for (and where possible installs) what the build needs: a C compiler,
 # a C++ compiler (the C tests compile the headers as C++17), cmake,
 # pkg-config, nm (binutils), Java and Maven (the Kafka tests' broker),
-# Prometheus (the service tests' scraper),
-# Go >= 1.26 and cargo. Safe to run repeatedly.
+# Prometheus (the service tests' scraper), systemd-analyze (the install
+# test verifies the shipped unit), Go >= 1.26 and cargo. Safe to run repeatedly.
 set -euo pipefail
 
 missing_apt=()
@@ -19,6 +19,8 @@ command -v mvn >/dev/null 2>&1 || missing_apt+=(maven)
 # Prometheus: the service tests scrape tremorctl serve with a real one
 # (scripts/prometheus.sh).
 command -v prometheus >/dev/null 2>&1 || missing_apt+=(prometheus)
+# systemd-analyze: the install test verifies the shipped tremor.service.
+command -v systemd-analyze >/dev/null 2>&1 || missing_apt+=(systemd)
 
 if [ ${#missing_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -273,8 +273,7 @@ func verifyUnit(t *testing.T, top string) {
 	exec0 := "ExecStart=" + installPrefix + "/bin/tremorctl serve /etc/tremor/flows\n"
 	require.Contains(t, string(unit), exec0)
 	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Log("systemd-analyze not found: the unit is not verified")
-		return
+		t.Fatal("systemd-analyze not found, which verifies the shipped unit: run ./scripts/bootstrap.sh (it installs systemd)")
 	}
 	staged := strings.Replace(string(unit), exec0, "ExecStart="+filepath.Join(top, "bin", "tremorctl")+" serve /etc/tremor/flows\n", 1)
 	path := filepath.Join(t.TempDir(), "tremor.service")
