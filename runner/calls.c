@@ -226,6 +226,7 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int ahead
     reply_msg(TREMOR_ERR_INVALID, "tremor-runner: PULL with a room outside the mapped batch (slot %u)", slot);
     return;
   }
+  if (!protect_slot(slot, 0)) die(70, "cannot make a batch writable: %s", strerror(errno));
   tremor_event *room = b.events;
   uint64_t room_cap = b.events_cap;
   reset_err();
@@ -318,12 +319,11 @@ void do_send(const uint8_t *body, uint32_t len) {
   }
   memset(outcomes, TREMOR_OUTCOME_FAILED, n);
   /* The events are the plugin's to read only: their mapping is read-only
-   * during on_send (guard.c reports a write). The header is a copy of the
-   * runner's: a change to it is found by the host's comparison. */
-  if (!protect_slot(r.slot, PROT_READ)) die(70, "cannot make a sent batch read-only: %s", strerror(errno));
+   * (guard.c reports a write). The header is a copy of the runner's: a
+   * change to it is found by the host's comparison. */
+  if (!protect_slot(r.slot, 1)) die(70, "cannot make a sent batch read-only: %s", strerror(errno));
   reset_err();
   int32_t rc = vt->on_send(instance, &b, outcomes, &err);
-  if (!protect_slot(r.slot, PROT_READ | PROT_WRITE)) die(70, "cannot make a batch writable again: %s", strerror(errno));
   if (rc == TREMOR_ERR_PANIC) poison(rc, "on_send");
   wire_batch out;
   to_wire(r.slot, &b, &out);

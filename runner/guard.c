@@ -1,6 +1,6 @@
 /* Memory the runner lends the plugin under rules it can enforce with the
- * MMU (runner/PROTOCOL.md, "Read-only sends and the error buffer"): the
- * batch a sink is sent is read-only during on_send, and an inaccessible
+ * MMU (runner/PROTOCOL.md, "Read-only sends and the error buffer"): a
+ * batch a sink is sent is read-only (shm.c's slots), and an inaccessible
  * page follows the error buffer's canary. A write there faults; the fault
  * handler writes one line naming the region and the rule to stderr (the
  * host shows the child's last output lines with its death) and lets the
@@ -36,6 +36,14 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
   (void)uctx;
   uintptr_t a = (uintptr_t)si->si_addr;
   for (int i = 0; i < GUARD_N; i++) {
+    if (i == GUARD_BATCH) {
+      if (in_read_only_slot(a)) {
+        ssize_t w = write(2, reports[i], strlen(reports[i]));
+        (void)w;
+        break;
+      }
+      continue;
+    }
     uintptr_t lo = __atomic_load_n(&regions[i].lo, __ATOMIC_SEQ_CST);
     uintptr_t hi = __atomic_load_n(&regions[i].hi, __ATOMIC_SEQ_CST);
     if (hi != 0 && a >= lo && a < hi) {

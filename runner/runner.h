@@ -113,7 +113,8 @@ int get(const uint8_t *body, uint32_t len, size_t off, void *out, size_t n);
 void do_map(const uint8_t *body, uint32_t len);
 int to_batch(uint32_t slot, const wire_batch *w, tremor_batch *b);
 void to_wire(uint32_t slot, const tremor_batch *b, wire_batch *w);
-int protect_slot(uint32_t slot, int prot);
+int protect_slot(uint32_t slot, int read_only);
+int in_read_only_slot(uintptr_t addr);
 
 /* guard.c */
 enum { GUARD_BATCH, GUARD_ERROR, GUARD_N };

@@ -14,10 +14,13 @@
 
 #include "runner.h"
 
+/* read_only: the slot is mapped PROT_READ (it was sent and not pulled into
+ * since); read by the fault handler, hence the atomic accesses. */
 static struct {
   uint8_t *base;
   uint64_t size;
   uint64_t id;
+  int read_only;
 } slots[SLOTS];
 
 void do_map(const uint8_t *body, uint32_t len) {
@@ -31,6 +34,7 @@ void do_map(const uint8_t *body, uint32_t len) {
   int fd = take_fd();
   if (fd < 0) die(76, "protocol error: MAP without a file descriptor");
   if (m.slot >= SLOTS) die(76, "protocol error: MAP slot %u", m.slot);
+  __atomic_store_n(&slots[m.slot].read_only, 0, __ATOMIC_SEQ_CST);
   if (slots[m.slot].base) munmap(slots[m.slot].base, (size_t)slots[m.slot].size);
   slots[m.slot].base = NULL;
   void *p = mmap(NULL, (size_t)m.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -95,12 +99,30 @@ void to_wire(uint32_t slot, const tremor_batch *b, wire_batch *w) {
 }
 
 
-/* Sets the protection of a slot's whole mapping (PROT_READ while a sink
- * reads it in on_send) and has a fault in it reported as a write into a
- * sent batch while it is read-only. */
-int protect_slot(uint32_t slot, int prot) {
+/* Makes a slot read-only (a sink's on_send only reads the batch it is
+ * sent) or writable again (a source's on_pull writes into it). A slot keeps
+ * its protection until a request needs the other one: a sink's slots stay
+ * read-only from their first send on, without two mprotect calls per send.
+ * A fault in a read-only slot is reported as a write into a sent batch
+ * (guard.c), at any time: the plugin may not touch a batch after the hook
+ * it was lent to returns either. */
+int protect_slot(uint32_t slot, int read_only) {
   if (slot >= SLOTS || !slots[slot].base) return 0;
+  if (slots[slot].read_only == read_only) return 1;
+  if (!read_only) __atomic_store_n(&slots[slot].read_only, 0, __ATOMIC_SEQ_CST);
+  int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
   if (mprotect(slots[slot].base, (size_t)slots[slot].size, prot) != 0) return 0;
-  guard_region(GUARD_BATCH, slots[slot].base, prot & PROT_WRITE ? 0 : (size_t)slots[slot].size);
+  if (read_only) __atomic_store_n(&slots[slot].read_only, 1, __ATOMIC_SEQ_CST);
   return 1;
+}
+
+/* Whether addr is in a read-only slot; for the fault handler. */
+int in_read_only_slot(uintptr_t addr) {
+  for (int i = 0; i < SLOTS; i++) {
+    if (!__atomic_load_n(&slots[i].read_only, __ATOMIC_SEQ_CST)) continue;
+    uintptr_t lo = (uintptr_t)__atomic_load_n(&slots[i].base, __ATOMIC_SEQ_CST);
+    uint64_t size = __atomic_load_n(&slots[i].size, __ATOMIC_SEQ_CST);
+    if (lo && addr >= lo && addr - lo < size) return 1;
+  }
+  return 0;
 }
