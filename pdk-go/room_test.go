@@ -10,7 +10,7 @@ import (
 
 // roomOver opens a Room over Go-allocated arenas laid out as the host lays
 // its batch (the Room only sees addresses and capacities).
-func roomOver(t *testing.T, structured bool, events, values, nbytes int) (*Room, *abi.Batch) {
+func roomOver(t testing.TB, structured bool, events, values, nbytes int) (*Room, *abi.Batch) {
 	t.Helper()
 	evs := make([]abi.Event, events)
 	vals := make([]abi.Value, values)
