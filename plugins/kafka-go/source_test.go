@@ -194,13 +194,39 @@ func TestRecordMeta(t *testing.T) {
 	}
 	var m pdk.ValueBuilder
 	var hdr []int
+	s := testSource(t, "redeliver")
+	pt := newPartTrack() // partition 3's
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			writeMeta(&m, &hdr, tc.r)
 			got, err := m.Decode()
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, got)
+			assert.Equal(t, tc.want, got, "built whole")
+			// Pull's path: the partition's shape, set per record, twice
+			// (the second time over the first record's members).
+			for range 2 {
+				got, err = s.recordMeta(pt, tc.r).Decode()
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, got, "from the partition's shape")
+			}
 		})
+	}
+	// One shape, records in a row: every member set is the record's own
+	// (keys longer, shorter, binary, empty, then text again).
+	keys := [][]byte{[]byte("a"), []byte("a longer key"), {0xff, 0xfe}, {}, []byte("k")}
+	for i, k := range keys {
+		r := rec(k)
+		r.Offset, r.Timestamp = int64(100+i), ts.Add(time.Duration(i)*time.Millisecond)
+		got, err := s.recordMeta(pt, r).Decode()
+		require.NoError(t, err)
+		var key any = string(k)
+		if i == 2 {
+			key = k
+		}
+		want := base(map[string]any{"key": key})
+		want["kafka"].(map[string]any)["offset"] = int64(100 + i)
+		want["kafka"].(map[string]any)["timestamp_ms"] = int64(1700000000123 + i)
+		assert.Equal(t, want, got, "record %d", i)
 	}
 }
 
@@ -213,5 +239,13 @@ func TestRecordMetaDoesNotAllocate(t *testing.T) {
 	writeMeta(&m, &hdr, r)
 	if n := testing.AllocsPerRun(100, func() { writeMeta(&m, &hdr, r) }); n != 0 {
 		t.Fatalf("writeMeta allocates %.1f times per record, want 0", n)
+	}
+	s := testSource(t, "redeliver")
+	pt := s.parts[topicPart{"t", 1}]
+	for _, r := range []*kgo.Record{r, {Topic: "t", Partition: 1, Offset: 8, Key: []byte("key")}, {Topic: "t", Partition: 1, Offset: 9}} {
+		s.recordMeta(pt, r)
+		if n := testing.AllocsPerRun(100, func() { s.recordMeta(pt, r) }); n != 0 {
+			t.Fatalf("recordMeta allocates %.1f times per record, want 0", n)
+		}
 	}
 }

@@ -15,6 +15,9 @@ type partTrack struct {
 	head   int
 	commit int64 // next offset to commit; -1 while nothing is safe
 	dirty  bool  // commit moved since the last commit was taken
+	// meta is the shape of its records' meta, without a key and with one
+	// (kafka_source's recordMeta).
+	meta [2]metaShape
 }
 
 type pending struct {
