@@ -58,9 +58,20 @@ func (b *Batch) Share() (SharedMem, error) {
 			b.shared = nil
 			return SharedMem{}, err
 		}
-		copy(a.Mem(), old.Mem())
 		evOff, valOff, byteOff, _ := layout(b.caps)
 		nEv, nVal, nBytes := len(b.events), len(b.values), len(b.bytes)
+		// Only what is in use moves: copying the whole room would fault in
+		// every page of both mappings (milliseconds for a default batch,
+		// at every isolated connector's start).
+		src, dst := old.Mem(), a.Mem()
+		for _, r := range [][2]uintptr{
+			{0, evOff},
+			{evOff, evOff + uintptr(nEv)*eventSize},
+			{valOff, valOff + uintptr(nVal)*valueSize},
+			{byteOff, byteOff + uintptr(nBytes)},
+		} {
+			copy(dst[r[0]:r[1]], src[r[0]:r[1]])
+		}
 		oldBase := old.Addr()
 		b.arena = a
 		b.hdr = cmem.At[abi.Batch](a, 0)

@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,4 +114,52 @@ func fillPull(b *Batch, i int) abi.Batch {
 	h := b.RemoteHeader()
 	h.EventsLen, h.ValuesLen, h.BytesLen = uint64(n), nv, nb
 	return h
+}
+
+// Share moves a batch that already holds events (a sink's first send
+// fills the batch before the transport shares it) into shared memory
+// without losing any of them: raw payloads, structured values and
+// metadata read back the same from the new mapping.
+func TestShareKeepsEvents(t *testing.T) {
+	b, err := NewBatch(Caps{Events: 64, Values: 256, Bytes: 8192})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free()
+	var want []Event
+	for i := range 20 {
+		ev := Event{ID: uint64(i), Stream: 7, IngestNs: uint64(1000 + i), Meta: map[string]any{"n": int64(i)}}
+		if i%2 == 0 {
+			ev.Payload = []byte(fmt.Sprintf("line %d of the batch", i))
+		} else {
+			ev.Structured, ev.Value = true, map[string]any{"seq": int64(i), "tag": "odd"}
+		}
+		if err := b.Append(&ev); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, ev)
+	}
+	if _, err := b.Share(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != len(want) {
+		t.Fatalf("%d events after Share, want %d", b.Len(), len(want))
+	}
+	for i, w := range want {
+		ev := b.Event(i)
+		if ev.ID != w.ID || ev.Stream != w.Stream || ev.IngestNs != w.IngestNs {
+			t.Errorf("event %d: id %d stream %d ingest %d, want %d %d %d", i, ev.ID, ev.Stream, ev.IngestNs, w.ID, w.Stream, w.IngestNs)
+		}
+		if w.Structured {
+			v, err := b.Value(i)
+			if err != nil || !reflect.DeepEqual(v, w.Value) {
+				t.Errorf("event %d: value %v (%v), want %v", i, v, err, w.Value)
+			}
+		} else if got := string(b.Payload(i)); got != string(w.Payload) {
+			t.Errorf("event %d: payload %q, want %q", i, got, w.Payload)
+		}
+		if m, err := b.Meta(i); err != nil || !reflect.DeepEqual(m, w.Meta) {
+			t.Errorf("event %d: meta %v (%v), want %v", i, m, err, w.Meta)
+		}
+	}
 }
