@@ -88,6 +88,26 @@ func (failingType) Create(string, map[string]any, runtime.Placement, zerolog.Log
 	return inst, &edge.Error{Op: "create", Code: abi.ResultErrConfig, Message: `url "x" is not host:port`}
 }
 
+// allFailing is the script catalog with both types failing in Create.
+type allFailing struct{ *script }
+
+func (c allFailing) Type(name string) (runtime.Type, bool) {
+	t, ok := c.script.Type(name)
+	return failingType{t}, ok
+}
+
+// Instances are created concurrently, but the error a user sees is the
+// first failing connector's in flow order, every time.
+func TestCreateFailureReportsTheFirstConnectorInFlowOrder(t *testing.T) {
+	for range 20 {
+		r, err := runtime.New(mustFlow(t, scriptFlowWith("")), allFailing{newScript(100)}, runtime.Options{Log: zerolog.Nop()})
+		require.NoError(t, err)
+		_, err = r.Run(context.Background())
+		require.Error(t, err)
+		require.Contains(t, err.Error(), `connector "src" (type count_source): could not be created: `)
+	}
+}
+
 func TestCreateFailureNamesTheConnectorAndRunsNothing(t *testing.T) {
 	s := newScript(100)
 	r, err := runtime.New(mustFlow(t, scriptFlowWith("")), failingCreate{s}, runtime.Options{Log: zerolog.Nop()})

@@ -300,24 +300,40 @@ func (n *node) configHint(err error) string {
 	return fmt.Sprintf("; fix its config in the flow (tremorctl inspect %s lists the fields)", n.typ.Name())
 }
 
-// create creates every connector's instance, in flow order, where its
-// isolation setting says. When one fails, those already created are
-// destroyed (none has connected yet).
+// create creates every connector's instance where its isolation setting
+// says. When one fails, the others are destroyed (none has connected yet)
+// and the error is the first failing connector's in flow order.
 func (r *Runtime) create() error {
 	r.allEnded = make(chan struct{})
 	r.toEnd.Store(int32(len(r.sources)))
+	// Instances are created concurrently: one in a child process waits for
+	// that process to start and load its plugin (milliseconds), and the
+	// contract lets different instances be called at the same time.
+	insts := make([]Instance, len(r.nodes))
+	errs := make([]error, len(r.nodes))
+	var wg sync.WaitGroup
 	for i, n := range r.nodes {
-		inst, err := n.create()
-		if err == nil && inst == nil {
-			err = errors.New("the connector type returned no instance")
-		}
-		if err != nil {
-			for _, m := range slices.Backward(r.nodes[:i]) {
-				m.instance(roleHost).Destroy()
-				m.inst = nil
+		wg.Go(func() {
+			insts[i], errs[i] = n.create()
+			if errs[i] == nil && insts[i] == nil {
+				errs[i] = errors.New("the connector type returned no instance")
 			}
-			return r.connErr(n, fmt.Errorf("could not be created: %w%s", err, n.configHint(err)))
+		})
+	}
+	wg.Wait()
+	for i, n := range r.nodes {
+		if errs[i] == nil {
+			continue
 		}
+		for j, inst := range slices.Backward(insts) {
+			if errs[j] == nil {
+				inst.Destroy()
+			}
+		}
+		return r.connErr(n, fmt.Errorf("could not be created: %w%s", errs[i], n.configHint(errs[i])))
+	}
+	for i, n := range r.nodes {
+		inst := insts[i]
 		n.inst = inst
 		for role := range n.roleInst {
 			n.roleInst[role] = tracked{Instance: inst, f: &n.calls[role]}
