@@ -544,24 +544,26 @@ func (n *node) hookInFlight() (hook, int64) {
 	return h, since
 }
 
-// stopAll stops and destroys the instances of the nodes ok picks, in flow
-// order. A stop or destroy that does not return within stopTimeout is
-// named in the error and left running.
+// stopAll stops and destroys the instances of the nodes ok picks, each
+// node on its own goroutine (an isolated one waits for its child to exit;
+// a hung one does not hold up the others). A stop or destroy that does not
+// return within stopTimeout is named in the error and left running.
 func (r *Runtime) stopAll(ok func(*node) bool) error {
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for _, n := range r.nodes {
-			if n.inst == nil || !ok(n) {
-				continue
-			}
+	var wg sync.WaitGroup
+	for _, n := range r.nodes {
+		if n.inst == nil || !ok(n) {
+			continue
+		}
+		wg.Go(func() {
 			inst := n.instance(roleHost)
 			if err := inst.Stop(); err != nil {
 				n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("stop failed")
 			}
 			inst.Destroy()
-		}
-	}()
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
