@@ -159,6 +159,7 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 // waitExit reaps the child and records how it ended; an end the host did
 // not ask for is logged as a crash.
 func (p *proc) waitExit() {
+	exited(p.pid)
 	werr := p.cmd.Wait()
 	// What the child sent before it died and nobody read yet (its last
 	// log lines, say, while it pulled ahead) is handled first.
@@ -202,6 +203,29 @@ func (p *proc) waitExit() {
 	p.fd = -1
 	p.wmu.Unlock()
 	p.rmu.Unlock()
+}
+
+// exited returns once process pid has exited, parked in Go's poller on a
+// pidfd. cmd.Wait alone blocks in waitid(2) while holding one of the Go
+// scheduler's Ps until its monitor takes the P back, which can take 10 ms
+// when the monitor sleeps: with 2 Ps, the waits of a flow's two new
+// children stalled every other goroutine for that long at the start.
+// When no pidfd can be had, it returns at once and Wait blocks as before.
+func exited(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
+	if err != nil {
+		return
+	}
+	f := os.NewFile(uintptr(fd), "pidfd")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Read(func(fd uintptr) bool {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
+		return n > 0 || err != nil && err != unix.EINTR
+	})
 }
 
 // watch picks up what the child sends between calls (log lines from the
