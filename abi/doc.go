@@ -265,8 +265,60 @@ func (a *DocArena) Copy(nodes []Value, arena []byte, span Span) (*Doc, error) {
 // never reads out of bounds whatever the bytes became. A key span is
 // copied wherever it lies in arena (readers only look at object members').
 func (a *DocArena) CopyChecked(nodes []Value, arena []byte, span Span) *Doc {
+	src := nodes[span.Offset : span.Offset+span.Len]
+	// A plugin's value usually has its keys and strings in one run of its
+	// arena (a builder writes them together): then one copy of that run
+	// serves every node, whose offsets are only moved. Scattered spans are
+	// copied one by one, so that the Doc holds no more than twice its bytes.
+	lo, hi, sum := uint64(len(arena)), uint64(0), uint64(0)
+	for i := range src {
+		n := &src[i]
+		if n.KeyLen > 0 && inArena(n.KeyOffset, uint64(n.KeyLen), arena) {
+			lo, hi, sum = min(lo, n.KeyOffset), max(hi, n.KeyOffset+uint64(n.KeyLen)), sum+uint64(n.KeyLen)
+		}
+		if (n.Kind == ValueString || n.Kind == ValueBytes) && n.Len > 0 && inArena(n.As, n.Len, arena) {
+			lo, hi, sum = min(lo, n.As), max(hi, n.As+n.Len), sum+n.Len
+		}
+	}
+	if hi > lo && hi-lo > 2*sum+64 {
+		return a.copyCheckedEach(src, arena)
+	}
 	a.Begin()
-	for _, n := range nodes[span.Offset : span.Offset+span.Len] {
+	base := uint64(a.BytesLen())
+	if hi > lo {
+		base = a.AppendBytes(arena[lo:hi])
+	}
+	if cap(a.nodes)-len(a.nodes) < len(src) {
+		a.growNodes(len(src))
+	}
+	first := len(a.nodes)
+	a.nodes = append(a.nodes, src...)
+	for i := first; i < len(a.nodes); i++ {
+		n := &a.nodes[i]
+		n.Reserved = [3]uint8{}
+		if n.KeyLen > 0 && inArena(n.KeyOffset, uint64(n.KeyLen), arena) {
+			n.KeyOffset = base + n.KeyOffset - lo
+		} else {
+			n.KeyOffset, n.KeyLen = 0, 0
+		}
+		if n.Kind == ValueString || n.Kind == ValueBytes {
+			if n.Len > 0 && inArena(n.As, n.Len, arena) {
+				n.As = base + n.As - lo
+			} else {
+				n.As, n.Len = base, 0 // empty; or cannot happen after Check
+			}
+		}
+	}
+	d := a.End()
+	d.Nodes[0].KeyOffset, d.Nodes[0].KeyLen = 0, 0
+	return d
+}
+
+// copyCheckedEach is CopyChecked for a value whose spans lie far apart:
+// each key and string is copied on its own.
+func (a *DocArena) copyCheckedEach(src []Value, arena []byte) *Doc {
+	a.Begin()
+	for _, n := range src {
 		n.Reserved = [3]uint8{}
 		if n.KeyLen > 0 && inArena(n.KeyOffset, uint64(n.KeyLen), arena) {
 			n.KeyOffset = a.AppendBytes(arena[n.KeyOffset : n.KeyOffset+uint64(n.KeyLen)])
@@ -275,7 +327,7 @@ func (a *DocArena) CopyChecked(nodes []Value, arena []byte, span Span) *Doc {
 		}
 		if n.Kind == ValueString || n.Kind == ValueBytes {
 			if !inArena(n.As, n.Len, arena) {
-				n.Len = 0 // cannot happen after Check; never read past arena
+				n.As, n.Len = 0, 0 // cannot happen after Check; never read past arena
 			}
 			n.As = a.AppendBytes(arena[n.As : n.As+n.Len])
 		}

@@ -195,3 +195,76 @@ func BenchmarkDocCopy(b *testing.B) {
 		}
 	})
 }
+
+// CopyChecked copies a value whose keys and strings lie together in its
+// arena as one run, and one whose spans lie far apart span by span: both
+// read back as the value, and the Doc never holds much more than the
+// value's own bytes.
+func TestCopyCheckedSpans(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		gap  int // bytes of the arena between the two members' spans
+	}{
+		{"together", 0},
+		{"a little apart", 40},
+		{"far apart", 10000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			arena := make([]byte, 0, 20000)
+			put := func(s string) (uint64, uint64) {
+				off := uint64(len(arena))
+				arena = append(arena, s...)
+				return off, uint64(len(s))
+			}
+			k1, k1n := put("topic")
+			v1, v1n := put("bench-topic")
+			arena = append(arena, make([]byte, tc.gap)...)
+			k2, k2n := put("key")
+			v2, v2n := put("user-42")
+			nodes := []Value{
+				{Kind: ValueObject, Len: 2, As: 2}, // two children, two descendants
+				{Kind: ValueString, KeyOffset: k1, KeyLen: uint32(k1n), As: v1, Len: v1n},
+				{Kind: ValueString, KeyOffset: k2, KeyLen: uint32(k2n), As: v2, Len: v2n},
+			}
+			span := Span{Offset: 0, Len: uint64(len(nodes))}
+			require.NoError(t, Check(nodes, arena, span))
+			var a DocArena
+			d := a.CopyChecked(nodes, arena, span)
+			require.Equal(t, map[string]any{"topic": "bench-topic", "key": "user-42"}, d.Any())
+			own := int(k1n + v1n + k2n + v2n)
+			require.LessOrEqual(t, len(d.Bytes), 2*own+64, "the Doc's bytes")
+		})
+	}
+}
+
+// Encoding a Doc copies its bytes in one piece when they are its own, and
+// span by span when it shares a larger arena (a member of another Doc, as
+// the pipeline makes): both encode the same value, and the member does not
+// drag its parent's bytes along.
+func TestEncodeDocSharedArena(t *testing.T) {
+	big := strings.Repeat("x", 5000)
+	var a DocArena
+	e0 := Encoder{SortKeys: true}
+	span, err := e0.Encode(map[string]any{"big": big, "small": map[string]any{"k": "v", "n": int64(3)}})
+	require.NoError(t, err)
+	d, err := a.Copy(e0.Nodes, e0.Bytes, span)
+	require.NoError(t, err)
+
+	var whole Encoder
+	s, err := whole.Encode(d)
+	require.NoError(t, err)
+	got, err := Decode(whole.Nodes, whole.Bytes, s)
+	require.NoError(t, err)
+	require.Equal(t, d.Any(), got)
+
+	i, ok := d.Member(0, "small")
+	require.True(t, ok)
+	sub := &Doc{Nodes: d.Nodes[i:d.Next(i)], Bytes: d.Bytes}
+	var part Encoder
+	s, err = part.Encode(sub)
+	require.NoError(t, err)
+	got, err = Decode(part.Nodes, part.Bytes, s)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"k": "v", "n": int64(3)}, got)
+	require.Less(t, len(part.Bytes), 100, "the member's bytes only")
+}

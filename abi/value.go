@@ -224,8 +224,44 @@ func (e *Encoder) encode(v any, key string, keyed bool, depth int) error {
 	return nil
 }
 
-// appendDoc copies a well-formed Doc's nodes and bytes, moving offsets.
+// appendDoc copies a well-formed Doc's nodes and bytes, moving offsets. A
+// Doc built in a DocArena holds only its own bytes: they are copied in one
+// piece and every offset moves by the same amount. A Doc that shares a
+// larger byte arena (a member of another) has its spans copied one by one.
 func (e *Encoder) appendDoc(d *Doc) error {
+	own := uint64(0)
+	for i := range d.Nodes {
+		n := &d.Nodes[i]
+		own += uint64(n.KeyLen)
+		if n.Kind == ValueString || n.Kind == ValueBytes {
+			own += n.Len
+		}
+	}
+	if uint64(len(d.Bytes)) > 2*own+64 {
+		return e.appendDocEach(d)
+	}
+	if e.Fixed && (cap(e.Nodes)-len(e.Nodes) < len(d.Nodes) || cap(e.Bytes)-len(e.Bytes) < len(d.Bytes)) {
+		return ErrNoRoom
+	}
+	base, err := e.appendBytes(d.Bytes)
+	if err != nil {
+		return err
+	}
+	first := len(e.Nodes)
+	e.Nodes = append(e.Nodes, d.Nodes...)
+	for i := first; i < len(e.Nodes); i++ {
+		n := &e.Nodes[i]
+		if n.KeyLen > 0 {
+			n.KeyOffset += base
+		}
+		if n.Kind == ValueString || n.Kind == ValueBytes {
+			n.As += base
+		}
+	}
+	return nil
+}
+
+func (e *Encoder) appendDocEach(d *Doc) error {
 	for i := range d.Nodes {
 		src := &d.Nodes[i]
 		n, err := e.node()
