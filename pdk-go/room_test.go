@@ -2,26 +2,33 @@ package pdk
 
 import (
 	"errors"
+	"syscall"
 	"testing"
 	"unsafe"
 
 	"tremorhost/abi"
 )
 
-// roomOver opens a Room over Go-allocated arenas laid out as the host lays
-// its batch (the Room only sees addresses and capacities).
+// roomOver opens a Room over arenas laid out as the host lays its batch
+// (the Room only sees addresses and capacities), in memory outside the Go
+// heap as the host's is: addresses of Go memory passed as integers are what
+// the race detector's pointer checks refuse.
 func roomOver(t testing.TB, structured bool, events, values, nbytes int) (*Room, *abi.Batch) {
 	t.Helper()
-	evs := make([]abi.Event, events)
-	vals := make([]abi.Value, values)
-	arena := make([]byte, nbytes)
+	evSize, valSize := int(unsafe.Sizeof(abi.Event{})), int(unsafe.Sizeof(abi.Value{}))
+	size := max(events*evSize+values*valSize+nbytes, 1)
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Munmap(mem) })
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
 	b := &abi.Batch{
 		StructSize: uint32(abi.SizeofBatch),
-		Events:     uintptr(unsafe.Pointer(unsafe.SliceData(evs))), EventsCap: uint64(events),
-		Values: uintptr(unsafe.Pointer(unsafe.SliceData(vals))), ValuesCap: uint64(values),
-		Bytes: uintptr(unsafe.Pointer(unsafe.SliceData(arena))), BytesCap: uint64(nbytes),
+		Events:     base, EventsCap: uint64(events),
+		Values: base + uintptr(events*evSize), ValuesCap: uint64(values),
+		Bytes: base + uintptr(events*evSize+values*valSize), BytesCap: uint64(nbytes),
 	}
-	t.Cleanup(func() { _, _, _ = evs, vals, arena })
 	var r Room
 	if err := r.open(b, structured); err != nil {
 		t.Fatal(err)
