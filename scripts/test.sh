@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: C (ctest), Rust (cargo test), Go (go test, including the
-# end-to-end tests that load the plugins built by scripts/build.sh), then a
-# bounded fuzz run of every Fuzz* target.
+# Runs every test: C (ctest), Rust (cargo test), Go (go vet, then go test,
+# including the end-to-end tests that load the plugins built by
+# scripts/build.sh), then a bounded fuzz run of every Fuzz* target.
 #
 #   scripts/test.sh              all of it (what `make test` runs)
 #   scripts/test.sh fuzz         only the named parts: c, rust, go, fuzz
@@ -32,6 +32,8 @@ if want rust; then
   cargo test --quiet --target-dir build/cargo
 fi
 if want go; then
+  echo "== go vet"
+  go vet ./...
   # The Kafka tests (tests/kafka_test.go) need a local broker: started here
   # so that a missing Java or jar fails loudly before the tests, stopped
   # after them whatever their result.
