@@ -221,26 +221,36 @@ func TestCLIConnectorCannotBeCreated(t *testing.T) {
 			"dst", "file", "config field `mode` must be one of"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := writeFlow(t, t.TempDir(), "create.toml", fmt.Sprintf(twoConnectors, "create", c.src, c.dst))
-			want := fmt.Sprintf(`tremorctl: flow "create" (%s): connector %q (type %s): could not be created: `, path, c.id, c.typ)
-			for _, cmd := range []string{"run", "validate"} {
-				code, stdout, stderr := ctl(t, cmd, path)
-				assert.Equal(t, 1, code, "%s: stderr:\n%s", cmd, stderr)
-				assert.Contains(t, stderr, want, cmd)
-				assert.Contains(t, stderr, c.msg, cmd)
-				assert.Contains(t, stderr, "tremorctl inspect "+c.typ, "%s: says where the fields are listed", cmd)
-				noCrash(t, stderr)
-				if cmd == "run" {
-					rows := statsTable(t, stderr)
-					assert.Equal(t, row{}, rows["src"], "nothing pulled")
-					assert.Equal(t, row{}, rows["dst"], "nothing sent")
-				} else {
-					assert.NotContains(t, stdout, "ok")
-				}
-			}
+			refusedAtCreation(t, fmt.Sprintf(twoConnectors, "create", c.src, c.dst), c.id, c.typ, c.msg)
 			_, err := os.Stat(out)
 			assert.ErrorIs(t, err, os.ErrNotExist, "the file sink was created but never connected")
 		})
+	}
+}
+
+// refusedAtCreation writes flow (named "create", connectors "src" and
+// "dst") and runs it with tremorctl run and tremorctl validate: both exit 1
+// naming the flow, connector id of type typ, the plugin's message msg and
+// where the type's fields are listed, without a Go panic; run pulls and
+// sends nothing, and validate does not say ok.
+func refusedAtCreation(t *testing.T, flow, id, typ, msg string) {
+	t.Helper()
+	path := writeFlow(t, t.TempDir(), "create.toml", flow)
+	want := fmt.Sprintf(`tremorctl: flow "create" (%s): connector %q (type %s): could not be created: `, path, id, typ)
+	for _, cmd := range []string{"run", "validate"} {
+		code, stdout, stderr := ctl(t, cmd, path)
+		assert.Equal(t, 1, code, "%s: stderr:\n%s", cmd, stderr)
+		assert.Contains(t, stderr, want, cmd)
+		assert.Contains(t, stderr, msg, cmd)
+		assert.Contains(t, stderr, "tremorctl inspect "+typ, "%s: says where the fields are listed", cmd)
+		noCrash(t, stderr)
+		if cmd == "run" {
+			rows := statsTable(t, stderr)
+			assert.Equal(t, row{}, rows["src"], "nothing pulled")
+			assert.Equal(t, row{}, rows["dst"], "nothing sent")
+		} else {
+			assert.NotContains(t, stdout, "ok")
+		}
 	}
 }
 
