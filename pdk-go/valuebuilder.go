@@ -34,6 +34,7 @@ type ValueBuilder struct {
 	bytes []byte
 	open  []int // indexes of the containers not yet ended, innermost last
 	err   error
+	doc   abi.Doc // the value as a Doc for appendTo (a field: no allocation)
 }
 
 // Reset empties d, keeping its buffers.
@@ -182,7 +183,8 @@ func (d *ValueBuilder) Decode() (any, error) {
 func (d *ValueBuilder) fail(err error) { d.err = fmt.Errorf("pdk.ValueBuilder: %w", err) }
 
 // appendTo copies the value into enc's arenas, its byte offsets moved to
-// where its bytes land. Fixed arenas too small: abi.ErrNoRoom, enc unchanged.
+// where its bytes land (abi.Encoder's copy of a Doc). Fixed arenas too
+// small: abi.ErrNoRoom, enc unchanged.
 func (d *ValueBuilder) appendTo(enc *abi.Encoder) (abi.Span, error) {
 	switch {
 	case d.err != nil:
@@ -192,23 +194,8 @@ func (d *ValueBuilder) appendTo(enc *abi.Encoder) (abi.Span, error) {
 	case len(d.open) > 0:
 		return abi.Span{}, fmt.Errorf("pdk.ValueBuilder: %d Object/Array not ended", len(d.open))
 	}
-	n0, b0 := len(enc.Nodes), len(enc.Bytes)
-	if enc.Fixed && (cap(enc.Nodes)-n0 < len(d.nodes) || cap(enc.Bytes)-b0 < len(d.bytes)) {
-		return abi.Span{}, abi.ErrNoRoom
-	}
-	enc.Bytes = append(enc.Bytes, d.bytes...)
-	enc.Nodes = append(enc.Nodes, d.nodes...)
-	shift := uint64(b0)
-	for i := n0; i < len(enc.Nodes); i++ {
-		n := &enc.Nodes[i]
-		if n.KeyLen > 0 {
-			n.KeyOffset += shift
-		}
-		if n.Kind == abi.ValueString || n.Kind == abi.ValueBytes {
-			n.As += shift
-		}
-	}
-	return abi.Span{Offset: uint64(n0), Len: uint64(len(d.nodes))}, nil
+	d.doc = abi.Doc{Nodes: d.nodes, Bytes: d.bytes}
+	return enc.Encode(&d.doc)
 }
 
 // encodeValue encodes v, a *ValueBuilder or plain Go values, into enc.
