@@ -289,7 +289,7 @@ func (s *source) route(b *edge.Batch, giveUp <-chan struct{}) {
 		if meta, err := b.MetaDoc(i, s.docs); err != nil {
 			s.reject(err, nil)
 		} else {
-			if meta != nil {
+			if meta != nil { // a nil *abi.Doc in the any field would read as meta
 				s.cur.meta = meta
 			}
 			if ev.Flags&abi.EventStructured != 0 {
