@@ -126,7 +126,9 @@ func (t pluginType) Create(alias string, cfg map[string]any, pl runtime.Placemen
 	own := log.With().Str("connector", alias).Str("type", t.c.Name).Logger()
 	if pl.Process {
 		own.Debug().Str("file", t.c.Plugin.Path).Msg("running the plugin in a child process (isolation)")
-		inst, err := isolate.New(t.c, alias, cfg, log, t.iso)
+		opts := t.iso
+		opts.CPUs = pl.CPUs
+		inst, err := isolate.New(t.c, alias, cfg, log, opts)
 		if err != nil {
 			return nil, err // not a typed nil inside the interface
 		}

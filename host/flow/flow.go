@@ -33,9 +33,13 @@ const (
 
 // Flow is a checked flow file.
 type Flow struct {
-	Name       string
-	File       string
-	BatchSize  int // events per batch between a plugin and the runtime
+	Name      string
+	File      string
+	BatchSize int // events per batch between a plugin and the runtime
+	// CPUs is the [flow] cpus setting: the CPUs the flow's sources, sinks
+	// and plugin processes are pinned to (runtime.PlanCPUs); nil when not
+	// set (the kernel places them).
+	CPUs       []int
 	Connectors []Connector
 	Pipelines  []Pipeline
 	Links      []Link
@@ -225,6 +229,7 @@ type rawFlow struct {
 	Flow struct {
 		Name      string
 		BatchSize *int
+		CPUs      []int
 	}
 	Connector []rawConnector
 	Pipeline  []rawPipeline
@@ -265,9 +270,10 @@ func (f *Flow) read(doc map[string]any) (*rawFlow, error) {
 	r := reader{f: f}
 	top := r.keys(doc, nil, "flow", "connector", "pipeline", "link")
 	if t := r.table(top, nil, "flow"); t != nil {
-		r.keys(t, []any{"flow"}, "name", "batch_size")
+		r.keys(t, []any{"flow"}, "name", "batch_size", "cpus")
 		raw.Flow.Name = r.str(t, []any{"flow"}, "name", "a string")
 		raw.Flow.BatchSize = r.int(t, []any{"flow"}, "batch_size")
+		raw.Flow.CPUs = r.cpus(t, []any{"flow"}, "cpus")
 	}
 	for i, c := range r.tables(top, "connector") {
 		here := []any{"connector", i}
@@ -379,6 +385,40 @@ func (r *reader) int(t map[string]any, path []any, key string) *int {
 	}
 	n := int(i)
 	return &n
+}
+
+// maxCPU bounds a CPU number in [flow] cpus (the kernel's CPU sets hold
+// 1024 by default).
+const maxCPU = 1023
+
+// cpus reads a list of distinct CPU numbers, like [0, 1].
+func (r *reader) cpus(t map[string]any, path []any, key string) []int {
+	v, ok := t[key]
+	if !ok {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		r.fail("expected a non-empty list of CPU numbers like [0, 1], got "+kindOf(v), at(path, key)...)
+		return nil
+	}
+	out := make([]int, 0, len(list))
+	for i, e := range list {
+		n, ok := e.(int64)
+		switch {
+		case !ok:
+			r.fail("expected a CPU number, got "+kindOf(e), append(at(path, key), i)...)
+			return nil
+		case n < 0 || n > maxCPU:
+			r.fail(fmt.Sprintf("CPU %d is out of range (0 to %d)", n, maxCPU), append(at(path, key), i)...)
+			return nil
+		case slices.Contains(out, int(n)):
+			r.fail(fmt.Sprintf("CPU %d is listed twice", n), append(at(path, key), i)...)
+			return nil
+		}
+		out = append(out, int(n))
+	}
+	return out
 }
 
 func (r *reader) boolean(t map[string]any, path []any, key string) bool {
@@ -522,6 +562,7 @@ func (f *Flow) buildSettings(raw *rawFlow) error {
 		}
 		f.BatchSize = *b
 	}
+	f.CPUs = raw.Flow.CPUs
 	return nil
 }
 

@@ -58,11 +58,18 @@ from = "route/late"
 to = "out-file/in"
 `
 
+func TestParseCPUs(t *testing.T) {
+	f, err := Parse("demo.toml", []byte(strings.Replace(validFlow, "batch_size = 64", "batch_size = 64\ncpus = [3, 1]", 1)))
+	require.NoError(t, err)
+	assert.Equal(t, []int{3, 1}, f.CPUs, "in the order given")
+}
+
 func TestParseValidFlow(t *testing.T) {
 	f, err := Parse("demo.toml", []byte(validFlow))
 	require.NoError(t, err)
 	assert.Equal(t, "demo", f.Name)
 	assert.Equal(t, 64, f.BatchSize)
+	assert.Nil(t, f.CPUs, "cpus not set: the kernel places the flow")
 	require.Len(t, f.Connectors, 2)
 	assert.Equal(t, "metronome", f.Connectors[0].Type)
 	assert.Equal(t, "auto", f.Connectors[0].Isolation)
@@ -108,6 +115,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown table", "[[link]]", "[[links]]\nfrom = \"x\"\n[[link]]", 38, "links", "unknown key; expected one of flow, connector, pipeline, link"},
 		{"wrong type", `batch_size = 64`, `batch_size = "big"`, 4, "flow.batch_size", "expected an integer, got a string"},
 		{"batch size range", `batch_size = 64`, `batch_size = 0`, 4, "flow.batch_size", "between 1 and"},
+		{"cpus not a list", `batch_size = 64`, "batch_size = 64\ncpus = 1", 5, "flow.cpus", "expected a non-empty list of CPU numbers like [0, 1], got an integer"},
+		{"cpus empty", `batch_size = 64`, "batch_size = 64\ncpus = []", 5, "flow.cpus", "non-empty list"},
+		{"cpus not numbers", `batch_size = 64`, "batch_size = 64\ncpus = [0, \"1\"]", 5, "flow.cpus[1]", "expected a CPU number, got a string"},
+		{"cpus negative", `batch_size = 64`, "batch_size = 64\ncpus = [-1]", 5, "flow.cpus[0]", "CPU -1 is out of range (0 to 1023)"},
+		{"cpus twice", `batch_size = 64`, "batch_size = 64\ncpus = [1, 0, 1]", 5, "flow.cpus[2]", "CPU 1 is listed twice"},
 		{"missing type", "type = \"metronome\"\n", "", 6, "connector[0].type", "missing connector type"},
 		{"duplicate id", `id = "route"`, `id = "ticks"`, 27, "pipeline[0].id", "already used by a connector"},
 		{"bad id", `id = "ticks"`, `id = "ti cks"`, 7, "connector[0].id", "may only use"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,7 +113,7 @@ type readyMsg struct {
 
 // startProc starts tremor-runner --serve for connector of the open plugin
 // file f and waits for its READY.
-func startProc(runner string, f *os.File, connector string, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
+func startProc(runner string, f *os.File, connector string, cpus []int, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -129,7 +130,7 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 	p.cmd.ExtraFiles = []*os.File{childEnd, f}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
+	if err := startOn(p.cmd, cpus); err != nil {
 		unix.Close(p.fd)
 		return nil, fmt.Errorf("starting %s: %w", runner, err)
 	}
@@ -154,6 +155,31 @@ func startProc(runner string, f *os.File, connector string, log zerolog.Logger, 
 	}
 	go p.watch()
 	return p, nil
+}
+
+// startOn starts cmd on cpus (nil: wherever the host may run). A child
+// inherits the CPU mask of the thread that forks it, so the fork happens on
+// a thread of its own with that mask: the runner and every thread the
+// plugin starts run there from their first instruction. The thread is
+// never unlocked, so it ends with its goroutine and its mask with it.
+func startOn(cmd *exec.Cmd, cpus []int) error {
+	if len(cpus) == 0 {
+		return cmd.Start()
+	}
+	done := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread()
+		var set unix.CPUSet
+		for _, c := range cpus {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			done <- fmt.Errorf("pinning it to CPUs %v: %w", cpus, err)
+			return
+		}
+		done <- cmd.Start()
+	}()
+	return <-done
 }
 
 // waitExit reaps the child and records how it ended; an end the host did

@@ -69,6 +69,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// PullGrace is added to a pull's wait to bound on_pull (default 5 s).
 	PullGrace time.Duration
+	// CPUs are the CPUs the child runs on (a flow's cpus setting); nil:
+	// wherever the host may run.
+	CPUs []int
 }
 
 func (o Options) withDefaults() Options {

@@ -60,6 +60,9 @@ type Placement struct {
 	// Redact returns a config with its secret fields hidden; nil when the
 	// type declares none.
 	Redact func(cfg map[string]any) map[string]any
+	// CPUs are the CPUs a child process may run on (the flow's cpus
+	// setting, as the runtime planned it); nil: any.
+	CPUs []int
 }
 
 // Loggable is cfg as it may be logged.

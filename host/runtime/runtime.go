@@ -92,6 +92,9 @@ type Runtime struct {
 	byID    map[string]*node
 	sources []*source
 	sinks   []*sink
+	// childCPUs are the CPUs plugin processes run on when the flow sets
+	// cpus (cpus.go); nil: any.
+	childCPUs []int
 
 	allEnded chan struct{} // closed when every source stopped pulling by itself
 	toEnd    atomic.Int32  // sources that have not
@@ -173,7 +176,7 @@ func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
 				return nil, f.ErrAt(fmt.Sprintf("connector %q (type %s) is not a source, so nothing comes out of it", from.conn.ID, from.typ.Name()), "link", l.Index, "from")
 			}
 			if from.source == nil {
-				from.source = &source{node: from}
+				from.source = &source{node: from, cpu: -1}
 				from.outLinks = map[string][]*pipe{}
 				r.sources = append(r.sources, from.source)
 			}
@@ -209,6 +212,22 @@ func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
 	}
 	if len(r.sources) == 0 {
 		return nil, &flow.Error{File: f.File, Msg: "the flow has no source: link a source connector to a pipeline"}
+	}
+	if len(f.CPUs) > 0 {
+		if err := checkCPUs(f); err != nil {
+			return nil, err
+		}
+		plan := planCPUs(f.CPUs, len(r.sources), len(r.sinks))
+		for i, s := range r.sources {
+			s.cpu = plan.sources[i]
+		}
+		for i, k := range r.sinks {
+			k.cpu = plan.sinks[i]
+		}
+		r.childCPUs = plan.children
+		for _, n := range r.nodes {
+			n.place.CPUs = r.childCPUs
+		}
 	}
 	return r, nil
 }
@@ -456,6 +475,7 @@ func (r *Runtime) start(stopPulling, giveUp, noMore chan struct{}) (sinkWG *sync
 		go func() {
 			defer sinkWG.Done()
 			defer s.node.running.Add(-1)
+			r.pin(s.node, s.cpu)
 			s.run(r, giveUp, noMore)
 		}()
 	}
@@ -466,12 +486,21 @@ func (r *Runtime) start(stopPulling, giveUp, noMore chan struct{}) (sinkWG *sync
 			defer sourceWG.Done()
 			defer s.node.running.Add(-1)
 			defer s.node.roleInst[roleSource].ended()
+			r.pin(s.node, s.cpu)
 			s.run(r, stopPulling, giveUp)
 		}()
 	}
 	sourcesDone = make(chan struct{})
 	go func() { sourceWG.Wait(); close(sourcesDone) }()
 	return sinkWG, sourcesDone
+}
+
+// pin pins the calling role goroutine to cpu (cpus.go). Should the
+// kernel refuse, the role runs unpinned: slower, nothing lost.
+func (r *Runtime) pin(n *node, cpu int) {
+	if err := pinTo(cpu); err != nil {
+		n.log.Warn().Err(err).Msg("running unpinned")
+	}
 }
 
 // logStats logs each connector's counters (--stats-interval).

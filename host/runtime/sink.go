@@ -19,6 +19,7 @@ func roomFor(n int) edge.Caps {
 type sink struct {
 	node *node
 	idx  int          // position in Runtime.sinks
+	cpu  int          // the CPU its goroutine is pinned to (cpus.go); -1: none
 	in   chan []event // bounded: a full queue is back-pressure
 	err  error        // why it gave up, if it did
 
@@ -60,7 +61,7 @@ type verdicts struct {
 const sinkQueue = 4
 
 func newSink(n *node) *sink {
-	return &sink{node: n, in: make(chan []event, sinkQueue)}
+	return &sink{node: n, in: make(chan []event, sinkQueue), cpu: -1}
 }
 
 // run runs the sink until its queue is closed and everything it took has

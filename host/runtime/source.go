@@ -68,6 +68,7 @@ func (b *inbox) take(dst []settlement) []settlement {
 // settles.
 type source struct {
 	node   *node
+	cpu    int // the CPU its goroutine is pinned to (cpus.go); -1: none
 	r      *Runtime
 	inst   Instance
 	window *window

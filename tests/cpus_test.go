@@ -1,0 +1,163 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"tremorhost/tests/testenv"
+)
+
+// cpuPinnedFlow is an endless isolated metronome into an isolated bench_sink,
+// pinned to cpus.
+const cpuPinnedFlow = `
+[flow]
+name = "pinned"
+batch_size = 16
+cpus = %s
+
+[[connector]]
+id = "src"
+type = "metronome"
+isolation = "process"
+config = { interval_ms = 1 }
+
+[[connector]]
+id = "dst"
+type = "bench_sink"
+codec = "json"
+isolation = "process"
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "src"
+to = "p"
+[[link]]
+from = "p"
+to = "dst"
+`
+
+// allowedCPUs lists the CPUs this test may run on.
+func allowedCPUs(t *testing.T) []int {
+	t.Helper()
+	var set unix.CPUSet
+	require.NoError(t, unix.SchedGetaffinity(0, &set))
+	var cpus []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	require.NotEmpty(t, cpus)
+	return cpus
+}
+
+// cpusAllowed reads a task's Cpus_allowed_list from its status file.
+func cpusAllowed(t *testing.T, status string) string {
+	t.Helper()
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return "" // the task ended meanwhile
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// With [flow] cpus, the source's goroutine runs on a thread pinned to the
+// first CPU, the sink's to the second, and the plugins' processes (every
+// thread of them) on the CPUs no source has; the flow still delivers every
+// event and stops cleanly on SIGTERM.
+func TestCLIPinnedCPUs(t *testing.T) {
+	cpus := allowedCPUs(t)
+	if len(cpus) > 2 {
+		cpus = cpus[:2]
+	}
+	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ", "), "[]")
+	path := writeFlow(t, t.TempDir(), "pinned.toml", fmt.Sprintf(cpuPinnedFlow, "["+list+"]"))
+	p := startCtl(t, "run", "--plugin-path", testenv.PluginsDir(t), path)
+	p.waitLog(`"connector":"dst"`, `"message":"connected"`)
+	p.waitLog(`"connector":"src"`, `"message":"connected"`)
+
+	sourceCPU, sinkCPU := strconv.Itoa(cpus[0]), strconv.Itoa(cpus[1%len(cpus)])
+	childCPUs := sinkCPU // two CPUs: the one the source does not have
+	if len(cpus) == 1 {
+		childCPUs = sourceCPU
+	}
+	pid := p.cmd.Process.Pid
+	var hostMasks []string
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	require.NoError(t, err)
+	for _, st := range tasks {
+		hostMasks = append(hostMasks, cpusAllowed(t, st))
+	}
+	assert.Contains(t, hostMasks, sourceCPU, "a host thread pinned to the source's CPU")
+	assert.Contains(t, hostMasks, sinkCPU, "a host thread pinned to the sink's CPU")
+
+	// The plugins' processes: tremor-runner --serve children of any host
+	// thread (a child is listed under the thread that forked it).
+	var childTasks []string
+	lists, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	require.NoError(t, err)
+	for _, f := range lists {
+		b, _ := os.ReadFile(f)
+		for _, c := range strings.Fields(string(b)) {
+			if cmd, _ := os.ReadFile("/proc/" + c + "/cmdline"); !strings.Contains(string(cmd), "--serve") {
+				continue
+			}
+			ts, _ := filepath.Glob(fmt.Sprintf("/proc/%s/task/*/status", c))
+			childTasks = append(childTasks, ts...)
+		}
+	}
+	require.GreaterOrEqual(t, len(childTasks), 2, "the two plugins run in child processes")
+	for _, st := range childTasks {
+		if m := cpusAllowed(t, st); m != "" {
+			assert.Equal(t, childCPUs, m, "%s: a plugin process runs on the CPUs no source has", st)
+		}
+	}
+
+	p.signal(syscall.SIGTERM)
+	code := p.wait()
+	stderr := p.stderr.String()
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+	noCrash(t, stderr)
+	rows := statsTable(t, stderr)
+	src, dst := rows["src"], rows["dst"]
+	assert.NotZero(t, src[colOut], "events flowed")
+	assert.Equal(t, src[colOut], dst[colOut], "every event reached the sink")
+	assert.Equal(t, src[colOut], src[colAcks], "and was acked")
+	assert.Zero(t, src[colFails])
+}
+
+// A CPU the host may not run on is refused when the flow is checked, by
+// validate and run alike, naming the key and the CPUs it may use.
+func TestCLIPinnedCPUsNotAllowed(t *testing.T) {
+	cpus := allowedCPUs(t)
+	bad := 0
+	for slices.Contains(cpus, bad) {
+		bad++
+	}
+	require.Less(t, bad, 1024, "every CPU is allowed here: nothing to refuse")
+	path := writeFlow(t, t.TempDir(), "pinned.toml", fmt.Sprintf(cpuPinnedFlow, fmt.Sprintf("[%d]", bad)))
+	for _, cmd := range []string{"validate", "run"} {
+		code, stdout, stderr := ctl(t, cmd, "--plugin-path", testenv.PluginsDir(t), path)
+		assert.Equal(t, 1, code, "%s: stdout:\n%s\nstderr:\n%s", cmd, stdout, lastLines(stderr, 10))
+		assert.Regexp(t, fmt.Sprintf(`pinned\.toml:5: flow\.cpus\[0\]: CPU %d is not one this process may run on \(it may use [0-9,-]+\)`, bad), stderr, cmd)
+		assert.NotContains(t, stdout, "ok", cmd)
+		noCrash(t, stderr)
+	}
+}
