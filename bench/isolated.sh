@@ -3,12 +3,19 @@
 # lines of ~97 bytes read by the `file` plugin, an empty pipeline, counted
 # by the C `bench_sink`, with codec `string` (raw) and `json`, each once
 # with both connectors in the host (isolation = "none") and once in
-# tremor-runner children (isolation = "process"). Runs are paired and
-# interleaved (none, process, none, ...) so that both see the same load;
-# the table gives the median of each and the ratio in-process/isolated
-# elapsed (>= 0.9x is the target). Not part of `make test`.
+# tremor-runner children (isolation = "process"). Each round runs every
+# variant once, in turn, so that all see the same load; the table gives
+# each variant's median time and the median (and quartiles) of its
+# per-round ratio to the in-process run of the same round: in-process ms
+# / its ms, so that >= 0.9x meets the target. On a shared machine whose
+# speed drifts between rounds the per-round ratio is steadier than a
+# ratio of medians. Not part of `make test`.
 #
 #   make build && bench/isolated.sh [RUNS]      (RUNS pairs per flow, default 5)
+#
+# CPUS="0, 1" adds both flows pinned with the flow setting cpus = [CPUS]
+# (the source on the first CPU, the sink and the plugins' processes on
+# the second), in-process and isolated.
 #
 # BASE=/path/to/an/older/tremorctl adds its isolated runs to each round
 # (before/after a change, same plugins from build/plugins; the older
@@ -22,6 +29,9 @@ trap 'rm -rf "$tmp"' EXIT
 for codec in string json; do
   for iso in none process; do
     bench/passthrough-flow.sh "iso-$codec-$iso" "$codec" "$iso" "$PWD/$events" >"$tmp/$codec-$iso.toml"
+    if [ -n "${CPUS:-}" ]; then
+      sed "s/^\[flow\]\$/[flow]\ncpus = [$CPUS]/" "$tmp/$codec-$iso.toml" >"$tmp/$codec-$iso-pinned.toml"
+    fi
   done
 done
 
@@ -40,36 +50,42 @@ run() {
   fi
   echo "$ms"
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+# quartiles: "q1 median q3" of the numbers on stdin.
+quartiles() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 3) / 4)], a[int((NR + 1) / 2)], a[int((3 * NR + 3) / 4)]}'; }
 
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs" >&2
-BASE=${BASE:-}
-if [ -n "$BASE" ]; then
-  echo "| flow | in-process ms | isolated ms | isolated vs in-process | isolated ms, $BASE | that vs in-process |"
-  echo "|---|---:|---:|---:|---:|---:|"
-else
-  echo "| flow | in-process ms | isolated ms | isolated vs in-process |"
-  echo "|---|---:|---:|---:|"
+# The variants: a name, the flow (by its isolation and pinning), the binary.
+variants=("in-process|none|" "isolated|process|")
+if [ -n "${BASE:-}" ]; then
+  variants+=("isolated, $BASE|process|$BASE")
 fi
+if [ -n "${CPUS:-}" ]; then
+  variants+=("in-process, cpus = [$CPUS]|none-pinned|" "isolated, cpus = [$CPUS]|process-pinned|")
+fi
+
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; $RUNS rounds" >&2
+echo "| flow | variant | median ms | in-process / it, per round: median (q1-q3) |"
+echo "|---|---|---:|---:|"
 for codec in string json; do
-  none=() proc=() base=()
-  for _ in $(seq "$RUNS"); do
-    none+=("$(run "$tmp/$codec-none.toml")")
-    proc+=("$(run "$tmp/$codec-process.toml")")
-    if [ -n "$BASE" ]; then
-      base+=("$(run "$tmp/$codec-process.toml" "$BASE")")
-      echo "  $codec: none ${none[-1]} ms, process ${proc[-1]} ms, base process ${base[-1]} ms" >&2
-    else
-      echo "  $codec: none ${none[-1]} ms, process ${proc[-1]} ms" >&2
-    fi
+  declare -A ms=()
+  for round in $(seq "$RUNS"); do
+    line="  $codec round $round:"
+    for v in "${variants[@]}"; do
+      IFS='|' read -r name flow bin <<<"$v"
+      t=$(run "$tmp/$codec-$flow.toml" "$bin")
+      ms[$name]+="$t "
+      line+=" $name $t ms;"
+    done
+    echo "$line" >&2
   done
-  n=$(printf '%s\n' "${none[@]}" | median)
-  p=$(printf '%s\n' "${proc[@]}" | median)
-  if [ -n "$BASE" ]; then
-    b=$(printf '%s\n' "${base[@]}" | median)
-    awk -v c="$codec" -v n="$n" -v p="$p" -v b="$b" 'BEGIN { printf("| codec `%s` | %.0f | %.0f | %.2fx | %.0f | %.2fx |\n", c, n, p, n / p, b, n / b) }'
-  else
-    awk -v c="$codec" -v n="$n" -v p="$p" 'BEGIN { printf("| codec `%s` | %.0f | %.0f | %.2fx |\n", c, n, p, n / p) }'
-  fi
+  ref=(${ms[in-process]})
+  for v in "${variants[@]}"; do
+    IFS='|' read -r name _ _ <<<"$v"
+    these=(${ms[$name]})
+    read -r _ med _ < <(printf '%s\n' "${these[@]}" | quartiles)
+    read -r q1 r q3 < <(for i in "${!these[@]}"; do awk -v a="${ref[$i]}" -v b="${these[$i]}" 'BEGIN { printf("%.3f\n", a / b) }'; done | quartiles)
+    awk -v c="$codec" -v n="$name" -v m="$med" -v q1="$q1" -v r="$r" -v q3="$q3" \
+      'BEGIN { printf("| codec `%s` | %s | %.0f | %.2fx (%.2f-%.2f) |\n", c, n, m, r, q1, q3) }'
+  done
+  unset ms
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
