@@ -31,6 +31,8 @@ import (
 // flow sets no batch_size, so the isolated rows run at the runtime's
 // default for a connector in a child process (1024, not the 256 of the
 // row's name): the comparison is of what a user gets by default.
+// BENCH_CPUS="0, 1" pins both rows of each pair with the flow setting
+// cpus = [0, 1] (host/runtime/cpus.go).
 func BenchmarkFlowIsolated(b *testing.B) {
 	cat := isoCatalog(b)
 	for _, kind := range flowKinds {
@@ -87,6 +89,9 @@ func isoCatalog(tb testing.TB) runtime.Catalog {
 // runIsolatedFlow is runFlow with every connector's isolation set.
 func runIsolatedFlow(b *testing.B, cat runtime.Catalog, spec flowSpec, iso string) {
 	src := strings.ReplaceAll(spec.toml(), "\n[[connector]]\n", fmt.Sprintf("\n[[connector]]\nisolation = %q\n", iso))
+	if cpus := os.Getenv("BENCH_CPUS"); cpus != "" {
+		src = strings.Replace(src, "[flow]\n", "[flow]\ncpus = ["+cpus+"]\n", 1)
+	}
 	f, err := flow.Parse("bench.toml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
