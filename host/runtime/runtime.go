@@ -500,6 +500,8 @@ func (r *Runtime) start(stopPulling, giveUp, noMore chan struct{}) (sinkWG *sync
 func (r *Runtime) pin(n *node, cpu int) {
 	if err := pinTo(cpu); err != nil {
 		n.log.Warn().Err(err).Msg("running unpinned")
+	} else if cpu >= 0 {
+		n.log.Debug().Int("cpu", cpu).Ints("plugin_cpus", r.childCPUs).Msg("pinned (flow setting cpus)")
 	}
 }
 
