@@ -78,6 +78,31 @@ func cpusAllowed(t *testing.T, status string) string {
 	return ""
 }
 
+// runnerMasks returns the Cpus_allowed_list of every thread of each
+// tremor-runner --serve child of process pid (a child is listed under the
+// host thread that forked it).
+func runnerMasks(t *testing.T, pid int) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	lists, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	require.NoError(t, err)
+	for _, f := range lists {
+		b, _ := os.ReadFile(f)
+		for _, c := range strings.Fields(string(b)) {
+			if cmd, _ := os.ReadFile("/proc/" + c + "/cmdline"); !strings.Contains(string(cmd), "--serve") {
+				continue
+			}
+			tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%s/task/*/status", c))
+			for _, st := range tasks {
+				if m := cpusAllowed(t, st); m != "" {
+					out[c] = append(out[c], m)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // With [flow] cpus, the source's goroutine runs on a thread pinned to the
 // first CPU, the sink's to the second, and the plugins' processes (every
 // thread of them) on the CPUs no source has; the flow still delivers every
@@ -108,25 +133,11 @@ func TestCLIPinnedCPUs(t *testing.T) {
 	assert.Contains(t, hostMasks, sourceCPU, "a host thread pinned to the source's CPU")
 	assert.Contains(t, hostMasks, sinkCPU, "a host thread pinned to the sink's CPU")
 
-	// The plugins' processes: tremor-runner --serve children of any host
-	// thread (a child is listed under the thread that forked it).
-	var childTasks []string
-	lists, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	require.NoError(t, err)
-	for _, f := range lists {
-		b, _ := os.ReadFile(f)
-		for _, c := range strings.Fields(string(b)) {
-			if cmd, _ := os.ReadFile("/proc/" + c + "/cmdline"); !strings.Contains(string(cmd), "--serve") {
-				continue
-			}
-			ts, _ := filepath.Glob(fmt.Sprintf("/proc/%s/task/*/status", c))
-			childTasks = append(childTasks, ts...)
-		}
-	}
-	require.GreaterOrEqual(t, len(childTasks), 2, "the two plugins run in child processes")
-	for _, st := range childTasks {
-		if m := cpusAllowed(t, st); m != "" {
-			assert.Equal(t, childCPUs, m, "%s: a plugin process runs on the CPUs no source has", st)
+	masks := runnerMasks(t, pid)
+	require.Len(t, masks, 2, "the two plugins run in child processes")
+	for child, ms := range masks {
+		for _, m := range ms {
+			assert.Equal(t, childCPUs, m, "pid %s: every thread of a plugin process runs on the CPUs no source has", child)
 		}
 	}
 
@@ -160,4 +171,49 @@ func TestCLIPinnedCPUsNotAllowed(t *testing.T) {
 		assert.NotContains(t, stdout, "ok", cmd)
 		noCrash(t, stderr)
 	}
+}
+
+// A plugin upgraded under a pinned flow (tremorctl serve, then tremorctl
+// upgrade) runs its new process on the same CPUs as the old one.
+func TestUpgradePinnedKeepsCPUs(t *testing.T) {
+	cpus := allowedCPUs(t)
+	if len(cpus) > 2 {
+		cpus = cpus[:2]
+	}
+	childCPUs := strconv.Itoa(cpus[len(cpus)-1])
+	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ", "), "[]")
+	newMetronome := testenv.CBuild(t, "plugins/metronome-c/metronome.c", `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
+	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
+	flows := filepath.Join(t.TempDir(), "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	flowText := strings.Replace(fmt.Sprintf(cpuPinnedFlow, "["+list+"]"), "name = \"pinned\"", "name = \"up\"", 1)
+	writeFlow(t, flows, "up.toml", flowText)
+	s := startServeBin(t, u.bin, flows)
+	s.waitLog(`"connector":"src"`, `"message":"connected"`)
+	pid := s.cmd.Process.Pid
+	before := runnerMasks(t, pid)
+	require.Len(t, before, 2)
+
+	u.install(t, newMetronome, "libtremor_metronome.so")
+	code, stdout, stderr := s.upgradeCLI("metronome")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
+	s.waitLog(`"plugin upgraded"`, `"connector":"src"`, `"new_version":"0.2.0"`)
+	var after map[string][]string
+	waitUntil(t, "the old metronome process exits", func() bool {
+		after = runnerMasks(t, pid)
+		return len(after) == 2
+	})
+	fresh := 0
+	for child, ms := range after {
+		if _, old := before[child]; !old {
+			fresh++
+		}
+		for _, m := range ms {
+			assert.Equal(t, childCPUs, m, "pid %s: a plugin process after the upgrade runs on the CPUs no source has", child)
+		}
+	}
+	assert.Equal(t, 1, fresh, "the upgraded metronome runs in a new process")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
 }
