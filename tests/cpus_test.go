@@ -17,36 +17,18 @@ import (
 	"tremorhost/tests/testenv"
 )
 
-// cpuPinnedFlow is an endless isolated metronome into an isolated bench_sink,
-// pinned to cpus.
-const cpuPinnedFlow = `
-[flow]
-name = "pinned"
-batch_size = 16
-cpus = %s
+// cpuPinnedFlow is an endless isolated metronome into an isolated
+// bench_sink (twoConnectors), named name and pinned to cpus ("[0, 1]").
+func cpuPinnedFlow(name, cpus string) string {
+	src := "type = \"metronome\"\nisolation = \"process\"\nconfig = { interval_ms = 1 }"
+	dst := "type = \"bench_sink\"\ncodec = \"json\"\nisolation = \"process\""
+	return strings.Replace(fmt.Sprintf(twoConnectors, name, src, dst), "batch_size = 16\n", "batch_size = 16\ncpus = "+cpus+"\n", 1)
+}
 
-[[connector]]
-id = "src"
-type = "metronome"
-isolation = "process"
-config = { interval_ms = 1 }
-
-[[connector]]
-id = "dst"
-type = "bench_sink"
-codec = "json"
-isolation = "process"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "src"
-to = "p"
-[[link]]
-from = "p"
-to = "dst"
-`
+// tomlInts writes a TOML array of integers: [0, 1].
+func tomlInts(v []int) string {
+	return "[" + strings.Join(strings.Fields(strings.Trim(fmt.Sprint(v), "[]")), ", ") + "]"
+}
 
 // allowedCPUs lists the CPUs this test may run on.
 func allowedCPUs(t *testing.T) []int {
@@ -112,8 +94,7 @@ func TestCLIPinnedCPUs(t *testing.T) {
 	if len(cpus) > 2 {
 		cpus = cpus[:2]
 	}
-	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ", "), "[]")
-	path := writeFlow(t, t.TempDir(), "pinned.toml", fmt.Sprintf(cpuPinnedFlow, "["+list+"]"))
+	path := writeFlow(t, t.TempDir(), "pinned.toml", cpuPinnedFlow("pinned", tomlInts(cpus)))
 	p := startCtl(t, "run", "--plugin-path", testenv.PluginsDir(t), path)
 	p.waitLog(`"connector":"dst"`, `"message":"connected"`)
 	p.waitLog(`"connector":"src"`, `"message":"connected"`)
@@ -163,7 +144,7 @@ func TestCLIPinnedCPUsNotAllowed(t *testing.T) {
 		bad++
 	}
 	require.Less(t, bad, 1024, "every CPU is allowed here: nothing to refuse")
-	path := writeFlow(t, t.TempDir(), "pinned.toml", fmt.Sprintf(cpuPinnedFlow, fmt.Sprintf("[%d]", bad)))
+	path := writeFlow(t, t.TempDir(), "pinned.toml", cpuPinnedFlow("pinned", fmt.Sprintf("[%d]", bad)))
 	for _, cmd := range []string{"validate", "run"} {
 		code, stdout, stderr := ctl(t, cmd, "--plugin-path", testenv.PluginsDir(t), path)
 		assert.Equal(t, 1, code, "%s: stdout:\n%s\nstderr:\n%s", cmd, stdout, lastLines(stderr, 10))
@@ -181,13 +162,11 @@ func TestUpgradePinnedKeepsCPUs(t *testing.T) {
 		cpus = cpus[:2]
 	}
 	childCPUs := strconv.Itoa(cpus[len(cpus)-1])
-	list := strings.Trim(strings.Join(strings.Fields(fmt.Sprint(cpus)), ", "), "[]")
 	newMetronome := testenv.CBuild(t, "plugins/metronome-c/metronome.c", `TREMOR_PLUGIN_DEFINE("metronome", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
 	flows := filepath.Join(t.TempDir(), "flows")
 	require.NoError(t, os.Mkdir(flows, 0o755))
-	flowText := strings.Replace(fmt.Sprintf(cpuPinnedFlow, "["+list+"]"), "name = \"pinned\"", "name = \"up\"", 1)
-	writeFlow(t, flows, "up.toml", flowText)
+	writeFlow(t, flows, "up.toml", cpuPinnedFlow("up", tomlInts(cpus)))
 	s := startServeBin(t, u.bin, flows)
 	s.waitLog(`"connector":"src"`, `"message":"connected"`)
 	pid := s.cmd.Process.Pid
