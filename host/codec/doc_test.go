@@ -149,6 +149,38 @@ func FuzzJSONDecodeDoc(f *testing.F) {
 	})
 }
 
+// Keys that tie on their first 8 bytes, that are prefixes of one another,
+// hold NUL bytes or are empty come out in the value path's order (the
+// Doc path sorts on 8-byte prefixes first).
+func TestJSONDocKeyOrder(t *testing.T) {
+	for _, s := range []string{
+		`{"msg":1,"ms":2,"m":3,"":4}`,
+		`{"longkey_b":1,"longkey_a":2,"longkey":3,"longke":4}`,
+		`{"a\u0000":1,"a":2,"a\u0000\u0000":3,"\u0000":4}`,
+		`{"b":1,"a":2,"b":3,"a":4}`,
+		`{"\u00e9t\u00e9":1,"zz":2,"\uffff":3}`,
+		`{"z":{"y":1,"x":2},"y":[{"b":1,"a":2}]}`,
+	} {
+		require.True(t, requireSameAsDecode(t, JSON, []byte(s)), s)
+	}
+}
+
+// BenchmarkJSONDocEncode prices the sink's side alone: a decoded event
+// written back as JSON (keys in order).
+func BenchmarkJSONDocEncode(b *testing.B) {
+	var a abi.DocArena
+	d, ok := JSON.(DocDecoder).DecodeDoc(benchEvent, &a)
+	if !ok {
+		b.Fatal("decode")
+	}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchEvent)))
+	for b.Loop() {
+		buf, _ = JSON.Encode(buf[:0], d)
+	}
+}
+
 func BenchmarkJSONDoc(b *testing.B) {
 	var a abi.DocArena
 	buf := make([]byte, 0, 512)
