@@ -196,3 +196,37 @@ func TestUpgradePinnedKeepsCPUs(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
 }
+
+// A pinned flow's plugin process that crashes is started again on the
+// same CPUs: the restarted source runs where the plan says and the flow
+// goes on delivering.
+func TestPinnedRestartKeepsCPUs(t *testing.T) {
+	cpus := allowedCPUs(t)
+	if len(cpus) > 2 {
+		cpus = cpus[:2]
+	}
+	childCPUs := strconv.Itoa(cpus[len(cpus)-1])
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	src := fmt.Sprintf("isolation = \"process\"\nconfig = { count = 0, per_pull = 10, crash_after = 5, once_file = %q }", filepath.Join(dir, "crashed"))
+	dst := fmt.Sprintf("isolation = \"process\"\nconfig = { path = %q }", out)
+	text := strings.Replace(crashFlow(src, dst), "batch_size = 32\n", "batch_size = 32\ncpus = "+tomlInts(cpus)+"\n", 1)
+	path := writeFlow(t, dir, "crash.toml", text)
+	p := startCtl(t, "run", "--plugin-path", pluginDir(t, testenv.Fixture(t, "fixture_crash")), path)
+	p.waitLog(`"connector":"src"`, "crashing after 5 batches")
+	pid := p.cmd.Process.Pid
+	waitUntil(t, "the restarted source delivers", func() bool {
+		b, _ := os.ReadFile(out)
+		return strings.Count(string(b), "\n") > 200 && len(runnerMasks(t, pid)) == 2
+	})
+	for child, ms := range runnerMasks(t, pid) {
+		for _, m := range ms {
+			assert.Equal(t, childCPUs, m, "pid %s: a plugin process, restarted or not, runs on the CPUs no source has", child)
+		}
+	}
+	p.signal(os.Interrupt)
+	code := p.wait()
+	stderr := p.stderr.String()
+	assert.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
+	noCrash(t, stderr)
+}
