@@ -868,3 +868,34 @@ to = "count"
 		assert.Contains(t, stdout, "bench_go_source")
 	})
 }
+
+// A slow sink (its on_send waits 500 us, as on the network) has its sends
+// pipelined; when its process segfaults in the middle of one, tremorctl
+// sends that batch again to the new process, the batch it had encoded
+// meanwhile after it: every event arrives once, in order, nothing is
+// failed back, and the run ends with status 0.
+func TestCLISlowSinkSegfaultWhilePipelined(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	src := `config = { count = 2000, per_pull = 50 }`
+	dst := fmt.Sprintf(`isolation = "process"
+config = { path = %q, send_delay_us = 500, crash_after = 10, once_file = %q }`, out, filepath.Join(dir, "crashed"))
+	path := writeFlow(t, dir, "slow.toml", crashFlow(src, dst))
+	p := startCtl(t, "run", "--log-level", "debug", "--plugin-path", pluginDir(t, testenv.Fixture(t, "fixture_crash")), path)
+	code := p.wait()
+	stderr := p.stderr.String()
+	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 30))
+	noCrash(t, stderr)
+	pipelined := strings.Index(stderr, "sends are slow: the next batch is encoded while the plugin sends")
+	died := strings.Index(stderr, "the plugin's process died")
+	require.GreaterOrEqual(t, pipelined, 0, "the sink's sends were pipelined")
+	require.Greater(t, died, pipelined, "and the sink died after that")
+	rows := statsTable(t, stderr)
+	assert.Equal(t, row{2000, 2000, 0, 2000, 0, 0}, rows["src"], "every event acked, none failed back")
+	assert.Equal(t, uint64(2000), rows["dst"][colOut])
+	lines := isoLines(t, out)
+	require.Len(t, lines, 2000, "each event exactly once: the sink crashed before writing")
+	for i, l := range lines {
+		require.Equal(t, fmt.Sprintf(`{"n":%d}`, i+1), l, "line %d: in order", i+1)
+	}
+}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -130,6 +131,7 @@ type Instance struct {
 	panicked  bool  // poisoned by TREMOR_ERR_PANIC: only on_destroy follows
 	ended     Hooks // on_drain / on_stop called since the instance was poisoned
 
+	send    sending       // between BeginSend and EndSend (send.b set)
 	guards  bool          // SetContractGuards was on at Create
 	retired []*cmem.Arena // rooms of earlier pulls, inaccessible (guards)
 }
@@ -259,6 +261,9 @@ func (rep Reply) message() string {
 }
 
 func (i *Instance) enter(op string) error {
+	if i.send.b != nil {
+		return fmt.Errorf("%s: a send is under way on this instance (the host must end it first)", op)
+	}
 	if i.destroyed {
 		return i.fail(op, abi.ResultErrInvalid, "the instance was destroyed")
 	}
@@ -425,14 +430,100 @@ func (i *Instance) idsCall(op string, h Hook, ids []uint64) error {
 // plugin broke the contract, every outcome is OutcomeFailed whatever it
 // wrote (header rule 8). Send does not allocate on success.
 func (i *Instance) Send(b *Batch, outcomes []uint8) error {
+	i.mu.Lock() // one lock for both halves: the instance may be shared
+	defer i.mu.Unlock()
+	if len(outcomes) < b.Len() {
+		return fmt.Errorf("send: outcomes has room for %d events, the batch holds %d", len(outcomes), b.Len())
+	}
+	if err := i.beginSend(b, false); err != nil {
+		failAll(outcomes[:min(len(outcomes), b.Len())])
+		return err
+	}
+	return i.endSend(b, outcomes)
+}
+
+// A SendPipeliner is a Transport that can leave a send under way while the
+// host prepares the next batch: SendBegin returns once the plugin has b,
+// SendEnd waits for its answer (the outcomes into out, and the reply). A
+// plugin in another process works on one batch while the host encodes the
+// next; a transport that calls the plugin on the host's thread gains
+// nothing from it and does not implement it.
+type SendPipeliner interface {
+	SendBegin(b *Batch) error
+	SendEnd(b *Batch, out []uint8) (Reply, error)
+}
+
+// sending is a send between BeginSend and EndSend.
+type sending struct {
+	b    *Batch
+	out  []uint8 // the transport's outcomes room
+	done bool    // not pipelined: the call is over, rep and err are its answer
+	rep  Reply
+	err  error
+}
+
+// Pipelines reports whether the plugin works on a send between BeginSend
+// and EndSend (its transport is a SendPipeliner); otherwise BeginSend
+// makes the whole call and EndSend only reports it.
+func (i *Instance) Pipelines() bool {
+	_, ok := i.t.(SendPipeliner)
+	return ok
+}
+
+// BeginSend starts on_send with the events in b; EndSend waits for its
+// answer and checks it as Send does. Between the two the host must not
+// change b, and the instance takes no other call but EndSend (and Destroy,
+// which ends the send first). An error means nothing was started: EndSend
+// must not follow.
+func (i *Instance) BeginSend(b *Batch) error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
+	return i.beginSend(b, true)
+}
+
+// beginSend starts the send; with pipeline unset, or a transport that
+// cannot pipeline, the whole call is made now.
+func (i *Instance) beginSend(b *Batch, pipeline bool) error {
 	if err := i.enter("send"); err != nil {
 		return err
 	}
 	if !i.hooks.Has(HookSend) {
 		return i.fail("send", abi.ResultErrUnsupported, "connector is not a sink")
 	}
+	out, err := i.t.Outcomes(b.Len())
+	if err != nil {
+		return err
+	}
+	out = out[:b.Len()]
+	failAll(out)
+	b.prepareSend()
+	i.send = sending{b: b, out: out}
+	if p, ok := i.t.(SendPipeliner); ok && pipeline {
+		if err := p.SendBegin(b); err != nil {
+			i.send = sending{}
+			return err
+		}
+		return nil
+	}
+	guarded := i.guarded(b) && b.arena.ReadOnly() == nil
+	i.send.rep, i.send.err = i.t.Send(b, out)
+	if guarded {
+		_ = b.arena.Writable()
+	}
+	i.send.done = true
+	return nil
+}
+
+// EndSend waits for the answer to the send BeginSend started with b and
+// copies its outcomes into outcomes (room for b.Len() entries), checked
+// as Send says.
+func (i *Instance) EndSend(b *Batch, outcomes []uint8) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.endSend(b, outcomes)
+}
+
+func (i *Instance) endSend(b *Batch, outcomes []uint8) error {
 	n := b.Len()
 	if len(outcomes) < n {
 		return fmt.Errorf("send: outcomes has room for %d events, the batch holds %d", len(outcomes), n)
@@ -440,17 +531,14 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	// Failed until the plugin's answer is found good: every early return
 	// below leaves them so (the caller's slice holds the last send's).
 	failAll(outcomes[:n])
-	out, err := i.t.Outcomes(n)
-	if err != nil {
-		return err
+	sd := i.send
+	if sd.b != b {
+		return errors.New("send: EndSend without a BeginSend of this batch")
 	}
-	out = out[:n]
-	failAll(out)
-	b.prepareSend()
-	guarded := i.guarded(b) && b.arena.ReadOnly() == nil
-	rep, err := i.t.Send(b, out)
-	if guarded {
-		_ = b.arena.Writable()
+	i.send = sending{}
+	rep, err := sd.rep, sd.err
+	if !sd.done {
+		rep, err = i.t.(SendPipeliner).SendEnd(b, sd.out)
 	}
 	if err != nil {
 		return err
@@ -458,14 +546,14 @@ func (i *Instance) Send(b *Batch, outcomes []uint8) error {
 	if !b.sentUnchanged() {
 		return i.violation("send", "it modified the batch header it was given to read (a sink must not modify the batch); every event of the batch is failed back")
 	}
-	for k, o := range out {
+	for k, o := range sd.out {
 		if o > abi.OutcomeRetry {
 			return i.violation("send", fmt.Sprintf("outcomes[%d] is %d, not a TREMOR_OUTCOME_* value; every event of the batch is failed back", k, o))
 		}
 	}
 	err = i.result("send", rep)
 	if !isViolation(err) {
-		copy(outcomes[:n], out)
+		copy(outcomes[:n], sd.out)
 	}
 	return err
 }
@@ -484,6 +572,10 @@ func (i *Instance) Destroy() {
 	if i.destroyed {
 		return
 	}
+	if sd := i.send; sd.b != nil && !sd.done {
+		_, _ = i.t.(SendPipeliner).SendEnd(sd.b, sd.out) // its outcomes no longer matter
+	}
+	i.send = sending{}
 	i.destroyed = true
 	i.t.Destroy()
 	for _, a := range i.retired {

@@ -27,6 +27,7 @@ type Instance struct {
 
 	mu        sync.Mutex
 	inst      *edge.Instance // the current child's instance; nil while none runs
+	sendingOn *edge.Instance // the child a send is under way on (BeginSend)
 	rem       *remote
 	gen       uint64 // which child: bumped at every start
 	restarts  int
@@ -364,6 +365,45 @@ func (x *Instance) Send(b *edge.Batch, outcomes []uint8) error {
 		return x.disconnected("send", errNoProcess)
 	}
 	return x.check("send", x.inst.Send(b, outcomes))
+}
+
+// Pipelines reports that a send can be under way while the host prepares
+// the next batch (edge.SendPipeliner): the plugin runs in its own process.
+func (x *Instance) Pipelines() bool { return true }
+
+// BeginSend starts on_send in the child (see edge.Instance.BeginSend); an
+// error (the child is gone: a lost connection) means nothing started.
+func (x *Instance) BeginSend(b *edge.Batch) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.inst == nil {
+		return x.disconnected("send", errNoProcess)
+	}
+	if err := x.inst.BeginSend(b); err != nil {
+		return x.check("send", err)
+	}
+	x.sendingOn = x.inst
+	return nil
+}
+
+// EndSend waits for the send BeginSend started, as Send does: when the
+// child died meanwhile every outcome is FAILED and the error is a lost
+// connection.
+func (x *Instance) EndSend(b *edge.Batch, outcomes []uint8) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	inst := x.sendingOn
+	x.sendingOn = nil
+	if inst == nil {
+		return errors.New("send: EndSend without a BeginSend of this batch")
+	}
+	if inst != x.inst {
+		for k := range outcomes[:min(len(outcomes), b.Len())] {
+			outcomes[k] = abi.OutcomeFailed
+		}
+		return x.disconnected("send", errNoProcess)
+	}
+	return x.check("send", inst.EndSend(b, outcomes))
 }
 
 // Destroy calls on_destroy in the child and lets it exit (once).

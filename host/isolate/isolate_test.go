@@ -343,6 +343,39 @@ func TestSendOutcomesAndViolations(t *testing.T) {
 	})
 }
 
+// A send begun and not ended yet: the instance takes no other call, EndSend
+// gives the outcomes Send gives, and Destroy ends a send under way first.
+// In process BeginSend makes the whole call; isolated the child works on
+// it in between.
+func TestBeginEndSend(t *testing.T) {
+	type pipelining interface {
+		instance
+		Pipelines() bool
+		BeginSend(b *edge.Batch) error
+		EndSend(b *edge.Batch, outcomes []uint8) error
+	}
+	both(t, func(t *testing.T, mk maker) {
+		logs := &logBuf{}
+		i, ok := mk(t, echo(t), "d", nil, logs).(pipelining)
+		require.True(t, ok)
+		b := newBatch(t, edge.DefaultCaps)
+		for id, p := range []string{"a", "b"} {
+			require.NoError(t, b.Append(&edge.Event{ID: uint64(id), Payload: []byte(p)}))
+		}
+		require.NoError(t, i.BeginSend(b))
+		assert.ErrorContains(t, i.Send(b, make([]uint8, 2)), "a send is under way")
+		assert.ErrorContains(t, i.Stop(), "a send is under way")
+		out := make([]uint8, 2)
+		require.NoError(t, i.EndSend(b, out))
+		assert.Equal(t, []uint8{abi.OutcomeOK, abi.OutcomeOK}, out)
+		assert.ErrorContains(t, i.EndSend(b, out), "without a BeginSend")
+
+		require.NoError(t, i.BeginSend(b))
+		i.Destroy()
+		assert.Nil(t, logs.find("protocol error"), "the answer to the send under way was taken before on_destroy")
+	})
+}
+
 func TestCreateErrors(t *testing.T) {
 	c := echo(t)
 	_, err := isolate.New(c, "bad", map[string]any{"prefix": "bad"}, (&logBuf{}).logger(), opts(t))

@@ -74,6 +74,10 @@ type proc struct {
 	// waited for its own reply, or between calls: kept for the next pull.
 	pulled    []byte
 	hasPulled bool
+	// A SEND whose REPLY comes later (postSend), and that REPLY when the
+	// watcher read it first.
+	sendOut, hasSent bool
+	sent             []byte
 
 	dead      chan struct{} // closed when the child has exited and is reaped
 	exitText  string        // how it ended, set before dead closes
@@ -278,6 +282,10 @@ func (p *proc) watch() {
 				p.keepPulled(body)
 				continue
 			}
+			if typ == msgReply && p.sendOut && !p.hasSent {
+				p.keepSent(body)
+				continue
+			}
 			if typ == msgReady || typ == msgReply {
 				p.kill("protocol error: a reply nobody asked for")
 				break
@@ -474,6 +482,44 @@ func (p *proc) takePulled(op *string, timeout time.Duration) ([]byte, error) {
 		return nil, p.deadErr(*op)
 	}
 	return p.await(op, timeout, 0, nil, -1, true)
+}
+
+// postSend sends a SEND whose REPLY is read later (takeSent): the child
+// works on the batch while the host prepares the next. Until then the
+// watcher keeps that REPLY instead of taking it for one nobody asked for.
+func (p *proc) postSend(op *string, body []byte, timeout time.Duration) error {
+	p.rmu.Lock()
+	p.sendOut, p.hasSent = true, false
+	p.rmu.Unlock()
+	if err := p.post(op, reqSend, body, timeout); err != nil {
+		p.rmu.Lock()
+		p.sendOut = false
+		p.rmu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// keepSent keeps the REPLY to the SEND out; the caller holds rmu.
+func (p *proc) keepSent(body []byte) {
+	p.sent = append(p.sent[:0], body...)
+	p.hasSent = true
+}
+
+// takeSent returns the REPLY to the SEND postSend sent, waiting for it at
+// most timeout. The body is valid until the next call.
+func (p *proc) takeSent(op *string, timeout time.Duration) ([]byte, error) {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	p.sendOut = false
+	if p.hasSent {
+		p.hasSent = false
+		return p.sent, nil
+	}
+	if p.gone() {
+		return nil, p.deadErr(*op)
+	}
+	return p.await(op, timeout, 0, nil, -1, false)
 }
 
 // dropPulled forgets a PULLED kept for a pull that will not come.

@@ -332,18 +332,54 @@ func (r *remote) Outcomes(n int) ([]uint8, error) {
 
 // Send implements edge.Transport.
 func (r *remote) Send(b *edge.Batch, outcomes []uint8) (edge.Reply, error) {
-	slot, err := r.slot(b)
+	body, err := r.sendBody(b)
 	if err != nil {
 		return edge.Reply{}, err
+	}
+	resp, err := r.p.call(&opSend, reqSend, body, -1, r.opts.CallTimeout)
+	if err != nil {
+		return edge.Reply{}, err
+	}
+	return r.sendReply(b, resp, outcomes)
+}
+
+var _ edge.SendPipeliner = (*remote)(nil)
+
+// SendBegin implements edge.SendPipeliner: the child works on b while the
+// host prepares the next batch; SendEnd reads the answer.
+func (r *remote) SendBegin(b *edge.Batch) error {
+	body, err := r.sendBody(b)
+	if err != nil {
+		return err
+	}
+	return r.p.postSend(&opSend, body, r.opts.CallTimeout)
+}
+
+// SendEnd implements edge.SendPipeliner.
+func (r *remote) SendEnd(b *edge.Batch, outcomes []uint8) (edge.Reply, error) {
+	resp, err := r.p.takeSent(&opSend, r.opts.CallTimeout)
+	if err != nil {
+		return edge.Reply{}, err
+	}
+	return r.sendReply(b, resp, outcomes)
+}
+
+// sendBody makes sure the child maps b and returns the SEND request.
+func (r *remote) sendBody(b *edge.Batch) ([]byte, error) {
+	slot, err := r.slot(b)
+	if err != nil {
+		return nil, err
 	}
 	body := r.body(8 + wireHeader)
 	binary.NativeEndian.PutUint32(body[0:], slot)
 	h := b.RemoteHeader()
 	putHeader(body[8:], &h)
-	resp, err := r.p.call(&opSend, reqSend, body, -1, r.opts.CallTimeout)
-	if err != nil {
-		return edge.Reply{}, err
-	}
+	return body, nil
+}
+
+// sendReply reads the answer to a SEND: the header the plugin left, then
+// the outcomes.
+func (r *remote) sendReply(b *edge.Batch, resp []byte, outcomes []uint8) (edge.Reply, error) {
 	n := len(outcomes)
 	if len(resp) < replyHead {
 		return edge.Reply{}, r.protocol("send", "short reply")

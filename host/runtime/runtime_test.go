@@ -94,6 +94,11 @@ type script struct {
 	connect func(attempt uint32) error
 	steps   []string
 	pulled  uint64
+	// pipelined: the sink is a sendPipeliner (a plugin in another
+	// process) whose sends take sendDelay; begun counts its BeginSends.
+	pipelined bool
+	sendDelay time.Duration
+	begun     int
 }
 
 func newScript(count int) *script {
@@ -105,7 +110,12 @@ func (s *script) Type(name string) (runtime.Type, bool) {
 	case "count_source", "script_sink":
 		source := name == "count_source"
 		return fakeType{name: name, source: source, sink: name == "script_sink", structured: true,
-			create: func(string) runtime.Instance { return &scriptInst{s: s, source: source} }}, true
+			create: func(string) runtime.Instance {
+				if !source && s.pipelined {
+					return &pipeInst{scriptInst: &scriptInst{s: s}}
+				}
+				return &scriptInst{s: s, source: source}
+			}}, true
 	}
 	return nil, false
 }
@@ -175,6 +185,13 @@ func (i *scriptInst) Fail(ids []uint64) error {
 }
 
 func (i *scriptInst) Send(b *edge.Batch, outcomes []uint8) error {
+	time.Sleep(i.s.sendDelay)
+	return i.deliver(b, outcomes)
+}
+
+// deliver is the sink's send once the plugin's time is spent: sendFn's
+// outcomes, and the delivered events recorded.
+func (i *scriptInst) deliver(b *edge.Batch, outcomes []uint8) error {
 	i.s.mu.Lock()
 	i.s.calls++
 	call := i.s.calls
@@ -201,6 +218,37 @@ func (i *scriptInst) Send(b *edge.Batch, outcomes []uint8) error {
 		}
 	}
 	return err
+}
+
+// pipeInst is a script sink that can leave a send under way, as a plugin
+// in another process does (the runtime's sendPipeliner): the send happens
+// when it is ended, sendDelay after it began at the earliest.
+type pipeInst struct {
+	*scriptInst
+	b     *edge.Batch
+	begun time.Time
+}
+
+func (i *pipeInst) Pipelines() bool { return true }
+
+func (i *pipeInst) BeginSend(b *edge.Batch) error {
+	if i.b != nil {
+		return fmt.Errorf("BeginSend while a send is under way")
+	}
+	i.s.mu.Lock()
+	i.s.begun++
+	i.s.mu.Unlock()
+	i.b, i.begun = b, time.Now()
+	return nil
+}
+
+func (i *pipeInst) EndSend(b *edge.Batch, outcomes []uint8) error {
+	if i.b != b {
+		return fmt.Errorf("EndSend of another batch than the one begun")
+	}
+	i.b = nil
+	time.Sleep(time.Until(i.begun.Add(i.s.sendDelay)))
+	return i.deliver(b, outcomes)
 }
 
 const scriptFlow = `
@@ -280,6 +328,45 @@ func TestSinkReconnectsAndRetriesWithoutLoss(t *testing.T) {
 	assert.Len(t, s.got, 500, "each delivered once")
 	assert.Equal(t, uint64(500), statsOf(t, stats, "dst").Out)
 	assert.Equal(t, 4, attempts, "connect, then after the loss: retry, retry, ok")
+}
+
+// A slow sink in another process has its next batch encoded while it
+// sends (pipelined); a lost connection and a RETRY on the way still leave
+// every event delivered once, in order.
+func TestSlowSinkPipelinesInOrder(t *testing.T) {
+	const n = 2000
+	s := newScript(n)
+	s.pipelined, s.sendDelay = true, 300*time.Microsecond
+	s.sendFn = func(call, k int) ([]uint8, error) {
+		out := make([]uint8, k)
+		switch call {
+		case 30: // connection lost after delivering the first half
+			for j := k / 2; j < k; j++ {
+				out[j] = abi.OutcomeFailed
+			}
+			return out, &edge.Error{Op: "send", Code: abi.ResultErrDisconnected, Message: "peer went away"}
+		case 50, 51: // "busy, try again", twice
+			for j := range out {
+				out[j] = abi.OutcomeRetry
+			}
+		case 70: // the last event of this batch is refused
+			out[k-1] = abi.OutcomeFailed
+		}
+		return out, nil
+	}
+	stats, err := runScript(t, s, "", context.Background(), runtime.Options{Log: zerolog.Nop()})
+	require.NoError(t, err)
+	acked := s.every(t, n)
+	assert.Equal(t, n-1, acked, "every event but the refused one is delivered")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for j := 1; j < len(s.got); j++ {
+		require.Less(t, s.got[j-1], s.got[j], "delivered in order, each once (at %d)", j)
+	}
+	assert.Len(t, s.got, n-1)
+	assert.Greater(t, s.begun, s.calls/2, "most sends were pipelined")
+	assert.Less(t, s.begun, s.calls, "some went alone (the first, and each remeasure)")
+	assert.Equal(t, uint64(n-1), statsOf(t, stats, "dst").Out)
 }
 
 func TestFailedOutcomesFailBackToTheSource(t *testing.T) {

@@ -25,10 +25,15 @@ type sink struct {
 
 	r        *Runtime
 	inst     Instance
-	batch    *edge.Batch
-	pending  []event // received, not yet settled (includes RETRYs)
-	sent     []int   // batch position -> index in pending
-	settled  []bool  // by index in pending; reused by every sendBatch
+	batch    *edge.Batch   // the batch being filled
+	spare    *edge.Batch   // the other one, while batch's predecessor is under way
+	fl       flight        // a send under way
+	sendTook time.Duration // the last send that went alone, begin to answer (pipelineNext)
+	piped    int           // sends pipelined since the last one that went alone
+	slow     bool          // sendTook >= pipelineAbove (for the debug line when it changes)
+	pending  []event       // received, not yet settled (includes RETRYs)
+	sent     []int         // batch position -> index in pending
+	settled  []bool        // by index in pending; reused by every sendBatch
 	outcomes []uint8
 	enc, tmp []byte
 	out      []byte // payloads that do not fit the batch's free room
@@ -45,6 +50,43 @@ type sink struct {
 	retrySince     time.Time // start of the current run of RETRY answers
 	retrySends     int       // sends answering RETRY since retrySince
 	retryEvents    int       // RETRY outcomes of the last send
+}
+
+// flight is a send under way on a plugin in another process while the
+// sink encodes the next batch (edge.SendPipeliner). It holds the first
+// events of pending: pending[:end], at the positions in sent.
+type flight struct {
+	on    bool
+	batch *edge.Batch
+	sent  []int
+	end   int
+	pipe  sendPipeliner // nil: the instance answered in begin (synchronous)
+	err   error         // that answer
+}
+
+// A send that takes at least pipelineAbove (its plugin waits on the
+// network, say) is worth overlapping with encoding the next batch; shorter
+// ones are not: on a busy machine the plugin's process and the encoding
+// only take turns on a CPU, and a second batch costs cache
+// (docs/benchmarks.md, "Pipelined sends"). While pipelining, every
+// remeasureEvery-th send goes alone, to see whether sends are still slow.
+const (
+	pipelineAbove  = 200 * time.Microsecond
+	remeasureEvery = 64
+)
+
+// pipelineNext says whether the next send overlaps with encoding the one
+// after it (see pipelineAbove).
+func (k *sink) pipelineNext() bool {
+	if k.sendTook < pipelineAbove {
+		return false
+	}
+	k.piped++
+	if k.piped < remeasureEvery {
+		return true
+	}
+	k.piped = 0
+	return false
 }
 
 // retryWarnEvery bounds how often a sink that keeps answering RETRY is
@@ -76,7 +118,12 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	if k.batch, err = edge.NewBatch(roomFor(n.batch)); err != nil {
 		k.err, k.dead = err, true
 	} else {
-		defer func() { k.batch.Free() }()
+		defer func() {
+			k.batch.Free()
+			if k.spare != nil {
+				k.spare.Free()
+			}
+		}()
 		// Connect now rather than at the first event, so that a sink that
 		// cannot connect shows at once.
 		stop := make(chan struct{})
@@ -100,6 +147,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 			select {
 			case evs, ok = <-k.in:
 			case req := <-n.up.swap: // a live upgrade (upgrade.go)
+				k.land(giveUp)
 				k.swapSink(req)
 				continue
 			}
@@ -111,12 +159,13 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 		} else {
 			select {
 			case req := <-n.up.swap: // between two sends
+				k.land(giveUp)
 				k.swapSink(req)
 			default:
 			}
 		}
 		// Top up from the queue without waiting, to send full batches.
-		for open && len(k.pending) < n.batch {
+		for open && len(k.pending)-k.fl.end < n.batch {
 			select {
 			case evs, ok := <-k.in:
 				if !ok {
@@ -153,6 +202,7 @@ func (k *sink) giveUp(err error) {
 }
 
 func (k *sink) failPending() {
+	k.land(nil) // its events get the outcomes the plugin gave
 	for _, e := range k.pending {
 		k.verdict(e, true)
 	}
@@ -160,44 +210,136 @@ func (k *sink) failPending() {
 	k.report()
 }
 
-// sendBatch encodes as many pending events as fit into one batch, sends it
-// and settles each event by its outcome. Events answered RETRY, and all
-// undelivered ones after a lost connection, stay pending.
+// sendBatch encodes as many pending events as fit into one batch and
+// sends it; each event settles by its outcome. Events answered RETRY,
+// and all undelivered ones after a lost connection, stay pending.
+//
+// When sends are slow (pipelineNext) and the plugin is in another
+// process, it works on a send while the sink encodes the next batch: the
+// send stays under way (k.fl) until the next call has filled that batch,
+// or until the sink must do anything else (land). When the send under way
+// leaves events pending (RETRY, a lost connection), the batch filled
+// meanwhile is dropped unsent and filled again, so events still go out in
+// order.
 func (k *sink) sendBatch(giveUp <-chan struct{}) {
-	failedBack := k.fillBatch()
-	settled := k.settledFor(len(k.pending))
-	for _, i := range failedBack {
-		k.verdict(k.pending[i], true)
-		settled[i] = true
+	failedBack, end := k.fillBatch(k.fl.end)
+	if k.fl.on {
+		from := k.fl.end
+		if !k.land(giveUp) {
+			k.batch.Reset()
+			k.sent = k.sent[:0]
+			return
+		}
+		// Every event before from settled and was compacted away.
+		for j := range k.sent {
+			k.sent[j] -= from
+		}
+		for j := range failedBack {
+			failedBack[j] -= from
+		}
+		end -= from
 	}
-	var err error
-	retry := false
-	if b := k.batch; b.Len() > 0 {
-		out := k.outcomes[:b.Len()]
-		err = k.inst.Send(b, out)
-		retry = k.settle(out, err, settled)
-		if err != nil && k.sendFailed(err) {
-			k.report()
-			k.compact(settled)
-			k.giveUp(err)
+	if len(failedBack) > 0 {
+		settled := k.settledFor(len(k.pending))
+		for _, i := range failedBack {
+			k.verdict(k.pending[i], true)
+			settled[i] = true
+		}
+		k.report()
+		end = k.compact(settled, k.sent, end)
+	}
+	b := k.batch
+	if b.Len() == 0 {
+		return
+	}
+	var pipe sendPipeliner
+	if t, ok := k.inst.(*tracked); ok && k.node.source == nil { // one role per instance: nothing else calls it meanwhile
+		pipe = t.pipeliner()
+	}
+	fl := flight{on: true, batch: b, end: end}
+	if pipe != nil && k.pipelineNext() {
+		fl.pipe = pipe
+	}
+	if fl.pipe != nil {
+		fl.err = fl.pipe.BeginSend(b)
+		if fl.err != nil {
+			fl.pipe = nil // nothing started: land reports the error
+			for j := range k.outcomes[:b.Len()] {
+				k.outcomes[j] = abi.OutcomeFailed
+			}
+		}
+	} else if pipe != nil {
+		start := time.Now()
+		fl.err = k.inst.Send(b, k.outcomes[:b.Len()])
+		k.sendTook = time.Since(start)
+		if slow := k.sendTook >= pipelineAbove; slow != k.slow {
+			k.slow = slow
+			msg := "sends are quick: one batch at a time"
+			if slow {
+				msg = "sends are slow: the next batch is encoded while the plugin sends"
+			}
+			k.node.log.Debug().Dur("send", k.sendTook).Msg(msg)
+		}
+	} else {
+		fl.err = k.inst.Send(b, k.outcomes[:b.Len()])
+	}
+	fl.sent, k.sent = k.sent, k.fl.sent[:0]
+	k.fl = fl
+	if fl.pipe == nil {
+		k.land(giveUp) // answered already
+		return
+	}
+	if k.spare == nil {
+		var err error
+		if k.spare, err = edge.NewBatch(b.Caps()); err != nil {
+			k.land(giveUp) // no second batch: send one at a time
 			return
 		}
 	}
-	k.report()
-	k.compact(settled)
-	if retry && err == nil {
-		backoff(k.node.conn.Reconnect, 2, giveUp) // the sink asked to be given time
-	}
+	k.batch, k.spare = k.spare, k.batch
 }
 
-// fillBatch puts pending events into k.batch, in order, until it is full;
-// k.sent gets their places in k.pending. It returns the places of the
-// events that could not be encoded or put in: those are failed back.
-func (k *sink) fillBatch() (failedBack []int) {
+// land waits for the send under way, if any, and settles its events;
+// false when some stay pending (RETRY, a lost connection) or the sink gave
+// up. giveUp nil: no RETRY backoff (the sink is failing what it holds).
+func (k *sink) land(giveUp <-chan struct{}) bool {
+	if !k.fl.on {
+		return true
+	}
+	fl := &k.fl
+	fl.on = false
+	out := k.outcomes[:fl.batch.Len()]
+	err := fl.err
+	if fl.pipe != nil {
+		err = fl.pipe.EndSend(fl.batch, out)
+	}
+	fl.end = 0
+	settled := k.settledFor(len(k.pending))
+	retry := k.settle(out, err, settled, fl.sent)
+	if err != nil && k.sendFailed(err) {
+		k.report()
+		k.compact(settled, nil, 0)
+		k.giveUp(err)
+		return false
+	}
+	k.report()
+	k.compact(settled, nil, 0)
+	if retry && err == nil && giveUp != nil {
+		backoff(k.node.conn.Reconnect, 2, giveUp) // the sink asked to be given time
+	}
+	return !retry
+}
+
+// fillBatch puts pending events from position from on into k.batch, in
+// order, until it is full; k.sent gets their places in k.pending, end is
+// the place after the last one it took. It returns the places of the
+// events that could not be encoded or put in: those are to be failed back.
+func (k *sink) fillBatch(from int) (failedBack []int, end int) {
 	n := k.node
 	k.batch.Reset()
 	k.sent = k.sent[:0]
-	for i := range k.pending {
+	end = from
+	for i := from; i < len(k.pending); i++ {
 		if k.batch.Len() == n.batch {
 			break
 		}
@@ -211,6 +353,7 @@ func (k *sink) fillBatch() (failedBack []int) {
 				n.counters.Errors.Add(1)
 				n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("could not encode an event; failing it back")
 				failedBack = append(failedBack, i)
+				end = i + 1
 				continue
 			}
 			pe.Payload = payload
@@ -219,6 +362,7 @@ func (k *sink) fillBatch() (failedBack []int) {
 		if errors.Is(err, edge.ErrBatchFull) {
 			break
 		}
+		end = i + 1
 		if err != nil {
 			n.counters.Errors.Add(1)
 			n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("could not put an event into the batch; failing it back")
@@ -227,7 +371,7 @@ func (k *sink) fillBatch() (failedBack []int) {
 		}
 		k.sent = append(k.sent, i)
 	}
-	return failedBack
+	return failedBack, end
 }
 
 // encodeForBatch encodes v straight into the batch's free room (see
@@ -269,12 +413,12 @@ func (k *sink) appendEvent(pe *edge.Event) error {
 // settle settles the sent events by their outcomes and says whether any
 // stays pending to be sent again: those answered RETRY, or all undelivered
 // ones when the connection was lost.
-func (k *sink) settle(out []uint8, err error, settled []bool) (retry bool) {
+func (k *sink) settle(out []uint8, err error, settled []bool, sent []int) (retry bool) {
 	n := k.node
 	lost := disconnected(err)
 	delivered := uint64(0) // added to the shared counter once per batch
 	retries, failed := 0, 0
-	for pos, i := range k.sent {
+	for pos, i := range sent {
 		switch {
 		case out[pos] == abi.OutcomeOK:
 			delivered++
@@ -296,8 +440,8 @@ func (k *sink) settle(out []uint8, err error, settled []bool) (retry bool) {
 		// Outcomes start FAILED: a sink that forgets to write them
 		// fails every event while saying OK. Said once per sink.
 		k.warnedFailedOK = true
-		n.log.Warn().Int("failed", failed).Int("events", len(k.sent)).
-			Msgf("sink %q returned OK but left %d of %d outcomes FAILED; those events are failed back (further ones are counted in its fails column, not logged)", n.conn.ID, failed, len(k.sent))
+		n.log.Warn().Int("failed", failed).Int("events", len(sent)).
+			Msgf("sink %q returned OK but left %d of %d outcomes FAILED; those events are failed back (further ones are counted in its fails column, not logged)", n.conn.ID, failed, len(sent))
 	}
 	if err == nil {
 		k.retried(retries)
@@ -366,16 +510,31 @@ func (k *sink) settledFor(n int) []bool {
 	return k.settled
 }
 
-// compact drops settled events from pending, keeping order.
-func (k *sink) compact(settled []bool) {
+// compact drops settled events from pending, keeping order, and moves the
+// places in sent (of unsettled events, ascending) to where those events
+// are now. It returns how many kept events lay before place end.
+func (k *sink) compact(settled []bool, sent []int, end int) int {
 	kept := k.pending[:0]
+	before, j := 0, 0
 	for i, e := range k.pending {
-		if !settled[i] {
-			kept = append(kept, e)
+		if i == end {
+			before = len(kept)
 		}
+		if settled[i] {
+			continue
+		}
+		if j < len(sent) && sent[j] == i {
+			sent[j] = len(kept)
+			j++
+		}
+		kept = append(kept, e)
+	}
+	if end >= len(k.pending) {
+		before = len(kept)
 	}
 	clear(k.pending[len(kept):])
 	k.pending = kept
+	return before
 }
 
 // growFor replaces the batch with one big enough for this event.

@@ -201,6 +201,42 @@ func (t *tracked) Send(b *edge.Batch, outcomes []uint8) error {
 	return t.Instance.Send(b, outcomes)
 }
 
+// sendPipeliner is an Instance that can leave a send under way while the
+// sink fills the next batch (edge.Instance.BeginSend, EndSend), when
+// Pipelines says its plugin works on it meanwhile (in another process).
+type sendPipeliner interface {
+	Pipelines() bool
+	BeginSend(b *edge.Batch) error
+	EndSend(b *edge.Batch, outcomes []uint8) error
+}
+
+// pipeliner returns the instance behind t as a sendPipeliner, when it
+// pipelines sends.
+func (t *tracked) pipeliner() sendPipeliner {
+	p, ok := t.Instance.(sendPipeliner)
+	if !ok || !p.Pipelines() {
+		return nil
+	}
+	return p
+}
+
+// BeginSend starts a send on a pipelining instance: the hook counts as
+// running until EndSend.
+func (t *tracked) BeginSend(b *edge.Batch) error {
+	t.enter(hookSend)
+	err := t.Instance.(sendPipeliner).BeginSend(b)
+	if err != nil {
+		t.leave()
+	}
+	return err
+}
+
+// EndSend waits for the send BeginSend started.
+func (t *tracked) EndSend(b *edge.Batch, outcomes []uint8) error {
+	defer t.leave()
+	return t.Instance.(sendPipeliner).EndSend(b, outcomes)
+}
+
 func (t *tracked) Destroy() {
 	t.enter(hookDestroy)
 	defer t.leave()

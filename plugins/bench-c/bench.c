@@ -13,6 +13,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,15 +143,23 @@ static int32_t source_stop(void *instance, tremor_error *err) {
 
 typedef struct bench_sink {
   tremor_pdk_host host;
+  uint64_t send_delay_us; /* each on_send waits this long, as for a network round trip */
   uint64_t batches, events, bytes, invalid;
   uint64_t first_ns, last_ns; /* start of the first send, end of the last */
 } bench_sink;
 
 static int32_t sink_create(const tremor_create_args *args, void **instance,
                            tremor_error *err) {
+  uint64_t delay = 0;
+  int32_t rc = tremor_config_uint(&args->config, "send_delay_us", &delay, NULL, err);
+  if (rc != TREMOR_OK) return rc;
+  if (delay > 10 * 1000 * 1000)
+    return tremor_pdk_fail(err, TREMOR_ERR_CONFIG,
+                           "send_delay_us must be at most 10000000 (10 s), not %" PRIu64, delay);
   bench_sink *s = calloc(1, sizeof *s);
   if (s == NULL) return tremor_pdk_fail(err, TREMOR_ERR_FAILED, "out of memory");
   tremor_pdk_host_init(&s->host, args);
+  s->send_delay_us = delay;
   *instance = s;
   return TREMOR_OK;
 }
@@ -171,6 +180,11 @@ static int32_t sink_send(void *instance, const tremor_batch *batch,
     outcomes[i] = TREMOR_OUTCOME_OK;
   }
   s->batches++;
+  if (s->send_delay_us > 0) {
+    struct timespec ts = {(time_t)(s->send_delay_us / 1000000), (long)(s->send_delay_us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+  }
   s->last_ns = mono_ns();
   return TREMOR_OK;
 }
@@ -202,6 +216,13 @@ static const tremor_config_field source_fields[] = {
      .type = TREMOR_VALUE_UINT,
      .default_json = "100",
      .doc = "bytes per event, newline included"},
+};
+
+static const tremor_config_field sink_fields[] = {
+    {.name = "send_delay_us",
+     .type = TREMOR_VALUE_UINT,
+     .default_json = "0",
+     .doc = "microseconds each on_send waits, as a sink waiting on the network would"},
 };
 
 static const tremor_connector_vtable source_vtable = {
@@ -239,6 +260,8 @@ static const tremor_connector_type sink_type = {
     .name = "bench_sink",
     .description = "counts events and bytes, logs the rate on stop",
     .payload = TREMOR_PAYLOAD_BYTES,
+    .fields_len = TREMOR_COUNT_OF(sink_fields),
+    .fields = sink_fields,
     .vtable = &sink_vtable,
 };
 
