@@ -85,6 +85,17 @@ func runnerMasks(t *testing.T, pid int) map[string][]string {
 	return out
 }
 
+// assertRunnersOn checks that every thread of each runner child in masks
+// (runnerMasks) may run on cpus only (a Cpus_allowed_list).
+func assertRunnersOn(t *testing.T, masks map[string][]string, cpus, why string) {
+	t.Helper()
+	for child, ms := range masks {
+		for _, m := range ms {
+			assert.Equal(t, cpus, m, "pid %s: %s", child, why)
+		}
+	}
+}
+
 // With [flow] cpus, the source's goroutine runs on a thread pinned to the
 // first CPU, the sink's to the second, and the plugins' processes (every
 // thread of them) on the CPUs no source has; the flow still delivers every
@@ -116,11 +127,7 @@ func TestCLIPinnedCPUs(t *testing.T) {
 
 	masks := runnerMasks(t, pid)
 	require.Len(t, masks, 2, "the two plugins run in child processes")
-	for child, ms := range masks {
-		for _, m := range ms {
-			assert.Equal(t, childCPUs, m, "pid %s: every thread of a plugin process runs on the CPUs no source has", child)
-		}
-	}
+	assertRunnersOn(t, masks, childCPUs, "every thread of a plugin process runs on the CPUs no source has")
 
 	p.signal(syscall.SIGTERM)
 	code := p.wait()
@@ -183,14 +190,12 @@ func TestUpgradePinnedKeepsCPUs(t *testing.T) {
 		return len(after) == 2
 	})
 	fresh := 0
-	for child, ms := range after {
+	for child := range after {
 		if _, old := before[child]; !old {
 			fresh++
 		}
-		for _, m := range ms {
-			assert.Equal(t, childCPUs, m, "pid %s: a plugin process after the upgrade runs on the CPUs no source has", child)
-		}
 	}
+	assertRunnersOn(t, after, childCPUs, "a plugin process after the upgrade runs on the CPUs no source has")
 	assert.Equal(t, 1, fresh, "the upgraded metronome runs in a new process")
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
@@ -219,11 +224,7 @@ func TestPinnedRestartKeepsCPUs(t *testing.T) {
 		b, _ := os.ReadFile(out)
 		return strings.Count(string(b), "\n") > 200 && len(runnerMasks(t, pid)) == 2
 	})
-	for child, ms := range runnerMasks(t, pid) {
-		for _, m := range ms {
-			assert.Equal(t, childCPUs, m, "pid %s: a plugin process, restarted or not, runs on the CPUs no source has", child)
-		}
-	}
+	assertRunnersOn(t, runnerMasks(t, pid), childCPUs, "a plugin process, restarted or not, runs on the CPUs no source has")
 	p.signal(os.Interrupt)
 	code := p.wait()
 	stderr := p.stderr.String()
