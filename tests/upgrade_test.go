@@ -669,3 +669,69 @@ func TestUpgradeFullRate(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 	noCrash(t, s.stderr.String())
 }
+
+// A sink whose sends are slow (so they are pipelined: one is under way
+// while the next batch is encoded) is upgraded mid-stream, together with
+// the source from the same plugin file: the send under way lands on the
+// old instance first, and once the flow is stopped every event was
+// delivered and acked, none failed.
+func TestUpgradePipelinedSink(t *testing.T) {
+	newBench := testenv.CBuild(t, "plugins/bench-c/bench.c", `TREMOR_PLUGIN_DEFINE("bench", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("bench", "0.2.0"`)
+	u := newUpgradeTree(t, "libtremor_bench.so")
+	flows := filepath.Join(t.TempDir(), "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	writeFlow(t, flows, "slow.toml", `
+[flow]
+name = "slow"
+batch_size = 16
+
+[[connector]]
+id = "src"
+type = "bench_source"
+codec = "string"
+config = { count = 1000000, size = 64 }
+
+[[connector]]
+id = "sink"
+type = "bench_sink"
+codec = "string"
+isolation = "process"
+config = { send_delay_us = 500 }
+
+[[pipeline]]
+id = "p"
+
+[[link]]
+from = "src"
+to = "p"
+[[link]]
+from = "p"
+to = "sink"
+`)
+	s := startServeBin(t, u.bin, "--log-level", "debug", flows)
+	s.waitLog(`"connector":"sink"`, "sends are slow: the next batch is encoded while the plugin sends")
+	u.install(t, newBench, "libtremor_bench.so")
+	code, stdout, stderr := s.upgradeCLI("bench")
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
+	assert.Contains(t, stdout, "slow/sink: bench 0.1.0 -> 0.2.0")
+	f, _ := s.flow("slow")
+	after := f.conn(t, "sink")[1]
+	waitUntil(t, "events flow to the new sink", func() bool {
+		f, _ := s.flow("slow")
+		return f.conn(t, "sink")[1] > after+1000
+	})
+
+	code, body := s.do("DELETE", "/api/flows/slow", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	var final apiFlow
+	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	assert.Empty(t, final.Error)
+	src, sink := final.conn(t, "src"), final.conn(t, "sink")
+	assert.Equal(t, src[0], src[3], "source: acks == events")
+	assert.Zero(t, src[4]+sink[4], "nothing failed")
+	assert.Equal(t, src[0], sink[1], "every event delivered")
+	assert.NotContains(t, s.stderr.String(), "a send is under way", "the send under way ended before the old sink drained")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}

@@ -394,13 +394,15 @@ func (x *Instance) EndSend(b *edge.Batch, outcomes []uint8) error {
 	defer x.mu.Unlock()
 	inst := x.sendingOn
 	x.sendingOn = nil
+	if inst == nil || inst != x.inst {
+		for k := range outcomes[:min(len(outcomes), b.Len())] {
+			outcomes[k] = abi.OutcomeFailed // nothing is known to be delivered
+		}
+	}
 	if inst == nil {
 		return errors.New("send: EndSend without a BeginSend of this batch")
 	}
 	if inst != x.inst {
-		for k := range outcomes[:min(len(outcomes), b.Len())] {
-			outcomes[k] = abi.OutcomeFailed
-		}
 		return x.disconnected("send", errNoProcess)
 	}
 	return x.check("send", inst.EndSend(b, outcomes))

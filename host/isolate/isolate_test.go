@@ -369,6 +369,7 @@ func TestBeginEndSend(t *testing.T) {
 		require.NoError(t, i.EndSend(b, out))
 		assert.Equal(t, []uint8{abi.OutcomeOK, abi.OutcomeOK}, out)
 		assert.ErrorContains(t, i.EndSend(b, out), "without a BeginSend")
+		assert.Equal(t, []uint8{abi.OutcomeFailed, abi.OutcomeFailed}, out, "nothing is known delivered")
 
 		require.NoError(t, i.BeginSend(b))
 		i.Destroy()

@@ -253,8 +253,8 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		return
 	}
 	var pipe sendPipeliner
-	if t, ok := k.inst.(*tracked); ok && k.node.source == nil { // one role per instance: nothing else calls it meanwhile
-		pipe = t.pipeliner()
+	if t, ok := k.inst.(*tracked); ok && k.node.source == nil && t.pipelines() { // one role per instance: nothing else calls it meanwhile
+		pipe = t
 	}
 	fl := flight{on: true, batch: b, end: end}
 	if pipe != nil && k.pipelineNext() {

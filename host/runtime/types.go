@@ -210,15 +210,15 @@ type sendPipeliner interface {
 	EndSend(b *edge.Batch, outcomes []uint8) error
 }
 
-// pipeliner returns the instance behind t as a sendPipeliner, when it
-// pipelines sends.
-func (t *tracked) pipeliner() sendPipeliner {
+// pipelines reports whether the instance behind t pipelines sends; then
+// t's BeginSend and EndSend reach it (and count as the send hook running).
+func (t *tracked) pipelines() bool {
 	p, ok := t.Instance.(sendPipeliner)
-	if !ok || !p.Pipelines() {
-		return nil
-	}
-	return p
+	return ok && p.Pipelines()
 }
+
+// Pipelines: see pipelines.
+func (t *tracked) Pipelines() bool { return t.pipelines() }
 
 // BeginSend starts a send on a pipelining instance: the hook counts as
 // running until EndSend.
