@@ -90,6 +90,10 @@ group.consumer.min.heartbeat.interval.ms=250
 group.min.session.timeout.ms=1000
 auto.create.topics.enable=true
 log.flush.interval.messages=9223372036854775807
+# The log cleaner (it compacts the consumer offsets) takes a 128 MiB
+# buffer by default: half of this broker's heap, which failed with an
+# OutOfMemoryError at a restart once the data held many test topics.
+log.cleaner.dedupe.buffer.size=16777216
 EOF
   cat >"$dir/log4j2.yaml" <<'EOF'
 Configuration:
