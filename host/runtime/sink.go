@@ -253,7 +253,7 @@ func (k *sink) sendBatch(giveUp <-chan struct{}) {
 		return
 	}
 	var pipe sendPipeliner
-	if t, ok := k.inst.(*tracked); ok && k.node.source == nil && t.pipelines() { // one role per instance: nothing else calls it meanwhile
+	if t, ok := k.inst.(*tracked); ok && k.node.source == nil && t.Pipelines() { // one role per instance: nothing else calls it meanwhile
 		pipe = t
 	}
 	fl := flight{on: true, batch: b, end: end}

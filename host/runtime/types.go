@@ -210,15 +210,12 @@ type sendPipeliner interface {
 	EndSend(b *edge.Batch, outcomes []uint8) error
 }
 
-// pipelines reports whether the instance behind t pipelines sends; then
+// Pipelines reports whether the instance behind t pipelines sends; then
 // t's BeginSend and EndSend reach it (and count as the send hook running).
-func (t *tracked) pipelines() bool {
+func (t *tracked) Pipelines() bool {
 	p, ok := t.Instance.(sendPipeliner)
 	return ok && p.Pipelines()
 }
-
-// Pipelines: see pipelines.
-func (t *tracked) Pipelines() bool { return t.pipelines() }
 
 // BeginSend starts a send on a pipelining instance: the hook counts as
 // running until EndSend.
