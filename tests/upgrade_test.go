@@ -680,45 +680,20 @@ func TestUpgradePipelinedSink(t *testing.T) {
 	u := newUpgradeTree(t, "libtremor_bench.so")
 	flows := filepath.Join(t.TempDir(), "flows")
 	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "slow.toml", `
-[flow]
-name = "slow"
-batch_size = 16
-
-[[connector]]
-id = "src"
-type = "bench_source"
-codec = "string"
-config = { count = 1000000, size = 64 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-codec = "string"
-isolation = "process"
-config = { send_delay_us = 500 }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "src"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`)
+	writeFlow(t, flows, "slow.toml", fmt.Sprintf(twoConnectors, "slow",
+		"type = \"bench_source\"\ncodec = \"string\"\nconfig = { count = 1000000, size = 64 }",
+		"type = \"bench_sink\"\ncodec = \"string\"\nisolation = \"process\"\nconfig = { send_delay_us = 500 }"))
 	s := startServeBin(t, u.bin, "--log-level", "debug", flows)
-	s.waitLog(`"connector":"sink"`, "sends are slow: the next batch is encoded while the plugin sends")
+	s.waitLog(`"connector":"dst"`, "sends are slow: the next batch is encoded while the plugin sends")
 	u.install(t, newBench, "libtremor_bench.so")
 	code, stdout, stderr := s.upgradeCLI("bench")
 	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s\nserve:\n%s", stdout, stderr, lastLines(s.stderr.String(), 20))
-	assert.Contains(t, stdout, "slow/sink: bench 0.1.0 -> 0.2.0")
+	assert.Contains(t, stdout, "slow/dst: bench 0.1.0 -> 0.2.0")
 	f, _ := s.flow("slow")
-	after := f.conn(t, "sink")[1]
+	after := f.conn(t, "dst")[1]
 	waitUntil(t, "events flow to the new sink", func() bool {
 		f, _ := s.flow("slow")
-		return f.conn(t, "sink")[1] > after+1000
+		return f.conn(t, "dst")[1] > after+1000
 	})
 
 	code, body := s.do("DELETE", "/api/flows/slow", nil)
@@ -726,7 +701,7 @@ to = "sink"
 	var final apiFlow
 	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
 	assert.Empty(t, final.Error)
-	src, sink := final.conn(t, "src"), final.conn(t, "sink")
+	src, sink := final.conn(t, "src"), final.conn(t, "dst")
 	assert.Equal(t, src[0], src[3], "source: acks == events")
 	assert.Zero(t, src[4]+sink[4], "nothing failed")
 	assert.Equal(t, src[0], sink[1], "every event delivered")
