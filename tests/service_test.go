@@ -117,6 +117,17 @@ func (s *servedCtl) flow(name string) (apiFlow, bool) {
 	return f, true
 }
 
+// deleteFlow stops and removes a flow (DELETE waits for its drain) and
+// returns it as it ended.
+func (s *servedCtl) deleteFlow(name string) apiFlow {
+	s.t.Helper()
+	code, body := s.do("DELETE", "/api/flows/"+name, nil)
+	require.Equal(s.t, http.StatusOK, code, "DELETE /api/flows/%s: %s", name, body)
+	var f apiFlow
+	require.NoError(s.t, json.Unmarshal(body, &f), "%s", body)
+	return f
+}
+
 // metrics scrapes /metrics and parses it as Prometheus would.
 func (s *servedCtl) metrics() map[string]*dto.MetricFamily {
 	s.t.Helper()
@@ -263,10 +274,7 @@ codec = "nope"`, 1)
 		f, _ := s.flow("slow")
 		return f.conn(t, "out")[1] >= 20
 	})
-	code, body = s.do("DELETE", "/api/flows/slow", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final))
+	final := s.deleteFlow("slow")
 	assert.Equal(t, "stopped", final.State)
 	in := final.conn(t, "ticks")
 	assert.Positive(t, in[0])
@@ -645,10 +653,7 @@ func TestRunWithAPI(t *testing.T) {
 	v, ok := sample(t, s.metrics(), "tremor_connector_events_total", map[string]string{"flow": "one", "connector": "out", "direction": "out"})
 	assert.True(t, ok)
 	assert.Positive(t, v)
-	code, body := s.do("DELETE", "/api/flows/one", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final))
+	final := s.deleteFlow("one")
 	assert.Equal(t, "stopped", final.State)
 	assert.Equal(t, 0, p.wait(), "stderr:\n%s", lastLines(p.stderr.String(), 20))
 	rows := statsTable(t, p.stderr.String())

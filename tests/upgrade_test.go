@@ -209,10 +209,7 @@ func TestUpgradeGraceful(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout, "nothing to upgrade")
 
-	code, body := s.do("DELETE", "/api/flows/up", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	final := s.deleteFlow("up")
 	ticks, file, gosink := final.conn(t, "ticks"), final.conn(t, "file"), final.conn(t, "gosink")
 	assert.Equal(t, ticks[0], ticks[3], "source: acks == events pulled")
 	assert.Zero(t, ticks[4], "source: no event failed back")
@@ -406,10 +403,7 @@ func TestUpgradeRefused(t *testing.T) {
 	assert.Contains(t, stderr, `plugin "nosuch": no running connector uses this plugin`)
 
 	for _, name := range []string{"m", "e"} {
-		code, body := s.do("DELETE", "/api/flows/"+name, nil)
-		require.Equal(t, http.StatusOK, code, "%s", body)
-		var final apiFlow
-		require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+		final := s.deleteFlow(name)
 		src := final.Connectors[0].Connector
 		in, sink := final.conn(t, src), final.conn(t, "sink")
 		assert.Equal(t, in[0], in[3], "%s: acks == events pulled", name)
@@ -534,10 +528,7 @@ func TestUpgradeOnReload(t *testing.T) {
 	n := delivered()
 	waitUntil(t, "events flow after the upgrades", func() bool { return delivered() > n+50 })
 
-	code, body = s.do("DELETE", "/api/flows/m", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	final := s.deleteFlow("m")
 	ticks, sink := final.conn(t, "ticks"), final.conn(t, "sink")
 	assert.Equal(t, ticks[0], ticks[3], "acks == events")
 	assert.Zero(t, ticks[4]+sink[4], "nothing failed")
@@ -655,10 +646,7 @@ func TestUpgradeFullRate(t *testing.T) {
 		n := delivered()
 		waitUntil(t, "events flow after upgrading "+st.plugin, func() bool { return delivered() > n+100_000 })
 	}
-	code, body := s.do("DELETE", "/api/flows/fast", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	final := s.deleteFlow("fast")
 	src, rs, gosink := final.conn(t, "src"), final.conn(t, "rs"), final.conn(t, "go")
 	assert.Equal(t, src[0], src[3], "source: acks == events pulled")
 	assert.Zero(t, src[4]+rs[4]+gosink[4], "nothing failed")
@@ -696,10 +684,7 @@ func TestUpgradePipelinedSink(t *testing.T) {
 		return f.conn(t, "dst")[1] > after+1000
 	})
 
-	code, body := s.do("DELETE", "/api/flows/slow", nil)
-	require.Equal(t, http.StatusOK, code, "%s", body)
-	var final apiFlow
-	require.NoError(t, json.Unmarshal(body, &final), "%s", body)
+	final := s.deleteFlow("slow")
 	assert.Empty(t, final.Error)
 	src, sink := final.conn(t, "src"), final.conn(t, "dst")
 	assert.Equal(t, src[0], src[3], "source: acks == events")
