@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -584,6 +586,45 @@ func TestStatus(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "is tremorctl serve (or run --api) running there? (--api HOST:PORT)")
 	noCrash(t, stderr)
+}
+
+// tremorctl status --watch redraws the table with per-second rates: the
+// change of a counter between two redraws over the time between them (the
+// interval), not over how long the fetch took.
+func TestStatusWatchRates(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, writeFlow(t, dir, "w.toml", tickFlow("w", 50, 0, filepath.Join(dir, "w.jsonl"))))
+	addr := strings.TrimPrefix(s.base, "http://")
+	waitUntil(t, "flow w delivers", func() bool {
+		f, _ := s.flow("w")
+		return f.conn(t, "out")[1] > 0
+	})
+	w := startCtl(t, "status", "--watch", "--interval", "1s", "--api", addr)
+	time.Sleep(4500 * time.Millisecond)
+	w.signal(os.Interrupt)
+	require.Equal(t, 0, w.wait(), "stderr:\n%s", w.stderr.String())
+
+	// Each screen starts by clearing the terminal; the first has no rates.
+	row := regexp.MustCompile(`(?m)^w +running +ticks( +\S+){4} +\d+ +(\d+) \((\d+)/s\)`)
+	var ins, rates []int
+	for _, screen := range strings.Split(w.stdout.String(), "\033[H\033[2J")[2:] {
+		m := row.FindStringSubmatch(screen)
+		require.NotNil(t, m, "a ticks row with a rate in:\n%s", screen)
+		in, _ := strconv.Atoi(m[2])
+		rate, _ := strconv.Atoi(m[3])
+		ins, rates = append(ins, in), append(rates, rate)
+	}
+	require.GreaterOrEqual(t, len(ins), 3, "redrawn every second for 4.5 s:\n%s", w.stdout.String())
+	for i := 1; i < len(ins); i++ {
+		moved := ins[i] - ins[i-1]
+		require.Positive(t, moved, "the metronome ticks every 50 ms")
+		// About a second between two fetches; the bound is loose for a
+		// busy machine, and far below a rate over the fetch's milliseconds.
+		assert.GreaterOrEqual(t, rates[i], moved/3, "redraw %d: %d more events, shown as %d/s", i, moved, rates[i])
+		assert.LessOrEqual(t, rates[i], moved*3, "redraw %d: %d more events, shown as %d/s", i, moved, rates[i])
+	}
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
 }
 
 // --help, -h and help CMD show that command's help on stdout and exit 0.

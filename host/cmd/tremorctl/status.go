@@ -42,21 +42,25 @@ func (c *cli) status(args []string) int {
 	defer signal.Stop(sigs)
 	tick := time.NewTicker(*interval)
 	defer tick.Stop()
+	// Rates are the counters' change between two samples over the time
+	// between the two fetches.
 	var prev []service.FlowStatus
-	last := time.Now()
+	var prevAt time.Time
+	at := time.Now()
 	for {
 		fmt.Fprint(c.stdout, "\033[H\033[2J") // clear the terminal
 		fmt.Fprintf(c.stdout, "tremorctl status: %s  %s  (Ctrl-C quits)\n\n", *api, time.Now().Format("15:04:05"))
-		writeStatus(c.stdout, flows, prev, time.Since(last))
+		writeStatus(c.stdout, flows, prev, at.Sub(prevAt))
 		select {
 		case <-sigs:
 			return 0
 		case <-tick.C:
 		}
-		prev, last = flows, time.Now()
+		prev, prevAt = flows, at
 		if flows, err = fetchFlows(client, url); err != nil {
 			return c.fail("%v", err)
 		}
+		at = time.Now()
 	}
 }
 
@@ -100,7 +104,8 @@ func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration
 	for _, f := range flows {
 		for _, c := range f.Connectors {
 			in, out := fmt.Sprint(c.In), fmt.Sprint(c.Out)
-			if p, ok := before[f.Name+"/"+c.Connector]; ok && dt > 0 {
+			// A flow deployed again since starts from 0: no rate then.
+			if p, ok := before[f.Name+"/"+c.Connector]; ok && dt > 0 && c.In >= p[0] && c.Out >= p[1] {
 				in += fmt.Sprintf(" (%.0f/s)", float64(c.In-p[0])/dt.Seconds())
 				out += fmt.Sprintf(" (%.0f/s)", float64(c.Out-p[1])/dt.Seconds())
 			}
