@@ -551,7 +551,7 @@ func TestFlowEnvSubstitution(t *testing.T) {
 	bad := writeFlow(t, dir, "bad.toml", strings.Replace(text, "${TICKS:-7}", "${TREMOR_TEST_UNSET_VAR}", 1))
 	code, _, stderr = ctl(t, "validate", bad)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, bad+":9: ${TREMOR_TEST_UNSET_VAR}: environment variable TREMOR_TEST_UNSET_VAR is not set; set it, or give a default")
+	assert.Contains(t, stderr, "tremorctl: "+bad+":9: ${TREMOR_TEST_UNSET_VAR}: environment variable TREMOR_TEST_UNSET_VAR is not set; set it, or give a default", "the file named once, with the line")
 	noCrash(t, stderr)
 }
 

@@ -27,21 +27,23 @@ func expand(file string, data []byte, lookup func(string) (string, bool)) ([]byt
 		return data, nil
 	}
 	var out strings.Builder
-	var errs []string
+	var first *Error // located at the first line that fails; the others follow in Msg
 	for i, line := range strings.SplitAfter(string(data), "\n") {
 		if t := strings.TrimSpace(line); strings.HasPrefix(t, "#") || !strings.Contains(line, "$") {
 			out.WriteString(line)
 			continue
 		}
 		got, err := expandLine(file, line, lookup)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s:%d: %v", file, i+1, err))
-			continue
+		switch {
+		case err != nil && first == nil:
+			first = &Error{File: file, Line: i + 1, Msg: err.Error()}
+		case err != nil:
+			first.Msg += fmt.Sprintf("; line %d: %v", i+1, err)
 		}
 		out.WriteString(got)
 	}
-	if len(errs) > 0 {
-		return nil, &Error{File: file, Msg: strings.Join(errs, "; ")}
+	if first != nil {
+		return nil, first
 	}
 	return []byte(out.String()), nil
 }

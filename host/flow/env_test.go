@@ -29,6 +29,7 @@ func TestExpand(t *testing.T) {
 		{in: "# ${MISSING}\nb = 1", want: "# ${MISSING}\nb = 1"},
 		{in: "x = 1\na = \"${MISSING}\"", err: "f.toml:2: ${MISSING}: environment variable MISSING is not set"},
 		{in: `a = "${file:nope}"`, err: "f.toml:1: ${file:" + filepath.Join(dir, "nope") + "}: no such file"},
+		{in: "a = \"${MISSING}\"\nb = 1\nc = \"${ALSO_MISSING}\"", err: "f.toml:1: ${MISSING}: environment variable MISSING is not set; set it, or give a default with ${MISSING:-default}; line 3: ${ALSO_MISSING}: environment variable ALSO_MISSING is not set"},
 		{in: `a = "${HOST"`, err: "has no closing }"},
 		{in: `a = "${1x}"`, err: "is not a variable name"},
 	}
@@ -37,6 +38,7 @@ func TestExpand(t *testing.T) {
 		if tc.err != "" {
 			require.Error(t, err, tc.in)
 			assert.Contains(t, err.Error(), tc.err)
+			assert.Equal(t, 1, strings.Count(err.Error(), file), "the file is named once: %s", err)
 			continue
 		}
 		require.NoError(t, err, tc.in)
