@@ -592,7 +592,7 @@ func TestConnectorFlowMistakesThroughTremorctl(t *testing.T) {
 		TOML()
 	code, stdout, stderr := tremorctlExit(t, "", nil, "validate", writeFlow(t, dir, "good.toml", good))
 	require.Equal(t, 0, code, "stderr: %s", stderr)
-	require.Contains(t, stdout, "ok (2 connectors, 1 pipelines, 2 links)")
+	require.Contains(t, stdout, "ok (2 connectors, 1 pipeline, 2 links)")
 
 	for _, tt := range []struct {
 		name, old, new, want string

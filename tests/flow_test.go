@@ -489,7 +489,7 @@ func TestTremorctlValidate(t *testing.T) {
 
 	code, stdout, stderr := run("good.toml", good)
 	require.Equal(t, 0, code, "stderr: %s", stderr)
-	assert.Equal(t, filepath.Join(dir, "good.toml")+": ok (2 connectors, 1 pipelines, 2 links)\n", stdout)
+	assert.Equal(t, filepath.Join(dir, "good.toml")+": ok (2 connectors, 1 pipeline, 2 links)\n", stdout)
 
 	for _, bad := range []struct {
 		name, old, new string

@@ -83,7 +83,8 @@ func (c *cli) validate(args []string) int {
 	if err != nil {
 		return c.fail("%v", err)
 	}
-	fmt.Fprintf(c.stdout, "%s: ok (%d connectors, %d pipelines, %d links)\n", rest[0], len(f.Connectors), len(f.Pipelines), len(f.Links))
+	nc, np, nl := len(f.Connectors), len(f.Pipelines), len(f.Links)
+	fmt.Fprintf(c.stdout, "%s: ok (%d connector%s, %d pipeline%s, %d link%s)\n", rest[0], nc, plural(nc), np, plural(np), nl, plural(nl))
 	return 0
 }
 
@@ -170,7 +171,10 @@ func (c *cli) runStatus(r *runtime.Runtime, runErr error) int {
 	if runErr != nil {
 		status = c.fail("%v", runErr)
 	}
-	if failed := r.FailedBack(); failed > 0 {
+	switch failed := r.FailedBack(); {
+	case failed == 1:
+		status = c.fail("1 event was failed back to its source (see the fails column and the log)")
+	case failed > 1:
 		status = c.fail("%d events were failed back to their sources (see the fails column and the log)", failed)
 	}
 	return status
