@@ -395,6 +395,9 @@ func TestServeReload(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &res), "%s", body)
 	require.Len(t, res.Refused, 1, "%s", body)
 	assert.Contains(t, res.Refused[0], aFile+":9")
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &raw))
+	assert.Equal(t, "[]", string(raw["redeployed"]), "an empty list, not null")
 	assert.Empty(t, res.Redeployed)
 	assert.ElementsMatch(t, []string{"b"}, res.Unchanged)
 	before := delivered("a")

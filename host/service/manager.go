@@ -293,7 +293,8 @@ type ReloadResult struct {
 // it validates is the running version drained and the new one started;
 // unchanged flows keep running untouched; flows whose file is gone stop.
 func (m *Manager) Reload() ReloadResult {
-	var res ReloadResult
+	// Empty lists, not absent ones: the API answers [] rather than null.
+	res := ReloadResult{Redeployed: []string{}, Started: []string{}, Stopped: []string{}, Unchanged: []string{}, Refused: []string{}}
 	files, err := m.files()
 	if err != nil {
 		res.Refused = append(res.Refused, err.Error())

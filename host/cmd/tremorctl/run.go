@@ -95,7 +95,7 @@ func (c *cli) runFlow(args []string) int {
 	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
 	quiet := fs.Bool("quiet", false, "print no summary at the end (it goes to stderr)")
 	api, tokenFile := apiFlags(fs, "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898",
-		"with --api: file holding the bearer token for DELETE (required off loopback)")
+		"with --api: file holding the bearer token that POST, DELETE and reload requests must send (required off loopback)")
 	checkContract := fs.Bool("check-contract", false, "guard memory lent to in-process plugins as check-plugin does (sent batches read-only during on_send, each pull a fresh room, the last one made inaccessible): a plugin that breaks the rule faults in the hook that does it; slower, for debugging a plugin against real traffic")
 	rest, status, ok := c.parseArgs(fs, args, 0, 1)
 	if !ok {
