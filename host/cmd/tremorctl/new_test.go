@@ -112,6 +112,11 @@ func TestNewRendersEveryLanguage(t *testing.T) {
 		assert.Equal(t, names, got, lang)
 		assert.Contains(t, string(files["flow.toml"]), `type = "my_conn_source"`)
 		assert.Contains(t, string(files["README.md"]), "/opt/t/bin/tremorctl list-plugins")
+		// The plugin search path takes absolute directories only: the
+		// commands must name the build directory through $PWD.
+		run := `run --plugin-path "$PWD/` + map[string]string{"c": "build", "rust": "target/release", "go": "out"}[lang] + `" flow.toml`
+		assert.Contains(t, string(files["README.md"]), run, lang)
+		assert.Contains(t, string(files["flow.toml"]), run, lang)
 	}
 	c, _ := renderProject("c", "my_conn", p)
 	assert.Contains(t, string(c["CMakeLists.txt"]), `set(TREMOR_PREFIX "/opt/t"`)
