@@ -1,4 +1,4 @@
-// Package abi is the Go mirror of include/tremor/plugin.h (ABI 1.0): its
+// Package abi is the Go mirror of include/tremor/plugin.h (ABI 1.1): its
 // constants, result codes and structs, with identical layout.
 //
 // The header is the contract; this package follows it. abi_test.go compiles

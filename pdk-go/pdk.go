@@ -1,5 +1,5 @@
 // Package pdk is the Go SDK for writing Tremor connector plugins: shared
-// libraries that implement include/tremor/plugin.h (ABI 1.0).
+// libraries that implement include/tremor/plugin.h (ABI 1.1).
 //
 // A plugin is a main package built with -buildmode=c-shared. It registers
 // itself once, in an init function, and implements the connector

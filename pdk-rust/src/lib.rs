@@ -1,7 +1,7 @@
 //! # tremor-pdk: write Tremor connector plugins in Rust
 //!
 //! A plugin is a `cdylib` that implements the C contract in
-//! `include/tremor/plugin.h` (ABI 1.0). This crate does the C side for you:
+//! `include/tremor/plugin.h` (ABI 1.1). This crate does the C side for you:
 //!
 //! * implement [`Connector`] (create from a [`Config`], connect, lifecycle
 //!   steps with default bodies), plus [`Source`] (pull into a
@@ -99,7 +99,7 @@ pub use host::{Host, LogLevel};
 pub use value::{Children, Value, ValueKind, ValueRef};
 
 /// The `sdk` string the descriptor carries.
-pub const SDK: &str = "rust 0.1";
+pub const SDK: &str = "pdk-rust 0.1";
 
 /// Implementation details of [`tremor_plugin!`]; not a stable API.
 #[doc(hidden)]
@@ -137,7 +137,7 @@ pub mod __private {
         cstr(s)
     }
 
-    pub const SDK_CSTR: &str = "rust 0.1\0";
+    pub const SDK_CSTR: &str = "pdk-rust 0.1\0";
 }
 
 /// Declares the plugin: emits its static descriptor, connector types,

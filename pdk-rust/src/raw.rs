@@ -1,4 +1,4 @@
-//! Hand-written `#[repr(C)]` mirrors of `include/tremor/plugin.h` (ABI 1.0).
+//! Hand-written `#[repr(C)]` mirrors of `include/tremor/plugin.h` (ABI 1.1).
 //!
 //! Every constant, struct and function-pointer type of the header has a
 //! counterpart here with the same name, so the two can be read side by side.

@@ -1,6 +1,6 @@
 /*
  * tremor/pdk.h -- pdk-c, a small C SDK for writing Tremor connector plugins
- * against tremor/plugin.h (ABI 1.0). Version 0.1.
+ * against tremor/plugin.h (ABI 1.1). Version 0.1.
  *
  * It removes the boilerplate of the raw contract, and nothing else: a plugin
  * written with it is still a set of tremor_connector_vtable hooks operating

@@ -100,7 +100,7 @@ fn descriptor_declares_the_file_connector() {
     assert_eq!(plugin.name(), "file");
     assert_eq!(plugin.version(), "0.1.0");
     assert_eq!(plugin.license().as_deref(), Some("Apache-2.0"));
-    assert_eq!(plugin.sdk().as_deref(), Some("rust 0.1"));
+    assert_eq!(plugin.sdk().as_deref(), Some("pdk-rust 0.1"));
     assert_eq!(plugin.connectors().len(), 1);
     let t = plugin.connector("file").unwrap();
     assert_eq!(t.kinds(), raw::TREMOR_KIND_SOURCE | raw::TREMOR_KIND_SINK);
