@@ -231,3 +231,78 @@ func TestPinnedRestartKeepsCPUs(t *testing.T) {
 	assert.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
 	noCrash(t, stderr)
 }
+
+// Flows with cpus = "auto" under one tremorctl serve each take CPUs of
+// their own when they start: one for the source and one for the sink and
+// the plugins' processes. A flow that finds too few CPUs left runs
+// unpinned and says so; once a flow is deleted, its CPUs go to the next.
+func TestServeAutoCPUs(t *testing.T) {
+	cpus := allowedCPUs(t)
+	s := startServe(t, "--plugin-path", testenv.PluginsDir(t))
+	pid := s.cmd.Process.Pid
+	deploy := func(name string) (children []string) {
+		t.Helper()
+		before := runnerMasks(t, pid)
+		code, body := s.do("POST", "/api/flows", []byte(cpuPinnedFlow(name, `"auto"`)))
+		require.Equal(t, 201, code, "%s", body)
+		s.waitLog(`"flow":"`+name+`"`, `"connector":"src"`, `"message":"connected"`)
+		for child := range runnerMasks(t, pid) {
+			if _, old := before[child]; !old {
+				children = append(children, child)
+			}
+		}
+		require.Len(t, children, 2, "flow %s runs its two plugins in processes of their own", name)
+		return children
+	}
+	// expect checks where a flow's plugins run: on the CPU after its
+	// source's when it was pinned to sources[i], anywhere when unpinned.
+	expect := func(name string, children []string, i int) {
+		t.Helper()
+		masks := runnerMasks(t, pid)
+		if i+1 >= len(cpus) {
+			s.waitLog(`"flow":"`+name+`"`, `running unpinned`)
+			for _, c := range children {
+				assertRunnersOn(t, map[string][]string{c: masks[c]}, cpuList(cpus), name+": unpinned")
+			}
+			return
+		}
+		s.waitLog(`"flow":"`+name+`"`, fmt.Sprintf(`"sources":[%d],"sinks":[%d],"plugin_cpus":[%d]`, cpus[i], cpus[i+1], cpus[i+1]))
+		for _, c := range children {
+			assertRunnersOn(t, map[string][]string{c: masks[c]}, strconv.Itoa(cpus[i+1]), name+": its plugins on the CPU after its source's")
+		}
+	}
+	a := deploy("a")
+	expect("a", a, 0)
+	b := deploy("b")
+	expect("b", b, 2) // on two CPUs, a holds both: b runs unpinned
+
+	final := s.deleteFlow("a")
+	src, dst := final.conn(t, "src"), final.conn(t, "dst")
+	assert.Positive(t, src[1])
+	assert.Equal(t, src[1], dst[1], "a: every event delivered")
+	assert.Equal(t, src[1], src[3], "a: and acked")
+	c := deploy("c")
+	expect("c", c, 0) // a's CPUs are free again
+
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	noCrash(t, s.stderr.String())
+}
+
+// cpuList writes CPUs as the kernel's Cpus_allowed_list does: "0-3,6".
+func cpuList(cpus []int) string {
+	var parts []string
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.Itoa(cpus[i]))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", cpus[i], cpus[j]))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}

@@ -38,8 +38,11 @@ type Flow struct {
 	BatchSize int // events per batch between a plugin and the runtime
 	// CPUs is the [flow] cpus setting: the CPUs the flow's sources, sinks
 	// and plugin processes are pinned to (runtime.PlanCPUs); nil when not
-	// set (the kernel places them).
-	CPUs       []int
+	// set (the kernel places them) or "auto".
+	CPUs []int
+	// AutoCPUs is cpus = "auto": the runtime picks the CPUs when the flow
+	// starts, among those no other running flow's source has.
+	AutoCPUs   bool
 	Connectors []Connector
 	Pipelines  []Pipeline
 	Links      []Link
@@ -230,6 +233,7 @@ type rawFlow struct {
 		Name      string
 		BatchSize *int
 		CPUs      []int
+		AutoCPUs  bool
 	}
 	Connector []rawConnector
 	Pipeline  []rawPipeline
@@ -273,7 +277,7 @@ func (f *Flow) read(doc map[string]any) (*rawFlow, error) {
 		r.keys(t, []any{"flow"}, "name", "batch_size", "cpus")
 		raw.Flow.Name = r.str(t, []any{"flow"}, "name", "a string")
 		raw.Flow.BatchSize = r.int(t, []any{"flow"}, "batch_size")
-		raw.Flow.CPUs = r.cpus(t, []any{"flow"}, "cpus")
+		raw.Flow.CPUs, raw.Flow.AutoCPUs = r.cpus(t, []any{"flow"}, "cpus")
 	}
 	for i, c := range r.tables(top, "connector") {
 		here := []any{"connector", i}
@@ -392,15 +396,18 @@ func (r *reader) int(t map[string]any, path []any, key string) *int {
 const maxCPU = 1023
 
 // cpus reads a list of distinct CPU numbers, like [0, 1].
-func (r *reader) cpus(t map[string]any, path []any, key string) []int {
+func (r *reader) cpus(t map[string]any, path []any, key string) (cpus []int, auto bool) {
 	v, ok := t[key]
 	if !ok {
-		return nil
+		return nil, false
+	}
+	if v == "auto" {
+		return nil, true
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		r.fail("expected a non-empty list of CPU numbers like [0, 1], got "+kindOf(v), at(path, key)...)
-		return nil
+		r.fail(`expected "auto" or a non-empty list of CPU numbers like [0, 1], got `+kindOf(v), at(path, key)...)
+		return nil, false
 	}
 	out := make([]int, 0, len(list))
 	for i, e := range list {
@@ -408,17 +415,17 @@ func (r *reader) cpus(t map[string]any, path []any, key string) []int {
 		switch {
 		case !ok:
 			r.fail("expected a CPU number, got "+kindOf(e), append(at(path, key), i)...)
-			return nil
+			return nil, false
 		case n < 0 || n > maxCPU:
 			r.fail(fmt.Sprintf("CPU %d is out of range (0 to %d)", n, maxCPU), append(at(path, key), i)...)
-			return nil
+			return nil, false
 		case slices.Contains(out, int(n)):
 			r.fail(fmt.Sprintf("CPU %d is listed twice", n), append(at(path, key), i)...)
-			return nil
+			return nil, false
 		}
 		out = append(out, int(n))
 	}
-	return out
+	return out, false
 }
 
 func (r *reader) boolean(t map[string]any, path []any, key string) bool {
@@ -562,7 +569,7 @@ func (f *Flow) buildSettings(raw *rawFlow) error {
 		}
 		f.BatchSize = *b
 	}
-	f.CPUs = raw.Flow.CPUs
+	f.CPUs, f.AutoCPUs = raw.Flow.CPUs, raw.Flow.AutoCPUs
 	return nil
 }
 

@@ -62,6 +62,12 @@ func TestParseCPUs(t *testing.T) {
 	f, err := Parse("demo.toml", []byte(strings.Replace(validFlow, "batch_size = 64", "batch_size = 64\ncpus = [3, 1]", 1)))
 	require.NoError(t, err)
 	assert.Equal(t, []int{3, 1}, f.CPUs, "in the order given")
+	assert.False(t, f.AutoCPUs)
+
+	f, err = Parse("demo.toml", []byte(strings.Replace(validFlow, "batch_size = 64", "batch_size = 64\ncpus = \"auto\"", 1)))
+	require.NoError(t, err)
+	assert.True(t, f.AutoCPUs)
+	assert.Nil(t, f.CPUs, "chosen when the flow starts")
 }
 
 func TestParseValidFlow(t *testing.T) {
@@ -115,7 +121,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown table", "[[link]]", "[[links]]\nfrom = \"x\"\n[[link]]", 38, "links", "unknown key; expected one of flow, connector, pipeline, link"},
 		{"wrong type", `batch_size = 64`, `batch_size = "big"`, 4, "flow.batch_size", "expected an integer, got a string"},
 		{"batch size range", `batch_size = 64`, `batch_size = 0`, 4, "flow.batch_size", "between 1 and"},
-		{"cpus not a list", `batch_size = 64`, "batch_size = 64\ncpus = 1", 5, "flow.cpus", "expected a non-empty list of CPU numbers like [0, 1], got an integer"},
+		{"cpus not a list", `batch_size = 64`, "batch_size = 64\ncpus = 1", 5, "flow.cpus", `expected "auto" or a non-empty list of CPU numbers like [0, 1], got an integer`},
+		{"cpus another word", `batch_size = 64`, "batch_size = 64\ncpus = \"all\"", 5, "flow.cpus", `expected "auto" or a non-empty list of CPU numbers like [0, 1], got a string`},
 		{"cpus empty", `batch_size = 64`, "batch_size = 64\ncpus = []", 5, "flow.cpus", "non-empty list"},
 		{"cpus not numbers", `batch_size = 64`, "batch_size = 64\ncpus = [0, \"1\"]", 5, "flow.cpus[1]", "expected a CPU number, got a string"},
 		{"cpus negative", `batch_size = 64`, "batch_size = 64\ncpus = [-1]", 5, "flow.cpus[0]", "CPU -1 is out of range (0 to 1023)"},

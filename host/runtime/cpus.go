@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -25,6 +26,12 @@ import (
 // CPUs no source has, so that a source's routing never waits behind its
 // own plugin. On two CPUs: the source on the first, the sink and the
 // plugin processes on the second.
+//
+// cpus = "auto" makes that plan when the flow starts, from the CPUs this
+// process may use that no other running flow has pinned anything to: a CPU
+// for each source and one more, shared by the sinks and the plugin
+// processes, all the flow's own while it runs. A flow that finds too few
+// such CPUs left runs where the kernel puts it.
 
 // cpuPlan is where a flow's roles and plugin processes run.
 type cpuPlan struct {
@@ -50,6 +57,79 @@ func planCPUs(cpus []int, sources, sinks int) cpuPlan {
 		p.children = cpus // fewer CPUs than sources: share them all
 	}
 	return p
+}
+
+// planAuto is the plan for cpus = "auto" (above), given the CPUs this
+// process may use and how many running flows have pinned something to
+// each. ok is false when too few are free.
+func planAuto(allowed []int, held map[int]int, sources, sinks int) (p cpuPlan, ok bool) {
+	var free []int
+	for _, c := range allowed {
+		if held[c] == 0 {
+			free = append(free, c)
+		}
+	}
+	if len(free) < sources+1 {
+		return cpuPlan{}, false
+	}
+	p.sources = free[:sources:sources]
+	p.children = free[sources : sources+1 : sources+1]
+	for range sinks {
+		p.sinks = append(p.sinks, p.children[0])
+	}
+	return p, true
+}
+
+// cpus lists the CPUs the plan pins anything to, each once.
+func (p cpuPlan) cpus() []int {
+	var all []int
+	for _, c := range slices.Concat(p.sources, p.sinks, p.children) {
+		if !slices.Contains(all, c) {
+			all = append(all, c)
+		}
+	}
+	return all
+}
+
+// heldCPUs counts, per CPU, the running flows that pin something to it
+// (cpus set or "auto"): the CPUs a flow with cpus = "auto" stays off.
+// Process-wide, since flows share the process (tremorctl serve).
+var heldCPUs = struct {
+	sync.Mutex
+	flows map[int]int
+}{flows: map[int]int{}}
+
+// holdLocked counts the CPUs of a flow that starts and returns the func
+// that forgets them when it ends; the caller holds heldCPUs.
+func holdLocked(cpus []int) (release func()) {
+	for _, c := range cpus {
+		heldCPUs.flows[c]++
+	}
+	return func() {
+		heldCPUs.Lock()
+		defer heldCPUs.Unlock()
+		for _, c := range cpus {
+			if heldCPUs.flows[c]--; heldCPUs.flows[c] == 0 {
+				delete(heldCPUs.flows, c)
+			}
+		}
+	}
+}
+
+// allowedCPUs lists the CPUs this process may run on (taskset, a cgroup's
+// cpuset).
+func allowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, err
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
 }
 
 // checkCPUs refuses CPUs this process may not run on (taskset, a cgroup's

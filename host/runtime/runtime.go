@@ -92,9 +92,9 @@ type Runtime struct {
 	byID    map[string]*node
 	sources []*source
 	sinks   []*sink
-	// childCPUs are the CPUs plugin processes run on when the flow sets
-	// cpus (cpus.go); nil: any.
-	childCPUs []int
+	// plan is where the flow runs when it sets cpus (cpus.go); its
+	// children (the CPUs of plugin processes) nil: anywhere.
+	plan cpuPlan
 
 	allEnded chan struct{} // closed when every source stopped pulling by itself
 	toEnd    atomic.Int32  // sources that have not
@@ -217,19 +217,47 @@ func New(f *flow.Flow, cat Catalog, opts Options) (*Runtime, error) {
 		if err := checkCPUs(f); err != nil {
 			return nil, err
 		}
-		plan := planCPUs(f.CPUs, len(r.sources), len(r.sinks))
-		for i, s := range r.sources {
-			s.cpu = plan.sources[i]
-		}
-		for i, k := range r.sinks {
-			k.cpu = plan.sinks[i]
-		}
-		r.childCPUs = plan.children
-		for _, n := range r.nodes {
-			n.place.CPUs = r.childCPUs
-		}
+		r.plan = planCPUs(f.CPUs, len(r.sources), len(r.sinks))
+		r.applyPlan()
 	}
 	return r, nil
+}
+
+// applyPlan gives each role and each plugin process its CPUs from r.plan.
+func (r *Runtime) applyPlan() {
+	for i, s := range r.sources {
+		s.cpu = r.plan.sources[i]
+	}
+	for i, k := range r.sinks {
+		k.cpu = r.plan.sinks[i]
+	}
+	for _, n := range r.nodes {
+		n.place.CPUs = r.plan.children
+	}
+}
+
+// placeCPUs plans a flow with cpus = "auto" (cpus.go) and, for any pinned
+// flow, holds its CPUs while it runs, so that the next "auto" flow starts
+// elsewhere. The returned func lets them go.
+func (r *Runtime) placeCPUs() (release func()) {
+	if !r.flow.AutoCPUs && len(r.flow.CPUs) == 0 {
+		return func() {}
+	}
+	heldCPUs.Lock()
+	defer heldCPUs.Unlock()
+	if r.flow.AutoCPUs {
+		allowed, err := allowedCPUs()
+		plan, ok := planAuto(allowed, heldCPUs.flows, len(r.sources), len(r.sinks))
+		if err != nil || !ok {
+			r.log.Info().Ints("allowed", allowed).Int("held_by_other_flows", len(heldCPUs.flows)).Int("sources", len(r.sources)).AnErr("error", err).
+				Msg(`cpus = "auto": fewer CPUs free than this flow's sources and one more for its sinks and plugins; running unpinned`)
+			return func() {}
+		}
+		r.plan = plan
+		r.applyPlan()
+		r.log.Info().Ints("sources", plan.sources).Ints("sinks", plan.sinks).Ints("plugin_cpus", plan.children).Msg(`cpus = "auto": pinned`)
+	}
+	return holdLocked(r.plan.cpus())
 }
 
 func (r *Runtime) checkConnector(c flow.Connector, cat Catalog) (*node, error) {
@@ -392,6 +420,7 @@ func (r *Runtime) Check() error {
 // that did not return after the drain timeout. Events failed back to their
 // sources are not an error here: FailedBack says how many.
 func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
+	defer r.placeCPUs()()
 	if err := r.create(); err != nil {
 		return r.Stats(), err
 	}
@@ -501,7 +530,7 @@ func (r *Runtime) pin(n *node, cpu int) {
 	if err := pinTo(cpu); err != nil {
 		n.log.Warn().Err(err).Msg("running unpinned")
 	} else if cpu >= 0 {
-		n.log.Debug().Int("cpu", cpu).Ints("plugin_cpus", r.childCPUs).Msg("pinned (flow setting cpus)")
+		n.log.Debug().Int("cpu", cpu).Ints("plugin_cpus", r.plan.children).Msg("pinned (flow setting cpus)")
 	}
 }
 

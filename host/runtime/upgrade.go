@@ -193,7 +193,7 @@ func (r *Runtime) PlanUpgrade(m UpgradeMatch, cat Catalog) (*UpgradePlan, error)
 			fail("%v", err)
 			continue
 		}
-		place.CPUs = r.childCPUs
+		place.CPUs = r.plan.children
 		if rp, ok := typ.(Replaceable); ok {
 			if err := rp.Replaceable(place); err != nil {
 				fail("%v", err)
