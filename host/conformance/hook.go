@@ -40,7 +40,7 @@ type checker struct {
 const (
 	ctlSlotOff  = 64
 	ctlMsgBase  = 128
-	maxErrorCap = 4096
+	maxErrorCap = abi.ErrorCap // the whole buffer a hook gets, as in the host
 )
 
 func newChecker(opts *Options, out emitter, p *plugin.Plugin, c *plugin.Connector, rc *rawConnector, run int) *checker {

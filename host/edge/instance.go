@@ -19,7 +19,7 @@ const (
 	// lists are split).
 	MaxIDs = abi.MaxIDsPerCall
 	// ErrorCap is the size of the error message buffer a hook is given.
-	ErrorCap  = 4096
+	ErrorCap  = abi.ErrorCap
 	maxNoRoom = 4 // pulls retried after TREMOR_ERR_NO_ROOM
 	maxWaitMs = 1<<32 - 1
 )

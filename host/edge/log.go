@@ -10,7 +10,7 @@ import (
 
 // MaxLogLine is the longest log line taken from a plugin, in bytes (the
 // host-function table cuts longer ones; lines from a child are cut here).
-const MaxLogLine = 64 << 10
+const MaxLogLine = abi.MaxLogLine
 
 func cleanLine(msg []byte) string {
 	if len(msg) > MaxLogLine {

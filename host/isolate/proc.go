@@ -42,8 +42,8 @@ const (
 	msgPulled = 104
 	msgMetric = 105
 
-	frameHeader = 8         // u32 len, u16 type, u16 flags
-	maxFrame    = 256 << 20 // what either side accepts
+	frameHeader = 8            // u32 len, u16 type, u16 flags
+	maxFrame    = abi.MaxFrame // what either side accepts
 )
 
 // proc is one tremor-runner --serve child and the socket to it.

@@ -35,7 +35,7 @@ type remote struct {
 }
 
 const (
-	slotCount  = 4 // as in the runner
+	slotCount  = abi.SharedSlots
 	replyHead  = 24
 	wireHeader = int(abi.SizeofBatch)
 )

@@ -36,11 +36,11 @@ import (
 // Limits on what a descriptor may declare; far above any real plugin, they
 // keep a damaged descriptor from making the host read without end.
 const (
-	maxNameLen       = 256
-	maxTextLen       = 64 << 10
-	maxConnectors    = 1024
-	maxFields        = 1024
-	maxDefaultJSON   = 64 << 10
+	maxNameLen       = abi.MaxNameLen
+	maxTextLen       = abi.MaxTextLen
+	maxConnectors    = abi.MaxConnectors
+	maxFields        = abi.MaxFields
+	maxDefaultJSON   = abi.MaxDefaultJSON
 	hostABIString    = abi.ABIVersionString
 	rebuildAdvice    = "rebuild it against the tremor/plugin.h installed with this host"
 	descriptorSize   = abi.SizeofPluginDescriptor

@@ -16,7 +16,7 @@ import (
 // out ctxs from this one registry.
 
 // MaxLogLine is the longest log line taken from a plugin, in bytes.
-const MaxLogLine = 64 << 10
+const MaxLogLine = abi.MaxLogLine
 
 // LogFunc takes one line a plugin logged. msg is C memory valid only for
 // the call: copy what is kept. It may run on any thread, including threads
@@ -31,7 +31,7 @@ type MetricFunc func(kind int, name, help string, labels [][2]string, v int64) i
 // maxMetricLabels bounds the labels read from one call (the receiver
 // refuses more than its own limit: this only keeps a wild length from
 // reading far).
-const maxMetricLabels = 64
+const maxMetricLabels = abi.MaxMetricLabelsRead
 
 // maxMetricText bounds each string read from a metric call.
 const maxMetricText = 4096
