@@ -36,12 +36,13 @@ type Flow struct {
 	Name      string
 	File      string
 	BatchSize int // events per batch between a plugin and the runtime
-	// CPUs is the [flow] cpus setting: the CPUs the flow's sources, sinks
-	// and plugin processes are pinned to (runtime.PlanCPUs); nil when not
-	// set (the kernel places them) or "auto".
+	// CPUs is the [flow] cpus setting as a list: the CPUs the flow's
+	// sources, sinks and plugin processes are pinned to (planCPUs in
+	// host/runtime/cpus.go); nil when not set (the kernel places them) or
+	// "auto" (AutoCPUs).
 	CPUs []int
 	// AutoCPUs is cpus = "auto": the runtime picks the CPUs when the flow
-	// starts, among those no other running flow's source has.
+	// starts, among those no other running flow pins anything to.
 	AutoCPUs   bool
 	Connectors []Connector
 	Pipelines  []Pipeline

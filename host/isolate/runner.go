@@ -6,8 +6,9 @@
 // The same unmodified plugin file runs either way. Batches cross through
 // shared memory (memfds both processes map), requests and replies through
 // a socket (runner/PROTOCOL.md), and everything a plugin hands back is
-// checked by host/plugin exactly as for a plugin in the host: an isolated
-// instance is a edge.Instance whose hook calls go through a Remote.
+// checked by host/edge exactly as for a plugin in the host: an isolated
+// instance is an edge.Instance whose hook calls go through a remote
+// (remote.go).
 //
 // What isolation adds (Instance):
 //

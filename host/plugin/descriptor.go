@@ -150,7 +150,7 @@ func hooksOf(vt *abi.ConnectorVTable) edge.Hooks {
 	return hs
 }
 
-// Reading limits, shared with tremor-runner (runner/tremor-runner.c).
+// Reading limits, shared with tremor-runner (runner/limits.h, through abi).
 const (
 	// MaxNameLen is the longest name (plugin, version, connector, field)
 	// read, in bytes.
