@@ -3,8 +3,8 @@ package abi
 // Limits the host shares with tremor-runner. runner/limits.h is the
 // definition; abi's tests compare these against it.
 const (
-	MaxNameLen          = 256       // bytes of a plugin, connector or field name
-	MaxTextLen          = 64 << 10  // bytes of a description, version, license or doc
+	MaxNameLen          = 256       // bytes of a name, a version or a framing
+	MaxTextLen          = 64 << 10  // bytes of a description, license or doc
 	MaxDefaultJSON      = 64 << 10  // bytes of a field's default_json
 	MaxConnectors       = 1024      // connector types in one descriptor
 	MaxFields           = 1024      // config fields of one connector type

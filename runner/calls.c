@@ -42,8 +42,9 @@ static void host_log(tremor_host_ctx *ctx, int32_t level, const uint8_t *msg, ui
  * calling thread as it comes (send_frame keeps frames whole), which the
  * host applies to the instance's metrics exactly as for a plugin in its
  * own process, rules checked there. The runner only bounds what it copies:
- * texts at METRIC_TEXT bytes (one past the host's 256, so an over-long one
- * is still refused), at most MAX_METRIC_LABELS_READ labels (more is refused
+ * texts at METRIC_TEXT bytes (one past the host's 256, so that the host
+ * still refuses an over-long name or label and cuts an over-long help text,
+ * as in process), at most MAX_METRIC_LABELS_READ labels (more is refused
  * here, as the host refuses a wild count in process). */
 #define METRIC_TEXT (MAX_NAME_LEN + 1)
 

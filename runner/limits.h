@@ -6,8 +6,8 @@
 #ifndef TREMOR_RUNNER_LIMITS_H
 #define TREMOR_RUNNER_LIMITS_H
 
-#define MAX_NAME_LEN 256                 /* bytes of a plugin, connector or field name */
-#define MAX_TEXT_LEN (64 * 1024)         /* bytes of a description, version, license or doc */
+#define MAX_NAME_LEN 256                 /* bytes of a name, a version or a framing */
+#define MAX_TEXT_LEN (64 * 1024)         /* bytes of a description, license or doc */
 #define MAX_DEFAULT_JSON (64 * 1024)     /* bytes of a field's default_json */
 #define MAX_CONNECTORS 1024              /* connector types in one descriptor */
 #define MAX_FIELDS 1024                  /* config fields of one connector type */
