@@ -603,6 +603,8 @@ func TestConnectorFlowMistakesThroughTremorctl(t *testing.T) {
 			`array.toml:19: link[1].to: expected a string like "pipeline" or "connector/port", got an array`},
 		{"range.toml", `count = 5 }`, `count = 18446744073709551616 }`,
 			`range.toml:4: connector[0].config.count: 18446744073709551616 is out of range: a flow file holds integers from -9223372036854775808 to 9223372036854775807 (TOML integers are 64-bit signed), so an int or uint field takes at most 9223372036854775807`},
+		{"reconnect.toml", `count = 5 }`, "count = 5 }\n[connector.reconnect]\nmax_ms = 9223372036854775807",
+			`reconnect.toml:6: connector[0].reconnect.max_ms: must be at most 86400000 ms (a day), got 9223372036854775807`},
 		{"deep.toml", `count = 5 }`, `count = 5, x = ` + strings.Repeat("{ a = ", 5000) + "1" + strings.Repeat(" }", 5000) + " }",
 			`deep.toml:4: nested deeper than 32 levels of inline tables and arrays; a flow never needs that: flatten it`},
 	} {

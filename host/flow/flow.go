@@ -28,6 +28,7 @@ const (
 	DefaultBatchSize        = 1024
 	DefaultReconnectInitial = 100  // ms
 	DefaultReconnectMax     = 5000 // ms
+	maxReconnectMs          = 24 * 60 * 60 * 1000
 	maxBatchSize            = 1 << 16
 )
 
@@ -638,6 +639,11 @@ func (f *Flow) reconnect(i int, rc rawConnector) (Reconnect, error) {
 		}
 		if *s.v < 0 {
 			return Reconnect{}, f.errAt(fmt.Sprintf("must not be negative, got %d", *s.v), "connector", i, "reconnect", s.name)
+		}
+		// A wait longer than a day is a typo, and one in the billions of
+		// ms would overflow the backoff into no wait at all.
+		if s.name != "max_attempts" && *s.v > maxReconnectMs {
+			return Reconnect{}, f.errAt(fmt.Sprintf("must be at most %d ms (a day), got %d", maxReconnectMs, *s.v), "connector", i, "reconnect", s.name)
 		}
 		*s.dst = *s.v
 	}

@@ -142,6 +142,7 @@ func TestParseErrors(t *testing.T) {
 		{"unlinked route port", "[[link]]\nfrom = \"route/late\"\nto = \"out-file/in\"\n", "", 32, "pipeline[0].route[0].to", "not linked"},
 		{"negative reconnect", `max_attempts = 3`, `max_attempts = -1`, 24, "connector[1].reconnect.max_attempts", "must not be negative"},
 		{"reconnect order", `max_ms = 1000`, `max_ms = 10`, 23, "connector[1].reconnect.max_ms", "must not be below"},
+		{"reconnect past a day", `max_ms = 1000`, `max_ms = 9223372036854775807`, 23, "connector[1].reconnect.max_ms", "must be at most 86400000 ms (a day), got 9223372036854775807"},
 		{"bad isolation", `type = "file"`, "type = \"file\"\nisolation = \"chroot\"", 16, "connector[1].isolation", "expected one of auto, process, none"},
 		{"processor without name", `{ name = "length-prefixed", max_length = 1024 }`, `{ max_length = 1024 }`, 17, "connector[1].postprocessors[1]", "needs name"},
 	}
