@@ -77,7 +77,7 @@ func create(idx int, args *abi.CreateArgs, out *uintptr, cerr *abi.ErrorBuf) (rc
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("panic in on_create: %v", r)
 			if hs != nil {
-				hs.log(LevelError, msg+"\n"+string(debug.Stack()))
+				logPanic(hs.log, msg, debug.Stack())
 				hs.kill()
 			}
 			if in != nil {
@@ -203,7 +203,7 @@ func closeConnector(in *instance, hook string) (err error) {
 		if r := recover(); r != nil {
 			msg := fmt.Sprintf("panic in Close (%s): %v", hook, r)
 			in.poisonWith(msg)
-			in.host.log(LevelError, msg+"\n"+string(debug.Stack()))
+			logPanic(in.host.log, msg, debug.Stack())
 			err = &closePanic{msg: msg}
 		}
 	}()

@@ -101,11 +101,19 @@ func (h Host) Go(f func()) {
 						inst.poisonWith(msg)
 					}
 				}
-				h.Log(LevelError, msg+"\n"+string(debug.Stack()))
+				logPanic(h.Log, msg, debug.Stack())
 			}
 		}()
 		f()
 	}()
+}
+
+// logPanic logs a recovered panic: its message at error level, where the
+// operator sees it, and its stack at debug level, for the plugin's author
+// (a Go stack in front of an operator says nothing they can act on).
+func logPanic(log func(Level, string), msg string, stack []byte) {
+	log(LevelError, msg+" (its stack is logged at debug level)")
+	log(LevelDebug, "the stack of the "+msg+":\n"+string(stack))
 }
 
 func (s *hostState) log(level Level, msg string) {

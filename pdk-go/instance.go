@@ -109,7 +109,7 @@ func barrier(pin **instance, hook string, cerr *abi.ErrorBuf, rc *int32) {
 	msg := fmt.Sprintf("panic in %s: %v", hook, r)
 	if in := *pin; in != nil {
 		in.poisonWith(msg)
-		in.host.log(LevelError, msg+"\n"+string(debug.Stack()))
+		logPanic(in.host.log, msg, debug.Stack())
 	}
 	setError(cerr, msg)
 	*rc = codePanic

@@ -343,7 +343,9 @@ func TestPanicPoisonsInstance(t *testing.T) {
 		t.Fatalf("a panicking pull published %d events", pr.EventsLen)
 	}
 	logs := in.Logs()
-	if len(logs) == 0 || logs[0].Level != int32(LevelError) || !strings.Contains(logs[0].Msg, "boom in Pull") || !strings.Contains(logs[0].Msg, "goroutine") {
+	// The message at error level, without a Go stack; the stack at debug.
+	if len(logs) < 2 || logs[0].Level != int32(LevelError) || !strings.Contains(logs[0].Msg, "boom in Pull") || strings.Contains(logs[0].Msg, "goroutine") ||
+		logs[1].Level != int32(LevelDebug) || !strings.Contains(logs[1].Msg, "goroutine") {
 		t.Fatalf("panic log: %+v", logs)
 	}
 	// Poisoned: every later hook but destroy answers ERR_PANIC.

@@ -306,3 +306,52 @@ to = "dst"
 	assert.Equal(t, fmt.Sprintf(`  plugin %s, connector "gsrc" (type faults_go), during on_pull`, goFile), lines[len(lines)-2])
 	assert.NotContains(t, stderr, "ran for", "the flow did not finish")
 }
+
+// A Go plugin that panics in a hook is poisoned and its events failed
+// back; the operator sees the panic's message, and the Go stack only at
+// --log-level debug (it is for the plugin's author).
+func TestGoPluginPanicLogsStackAtDebug(t *testing.T) {
+	plugins := faultPluginDir(t)
+	data, err := os.ReadFile(testenv.Fixture(t, "faults_go"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(plugins, "libtremor_faults_go.so"), data, 0o755))
+	flowFile := filepath.Join(t.TempDir(), "gopanic.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
+name = "gopanic"
+
+[[connector]]
+id = "src"
+type = "fault"
+codec = "string"
+config = { count = 20 }
+
+[[connector]]
+id = "gdst"
+type = "faults_go"
+codec = "string"
+config = { panic_at = "send" }
+
+[[pipeline]]
+id = "pass"
+
+[[link]]
+from = "src"
+to = "pass"
+[[link]]
+from = "pass"
+to = "gdst"
+`), 0o644))
+	for _, level := range []string{"info", "debug"} {
+		code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "--log-level", level, "run", "--drain-timeout", "2s", "--plugin-path", plugins, flowFile)
+		assert.Equal(t, 1, code, "%s: events were failed back\n%s", level, lastLines(stderr, 10))
+		assert.Contains(t, stderr, "panic in on_send", level)
+		rows := statsTable(t, stderr)
+		assert.Equal(t, uint64(20), rows["src"][colOut], level)
+		assert.Equal(t, uint64(20), rows["src"][colAcks]+rows["src"][colFails], "%s: every event settled", level)
+		if level == "info" {
+			noCrash(t, stderr) // no Go stack in front of the operator
+		} else {
+			assert.Contains(t, stderr, "goroutine ", "the stack, for the plugin's author")
+		}
+	}
+}
