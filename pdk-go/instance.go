@@ -171,7 +171,7 @@ func result(err error, what string, allow int, cerr *abi.ErrorBuf) int32 {
 		setError(cerr, fmt.Sprintf("pdk-go: %s returned %q, which this hook cannot answer", what, err))
 		return codeFailed
 	}
-	if code < 0 {
+	if code < 0 || code == codeRetry { // a RETRY says why not yet
 		setError(cerr, err.Error())
 	}
 	return code

@@ -96,7 +96,7 @@ reply_head head_of(int32_t rc, size_t *text_len) {
   reply_head r = {rc, 0, 0, ERROR_CAP};
   *text_len = 0;
   if (!canary_intact()) r.flags |= REPLY_OVERRAN;
-  if (rc < 0) {
+  if (rc < 0 || rc == TREMOR_RETRY) { /* a RETRY may say why not yet */
     r.msg_len = err.len;
     if (err.msg != err_msg || err.cap != ERROR_CAP)
       r.flags |= REPLY_BUF_CHANGED;

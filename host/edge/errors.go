@@ -17,6 +17,13 @@ var ErrEnd = errors.New("end of input: the source will produce no more events")
 // connected yet, call again with attempt + 1 after a backoff).
 var ErrRetry = errors.New("not ready yet: try again later")
 
+// retryError is a TREMOR_RETRY from on_connect that said why not yet: it
+// reads as the plugin's reason and is ErrRetry to errors.Is.
+type retryError string
+
+func (e retryError) Error() string        { return string(e) }
+func (e retryError) Is(target error) bool { return target == ErrRetry }
+
 // ErrBatchFull is returned by Batch.Append when the event does not fit.
 var ErrBatchFull = errors.New("batch full: the event does not fit in the room left")
 

@@ -229,6 +229,9 @@ func (i *Instance) result(op string, rep Reply) error {
 		return i.violation(op, "returned TREMOR_END, which only on_pull may answer")
 	case abi.ResultRetry:
 		if op == "connect" {
+			if msg := rep.message(); msg != "" {
+				return retryError(msg)
+			}
 			return ErrRetry
 		}
 		return i.violation(op, "returned TREMOR_RETRY, which only on_connect may answer")

@@ -178,8 +178,10 @@ func TestEchoLifecycle(t *testing.T) {
 		assert.Equal(t, "fixture_echo", created["type"])
 		assert.Equal(t, "echo1", created["connector"])
 
-		assert.ErrorIs(t, e.Connect(1), edge.ErrRetry)
-		assert.ErrorIs(t, e.Connect(2), edge.ErrRetry)
+		assert.Equal(t, edge.ErrRetry, e.Connect(1), "a bare RETRY")
+		err := e.Connect(2)
+		assert.ErrorIs(t, err, edge.ErrRetry)
+		assert.EqualError(t, err, "warming up", "a RETRY that says why crosses the process boundary")
 		require.NoError(t, e.Connect(3))
 		assert.Equal(t, "debug", logs.waitFor(t, "connect attempt 1")["level"])
 		require.NoError(t, e.Start())

@@ -97,8 +97,10 @@ func TestEchoLifecycle(t *testing.T) {
 	assert.Equal(t, "echo1", created["connector"])
 	assert.Equal(t, "created echo1 with count=3", created["message"])
 
-	assert.ErrorIs(t, echo.Connect(1), edge.ErrRetry)
-	assert.ErrorIs(t, echo.Connect(2), edge.ErrRetry)
+	assert.Equal(t, edge.ErrRetry, echo.Connect(1), "a bare RETRY")
+	err := echo.Connect(2)
+	assert.ErrorIs(t, err, edge.ErrRetry)
+	assert.EqualError(t, err, "warming up", "a RETRY that says why")
 	require.NoError(t, echo.Connect(3))
 	assert.Equal(t, "debug", logs.find("connect attempt 1")["level"])
 	require.NoError(t, echo.Start())

@@ -183,8 +183,8 @@ func (n *native) call(h edge.Hook, fn uintptr, args ...uintptr) abi.Result {
 // reply reads a hook's answer (no copy: Msg views the buffer).
 func (n *native) reply(rc abi.Result) edge.Reply {
 	overran := !edge.ErrCanaryIntact(n.canary)
-	if (rc == abi.ResultOK || rc > 0) && !overran {
-		return edge.Reply{Code: rc}
+	if (rc == abi.ResultOK || rc > 0 && rc != abi.ResultRetry) && !overran {
+		return edge.Reply{Code: rc} // no message (a RETRY may say why not yet)
 	}
 	r := edge.Reply{Code: rc, MsgLen: n.errBuf.Len, MsgCap: errorCap, Overran: overran}
 	if n.errBuf.Msg != n.msgAddr || n.errBuf.Cap != errorCap {

@@ -20,6 +20,10 @@ type link struct {
 	started   bool
 	ever      bool  // connected at least once
 	err       error // why the connector gave up, for both roles
+	// lastErr is the last connect attempt's error, or the reason a RETRY
+	// gave (a bare RETRY says nothing): what the final message names when
+	// the connector gives up or never connected.
+	lastErr error
 }
 
 // ensureConnected connects the instance if it is not connected, retrying
@@ -50,12 +54,18 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 			n.link.err = err
 			return err
 		}
+		if err != edge.ErrRetry { // a bare RETRY says nothing of why
+			n.link.lastErr = err
+		}
 		if policy.MaxAttempts > 0 && int(attempt) >= policy.MaxAttempts {
+			if n.link.lastErr != nil {
+				err = n.link.lastErr
+			}
 			n.link.err = fmt.Errorf("gave up connecting after %d attempts (reconnect.max_attempts): %w", attempt, err)
 			return n.link.err
 		}
 		if errors.Is(err, edge.ErrRetry) {
-			n.log.Debug().Uint32("attempt", attempt).Msg("not connected yet; retrying")
+			n.log.Debug().Uint32("attempt", attempt).AnErr("reason", err).Msg("not connected yet; retrying")
 		} else {
 			n.log.Warn().Func(edge.LogErr(n.log, err)).Uint32("attempt", attempt).Msg("connect failed; retrying")
 		}

@@ -555,7 +555,11 @@ func (r *Runtime) connectorErrors() []error {
 			roleErrs = append(roleErrs, r.connErr(n, n.sink.err))
 		}
 		if len(roleErrs) == 0 && !n.link.ever {
-			roleErrs = append(roleErrs, r.connErr(n, errors.New("never connected (see the log for why)")))
+			why := errors.New("never connected (see the log for why)")
+			if n.link.lastErr != nil {
+				why = fmt.Errorf("never connected; the last attempt: %w", n.link.lastErr)
+			}
+			roleErrs = append(roleErrs, r.connErr(n, why))
 		}
 		errs = append(errs, roleErrs...)
 	}

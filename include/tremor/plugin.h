@@ -495,7 +495,9 @@ typedef void (*tremor_on_destroy_fn)(void *instance);
 /* Connects to the outside world (opens the file, the socket, ...).
  * `attempt` counts from 1 and restarts at 1 after each successful connect.
  * Returns TREMOR_OK when connected, TREMOR_RETRY when not yet possible (the
- * host waits with backoff and calls again with attempt + 1), or an error
+ * host waits with backoff and calls again with attempt + 1; the plugin may
+ * say why in *err, as for an error, and the host names the last such reason
+ * when it gives up or the connector never connected), or an error
  * (logged; the host also retries, except after TREMOR_ERR_CONFIG, which
  * stops the connector). Called again after any hook returned
  * TREMOR_ERR_DISCONNECTED. Optional (NULL: always connected). */
