@@ -99,7 +99,8 @@ const (
 // (fmt.Errorf("dial %s: %w", addr, pdk.ErrRetry)).
 var (
 	// ErrRetry from Connect: not connected yet, try again later
-	// (TREMOR_RETRY). Its text is not reported.
+	// (TREMOR_RETRY). The wrapping error's text is the reason, which the
+	// host names when the connector gives up or never connects.
 	ErrRetry = errors.New("not ready yet")
 	// ErrEnd from Pull: the source will produce no more events (TREMOR_END).
 	ErrEnd = errors.New("end of input")
