@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -466,9 +467,10 @@ func TestTremorctlRunExample(t *testing.T) {
 	assert.Equal(t, [6]uint64{990, 990, 0, 0, 0, 0}, rows["counter"], "counter")
 	assert.Equal(t, [6]uint64{30, 30, 0, 0, 0, 0}, rows["out"], "out")
 
-	path := filepath.Join(tmp, "tremor-example.jsonl")
-	assert.Contains(t, stdout, "wrote 30 lines to "+path)
-	assert.Len(t, fileLines(t, path), 30)
+	// A new file of its own in $TMPDIR (TestCLIExampleWritesAFileOfItsOwn).
+	m := regexp.MustCompile(`wrote 30 lines to (` + regexp.QuoteMeta(tmp) + `/tremor-example-[0-9]+\.jsonl);`).FindStringSubmatch(stdout)
+	require.NotNil(t, m, "stdout names the file in %s:\n%s", tmp, stdout)
+	assert.Len(t, fileLines(t, m[1]), 30)
 }
 
 // `tremorctl validate` accepts a good flow and names file, line and key of

@@ -239,3 +239,83 @@ func TestTremorctlRefusesRelativePluginPaths(t *testing.T) {
 	code, stdout, stderr := tremorctlExit(t, top, []string{plugin.EnvPluginPath + "=" + plugins}, "run", flowFile)
 	requireEchoRan(t, code, stdout, stderr, out)
 }
+
+// tremorctl checks the path to a plugin as it is named, not only where its
+// symlinks lead: a symlink in a directory others can write (the plugin
+// file's own, or a directory of plugins on the way) could be repointed at
+// other code, even between the check and the load, so it is refused,
+// naming the directory and the fix. A symlink in a sticky directory (like
+// /tmp) is fine when it is yours, and refused when it is another user's.
+func TestTremorctlRefusesSymlinksOthersCanRepoint(t *testing.T) {
+	flowFile, out, _, plugins := echoSetup(t)
+	lib := filepath.Join(plugins, "libtremor_fixture.so")
+	tmp := t.TempDir()
+
+	// A symlink to the plugin file, in a directory anyone can write.
+	fileLinks := filepath.Join(tmp, "filelinks")
+	require.NoError(t, os.Mkdir(fileLinks, 0o755))
+	require.NoError(t, os.Symlink(lib, filepath.Join(fileLinks, "libtremor_fixture.so")))
+	// A symlink to the plugin directory, in a directory anyone can write.
+	dirLinks := filepath.Join(tmp, "dirlinks")
+	require.NoError(t, os.Mkdir(dirLinks, 0o755))
+	require.NoError(t, os.Symlink(plugins, filepath.Join(dirLinks, "plugins")))
+	t.Cleanup(func() {
+		os.Chmod(fileLinks, 0o755)
+		os.Chmod(dirLinks, 0o755)
+	})
+
+	for _, tt := range []struct {
+		name, open, entry, link, want string
+	}{
+		{"symlink to the file", fileLinks, fileLinks, filepath.Join(fileLinks, "libtremor_fixture.so"),
+			"refusing to load: its directory " + fileLinks + " is writable by group or others (mode 0777) without the sticky bit, so they could repoint the symlink " + filepath.Join(fileLinks, "libtremor_fixture.so")},
+		{"symlink to the directory", dirLinks, filepath.Join(dirLinks, "plugins"), filepath.Join(dirLinks, "plugins", "libtremor_fixture.so"),
+			"refusing to load: directory " + dirLinks + ", above it, is writable by group or others (mode 0777) without the sticky bit, so they could repoint the symlink " + filepath.Join(dirLinks, "plugins")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			require.NoError(t, os.Chmod(tt.open, 0o777))
+			fix := "chmod go-w " + tt.open
+			env := []string{plugin.EnvPluginPath + "=" + tt.entry}
+			code, _, stderr := tremorctlExit(t, "", env, "run", flowFile)
+			requireRefusedRun(t, code, stderr, out, tt.want, fix,
+				`no loaded plugin provides connector type "fixture_echo"`)
+
+			for _, arg := range []string{tt.entry, tt.link} {
+				code, stdout, stderr := tremorctlExit(t, "", nil, "list-plugins", arg)
+				assert.Equal(t, 1, code, "list-plugins %s", arg)
+				assert.Contains(t, stdout, "FAILED TO LOAD")
+				assert.Contains(t, stdout, tt.want)
+				assert.Contains(t, stdout, fix)
+				noCrash(t, stderr)
+			}
+
+			require.NoError(t, os.Chmod(tt.open, 0o755))
+			code, stdout, stderr := tremorctlExit(t, "", env, "run", flowFile)
+			requireEchoRan(t, code, stdout, stderr, out)
+			require.NoError(t, os.Remove(out))
+		})
+	}
+
+	t.Run("sticky directory", func(t *testing.T) {
+		sticky := filepath.Join(tmp, "sticky")
+		require.NoError(t, os.Mkdir(sticky, 0o755))
+		require.NoError(t, os.Chmod(sticky, 0o777|os.ModeSticky))
+		t.Cleanup(func() { os.Chmod(sticky, 0o755) })
+		link := filepath.Join(sticky, "libtremor_fixture.so")
+		require.NoError(t, os.Symlink(lib, link))
+
+		code, stdout, stderr := tremorctlExit(t, "", nil, "list-plugins", link)
+		assert.Equal(t, 0, code, "your own symlink in a sticky directory: stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		assert.Contains(t, stdout, "fixture")
+
+		if os.Getuid() != 0 {
+			testenv.SkipOffCI(t, "giving a symlink to another user needs root", "CI runs as root: run the test command as root")
+		}
+		require.NoError(t, os.Lchown(link, 65534, 65534))
+		code, stdout, stderr = tremorctlExit(t, "", nil, "list-plugins", link)
+		assert.Equal(t, 1, code)
+		assert.Contains(t, stdout, "refusing to load: the symlink "+link+" on the way to it is owned by uid 65534, not by you")
+		assert.Contains(t, stdout, "ln -sfn "+lib+" "+link)
+		noCrash(t, stderr)
+	})
+}

@@ -285,11 +285,16 @@ func precheck(path string) error {
 	return nil
 }
 
-// absPath resolves path to an absolute path without symlinks.
+// absPath resolves path to an absolute path without symlinks, after
+// checking the way to it as named (checkRoute): the checks of the resolved
+// path alone cannot see a symlink in a directory others can write.
 func absPath(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", &LoadError{Path: path, Err: err}
+	}
+	if err := checkRoute(abs); err != nil {
+		return "", &LoadError{Path: abs, Err: err}
 	}
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real

@@ -38,8 +38,9 @@ func SplitPath(list, origin string, log zerolog.Logger) []string {
 // search path, in order. In a directory only regular files (or symlinks to
 // them) named *.so are taken, sorted by name, without descending into
 // subdirectories. A file reached twice is listed once. An explicit path
-// that does not exist is an error; a search-path directory that does not
-// exist is skipped (logged at debug level). A relative search-path
+// that does not exist is an error, and so is a search-path entry that does
+// not exist or is not a directory, unless it is one of DefaultDirs (those
+// are skipped, logged at debug level). A relative search-path
 // directory is refused (an error, the others are still searched): it would
 // be resolved against whatever the current directory happens to be, and
 // the current directory is never searched unless named.
@@ -47,6 +48,7 @@ func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error)
 	var files []string
 	var errs []error
 	seen := map[string]bool{}
+	defaults := DefaultDirs()
 	add := func(p string) {
 		key := p
 		if abs, err := filepath.Abs(p); err == nil {
@@ -104,7 +106,11 @@ func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error)
 		}
 		st, err := os.Stat(dir)
 		if err != nil || !st.IsDir() {
-			log.Debug().Str("dir", dir).Msg("skipping plugin search path entry: not a directory")
+			if slices.Contains(defaults, filepath.Clean(dir)) {
+				log.Debug().Str("dir", dir).Msg("skipping default plugin directory: not a directory")
+			} else {
+				errs = append(errs, badEntryError(dir, st, err))
+			}
 			continue
 		}
 		if err := scan(dir); err != nil {
@@ -114,13 +120,52 @@ func Search(explicit, searchPath []string, log zerolog.Logger) ([]string, error)
 	return files, errors.Join(errs...)
 }
 
+// DefaultDirs are the plugin directories searched after the ones named
+// by --plugin-path and TREMOR_PLUGIN_PATH: <dir of the executable>/../plugins,
+// <dir of the executable>/../lib/tremor/plugins (an install's plugin
+// directory) and, in a build tree, <dir of the executable>/../install/lib/tremor/plugins
+// (its SDK prefix, where `make install` of a `tremorctl new` project puts
+// the plugin). Search skips those that do not exist; a named entry that
+// does not exist is an error.
+func DefaultDirs() []string {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	bin := filepath.Dir(exe)
+	return []string{
+		filepath.Join(bin, "..", "plugins"),
+		filepath.Join(bin, "..", "lib", "tremor", "plugins"),
+		filepath.Join(bin, "..", "install", "lib", "tremor", "plugins"),
+	}
+}
+
+// entryOrigin names the setting that holds the search path entry dir.
+func entryOrigin(dir string) string {
+	if slices.Contains(strings.Split(os.Getenv(EnvPluginPath), string(os.PathListSeparator)), dir) {
+		return EnvPluginPath + " entry"
+	}
+	return "--plugin-path entry"
+}
+
+// badEntryError says that the named search path entry dir (st and err
+// from its os.Stat) is not a directory that can be searched, and what to
+// do.
+func badEntryError(dir string, st os.FileInfo, err error) error {
+	origin := entryOrigin(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s %q does not exist: the plugin search path takes existing directories of plugin files; correct the entry, create the directory, or remove the entry", origin, dir)
+	case err != nil:
+		return fmt.Errorf("%s %q: cannot use it: %v", origin, dir, unwrapPathError(err))
+	}
+	return fmt.Errorf("%s %q is not a directory: the plugin search path takes directories of plugin files; name the directory that holds the plugin instead", origin, dir)
+}
+
 // relativeEntryError says which setting holds the relative entry dir and
 // what to write instead.
 func relativeEntryError(dir string) error {
-	origin := "--plugin-path entry"
-	if slices.Contains(strings.Split(os.Getenv(EnvPluginPath), string(os.PathListSeparator)), dir) {
-		origin = EnvPluginPath + " entry"
-	}
+	origin := entryOrigin(dir)
 	fix := "an absolute path"
 	if abs, err := filepath.Abs(dir); err == nil {
 		fix = fmt.Sprintf("an absolute path, e.g. %s", abs)

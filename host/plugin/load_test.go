@@ -162,9 +162,18 @@ func TestSearch(t *testing.T) {
 	require.NoError(t, os.Symlink(a, filepath.Join(dir, "b", "liblink.so"))) // same file as a/libone.so
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "b", "dir.so"), 0o755))   // a directory named *.so
 
-	files, err := plugin.Search([]string{filepath.Join(dir, "a"), fixture}, []string{filepath.Join(dir, "b"), filepath.Join(dir, "missing")}, zerolog.Nop())
+	files, err := plugin.Search([]string{filepath.Join(dir, "a"), fixture}, []string{filepath.Join(dir, "b")}, zerolog.Nop())
 	require.NoError(t, err)
 	assert.Equal(t, []string{a, fixture, b}, files)
+
+	// A search path entry that is missing or not a directory is an error
+	// (the others are still searched), unless it is a default directory.
+	files, err = plugin.Search(nil, append([]string{filepath.Join(dir, "missing"), b, filepath.Join(dir, "b")}, plugin.DefaultDirs()...), zerolog.Nop())
+	assert.Equal(t, []string{filepath.Join(dir, "b", "liblink.so"), b}, files)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `--plugin-path entry "`+filepath.Join(dir, "missing")+`" does not exist`)
+	assert.Contains(t, err.Error(), `--plugin-path entry "`+b+`" is not a directory`)
+	assert.NotContains(t, err.Error(), "plugins\"", "the default directories (missing next to the test binary) are skipped")
 
 	_, err = plugin.Search([]string{filepath.Join(dir, "nope")}, nil, zerolog.Nop())
 	assert.ErrorContains(t, err, "plugin path "+filepath.Join(dir, "nope"))

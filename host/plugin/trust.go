@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -56,6 +57,107 @@ func checkDirectory(dir, file string, uid uint32) error {
 		return fmt.Errorf("refusing to load: %s is owned by uid %d, not by you (uid %d) or root, so its owner could replace the file; fix with: chown %d %s (after checking what is in it), or move the plugin to a directory you own", which, owner, uid, uid, dir)
 	}
 	return nil
+}
+
+// maxRouteLinks bounds the symlinks checkRoute follows (the kernel's limit
+// is 40); past it the path is left to fail where it is opened.
+const maxRouteLinks = 40
+
+// checkRoute applies checkDirectory's rules to the path as named, before
+// its symlinks are resolved: every directory the lookup of named passes
+// through (each one above it as written, and each one a symlink on the way
+// leads through) must not let group or others replace what is in it, and
+// every symlink on the way must be yours or root's. Checking only the
+// resolved path would miss the directory holding a symlink: whoever can
+// write it can repoint the link to other code, even between the check and
+// the load. named is absolute and clean. A part of the path that does not
+// exist ends the check (nil): opening the file reports it.
+func checkRoute(named string) error {
+	uid := uint32(os.Getuid())
+	checked := map[string]bool{}
+	resolved := string(filepath.Separator)
+	rest := splitPath(named)
+	via := ""  // the last symlink followed, for the messages
+	links := 0 // symlinks followed
+	for len(rest) > 0 {
+		name := rest[0]
+		rest = rest[1:]
+		switch name {
+		case "", ".":
+			continue
+		case "..":
+			resolved = filepath.Dir(resolved)
+			continue
+		}
+		next := filepath.Join(resolved, name)
+		st, err := os.Lstat(next)
+		if err != nil {
+			return nil
+		}
+		isLink := st.Mode()&os.ModeSymlink != 0
+		if !checked[resolved] {
+			if err := checkRouteDir(resolved, named, next, via, isLink, uid); err != nil {
+				return err
+			}
+			checked[resolved] = true
+		}
+		if !isLink {
+			resolved = next
+			continue
+		}
+		target, err := os.Readlink(next)
+		if err != nil {
+			return nil
+		}
+		if owner, ok := ownerOf(st); ok && owner != uid && owner != 0 {
+			return fmt.Errorf("refusing to load: the symlink %s on the way to it is owned by uid %d, not by you (uid %d) or root, so its owner could point it at other code; fix with: ln -sfn %s %s (a symlink of your own), or name the plugin by its real path", next, owner, uid, target, next)
+		}
+		if links++; links > maxRouteLinks {
+			return nil
+		}
+		if filepath.IsAbs(target) {
+			resolved = string(filepath.Separator)
+		}
+		rest = append(splitPath(target), rest...)
+		via = next
+	}
+	return nil
+}
+
+// checkRouteDir is checkDirectory for dir, a directory checkRoute looks up
+// next in on the way to named (via: the symlink that led there, if any).
+func checkRouteDir(dir, named, next, via string, isLink bool, uid uint32) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot check directory %s: %w", dir, unwrapPathError(err))
+	}
+	var which string
+	switch {
+	case via != "":
+		which = "directory " + dir + ", which the symlink " + via + " leads through,"
+	case dir == filepath.Dir(named):
+		which = "its directory " + dir
+	default:
+		which = "directory " + dir + ", above it,"
+	}
+	risk, move := "replace the file", "move the plugin to a directory only you can write"
+	if isLink {
+		risk = "repoint the symlink " + next + " in it at other code"
+		move = "name the plugin by a path whose symlinks are in directories only you can write"
+	}
+	if st.Mode().Perm()&0o022 != 0 && st.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("refusing to load: %s is writable by group or others (mode %04o) without the sticky bit, so they could %s; fix with: chmod go-w %s (or %s)", which, st.Mode().Perm(), risk, dir, move)
+	}
+	if owner, ok := ownerOf(st); ok && owner != uid && owner != 0 {
+		return fmt.Errorf("refusing to load: %s is owned by uid %d, not by you (uid %d) or root, so its owner could %s; fix with: chown %d %s (after checking what is in it), or %s", which, owner, uid, risk, uid, dir, move)
+	}
+	return nil
+}
+
+// splitPath splits a path into its names ("" for a leading separator is
+// dropped by the caller).
+func splitPath(p string) []string {
+	return strings.Split(p, string(filepath.Separator))
 }
 
 func ownerOf(st os.FileInfo) (uint32, bool) {

@@ -148,3 +148,47 @@ func TestLoadRecordsTheHashOfWhatItLoaded(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, p.Name, other.Name)
 }
+
+// The path to a plugin is checked as named, symlink by symlink: a
+// directory others can write that holds a symlink on the way is refused
+// even when it is neither above the name nor above the file the links end
+// at, since whoever writes it can repoint the link at other code.
+func TestLoadChecksThePathAsNamed(t *testing.T) {
+	path := copyPlugin(t, 0o755, 0o755) // <tmp>/plugins/libtremor_copy.so
+	tmp := t.TempDir()
+	open := filepath.Join(tmp, "open")   // 0777: holds a symlink to the file
+	named := filepath.Join(tmp, "named") // 0755: holds a relative symlink into open
+	require.NoError(t, os.Mkdir(open, 0o755))
+	require.NoError(t, os.Mkdir(named, 0o755))
+	inner := filepath.Join(open, "inner.so")
+	require.NoError(t, os.Symlink(path, inner))
+	outer := filepath.Join(named, "libtremor_copy.so")
+	require.NoError(t, os.Symlink("../open/inner.so", outer))
+	t.Cleanup(func() { os.Chmod(open, 0o755) })
+
+	for _, p := range []string{inner, outer} {
+		_, err := plugin.Load(p)
+		require.NoError(t, err, "every directory on the way is private: %s", p)
+	}
+
+	require.NoError(t, os.Chmod(open, 0o777))
+	_, err := plugin.Load(inner)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "plugin "+inner+": refusing to load: its directory "+open+" is writable by group or others (mode 0777) without the sticky bit, so they could repoint the symlink "+inner+" in it at other code; fix with: chmod go-w "+open)
+
+	_, err = plugin.Load(outer)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "plugin "+outer+": refusing to load: directory "+open+", which the symlink "+outer+" leads through, is writable by group or others (mode 0777)")
+	assert.Contains(t, err.Error(), "chmod go-w "+open)
+
+	_, err = plugin.Inspect(outer, func(string, *os.File) (*plugin.Description, error) {
+		t.Fatal("described a file that should have been refused")
+		return nil, nil
+	})
+	assert.ErrorContains(t, err, "directory "+open+", which the symlink "+outer+" leads through")
+	assert.ErrorContains(t, plugin.CheckTrusted(outer), "chmod go-w "+open)
+
+	// The file itself, named by its real path, is still fine.
+	_, err = plugin.Load(path)
+	require.NoError(t, err)
+}

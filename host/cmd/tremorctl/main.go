@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -252,14 +251,8 @@ func (c *cli) setupLog() error {
 func (c *cli) searchPath() []string {
 	dirs := plugin.SplitPath(c.pluginPath, "--plugin-path", c.log)
 	dirs = append(dirs, plugin.SplitPath(os.Getenv(plugin.EnvPluginPath), plugin.EnvPluginPath, c.log)...)
-	if exe, err := os.Executable(); err == nil {
-		bin := filepath.Dir(exe)
-		dirs = append(dirs, filepath.Join(bin, "..", "plugins"), filepath.Join(bin, "..", "lib", "tremor", "plugins"))
-		// A build tree's SDK prefix (build/install): its pkg-config plugindir,
-		// where `make install` of a `tremorctl new` project puts the plugin.
-		dirs = append(dirs, filepath.Join(bin, "..", "install", "lib", "tremor", "plugins"))
-	}
-	return dirs
+	// The defaults may be missing (skipped); the named entries may not.
+	return append(dirs, plugin.DefaultDirs()...)
 }
 
 // fail prints the operator's message; a plugin error among args is also

@@ -80,6 +80,15 @@ func (c *cli) newProject(args []string) int {
 	if len(rest) == 2 {
 		dir = rest[1]
 	}
+	// A directory named on the command line that is wrong is an error,
+	// before anything is written: the user asked for it, a placeholder
+	// would not do.
+	if errs := checkSDKFlags(*prefix, *src); len(errs) > 0 {
+		for _, err := range errs {
+			c.fail("new: %v", err)
+		}
+		return c.fail("new: nothing was created")
+	}
 	paths, warnings := discoverSDK(executable(), *prefix, *src)
 	switch {
 	case *lang == "c" && paths.Prefix == "":
@@ -111,6 +120,48 @@ func (c *cli) newProject(args []string) int {
 		fmt.Fprintf(c.stderr, "tremorctl: new: %s\n", w)
 	}
 	return 0
+}
+
+// checkSDKFlags checks --prefix and --tremor-src when given: each must
+// name what it says (prefixLibDir, isTremorSrc). It returns what is wrong
+// with each.
+func checkSDKFlags(prefix, src string) []error {
+	var errs []error
+	check := func(flag, dir, want, fix string, ok func(string) bool) {
+		if dir == "" {
+			return
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %v", flag, dir, err))
+			return
+		}
+		st, err := os.Stat(abs)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Errorf("%s %s does not exist: %s", flag, dir, fix))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s %s: %v", flag, dir, unwrapPath(err)))
+		case !st.IsDir():
+			errs = append(errs, fmt.Errorf("%s %s is not a directory: %s", flag, dir, fix))
+		case !ok(abs):
+			errs = append(errs, fmt.Errorf("%s %s %s: %s", flag, dir, want, fix))
+		}
+	}
+	check("--tremor-src", src, "is not a tremorhost tree (no go.mod of module tremorhost with pdk-rust and pdk-go)",
+		"name the root of your tremorhost checkout, or leave --tremor-src out to have it found next to this tremorctl (or written as a placeholder)", isTremorSrc)
+	check("--prefix", prefix, "holds no Tremor plugin SDK (no include/tremor/plugin.h and lib/cmake/TremorPlugin/TremorPluginConfig.cmake)",
+		"name the prefix the SDK was installed into (make install PREFIX=...), or leave --prefix out to have it found next to this tremorctl (or written as a placeholder)", func(d string) bool { return prefixLibDir(d) != "" })
+	return errs
+}
+
+// unwrapPath is the reason of a *fs.PathError, without the operation and
+// path the message around it already names.
+func unwrapPath(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err
+	}
+	return err
 }
 
 func newFlagSet(c *cli) *flag.FlagSet {
@@ -468,11 +519,11 @@ func writeProject(dir string, files map[string][]byte) error {
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+			return fmt.Errorf("cannot create the project directory %s: %v: name a DIR where you can create directories", dir, unwrapPath(err))
 		}
 		created = true
 	} else {
-		return err
+		return fmt.Errorf("cannot use %s as the project directory: %v", dir, unwrapPath(err))
 	}
 	cleanup := func() {
 		if created {

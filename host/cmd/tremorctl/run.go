@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,8 +22,23 @@ import (
 //go:embed example.toml
 var exampleFlow []byte
 
-// exampleOut is where the built-in example's file connector writes.
-var exampleOut = filepath.Join(os.TempDir(), "tremor-example.jsonl")
+// exampleOut is where the built-in example's file connector writes: a
+// new file of this process's own in the temporary directory
+// (newExampleOut), never a fixed name another user could have put a
+// symlink at.
+var exampleOut string
+
+// newExampleOut creates the built-in example's output file: a new file
+// (a unique name, created exclusively, so no symlink is followed) that
+// only this user can read or write, in $TMPDIR or /tmp.
+func newExampleOut() (string, error) {
+	f, err := os.CreateTemp("", "tremor-example-*.jsonl")
+	if err != nil {
+		return "", fmt.Errorf("the built-in example writes to a new file in %s (set TMPDIR to choose another directory): %w", os.TempDir(), err)
+	}
+	f.Close()
+	return f.Name(), nil
+}
 
 // loadFlow reads FLOW.toml, or the built-in example when no file is named.
 func (c *cli) loadFlow(args []string) (*flow.Flow, bool, error) {
@@ -32,6 +46,11 @@ func (c *cli) loadFlow(args []string) (*flow.Flow, bool, error) {
 		f, err := flow.Parse("(built-in example)", exampleFlow)
 		if err != nil {
 			return nil, true, err
+		}
+		if exampleOut == "" {
+			if exampleOut, err = newExampleOut(); err != nil {
+				return nil, true, err
+			}
 		}
 		for _, conn := range f.Connectors {
 			if conn.Type == "file" {
@@ -92,7 +111,7 @@ func (c *cli) runFlow(args []string) int {
 	fs := c.flags("run", "[FLOW.toml]")
 	c.runsFlows(fs)
 	drain := fs.Duration("drain-timeout", 10*time.Second, "once the sources ended or on a signal, how long to wait for in-flight events before failing them back (0: wait for ever)")
-	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (0: only at the end)")
+	stats := fs.Duration("stats-interval", 0, "log per-connector counters this often while running (at least 100ms; 0: only at the end)")
 	quiet := fs.Bool("quiet", false, "print no summary at the end (it goes to stderr)")
 	api, tokenFile := apiFlags(fs, "", "serve the admin API (metrics, health, readiness, flows) on this address while the flow runs, e.g. 127.0.0.1:9898",
 		"with --api: file holding the bearer token that POST, DELETE and reload requests must send (required off loopback)")
@@ -106,18 +125,24 @@ func (c *cli) runFlow(args []string) int {
 		crashWatchGuards = true
 	}
 	c.startCrashWatch()
-	f, example, err := c.loadFlow(rest)
-	if err != nil {
-		return c.fail("%v", err)
-	}
 	if *drain < 0 {
 		return c.fail("--drain-timeout %s: use a positive duration, or 0 to wait for ever", *drain)
 	}
 	if *drain == 0 {
 		*drain = runtime.WaitForever
 	}
+	if err := checkStatsInterval(*stats); err != nil {
+		return c.fail("%v", err)
+	}
+	f, example, err := c.loadFlow(rest)
+	if err != nil {
+		return c.fail("%v", err)
+	}
 	r, err := c.prepare(f, runtime.Options{DrainTimeout: *drain, StatsInterval: *stats})
 	if err != nil {
+		if example {
+			os.Remove(exampleOut) // still empty: nothing ran
+		}
 		return c.fail("%v", err)
 	}
 
@@ -144,6 +169,22 @@ func (c *cli) runFlow(args []string) int {
 		}
 	}
 	return c.runStatus(r, runErr)
+}
+
+// minStatsInterval is the shortest --stats-interval: one log line per
+// connector each time, so a shorter one floods the log.
+const minStatsInterval = 100 * time.Millisecond
+
+// checkStatsInterval refuses a --stats-interval that is negative or so
+// short that the counters would flood the log; 0 is off.
+func checkStatsInterval(d time.Duration) error {
+	switch {
+	case d < 0:
+		return fmt.Errorf("--stats-interval %s: use a positive duration (at least %s), or 0 to log the counters only at the end", d, minStatsInterval)
+	case d > 0 && d < minStatsInterval:
+		return fmt.Errorf("--stats-interval %s is too short: the minimum is %s (or 0 to log the counters only at the end)", d, minStatsInterval)
+	}
+	return nil
 }
 
 // drainOnSignal returns a context cancelled by the first SIGINT, SIGTERM or
