@@ -141,18 +141,31 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", loc, e.Msg)
 }
 
-// Load reads and checks the flow file at path.
+// Load reads and checks the flow file at path (see ReadFile).
 func Load(path string) (*Flow, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading flow: %w", err)
 	}
 	return Parse(path, data)
 }
 
-// Parse checks a flow held in memory; file names it in errors.
+// Parse checks a flow held in memory, read from file (which names it in
+// errors, and against which ${file:PATH} paths are relative).
 func Parse(file string, data []byte) (*Flow, error) {
-	data, err := expand(file, data, os.LookupEnv) // ${VAR}, ${file:PATH}: env.go
+	return parse(expander{file: file, lookup: os.LookupEnv}, data)
+}
+
+// ParsePosted checks a flow that was not read from a file of this host but
+// posted to the admin API; name names it in errors. Such a flow may not
+// use ${file:PATH}: whoever can post could read every file the host can.
+func ParsePosted(name string, data []byte) (*Flow, error) {
+	return parse(expander{file: name, lookup: os.LookupEnv, noFiles: true}, data)
+}
+
+func parse(x expander, data []byte) (*Flow, error) {
+	file := x.file
+	data, err := x.expand(data) // ${VAR}, ${file:PATH}: env.go
 	if err != nil {
 		return nil, err
 	}

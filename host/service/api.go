@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,7 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	}
 	a := &API{m: m, opts: opts}
 	if opts.TokenFile != "" {
-		data, err := os.ReadFile(opts.TokenFile)
+		data, err := readTokenFile(opts.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--api-token-file: %w", err)
 		}
@@ -106,6 +107,40 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	mux.HandleFunc("POST /api/plugins/upgrade", a.auth(a.upgrade))
 	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return a, nil
+}
+
+// maxTokenFile bounds the token file: a token, not a data set.
+const maxTokenFile = 64 << 10
+
+// readTokenFile reads the API's bearer token file, which must be a regular
+// file that only its owner can read and write (as plugin files must be
+// writable only by their owner): anyone else who could read it could
+// deploy flows, and anyone who could write it could lock the owner out or
+// let themselves in.
+func readTokenFile(path string) ([]byte, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO does not block
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file; write the token in a file (e.g. openssl rand -hex 32 > FILE; chmod 600 FILE)", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o066 != 0 {
+		return nil, fmt.Errorf("refusing %s: it is readable or writable by group or others (mode %04o), so they could use the token or change it; fix with: chmod 600 %s", path, perm, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxTokenFile {
+		return nil, fmt.Errorf("%s is larger than %d bytes: it should hold one token (e.g. openssl rand -hex 32)", path, maxTokenFile)
+	}
+	return data, nil
 }
 
 // Addr is the address bound (with the port chosen when it was 0).

@@ -155,15 +155,22 @@ type candidate struct {
 // check reads, validates and prepares the flow file, and creates (then
 // destroys) each connector as `tremorctl validate` does.
 func (m *Manager) check(file string) (*candidate, error) {
-	data, err := os.ReadFile(file)
+	data, err := flow.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading flow %s: %w", file, err)
 	}
-	return m.checkData(file, data)
+	return m.checkData(file, data, false)
 }
 
-func (m *Manager) checkData(file string, data []byte) (*candidate, error) {
-	f, err := flow.Parse(file, data)
+// checkData checks a flow read from file, or posted to the API (file then
+// only names it in messages, and the flow may not read files: see
+// flow.ParsePosted).
+func (m *Manager) checkData(file string, data []byte, posted bool) (*candidate, error) {
+	parse := flow.Parse
+	if posted {
+		parse = flow.ParsePosted
+	}
+	f, err := parse(file, data)
 	if err != nil {
 		return nil, redact(err)
 	}
@@ -221,10 +228,11 @@ var (
 	ErrNotFound = errors.New("no such flow")
 )
 
-// Deploy validates a flow (file names it in messages) and runs it. A
-// failed validation returns the flow's errors (file:line messages).
+// Deploy validates a flow posted to the API (file names it in messages;
+// nothing is read from it, and the flow may not use ${file:PATH}) and runs
+// it. A failed validation returns the flow's errors (file:line messages).
 func (m *Manager) Deploy(file string, data []byte) (string, error) {
-	c, err := m.checkData(file, data)
+	c, err := m.checkData(file, data, true)
 	if err != nil {
 		return "", err
 	}
@@ -312,7 +320,7 @@ func (m *Manager) Reload() ReloadResult {
 	for _, file := range files {
 		seen[file] = true
 		old := byFile[file]
-		data, err := os.ReadFile(file)
+		data, err := flow.ReadFile(file)
 		if err != nil {
 			res.Refused = append(res.Refused, fmt.Sprintf("reading flow %s: %v", file, err))
 			continue
@@ -321,7 +329,7 @@ func (m *Manager) Reload() ReloadResult {
 			res.Unchanged = append(res.Unchanged, old.name)
 			continue
 		}
-		c, err := m.checkData(file, data)
+		c, err := m.checkData(file, data, false)
 		if err != nil {
 			res.Refused = append(res.Refused, err.Error())
 			m.log.Error().Str("file", file).Err(err).Msg("reload: flow refused; the running version (if any) keeps going")

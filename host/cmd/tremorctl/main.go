@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"tremorhost/host/edge"
+	"tremorhost/host/flow"
 	"tremorhost/host/plugin"
 )
 
@@ -241,7 +242,9 @@ func (c *cli) setupLog() error {
 		return fmt.Errorf("--log-format %q: use auto, text or json", c.format)
 	}
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
-	c.log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	// Values substituted into a flow (${VAR}, ${file:PATH}) are secrets:
+	// no log line shows them, whatever logs it.
+	c.log = zerolog.New(flow.RedactWriter(w)).Level(lvl).With().Timestamp().Logger()
 	plugin.SetLogger(c.log)
 	return nil
 }
@@ -256,14 +259,15 @@ func (c *cli) searchPath() []string {
 }
 
 // fail prints the operator's message; a plugin error among args is also
-// logged in detail (result code, hook, plugin file) at debug level.
+// logged in detail (result code, hook, plugin file) at debug level. Values
+// substituted into a flow are redacted (flow.Redact, as serve does).
 func (c *cli) fail(format string, args ...any) int {
 	for _, a := range args {
 		if err, ok := a.(error); ok && errors.As(err, new(*edge.Error)) {
 			c.log.Debug().Func(edge.LogErr(c.log, err)).Msg("the plugin error in detail")
 		}
 	}
-	fmt.Fprintf(c.stderr, "tremorctl: "+format+"\n", args...)
+	fmt.Fprint(c.stderr, flow.Redact(fmt.Sprintf("tremorctl: "+format+"\n", args...)))
 	return 1
 }
 
