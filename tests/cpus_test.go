@@ -17,12 +17,17 @@ import (
 	"tremorhost/tests/testenv"
 )
 
-// cpuPinnedFlow is an endless isolated metronome into an isolated
-// bench_sink (twoConnectors), named name and pinned to cpus ("[0, 1]").
-func cpuPinnedFlow(name, cpus string) string {
+// isolatedTicks is an endless isolated metronome into an isolated
+// bench_sink (twoConnectors), named name and pinned to cpus ("[0, 1]",
+// "\"auto\""; "": not pinned).
+func isolatedTicks(name, cpus string) string {
 	src := "type = \"metronome\"\nisolation = \"process\"\nconfig = { interval_ms = 1 }"
 	dst := "type = \"bench_sink\"\ncodec = \"json\"\nisolation = \"process\""
-	return strings.Replace(fmt.Sprintf(twoConnectors, name, src, dst), "batch_size = 16\n", "batch_size = 16\ncpus = "+cpus+"\n", 1)
+	flow := fmt.Sprintf(twoConnectors, name, src, dst)
+	if cpus == "" {
+		return flow
+	}
+	return strings.Replace(flow, "batch_size = 16\n", "batch_size = 16\ncpus = "+cpus+"\n", 1)
 }
 
 // tomlInts writes a TOML array of integers: [0, 1].
@@ -105,7 +110,7 @@ func TestCLIPinnedCPUs(t *testing.T) {
 	if len(cpus) > 2 {
 		cpus = cpus[:2]
 	}
-	path := writeFlow(t, t.TempDir(), "pinned.toml", cpuPinnedFlow("pinned", tomlInts(cpus)))
+	path := writeFlow(t, t.TempDir(), "pinned.toml", isolatedTicks("pinned", tomlInts(cpus)))
 	p := startCtl(t, "run", "--plugin-path", testenv.PluginsDir(t), path)
 	p.waitLog(`"connector":"dst"`, `"message":"connected"`)
 	p.waitLog(`"connector":"src"`, `"message":"connected"`)
@@ -151,7 +156,7 @@ func TestCLIPinnedCPUsNotAllowed(t *testing.T) {
 		bad++
 	}
 	require.Less(t, bad, 1024, "every CPU is allowed here: nothing to refuse")
-	path := writeFlow(t, t.TempDir(), "pinned.toml", cpuPinnedFlow("pinned", fmt.Sprintf("[%d]", bad)))
+	path := writeFlow(t, t.TempDir(), "pinned.toml", isolatedTicks("pinned", fmt.Sprintf("[%d]", bad)))
 	for _, cmd := range []string{"validate", "run"} {
 		code, stdout, stderr := ctl(t, cmd, "--plugin-path", testenv.PluginsDir(t), path)
 		assert.Equal(t, 1, code, "%s: stdout:\n%s\nstderr:\n%s", cmd, stdout, lastLines(stderr, 10))
@@ -173,7 +178,7 @@ func TestUpgradePinnedKeepsCPUs(t *testing.T) {
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
 	flows := filepath.Join(t.TempDir(), "flows")
 	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "up.toml", cpuPinnedFlow("up", tomlInts(cpus)))
+	writeFlow(t, flows, "up.toml", isolatedTicks("up", tomlInts(cpus)))
 	s := startServeBin(t, u.bin, flows)
 	s.waitLog(`"connector":"src"`, `"message":"connected"`)
 	pid := s.cmd.Process.Pid
@@ -243,7 +248,7 @@ func TestServeAutoCPUs(t *testing.T) {
 	deploy := func(name string) (children []string) {
 		t.Helper()
 		before := runnerMasks(t, pid)
-		code, body := s.do("POST", "/api/flows", []byte(cpuPinnedFlow(name, `"auto"`)))
+		code, body := s.do("POST", "/api/flows", []byte(isolatedTicks(name, `"auto"`)))
 		require.Equal(t, 201, code, "%s", body)
 		s.waitLog(`"flow":"`+name+`"`, `"connector":"src"`, `"message":"connected"`)
 		for child := range runnerMasks(t, pid) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -898,4 +899,38 @@ config = { path = %q, send_delay_us = 500, crash_after = 10, once_file = %q }`, 
 	for i, l := range lines {
 		require.Equal(t, fmt.Sprintf(`{"n":%d}`, i+1), l, "line %d: in order", i+1)
 	}
+}
+
+// Ctrl-C in a terminal sends SIGINT to the whole foreground process group.
+// The plugins' processes run in groups of their own, so only tremorctl
+// gets it: it drains, stops its isolated plugins itself and exits 0, and
+// every event was delivered and acked (the plugins' processes used to be
+// killed by the same SIGINT in the middle of the drain).
+func TestCLICtrlCReachesOnlyTremorctl(t *testing.T) {
+	path := writeFlow(t, t.TempDir(), "ctrlc.toml", isolatedTicks("ctrlc", ""))
+	cmd := exec.Command(tremorctl(t), "--log-format", "json", "run", path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a shell's foreground job
+	var stderr logBuf
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	waitUntil(t, "both plugins connected", func() bool {
+		s := stderr.String()
+		return strings.Contains(s, `"connector":"src","type":"metronome","attempt":1,`) &&
+			strings.Contains(s, `"connector":"dst","type":"bench_sink","attempt":1,`)
+	})
+	time.Sleep(200 * time.Millisecond) // events flow
+	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT), "Ctrl-C to the group")
+	err := cmd.Wait()
+	out := stderr.String()
+	require.NoError(t, err, "stderr:\n%s", lastLines(out, 20))
+	assert.NotContains(t, out, "killed by signal", "no plugin process got the SIGINT")
+	assert.NotContains(t, out, `"level":"error"`)
+	noCrash(t, out)
+	rows := statsTable(t, out)
+	src, dst := rows["src"], rows["dst"]
+	assert.NotZero(t, src[colOut])
+	assert.Equal(t, src[colOut], dst[colOut], "every event reached the sink")
+	assert.Equal(t, src[colOut], src[colAcks], "and was acked")
+	assert.Zero(t, src[colFails]+dst[colFails])
 }

@@ -134,6 +134,7 @@ func startProc(runner string, f *os.File, connector string, cpus []int, log zero
 	p.cmd.ExtraFiles = []*os.File{childEnd, f}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = time.Second
+	ownGroup(p.cmd)
 	if err := startOn(p.cmd, cpus); err != nil {
 		unix.Close(p.fd)
 		return nil, fmt.Errorf("starting %s: %w", runner, err)
@@ -640,9 +641,24 @@ func (p *proc) kill(why string) {
 		p.killedFor.CompareAndSwap(nil, &why)
 	}
 	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Kill()
+		_ = killGroup(p.cmd.Process.Pid)
 	}
 }
+
+// ownGroup starts cmd in a process group of its own. A terminal's Ctrl-C
+// (SIGINT to the foreground group) then reaches tremorctl alone, which
+// drains and then ends its plugins' processes itself, instead of killing
+// them in the middle of the drain; and killGroup ends the processes the
+// plugin started too.
+func ownGroup(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+}
+
+// killGroup sends SIGKILL to the process group that process pid leads.
+func killGroup(pid int) error { return unix.Kill(-pid, unix.SIGKILL) }
 
 // send writes one request frame (with a file descriptor when fd >= 0),
 // after the one-way frames queued before it, in one write. No deadline: a

@@ -101,6 +101,8 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	errOut := newTail(nil, 8)
 	cmd.Stdout, cmd.Stderr = &out, errOut
 	cmd.WaitDelay = time.Second
+	ownGroup(cmd)
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("did not finish being inspected within %s (tremor-runner --describe, in a child process, was killed): its tremor_plugin_get_descriptor() or library initialisation hangs%s", timeout, errOut.suffix())
