@@ -710,6 +710,13 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 	require.NoError(t, os.Chmod(writable, 0o777))
 	notExec := filepath.Join(dir, "not-executable")
 	require.NoError(t, os.WriteFile(notExec, runnerBytes, 0o644))
+	// A symlink to the real runner, in a directory anyone could repoint
+	// it from.
+	openDir := filepath.Join(dir, "open")
+	require.NoError(t, os.Mkdir(openDir, 0o755))
+	require.NoError(t, os.Chmod(openDir, 0o777))
+	linked := filepath.Join(openDir, "tremor-runner")
+	require.NoError(t, os.Symlink(isoRunner(t), linked))
 
 	for _, tc := range []struct {
 		name, runner string
@@ -718,6 +725,7 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 		{"missing", "/nonexistent/tremor-runner", []string{"TREMOR_RUNNER=/nonexistent/tremor-runner: no such file", "set TREMOR_RUNNER to the tremor-runner built with this host"}},
 		{"writable by others", writable, []string{"TREMOR_RUNNER=" + writable, "writable by group or others (mode 0777)", "chmod go-w " + writable}},
 		{"not executable", notExec, []string{"TREMOR_RUNNER=" + notExec, "not an executable file"}},
+		{"a symlink others can repoint", linked, []string{"TREMOR_RUNNER=" + linked, "chmod go-w " + openDir}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := []string{isolate.EnvRunner + "=" + tc.runner}

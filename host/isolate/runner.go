@@ -140,10 +140,11 @@ func FindRunner() (string, error) {
 // usableRunner checks a runner file: an executable regular file that only
 // its owner can change. It returns its absolute path without symlinks.
 func usableRunner(p string) (string, error) {
-	abs, err := filepath.Abs(p)
+	named, err := filepath.Abs(p)
 	if err != nil {
 		return "", err
 	}
+	abs := named
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
@@ -156,7 +157,9 @@ func usableRunner(p string) (string, error) {
 	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
 		return "", fmt.Errorf("not an executable file (mode %s)", st.Mode())
 	}
-	if err := plugin.CheckTrusted(abs); err != nil {
+	// As named: a symlink on the way, in a directory others can write,
+	// could be repointed at other code after this check.
+	if err := plugin.CheckTrusted(named); err != nil {
 		return "", err
 	}
 	return abs, nil
