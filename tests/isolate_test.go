@@ -717,6 +717,9 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 	require.NoError(t, os.Chmod(openDir, 0o777))
 	linked := filepath.Join(openDir, "tremor-runner")
 	require.NoError(t, os.Symlink(isoRunner(t), linked))
+	// Another program in the runner's place.
+	other := filepath.Join(dir, "not-a-runner")
+	require.NoError(t, os.WriteFile(other, []byte("#!/bin/sh\necho hi\n"), 0o755))
 
 	for _, tc := range []struct {
 		name, runner string
@@ -726,6 +729,7 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 		{"writable by others", writable, []string{"TREMOR_RUNNER=" + writable, "writable by group or others (mode 0777)", "chmod go-w " + writable}},
 		{"not executable", notExec, []string{"TREMOR_RUNNER=" + notExec, "not an executable file"}},
 		{"a symlink others can repoint", linked, []string{"TREMOR_RUNNER=" + linked, "chmod go-w " + openDir}},
+		{"another program", other, []string{"TREMOR_RUNNER=" + other, `not a tremor-runner: --version answered "hi"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := []string{isolate.EnvRunner + "=" + tc.runner}

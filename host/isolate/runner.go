@@ -42,13 +42,17 @@
 package isolate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"tremorhost/abi"
 	"tremorhost/host/plugin"
 )
 
@@ -162,7 +166,49 @@ func usableRunner(p string) (string, error) {
 	if err := plugin.CheckTrusted(named); err != nil {
 		return "", err
 	}
+	if err := isRunner(abs, st); err != nil {
+		return "", err
+	}
 	return abs, nil
+}
+
+// runnersChecked remembers the files isRunner accepted (path, size and
+// modification time), so that a runner answers --version once per process.
+var runnersChecked sync.Map
+
+// isRunner asks the file for its --version: a tremor-runner of this host's
+// ABI answers "tremor-runner (plugin ABI 1.1)". Anything else (another
+// program, a runner of another ABI, one that hangs) is refused here, once,
+// instead of failing the inspection of every plugin file.
+func isRunner(path string, st os.FileInfo) error {
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
+	if _, ok := runnersChecked.Load(key); ok {
+		return nil
+	}
+	const timeout = 5 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "--version")
+	ownGroup(cmd)
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		return fmt.Errorf("it did not answer --version within %s: not a tremor-runner", timeout)
+	}
+	want := "tremor-runner (plugin ABI " + abi.ABIVersionString + ")"
+	got := strings.TrimSpace(string(out))
+	if err != nil || got != want {
+		if v, ok := strings.CutPrefix(got, "tremor-runner (plugin ABI "); ok && err == nil {
+			return fmt.Errorf("it is a tremor-runner for plugin ABI %s; this host speaks %s", strings.TrimSuffix(v, ")"), abi.ABIVersionString)
+		}
+		if len(got) > 80 {
+			got = got[:80] + "..."
+		}
+		return fmt.Errorf("not a tremor-runner: --version answered %q (exit: %v), not %q", got, err, want)
+	}
+	runnersChecked.Store(key, true)
+	return nil
 }
 
 // FindRunnerWith returns the runner o names, or finds one (FindRunner).
