@@ -14,6 +14,7 @@
 #   make build && bench/isolated.sh [RUNS]      (RUNS pairs per flow, default 5)
 #
 # CPUS="0, 1" adds both flows pinned with the flow setting cpus = [CPUS]
+# (CPUS=auto: cpus = "auto", which on two CPUs makes the same plan)
 # (the source on the first CPU, the sink and the plugins' processes on
 # the second), in-process and isolated.
 #
@@ -24,13 +25,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 events=$(bench/events-1m.sh)
+cpus_value="[${CPUS:-}]"
+if [ "${CPUS:-}" = auto ]; then cpus_value='"auto"'; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for codec in string json; do
   for iso in none process; do
     bench/passthrough-flow.sh "iso-$codec-$iso" "$codec" "$iso" "$PWD/$events" >"$tmp/$codec-$iso.toml"
     if [ -n "${CPUS:-}" ]; then
-      sed "s/^\[flow\]\$/[flow]\ncpus = [$CPUS]/" "$tmp/$codec-$iso.toml" >"$tmp/$codec-$iso-pinned.toml"
+      sed "s/^\[flow\]\$/[flow]\ncpus = $cpus_value/" "$tmp/$codec-$iso.toml" >"$tmp/$codec-$iso-pinned.toml"
     fi
   done
 done
@@ -59,7 +62,7 @@ if [ -n "${BASE:-}" ]; then
   variants+=("isolated, $BASE|process|$BASE")
 fi
 if [ -n "${CPUS:-}" ]; then
-  variants+=("in-process, cpus = [$CPUS]|none-pinned|" "isolated, cpus = [$CPUS]|process-pinned|")
+  variants+=("in-process, cpus = $cpus_value|none-pinned|" "isolated, cpus = $cpus_value|process-pinned|")
 fi
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) CPUs; $RUNS rounds" >&2
