@@ -565,3 +565,20 @@ func TestCheckPluginRedactsSecrets(t *testing.T) {
 		})
 	}
 }
+
+// A file that is not a shared library (here a secret, saved as a .so by
+// mistake) is refused by list-plugins and inspect saying what it looks
+// like, never quoting what it holds.
+func TestNotAPluginIsDescribedNotQuoted(t *testing.T) {
+	dir := t.TempDir()
+	secret := "hunter2-SuperSecretToken"
+	file := filepath.Join(dir, "libtremor_secret.so")
+	require.NoError(t, os.WriteFile(file, []byte(secret+"\n"), 0o600))
+	for _, args := range [][]string{{"list-plugins", file}, {"inspect", file}} {
+		code, stdout, stderr := tremorctlExit(t, "", nil, args...)
+		assert.Equal(t, 1, code, "%v", args)
+		assert.Contains(t, stdout+stderr, "is not an ELF shared library (it looks like text)", "%v", args)
+		assert.NotContains(t, stdout+stderr, "hunter2", "%v: the file's contents are not shown", args)
+		noCrash(t, stderr)
+	}
+}

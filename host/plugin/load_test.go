@@ -78,7 +78,7 @@ func TestLoadRefusesNonPluginFiles(t *testing.T) {
 		want []string
 	}{
 		{"empty file", write("libempty.so", nil), []string{"is empty (0 bytes)", "rebuild the plugin"}},
-		{"text file", write("libtext.so", []byte("#!/bin/sh\necho not a plugin\n")), []string{"is not an ELF shared library", `"#!/bin/sh`, "remove this file"}},
+		{"text file", write("libtext.so", []byte("#!/bin/sh\necho not a plugin\n")), []string{"is not an ELF shared library (it looks like a script)", "remove it from there"}},
 		{"truncated copy", write("libcut.so", good[:len(good)/2]), []string{"is truncated", "rebuild or reinstall"}},
 		{"truncated header", write("libstub.so", good[:40]), []string{"is truncated"}},
 		{"relocatable object", write("libobj.so", elfHeader(1)), []string{"is a relocatable object (.o), not a shared library", "-shared"}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 )
 
 // elfMachines maps GOARCH to the ELF e_machine of code this process can load.
@@ -76,7 +77,7 @@ func readELFHeader(f *os.File, size int64) ([]byte, error) {
 	}
 	hdr = hdr[:n]
 	if n < 4 || string(hdr[:4]) != "\x7fELF" {
-		return nil, fmt.Errorf("is not an ELF shared library (it starts with %s): a plugin is a .so built with -shared; remove this file from the plugin path", quotePrefix(hdr))
+		return nil, fmt.Errorf("is not an ELF shared library (%s): a plugin is a .so built with -shared (if this file is in a plugin directory, remove it from there)", looksLike(hdr))
 	}
 	if n < 52 {
 		return nil, truncated(size, 64)
@@ -173,9 +174,29 @@ func truncated(size int64, need uint64) error {
 	return fmt.Errorf("is truncated: it has %d bytes but its ELF headers describe at least %d: the file was cut short while copying or building; rebuild or reinstall it", size, need)
 }
 
-func quotePrefix(b []byte) string {
-	if len(b) > 16 {
-		b = b[:16]
+func looksLike(b []byte) string {
+	// What the file seems to be, from its first bytes, without quoting
+	// them: a secret file in the wrong place must not reach a log.
+	for _, m := range []struct{ magic, what string }{
+		{"!<arch>\n", "it looks like a static library (.a): link it into a .so with -shared"},
+		{"#!", "it looks like a script"},
+		{"MZ", "it looks like a Windows executable"},
+		{"\xcf\xfa\xed\xfe", "it looks like a macOS (Mach-O) file"},
+		{"\x1f\x8b", "it looks like a gzip archive"},
+		{"PK\x03\x04", "it looks like a zip archive"},
+	} {
+		if strings.HasPrefix(string(b), m.magic) {
+			return m.what
+		}
 	}
-	return strconv.Quote(string(b))
+	text := len(b) > 0
+	for _, c := range b {
+		if c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c == 0x7f {
+			text = false
+		}
+	}
+	if text {
+		return "it looks like text"
+	}
+	return "no ELF header"
 }

@@ -43,7 +43,10 @@ func TestCheckELF(t *testing.T) {
 	}{
 		{"shared library", good, ""},
 		{"empty", nil, "is empty (0 bytes)"},
-		{"not ELF", []byte("MZ\x90\x00"), `is not an ELF shared library (it starts with "MZ\x90\x00")`},
+		{"not ELF", []byte("MZ\x90\x00"), `is not an ELF shared library (it looks like a Windows executable)`},
+		{"a static library", []byte("!<arch>\nfoo.o/"), `(it looks like a static library (.a): link it into a .so with -shared)`},
+		{"a secret in text", []byte("hunter2-SuperSecretToken\n"), `is not an ELF shared library (it looks like text)`},
+		{"binary data", []byte{0, 1, 2, 3, 4}, `is not an ELF shared library (no ELF header)`},
 		{"short header", good[:40], "is truncated: it has 40 bytes but its ELF headers describe at least 64"},
 		{"32-bit", with(good, func(b []byte) { b[4] = 1 }), "is a 32-bit ELF file and this host is 64-bit"},
 		{"unknown class", with(good, func(b []byte) { b[4] = 7 }), "unknown class 7"},
