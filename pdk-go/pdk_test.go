@@ -426,7 +426,8 @@ func TestStaleAndUnknownHandles(t *testing.T) {
 
 func TestConnectAnswersAndErrorBuffer(t *testing.T) {
 	in := mk(t, "t_errors", nil)
-	if r := in.Connect(1); r.Code != pdktest.Retry || r.Msg != "" {
+	// A RETRY says why not yet: the error's text.
+	if r := in.Connect(1); r.Code != pdktest.Retry || r.Msg != "dial: not ready yet" {
 		t.Fatalf("attempt 1: %v", r)
 	}
 	wantCode(t, "attempt 2", in.Connect(2), pdktest.ErrConfig, `bad url "x"`)
