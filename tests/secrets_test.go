@@ -189,6 +189,7 @@ func TestAPITokenFileMustBePrivate(t *testing.T) {
 		for _, args := range [][]string{
 			{"serve", "--api", freeAddr(t), "--api-token-file", tokenFile, flowFile},
 			{"run", "--api", freeAddr(t), "--api-token-file", tokenFile, flowFile},
+			{"upgrade", "--api", freeAddr(t), "--api-token-file", tokenFile},
 		} {
 			code, stdout, stderr := ctl(t, args...)
 			what := args[0] + " with a token file of mode " + mode.String()

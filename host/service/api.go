@@ -75,7 +75,7 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	}
 	a := &API{m: m, opts: opts}
 	if opts.TokenFile != "" {
-		data, err := readTokenFile(opts.TokenFile)
+		data, err := ReadTokenFile(opts.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("--api-token-file: %w", err)
 		}
@@ -112,12 +112,12 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 // maxTokenFile bounds the token file: a token, not a data set.
 const maxTokenFile = 64 << 10
 
-// readTokenFile reads the API's bearer token file, which must be a regular
+// ReadTokenFile reads the API's bearer token file, which must be a regular
 // file that only its owner can read and write (as plugin files must be
 // writable only by their owner): anyone else who could read it could
 // deploy flows, and anyone who could write it could lock the owner out or
 // let themselves in.
-func readTokenFile(path string) ([]byte, error) {
+func ReadTokenFile(path string) ([]byte, error) {
 	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO does not block
 	if err != nil {
 		return nil, err

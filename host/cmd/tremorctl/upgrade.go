@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -42,7 +41,7 @@ func (c *cli) upgrade(args []string) int {
 		return c.fail("--api %s: %v", *api, err)
 	}
 	if *tokenFile != "" {
-		tok, err := os.ReadFile(*tokenFile)
+		tok, err := service.ReadTokenFile(*tokenFile) // the client holds it to the same rule
 		if err != nil {
 			return c.fail("--api-token-file: %v", err)
 		}
