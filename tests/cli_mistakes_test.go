@@ -172,3 +172,26 @@ func TestCLINewUnwritableDirectory(t *testing.T) {
 	assert.Equal(t, "tremorctl: new: cannot create the project directory /proc/foo: no such file or directory: name a DIR where you can create directories\n", stderr)
 	assert.Empty(t, stdout)
 }
+
+// Mistakes in a command's arguments are said in words, after the usage
+// where one is printed: which argument is missing or too many, which
+// --api value is not HOST:PORT, which file does not exist.
+func TestCLIArgumentMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "a.toml", "b.toml"}, 2, "tremorctl run: too many arguments (2, at most 1): b.toml"},
+		{[]string{"check-plugin"}, 2, "tremorctl check-plugin: name the plugin FILE to check"},
+		{[]string{"check-plugin", "a.so", "b.so"}, 2, "tremorctl check-plugin: one FILE at a time, not 2: a.so b.so"},
+		{[]string{"check-plugin", "/nonexistent/libx.so"}, 1, "tremorctl: check-plugin: /nonexistent/libx.so: no such file; name a plugin .so"},
+		{[]string{"status", "--api", "::::"}, 1, `tremorctl: --api "::::" is not HOST:PORT (e.g. 127.0.0.1:9898)`},
+		{[]string{"upgrade", "--api", "localhost"}, 1, `tremorctl: --api "localhost" is not HOST:PORT (e.g. 127.0.0.1:9898)`},
+	} {
+		code, _, stderr := ctl(t, tc.args...)
+		assert.Equal(t, tc.code, code, "%v: stderr:\n%s", tc.args, stderr)
+		assert.Contains(t, stderr, tc.want, "%v", tc.args)
+		noCrash(t, stderr)
+	}
+}

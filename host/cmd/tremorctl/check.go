@@ -166,10 +166,17 @@ func (c *cli) checkPlugin(args []string) int {
 	}
 	if len(rest) != 1 {
 		fs.Usage()
+		if len(rest) == 0 {
+			fmt.Fprintln(c.stderr, "\ntremorctl check-plugin: name the plugin FILE to check")
+		} else {
+			fmt.Fprintf(c.stderr, "\ntremorctl check-plugin: one FILE at a time, not %d: %s\n", len(rest), strings.Join(rest, " "))
+		}
 		return 2
 	}
-	if _, err := os.Stat(rest[0]); err != nil {
-		return c.fail("check-plugin: %v", err)
+	if _, err := os.Stat(rest[0]); errors.Is(err, os.ErrNotExist) {
+		return c.fail("check-plugin: %s: no such file; name a plugin .so (build/plugins holds the bundled ones)", rest[0])
+	} else if err != nil {
+		return c.fail("check-plugin: %s: %v", rest[0], errors.Unwrap(err))
 	}
 	opts := conformance.Options{
 		File:        rest[0],

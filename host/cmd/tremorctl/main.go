@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -200,6 +201,12 @@ func (c *cli) parseArgs(fs *flag.FlagSet, args []string, min, max int) (rest []s
 	}
 	if len(rest) < min || max >= 0 && len(rest) > max {
 		fs.Usage()
+		switch {
+		case len(rest) < min:
+			fmt.Fprintf(c.stderr, "\ntremorctl %s: %d argument%s missing\n", fs.Name(), min-len(rest), plural(min-len(rest)))
+		default:
+			fmt.Fprintf(c.stderr, "\ntremorctl %s: too many arguments (%d, at most %d): %s\n", fs.Name(), len(rest), max, strings.Join(rest[max:], " "))
+		}
 		return nil, 2, false
 	}
 	return rest, 0, true
@@ -212,6 +219,14 @@ func (c *cli) runsFlows(fs *flag.FlagSet) {
 	if c.level == "warn" && !c.levelSet {
 		c.level = "info"
 	}
+}
+
+// apiAddr checks an --api value a client command connects to.
+func apiAddr(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("--api %q is not HOST:PORT (e.g. 127.0.0.1:9898)", addr)
+	}
+	return nil
 }
 
 // apiFlags declares --api, the admin API's address (addr by default), and

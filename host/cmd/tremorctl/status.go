@@ -27,6 +27,9 @@ func (c *cli) status(args []string) int {
 	if *interval <= 0 {
 		return c.fail("--interval %s: use a positive duration", *interval)
 	}
+	if err := apiAddr(*api); err != nil {
+		return c.fail("%v", err)
+	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	url := "http://" + *api + "/api/flows"
 	flows, err := fetchFlows(client, url)

@@ -29,6 +29,9 @@ func (c *cli) upgrade(args []string) int {
 	if !ok {
 		return status
 	}
+	if err := apiAddr(*api); err != nil {
+		return c.fail("%v", err)
+	}
 	if *connect <= 0 {
 		return c.fail("--connect-timeout %s: use a positive duration", *connect)
 	}
