@@ -105,7 +105,10 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	mux.HandleFunc("DELETE /api/flows/{name}", a.auth(a.deleteFlow))
 	mux.HandleFunc("POST /api/reload", a.auth(a.reload))
 	mux.HandleFunc("POST /api/plugins/upgrade", a.auth(a.upgrade))
-	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A request must arrive whole within 30 s, and an idle connection is
+	// closed after a minute, so that clients that stall hold nothing for
+	// ever; answers have no limit (a DELETE waits out its flow's drain).
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	return a, nil
 }
 
@@ -174,6 +177,10 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (a *API) ready(w http.ResponseWriter, _ *http.Request) {
+	if a.m.Closing() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "shutting_down": true})
+		return
+	}
 	if down := a.m.NotReady(); len(down) > 0 {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "not_connected": down})
 		return
@@ -207,6 +214,8 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
 	}
 	name, err := a.m.Deploy(file, data)
 	switch {
+	case errors.Is(err, ErrShuttingDown):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case errors.Is(err, ErrExists):
 		writeError(w, http.StatusConflict, err.Error())
 	case err != nil:
@@ -227,6 +236,10 @@ func (a *API) deleteFlow(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) reload(w http.ResponseWriter, _ *http.Request) {
+	if a.m.Closing() {
+		writeError(w, http.StatusServiceUnavailable, ErrShuttingDown.Error())
+		return
+	}
 	res := a.m.Reload()
 	code := http.StatusOK
 	if len(res.Refused) > 0 {

@@ -41,9 +41,14 @@ type Manager struct {
 	log     zerolog.Logger
 	paths   []string // files and directories of flow files
 
-	mu    sync.Mutex
-	flows map[string]*deployed // by flow name
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	flows   map[string]*deployed // by flow name
+	wg      sync.WaitGroup
+	closing bool // Shutdown began: no flow starts any more
+
+	// reloading makes reloads (SIGHUP, POST /api/reload) run one at a
+	// time: two at once would both start the new version of a flow.
+	reloading sync.Mutex
 
 	rescan    Rescan     // nil: no live upgrades (upgrade.go)
 	upgrading sync.Mutex // one upgrade at a time
@@ -199,8 +204,12 @@ func dupNames(cs []*candidate) error {
 	return errors.Join(errs...)
 }
 
-// run starts a checked flow; m.mu is held.
+// run starts a checked flow; m.mu is held. Once Shutdown began it starts
+// nothing and returns nil.
 func (m *Manager) run(c *candidate, fromFile bool) *deployed {
+	if m.closing {
+		return nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &deployed{name: c.f.Name, file: c.f.File, fromFile: fromFile, sum: c.sum, rt: c.rt,
 		cancel: cancel, done: make(chan struct{}), state: StateRunning}
@@ -222,11 +231,20 @@ func (m *Manager) run(c *candidate, fromFile bool) *deployed {
 	return d
 }
 
-// ErrExists and ErrNotFound are returned by Deploy and Delete.
+// ErrExists and ErrNotFound are returned by Deploy and Delete;
+// ErrShuttingDown by Deploy once Shutdown began.
 var (
-	ErrExists   = errors.New("a flow with this name is deployed")
-	ErrNotFound = errors.New("no such flow")
+	ErrExists       = errors.New("a flow with this name is deployed")
+	ErrNotFound     = errors.New("no such flow")
+	ErrShuttingDown = errors.New("tremorctl is shutting down: it starts no flow any more")
 )
+
+// Closing says whether Shutdown began.
+func (m *Manager) Closing() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closing
+}
 
 // Deploy validates a flow posted to the API (file names it in messages;
 // nothing is read from it, and the flow may not use ${file:PATH}) and runs
@@ -238,6 +256,9 @@ func (m *Manager) Deploy(file string, data []byte) (string, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closing {
+		return c.f.Name, ErrShuttingDown
+	}
 	if old, ok := m.flows[c.f.Name]; ok && !old.ended() {
 		return c.f.Name, fmt.Errorf("flow %q: %w (from %s); delete it first (DELETE /api/flows/%s)", c.f.Name, ErrExists, old.file, c.f.Name)
 	}
@@ -301,8 +322,14 @@ type ReloadResult struct {
 // it validates is the running version drained and the new one started;
 // unchanged flows keep running untouched; flows whose file is gone stop.
 func (m *Manager) Reload() ReloadResult {
+	m.reloading.Lock()
+	defer m.reloading.Unlock()
 	// Empty lists, not absent ones: the API answers [] rather than null.
 	res := ReloadResult{Redeployed: []string{}, Started: []string{}, Stopped: []string{}, Unchanged: []string{}, Refused: []string{}}
+	if m.Closing() {
+		res.Refused = append(res.Refused, ErrShuttingDown.Error())
+		return res
+	}
 	files, err := m.files()
 	if err != nil {
 		res.Refused = append(res.Refused, err.Error())
@@ -354,7 +381,9 @@ func (m *Manager) Reload() ReloadResult {
 			res.Started = append(res.Started, c.f.Name)
 		}
 		m.mu.Lock()
-		m.run(c, true)
+		if m.run(c, true) == nil {
+			res.Refused = append(res.Refused, fmt.Sprintf("%s: not started: %v", file, ErrShuttingDown))
+		}
 		m.mu.Unlock()
 	}
 	for file, d := range byFile {
@@ -380,9 +409,12 @@ func (m *Manager) Reload() ReloadResult {
 	return res
 }
 
-// Shutdown drains every flow and waits for them (or ctx).
+// Shutdown drains every flow and waits for them (or ctx); no flow starts
+// after it began (Deploy and Reload refuse, a reload under way stops
+// short of starting its new versions).
 func (m *Manager) Shutdown(ctx context.Context) {
 	m.mu.Lock()
+	m.closing = true
 	for _, d := range m.flows {
 		d.mu.Lock()
 		if d.state == StateRunning {

@@ -59,10 +59,14 @@ func (c *cli) serve(args []string) int {
 			return c.fail("admin API: %v", err)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				res := m.Reload()
-				for _, e := range res.Refused {
-					c.log.Error().Str("error", e).Msg("reload refused a flow file; its running version keeps going")
-				}
+				// Off the signal loop, so that SIGTERM is heard while a
+				// reload drains; reloads queue up one at a time.
+				go func() {
+					res := m.Reload()
+					for _, e := range res.Refused {
+						c.log.Error().Str("error", e).Msg("reload refused a flow file; its running version keeps going")
+					}
+				}()
 				continue
 			}
 			c.log.Info().Msg("shutting down: draining every flow; a second signal exits at once")
@@ -70,6 +74,7 @@ func (c *cli) serve(args []string) int {
 				for s := range sigs {
 					if s != syscall.SIGHUP {
 						fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
+						plugin.MarkCleanExit() // chosen, not a plugin's doing: no last words
 						os.Exit(130)
 					}
 				}

@@ -1,0 +1,99 @@
+package tests
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Reloads that come at once (SIGHUPs and POST /api/reload) run one after
+// the other: the changed flow runs once, in its new version; when its
+// file is gone it stops for good (its output stops growing), and SIGTERM
+// then ends serve at once. Two reloads at once used to both start the new
+// version, one of them hidden from the API and never stopped.
+func TestServeConcurrentReloads(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	out1, out2 := filepath.Join(dir, "r1.jsonl"), filepath.Join(dir, "r1-new.jsonl")
+	file := writeFlow(t, flows, "r1.toml", tickFlow("r1", 2, 0, out1))
+	s := startServe(t, flows)
+	waitUntil(t, "r1 delivers", func() bool { return len(fileLines(t, out1)) > 0 })
+
+	writeFlow(t, flows, "r1.toml", tickFlow("r1", 2, 0, out2))
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { s.do("POST", "/api/reload", nil) })
+		s.signal(syscall.SIGHUP)
+	}
+	wg.Wait()
+	s.waitLog(`"message":"reloaded the flow files"`)
+	// Whatever reloads were still queued by the signals end too.
+	waitUntil(t, "one r1, running its new version", func() bool {
+		f, ok := s.flow("r1")
+		return ok && f.State == "running" && len(fileLines(t, out2)) > 0
+	})
+	deployed := 0
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		if strings.Contains(line, `"flow":"r1"`) && strings.Contains(line, `"message":"flow deployed"`) {
+			deployed++
+		}
+	}
+	assert.Equal(t, 2, deployed, "r1 deployed at start and once more, however many reloads came")
+
+	require.NoError(t, os.Remove(file))
+	code, body := s.do("POST", "/api/reload", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	_, ok := s.flow("r1")
+	assert.False(t, ok, "r1 is gone")
+	n := len(fileLines(t, out2))
+	time.Sleep(300 * time.Millisecond)
+	assert.Equal(t, n, len(fileLines(t, out2)), "nothing writes r1's output any more")
+
+	start := time.Now()
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, s.wait())
+	assert.Less(t, time.Since(start), 10*time.Second, "no hidden flow keeps serve from stopping")
+	noCrash(t, s.stderr.String())
+}
+
+// Once serve is shutting down it starts nothing: a POST, a reload and
+// /ready answer 503 while a flow drains, and the flow posted late never
+// runs. A second signal then exits at once, with no "last words" that
+// would blame a plugin for tremorctl's own choice.
+func TestServeShuttingDownStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	// A sink that never connects keeps the drain going for the timeout.
+	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }", freeAddr(t))
+	stuck := writeFlow(t, dir, "stuck.toml", fmt.Sprintf(twoConnectors, "stuck", metronome(5), sink))
+	s := startServe(t, "--drain-timeout", "20s", stuck)
+	s.waitLog(`"flow":"stuck"`, `"connector":"src"`, `"message":"connected"`)
+
+	s.signal(syscall.SIGTERM)
+	s.waitLog(`"message":"shutting down: draining every flow`)
+	late := filepath.Join(dir, "late.jsonl")
+	code, body := s.do("POST", "/api/flows", []byte(tickFlow("late", 5, 0, late)))
+	assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
+	assert.Contains(t, string(body), "shutting down")
+	code, body = s.do("POST", "/api/reload", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
+	code, body = s.do("GET", "/ready", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, code, "%s", body)
+	assert.NoFileExists(t, late, "the late flow never ran")
+
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 130, s.wait(), "a second signal exits at once")
+	stderr := s.stderr.String()
+	assert.Contains(t, stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
+	assert.NotContains(t, stderr, "ended without a crash report", "tremorctl chose to exit: no plugin is blamed")
+	noCrash(t, stderr)
+}
