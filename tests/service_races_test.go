@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -96,4 +97,34 @@ func TestServeShuttingDownStartsNothing(t *testing.T) {
 	assert.Contains(t, stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
 	assert.NotContains(t, stderr, "ended without a crash report", "tremorctl chose to exit: no plugin is blamed")
 	noCrash(t, stderr)
+}
+
+// A flow's name is a path element of the API, a metric label and a log
+// field: a posted flow whose name is empty, holds a '/' or control
+// characters, or is overlong is refused with a 400 naming flow.name.
+func TestServeRefusesBadFlowNames(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t)
+	for _, tc := range []struct{ name, want string }{
+		{"a/b", `"a/b" holds '/'`},
+		{"..", `".." starts with '.'`},
+		{"tab\there", `holds '\t'`},
+		{strings.Repeat("n", 1000), "is longer than 128 bytes"},
+		{"", `the flow has no name and its file's name "flows)" does not make one`},
+	} {
+		text := tickFlow(tc.name, 5, 0, filepath.Join(dir, "x.jsonl"))
+		if tc.name == "" {
+			text = strings.Replace(text, `name = ""`+"\n", "", 1)
+		}
+		code, body := s.do("POST", "/api/flows", []byte(text))
+		assert.Equal(t, http.StatusBadRequest, code, "%q: %s", tc.name, body)
+		var answer struct{ Errors []string }
+		require.NoError(t, json.Unmarshal(body, &answer), "%s", body)
+		assert.Contains(t, strings.Join(answer.Errors, "\n"), tc.want, "%q", tc.name)
+	}
+	code, body := s.do("GET", "/api/flows", nil)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "[]", strings.TrimSpace(string(body)), "nothing was deployed")
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, s.wait())
 }

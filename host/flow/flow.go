@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 )
@@ -570,12 +571,41 @@ func (f *Flow) build(raw *rawFlow) error {
 	return f.checkRoutes()
 }
 
+// maxNameLen bounds a flow's name (it is a URL path element, a metric
+// label and a log field).
+const maxNameLen = 128
+
+// nameProblem says what is wrong with a flow name, or "": 1 to 128
+// letters, digits, '-', '_' and '.', not starting with '.'.
+func nameProblem(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("is longer than %d bytes", maxNameLen)
+	case name[0] == '.':
+		return "starts with '.'"
+	}
+	for _, r := range name {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_' && r != '.' {
+			return fmt.Sprintf("holds %q: a flow name is letters, digits, '-', '_' and '.' (it names the flow in the API's paths, in metrics and in logs)", r)
+		}
+	}
+	return ""
+}
+
 // buildSettings reads the [flow] table: the name (the file's base name
 // when not set) and the batch size.
 func (f *Flow) buildSettings(raw *rawFlow) error {
 	f.Name = raw.Flow.Name
 	if f.Name == "" {
 		f.Name = strings.TrimSuffix(filepath.Base(f.File), filepath.Ext(f.File))
+		if nameProblem(f.Name) != "" {
+			return f.errAt(fmt.Sprintf("the flow has no name and its file's name %q does not make one: give [flow] name = \"...\"", f.Name), "flow")
+		}
+	}
+	if p := nameProblem(f.Name); p != "" {
+		return f.errAt(fmt.Sprintf("%q %s", f.Name, p), "flow", "name")
 	}
 	f.BatchSize = DefaultBatchSize
 	if b := raw.Flow.BatchSize; b != nil {

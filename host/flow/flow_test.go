@@ -102,6 +102,9 @@ func TestParseDefaults(t *testing.T) {
 	f, err := Parse("/flows/minimal.toml", []byte("[[connector]]\nid = \"a\"\ntype = \"metronome\"\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "minimal", f.Name)
+	// Posted without a name, the label "(POST /api/flows)" makes none.
+	_, err = ParsePosted("(POST /api/flows)", []byte("[[connector]]\nid = \"a\"\ntype = \"metronome\"\n"))
+	assert.ErrorContains(t, err, `the flow has no name and its file's name "flows)" does not make one: give [flow] name = "..."`)
 	assert.Equal(t, DefaultBatchSize, f.BatchSize)
 	assert.NotNil(t, f.Connectors[0].Config)
 }
@@ -122,6 +125,9 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type", `batch_size = 64`, `batch_size = "big"`, 4, "flow.batch_size", "expected an integer, got a string"},
 		{"batch size range", `batch_size = 64`, `batch_size = 0`, 4, "flow.batch_size", "between 1 and"},
 		{"cpus not a list", `batch_size = 64`, "batch_size = 64\ncpus = 1", 5, "flow.cpus", `expected "auto" or a non-empty list of CPU numbers like [0, 1], got an integer`},
+		{"name with a slash", `name = "demo"`, `name = "a/b"`, 3, "flow.name", `"a/b" holds '/': a flow name is letters, digits`},
+		{"name of dots", `name = "demo"`, `name = ".."`, 3, "flow.name", `".." starts with '.'`},
+		{"name too long", `name = "demo"`, `name = "` + strings.Repeat("n", 129) + `"`, 3, "flow.name", "is longer than 128 bytes"},
 		{"cpus another word", `batch_size = 64`, "batch_size = 64\ncpus = \"all\"", 5, "flow.cpus", `expected "auto" or a non-empty list of CPU numbers like [0, 1], got a string`},
 		{"cpus empty", `batch_size = 64`, "batch_size = 64\ncpus = []", 5, "flow.cpus", "non-empty list"},
 		{"cpus not numbers", `batch_size = 64`, "batch_size = 64\ncpus = [0, \"1\"]", 5, "flow.cpus[1]", "expected a CPU number, got a string"},
