@@ -20,13 +20,17 @@ pub struct CreateArgs<'a> {
 }
 
 /// The answer of [`Connector::connect`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
     /// Connected (TREMOR_OK).
     Connected,
     /// Not possible yet; the host waits with backoff and calls again with
     /// the next attempt number (TREMOR_RETRY).
     Retry,
+    /// Not possible yet, and why (TREMOR_RETRY with a message): the host
+    /// names the last reason when it gives up or the connector never
+    /// connected.
+    NotYet(String),
 }
 
 /// The answer of [`Source::pull`].

@@ -243,6 +243,11 @@ pub(crate) unsafe extern "C" fn on_connect<T: Connector>(
             Ok(match c.connect(attempt)? {
                 Connection::Connected => raw::TREMOR_OK,
                 Connection::Retry => raw::TREMOR_RETRY,
+                Connection::NotYet(why) => {
+                    // err is the hook's buffer (the unsafe block above).
+                    write_error(err, &why);
+                    raw::TREMOR_RETRY
+                }
             })
         })
     }

@@ -92,10 +92,10 @@ impl Connector for Probe {
         if self.panic_on == "config-on-connect" {
             return Err(Error::config("bad config found on connect"));
         }
-        Ok(if attempt < 2 {
-            Connection::Retry
-        } else {
-            Connection::Connected
+        Ok(match attempt {
+            1 => Connection::Retry,
+            2 => Connection::NotYet(format!("warming up (attempt {attempt})")),
+            _ => Connection::Connected,
         })
     }
 
@@ -287,8 +287,13 @@ fn probe(alias: &str, config: Value) -> Instance {
 
 fn connected(alias: &str, config: Value) -> Instance {
     let mut i = probe(alias, config);
-    i.connect(1).expect_code(raw::TREMOR_RETRY);
-    i.connect(2).expect_ok();
+    assert_eq!(i.connect(1).expect_code(raw::TREMOR_RETRY), "", "a bare RETRY");
+    assert_eq!(
+        i.connect(2).expect_code(raw::TREMOR_RETRY),
+        "warming up (attempt 2)",
+        "a RETRY that says why"
+    );
+    i.connect(3).expect_ok();
     i
 }
 
