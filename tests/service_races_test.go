@@ -128,3 +128,26 @@ func TestServeRefusesBadFlowNames(t *testing.T) {
 	s.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, s.wait())
 }
+
+// Unknown paths and methods are answered in JSON, saying what to use.
+func TestServeUnknownEndpointsAnswerJSON(t *testing.T) {
+	s := startServe(t)
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{"PUT", "/api/flows", http.StatusMethodNotAllowed, "PUT /api/flows: use GET or POST"},
+		{"GET", "/api/reload", http.StatusMethodNotAllowed, "GET /api/reload: use POST"},
+		{"GET", "/api/nope", http.StatusNotFound, "no such endpoint: GET /api/nope"},
+		{"GET", "/api/flows/", http.StatusNotFound, "no such endpoint: GET /api/flows/"},
+	} {
+		code, body := s.do(tc.method, tc.path, nil)
+		assert.Equal(t, tc.code, code, "%s %s: %s", tc.method, tc.path, body)
+		var answer struct{ Error string }
+		require.NoError(t, json.Unmarshal(body, &answer), "%s %s: JSON: %s", tc.method, tc.path, body)
+		assert.Contains(t, answer.Error, tc.want)
+	}
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, s.wait())
+}

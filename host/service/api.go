@@ -105,6 +105,24 @@ func NewAPI(m *Manager, opts APIOptions) (*API, error) {
 	mux.HandleFunc("DELETE /api/flows/{name}", a.auth(a.deleteFlow))
 	mux.HandleFunc("POST /api/reload", a.auth(a.reload))
 	mux.HandleFunc("POST /api/plugins/upgrade", a.auth(a.upgrade))
+	// Unknown paths and methods are answered in JSON too, saying what to
+	// use instead.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, method := range []string{"GET", "POST", "DELETE"} {
+			probe := r.Clone(r.Context())
+			probe.Method = method
+			if _, p := mux.Handler(probe); p != "/" && p != "" {
+				allow = append(allow, method)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s (the endpoints are /metrics, /health, /ready, /api/flows, /api/flows/NAME, /api/reload and /api/plugins/upgrade)", r.Method, r.URL.Path))
+	})
 	// A request must arrive whole within 30 s, and an idle connection is
 	// closed after a minute, so that clients that stall hold nothing for
 	// ever; answers have no limit (a DELETE waits out its flow's drain).
