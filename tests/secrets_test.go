@@ -237,3 +237,22 @@ func TestFlowCommentsNotExpanded(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "${TREMOR_TEST_NOPE_UNSET}: environment variable TREMOR_TEST_NOPE_UNSET is not set")
 }
+
+// A value substituted into a flow (${VAR}) is redacted in the API's
+// answers as in the log, even where it is part of the flow's name.
+func TestAPIRedactsSubstitutedValues(t *testing.T) {
+	t.Setenv("TREMOR_TEST_NAME_SECRET", "s3cretPart")
+	dir := t.TempDir()
+	s := startServe(t)
+	text := strings.Replace(tickFlow("x", 5, 0, filepath.Join(dir, "x.jsonl")), `name = "x"`, `name = "${TREMOR_TEST_NAME_SECRET}x"`, 1)
+	code, body := s.do("POST", "/api/flows", []byte(text))
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	assert.NotContains(t, string(body), "s3cretPart")
+	assert.Contains(t, string(body), `"name": "<redacted>x"`)
+	code, body = s.do("GET", "/api/flows", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.NotContains(t, string(body), "s3cretPart", "reads need no token")
+	s.signal(os.Interrupt)
+	assert.Equal(t, 0, s.wait())
+	assert.NotContains(t, s.stderr.String(), "s3cretPart")
+}

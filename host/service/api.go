@@ -1,6 +1,8 @@
 package service
 
 import (
+	"tremorhost/host/flow"
+
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -292,10 +294,13 @@ func (a *API) upgrade(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// writeJSON answers with v as JSON. Values substituted into flows
+// (${VAR}) are redacted here as in the log: a flow's name or file may hold
+// one, and reads need no token.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(flow.RedactWriter(w))
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
 }

@@ -162,7 +162,7 @@ func (c *cli) runFlow(args []string) int {
 	result, runErr := r.Run(ctx)
 	if !*quiet {
 		// The summary goes to stderr: it never mixes with a stdout sink's data.
-		fmt.Fprintf(c.stderr, "flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))
+		fmt.Fprint(c.stderr, flow.Redact(fmt.Sprintf("flow %q ran for %s\n", f.Name, time.Since(start).Round(time.Millisecond))))
 		runtime.WriteStats(c.stderr, result)
 		if example {
 			c.showExampleOutput()

@@ -92,7 +92,7 @@ func (c *cli) serve(args []string) int {
 // printSummary writes each flow's final counters to stderr.
 func (c *cli) printSummary(flows []service.FlowStatus) {
 	for _, f := range flows {
-		fmt.Fprintf(c.stderr, "flow %q (%s): %s\n", f.Name, f.File, f.State)
+		fmt.Fprint(c.stderr, flow.Redact(fmt.Sprintf("flow %q (%s): %s\n", f.Name, f.File, f.State)))
 		stats := make([]runtime.Stats, 0, len(f.Connectors))
 		for _, o := range f.Connectors {
 			stats = append(stats, o.Stats)
