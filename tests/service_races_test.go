@@ -151,3 +151,30 @@ func TestServeUnknownEndpointsAnswerJSON(t *testing.T) {
 	s.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, s.wait())
 }
+
+// SIGTERM is heard while a SIGHUP reload drains a flow (the reload runs
+// off serve's signal loop): serve starts shutting down at once, and a
+// second signal exits. The reload used to hold the loop for the whole
+// drain, here 40 s.
+func TestServeSIGTERMDuringReloadDrain(t *testing.T) {
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows")
+	require.NoError(t, os.Mkdir(flows, 0o755))
+	// A sink that never connects keeps the old version draining.
+	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }", freeAddr(t))
+	text := fmt.Sprintf(twoConnectors, "slow", metronome(5), sink)
+	writeFlow(t, flows, "slow.toml", text)
+	s := startServe(t, "--drain-timeout", "40s", flows)
+	s.waitLog(`"flow":"slow"`, `"connector":"src"`, `"message":"connected"`)
+
+	writeFlow(t, flows, "slow.toml", strings.Replace(text, "batch_size = 16", "batch_size = 8", 1))
+	s.signal(syscall.SIGHUP)
+	s.waitLog(`"flow":"slow"`, `"message":"draining flow"`)
+	sent := time.Now()
+	s.signal(syscall.SIGTERM)
+	s.waitLog(`"message":"shutting down: draining every flow`)
+	assert.Less(t, time.Since(sent), 10*time.Second, "SIGTERM heard while the reload drains")
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 130, s.wait(), "the second signal exits at once")
+	noCrash(t, s.stderr.String())
+}
