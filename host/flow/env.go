@@ -41,13 +41,14 @@ const (
 // ReadFile reads a flow file: a regular file (not a FIFO or a device,
 // which could block or never end) of at most MaxFlowFile bytes.
 func ReadFile(path string) ([]byte, error) {
-	return readRegular(path, MaxFlowFile, "a flow file", "give the path of a flow file (FLOW.toml)", "split the flow, or keep data out of it")
+	return ReadRegular(path, MaxFlowFile, "a flow file", "give the path of a flow file (FLOW.toml)", "split the flow, or keep data out of it", nil)
 }
 
-// readRegular reads path, which must be a regular file of at most max
+// ReadRegular reads path, which must be a regular file of at most max
 // bytes; what names the file's role in the messages, notRegular and tooBig
-// say what to do. The errors name the path, never the contents.
-func readRegular(path string, max int64, what, notRegular, tooBig string) ([]byte, error) {
+// say what to do; check, when not nil, vets the open file (its mode, say)
+// before it is read. The errors name the path, never the contents.
+func ReadRegular(path string, max int64, what, notRegular, tooBig string, check func(os.FileInfo) error) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused
 	// below); it changes nothing for a regular file.
 	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -61,6 +62,11 @@ func readRegular(path string, max int64, what, notRegular, tooBig string) ([]byt
 	}
 	if !st.Mode().IsRegular() {
 		return nil, &fileError{fmt.Sprintf("%s is not a regular file (%s): %s must be a regular file; %s", path, fileKind(st.Mode()), what, notRegular)}
+	}
+	if check != nil {
+		if err := check(st); err != nil {
+			return nil, err
+		}
 	}
 	big := &fileError{fmt.Sprintf("%s is larger than %s, the most %s may hold; %s", path, sizeText(max), what, tooBig)}
 	if st.Size() > max {
@@ -76,7 +82,7 @@ func readRegular(path string, max int64, what, notRegular, tooBig string) ([]byt
 	return data, nil
 }
 
-// fileError is a file refused by readRegular; its message says what to do.
+// fileError is a file refused by ReadRegular; its message says what to do.
 type fileError struct{ msg string }
 
 func (e *fileError) Error() string { return e.msg }
@@ -266,8 +272,8 @@ func (x expander) resolveRef(ref string) (string, error) {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(filepath.Dir(x.file), path)
 		}
-		data, err := readRegular(path, MaxFileRef, "a ${file:} secret",
-			"name the file that holds the secret", "keep only the secret in the file")
+		data, err := ReadRegular(path, MaxFileRef, "a ${file:} secret",
+			"name the file that holds the secret", "keep only the secret in the file", nil)
 		if fe, ok := err.(*fileError); ok {
 			return "", fmt.Errorf("${file:%s}: %v", path, fe)
 		}

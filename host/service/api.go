@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -141,29 +140,15 @@ const maxTokenFile = 64 << 10
 // deploy flows, and anyone who could write it could lock the owner out or
 // let themselves in.
 func ReadTokenFile(path string) ([]byte, error) {
-	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO does not block
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file; write the token in a file (e.g. openssl rand -hex 32 > FILE; chmod 600 FILE)", path)
-	}
-	if perm := st.Mode().Perm(); perm&0o066 != 0 {
-		return nil, fmt.Errorf("refusing %s: it is readable or writable by group or others (mode %04o), so they could use the token or change it; fix with: chmod 600 %s", path, perm, path)
-	}
-	data, err := io.ReadAll(io.LimitReader(fh, maxTokenFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxTokenFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes: it should hold one token (e.g. openssl rand -hex 32)", path, maxTokenFile)
-	}
-	return data, nil
+	return flow.ReadRegular(path, maxTokenFile, "an API token file",
+		"write the token in a file (e.g. openssl rand -hex 32 > FILE; chmod 600 FILE)",
+		"it should hold one token (e.g. openssl rand -hex 32)",
+		func(st os.FileInfo) error {
+			if perm := st.Mode().Perm(); perm&0o066 != 0 {
+				return fmt.Errorf("refusing %s: it is readable or writable by group or others (mode %04o), so they could use the token or change it; fix with: chmod 600 %s", path, perm, path)
+			}
+			return nil
+		})
 }
 
 // Addr is the address bound (with the port chosen when it was 0).
