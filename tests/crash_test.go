@@ -267,11 +267,8 @@ func breadcrumbsOf(t testing.TB, pid int) []plugin.Breadcrumb {
 // watcher still names the plugin, connector, type and hook, since
 // tremorctl did not choose to exit.
 func TestGoPluginOsExitIsNamed(t *testing.T) {
-	plugins := faultPluginDir(t)
-	data, err := os.ReadFile(testenv.Fixture(t, "faults_go"))
-	require.NoError(t, err)
+	plugins := pluginDir(t, testenv.Fixture(t, "fault"), testenv.Fixture(t, "faults_go"))
 	goFile := filepath.Join(plugins, "libtremor_faults_go.so")
-	require.NoError(t, os.WriteFile(goFile, data, 0o755))
 	flowFile := filepath.Join(t.TempDir(), "goexit.toml")
 	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
 name = "goexit"
@@ -311,10 +308,7 @@ to = "dst"
 // back; the operator sees the panic's message, and the Go stack only at
 // --log-level debug (it is for the plugin's author).
 func TestGoPluginPanicLogsStackAtDebug(t *testing.T) {
-	plugins := faultPluginDir(t)
-	data, err := os.ReadFile(testenv.Fixture(t, "faults_go"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(plugins, "libtremor_faults_go.so"), data, 0o755))
+	plugins := pluginDir(t, testenv.Fixture(t, "fault"), testenv.Fixture(t, "faults_go"))
 	flowFile := filepath.Join(t.TempDir(), "gopanic.toml")
 	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
 name = "gopanic"
