@@ -55,6 +55,10 @@ type host struct {
 	contains  []string   // in err.Error()
 	violation bool       // the host found the plugin broke the contract
 	poisoned  bool       // later calls fail without calling the plugin
+	// async: the fault comes from a goroutine of the plugin, so the step
+	// fails once the plugin's SDK has recovered the panic, which the
+	// step may come before: it is tried again for up to 2 s.
+	async bool
 	loadErr   string     // the file is refused at load time, with this text
 	gap       string     // why the host lets it through (check-plugin catches it)
 }
@@ -348,7 +352,7 @@ var faults = []fault{
 		host:  &host{op: "pull", code: abi.ResultErrPanic, poisoned: true, contains: []string{"assignment to entry in nil map"}},
 		check: check{errors: []string{"result.panic"}}},
 	{name: "go/goroutine_panic", file: "faults_go", connector: "faults_go", cfg: map[string]any{"misbehave": "goroutine_panic"},
-		host:  &host{op: "pull", code: abi.ResultErrPanic, poisoned: true, contains: []string{"panic in a connector goroutine"}},
+		host:  &host{op: "pull", code: abi.ResultErrPanic, poisoned: true, async: true, contains: []string{"panic in a connector goroutine"}},
 		check: check{errors: []string{"result.panic"}}},
 	// pdk-go replaces invalid UTF-8 in an error's text before the host sees
 	// it, so only the failing step is reported.
@@ -493,6 +497,16 @@ func TestFaultsInProcess(t *testing.T) {
 			c := p.Connector(f.conn())
 			require.NotNil(t, c, "connector %q", f.conn())
 			inst, err := drive(t, c, f.cfg, want.op)
+			if want.async && err == nil && want.op == "pull" {
+				pb, berr := edge.NewBatch(edge.Caps{Events: 4, Values: 64, Bytes: 1024})
+				require.NoError(t, berr)
+				defer pb.Free()
+				for deadline := time.Now().Add(2 * time.Second); err == nil && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+					pb.Reset()
+					err = inst.Pull(pb, 0)
+				}
+			}
 			if want.ok {
 				require.NoError(t, err, "%s", want.op)
 				return

@@ -12,8 +12,9 @@
 //   - misbehave = "nil_map" (Pull writes to a nil map: a runtime error,
 //     recovered like a panic), "os_exit" (Pull calls os.Exit(0), which
 //     does not go through the C library), "goroutine_panic" (Start starts a goroutine
-//     with Host.Go that panics: the instance is poisoned, the next hook
-//     answers TREMOR_ERR_PANIC), "bad_utf8_msg" (Pull fails with an error
+//     with Host.Go that panics and waits for it to end: once pdk-go has
+//     recovered the panic, a moment later, the instance is poisoned and
+//     every hook answers TREMOR_ERR_PANIC), "bad_utf8_msg" (Pull fails with an error
 //     text that is not UTF-8);
 //   - count = events before the source ends (0: endless). Close logs the
 //     source's totals ("faults_go: emitted N, acked A, failed F") for tests
