@@ -58,9 +58,9 @@ type host struct {
 	// async: the fault comes from a goroutine of the plugin, so the step
 	// fails once the plugin's SDK has recovered the panic, which the
 	// step may come before: it is tried again for up to 2 s.
-	async bool
-	loadErr   string     // the file is refused at load time, with this text
-	gap       string     // why the host lets it through (check-plugin catches it)
+	async   bool
+	loadErr string // the file is refused at load time, with this text
+	gap     string // why the host lets it through (check-plugin catches it)
 }
 
 // check is the expected outcome of check-plugin.
