@@ -178,3 +178,25 @@ func TestServeSIGTERMDuringReloadDrain(t *testing.T) {
 	assert.Equal(t, 130, s.wait(), "the second signal exits at once")
 	noCrash(t, s.stderr.String())
 }
+
+// A second DELETE of a flow that a first one is draining answers 409 at
+// once; the first answers with the final counters, every event settled.
+func TestServeSecondDeleteWhileDraining(t *testing.T) {
+	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }", freeAddr(t))
+	s := startServe(t, "--drain-timeout", "3s")
+	code, body := s.do("POST", "/api/flows", []byte(fmt.Sprintf(twoConnectors, "nc", metronome(5), sink)))
+	require.Equal(t, http.StatusCreated, code, "%s", body)
+	s.waitLog(`"flow":"nc"`, `"connector":"src"`, `"message":"connected"`)
+	first := make(chan apiFlow, 1)
+	go func() { first <- s.deleteFlow("nc") }()
+	s.waitLog(`"flow":"nc"`, `"message":"draining flow"`)
+	code, body = s.do("DELETE", "/api/flows/nc", nil)
+	assert.Equal(t, http.StatusConflict, code, "%s", body)
+	assert.Contains(t, string(body), "being deleted already")
+	final := <-first
+	src := final.conn(t, "src")
+	assert.Positive(t, src[1], "the source's events")
+	assert.Equal(t, src[1], src[3]+src[4], "each acked or failed back")
+	s.signal(syscall.SIGTERM)
+	assert.Equal(t, 0, s.wait())
+}

@@ -233,7 +233,11 @@ func (a *API) deploy(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteFlow(w http.ResponseWriter, r *http.Request) {
 	f, err := a.m.Delete(r.PathValue("name"))
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrDeleting):
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	case err != nil:
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}

@@ -63,10 +63,11 @@ type deployed struct {
 	cancel     context.CancelFunc
 	done       chan struct{} // closed when Run has returned
 
-	mu    sync.Mutex
-	state string
-	final []runtime.Stats
-	err   error
+	mu       sync.Mutex
+	state    string
+	final    []runtime.Stats
+	err      error
+	deleting bool // a Delete drains it: another one is refused
 }
 
 func (d *deployed) setState(s string) {
@@ -237,6 +238,7 @@ var (
 	ErrExists       = errors.New("a flow with this name is deployed")
 	ErrNotFound     = errors.New("no such flow")
 	ErrShuttingDown = errors.New("tremorctl is shutting down: it starts no flow any more")
+	ErrDeleting     = errors.New("it is being deleted already: the DELETE under way answers with its final counters")
 )
 
 // Closing says whether Shutdown began.
@@ -283,6 +285,13 @@ func (m *Manager) Delete(name string) (FlowStatus, error) {
 	m.mu.Unlock()
 	if !ok {
 		return FlowStatus{}, fmt.Errorf("flow %q: %w", name, ErrNotFound)
+	}
+	d.mu.Lock()
+	busy := d.deleting
+	d.deleting = true
+	d.mu.Unlock()
+	if busy {
+		return FlowStatus{}, fmt.Errorf("flow %q: %w", name, ErrDeleting)
 	}
 	m.stop(d)
 	m.mu.Lock()
