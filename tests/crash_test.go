@@ -309,32 +309,9 @@ to = "dst"
 // --log-level debug (it is for the plugin's author).
 func TestGoPluginPanicLogsStackAtDebug(t *testing.T) {
 	plugins := pluginDir(t, testenv.Fixture(t, "fault"), testenv.Fixture(t, "faults_go"))
-	flowFile := filepath.Join(t.TempDir(), "gopanic.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
-name = "gopanic"
-
-[[connector]]
-id = "src"
-type = "fault"
-codec = "string"
-config = { count = 20 }
-
-[[connector]]
-id = "gdst"
-type = "faults_go"
-codec = "string"
-config = { panic_at = "send" }
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-[[link]]
-from = "pass"
-to = "gdst"
-`), 0o644))
+	flowFile := writeFlow(t, t.TempDir(), "gopanic.toml", fmt.Sprintf(twoConnectors, "gopanic",
+		"type = \"fault\"\ncodec = \"string\"\nconfig = { count = 20 }",
+		"type = \"faults_go\"\ncodec = \"string\"\nconfig = { panic_at = \"send\" }"))
 	for _, level := range []string{"info", "debug"} {
 		code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "--log-level", level, "run", "--drain-timeout", "2s", "--plugin-path", plugins, flowFile)
 		assert.Equal(t, 1, code, "%s: events were failed back\n%s", level, lastLines(stderr, 10))

@@ -77,7 +77,7 @@ func TestServeShuttingDownStartsNothing(t *testing.T) {
 	sink := fmt.Sprintf("type = \"tcp_client\"\ncodec = \"json\"\nconfig = { url = %q }", freeAddr(t))
 	stuck := writeFlow(t, dir, "stuck.toml", fmt.Sprintf(twoConnectors, "stuck", metronome(5), sink))
 	s := startServe(t, "--drain-timeout", "20s", stuck)
-	s.waitLog(`"flow":"stuck"`, `"connector":"src"`, `"message":"connected"`)
+	waitInFlight(t, s, "stuck")
 
 	s.signal(syscall.SIGTERM)
 	s.waitLog(`"message":"shutting down: draining every flow`)
@@ -165,7 +165,7 @@ func TestServeSIGTERMDuringReloadDrain(t *testing.T) {
 	text := fmt.Sprintf(twoConnectors, "slow", metronome(5), sink)
 	writeFlow(t, flows, "slow.toml", text)
 	s := startServe(t, "--drain-timeout", "40s", flows)
-	s.waitLog(`"flow":"slow"`, `"connector":"src"`, `"message":"connected"`)
+	waitInFlight(t, s, "slow")
 
 	writeFlow(t, flows, "slow.toml", strings.Replace(text, "batch_size = 16", "batch_size = 8", 1))
 	s.signal(syscall.SIGHUP)
@@ -186,7 +186,7 @@ func TestServeSecondDeleteWhileDraining(t *testing.T) {
 	s := startServe(t, "--drain-timeout", "3s")
 	code, body := s.do("POST", "/api/flows", []byte(fmt.Sprintf(twoConnectors, "nc", metronome(5), sink)))
 	require.Equal(t, http.StatusCreated, code, "%s", body)
-	s.waitLog(`"flow":"nc"`, `"connector":"src"`, `"message":"connected"`)
+	waitInFlight(t, s, "nc")
 	first := make(chan apiFlow, 1)
 	go func() { first <- s.deleteFlow("nc") }()
 	s.waitLog(`"flow":"nc"`, `"message":"draining flow"`)
@@ -199,4 +199,15 @@ func TestServeSecondDeleteWhileDraining(t *testing.T) {
 	assert.Equal(t, src[1], src[3]+src[4], "each acked or failed back")
 	s.signal(syscall.SIGTERM)
 	assert.Equal(t, 0, s.wait())
+}
+
+// waitInFlight waits until flow name's source has routed events that its
+// sink (one that never connects) holds: from then on a drain lasts the
+// drain timeout, not an instant.
+func waitInFlight(t *testing.T, s *servedCtl, name string) {
+	t.Helper()
+	waitUntil(t, "events of flow "+name+" in flight", func() bool {
+		f, ok := s.flow(name)
+		return ok && f.conn(t, "src")[1] > 0
+	})
 }
