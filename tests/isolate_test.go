@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -920,7 +921,7 @@ config = { path = %q, send_delay_us = 500, crash_after = 10, once_file = %q }`, 
 // killed by the same SIGINT in the middle of the drain).
 func TestCLICtrlCReachesOnlyTremorctl(t *testing.T) {
 	path := writeFlow(t, t.TempDir(), "ctrlc.toml", isolatedTicks("ctrlc", ""))
-	cmd := exec.Command(tremorctl(t), "--log-format", "json", "run", path)
+	cmd := exec.Command(tremorctl(t), "--log-format", "json", "run", "--stats-interval", "100ms", path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a shell's foreground job
 	var stderr logBuf
 	cmd.Stderr = &stderr
@@ -931,7 +932,8 @@ func TestCLICtrlCReachesOnlyTremorctl(t *testing.T) {
 		return strings.Contains(s, `"connector":"src","type":"metronome","attempt":1,`) &&
 			strings.Contains(s, `"connector":"dst","type":"bench_sink","attempt":1,`)
 	})
-	time.Sleep(200 * time.Millisecond) // events flow
+	delivered := regexp.MustCompile(`"connector":"dst","in":\d+,"out":[1-9]`)
+	waitUntil(t, "events reach the sink", func() bool { return delivered.MatchString(stderr.String()) })
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT), "Ctrl-C to the group")
 	err := cmd.Wait()
 	out := stderr.String()
