@@ -1,8 +1,9 @@
 package tests
 
 // The last words of `tremorctl run` when an in-process plugin takes it
-// down (docs/in-process.md): after a segfault in a hook, a line after the
-// Go runtime's report naming the plugin file, connector, type and hook;
+// down (docs/in-process.md): after a segfault in a hook, a line naming the
+// private file that holds the Go runtime's report (which stays off the
+// terminal), then one naming the plugin file, connector, type and hook;
 // after exit(0) in a hook, a line naming them and status 70, not 0. The C
 // fault plugin (build/test-plugins/libtremor_fault.so) crashes or exits at
 // the hook its config names.
@@ -82,19 +83,83 @@ func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
 			fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_create: SIGSEGV.`, file)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			tmp := t.TempDir()
+			code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
 			assert.Equal(t, 2, code, "the Go runtime's status for a fatal signal")
-			// The runtime's report comes first, then the last words.
+			// No report of every goroutine in front of the operator: the
+			// line saying where it is, then the last words.
+			assert.NotContains(t, stderr, "goroutine ")
+			assert.NotContains(t, stderr, "signal arrived during cgo execution")
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 			require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
-			assert.Contains(t, stderr, "signal arrived during cgo execution")
 			assert.Equal(t, tc.want, lines[len(lines)-2], "stderr (last lines):\n%s", lastLines(stderr, 6))
 			assert.Contains(t, lines[len(lines)-1], `run it with isolation = "process"`)
-			assert.Less(t, strings.LastIndex(stderr, "goroutine "), strings.Index(stderr, "tremorctl: crashed in"), "the last words come after the report")
+			report := savedCrashReport(t, tmp, lines[len(lines)-3])
+			assert.Contains(t, report, "signal arrived during cgo execution")
+			assert.Contains(t, report, "goroutine ")
 			// The process died: no summary claims anything was delivered.
 			assert.NotContains(t, stderr, "ran for")
 		})
 	}
+}
+
+// savedCrashReport checks that line names the private file in dir that
+// holds the Go runtime's crash report, and returns the report.
+func savedCrashReport(t *testing.T, dir, line string) string {
+	t.Helper()
+	path, ok := strings.CutPrefix(line, "tremorctl: the Go runtime's report of the crash is in ")
+	require.True(t, ok, "the line before the last words names the report's file: %q", line)
+	assert.Equal(t, dir, filepath.Dir(path))
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "only its owner may read the report")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// With GOTRACEBACK set, as a plugin's author debugging it would, the
+// report is printed as it comes, before the last words, and not saved.
+func TestCrashReportShownWithGOTRACEBACK(t *testing.T) {
+	plugins := faultPluginDir(t)
+	tmp := t.TempDir()
+	code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp, "GOTRACEBACK=all"}, "run", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "send"`, ""))
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, "signal arrived during cgo execution")
+	assert.Less(t, strings.LastIndex(stderr, "goroutine "), strings.Index(stderr, "tremorctl: crashed in"), "the last words come after the report")
+	assert.NotContains(t, stderr, "report of the crash is in")
+	saved, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, saved)
+}
+
+// A plugin's own writes to stderr still reach the operator: only the
+// runtime's report is held back. The fault plugin writes a line to stderr
+// before it crashes in on_send.
+func TestPluginStderrStillRelayed(t *testing.T) {
+	plugins := faultPluginDir(t)
+	for _, tc := range []struct{ name, say string }{
+		{"a plain line", "fault plugin says hello"},
+		{"a line like the start of a crash report", "runtime: a plugin's own words"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins,
+				faultFlowFile(t, fmt.Sprintf(", say = %q", tc.say), `, crash_at = "send"`, ""))
+			assert.Equal(t, 2, code)
+			assert.Contains(t, stderr, tc.say+"\n", "the plugin's line reaches stderr")
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
+			savedCrashReport(t, tmp, lines[len(lines)-3])
+			assert.NotContains(t, stderr, "goroutine ")
+		})
+	}
+	// Without a crash, the same line and a normal end.
+	code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins,
+		faultFlowFile(t, `, say = "runtime: all is well"`, "", ""))
+	assert.Equal(t, 0, code, lastLines(stderr, 10))
+	assert.Contains(t, stderr, "runtime: all is well\n")
+	assert.Contains(t, stderr, "ran for")
 }
 
 // exit(0) from a plugin's hook ends tremorctl with status 70 and a line

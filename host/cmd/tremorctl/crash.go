@@ -13,15 +13,27 @@ package main
 // code the runtime does not report on (a crash in a plugin's own thread,
 // a Go plugin's os.Exit): the watcher names the hooks that were running.
 // After a normal exit it exits silently.
+//
+// The runtime prints its report to fd 2 as well, and a report of every
+// goroutine is not something to put in front of an operator. So
+// tremorctl writes its own output to a copy of stderr, and once a watcher
+// runs, fd 2 (where the runtime and native plugin code write) is a pipe
+// to the watcher, which relays it line by line until a crash report
+// begins. The report then goes to a private file that the last words
+// name. With GOTRACEBACK set, the report is relayed as it comes.
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,9 +63,14 @@ var watchCrashes bool
 func crashWatchInit() {
 	if len(os.Args) > 1 && os.Args[1] == crashWatchCmd {
 		crashWatchGuards = len(os.Args) > 2 && os.Args[2] == "--guards"
-		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4))
+		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4, os.NewFile(5, "stderr-relay")))
 	}
 	watchCrashes = true
+	// tremorctl's own output goes to a copy of stderr, so that fd 2 can
+	// become the pipe to the watcher (spawnCrashWatch).
+	if fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3); err == nil {
+		os.Stderr = os.NewFile(uintptr(fd), "/dev/stderr")
+	}
 }
 
 // startCrashWatch starts the watcher for this process; without one (it
@@ -87,21 +104,34 @@ func (c *cli) spawnCrashWatch() error {
 		return err
 	}
 	defer w.Close() // SetCrashOutput keeps a close-on-exec copy
+	relayR, relayW, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		return err
+	}
+	defer relayW.Close() // fd 2 becomes its copy
 	cmd := exec.Command(self, crashWatchCmd)
 	if crashWatchGuards {
 		cmd.Args = append(cmd.Args, "--guards")
 	}
-	cmd.ExtraFiles = []*os.File{r, table} // fds 3 and 4
-	cmd.Stderr = os.Stderr                // stdin and stdout: /dev/null
+	cmd.ExtraFiles = []*os.File{r, table, relayR} // fds 3, 4 and 5
+	cmd.Stderr = os.Stderr                        // stdin and stdout: /dev/null
 	err = cmd.Start()
 	r.Close()
+	relayR.Close()
 	if err != nil {
 		return err
 	}
 	// Not waited for: it outlives this process by design, and exits when
-	// the pipe closes.
+	// the pipes close.
 	_ = cmd.Process.Release()
-	return debug.SetCrashOutput(w, debug.CrashOptions{})
+	if err := debug.SetCrashOutput(w, debug.CrashOptions{}); err != nil {
+		return err
+	}
+	if os.Stderr.Fd() == 2 {
+		return nil // no copy of stderr to write to (crashWatchInit): keep fd 2
+	}
+	return unix.Dup3(int(relayW.Fd()), 2, 0)
 }
 
 // exitWatched marks a chosen exit for the watcher (main's os.Exit goes
@@ -111,29 +141,139 @@ func exitWatched(code int) int {
 	return code
 }
 
-// crashWatch is the watcher: it reads report until EOF, then maps the
-// breadcrumb table at fd tableFD and prints what plugin.LastWords says of
-// the report, or of an end without one.
-func crashWatch(report *os.File, tableFD int) int {
+// crashWatch is the watcher: it relays relay (tremorctl's fd 2) to stderr
+// and reads report until EOF, then maps the breadcrumb table at fd
+// tableFD and prints what plugin.LastWords says of the report, or of an
+// end without one.
+func crashWatch(report *os.File, tableFD int, relay *os.File) int {
 	// Ctrl-C reaches the whole process group: the watcher stays until
 	// tremorctl is gone, whatever tremorctl does with the signal.
 	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
-	dump, err := io.ReadAll(io.LimitReader(report, maxCrashReport))
-	if err == nil && len(dump) == maxCrashReport {
-		_, _ = io.Copy(io.Discard, report)
+	head := make(chan []byte, 1)
+	relayed := make(chan struct{})
+	hide := os.Getenv("GOTRACEBACK") == ""
+	go func() {
+		defer close(relayed)
+		relayStderr(relay, os.Stderr, head, hide)
+	}()
+	dump := readReport(report, head)
+	select {
+	case <-relayed:
+	case <-time.After(2 * time.Second): // fd 2 held on by a process the plugin started
 	}
 	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)
+	if len(dump) > 0 && hide {
+		saveReport(dump)
+	}
 	if err != nil {
 		if len(dump) > 0 {
 			fmt.Fprintf(os.Stderr, "tremorctl: crashed; the breadcrumbs that name the plugin could not be read: %v\n", err)
 		}
 		return 0
 	}
-	if msg := plugin.LastWords("tremorctl", dump, table); msg != "" {
+	msg := plugin.LastWords("tremorctl", dump, table)
+	if msg == "" && len(dump) > 0 {
+		msg = fmt.Sprintf("tremorctl: crashed (%s) outside any plugin's hook: a bug in tremorctl; please report it with the runtime's report", firstLine(dump))
+	}
+	if msg != "" {
 		fmt.Fprintln(os.Stderr, msg)
 		if crashWatchGuards {
 			fmt.Fprintln(os.Stderr, guardsHint)
 		}
 	}
 	return 0
+}
+
+// readReport reads the runtime's crash report until EOF (tremorctl is
+// gone), sending its first line on head as soon as it has it.
+func readReport(report io.Reader, head chan<- []byte) []byte {
+	var dump []byte
+	sent := false
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := report.Read(buf)
+		if room := maxCrashReport - len(dump); n > 0 && room > 0 {
+			dump = append(dump, buf[:min(n, room)]...)
+		}
+		if i := bytes.IndexByte(dump, '\n'); !sent && (i >= 0 || err != nil && len(dump) > 0) {
+			if i < 0 {
+				i = len(dump) - 1
+			}
+			head <- dump[:i+1:i+1]
+			sent = true
+		}
+		if err != nil {
+			return dump
+		}
+	}
+}
+
+// crashReportStart matches the first line of a report of the Go runtime:
+// a panic, a fatal error, a fatal signal.
+var crashReportStart = regexp.MustCompile(`^(panic: |fatal error: |fatal: |unexpected fault address |runtime: |SIG[A-Z0-9]+: |Signal [0-9]+$)`)
+
+// relayStderr copies from (fd 2 of tremorctl) to to, line by line, until
+// the runtime's crash report begins there: the line that is the first of
+// the report on the crash pipe (head). The rest is the report, saved to a
+// file instead (saveReport). A line that looks like the start of a report
+// waits up to half a second for head; after that, or when it is not the
+// report's, it is copied. hide unset copies everything.
+func relayStderr(from io.Reader, to io.Writer, head <-chan []byte, hide bool) {
+	r := bufio.NewReaderSize(from, 64<<10)
+	var first, last []byte // the report's first line; the last line copied
+	for {
+		line, err := r.ReadSlice('\n')
+		if hide && first == nil {
+			if crashReportStart.Match(line) {
+				select {
+				case first = <-head:
+				case <-time.After(500 * time.Millisecond):
+				}
+			} else {
+				select {
+				case first = <-head:
+				default:
+				}
+			}
+			if first != nil && bytes.Equal(last, first) { // copied before head came
+				_, _ = io.Copy(io.Discard, r)
+				return
+			}
+		}
+		if first != nil && bytes.Equal(line, first) {
+			_, _ = io.Copy(io.Discard, r)
+			return
+		}
+		if len(line) > 0 {
+			_, _ = to.Write(line)
+			last = append(last[:0], line...)
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return
+		}
+	}
+}
+
+// saveReport keeps the runtime's crash report in a private file and says
+// where.
+func saveReport(dump []byte) {
+	f, err := os.CreateTemp("", "tremorctl-crash-*.txt")
+	if err == nil {
+		_, err = f.Write(dump)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tremorctl: could not save the Go runtime's crash report (%v); here it is:\n", err)
+		_, _ = os.Stderr.Write(dump)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "tremorctl: the Go runtime's report of the crash is in %s\n", f.Name())
+}
+
+// firstLine is the first line of a crash report: what happened.
+func firstLine(dump []byte) string {
+	line, _, _ := bytes.Cut(dump, []byte("\n"))
+	return string(bytes.TrimSpace(line))
 }

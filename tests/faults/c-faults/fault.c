@@ -20,6 +20,7 @@
  *   exit_at   = a hook name: that hook calls exit(0) (the C library's, which
  *               runs atexit handlers)
  *   count     = events before TREMOR_END (0: endless)
+ *   say       = a line on_create writes to stderr (a plugin's own output)
  *   misbehave = one way of breaking the contract:
  *     error messages  bad_utf8_msg, msg_len_past_cap, msg_past_cap (on_pull
  *                     fails with them), no_msg (fail_at without a message),
@@ -222,6 +223,9 @@ static int32_t fault_create(const tremor_create_args *a, void **instance, tremor
   str_field(&a->config, "crash_at", f->crash_at, sizeof f->crash_at, &bad);
   str_field(&a->config, "exit_at", f->exit_at, sizeof f->exit_at, &bad);
   str_field(&a->config, "misbehave", f->misbehave, sizeof f->misbehave, &bad);
+  char say[128];
+  str_field(&a->config, "say", say, sizeof say, &bad);
+  if (say[0]) fprintf(stderr, "%s\n", say);
   char needed[8]; /* the FAULT_REQUIRED_DEFAULT variant's field: only checked */
   str_field(&a->config, "needed", needed, sizeof needed, &bad);
   if ((v = member(&a->config, "fail_code"))) {
@@ -552,6 +556,7 @@ static const tremor_config_field fault_fields[] = {
     {.name = "exit_at", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "hook that calls exit(0)"},
     {.name = "misbehave", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "how to break the contract"},
     {.name = "count", .type = TREMOR_VALUE_UINT, .default_json = "0", .doc = "events before TREMOR_END (0: endless)"},
+    {.name = "say", .type = TREMOR_VALUE_STRING, .default_json = "\"\"", .doc = "a line on_create writes to stderr"},
 #ifdef FAULT_REQUIRED_DEFAULT
     {.name = "needed", .type = TREMOR_VALUE_STRING, .flags = TREMOR_FIELD_REQUIRED, .default_json = "\"x\"",
      .doc = "required, yet with a default"},
