@@ -118,6 +118,20 @@ func savedCrashReport(t *testing.T, dir, line string) string {
 	return string(b)
 }
 
+// validate creates each connector, so a crash in on_create gets the same
+// last words as under run.
+func TestValidateCrashLastWords(t *testing.T) {
+	plugins := faultPluginDir(t)
+	tmp := t.TempDir()
+	code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "validate", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "create"`, ""))
+	assert.Equal(t, 2, code)
+	assert.NotContains(t, stderr, "goroutine ")
+	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+	require.GreaterOrEqual(t, len(lines), 3, "stderr:\n%s", stderr)
+	assert.Equal(t, fmt.Sprintf(`tremorctl: crashed in plugin %s, connector "dst" (type fault), during on_create: SIGSEGV.`, filepath.Join(plugins, "libtremor_fault.so")), lines[len(lines)-2])
+	savedCrashReport(t, tmp, lines[len(lines)-3])
+}
+
 // With GOTRACEBACK set, as a plugin's author debugging it would, the
 // report is printed as it comes, before the last words, and not saved.
 func TestCrashReportShownWithGOTRACEBACK(t *testing.T) {

@@ -89,6 +89,7 @@ func (c *cli) validate(args []string) int {
 	if !ok {
 		return status
 	}
+	c.startCrashWatch() // creating instances runs plugin code
 	f, _, err := c.loadFlow(rest)
 	var r *runtime.Runtime
 	if err == nil {
