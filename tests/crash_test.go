@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,6 +225,30 @@ func TestCrashContainedWithProcessIsolation(t *testing.T) {
 	assert.Equal(t, uint64(0), rows["dst"][1], "the sink delivered none")
 	assert.Equal(t, uint64(100), rows["src"][3]+rows["src"][4], "each was acked or failed back to the source")
 	assert.Equal(t, uint64(0), rows["src"][3], "none was acked")
+}
+
+// Once tremorctl has exited, everything it wrote to stderr is there,
+// though it went through the watcher: the summary never comes after the
+// shell's prompt. Stderr is a file here, which nobody waits on, and the
+// watcher is killed as soon as tremorctl has exited.
+func TestStderrCompleteWhenTremorctlExits(t *testing.T) {
+	plugins := faultPluginDir(t)
+	for i := range 5 {
+		errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+		require.NoError(t, err)
+		cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, `, say = "plugin line"`, "", ""))
+		cmd.Stderr = errFile
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		require.NoError(t, cmd.Run())
+		// The watcher, still there or not, may not add anything now.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		errFile.Close()
+		b, err := os.ReadFile(errFile.Name())
+		require.NoError(t, err)
+		assert.Contains(t, string(b), "plugin line\n", "run %d", i)
+		rows := statsTable(t, string(b))
+		assert.Equal(t, [6]uint64{100, 100, 0, 0, 0, 0}, rows["dst"], "run %d: the summary's last row is there", i)
+	}
 }
 
 // After a normal run the watcher says nothing and exits with tremorctl:

@@ -239,7 +239,8 @@ func TestFlowCommentsNotExpanded(t *testing.T) {
 }
 
 // A value substituted into a flow (${VAR}) is redacted in the API's
-// answers as in the log, even where it is part of the flow's name.
+// answers, in /metrics and in the log, even where it is part of the
+// flow's name.
 func TestAPIRedactsSubstitutedValues(t *testing.T) {
 	t.Setenv("TREMOR_TEST_NAME_SECRET", "s3cretPart")
 	dir := t.TempDir()
@@ -252,6 +253,10 @@ func TestAPIRedactsSubstitutedValues(t *testing.T) {
 	code, body = s.do("GET", "/api/flows", nil)
 	require.Equal(t, http.StatusOK, code)
 	assert.NotContains(t, string(body), "s3cretPart", "reads need no token")
+	code, body = s.do("GET", "/metrics", nil)
+	require.Equal(t, http.StatusOK, code)
+	assert.NotContains(t, string(body), "s3cretPart", "/metrics needs no token either")
+	assert.Contains(t, string(body), `tremor_connector_events_total{connector="out",direction="out",flow="<redacted>x"}`)
 	s.signal(os.Interrupt)
 	assert.Equal(t, 0, s.wait())
 	assert.NotContains(t, s.stderr.String(), "s3cretPart")

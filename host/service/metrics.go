@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"tremorhost/abi"
+	"tremorhost/host/flow"
 	"tremorhost/host/runtime"
 )
 
@@ -46,7 +47,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, f := range c.m.Flows() {
+	for _, f := range redactedFlows(c.m.Flows()) {
 		for _, o := range f.Connectors {
 			collectConnector(ch, f.Name, o)
 		}
@@ -91,6 +92,30 @@ func collectConnector(ch chan<- prometheus.Metric, flowName string, o runtime.Ob
 	gauge(descConnected, b2f(o.Connected))
 }
 
+// redactedFlows is flows with the secrets a flow file substituted into
+// names (${VAR}) redacted, as the API's answers and the log have them; a
+// flow whose names redact to those of one before it is left out, since a
+// series twice would fail the whole scrape.
+func redactedFlows(flows []FlowStatus) []FlowStatus {
+	seen := map[string]bool{}
+	out := make([]FlowStatus, 0, len(flows))
+	for _, f := range flows {
+		f.Name = flow.Redact(f.Name)
+		if seen[f.Name] {
+			continue
+		}
+		seen[f.Name] = true
+		conns := make([]runtime.Observation, len(f.Connectors))
+		for i, o := range f.Connectors {
+			o.Connector = flow.Redact(o.Connector)
+			conns[i] = o
+		}
+		f.Connectors = conns
+		out = append(out, f)
+	}
+	return out
+}
+
 func b2f(b bool) float64 {
 	if b {
 		return 1
@@ -123,7 +148,7 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	seen := map[string]*shape{pluginPrefix + "info": nil} // the host's tremor_plugin_info
 	sent := map[string]bool{}                             // a series twice would fail the whole scrape
-	for _, f := range c.m.Flows() {
+	for _, f := range redactedFlows(c.m.Flows()) {
 		for _, o := range f.Connectors {
 			for _, s := range o.Plugin {
 				name := pluginPrefix + s.Name
@@ -137,7 +162,11 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 				if sh == nil || sh.kind != s.Kind || sh.help != s.Help || sh.labels != labels {
 					continue
 				}
-				key := strings.Join(append([]string{name, f.Name, o.Connector}, s.LabelValues...), "\x00")
+				values := make([]string, len(s.LabelValues))
+				for i, v := range s.LabelValues {
+					values[i] = flow.Redact(v)
+				}
+				key := strings.Join(append([]string{name, f.Name, o.Connector}, values...), "\x00")
 				if sent[key] {
 					continue
 				}
@@ -146,7 +175,7 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 				if s.Kind == abi.MetricCounter {
 					vt, v = prometheus.CounterValue, float64(uint64(s.Value))
 				}
-				m, err := prometheus.NewConstMetric(sh.desc, vt, v, append([]string{f.Name, o.Connector}, s.LabelValues...)...)
+				m, err := prometheus.NewConstMetric(sh.desc, vt, v, append([]string{f.Name, o.Connector}, values...)...)
 				if err == nil {
 					ch <- m
 				}

@@ -15,12 +15,14 @@ package main
 // After a normal exit it exits silently.
 //
 // The runtime prints its report to fd 2 as well, and a report of every
-// goroutine is not something to put in front of an operator. So
-// tremorctl writes its own output to a copy of stderr, and once a watcher
-// runs, fd 2 (where the runtime and native plugin code write) is a pipe
-// to the watcher, which relays it line by line until a crash report
-// begins. The report then goes to a private file that the last words
-// name. With GOTRACEBACK set, the report is relayed as it comes.
+// goroutine is not something to put in front of an operator. So once a
+// watcher runs, fd 2 is a pipe to it, and it relays what comes (the log,
+// a plugin's own writes, a sink writing events to stderr: one pipe keeps
+// their order) line by line until a crash report begins. The report then
+// goes to a private file that the last words name. With GOTRACEBACK set,
+// the report is relayed as it comes. On a chosen exit tremorctl puts its
+// real stderr back and waits until the watcher has relayed everything
+// (flushRelay), so that nothing comes after the shell's prompt.
 
 import (
 	"bufio"
@@ -63,14 +65,15 @@ var watchCrashes bool
 func crashWatchInit() {
 	if len(os.Args) > 1 && os.Args[1] == crashWatchCmd {
 		crashWatchGuards = len(os.Args) > 2 && os.Args[2] == "--guards"
-		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4, os.NewFile(5, "stderr-relay")))
+		os.Exit(crashWatch(os.NewFile(3, "crash-report"), 4, os.NewFile(5, "stderr-relay"), os.NewFile(6, "relayed")))
 	}
 	watchCrashes = true
-	// tremorctl's own output goes to a copy of stderr, so that fd 2 can
-	// become the pipe to the watcher (spawnCrashWatch).
-	if fd, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3); err == nil {
-		os.Stderr = os.NewFile(uintptr(fd), "/dev/stderr")
-	}
+}
+
+// relay is tremorctl's side of the stderr relay, once a watcher runs.
+var relay struct {
+	stderr  int      // a copy of the real stderr, for flushRelay
+	relayed *os.File // the watcher closes its end when it has relayed all
 }
 
 // startCrashWatch starts the watcher for this process; without one (it
@@ -110,16 +113,33 @@ func (c *cli) spawnCrashWatch() error {
 		return err
 	}
 	defer relayW.Close() // fd 2 becomes its copy
+	doneR, doneW, err := os.Pipe()
+	if err != nil {
+		r.Close()
+		relayR.Close()
+		return err
+	}
+	realStderr, err := unix.FcntlInt(2, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		r.Close()
+		relayR.Close()
+		doneR.Close()
+		doneW.Close()
+		return fmt.Errorf("dup stderr: %w", err)
+	}
 	cmd := exec.Command(self, crashWatchCmd)
 	if crashWatchGuards {
 		cmd.Args = append(cmd.Args, "--guards")
 	}
-	cmd.ExtraFiles = []*os.File{r, table, relayR} // fds 3, 4 and 5
-	cmd.Stderr = os.Stderr                        // stdin and stdout: /dev/null
+	cmd.ExtraFiles = []*os.File{r, table, relayR, doneW} // fds 3 to 6
+	cmd.Stderr = os.Stderr                               // stdin and stdout: /dev/null
 	err = cmd.Start()
 	r.Close()
 	relayR.Close()
+	doneW.Close()
 	if err != nil {
+		doneR.Close()
+		unix.Close(realStderr)
 		return err
 	}
 	// Not waited for: it outlives this process by design, and exits when
@@ -128,16 +148,32 @@ func (c *cli) spawnCrashWatch() error {
 	if err := debug.SetCrashOutput(w, debug.CrashOptions{}); err != nil {
 		return err
 	}
-	if os.Stderr.Fd() == 2 {
-		return nil // no copy of stderr to write to (crashWatchInit): keep fd 2
+	if err := unix.Dup3(int(relayW.Fd()), 2, 0); err != nil {
+		return fmt.Errorf("stderr to the watcher: %w", err)
 	}
-	return unix.Dup3(int(relayW.Fd()), 2, 0)
+	relay.stderr, relay.relayed = realStderr, doneR
+	return nil
+}
+
+// flushRelay puts the real stderr back on fd 2 and waits (a second at
+// most: a process a plugin started may hold on to the pipe) until the
+// watcher has relayed what was written before.
+func flushRelay() {
+	if relay.relayed == nil {
+		return
+	}
+	if unix.Dup3(relay.stderr, 2, 0) != nil {
+		return
+	}
+	_ = relay.relayed.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = relay.relayed.Read(make([]byte, 1)) // EOF once the watcher is done
 }
 
 // exitWatched marks a chosen exit for the watcher (main's os.Exit goes
 // through it) and returns code.
 func exitWatched(code int) int {
 	plugin.MarkCleanExit()
+	flushRelay()
 	return code
 }
 
@@ -145,20 +181,21 @@ func exitWatched(code int) int {
 // and reads report until EOF, then maps the breadcrumb table at fd
 // tableFD and prints what plugin.LastWords says of the report, or of an
 // end without one.
-func crashWatch(report *os.File, tableFD int, relay *os.File) int {
+func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 	// Ctrl-C reaches the whole process group: the watcher stays until
 	// tremorctl is gone, whatever tremorctl does with the signal.
 	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	head := make(chan []byte, 1)
-	relayed := make(chan struct{})
+	relayDone := make(chan struct{})
 	hide := os.Getenv("GOTRACEBACK") == ""
 	go func() {
-		defer close(relayed)
+		defer close(relayDone)
 		relayStderr(relay, os.Stderr, head, hide)
+		relayed.Close() // tremorctl's flushRelay returns
 	}()
 	dump := readReport(report, head)
 	select {
-	case <-relayed:
+	case <-relayDone:
 	case <-time.After(2 * time.Second): // fd 2 held on by a process the plugin started
 	}
 	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)

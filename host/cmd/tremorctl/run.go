@@ -200,8 +200,7 @@ func (c *cli) drainOnSignal() (ctx context.Context, cancel context.CancelFunc, s
 		cancel()
 		<-sigs
 		fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
-		plugin.MarkCleanExit() // chosen, not a plugin's doing: no last words
-		os.Exit(130)
+		os.Exit(exitWatched(130)) // chosen, not a plugin's doing: no last words
 	}()
 	return ctx, cancel, func() { signal.Stop(sigs) }
 }

@@ -74,8 +74,7 @@ func (c *cli) serve(args []string) int {
 				for s := range sigs {
 					if s != syscall.SIGHUP {
 						fmt.Fprintln(c.stderr, "tremorctl: second signal: exiting without waiting for in-flight events")
-						plugin.MarkCleanExit() // chosen, not a plugin's doing: no last words
-						os.Exit(130)
+						os.Exit(exitWatched(130)) // chosen, not a plugin's doing: no last words
 					}
 				}
 			}()

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// relayStderr copies until the line that is the crash report's first, as
+// the crash pipe has it (head); a line that only looks like one is copied.
+func TestRelayStderr(t *testing.T) {
+	const report = "SIGSEGV: segmentation violation\nPC=0x1 m=3\n\ngoroutine 1 [syscall]:\n"
+	for _, tc := range []struct {
+		name     string
+		stderr   string
+		head     string // "" : no crash report comes
+		headLate bool   // head comes after the relay has waited for it
+		hide     bool
+		want     string
+	}{
+		{"no crash", "a log line\nruntime: a plugin's words\nlast\n", "", false, true,
+			"a log line\nruntime: a plugin's words\nlast\n"},
+		{"crash", "a log line\n" + report, "SIGSEGV: segmentation violation\n", false, true,
+			"a log line\n"},
+		{"a look-alike before the crash", "panic: not the runtime's\n" + report, "SIGSEGV: segmentation violation\n", false, true,
+			"panic: not the runtime's\n"},
+		{"a first line the pattern misses", "a log line\nsomething new\nmore of the report\n", "something new\n", true, true,
+			"a log line\nsomething new\n"},
+		{"GOTRACEBACK set", "a log line\n" + report, "SIGSEGV: segmentation violation\n", false, false,
+			"a log line\n" + report},
+		{"a last line without newline", "a log line\nno newline", "", false, true,
+			"a log line\nno newline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head := make(chan []byte, 1)
+			if tc.head != "" && !tc.headLate {
+				head <- []byte(tc.head)
+			}
+			r, w := io.Pipe()
+			var out bytes.Buffer
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				relayStderr(r, &out, head, tc.hide)
+			}()
+			lines := strings.SplitAfter(tc.stderr, "\n")
+			for i, l := range lines {
+				_, _ = io.WriteString(w, l)
+				if tc.headLate && i == 1 {
+					time.Sleep(20 * time.Millisecond) // the relay copies the line it cannot tell
+					head <- []byte(tc.head)
+				}
+			}
+			w.Close()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the relay did not end at EOF")
+			}
+			assert.Equal(t, tc.want, out.String())
+		})
+	}
+}
