@@ -249,22 +249,39 @@ func readReport(report io.Reader, head chan<- []byte) []byte {
 // a panic, a fatal error, a fatal signal.
 var crashReportStart = regexp.MustCompile(`^(panic: |fatal error: |fatal: |unexpected fault address |runtime: |SIG[A-Z0-9]+: |Signal [0-9]+$)`)
 
+// lookAlikeWait is how long a line that looks like the start of a crash
+// report waits for the report on the crash pipe; the runtime writes there
+// right after fd 2, so only a descheduled crashing thread takes longer.
+// After a line that waited in vain, lines wait again only after
+// lookAlikeQuiet, so that a flow writing such lines to stderr (logs
+// forwarded to a stdio sink, say) is slowed by one wait per period at
+// most; a crash in that period may show its first lines.
+const (
+	lookAlikeWait  = 200 * time.Millisecond
+	lookAlikeQuiet = 10 * time.Second
+)
+
+// relayAfter is time.After; a test counts the waits.
+var relayAfter = time.After
+
 // relayStderr copies from (fd 2 of tremorctl) to to, line by line, until
 // the runtime's crash report begins there: the line that is the first of
 // the report on the crash pipe (head). The rest is the report, saved to a
 // file instead (saveReport). A line that looks like the start of a report
-// waits up to half a second for head; after that, or when it is not the
-// report's, it is copied. hide unset copies everything.
+// waits for head (lookAlikeWait); when it is not the report's, it is
+// copied. hide unset copies everything.
 func relayStderr(from io.Reader, to io.Writer, head <-chan []byte, hide bool) {
 	r := bufio.NewReaderSize(from, 64<<10)
 	var first, last []byte // the report's first line; the last line copied
+	var missed time.Time   // when a look-alike line last waited in vain
 	for {
 		line, err := r.ReadSlice('\n')
 		if hide && first == nil {
-			if crashReportStart.Match(line) {
+			if crashReportStart.Match(line) && time.Since(missed) > lookAlikeQuiet {
 				select {
 				case first = <-head:
-				case <-time.After(500 * time.Millisecond):
+				case <-relayAfter(lookAlikeWait):
+					missed = time.Now()
 				}
 			} else {
 				select {

@@ -65,3 +65,22 @@ func TestRelayStderr(t *testing.T) {
 		})
 	}
 }
+
+// Lines that look like a report's start, with no report, wait once per
+// quiet period, not each: a flow forwarding such lines to stderr is not
+// held up by each.
+func TestRelayStderrLookAlikeFlood(t *testing.T) {
+	waits := 0
+	relayAfter = func(time.Duration) <-chan time.Time {
+		waits++
+		c := make(chan time.Time, 1)
+		c <- time.Now()
+		return c
+	}
+	t.Cleanup(func() { relayAfter = time.After })
+	in := strings.Repeat("panic: a forwarded log line\n", 50)
+	var out bytes.Buffer
+	relayStderr(strings.NewReader(in), &out, make(chan []byte), true)
+	assert.Equal(t, in, out.String())
+	assert.Equal(t, 1, waits)
+}
