@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -429,4 +430,62 @@ func TestGoPluginPanicLogsStackAtDebug(t *testing.T) {
 			assert.Contains(t, stderr, "goroutine ", "the stack, for the plugin's author")
 		}
 	}
+}
+
+// A watcher killed on its own (kill -9 of the wrong pid) costs the last
+// words, not the flow: tremorctl puts its stderr back instead of dying of
+// SIGPIPE at its next log line.
+func TestWatcherKilledFlowGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	flowFile := filepath.Join(dir, "ticks.toml")
+	require.NoError(t, os.WriteFile(flowFile, []byte(tickFlow("ticks", 10, 150, out)), 0o644))
+	cmd := exec.Command(tremorctl(t), "run", "--stats-interval", "100ms", flowFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	var watcher int
+	waitUntil(t, "the crash watcher to start", func() bool {
+		watcher = childWithArg(cmd.Process.Pid, "__crash-watch")
+		return watcher != 0
+	})
+	require.NoError(t, syscall.Kill(watcher, syscall.SIGKILL))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "stderr:\n%s", stderr.String())
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl did not end; stderr:\n%s", lastLines(stderr.String(), 10))
+	}
+	assert.Contains(t, stderr.String(), "ran for")
+	assert.Len(t, fileLines(t, out), 150)
+}
+
+// childWithArg is the pid of a child of parent with arg in its command
+// line, or 0.
+func childWithArg(parent int, arg string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so after the last ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != fmt.Sprint(parent) {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			return pid
+		}
+	}
+	return 0
 }

@@ -72,8 +72,8 @@ func crashWatchInit() {
 
 // relay is tremorctl's side of the stderr relay, once a watcher runs.
 var relay struct {
-	stderr  int      // a copy of the real stderr, for flushRelay
-	relayed *os.File // the watcher closes its end when it has relayed all
+	stderr int           // a copy of the real stderr
+	ended  chan struct{} // closed once the watcher has relayed all, or is gone
 }
 
 // startCrashWatch starts the watcher for this process; without one (it
@@ -151,7 +151,15 @@ func (c *cli) spawnCrashWatch() error {
 	if err := unix.Dup3(int(relayW.Fd()), 2, 0); err != nil {
 		return fmt.Errorf("stderr to the watcher: %w", err)
 	}
-	relay.stderr, relay.relayed = realStderr, doneR
+	relay.stderr, relay.ended = realStderr, make(chan struct{})
+	go func() {
+		// EOF: the watcher relayed all after flushRelay, or it died. Then
+		// the real stderr goes back on fd 2 at once: a write to a pipe
+		// nobody reads would end tremorctl with SIGPIPE.
+		_, _ = doneR.Read(make([]byte, 1))
+		_ = unix.Dup3(realStderr, 2, 0)
+		close(relay.ended)
+	}()
 	return nil
 }
 
@@ -159,14 +167,16 @@ func (c *cli) spawnCrashWatch() error {
 // most: a process a plugin started may hold on to the pipe) until the
 // watcher has relayed what was written before.
 func flushRelay() {
-	if relay.relayed == nil {
+	if relay.ended == nil {
 		return
 	}
 	if unix.Dup3(relay.stderr, 2, 0) != nil {
 		return
 	}
-	_ = relay.relayed.SetReadDeadline(time.Now().Add(time.Second))
-	_, _ = relay.relayed.Read(make([]byte, 1)) // EOF once the watcher is done
+	select {
+	case <-relay.ended:
+	case <-time.After(time.Second):
+	}
 }
 
 // exitWatched marks a chosen exit for the watcher (main's os.Exit goes
