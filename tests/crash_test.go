@@ -149,6 +149,38 @@ func TestCrashReportShownWithGOTRACEBACK(t *testing.T) {
 	assert.Empty(t, saved)
 }
 
+// Under systemd, whose journal takes stderr (JOURNAL_STREAM names it), the
+// report is a log entry and goes there as it comes: relayed through the
+// watcher it would be lost when systemd ends the unit's other processes.
+func TestCrashReportToJournal(t *testing.T) {
+	plugins := faultPluginDir(t)
+	tmp := t.TempDir()
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "journal"))
+	require.NoError(t, err)
+	defer errFile.Close()
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Fstat(int(errFile.Fd()), &st))
+	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "send"`, ""))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	cmd.Stderr = errFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode())
+	waitUntil(t, "the last words", func() bool {
+		b, _ := os.ReadFile(errFile.Name())
+		return strings.Contains(string(b), `run it with isolation = "process"`)
+	})
+	b, err := os.ReadFile(errFile.Name())
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "signal arrived during cgo execution")
+	assert.Less(t, strings.LastIndex(string(b), "goroutine "), strings.Index(string(b), "tremorctl: crashed in"), "the last words come after the report")
+	saved, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, saved, "no file: the journal has the report")
+}
+
 // A plugin's own writes to stderr still reach the operator: only the
 // runtime's report is held back. The fault plugin writes a line to stderr
 // before it crashes in on_send.

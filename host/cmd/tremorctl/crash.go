@@ -148,6 +148,10 @@ func (c *cli) spawnCrashWatch() error {
 	if err := debug.SetCrashOutput(w, debug.CrashOptions{}); err != nil {
 		return err
 	}
+	if stderrIsJournal() {
+		relayW.Close() // the watcher's relay ends at once
+		return nil
+	}
 	if err := unix.Dup3(int(relayW.Fd()), 2, 0); err != nil {
 		return fmt.Errorf("stderr to the watcher: %w", err)
 	}
@@ -161,6 +165,24 @@ func (c *cli) spawnCrashWatch() error {
 		close(relay.ended)
 	}()
 	return nil
+}
+
+// stderrIsJournal tells whether stderr is systemd's journal (the
+// JOURNAL_STREAM it sets names it). There a crash report is a log entry
+// read with journalctl, not a screenful in front of an operator, and
+// relayed through the watcher it would be lost: once the main process
+// is gone, systemd kills what is left of the unit at once
+// (KillMode=mixed). So there fd 2 stays the journal.
+func stderrIsJournal() bool {
+	var dev, ino uint64
+	if _, err := fmt.Sscanf(os.Getenv("JOURNAL_STREAM"), "%d:%d", &dev, &ino); err != nil {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(2, &st) != nil {
+		return false
+	}
+	return uint64(st.Dev) == dev && st.Ino == ino
 }
 
 // flushRelay puts the real stderr back on fd 2 and waits (a second at
@@ -197,7 +219,7 @@ func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	head := make(chan []byte, 1)
 	relayDone := make(chan struct{})
-	hide := os.Getenv("GOTRACEBACK") == ""
+	hide := os.Getenv("GOTRACEBACK") == "" && !stderrIsJournal() // else it came through fd 2
 	go func() {
 		defer close(relayDone)
 		relayStderr(relay, os.Stderr, head, hide)
