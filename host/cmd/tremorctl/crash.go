@@ -2,13 +2,12 @@ package main
 
 // Last words after a crash in an in-process plugin. The Go runtime's
 // report of a fatal signal names neither the plugin nor the connector, so
-// `tremorctl run` starts a small watcher: tremorctl itself, re-executed
+// `tremorctl run`, `serve` and `validate` start a small watcher: tremorctl itself, re-executed
 // with a hidden command, holding the read end of a pipe that the runtime
 // copies its crash report into (runtime/debug.SetCrashOutput) and a
 // read-only mapping of the host's breadcrumb table (host/plugin). When
 // the pipe closes (tremorctl is gone) after a report came through it, the
-// watcher prints, after the report, which plugin, connector and hook
-// crashed. When tremorctl ended without a report and without saying it
+// watcher prints which plugin, connector and hook crashed. When tremorctl ended without a report and without saying it
 // chose to exit (main marks the table), it was killed or ended by native
 // code the runtime does not report on (a crash in a plugin's own thread,
 // a Go plugin's os.Exit): the watcher names the hooks that were running.
