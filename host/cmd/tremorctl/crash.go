@@ -267,7 +267,7 @@ func readReport(report io.Reader, head chan<- []byte) []byte {
 			if i < 0 {
 				i = len(dump) - 1
 			}
-			head <- dump[:i+1:i+1]
+			head <- dump[: i+1 : i+1]
 			sent = true
 		}
 		if err != nil {
