@@ -119,9 +119,13 @@ func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%d\t\n", f.Name, f.State, c.Connector, c.Type, version,
 				yesNo(c.Connected), yesNo(c.Paused), c.Inflight, in, out, c.Errors, c.Acks, c.Fails, c.Discarded)
 		}
-		if f.Error != "" {
-			fmt.Fprintf(tw, "%s\terror: %s\t\n", f.Name, f.Error)
-		}
 	}
 	tw.Flush()
+	// Below the table, not in it: an error as a cell would widen its
+	// column for every row.
+	for _, f := range flows {
+		if f.Error != "" {
+			fmt.Fprintf(w, "flow %q: %s\n", f.Name, f.Error)
+		}
+	}
 }
