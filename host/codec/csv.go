@@ -161,7 +161,7 @@ func (c *csvCodec) Encode(dst []byte, v any) ([]byte, error) {
 		}
 		return dst, nil
 	}
-	return dst, encodeError("csv", "$", "cannot encode "+typeName(v)+" as a csv record (want []any or []string)", nil)
+	return dst, encodeError("csv", "$", "cannot encode "+kindOf(v)+" as a csv record (a record is an array of scalars)", nil)
 }
 
 func (c *csvCodec) appendField(dst []byte, f any, only bool) ([]byte, error) {
@@ -176,7 +176,7 @@ func (c *csvCodec) appendField(dst []byte, f any, only bool) ([]byte, error) {
 		}
 		return dst, nil
 	case []any, map[string]any:
-		return dst, encodeError("csv", "", "cannot encode "+typeName(f)+" as a csv field (only scalars)", nil)
+		return dst, encodeError("csv", "", "cannot encode "+kindOf(f)+" as a csv field (a field is a scalar)", nil)
 	}
 	return appendScalarText(dst, f, "csv")
 }

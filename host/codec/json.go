@@ -326,7 +326,7 @@ func appendJSONValue(b []byte, v any, depth int) ([]byte, *pathErr) {
 	if f, ok := v.(float32); ok {
 		return appendJSONFloat(b, float64(f), 32)
 	}
-	return b, &pathErr{msg: "unsupported type " + typeName(v)}
+	return b, &pathErr{msg: "cannot encode " + kindOf(v)}
 }
 
 func sortedKeys(keys []string, m map[string]any) []string {

@@ -107,7 +107,7 @@ func TestJSONEncode(t *testing.T) {
 		{name: "go int kinds", in: []any{int(1), int8(-2), int16(3), int32(-4), uint(5), uint8(6), uint16(7), uint32(8)}, want: `[1,-2,3,-4,5,6,7,8]`},
 		{name: "nan", in: map[string]any{"a": []any{1.0, math.NaN()}}, wantErr: `json codec: encode: unsupported float value NaN (JSON has no NaN or Inf) at $."a"[1]`},
 		{name: "inf", in: math.Inf(-1), wantErr: `json codec: encode: unsupported float value -Inf (JSON has no NaN or Inf) at $`},
-		{name: "unsupported", in: map[string]any{"x": map[string]any{"y z": struct{}{}}}, wantErr: `json codec: encode: unsupported type struct {} at $."x"."y z"`},
+		{name: "unsupported", in: map[string]any{"x": map[string]any{"y z": struct{}{}}}, wantErr: `json codec: encode: cannot encode a Go struct {} at $."x"."y z"`},
 		{name: "cyclic", in: cyclic, wantErr: `json codec: encode: value nested deeper than 4096 levels (cyclic?) at $` + strings.Repeat(`."self"`, 4096)},
 	}
 	for _, tt := range tests {

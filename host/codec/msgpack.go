@@ -418,5 +418,5 @@ func appendMsgpack(b []byte, v any, depth int) ([]byte, *pathErr) {
 	if u, ok := asUint64(v); ok {
 		return appendMsgpackUint(b, u), nil
 	}
-	return b, &pathErr{msg: "unsupported type " + typeName(v)}
+	return b, &pathErr{msg: "cannot encode " + kindOf(v)}
 }

@@ -155,5 +155,5 @@ func TestMsgpackBinKeysAndNil(t *testing.T) {
 
 func TestMsgpackEncodeErrors(t *testing.T) {
 	_, err := Msgpack.Encode(nil, map[string]any{"a": []any{int64(1), struct{}{}}})
-	require.EqualError(t, err, `msgpack codec: encode: unsupported type struct {} at $."a"[1]`)
+	require.EqualError(t, err, `msgpack codec: encode: cannot encode a Go struct {} at $."a"[1]`)
 }

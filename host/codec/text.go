@@ -87,7 +87,7 @@ func appendScalarText(dst []byte, v any, codec string) ([]byte, error) {
 		}
 		return b, nil
 	case []any, map[string]any:
-		return dst, encodeError(codec, "$", "cannot encode "+typeName(v)+" as text (only scalars)", nil)
+		return dst, encodeError(codec, "$", "cannot encode "+kindOf(v)+" as text (only a scalar can be)", nil)
 	}
 	if i, ok := asInt64(v); ok {
 		return strconv.AppendInt(dst, i, 10), nil
@@ -95,7 +95,7 @@ func appendScalarText(dst []byte, v any, codec string) ([]byte, error) {
 	if u, ok := asUint64(v); ok {
 		return strconv.AppendUint(dst, u, 10), nil
 	}
-	return dst, encodeError(codec, "$", "unsupported type "+typeName(v), nil)
+	return dst, encodeError(codec, "$", "cannot encode "+kindOf(v), nil)
 }
 
 // docText is the data of a Doc that is one string or byte string.
@@ -142,5 +142,5 @@ func (binaryCodec) Encode(dst []byte, v any) ([]byte, error) {
 	case string:
 		return append(dst, x...), nil
 	}
-	return dst, encodeError("binary", "$", "cannot encode "+typeName(v)+" (only []byte or string)", nil)
+	return dst, encodeError("binary", "$", "cannot encode "+kindOf(v)+" (the binary codec takes bytes or a string)", nil)
 }

@@ -33,7 +33,7 @@ func TestString(t *testing.T) {
 		require.Equal(t, ">"+tt.want, string(out))
 	}
 	_, err = String.Encode(nil, []any{"x"})
-	require.EqualError(t, err, "string codec: encode: cannot encode []interface {} as text (only scalars) at $")
+	require.EqualError(t, err, "string codec: encode: cannot encode an array as text (only a scalar can be) at $")
 	_, err = String.Encode(nil, math.NaN())
 	require.EqualError(t, err, "string codec: encode: unsupported float value NaN (JSON has no NaN or Inf) at $")
 }
@@ -56,7 +56,7 @@ func TestBinary(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "str", string(out))
 	_, err = Binary.Encode(nil, int64(1))
-	require.EqualError(t, err, "binary codec: encode: cannot encode int64 (only []byte or string) at $")
+	require.EqualError(t, err, "binary codec: encode: cannot encode a number (the binary codec takes bytes or a string) at $")
 }
 
 func TestCSVDecode(t *testing.T) {
@@ -122,9 +122,9 @@ func TestCSVEncode(t *testing.T) {
 		require.Equal(t, ">"+tt.want, string(out))
 	}
 	_, err := CSV.Encode([]byte(">"), []any{"a", map[string]any{}})
-	require.EqualError(t, err, "csv codec: encode: cannot encode map[string]interface {} as a csv field (only scalars) at $[1]")
+	require.EqualError(t, err, "csv codec: encode: cannot encode an object as a csv field (a field is a scalar) at $[1]")
 	out, err := CSV.Encode([]byte(">"), "not a row")
-	require.EqualError(t, err, "csv codec: encode: cannot encode string as a csv record (want []any or []string) at $")
+	require.EqualError(t, err, "csv codec: encode: cannot encode a string as a csv record (a record is an array of scalars) at $")
 	require.Equal(t, ">", string(out))
 }
 

@@ -32,4 +32,25 @@ func asUint64(v any) (uint64, bool) {
 	return 0, false
 }
 
-func typeName(v any) string { return fmt.Sprintf("%T", v) }
+// kindOf names an event value's kind as a flow's author knows it (an
+// object, an array, a string), for the messages of values a codec cannot
+// encode; a Go type no decoder makes is named as such.
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any, []string:
+		return "an array"
+	case string:
+		return "a string"
+	case []byte:
+		return "bytes"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return "a number"
+	}
+	return fmt.Sprintf("a Go %T", v)
+}

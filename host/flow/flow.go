@@ -733,6 +733,22 @@ func (f *Flow) buildRoute(rr rawRoute, path ...any) (Route, error) {
 	if !needsValue && r.Value != nil {
 		return Route{}, f.errAt(fmt.Sprintf("op %q takes no value; remove it", r.Op), at(path, "value")...)
 	}
+	// A value of a kind the op never matches would make a route that
+	// silently never applies.
+	switch r.Value.(type) {
+	case string:
+	case int64, float64:
+		if r.Op == "prefix" {
+			return Route{}, f.errAt(fmt.Sprintf(`op "prefix" matches strings: the value must be a string, got %s (for a number, write it in quotes)`, kindOf(r.Value)), at(path, "value")...)
+		}
+	default:
+		switch r.Op {
+		case "prefix":
+			return Route{}, f.errAt(fmt.Sprintf(`op "prefix" matches strings: the value must be a string, got %s`, kindOf(r.Value)), at(path, "value")...)
+		case "lt", "le", "gt", "ge":
+			return Route{}, f.errAt(fmt.Sprintf("op %q orders numbers or strings: the value must be one, got %s", r.Op, kindOf(r.Value)), at(path, "value")...)
+		}
+	}
 	if (r.To == "") == !r.Discard {
 		return Route{}, f.errAt(`set exactly one of to = "<port>" or discard = true`, path...)
 	}

@@ -19,6 +19,7 @@ type link struct {
 	connected bool
 	started   bool
 	ever      bool  // connected at least once
+	tried     bool  // called on_connect at least once (a flow stopped before may never have)
 	err       error // why the connector gave up, for both roles
 	// lastErr is the last connect attempt's error, or the reason a RETRY
 	// gave (a bare RETRY says nothing): what the final message names when
@@ -41,6 +42,7 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 	}
 	policy := n.conn.Reconnect
 	for attempt := uint32(1); ; attempt++ {
+		n.link.tried = true
 		err := inst.Connect(attempt)
 		if err == nil {
 			n.log.Info().Uint32("attempt", attempt).Msg("connected")

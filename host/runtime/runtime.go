@@ -98,6 +98,12 @@ type Runtime struct {
 
 	allEnded chan struct{} // closed when every source stopped pulling by itself
 	toEnd    atomic.Int32  // sources that have not
+	// sinkDied is closed when a sink gives up for good (reconnect
+	// max_attempts, a fatal connect error): the flow cannot deliver what
+	// goes there, so it stops rather than pull events only to fail them
+	// back.
+	sinkDied     chan struct{}
+	sinkDiedOnce sync.Once
 }
 
 // node is one connector of the flow, in its source role, its sink role or
@@ -352,6 +358,7 @@ func (n *node) configHint(err error) string {
 // and the error is the first failing connector's in flow order.
 func (r *Runtime) create() error {
 	r.allEnded = make(chan struct{})
+	r.sinkDied = make(chan struct{})
 	r.toEnd.Store(int32(len(r.sources)))
 	// Instances are created concurrently: one in a child process waits for
 	// that process to start and load its plugin (milliseconds), and the
@@ -453,7 +460,7 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		r.log.Info().Dur("timeout", r.opts.DrainTimeout).Msg("waiting for in-flight events to settle")
 		drainDeadline = time.After(r.opts.DrainTimeout)
 	}
-	allEnded := r.allEnded
+	allEnded, sinkDied := r.allEnded, r.sinkDied
 	for finished := false; !finished; {
 		select {
 		case <-ticker:
@@ -466,6 +473,11 @@ func (r *Runtime) Run(ctx context.Context) ([]Stats, error) {
 		case <-allEnded:
 			allEnded = nil
 			r.log.Info().Msg("every source has ended")
+			drain()
+		case <-sinkDied:
+			sinkDied = nil
+			r.log.Error().Msg("a sink gave up: stopping the flow (sources stop pulling, events in flight are failed back)")
+			stop()
 			drain()
 		case <-drainDeadline:
 			drainDeadline = nil
@@ -554,7 +566,7 @@ func (r *Runtime) connectorErrors() []error {
 		if n.sink != nil && n.sink.err != nil {
 			roleErrs = append(roleErrs, r.connErr(n, n.sink.err))
 		}
-		if len(roleErrs) == 0 && !n.link.ever {
+		if len(roleErrs) == 0 && !n.link.ever && n.link.tried {
 			why := errors.New("never connected (see the log for why)")
 			if n.link.lastErr != nil {
 				why = fmt.Errorf("never connected; the last attempt: %w", n.link.lastErr)

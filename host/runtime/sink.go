@@ -46,6 +46,7 @@ type sink struct {
 	dead     bool
 	fails    uint64 // failed verdicts not yet added to the counters
 
+	encodeWarn     limiter   // "could not encode an event" lines
 	warnedFailedOK bool      // logged that send said OK but left outcomes FAILED
 	retrySince     time.Time // start of the current run of RETRY answers
 	retrySends     int       // sends answering RETRY since retrySince
@@ -194,11 +195,15 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	n.roleDone(k.inst)
 }
 
-// giveUp stops trying: this and every later event is failed back.
+// giveUp stops trying: this and every later event is failed back, and
+// the flow stops (Runtime.sinkDied).
 func (k *sink) giveUp(err error) {
 	k.err, k.dead = err, true
 	k.node.log.Error().Func(edge.LogErr(k.node.log, err)).Msg("sink gave up; its events are failed back to their sources")
 	k.failPending()
+	if k.r.sinkDied != nil {
+		k.r.sinkDiedOnce.Do(func() { close(k.r.sinkDied) })
+	}
 }
 
 func (k *sink) failPending() {
@@ -351,7 +356,9 @@ func (k *sink) fillBatch(from int) (failedBack []int, end int) {
 			payload, err := k.encodeForBatch(e.value)
 			if err != nil {
 				n.counters.Errors.Add(1)
-				n.log.Warn().Func(edge.LogErr(n.log, err)).Msg("could not encode an event; failing it back")
+				if ok, suppressed := k.encodeWarn.allow(time.Now()); ok {
+					n.log.Warn().Func(edge.LogErr(n.log, err)).Int("suppressed", suppressed).Msg("could not encode an event; failing it back")
+				}
 				failedBack = append(failedBack, i)
 				end = i + 1
 				continue
