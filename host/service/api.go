@@ -52,7 +52,10 @@ type API struct {
 // Loopback reports whether addr (host:port) binds only loopback addresses.
 // An empty host or 0.0.0.0 binds every interface.
 func Loopback(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && port == "" {
+		err = errors.New("no port") // Listen would take any free one
+	}
 	if err != nil {
 		return false, fmt.Errorf("--api %q: %v; write HOST:PORT, e.g. %s", addr, err, DefaultAddr)
 	}

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"tremorhost/host/service"
 )
@@ -78,13 +80,35 @@ func fetchFlows(client *http.Client, url string) ([]service.FlowStatus, error) {
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("GET %s: %s: %s", url, resp.Status, excerpt(body))
 	}
 	var flows []service.FlowStatus
 	if err := json.Unmarshal(body, &flows); err != nil {
 		return nil, fmt.Errorf("GET %s: not the flows list of a tremorctl API: %w", url, err)
 	}
 	return flows, nil
+}
+
+// excerpt is what a message quotes of an HTTP answer that is not the one
+// expected: the API's own error when it is one, else the start of the
+// body on one line (another server's error page can be megabytes).
+func excerpt(body []byte) string {
+	var apiErr struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &apiErr) == nil && apiErr.Error != "" {
+		return apiErr.Error
+	}
+	const max = 200
+	text := strings.Join(strings.Fields(strings.ToValidUTF8(string(body), "?")), " ")
+	if len(text) <= max {
+		return strconv.Quote(text)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes in all)", strconv.Quote(text[:cut]), len(body))
 }
 
 // writeStatus prints one row per connector; with prev (the previous
@@ -124,8 +148,13 @@ func writeStatus(w io.Writer, flows, prev []service.FlowStatus, dt time.Duration
 	// Below the table, not in it: an error as a cell would widen its
 	// column for every row.
 	for _, f := range flows {
-		if f.Error != "" {
-			fmt.Fprintf(w, "flow %q: %s\n", f.Name, f.Error)
+		if f.Error == "" {
+			continue
+		}
+		if name := fmt.Sprintf("flow %q", f.Name); strings.HasPrefix(f.Error, name) {
+			fmt.Fprintln(w, f.Error) // it names the flow already
+		} else {
+			fmt.Fprintf(w, "%s: %s\n", name, f.Error)
 		}
 	}
 }

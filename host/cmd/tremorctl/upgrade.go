@@ -67,7 +67,7 @@ func (c *cli) upgrade(args []string) int {
 		Error string `json:"error"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return c.fail("%s: not an answer of a tremorctl API: %s", resp.Status, strings.TrimSpace(string(body)))
+		return c.fail("%s: not an answer of a tremorctl API: %s", resp.Status, excerpt(body))
 	}
 	if resp.StatusCode != http.StatusOK {
 		msg := ans.Error
