@@ -168,7 +168,8 @@ func TestChildDiesWhileStarting(t *testing.T) {
 	assert.Contains(t, err.Error(), "during start")
 	assert.Contains(t, err.Error(), "exited with status 3")
 	assert.Contains(t, err.Error(), "fatal: cannot map the batch")
-	assert.Contains(t, err.Error(), "a new process is started when the connector reconnects")
+	assert.Contains(t, err.Error(), "; plugin file ")
+	assert.NotContains(t, err.Error(), "a new process is started", "the reconnect policy decides; the message does not promise")
 
 	died := logs.waitFor(t, "the plugin's process died")
 	assert.Equal(t, "error", died["level"])

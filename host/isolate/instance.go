@@ -150,9 +150,11 @@ func (x *Instance) fail(op string, code abi.Result, msg string) error {
 }
 
 // disconnected is the error for a call that the child's end interrupted
-// or that came after it: the runtime reconnects, which restarts it.
+// or that came after it: the runtime reconnects, which restarts it, as its
+// reconnect policy allows (so the message does not promise it). It names
+// the plugin's file: a crash is the file's doing, whatever the connector.
 func (x *Instance) disconnected(op string, cause error) error {
-	return x.fail(op, abi.ResultErrDisconnected, cause.Error()+"; a new process is started when the connector reconnects")
+	return x.fail(op, abi.ResultErrDisconnected, fmt.Sprintf("%v; plugin file %s (tremorctl check-plugin on it, with this connector's config, runs each hook to find the fault)", cause, x.conn.Plugin.Path))
 }
 
 var errNoProcess = errors.New("the plugin's process is gone (it crashed or hung earlier)")

@@ -21,9 +21,10 @@ type link struct {
 	ever      bool  // connected at least once
 	tried     bool  // called on_connect at least once (a flow stopped before may never have)
 	err       error // why the connector gave up, for both roles
-	// lastErr is the last connect attempt's error, or the reason a RETRY
-	// gave (a bare RETRY says nothing): what the final message names when
-	// the connector gives up or never connected.
+	// lastErr is the last failed connect attempt's error, or the reason a
+	// RETRY gave (a bare RETRY says nothing), since the last connect: what
+	// the final message names when the connector gives up, never
+	// connected, or was reconnecting when the flow stopped.
 	lastErr error
 }
 
@@ -78,7 +79,7 @@ func (n *node) ensureConnected(inst Instance, stop <-chan struct{}) error {
 	if n.link.ever {
 		n.counters.Reconnects.Add(1)
 	}
-	n.link.connected, n.link.ever = true, true
+	n.link.connected, n.link.ever, n.link.lastErr = true, true, nil
 	n.counters.Connected.Store(true)
 	n.noteInstance(inst)
 	if !n.link.started {

@@ -573,6 +573,11 @@ func (r *Runtime) connectorErrors() []error {
 			}
 			roleErrs = append(roleErrs, r.connErr(n, why))
 		}
+		if len(roleErrs) == 0 && n.link.ever && !n.link.connected && n.link.lastErr != nil {
+			// Lost, and failing to reconnect when the flow stopped: it did
+			// not end well, however it began.
+			roleErrs = append(roleErrs, r.connErr(n, fmt.Errorf("was reconnecting when the flow stopped; the last attempt: %w", n.link.lastErr)))
+		}
 		errs = append(errs, roleErrs...)
 	}
 	return errs
