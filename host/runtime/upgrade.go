@@ -91,7 +91,10 @@ type Upgrade struct {
 	Pause      time.Duration `json:"pause_ns"` // traffic paused: last pull or send on the old, to the switch
 	Settled    uint64        `json:"settled"`  // old instance's events settled while draining
 	FailedBack uint64        `json:"failed_back"`
-	Error      string        `json:"error,omitempty"`
+	// Switched: the new instance took over (the old one is gone), even if
+	// Error then says it failed.
+	Switched bool   `json:"switched"`
+	Error    string `json:"error,omitempty"`
 }
 
 // UpgradePlan is an upgrade of one running flow, checked against the new
@@ -313,6 +316,7 @@ func (p *UpgradePlan) Commit() []Upgrade {
 			st.inst.Destroy()
 		} else {
 			res.old.Destroy()
+			u.Switched = true
 		}
 		st.inst = nil
 		u.Pause, u.Settled, u.FailedBack = res.pause, res.settled, res.failedBack
@@ -399,8 +403,9 @@ func (s *source) swapSource(req *swapReq, giveUp <-chan struct{}) {
 		err = fmt.Errorf("the new version could not start: %w", err)
 		n.counters.Errors.Add(1)
 		n.link.mu.Lock()
-		n.link.err = err
+		n.link.err, n.link.connected = err, false
 		n.link.mu.Unlock()
+		n.counters.Connected.Store(false)
 	}
 	failed := n.counters.Fails.Load() + n.counters.FailsRefused.Load() - fails
 	req.done <- swapResult{old: old.Instance, pause: time.Since(start), settled: n.counters.Acks.Load() - acks + failed, failedBack: failed, err: err}

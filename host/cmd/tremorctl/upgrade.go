@@ -85,6 +85,14 @@ func (c *cli) upgrade(args []string) int {
 	}
 	code := 0
 	for _, u := range ans.Upgraded {
+		if u.Error != "" && u.Switched {
+			// The old instance is gone: the connector runs the new build,
+			// or nothing.
+			fmt.Fprintf(c.stdout, "%s/%s: switched to %s %s, then failed: %s; the connector has given up, which fails its flow (tremorctl status): fix the build, then redeploy the flow\n",
+				u.Flow, u.Connector, u.To.Plugin, u.To.Version, u.Error)
+			code = 1
+			continue
+		}
 		if u.Error != "" {
 			fmt.Fprintf(c.stdout, "%s/%s: not switched: %s\n", u.Flow, u.Connector, u.Error)
 			code = 1
