@@ -390,9 +390,11 @@ func TestFlowShutdownWithSinkDown(t *testing.T) {
 	fr.waitFor("a refused reconnect", func() bool { return fr.stat("out").Errors >= 1 })
 	stats, err := fr.stop()
 	// Failed-back events are not an error of Run (FailedBack counts them,
-	// and tremorctl exits non-zero on it); the sink had connected, did not
-	// give up and had no hook stuck, so Run has nothing to report.
-	require.NoError(t, err, "Run after a shutdown with the sink down")
+	// and tremorctl exits non-zero on it); a sink still reconnecting when
+	// the flow stopped is, with its last attempt's error.
+	require.Error(t, err, "Run after a shutdown with the sink down")
+	assert.Contains(t, err.Error(), `connector "out" (type tcp_client): was reconnecting when the flow stopped; the last attempt: `)
+	assert.Contains(t, err.Error(), "connection refused")
 
 	gen, sink := statOf(t, stats, "gen"), statOf(t, stats, "out")
 	assert.Positive(t, gen.Fails, "events in flight at the drain timeout are failed back")

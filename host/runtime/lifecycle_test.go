@@ -277,9 +277,32 @@ func TestStartFailureIsAnError(t *testing.T) {
 	stats, err := r.Run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `connector "dst" (type script_sink): start: fault: told to fail at start`)
-	assert.Equal(t, 0, s.every(t, 40))
-	assert.Equal(t, uint64(40), statsOf(t, stats, "src").Fails)
+	// The sink gave up, which stops the flow: the source produced at most
+	// its 40 events, each failed back once.
+	src := statsOf(t, stats, "src")
+	assert.LessOrEqual(t, src.In, uint64(40))
+	assert.Equal(t, 0, s.every(t, int(src.In)))
+	assert.Equal(t, src.In, src.Fails)
 	assert.Equal(t, uint64(1), statsOf(t, stats, "dst").Errors)
+}
+
+// A sink that gives up stops the flow by itself, however much its source
+// has left to give: pulling on would only fail every event back.
+func TestSinkGivingUpStopsTheFlow(t *testing.T) {
+	const endless = 50_000_000
+	s := newScript(endless)
+	r, err := runtime.New(mustFlow(t, scriptFlowWith("")), startFails{s, errors.New("fault: told to fail at start")}, runtime.Options{Log: zerolog.Nop(), DrainTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats, err := r.Run(ctx)
+	require.NoError(t, ctx.Err(), "the flow ran until the test gave up on it")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `connector "dst" (type script_sink): start: fault: told to fail at start`)
+	src := statsOf(t, stats, "src")
+	assert.Less(t, src.In, uint64(endless))
+	assert.Equal(t, src.In, src.Fails, "each event it produced was failed back")
+	assert.Equal(t, 0, s.every(t, int(src.In)))
 }
 
 // startFails is the script catalog whose sink's on_start fails.
