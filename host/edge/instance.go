@@ -190,7 +190,7 @@ func Create(t Transport, who Who, hooks Hooks, log zerolog.Logger, config []abi.
 		return i, nil
 	}
 	err = i.result("create", rep)
-	if err == nil || rep.Code > 0 {
+	if err == nil || rep.Code == abi.ResultEnd || rep.Code == abi.ResultRetry {
 		err = i.violation("create", fmt.Sprintf("on_create returned %s instead of TREMOR_OK or an error", rep.Code.Name()))
 	}
 	return nil, err
