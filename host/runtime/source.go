@@ -91,6 +91,7 @@ type source struct {
 	held      bool    // held back by back-pressure: window full, or a sink's queue full
 	heldLog   limiter // "source paused" lines
 	resumeLog limiter // "source resumed" lines
+	pauseWarn limiter // failed on_pause/on_resume calls
 	cur       pulled  // the pulled event whose bytes are being decoded and routed
 
 	// Hot-path state (performance only; behaviour as without it):
@@ -266,7 +267,10 @@ func (s *source) setPaused(p bool) {
 		err = s.inst.Resume()
 	}
 	if err != nil {
-		s.node.log.Warn().Func(edge.LogErr(s.node.log, err)).Bool("pause", p).Msg("pause/resume failed")
+		s.node.counters.Errors.Add(1)
+		if ok, suppressed := s.pauseWarn.allow(time.Now()); ok {
+			s.node.log.Warn().Func(edge.LogErr(s.node.log, err)).Bool("pause", p).Int("suppressed", suppressed).Msg("pause/resume failed")
+		}
 	}
 }
 
