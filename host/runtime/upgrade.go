@@ -303,21 +303,33 @@ func (p *UpgradePlan) Commit() []Upgrade {
 		// The role takes the request between two batches; one that is
 		// reconnecting does not, and keeps its old instance.
 		wait := time.NewTimer(p.timeout)
+		taken := false
 		select {
 		case n.up.swap <- req:
-			res = <-req.done
+			taken = true
 		case <-n.up.gone:
-			res.err = errors.New("the connector stopped before it could switch (its flow is ending)")
+			res.err = errors.New("the connector has stopped (its source ended, or its flow is ending): nothing to switch")
 		case <-wait.C:
 			res.err = fmt.Errorf("the connector did not come to a point where it could switch within %s (is it reconnecting?); it keeps %s", roundDur(p.timeout), st.from)
 		}
 		wait.Stop()
-		if res.old == nil {
-			st.inst.Destroy()
-		} else {
-			res.old.Destroy()
-			u.Switched = true
+		if taken {
+			// The swap calls the old instance's on_drain and on_stop,
+			// which may not return; the answer does not wait for ever.
+			bound := p.swapBound()
+			select {
+			case res = <-req.done:
+			case <-time.After(bound):
+				res.err = fmt.Errorf("the old instance's on_drain or on_stop has not returned within %s: the switch waits for it (the connector moves no events meanwhile; a hook that never returns is named when the flow stops)", roundDur(bound))
+				inst := st.inst
+				st.inst = nil
+				go func() { finishSwap(<-req.done, inst) }()
+				u.Error = p.r.connErr(n, res.err).Error()
+				out = append(out, u)
+				continue
+			}
 		}
+		u.Switched = finishSwap(res, st.inst)
 		st.inst = nil
 		u.Pause, u.Settled, u.FailedBack = res.pause, res.settled, res.failedBack
 		if res.err != nil {
@@ -326,6 +338,28 @@ func (p *UpgradePlan) Commit() []Upgrade {
 		out = append(out, u)
 	}
 	return out
+}
+
+// finishSwap destroys whichever instance the swap left unused (the old one
+// when it switched, else the new) and reports whether it switched.
+func finishSwap(res swapResult, newInst Instance) (switched bool) {
+	if res.old == nil {
+		newInst.Destroy()
+		return false
+	}
+	res.old.Destroy()
+	return true
+}
+
+// swapBound is how long Commit waits for a role that took its switch, as
+// shutdown waits for a flow: the drain timeout for the old instance's
+// events (the plan's timeout when the drain waits for ever), then the
+// grace a hook gets.
+func (p *UpgradePlan) swapBound() time.Duration {
+	if p.r.opts.DrainTimeout > 0 {
+		return p.r.opts.DrainTimeout + hookGrace
+	}
+	return p.timeout + hookGrace
 }
 
 // switchTo makes inst the instance role calls; called on role's goroutine.

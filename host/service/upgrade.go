@@ -93,16 +93,20 @@ func (m *Manager) Upgrade(plugin string, connectTimeout time.Duration) (UpgradeR
 	for _, p := range plans {
 		for _, u := range p.Commit() {
 			res.Upgraded = append(res.Upgraded, u)
-			ev := m.log.Info()
+			ev, msg := m.log.Info(), "plugin upgraded"
 			if u.Error != "" {
 				ev = m.log.Error().Str("error", u.Error)
 				res.Errors = append(res.Errors, u.Error)
+				msg = "plugin upgrade: not switched; the old version keeps running"
+				if u.Switched {
+					msg = "plugin upgraded, then the new version failed"
+				}
 			}
 			ev.Str("flow", u.Flow).Str("connector", u.Connector).Str("plugin", u.To.Plugin).
 				Str("old_version", u.From.Version).Str("old_sha256", u.From.SHA256).
 				Str("new_version", u.To.Version).Str("new_sha256", u.To.SHA256).
 				Dur("pause", u.Pause).Uint64("settled", u.Settled).Uint64("failed_back", u.FailedBack).
-				Msg("plugin upgraded")
+				Msg(msg)
 		}
 	}
 	if len(res.Upgraded) == 0 {
