@@ -234,7 +234,7 @@ static void json_descriptor(buf *b, const tremor_plugin_descriptor *d) {
   buf_puts(b, "]}");
 }
 
-int describe(const char *file, int fd) {
+int describe(const char *file) {
   buf b = {0};
   buf_printf(&b, "{\"runner_abi\":\"%s\"", TREMOR_ABI_VERSION_STRING);
   void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
@@ -246,10 +246,7 @@ int describe(const char *file, int fd) {
     tremor_plugin_get_descriptor_fn entry;
     void *sym = dlsym(h, TREMOR_PLUGIN_ENTRY_SYMBOL);
     memcpy(&entry, &sym, sizeof entry); /* object pointer to function pointer, as POSIX allows */
-    if (sym && fd >= 0 && mapped_from(sym, fd) == 0) {
-      buf_puts(&b, ",\"dlopen_error\":");
-      json_string(&b, "the file was replaced between its check and its loading: list it again once it is in place (install plugins by an atomic rename)");
-    } else if (!sym) {
+    if (!sym) {
       buf_puts(&b, ",\"no_entry\":true");
     } else {
       const tremor_plugin_descriptor *d = entry();

@@ -5,21 +5,19 @@
  * libpthread, so that a Go plugin's runtime is the only Go runtime in this
  * process.
  *
- *   tremor-runner --describe FILE [FD]
+ *   tremor-runner --describe FILE
  *       loads FILE and prints its descriptor, as read and not checked, as
  *       one JSON object on stdout (the host checks it exactly as it checks a
  *       descriptor it read itself). A plugin that crashes or hangs here
  *       takes down this process only: the host reports it as that file's
- *       error (the gst-plugin-scanner idea). With FD, an open descriptor
- *       of the file the host checked: what was loaded must be that file.
+ *       error (the gst-plugin-scanner idea).
  *
  *   tremor-runner --serve FILE CONNECTOR FD
  *       serves one instance of connector type CONNECTOR of FILE over the
  *       connected AF_UNIX stream socket FD: one request at a time from the
  *       host, each answered in order; the batch arenas are memfds the host
  *       passes with SCM_RIGHTS and both processes map; log lines from any
- *       thread of the plugin go back on the same socket. Fd 4 is the
- *       file the host checked and hashed: what was loaded must be it.
+ *       thread of the plugin go back on the same socket.
  *
  * The wire protocol is documented in runner/PROTOCOL.md. The runner checks
  * nothing the host does not check again: it relays what the plugin wrote.
@@ -37,37 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runner.h"
-
-/* Whether the code at addr is mapped from the file open on fd (the same
- * device and inode): 1 yes, 0 no, -1 cannot tell (no /proc, fd not open).
- * The loader opens a library by its name (so that $ORIGIN in its rpath is
- * its directory); this is how the runner knows that what it runs is the
- * file the host checked and hashed. */
-int mapped_from(const void *addr, int fd) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return -1;
-  FILE *m = fopen("/proc/self/maps", "re");
-  if (!m) return -1;
-  char line[4352];
-  int res = -1;
-  while (fgets(line, sizeof line, m)) {
-    unsigned long long lo, hi, off, ino;
-    unsigned maj, min;
-    char perms[8];
-    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &lo, &hi, perms, &off, &maj, &min, &ino) != 7) continue;
-    if ((uintptr_t)addr < lo || (uintptr_t)addr >= hi) continue;
-    res = maj == major(st.st_dev) && min == minor(st.st_dev) && ino == (unsigned long long)st.st_ino;
-    break;
-  }
-  fclose(m);
-  return res;
-}
 
 void die(int status, const char *fmt, ...) {
   va_list ap;
@@ -129,8 +100,6 @@ static int serve(const char *file, const char *connector, int fd) {
   }
   void *sym = dlsym(h, TREMOR_PLUGIN_ENTRY_SYMBOL);
   if (!sym) die(3, "%s does not export %s", file, TREMOR_PLUGIN_ENTRY_SYMBOL);
-  if (mapped_from(sym, 4) == 0)
-    die(3, "%s was replaced between its check and its loading: start it again once it is in place (install plugins by an atomic rename)", file);
   tremor_plugin_get_descriptor_fn entry;
   memcpy(&entry, &sym, sizeof entry);
   const tremor_plugin_descriptor *d = entry();
@@ -196,7 +165,7 @@ static int serve(const char *file, const char *connector, int fd) {
 }
 
 static const char usage[] =
-    "usage: tremor-runner --describe FILE [FD]\n"
+    "usage: tremor-runner --describe FILE\n"
     "       tremor-runner --serve FILE CONNECTOR FD\n"
     "\n"
     "Runs a Tremor connector plugin in a process of its own for a host\n"
@@ -204,15 +173,7 @@ static const char usage[] =
     "--describe is safe to try: it prints what FILE says about itself.\n";
 
 int main(int argc, char **argv) {
-  if ((argc == 3 || argc == 4) && strcmp(argv[1], "--describe") == 0) {
-    long fd = -1;
-    if (argc == 4) {
-      char *end;
-      fd = strtol(argv[3], &end, 10);
-      if (*end || fd < 0 || fd > 1 << 20) die(2, "--describe: FD %s is not a file descriptor number", argv[3]);
-    }
-    return describe(argv[2], (int)fd);
-  }
+  if (argc == 3 && strcmp(argv[1], "--describe") == 0) return describe(argv[2]);
   if (argc == 5 && strcmp(argv[1], "--serve") == 0) {
     char *end;
     long fd = strtol(argv[4], &end, 10);

@@ -24,10 +24,9 @@ void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), 
 uint32_t hooks_of(const tremor_connector_vtable *vt);
 extern const char *const hook_names[];
 #define NUM_HOOKS 12
-int mapped_from(const void *addr, int fd);
 
 /* describe.c */
-int describe(const char *file, int fd);
+int describe(const char *file);
 
 /* protocol.c */
 enum {

@@ -110,7 +110,7 @@ func (x *Instance) spawn() error {
 		return err
 	}
 	tagged := c.InstanceLogger(&x.log, x.alias)
-	p, err := startProc(x.runner, c.Plugin.Path, f, c.Name, x.opts.CPUs, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)
+	p, err := startProc(x.runner, f, c.Name, x.opts.CPUs, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)
 	if err != nil {
 		if errors.Is(err, errDied) {
 			return x.disconnected("start", err)

@@ -115,9 +115,9 @@ type readyMsg struct {
 	Pid                uint32
 }
 
-// startProc starts tremor-runner --serve for connector of the plugin at
-// path, open as f, and waits for its READY.
-func startProc(runner, path string, f *os.File, connector string, cpus []int, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
+// startProc starts tremor-runner --serve for connector of the open plugin
+// file f and waits for its READY.
+func startProc(runner string, f *os.File, connector string, cpus []int, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -128,10 +128,9 @@ func startProc(runner, path string, f *os.File, connector string, cpus []int, lo
 	p.timer = time.AfterFunc(time.Hour, p.overrun)
 	p.timer.Stop()
 	p.out = newTail(&p.log, 20)
-	// fd 3: the socket, fd 4: the plugin file the host hashed. The child
-	// loads the path (so that $ORIGIN in the plugin's rpath is its
-	// directory) and checks that what it mapped is fd 4's file.
-	p.cmd = exec.Command(runner, "--serve", path, connector, "3")
+	// fd 3: the socket, fd 4: the plugin file (loaded as /proc/self/fd/4,
+	// so the child loads what the host hashed).
+	p.cmd = exec.Command(runner, "--serve", "/proc/self/fd/4", connector, "3")
 	p.cmd.ExtraFiles = []*os.File{childEnd, f}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = time.Second

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -92,10 +93,8 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// The child loads the path (so that $ORIGIN in the plugin's rpath is
-	// its directory) and checks that what it mapped is fd 3's file, the
-	// one hashed here.
-	cmd := exec.CommandContext(ctx, runner, "--describe", abs, "3")
+	const childPath = "/proc/self/fd/3"
+	cmd := exec.CommandContext(ctx, runner, "--describe", childPath)
 	cmd.ExtraFiles = []*os.File{f}
 	var out limitedBuffer
 	out.max = maxDescription
@@ -124,6 +123,10 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	var d plugin.Description
 	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
 		return nil, fmt.Errorf("could not be inspected: tremor-runner printed a description the host cannot read: %v", err)
+	}
+	if d.DlopenError != nil {
+		msg := strings.ReplaceAll(*d.DlopenError, childPath, abs)
+		d.DlopenError = &msg
 	}
 	return &d, nil
 }

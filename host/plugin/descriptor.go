@@ -283,45 +283,6 @@ func precheck(path string) error {
 	if err := cmem.CheckELF(path); err != nil {
 		return &LoadError{Path: path, Err: err}
 	}
-	if err := checkOriginLibs(path); err != nil {
-		return &LoadError{Path: path, Err: err}
-	}
-	return nil
-}
-
-// checkOriginLibs holds the libraries a plugin finds through $ORIGIN in
-// its rpath to the rules of the plugin file: they are code the host runs,
-// found where the plugin is rather than where the system keeps its own.
-func checkOriginLibs(path string) error {
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil // CheckELF has looked at what the file is
-	}
-	defer f.Close()
-	needed, _ := f.ImportedLibraries()
-	origin := strings.NewReplacer("${ORIGIN}", filepath.Dir(path), "$ORIGIN", filepath.Dir(path))
-	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
-		paths, _ := f.DynString(tag)
-		for _, dir := range strings.Split(strings.Join(paths, ":"), ":") {
-			if !strings.Contains(dir, "ORIGIN") {
-				continue
-			}
-			dir = filepath.Clean(origin.Replace(dir))
-			for _, lib := range needed {
-				file := filepath.Join(dir, lib)
-				st, err := os.Stat(file)
-				if err != nil {
-					continue // not there: the loader looks further
-				}
-				if err := checkRoute(file); err != nil {
-					return fmt.Errorf("library %s, which it finds through $ORIGIN in its rpath: %w", file, err)
-				}
-				if err := checkPermissions(file, st); err != nil {
-					return fmt.Errorf("library %s, which it finds through $ORIGIN in its rpath: %w", file, err)
-				}
-			}
-		}
-	}
 	return nil
 }
 
@@ -388,11 +349,30 @@ func Inspect(path string, describe func(abs string, f *os.File) (*Description, e
 
 // OpenVerified opens a plugin file for another process to load and
 // returns it with the SHA-256 of its content (hex). Pass the open file to
-// the child with the path: it loads the path and checks that what it
-// mapped is the open file (tremor-runner), so that what it runs is what
-// was hashed, even if the file is replaced in between.
+// the child (and let it load /proc/self/fd/N) so that what it loads is
+// what was hashed, even if the file is replaced in between.
 func OpenVerified(path string) (*os.File, string, error) {
-	return openVerified(path)
+	f, _, digest, err := openVerified(path)
+	return f, digest, err
+}
+
+// usesOrigin tells whether the ELF file at path has $ORIGIN in its
+// RUNPATH or RPATH.
+func usesOrigin(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		paths, _ := f.DynString(tag)
+		for _, p := range paths {
+			if strings.Contains(p, "$ORIGIN") || strings.Contains(p, "${ORIGIN}") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkDescription turns a Description into a checked *Plugin, or the
@@ -402,6 +382,8 @@ func checkDescription(path string, d *Description) (*Plugin, error) {
 		return &LoadError{Path: path, Err: fmt.Errorf(format, args...)}
 	}
 	switch {
+	case d.DlopenError != nil && usesOrigin(path):
+		return nil, fail("cannot be loaded: %v: its rpath uses $ORIGIN, which does not work for plugins yet: the host loads the file it checked through /proc/self/fd, which $ORIGIN then names; link its libraries with an absolute rpath, or install them where the system's loader finds them (/etc/ld.so.conf.d, LD_LIBRARY_PATH)", strings.TrimSpace(*d.DlopenError))
 	case d.DlopenError != nil:
 		return nil, fail("cannot be loaded: %v: check that the libraries it needs are installed (ldd %s)", strings.TrimSpace(*d.DlopenError), path)
 	case d.NoEntry:

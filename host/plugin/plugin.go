@@ -23,7 +23,6 @@ package plugin
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -216,7 +215,7 @@ func Load(path string) (*Plugin, error) {
 
 // unchanged reports whether p's file still holds what was loaded.
 func unchanged(p *Plugin) bool {
-	f, digest, err := openVerified(p.Path)
+	f, _, digest, err := openVerified(p.Path)
 	if err != nil {
 		return true // gone or unreadable: keep what is loaded
 	}
@@ -228,29 +227,18 @@ func load(path string) (*Plugin, error) {
 	if err := precheck(path); err != nil {
 		return nil, err
 	}
-	f, digest, err := openVerified(path)
+	f, loadPath, digest, err := openVerified(path)
 	if err != nil {
 		return nil, &LoadError{Path: path, Err: err}
 	}
-	defer f.Close()
-	// By its path, so that $ORIGIN in its rpath is its directory; then
-	// what was mapped is checked to be the file hashed.
-	name := loadName(path)
-	h, err := cmem.Open(name)
+	h, err := cmem.Open(loadPath)
 	if err != nil {
-		msg := strings.ReplaceAll(err.Error(), name, path)
+		f.Close()
+		msg := strings.ReplaceAll(err.Error(), loadPath, path)
 		_, err := checkDescription(path, &Description{DlopenError: &msg})
 		return nil, err
 	}
-	if sym := cmem.Sym(h, abi.EntrySymbol); sym != 0 {
-		same, err := cmem.MappedFrom(sym, f)
-		switch {
-		case err != nil && !errors.Is(err, cmem.ErrNoMaps):
-			return nil, &LoadError{Path: path, Err: fmt.Errorf("cannot tell whether the library loaded is the file checked: %w", err)}
-		case err == nil && !same:
-			return nil, &LoadError{Path: path, Err: errors.New("the file was replaced between its check and its loading; load it again once it is in place (install plugins by an atomic rename)")}
-		}
-	}
+	keepOpen(f)
 	p, err := checkDescription(path, readDescription(h))
 	if err != nil {
 		return nil, err

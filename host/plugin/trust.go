@@ -168,45 +168,40 @@ func ownerOf(st os.FileInfo) (uint32, bool) {
 	return sys.Uid, true
 }
 
-// openVerified opens path and hashes its content. The caller loads the
-// file by its path and then checks that what was mapped is this open file
-// (cmem.MappedFrom), or hands the file to a child that does the same
-// (tremor-runner), so that what runs is what was hashed even if the file
-// is replaced in between.
-func openVerified(path string) (f *os.File, digest string, err error) {
+// openVerified opens path, hashes its content and returns the hash with a
+// path that names the very file hashed (/proc/self/fd/N), so that what is
+// loaded is what was hashed even if the file is replaced in between. The
+// caller closes the file after loading it.
+func openVerified(path string) (f *os.File, loadPath, digest string, err error) {
 	f, err = os.Open(path)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		f.Close()
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return f, hex.EncodeToString(h.Sum(nil)), nil
+	loadPath = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if _, err := os.Stat(loadPath); err != nil {
+		loadPath = path // no /proc: fall back to the path itself
+	}
+	return f, loadPath, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// loads counts the loads of each path in this process. The dynamic loader
-// takes a name it has loaded before for the library already loaded, so a
-// later load of the same path (a new build, for an upgrade) goes by a name
-// that differs and still has the plugin's directory as its $ORIGIN:
-// dir/./file, dir/././file, ...
-var loads struct {
+// loadedFiles keeps every loaded plugin file open for ever, as long as its
+// library stays loaded: the dynamic loader knows the library by its
+// /proc/self/fd/N name, and a closed fd's number would be reused by the
+// next plugin, which the loader would then take for the one already loaded.
+var loadedFiles struct {
 	sync.Mutex
-	n map[string]int
+	files []*os.File
 }
 
-// loadName is the name to dlopen path by (see loads).
-func loadName(path string) string {
-	loads.Lock()
-	defer loads.Unlock()
-	if loads.n == nil {
-		loads.n = map[string]int{}
-	}
-	k := loads.n[path]
-	loads.n[path]++
-	dir, file := filepath.Split(path)
-	return dir + strings.Repeat("./", k) + file
+func keepOpen(f *os.File) {
+	loadedFiles.Lock()
+	defer loadedFiles.Unlock()
+	loadedFiles.files = append(loadedFiles.files, f)
 }
 
 // Redacted returns cfg with the values of fields declared secret replaced,

@@ -143,7 +143,7 @@ func TestLoadRecordsTheHashOfWhatItLoaded(t *testing.T) {
 	assert.Equal(t, hex.EncodeToString(sum[:]), p.SHA256)
 
 	// Distinct files loaded one after another stay distinct plugins (the
-	// loader knows each by its own path).
+	// loader knows each by its own /proc/self/fd name).
 	other, err := plugin.Load(testenv.Fixture(t, "fixture"))
 	require.NoError(t, err)
 	assert.NotEqual(t, p.Name, other.Name)
