@@ -10,6 +10,7 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"tremorhost/host/edge"
 	"tremorhost/host/isolate"
@@ -86,7 +88,7 @@ func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()
-			code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
+			code, _, stderr := tremorctlTTY(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins, faultFlowFile(t, tc.srcCfg, tc.dstCfg, ""))
 			assert.Equal(t, 2, code, "the Go runtime's status for a fatal signal")
 			// No report of every goroutine in front of the operator: the
 			// line saying where it is, then the last words.
@@ -125,7 +127,7 @@ func savedCrashReport(t *testing.T, dir, line string) string {
 func TestValidateCrashLastWords(t *testing.T) {
 	plugins := faultPluginDir(t)
 	tmp := t.TempDir()
-	code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "validate", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "create"`, ""))
+	code, _, stderr := tremorctlTTY(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "validate", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "create"`, ""))
 	assert.Equal(t, 2, code)
 	assert.NotContains(t, stderr, "goroutine ")
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
@@ -139,7 +141,7 @@ func TestValidateCrashLastWords(t *testing.T) {
 func TestCrashReportShownWithGOTRACEBACK(t *testing.T) {
 	plugins := faultPluginDir(t)
 	tmp := t.TempDir()
-	code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp, "GOTRACEBACK=all"}, "run", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "send"`, ""))
+	code, _, stderr := tremorctlTTY(t, t.TempDir(), []string{"TMPDIR=" + tmp, "GOTRACEBACK=all"}, "run", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "send"`, ""))
 	assert.Equal(t, 2, code)
 	assert.Contains(t, stderr, "signal arrived during cgo execution")
 	assert.Less(t, strings.LastIndex(stderr, "goroutine "), strings.Index(stderr, "tremorctl: crashed in"), "the last words come after the report")
@@ -149,19 +151,18 @@ func TestCrashReportShownWithGOTRACEBACK(t *testing.T) {
 	assert.Empty(t, saved)
 }
 
-// Under systemd, whose journal takes stderr (JOURNAL_STREAM names it), the
-// report is a log entry and goes there as it comes: relayed through the
-// watcher it would be lost when systemd ends the unit's other processes.
-func TestCrashReportToJournal(t *testing.T) {
+// Where stderr is not a terminal (a pipe, a file, the journal, a
+// container's log) the report is a log entry and goes there as it comes,
+// followed by the last words: a relay would lose it when the watcher dies
+// with its container.
+func TestCrashReportInlineWhenNotATerminal(t *testing.T) {
 	plugins := faultPluginDir(t)
 	tmp := t.TempDir()
-	errFile, err := os.Create(filepath.Join(t.TempDir(), "journal"))
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "log"))
 	require.NoError(t, err)
 	defer errFile.Close()
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Fstat(int(errFile.Fd()), &st))
 	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, "", `, crash_at = "send"`, ""))
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, fmt.Sprintf("JOURNAL_STREAM=%d:%d", st.Dev, st.Ino))
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stderr = errFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Run()
@@ -178,7 +179,7 @@ func TestCrashReportToJournal(t *testing.T) {
 	assert.Less(t, strings.LastIndex(string(b), "goroutine "), strings.Index(string(b), "tremorctl: crashed in"), "the last words come after the report")
 	saved, err := os.ReadDir(tmp)
 	require.NoError(t, err)
-	assert.Empty(t, saved, "no file: the journal has the report")
+	assert.Empty(t, saved, "no file: the log has the report")
 }
 
 // A plugin's own writes to stderr still reach the operator: only the
@@ -192,7 +193,7 @@ func TestPluginStderrStillRelayed(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tmp := t.TempDir()
-			code, _, stderr := tremorctlExit(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins,
+			code, _, stderr := tremorctlTTY(t, t.TempDir(), []string{"TMPDIR=" + tmp}, "run", "--plugin-path", plugins,
 				faultFlowFile(t, fmt.Sprintf(", say = %q", tc.say), `, crash_at = "send"`, ""))
 			assert.Equal(t, 2, code)
 			assert.Contains(t, stderr, tc.say+"\n", "the plugin's line reaches stderr")
@@ -203,7 +204,7 @@ func TestPluginStderrStillRelayed(t *testing.T) {
 		})
 	}
 	// Without a crash, the same line and a normal end.
-	code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins,
+	code, _, stderr := tremorctlTTY(t, t.TempDir(), nil, "run", "--plugin-path", plugins,
 		faultFlowFile(t, `, say = "runtime: all is well"`, "", ""))
 	assert.Equal(t, 0, code, lastLines(stderr, 10))
 	assert.Contains(t, stderr, "runtime: all is well\n")
@@ -265,22 +266,19 @@ func TestCrashContainedWithProcessIsolation(t *testing.T) {
 
 // Once tremorctl has exited, everything it wrote to stderr is there,
 // though it went through the watcher: the summary never comes after the
-// shell's prompt. Stderr is a file here, which nobody waits on, and the
-// watcher is killed as soon as tremorctl has exited.
+// shell's prompt. Stderr is a terminal here, and the watcher is killed as
+// soon as tremorctl has exited.
 func TestStderrCompleteWhenTremorctlExits(t *testing.T) {
 	plugins := faultPluginDir(t)
 	for i := range 5 {
-		errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
-		require.NoError(t, err)
+		tty, output := openPTY(t)
 		cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, faultFlowFile(t, `, say = "plugin line"`, "", ""))
-		cmd.Stderr = errFile
+		cmd.Stderr = tty
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		require.NoError(t, cmd.Run())
 		// The watcher, still there or not, may not add anything now.
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		errFile.Close()
-		b, err := os.ReadFile(errFile.Name())
-		require.NoError(t, err)
+		b := []byte(output())
 		assert.Contains(t, string(b), "plugin line\n", "run %d", i)
 		rows := statsTable(t, string(b))
 		assert.Equal(t, [6]uint64{100, 100, 0, 0, 0, 0}, rows["dst"], "run %d: the summary's last row is there", i)
@@ -476,8 +474,8 @@ func TestWatcherKilledFlowGoesOn(t *testing.T) {
 	flowFile := filepath.Join(dir, "ticks.toml")
 	require.NoError(t, os.WriteFile(flowFile, []byte(tickFlow("ticks", 10, 150, out)), 0o644))
 	cmd := exec.Command(tremorctl(t), "run", "--stats-interval", "100ms", flowFile)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	tty, output := openPTY(t)
+	cmd.Stderr = tty // a terminal: the relay runs
 	require.NoError(t, cmd.Start())
 	var watcher int
 	waitUntil(t, "the crash watcher to start", func() bool {
@@ -489,13 +487,13 @@ func TestWatcherKilledFlowGoesOn(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		require.NoError(t, err, "stderr:\n%s", stderr.String())
+		require.NoError(t, err, "stderr:\n%s", output())
 	case <-time.After(flowDeadline):
 		cmd.Process.Kill()
 		<-done
-		t.Fatalf("tremorctl did not end; stderr:\n%s", lastLines(stderr.String(), 10))
+		t.Fatalf("tremorctl did not end")
 	}
-	assert.Contains(t, stderr.String(), "ran for")
+	assert.Contains(t, output(), "ran for")
 	assert.Len(t, fileLines(t, out), 150)
 }
 
@@ -523,4 +521,63 @@ func childWithArg(parent int, arg string) int {
 		}
 	}
 	return 0
+}
+
+// openPTY opens a pseudo-terminal: what tremorctl writes to tty (its
+// stderr, as an operator's terminal would be) is read from the returned
+// func once every holder of tty has closed it.
+func openPTY(t *testing.T) (tty *os.File, output func() string) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err, "a pseudo-terminal (/dev/ptmx) is needed to test what an operator at a terminal sees")
+	fd := int(master.Fd())
+	require.NoError(t, unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	require.NoError(t, err)
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(&buf, master) // EIO once no one holds tty
+	}()
+	t.Cleanup(func() { tty.Close(); master.Close() })
+	return tty, func() string {
+		tty.Close()
+		select {
+		case <-done:
+		case <-time.After(flowDeadline):
+			t.Fatalf("the terminal was still held open %s after tremorctl exited", flowDeadline)
+		}
+		return strings.ReplaceAll(buf.String(), "\r\n", "\n")
+	}
+}
+
+// tremorctlTTY is tremorctlExit with stderr on a terminal.
+func tremorctlTTY(t *testing.T, dir string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	tty, output := openPTY(t)
+	cmd := exec.Command(tremorctl(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, tty
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err, "tremorctl %v", args)
+		}
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl %v did not end within %s", args, flowDeadline)
+	}
+	return code, out.String(), output()
 }

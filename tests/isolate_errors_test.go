@@ -394,7 +394,7 @@ func TestIsoErrCrashReportThatCannotBeSaved(t *testing.T) {
 		{"validate, TMPDIR missing", "/nonexistent-dir", "validate", `, crash_at = "create"`, "on_create", "no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := tremorctlExit(t, "", []string{"TMPDIR=" + tc.tmpdir, "GOTRACEBACK="}, tc.cmd, "--plugin-path", plugins, faultFlowFile(t, "", tc.dstCfg, ""))
+			code, _, stderr := tremorctlTTY(t, "", []string{"TMPDIR=" + tc.tmpdir, "GOTRACEBACK="}, tc.cmd, "--plugin-path", plugins, faultFlowFile(t, "", tc.dstCfg, ""))
 			assert.Equal(t, 2, code, "the Go runtime's status for a fatal signal")
 			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
 			at := -1

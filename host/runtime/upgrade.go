@@ -93,8 +93,11 @@ type Upgrade struct {
 	FailedBack uint64        `json:"failed_back"`
 	// Switched: the new instance took over (the old one is gone), even if
 	// Error then says it failed.
-	Switched bool   `json:"switched"`
-	Error    string `json:"error,omitempty"`
+	Switched bool `json:"switched"`
+	// Pending: the switch waits for the old instance's hook (Error says
+	// which); it completes, and is logged, when the hook returns.
+	Pending bool   `json:"pending,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // UpgradePlan is an upgrade of one running flow, checked against the new
@@ -321,9 +324,17 @@ func (p *UpgradePlan) Commit() []Upgrade {
 			case res = <-req.done:
 			case <-time.After(bound):
 				res.err = fmt.Errorf("the old instance's on_drain or on_stop has not returned within %s: the switch waits for it (the connector moves no events meanwhile; a hook that never returns is named when the flow stops)", roundDur(bound))
-				inst := st.inst
+				inst, log := st.inst, n.log
 				st.inst = nil
-				go func() { finishSwap(<-req.done, inst) }()
+				go func() {
+					res := <-req.done
+					if finishSwap(res, inst) {
+						log.Info().Str("new_version", req.build.Version).Msg("upgrade: the old instance's hook returned; the switch is complete")
+					} else {
+						log.Warn().AnErr("error", res.err).Msg("upgrade: the old instance's hook returned; not switched")
+					}
+				}()
+				u.Pending = true
 				u.Error = p.r.connErr(n, res.err).Error()
 				out = append(out, u)
 				continue

@@ -97,9 +97,13 @@ func (m *Manager) Upgrade(plugin string, connectTimeout time.Duration) (UpgradeR
 			if u.Error != "" {
 				ev = m.log.Error().Str("error", u.Error)
 				res.Errors = append(res.Errors, u.Error)
-				msg = "plugin upgrade: not switched; the old version keeps running"
-				if u.Switched {
+				switch {
+				case u.Switched:
 					msg = "plugin upgraded, then the new version failed"
+				case u.Pending:
+					msg = "plugin upgrade: the switch waits for the old instance's hook"
+				default:
+					msg = "plugin upgrade: not switched; the old version keeps running"
 				}
 			}
 			ev.Str("flow", u.Flow).Str("connector", u.Connector).Str("plugin", u.To.Plugin).

@@ -14,14 +14,17 @@ package main
 // After a normal exit it exits silently.
 //
 // The runtime prints its report to fd 2 as well, and a report of every
-// goroutine is not something to put in front of an operator. So once a
-// watcher runs, fd 2 is a pipe to it, and it relays what comes (the log,
-// a plugin's own writes, a sink writing events to stderr: one pipe keeps
+// goroutine is not something to put in front of an operator at a
+// terminal. So when stderr is a terminal (and GOTRACEBACK is not set),
+// fd 2 is a pipe to the watcher, which relays what comes (the log, a
+// plugin's own writes, a sink writing events to stderr: one pipe keeps
 // their order) line by line until a crash report begins. The report then
-// goes to a private file that the last words name. With GOTRACEBACK set,
-// the report is relayed as it comes. On a chosen exit tremorctl puts its
-// real stderr back and waits until the watcher has relayed everything
-// (flushRelay), so that nothing comes after the shell's prompt.
+// goes to a private file that the last words name. On a chosen exit
+// tremorctl puts its real stderr back and waits until the watcher has
+// relayed everything (flushRelay), so that nothing comes after the
+// shell's prompt. Anywhere else (a pipe, a file, the journal, a
+// container's log) the report is a log entry and goes there as it comes:
+// a relay would lose it when the watcher dies with its container.
 
 import (
 	"bufio"
@@ -33,9 +36,11 @@ import (
 	"os/signal"
 	"regexp"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"golang.org/x/sys/unix"
 
 	"tremorhost/host/plugin"
@@ -147,7 +152,7 @@ func (c *cli) spawnCrashWatch() error {
 	if err := debug.SetCrashOutput(w, debug.CrashOptions{}); err != nil {
 		return err
 	}
-	if stderrIsJournal() {
+	if !relayStderrHere() {
 		relayW.Close() // the watcher's relay ends at once
 		return nil
 	}
@@ -166,22 +171,11 @@ func (c *cli) spawnCrashWatch() error {
 	return nil
 }
 
-// stderrIsJournal tells whether stderr is systemd's journal (the
-// JOURNAL_STREAM it sets names it). There a crash report is a log entry
-// read with journalctl, not a screenful in front of an operator, and
-// relayed through the watcher it would be lost: once the main process
-// is gone, systemd kills what is left of the unit at once
-// (KillMode=mixed). So there fd 2 stays the journal.
-func stderrIsJournal() bool {
-	var dev, ino uint64
-	if _, err := fmt.Sscanf(os.Getenv("JOURNAL_STREAM"), "%d:%d", &dev, &ino); err != nil {
-		return false
-	}
-	var st unix.Stat_t
-	if unix.Fstat(2, &st) != nil {
-		return false
-	}
-	return uint64(st.Dev) == dev && st.Ino == ino
+// relayStderrHere tells whether this process's crash report is kept off
+// its stderr (see the top of this file): when stderr is a terminal and
+// GOTRACEBACK does not ask for the report.
+func relayStderrHere() bool {
+	return os.Getenv("GOTRACEBACK") == "" && isatty.IsTerminal(2)
 }
 
 // flushRelay puts the real stderr back on fd 2 and waits (a second at
@@ -218,16 +212,26 @@ func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 	signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGHUP)
 	head := make(chan []byte, 1)
 	relayDone := make(chan struct{})
-	hide := os.Getenv("GOTRACEBACK") == "" && !stderrIsJournal() // else it came through fd 2
+	hide := relayStderrHere() // the watcher's stderr is tremorctl's real one
+	var active relayActivity
 	go func() {
 		defer close(relayDone)
-		relayStderr(relay, os.Stderr, head, hide)
+		relayStderr(relay, activeWriter{os.Stderr, &active}, head, hide)
 		relayed.Close() // tremorctl's flushRelay returns
 	}()
 	dump := readReport(report, head)
-	select {
-	case <-relayDone:
-	case <-time.After(2 * time.Second): // fd 2 held on by a process the plugin started
+	active.last.CompareAndSwap(0, time.Now().UnixNano())
+	// tremorctl is gone. The relay ends when every holder of its pipe has
+	// closed it; one a plugin started may hold on to it, so the watcher
+	// stops waiting after 2 s in which the relay copied nothing (but not
+	// while a write is blocked: a paused terminal keeps what it is owed).
+	for waiting := true; waiting; {
+		select {
+		case <-relayDone:
+			waiting = false
+		case <-time.After(250 * time.Millisecond):
+			waiting = active.writing.Load() || time.Since(time.Unix(0, active.last.Load())) < 2*time.Second
+		}
 	}
 	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)
 	if len(dump) > 0 && hide {
@@ -250,6 +254,26 @@ func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 		}
 	}
 	return 0
+}
+
+// relayActivity is what the watcher knows of the relay's progress.
+type relayActivity struct {
+	writing atomic.Bool  // a write to stderr is under way
+	last    atomic.Int64 // when the last one ended (Unix ns)
+}
+
+// activeWriter records a's progress around each write to w.
+type activeWriter struct {
+	w io.Writer
+	a *relayActivity
+}
+
+func (aw activeWriter) Write(p []byte) (int, error) {
+	aw.a.writing.Store(true)
+	n, err := aw.w.Write(p)
+	aw.a.last.Store(time.Now().UnixNano())
+	aw.a.writing.Store(false)
+	return n, err
 }
 
 // readReport reads the runtime's crash report until EOF (tremorctl is

@@ -93,6 +93,11 @@ func (c *cli) upgrade(args []string) int {
 			code = 1
 			continue
 		}
+		if u.Error != "" && u.Pending {
+			fmt.Fprintf(c.stdout, "%s/%s: switch pending: %s\n", u.Flow, u.Connector, u.Error)
+			code = 1
+			continue
+		}
 		if u.Error != "" {
 			fmt.Fprintf(c.stdout, "%s/%s: not switched: %s\n", u.Flow, u.Connector, u.Error)
 			code = 1
