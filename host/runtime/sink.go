@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"tremorhost/abi"
@@ -117,7 +118,7 @@ func (k *sink) run(r *Runtime, giveUp, noMore <-chan struct{}) {
 	k.outcomes = make([]uint8, n.batch)
 	var err error
 	if k.batch, err = edge.NewBatch(roomFor(n.batch)); err != nil {
-		k.err, k.dead = err, true
+		k.giveUp(fmt.Errorf("cannot allocate its batch: %w", err))
 	} else {
 		defer func() {
 			k.batch.Free()
