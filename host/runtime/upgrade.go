@@ -323,7 +323,7 @@ func (p *UpgradePlan) Commit() []Upgrade {
 			select {
 			case res = <-req.done:
 			case <-time.After(bound):
-				res.err = fmt.Errorf("the old instance's on_drain or on_stop has not returned within %s: the switch waits for it (the connector moves no events meanwhile; a hook that never returns is named when the flow stops)", roundDur(bound))
+				res.err = fmt.Errorf("the old instance has not finished within %s (its on_drain or on_stop has not returned, or its events are still settling with no drain timeout): the switch waits for it (the connector moves no events meanwhile; a hook that never returns is named when the flow stops)", roundDur(bound))
 				inst, log := st.inst, n.log
 				st.inst = nil
 				go func() {

@@ -214,9 +214,10 @@ func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 	relayDone := make(chan struct{})
 	hide := relayStderrHere() // the watcher's stderr is tremorctl's real one
 	var active relayActivity
+	var before []byte // a line of the report copied before its start was known
 	go func() {
 		defer close(relayDone)
-		relayStderr(relay, activeWriter{os.Stderr, &active}, head, hide)
+		before = relayStderr(relay, activeWriter{os.Stderr, &active}, head, hide)
 		relayed.Close() // tremorctl's flushRelay returns
 	}()
 	dump := readReport(report, head)
@@ -232,6 +233,13 @@ func crashWatch(report *os.File, tableFD int, relay, relayed *os.File) int {
 		case <-time.After(250 * time.Millisecond):
 			waiting = active.writing.Load() || time.Since(time.Unix(0, active.last.Load())) < 2*time.Second
 		}
+	}
+	select {
+	case <-relayDone:
+		if len(dump) > 0 && len(before) > 0 {
+			dump = append(before, dump...)
+		}
+	default:
 	}
 	table, err := unix.Mmap(tableFD, 0, plugin.BreadcrumbSize, unix.PROT_READ, unix.MAP_SHARED)
 	if len(dump) > 0 && hide {
@@ -324,8 +332,11 @@ var relayAfter = time.After
 // the report on the crash pipe (head). The rest is the report, saved to a
 // file instead (saveReport). A line that looks like the start of a report
 // waits for head (lookAlikeWait); when it is not the report's, it is
-// copied. hide unset copies everything.
-func relayStderr(from io.Reader, to io.Writer, head <-chan []byte, hide bool) {
+// copied. hide unset copies everything. It returns the "fatal error: ..."
+// line it copied just before a report that does not start like one: the
+// runtime prints that line to fd 2 before it copies to the crash pipe,
+// and the saved report needs it.
+func relayStderr(from io.Reader, to io.Writer, head <-chan []byte, hide bool) (before []byte) {
 	r := bufio.NewReaderSize(from, 64<<10)
 	var first, last []byte // the report's first line; the last line copied
 	var missed time.Time   // when a look-alike line last waited in vain
@@ -346,19 +357,22 @@ func relayStderr(from io.Reader, to io.Writer, head <-chan []byte, hide bool) {
 			}
 			if first != nil && bytes.Equal(last, first) { // copied before head came
 				_, _ = io.Copy(io.Discard, r)
-				return
+				return nil
 			}
 		}
 		if first != nil && bytes.Equal(line, first) {
 			_, _ = io.Copy(io.Discard, r)
-			return
+			if bytes.HasPrefix(last, []byte("fatal error: ")) && !crashReportStart.Match(first) {
+				return last // the report's own first line, printed before the rest
+			}
+			return nil
 		}
 		if len(line) > 0 {
 			_, _ = to.Write(line)
 			last = append(last[:0], line...)
 		}
 		if err != nil && err != bufio.ErrBufferFull {
-			return
+			return nil
 		}
 	}
 }

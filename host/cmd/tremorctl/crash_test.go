@@ -21,19 +21,22 @@ func TestRelayStderr(t *testing.T) {
 		headLate bool   // head comes after the relay has waited for it
 		hide     bool
 		want     string
+		before   string // what it returns: the line copied just before the report
 	}{
 		{"no crash", "a log line\nruntime: a plugin's words\nlast\n", "", false, true,
-			"a log line\nruntime: a plugin's words\nlast\n"},
+			"a log line\nruntime: a plugin's words\nlast\n", ""},
 		{"crash", "a log line\n" + report, "SIGSEGV: segmentation violation\n", false, true,
-			"a log line\n"},
+			"a log line\n", ""},
 		{"a look-alike before the crash", "panic: not the runtime's\n" + report, "SIGSEGV: segmentation violation\n", false, true,
-			"panic: not the runtime's\n"},
+			"panic: not the runtime's\n", ""},
 		{"a first line the pattern misses", "a log line\nsomething new\nmore of the report\n", "something new\n", true, true,
-			"a log line\nsomething new\n"},
+			"a log line\nsomething new\n", ""},
 		{"GOTRACEBACK set", "a log line\n" + report, "SIGSEGV: segmentation violation\n", false, false,
-			"a log line\n" + report},
+			"a log line\n" + report, ""},
 		{"a last line without newline", "a log line\nno newline", "", false, true,
-			"a log line\nno newline"},
+			"a log line\nno newline", ""},
+		{"a fatal error, printed before the crash pipe gets the rest", "a log line\nfatal error: concurrent map writes\n\ngoroutine 1 [running]:\n", "\n", false, true,
+			"a log line\nfatal error: concurrent map writes\n", "fatal error: concurrent map writes\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head := make(chan []byte, 1)
@@ -42,10 +45,11 @@ func TestRelayStderr(t *testing.T) {
 			}
 			r, w := io.Pipe()
 			var out bytes.Buffer
+			var before []byte
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				relayStderr(r, &out, head, tc.hide)
+				before = relayStderr(r, &out, head, tc.hide)
 			}()
 			lines := strings.SplitAfter(tc.stderr, "\n")
 			for i, l := range lines {
@@ -62,6 +66,7 @@ func TestRelayStderr(t *testing.T) {
 				t.Fatal("the relay did not end at EOF")
 			}
 			assert.Equal(t, tc.want, out.String())
+			assert.Equal(t, tc.before, string(before))
 		})
 	}
 }
