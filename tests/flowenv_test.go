@@ -68,11 +68,17 @@ type flowRun struct {
 // return; when the test failed, the flow's log is printed.
 func startFlow(t testing.TB, src string, opts runtime.Options) *flowRun {
 	t.Helper()
+	return startFlowWith(t, src, bundledCatalog(t), opts)
+}
+
+// startFlowWith is startFlow with the plugins of cat.
+func startFlowWith(t testing.TB, src string, cat runtime.Catalog, opts runtime.Options) *flowRun {
+	t.Helper()
 	f, err := flow.Parse(t.Name()+".toml", []byte(src))
 	require.NoError(t, err, "flow:\n%s", src)
 	logs := &logBuf{}
 	opts.Log = zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	r, err := runtime.New(f, bundledCatalog(t), opts)
+	r, err := runtime.New(f, cat, opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	fr := &flowRun{t: t, r: r, logs: logs, cancel: cancel, done: make(chan struct{})}

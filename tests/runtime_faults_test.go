@@ -8,7 +8,6 @@ package tests
 // /metrics) and counts every event at both ends.
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -20,12 +19,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"tremorhost/host/catalog"
-	"tremorhost/host/flow"
 	"tremorhost/host/plugin"
 	"tremorhost/host/runtime"
 	"tremorhost/tests/testenv"
@@ -150,30 +147,7 @@ func rtFaultStartFlow(t testing.TB, src string, opts runtime.Options) *flowRun {
 	sort.Strings(files)
 	reg, err := plugin.LoadAll(append(files, testenv.Fixture(t, "fault")))
 	require.NoError(t, err)
-	f, err := flow.Parse(t.Name()+".toml", []byte(src))
-	require.NoError(t, err, "flow:\n%s", src)
-	logs := &logBuf{}
-	opts.Log = zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	r, err := runtime.New(f, catalog.Plugins{Registry: reg}, opts)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	fr := &flowRun{t: t, r: r, logs: logs, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(fr.done)
-		fr.stats, fr.err = r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-fr.done:
-		case <-time.After(flowDeadline):
-			t.Errorf("the flow did not stop within %s after its context was cancelled", flowDeadline)
-		}
-		if t.Failed() {
-			t.Logf("flow log (last lines):\n%s", lastLines(logs.String(), 60))
-		}
-	})
-	return fr
+	return startFlowWith(t, src, catalog.Plugins{Registry: reg}, opts)
 }
 
 // A fault source whose on_pause (or on_resume) fails, in back-pressure:
