@@ -153,7 +153,10 @@ func (c *cli) spawnCrashWatch() error {
 		return err
 	}
 	if !relayStderrHere() {
-		relayW.Close() // the watcher's relay ends at once
+		// fd 2 stays as it is: the watcher's relay ends at once.
+		relayW.Close()
+		doneR.Close()
+		unix.Close(realStderr)
 		return nil
 	}
 	if err := unix.Dup3(int(relayW.Fd()), 2, 0); err != nil {
