@@ -11,7 +11,7 @@ const (
 	ErrorCap            = 4096      // bytes of the tremor_error buffer a hook is given
 	MaxLogLine          = 64 << 10  // bytes of one log line; longer ones are cut
 	MaxFrame            = 256 << 20 // bytes of one runner protocol frame, either way
-	SharedSlots         = 4         // shared-memory mappings the runner holds at once
+	SharedSlots         = 8         // shared-memory mappings the runner holds at once
 	MaxIDsPerCall       = 4096      // ids one on_ack or on_fail call gets (longer lists are split)
 	ErrorCanary         = 64        // canary bytes after the error buffer (a write there is reported)
 	MaxMetricLabelsRead = 64        // labels read from one metric call (the host allows 8: more is refused)

@@ -213,14 +213,33 @@ void do_step(const uint8_t *body, uint32_t len) {
   reply(rc, NULL, 0);
 }
 
-/* The events of the last batch pulled ahead (AHEAD): their ids, kept until
- * the next PULL or AHEAD, so that RETURN can fail them back when the host
- * ends its pulls without taking that batch. */
-static uint64_t *ahead_ids;
-static size_t ahead_len, ahead_cap;
+/* The batches pulled ahead (AHEAD) that the host may not have taken yet:
+ * the ids of their events, by the AHEAD's sequence number modulo SLOTS
+ * (the host has fewer than SLOTS out at once), so that RETURN can fail
+ * back those the host will not take. A PULL means the host took all. */
+struct ahead_ids {
+  uint64_t *ids;
+  size_t len, cap;
+};
+static struct ahead_ids ahead[SLOTS];
+static uint64_t aheads; /* AHEADs served since the last PULL */
+/* A pull ahead that ended the run (an error, END, RETRY, no events):
+ * the AHEADs after it, sent before the host saw that answer, are answered
+ * "no events" without calling on_pull, as a plugin in the host is not
+ * pulled again after such an answer until the host asks. */
+static int ahead_stopped;
 
-static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int ahead) {
-  ahead_len = 0;
+static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int is_ahead) {
+  if (!is_ahead) {
+    aheads = 0;
+    ahead_stopped = 0;
+  }
+  size_t *kept = NULL;
+  if (is_ahead) {
+    kept = &ahead[aheads % SLOTS].len;
+    *kept = 0;
+    aheads++;
+  }
   if (refuse_if_poisoned()) return;
   tremor_batch b;
   if (!vt->on_pull || !to_batch(slot, w, &b)) {
@@ -228,6 +247,13 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int ahead
     return;
   }
   if (!protect_slot(slot, 0)) die(70, "cannot make a batch writable: %s", strerror(errno));
+  if (is_ahead && ahead_stopped) {
+    wire_batch out;
+    to_wire(slot, &b, &out);
+    struct iovec extra = {&out, sizeof out};
+    reply(TREMOR_OK, &extra, 1);
+    return;
+  }
   tremor_event *room = b.events;
   uint64_t room_cap = b.events_cap;
   reset_err();
@@ -235,18 +261,20 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int ahead
   if (rc == TREMOR_ERR_PANIC) poison(rc, "on_pull");
   wire_batch out;
   to_wire(slot, &b, &out);
-  if (ahead && rc != TREMOR_ERR_PANIC && b.events_len > 0) {
+  if (is_ahead && (rc != TREMOR_OK || b.events_len == 0)) ahead_stopped = 1;
+  if (is_ahead && rc != TREMOR_ERR_PANIC && b.events_len > 0) {
     /* Read from the room as given: the header the plugin left is the
      * host's to check. */
     size_t n = (size_t)(b.events_len < room_cap ? b.events_len : room_cap);
-    if (n > ahead_cap) {
-      uint64_t *p = realloc(ahead_ids, n * sizeof *p);
+    struct ahead_ids *a = &ahead[(aheads - 1) % SLOTS];
+    if (n > a->cap) {
+      uint64_t *p = realloc(a->ids, n * sizeof *p);
       if (!p) die(70, "out of memory");
-      ahead_ids = p;
-      ahead_cap = n;
+      a->ids = p;
+      a->cap = n;
     }
-    for (size_t i = 0; i < n; i++) ahead_ids[i] = room[i].id;
-    ahead_len = n;
+    for (size_t i = 0; i < n; i++) a->ids[i] = room[i].id;
+    *kept = n;
   }
   struct iovec extra = {&out, sizeof out};
   reply(rc, &extra, 1);
@@ -262,8 +290,8 @@ void do_pull(const uint8_t *body, uint32_t len) {
   pull(r.slot, &r.w, r.wait_ms, 0);
 }
 
-/* AHEAD: on_pull with wait_ms 0 while the host works on the previous
- * batch; answered with PULLED, which the host reads at its next pull. */
+/* AHEAD: on_pull with wait_ms 0 while the host works on an earlier
+ * batch; answered with PULLED, which the host reads at a later pull. */
 void do_ahead(const uint8_t *body, uint32_t len) {
   struct {
     uint32_t slot;
@@ -274,20 +302,29 @@ void do_ahead(const uint8_t *body, uint32_t len) {
   pull(r.slot, &r.w, 0, 1);
 }
 
-/* RETURN: the host will not take the batch of the last AHEAD: its events
- * are failed back (on_fail), so that none is lost. */
-void do_return(void) {
-  size_t n = ahead_len;
-  ahead_len = 0;
-  if (n == 0 || poisoned || !vt->on_fail) {
+/* RETURN: the host will not take the batches of the last `untaken` AHEADs
+ * (1 when the body is empty): their events are failed back (on_fail), so
+ * that none is lost. */
+void do_return(const uint8_t *body, uint32_t len) {
+  uint32_t untaken = 1;
+  if (len > 0 && !get(body, len, 0, &untaken, sizeof untaken)) die(76, "protocol error: short RETURN");
+  if (untaken >= SLOTS || untaken > aheads) die(76, "protocol error: RETURN of %u batches pulled ahead", untaken);
+  uint64_t first = aheads - untaken;
+  aheads = 0;
+  ahead_stopped = 0;
+  if (untaken == 0 || poisoned || !vt->on_fail) {
     reply(TREMOR_OK, NULL, 0);
     return;
   }
   int32_t rc = TREMOR_OK;
-  for (size_t off = 0; off < n && rc == TREMOR_OK; off += MAX_IDS_PER_CALL) {
-    size_t k = n - off < MAX_IDS_PER_CALL ? n - off : MAX_IDS_PER_CALL;
-    reset_err();
-    rc = vt->on_fail(instance, ahead_ids + off, k, &err);
+  for (uint64_t s = first; s < first + untaken && rc == TREMOR_OK; s++) {
+    struct ahead_ids *a = &ahead[s % SLOTS];
+    for (size_t off = 0; off < a->len && rc == TREMOR_OK; off += MAX_IDS_PER_CALL) {
+      size_t k = a->len - off < MAX_IDS_PER_CALL ? a->len - off : MAX_IDS_PER_CALL;
+      reset_err();
+      rc = vt->on_fail(instance, a->ids + off, k, &err);
+    }
+    a->len = 0;
   }
   if (rc == TREMOR_ERR_PANIC || rc > 0) poison(rc, "on_fail");
   reply(rc, NULL, 0);

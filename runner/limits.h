@@ -14,7 +14,7 @@
 #define ERROR_CAP 4096                   /* bytes of the tremor_error buffer a hook is given */
 #define MAX_LOG_LINE (64 * 1024)         /* bytes of one log line; longer ones are cut */
 #define MAX_FRAME (256u * 1024 * 1024)   /* bytes of one protocol frame, either way */
-#define SLOTS 4                          /* shared-memory mappings at once */
+#define SLOTS 8                          /* shared-memory mappings at once */
 #define MAX_IDS_PER_CALL 4096            /* ids one on_ack or on_fail call gets (longer lists are split) */
 #define ERROR_CANARY 64                  /* canary bytes after the error buffer (a write there is reported) */
 #define MAX_METRIC_LABELS_READ 64        /* labels read from one metric call (the host allows 8: more is refused) */

@@ -150,7 +150,7 @@ static int serve(const char *file, const char *connector, int fd) {
     case REQ_MAP: do_map(body, len); break;
     case REQ_PULL: do_pull(body, len); break;
     case REQ_AHEAD: do_ahead(body, len); break;
-    case REQ_RETURN: do_return(); break;
+    case REQ_RETURN: do_return(body, len); break;
     case REQ_IDS: do_ids(body, len); break;
     case REQ_SEND: do_send(body, len); break;
     case REQ_DESTROY:

@@ -129,7 +129,7 @@ void do_connect(const uint8_t *body, uint32_t len);
 void do_step(const uint8_t *body, uint32_t len);
 void do_pull(const uint8_t *body, uint32_t len);
 void do_ahead(const uint8_t *body, uint32_t len);
-void do_return(void);
+void do_return(const uint8_t *body, uint32_t len);
 void do_ids(const uint8_t *body, uint32_t len);
 void do_send(const uint8_t *body, uint32_t len);
 void destroy_instance(void);

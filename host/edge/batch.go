@@ -118,6 +118,13 @@ func (b *Batch) Free() {
 // Caps returns the batch's room.
 func (b *Batch) Caps() Caps { return b.caps }
 
+// MappingSize is the size in bytes of the one mapping a batch of room c
+// takes (header, events, values, bytes).
+func (c Caps) MappingSize() int {
+	_, _, _, size := layout(c)
+	return size
+}
+
 // Reset empties the batch.
 func (b *Batch) Reset() {
 	b.n = 0

@@ -70,10 +70,11 @@ type proc struct {
 	rbuf   []byte     // bytes read, frames parsed from rbuf[rr:rw]
 	rr, rw int
 	reply  []byte // the last reply's body, copied out of rbuf
-	// The answer to an AHEAD (a PULLED frame) when it came while a call
-	// waited for its own reply, or between calls: kept for the next pull.
-	pulled    []byte
-	hasPulled bool
+	// The answers to AHEADs (PULLED frames) that came while a call waited
+	// for its own reply, or between calls: kept, in order, for the next
+	// pulls. A ring: pulled[pulledAt] is the oldest of pulledLen.
+	pulled             [slotCount][]byte
+	pulledAt, pulledLen int
 	// A SEND whose REPLY comes later (postSend), and that REPLY when the
 	// watcher read it first.
 	sendOut, hasSent bool
@@ -94,11 +95,13 @@ type proc struct {
 	wmu  sync.Mutex
 	wbuf []byte // frames to write: queued one-way frames, then a request
 	// unsent counts the ids (on_ack, on_fail) of the IDS frames queued and
-	// not written yet; afterAhead those written while an AHEAD was out
-	// (aheadOut, until its PULLED comes): the child reads them after that
-	// pull, so a child that dies in it never got them. See takeUnsent.
-	unsent, afterAhead [2]int
-	aheadOut           bool
+	// not written yet; afterAhead[i] those written after the i-th AHEAD
+	// still out (aheadsOut of them, oldest first, until their PULLED
+	// comes) and before the next: the child reads them after that pull, so
+	// a child that dies in it never got them. See takeUnsent.
+	unsent     [2]int
+	afterAhead [slotCount][2]int
+	aheadsOut  int
 
 	noticeMu sync.Mutex
 	notice   *edge.Reply // an on_ack/on_fail failure not yet reported
@@ -200,7 +203,7 @@ func (p *proc) waitExit() {
 			if err != nil || typ == 0 && body == nil {
 				break
 			}
-			if typ == msgPulled && !p.hasPulled {
+			if typ == msgPulled && p.pulledLen < len(p.pulled) {
 				p.keepPulled(body)
 			}
 		}
@@ -424,7 +427,7 @@ func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, 
 	p.arm(op, timeout)
 	var err error
 	if typ != 0 {
-		err = p.send(typ, req, fd)
+		err = p.send(typ, fd, req)
 	}
 	var got uint16
 	var body []byte
@@ -461,23 +464,26 @@ func (p *proc) await(op *string, timeout time.Duration, typ uint16, req []byte, 
 // keepPulled keeps the body of a PULLED frame for the next pull; the
 // caller holds rmu.
 func (p *proc) keepPulled(body []byte) {
-	if p.hasPulled {
-		p.kill("protocol error: two answers to pulls ahead")
+	if p.pulledLen == len(p.pulled) {
+		p.kill("protocol error: more answers to pulls ahead than pulls")
 		return
 	}
-	p.pulled = append(p.pulled[:0], body...)
-	p.hasPulled = true
+	i := (p.pulledAt + p.pulledLen) % len(p.pulled)
+	p.pulled[i] = append(p.pulled[i][:0], body...)
+	p.pulledLen++
 	p.pulledCame()
 }
 
-// takePulled returns the answer to the AHEAD sent last, waiting for it at
-// most timeout. The body is valid until the next call.
+// takePulled returns the answer to the oldest AHEAD not taken, waiting for
+// it at most timeout. The body is valid until the next call.
 func (p *proc) takePulled(op *string, timeout time.Duration) ([]byte, error) {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
-	if p.hasPulled {
-		p.hasPulled = false
-		return p.pulled, nil
+	if p.pulledLen > 0 {
+		body := p.pulled[p.pulledAt]
+		p.pulledAt = (p.pulledAt + 1) % len(p.pulled)
+		p.pulledLen--
+		return body, nil
 	}
 	if p.gone() {
 		return nil, p.deadErr(*op)
@@ -492,7 +498,7 @@ func (p *proc) postSend(op *string, body []byte, timeout time.Duration) error {
 	p.rmu.Lock()
 	p.sendOut, p.hasSent = true, false
 	p.rmu.Unlock()
-	if err := p.post(op, reqSend, body, timeout); err != nil {
+	if err := p.post(op, reqSend, timeout, body); err != nil {
 		p.rmu.Lock()
 		p.sendOut = false
 		p.rmu.Unlock()
@@ -523,10 +529,10 @@ func (p *proc) takeSent(op *string, timeout time.Duration) ([]byte, error) {
 	return p.await(op, timeout, 0, nil, -1, false)
 }
 
-// dropPulled forgets a PULLED kept for a pull that will not come.
+// dropPulled forgets the PULLEDs kept for pulls that will not come.
 func (p *proc) dropPulled() {
 	p.rmu.Lock()
-	p.hasPulled = false
+	p.pulledLen = 0
 	p.rmu.Unlock()
 }
 
@@ -660,40 +666,47 @@ func ownGroup(cmd *exec.Cmd) {
 // killGroup sends SIGKILL to the process group that process pid leads.
 func killGroup(pid int) error { return unix.Kill(-pid, unix.SIGKILL) }
 
-// send writes one request frame (with a file descriptor when fd >= 0),
-// after the one-way frames queued before it, in one write. No deadline: a
-// child that does not read is killed by the call's timer, which ends the
-// write.
-func (p *proc) send(typ uint16, body []byte, fd int) error {
+// send writes request frames of type typ, one per body (with a file
+// descriptor when fd >= 0), after the one-way frames queued before them,
+// in one write. No deadline: a child that does not read is killed by the
+// call's timer, which ends the write.
+func (p *proc) send(typ uint16, fd int, bodies ...[]byte) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	p.wbuf = appendFrame(p.wbuf, typ, body)
+	for _, body := range bodies {
+		p.wbuf = appendFrame(p.wbuf, typ, body)
+	}
 	_, err := p.sockWrite(p.wbuf, fd, false)
 	p.wbuf = p.wbuf[:0]
 	if err == nil {
 		p.written()
 	}
-	if err == nil && typ == reqAhead {
-		p.aheadOut = true
+	for range bodies {
+		if err == nil && typ == reqAhead && p.aheadsOut < len(p.afterAhead) {
+			p.afterAhead[p.aheadsOut] = [2]int{}
+			p.aheadsOut++
+		}
 	}
 	return err
 }
 
 // written notes that the queued IDS frames went out; the caller holds wmu.
 func (p *proc) written() {
-	if p.aheadOut {
-		p.afterAhead[0] += p.unsent[0]
-		p.afterAhead[1] += p.unsent[1]
+	if n := p.aheadsOut; n > 0 {
+		p.afterAhead[n-1][0] += p.unsent[0]
+		p.afterAhead[n-1][1] += p.unsent[1]
 	}
 	p.unsent = [2]int{}
 }
 
-// pulledCame notes that the answer to the AHEAD out came: the child read
-// what was written after it, or will before its next pull.
+// pulledCame notes that the answer to the oldest AHEAD out came: the
+// child read what was written after it, or will before its next pull.
 func (p *proc) pulledCame() {
 	p.wmu.Lock()
-	p.aheadOut = false
-	p.afterAhead = [2]int{}
+	if p.aheadsOut > 0 {
+		copy(p.afterAhead[:], p.afterAhead[1:p.aheadsOut])
+		p.aheadsOut--
+	}
 	p.wmu.Unlock()
 }
 
@@ -753,21 +766,24 @@ func (p *proc) oneWay(op *string, kind int, ids int, body []byte, timeout time.D
 func (p *proc) takeUnsent() (acks, fails int) {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	acks, fails = p.unsent[0]+p.afterAhead[0], p.unsent[1]+p.afterAhead[1]
-	p.unsent, p.afterAhead = [2]int{}, [2]int{}
+	acks, fails = p.unsent[0], p.unsent[1]
+	for _, n := range p.afterAhead[:p.aheadsOut] {
+		acks, fails = acks+n[0], fails+n[1]
+	}
+	p.unsent, p.aheadsOut = [2]int{}, 0
 	p.wbuf = p.wbuf[:0]
 	return acks, fails
 }
 
-// post sends a request whose answer is read later (AHEAD: takePulled),
-// after the one-way frames queued before it.
-func (p *proc) post(op *string, typ uint16, body []byte, timeout time.Duration) error {
+// post sends requests (one per body) whose answers are read later (AHEAD:
+// takePulled), after the one-way frames queued before them.
+func (p *proc) post(op *string, typ uint16, timeout time.Duration, bodies ...[]byte) error {
 	if p.gone() {
 		return p.deadErr(*op)
 	}
 	p.op.Store(op)
 	p.arm(op, timeout)
-	err := p.send(typ, body, -1)
+	err := p.send(typ, -1, bodies...)
 	p.timer.Stop()
 	if err != nil {
 		return p.deadErr(*op)

@@ -3,6 +3,7 @@ package isolate
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"tremorhost/abi"
@@ -17,21 +18,44 @@ import (
 // back as a notice, reported by the next such call).
 //
 // Pulls are pipelined: after a pull that brought events, the child is asked
-// to pull again (AHEAD, wait 0) into a second mapping of the same layout
-// (spare) while the host routes the batch; the next Pull takes that answer
-// without a round trip and swaps the two mappings. A batch pulled ahead
-// that no Pull takes (drain, stop, reconnect, destroy) is failed back to
-// the plugin (RETURN), so that every event it handed over is settled.
+// to pull again (AHEAD, wait 0) into other mappings of the same layout
+// (spares), several batches ahead (aheadFor), while the host routes the
+// batch; the next Pull takes the oldest answer without a round trip and
+// swaps the two mappings.
+// Batches pulled ahead that no Pull takes (drain, stop, reconnect,
+// destroy) are failed back to the plugin (RETURN), so that every event it
+// handed over is settled.
 type remote struct {
 	p    *proc
 	opts Options
 	req  []byte
 	out  []uint8 // outcomes of the last send
 	// The batch mappings the child holds: slot -> SharedMem.ID.
-	slots [slotCount]uint64
-	next  int
-	spare *edge.Batch // where the child pulls ahead
-	ahead bool        // an AHEAD was sent and its answer not taken yet
+	slots  [slotCount]uint64
+	next   int
+	spares []*edge.Batch // mappings the child may pull ahead into
+	lent   []*edge.Batch // mappings of AHEADs whose answers are not taken, oldest first
+	bodies [][]byte      // AHEAD requests being built
+}
+
+// How far the child pulls ahead: up to aheadDepth batches (one mapping
+// each, besides the one the host routes: together at most the runner's
+// slots), fewer when a batch's mapping is so large that they would take
+// more than aheadBudget bytes, asked for half of them at a time once as
+// many mappings are free. A child that keeps ahead of the host is then
+// woken once per few batches, and pulls them in a row while the host
+// routes: on two CPUs this is what lets its pulls run beside the host's
+// routing rather than between its steps (docs/benchmarks.md).
+const (
+	aheadDepth  = slotCount - 1
+	aheadBudget = 16 << 20
+)
+
+// aheadFor returns how many batches of room c the child pulls ahead, and
+// how many are asked for at once.
+func aheadFor(c edge.Caps) (depth, refill int) {
+	depth = max(1, min(aheadDepth, aheadBudget/max(1, c.MappingSize())))
+	return depth, (depth + 1) / 2
 }
 
 const (
@@ -195,8 +219,10 @@ func getHeader(src []byte) abi.Batch {
 
 // Pull implements edge.Transport.
 func (r *remote) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
-	if r.ahead {
-		r.ahead = false
+	for len(r.lent) > 0 {
+		o := r.lent[0]
+		r.lent = append(r.lent[:0], r.lent[1:]...)
+		r.spares = append(r.spares, o)
 		resp, err := r.p.takePulled(&opPull, time.Duration(waitMs)*time.Millisecond+r.opts.PullGrace)
 		if err != nil {
 			return edge.Reply{}, err
@@ -206,14 +232,15 @@ func (r *remote) Pull(b *edge.Batch, waitMs uint32) (edge.Reply, error) {
 			return rep, err // an error, or the runner refused: the room stays empty
 		}
 		if rep.Code != abi.ResultOK || h.EventsLen > 0 {
-			if err := b.SwapShared(r.spare); err != nil {
+			if err := b.SwapShared(o); err != nil {
 				return edge.Reply{}, r.protocol("pull", err.Error())
 			}
 			b.SetRemoteHeader(h)
 			r.pullAhead(b, rep, h)
 			return rep, nil
 		}
-		// Nothing was ready: pull now, waiting as asked.
+		// Nothing was ready: take the next answer, or pull now, waiting
+		// as asked.
 	}
 	slot, err := r.slot(b)
 	if err != nil {
@@ -254,7 +281,7 @@ func (r *remote) pullReply(resp []byte) (edge.Reply, abi.Batch, error) {
 	return parseReply(resp, wireHeader), getHeader(resp[replyHead:]), nil
 }
 
-// pullAhead asks the child to pull the next batch into the spare mapping
+// pullAhead asks the child to pull the next batches into spare mappings
 // while the host works on b, when the pull just answered brought events
 // and may be followed by more. A failure here is left for the next call
 // to find (the child is gone).
@@ -262,38 +289,57 @@ func (r *remote) pullAhead(b *edge.Batch, rep edge.Reply, h abi.Batch) {
 	if rep.Code != abi.ResultOK || h.EventsLen == 0 {
 		return
 	}
-	if r.spare == nil || r.spare.Caps() != b.Caps() {
-		if r.spare != nil {
-			r.spare.Free()
-		}
-		var err error
-		if r.spare, err = edge.NewBatch(b.Caps()); err != nil {
-			r.spare = nil
-			return
+	// Spares of another room (the batch grew) are of no use any more.
+	for i, s := range r.spares {
+		if s.Caps() != b.Caps() {
+			s.Free()
+			r.spares[i] = nil
 		}
 	}
-	slot, err := r.slot(r.spare)
-	if err != nil {
+	r.spares = slices.DeleteFunc(r.spares, func(s *edge.Batch) bool { return s == nil })
+	depth, refill := aheadFor(b.Caps())
+	for len(r.spares)+len(r.lent) < depth {
+		s, err := edge.NewBatch(b.Caps())
+		if err != nil {
+			break
+		}
+		r.spares = append(r.spares, s)
+	}
+	n := min(len(r.spares), depth-len(r.lent))
+	if n <= 0 || len(r.lent) > 0 && n < refill {
 		return
 	}
-	body := r.body(8 + wireHeader)
-	binary.NativeEndian.PutUint32(body[0:], slot)
-	room := b.RemoteHeader() // the same offsets in the spare: same layout
-	putHeader(body[8:], &room)
-	if r.p.post(&opPull, reqAhead, body, r.opts.CallTimeout) == nil {
-		r.ahead = true
+	room := b.RemoteHeader() // the same offsets in a spare: same layout
+	for i, s := range r.spares[:n] {
+		slot, err := r.slot(s)
+		if err != nil {
+			return
+		}
+		if i == len(r.bodies) {
+			r.bodies = append(r.bodies, make([]byte, 8+wireHeader))
+		}
+		body := r.bodies[i]
+		binary.NativeEndian.PutUint32(body[0:], slot)
+		putHeader(body[8:], &room)
+	}
+	if r.p.post(&opPull, reqAhead, r.opts.CallTimeout, r.bodies[:n]...) == nil {
+		r.lent = append(r.lent, r.spares[:n]...)
+		r.spares = append(r.spares[:0], r.spares[n:]...)
 	}
 }
 
-// returnAhead has the child fail back the events of a batch pulled ahead
-// that no Pull will take: the pulls end (drain, stop, destroy) or start
-// over (connect).
+// returnAhead has the child fail back the events of the batches pulled
+// ahead that no Pull will take: the pulls end (drain, stop, destroy) or
+// start over (connect).
 func (r *remote) returnAhead() {
-	if !r.ahead {
+	if len(r.lent) == 0 {
 		return
 	}
-	r.ahead = false
-	rep, err := r.simple(&opReturn, reqReturn, nil, r.opts.CallTimeout)
+	body := r.body(4)
+	binary.NativeEndian.PutUint32(body, uint32(len(r.lent)))
+	r.spares = append(r.spares, r.lent...)
+	r.lent = r.lent[:0]
+	rep, err := r.simple(&opReturn, reqReturn, body, r.opts.CallTimeout)
 	r.p.dropPulled()
 	if err == nil && rep.Code != abi.ResultOK {
 		r.p.log.Warn().Int32("rc", int32(rep.Code)).Bytes("error", rep.Msg).
@@ -402,9 +448,11 @@ func (r *remote) Destroy() {
 		r.returnAhead()
 	}
 	r.p.closing.Store(true)
-	if r.spare != nil {
-		defer r.spare.Free()
-	}
+	defer func() {
+		for _, s := range append(r.spares, r.lent...) {
+			s.Free()
+		}
+	}()
 	if !r.p.gone() {
 		if _, err := r.p.call(&opDestroy, reqDestroy, nil, -1, r.opts.CallTimeout); err != nil {
 			r.p.log.Debug().Err(err).Msg("destroy")
