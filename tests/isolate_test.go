@@ -663,7 +663,11 @@ config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = {
 	assert.LessOrEqual(t, restarts, 8)
 	assert.Equal(t, 1, count("error", "the plugin's process died"), "one crash in full")
 	assert.Equal(t, 1, count("error", "more times in the last"), "the others counted in one line")
-	assert.Contains(t, stderr.String(), `crashed `+fmt.Sprint(restarts-1)+` more times in the last`)
+	// Every process crashed but perhaps the last: one started while the
+	// flow stops may end before its third pull, or crash in a pull ahead.
+	if !strings.Contains(stderr.String(), `crashed `+fmt.Sprint(restarts)+` more times in the last`) {
+		assert.Contains(t, stderr.String(), `crashed `+fmt.Sprint(restarts-1)+` more times in the last`)
+	}
 	assert.Contains(t, stderr.String(), `(SIGSEGV)`)
 	assert.Equal(t, 1, count("warn", "starting a new process"), "restart lines are held back with their crash")
 	warnOrWorse := 0
@@ -672,7 +676,7 @@ config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = {
 			warnOrWorse++
 		}
 	}
-	assert.LessOrEqual(t, warnOrWorse, 2*restarts+4, "log lines at warn and above bounded by the restarts")
+	assert.LessOrEqual(t, warnOrWorse, 2*restarts+5, "log lines at warn and above bounded by the restarts")
 
 	rows := statsTable(t, stderr.String())
 	src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded

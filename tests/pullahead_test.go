@@ -20,7 +20,7 @@ import (
 
 // An isolated source that never ends, run by tremorctl and stopped as
 // Ctrl-C does: its child pulls ahead while the host routes, so at the stop
-// one batch was pulled that no pull took. It is failed back to the plugin
+// batches were pulled that no pull took. They are failed back to the plugin
 // before on_drain, so the plugin's own totals balance (produced = acked +
 // failed), the host's count what it took, and every event taken reached
 // the sink once.
@@ -77,7 +77,11 @@ config = { count = 0, per_pull = 10 }`, fmt.Sprintf(`config = { path = %q }`, ou
 	rows := statsTable(t, stderr.String())
 	src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded
 	assert.Equal(t, produced, acked+failed, "every event the plugin handed over was settled")
-	assert.Equal(t, uint64(10), failed, "the one batch pulled ahead and not taken, failed back")
+	// The batches pulled ahead and not taken (per_pull 10 each, at most 7
+	// at the default batch size), failed back.
+	assert.Positive(t, failed, "batches pulled ahead and not taken, failed back")
+	assert.LessOrEqual(t, failed, uint64(70))
+	assert.Zero(t, failed%10, "whole batches")
 	assert.Equal(t, src[0], acked, "what the host took is what the plugin was told was acked")
 	assert.Equal(t, src[0], src[3], "acked by the host")
 	assert.Equal(t, uint64(0), src[4])
