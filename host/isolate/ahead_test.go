@@ -145,3 +145,52 @@ func TestPullAheadKeepsOrderToTheEnd(t *testing.T) {
 	require.NoError(t, x.Stop())
 	assert.Equal(t, "crash_source: produced 95, acked 95, failed 0", logs.waitFor(t, "crash_source: produced")["message"])
 }
+
+// A source that ends inside a run of pulls ahead: the pulls ahead already
+// asked for after the one that answered TREMOR_END do not call on_pull
+// again (a plugin in the host is not pulled after END either), and every
+// event arrives once, in order.
+func TestPullAheadStopsAtEnd(t *testing.T) {
+	logs := &logBuf{}
+	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 25, "per_pull": 10}, logs, opts(t))
+	b := newBatch(t, edge.DefaultCaps)
+	var got []string
+	var err error
+	for err == nil {
+		err = x.Pull(b, 0)
+		for i := range b.Len() {
+			got = append(got, string(b.Payload(i)))
+		}
+	}
+	require.ErrorIs(t, err, edge.ErrEnd)
+	require.Len(t, got, 25)
+	assert.Equal(t, `{"n":25}`, got[24])
+	require.NoError(t, x.Stop())
+	produced, _, failed := sourceTotals(t, logs)
+	assert.Equal(t, 25, produced)
+	assert.Zero(t, failed)
+	assert.Nil(t, logs.find("crash_source: pulled again after TREMOR_END"), "on_pull called after END")
+}
+
+// A child that crashes after answering some pulls ahead: the batches it
+// answered before it died are taken in order by the next pulls (their
+// events reached the host), and only the pull after them fails as a lost
+// connection.
+func TestCrashAfterSomePullsAheadKeepsTheirBatches(t *testing.T) {
+	logs := &logBuf{}
+	x := newIsolated(t, crashConnector(t, "crash_source"), "src", map[string]any{"count": 0, "per_pull": 10, "crash_after": 3}, logs, opts(t))
+	b := newBatch(t, edge.DefaultCaps)
+	require.NoError(t, x.Pull(b, 0))
+	totals := logs.waitFor(t, "crash_source: produced")
+	assert.Equal(t, "crash_source: produced 30, acked 0, failed 0", totals["message"])
+	logs.waitFor(t, "the plugin's process died")
+	for want := 11; want <= 21; want += 10 {
+		require.NoError(t, x.Pull(b, 0), "a batch pulled ahead before the crash")
+		require.Equal(t, 10, b.Len())
+		assert.Equal(t, fmt.Sprintf(`{"n":%d}`, want), string(b.Payload(0)))
+	}
+	err := x.Pull(b, 0)
+	assert.ErrorIs(t, err, abi.ResultErrDisconnected)
+	assert.Equal(t, 0, b.Len())
+}
+
