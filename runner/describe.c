@@ -234,11 +234,15 @@ static void json_descriptor(buf *b, const tremor_plugin_descriptor *d) {
   buf_puts(b, "]}");
 }
 
-int describe(const char *file) {
+int describe(const char *file, char **libs, int nlibs) {
   buf b = {0};
   buf_printf(&b, "{\"runner_abi\":\"%s\"", TREMOR_ABI_VERSION_STRING);
-  void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
+  const char *failed = preload(libs, nlibs);
+  void *h = failed ? NULL : dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (failed) {
+    buf_puts(&b, ",\"dlopen_error\":");
+    json_string(&b, failed);
+  } else if (!h) {
     const char *e = dlerror();
     buf_puts(&b, ",\"dlopen_error\":");
     json_string(&b, e ? e : "dlopen failed");

@@ -5,15 +5,16 @@
  * libpthread, so that a Go plugin's runtime is the only Go runtime in this
  * process.
  *
- *   tremor-runner --describe FILE
- *       loads FILE and prints its descriptor, as read and not checked, as
+ *   tremor-runner --describe FILE [LIB...]
+ *       loads FILE (after each LIB, the libraries the host found through
+ *       FILE's $ORIGIN rpath, in order) and prints its descriptor, as read and not checked, as
  *       one JSON object on stdout (the host checks it exactly as it checks a
  *       descriptor it read itself). A plugin that crashes or hangs here
  *       takes down this process only: the host reports it as that file's
  *       error (the gst-plugin-scanner idea).
  *
- *   tremor-runner --serve FILE CONNECTOR FD
- *       serves one instance of connector type CONNECTOR of FILE over the
+ *   tremor-runner --serve FILE CONNECTOR FD [LIB...]
+ *       loads each LIB and FILE likewise, then serves one instance of connector type CONNECTOR of FILE over the
  *       connected AF_UNIX stream socket FD: one request at a time from the
  *       host, each answered in order; the batch arenas are memfds the host
  *       passes with SCM_RIGHTS and both processes map; log lines from any
@@ -85,7 +86,22 @@ static void *watch_host(void *arg) {
   _exit(0);
 }
 
-static int serve(const char *file, const char *connector, int fd) {
+/* Loads the libraries the host found through the plugin's $ORIGIN rpath
+ * (runner/PROTOCOL.md, "Libraries found through $ORIGIN"), in the order
+ * given; returns NULL, or what failed (in a static buffer). */
+const char *preload(char **libs, int n) {
+  static char msg[1024];
+  for (int i = 0; i < n; i++) {
+    if (!dlopen(libs[i], RTLD_NOW | RTLD_LOCAL)) {
+      const char *e = dlerror();
+      snprintf(msg, sizeof msg, "cannot load %s, a library the plugin needs: %s", libs[i], e ? e : "dlopen failed");
+      return msg;
+    }
+  }
+  return NULL;
+}
+
+static int serve(const char *file, const char *connector, int fd, char **libs, int nlibs) {
   sock = fd;
   /* Not inherited by processes the plugin starts: they would keep the
    * socket open after this process is gone. */
@@ -93,6 +109,8 @@ static int serve(const char *file, const char *connector, int fd) {
   signal(SIGPIPE, SIG_IGN);
   init_err_buffer();
   install_fault_report();
+  const char *failed = preload(libs, nlibs);
+  if (failed) die(3, "%s", failed);
   void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *e = dlerror();
@@ -165,20 +183,20 @@ static int serve(const char *file, const char *connector, int fd) {
 }
 
 static const char usage[] =
-    "usage: tremor-runner --describe FILE\n"
-    "       tremor-runner --serve FILE CONNECTOR FD\n"
+    "usage: tremor-runner --describe FILE [LIB...]\n"
+    "       tremor-runner --serve FILE CONNECTOR FD [LIB...]\n"
     "\n"
     "Runs a Tremor connector plugin in a process of its own for a host\n"
     "(tremorctl); see runner/PROTOCOL.md. Not meant to be run by hand, but\n"
     "--describe is safe to try: it prints what FILE says about itself.\n";
 
 int main(int argc, char **argv) {
-  if (argc == 3 && strcmp(argv[1], "--describe") == 0) return describe(argv[2]);
-  if (argc == 5 && strcmp(argv[1], "--serve") == 0) {
+  if (argc >= 3 && strcmp(argv[1], "--describe") == 0) return describe(argv[2], argv + 3, argc - 3);
+  if (argc >= 5 && strcmp(argv[1], "--serve") == 0) {
     char *end;
     long fd = strtol(argv[4], &end, 10);
     if (*end || fd < 0 || fd > 1 << 20) die(2, "--serve: FD %s is not a file descriptor number", argv[4]);
-    return serve(argv[2], argv[3], (int)fd);
+    return serve(argv[2], argv[3], (int)fd, argv + 5, argc - 5);
   }
   if (argc == 2 && (strcmp(argv[1], "--version") == 0)) {
     printf("tremor-runner (plugin ABI %s)\n", TREMOR_ABI_VERSION_STRING);

@@ -26,7 +26,8 @@ extern const char *const hook_names[];
 #define NUM_HOOKS 12
 
 /* describe.c */
-int describe(const char *file);
+int describe(const char *file, char **libs, int nlibs);
+const char *preload(char **libs, int n);
 
 /* protocol.c */
 enum {

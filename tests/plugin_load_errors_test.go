@@ -8,6 +8,7 @@ package tests
 // directory still load, and no Go panic is shown.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tremorhost/host/isolate"
 	"tremorhost/host/plugin"
 	"tremorhost/tests/testenv"
 )
@@ -159,33 +161,70 @@ func TestLoadErrMissingSharedLibrary(t *testing.T) {
 
 // The usual way to ship a plugin's own libraries: beside it (here in
 // lib/ under the plugin directory, which is not searched for plugins),
-// found through an rpath of $ORIGIN/lib. ldd finds the library, but the
-// host loads the very file it checked through /proc/self/fd/N, which
-// $ORIGIN then names, so the library is not found. Until the loader can
-// keep that guarantee and a real $ORIGIN, the refusal says exactly this
-// and what works instead, and what it says works.
-func TestLoadErrDependencyThroughOriginExplained(t *testing.T) {
+// found through an rpath of $ORIGIN/lib. The host loads the very file it
+// checked through /proc/self/fd/N, where $ORIGIN would name /proc/self/fd,
+// so it finds such libraries itself, checks them as plugin files and loads
+// them first: the plugin loads, in the host and isolated.
+func TestPluginLibraryThroughOrigin(t *testing.T) {
 	flowFile, out, _, plugins := echoSetup(t)
 	lib := filepath.Join(plugins, "libtremor_fixture.so")
 	libDir := filepath.Join(plugins, "lib")
 	loadErrDependentPlugin(t, libDir, lib, "$ORIGIN/lib")
 
 	code, byPath := loadErrListed(t, nil, plugins)
-	assert.Equal(t, 1, code)
-	if l, ok := byPath[lib]; assert.True(t, ok, "%s is listed", lib) && assert.NotNil(t, l.Error) {
-		assert.Contains(t, *l.Error, "libloaderrdep.so: cannot open shared object file")
-		assert.Contains(t, *l.Error, "its rpath uses $ORIGIN, which does not work for plugins yet")
-		assert.Contains(t, *l.Error, "link its libraries with an absolute rpath, or install them where the system's loader finds them (/etc/ld.so.conf.d, LD_LIBRARY_PATH)")
+	assert.Equal(t, 0, code)
+	if l, ok := byPath[lib]; assert.True(t, ok, "%s is listed", lib) {
+		assert.Nil(t, l.Error)
 	}
 	env := []string{plugin.EnvPluginPath + "=" + plugins}
-	code, _, stderr := tremorctlExit(t, "", env, "run", flowFile)
-	assert.Equal(t, 1, code)
-	assert.Contains(t, stderr, "its rpath uses $ORIGIN")
-	noCrash(t, stderr)
-
-	// The way out it names: the loader's path.
-	code, stdout, stderr := tremorctlExit(t, "", append(env, "LD_LIBRARY_PATH="+libDir), "run", flowFile)
+	code, stdout, stderr := tremorctlExit(t, "", env, "run", flowFile)
 	requireEchoRan(t, code, stdout, stderr, out)
+
+	isolated := filepath.Join(t.TempDir(), "isolated.toml")
+	flow, err := os.ReadFile(flowFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(isolated, bytes.Replace(flow, []byte(`type = "fixture_echo"`), []byte(`type = "fixture_echo"`+"\nisolation = \"process\""), 1), 0o644))
+	require.NoError(t, os.Remove(out))
+	code, stdout, stderr = tremorctlExit(t, "", append(env, isolate.EnvRunner+"="+isoRunner(t)), "--log-level", "debug", "run", isolated)
+	requireEchoRan(t, code, stdout, stderr, out)
+	assert.Contains(t, stderr, "running the plugin in a child process", "the echo source ran isolated")
+}
+
+// A library found through $ORIGIN is held to a plugin file's rules: one
+// in a directory others can write is refused, naming the library, the
+// directory and the fix, and so is one whose soname is not the name the
+// plugin needs it by (the loader could not match the two).
+func TestLoadErrLibraryThroughOriginRefused(t *testing.T) {
+	flowFile, out, _, plugins := echoSetup(t)
+	lib := filepath.Join(plugins, "libtremor_fixture.so")
+	libDir := filepath.Join(plugins, "lib")
+	loadErrDependentPlugin(t, libDir, lib, "$ORIGIN/lib")
+	dep := filepath.Join(libDir, loadErrDepLib)
+	env := []string{plugin.EnvPluginPath + "=" + plugins}
+
+	require.NoError(t, os.Chmod(libDir, 0o777))
+	msg := fmt.Sprintf("plugin %s: its library %s (found through $ORIGIN in its rpath): refusing to load: its directory %s is writable by group or others (mode 0777) without the sticky bit", lib, dep, libDir)
+	code, byPath := loadErrListed(t, nil, plugins)
+	assert.Equal(t, 1, code)
+	if l, ok := byPath[lib]; assert.True(t, ok, "%s is listed", lib) && assert.NotNil(t, l.Error) {
+		assert.Contains(t, "plugin "+lib+": "+*l.Error, msg)
+	}
+	code, _, stderr := tremorctlExit(t, "", env, "run", flowFile)
+	requireRefusedRun(t, code, stderr, out, strings.ReplaceAll(msg, `"`, `\"`),
+		`no loaded plugin provides connector type "fixture_echo"`)
+	require.NoError(t, os.Chmod(libDir, 0o755))
+
+	// The same library without its soname.
+	src := t.TempDir()
+	c := filepath.Join(src, "dep.c")
+	require.NoError(t, os.WriteFile(c, []byte("__attribute__((visibility(\"default\"))) int loaderr_dep_answer(void) { return 42; }\n"), 0o644))
+	loadErrCC(t, dep, []string{c})
+	code, byPath = loadErrListed(t, nil, plugins)
+	assert.Equal(t, 1, code)
+	if l, ok := byPath[lib]; assert.True(t, ok, "%s is listed", lib) && assert.NotNil(t, l.Error) {
+		assert.Contains(t, *l.Error, fmt.Sprintf("its library %s (found through $ORIGIN in its rpath) has no soname, and is needed as %q", dep, loadErrDepLib))
+		assert.Contains(t, *l.Error, "link the library with -Wl,-soname,"+loadErrDepLib)
+	}
 }
 
 // A plugin file owned by another user (who could change the code this

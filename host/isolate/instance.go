@@ -109,8 +109,13 @@ func (x *Instance) spawn() error {
 		err.ByHost = true
 		return err
 	}
+	libs, err := plugin.OpenOriginLibs(c.Plugin.Path)
+	if err != nil {
+		return x.fail("create", abi.ResultErrFailed, err.Error())
+	}
+	defer plugin.CloseAll(libs)
 	tagged := c.InstanceLogger(&x.log, x.alias)
-	p, err := startProc(x.runner, f, c.Name, x.opts.CPUs, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)
+	p, err := startProc(x.runner, f, libs, c.Name, x.opts.CPUs, tagged, x.what(), x.opts.CallTimeout, x.deaths, x.metrics)
 	if err != nil {
 		if errors.Is(err, errDied) {
 			return x.disconnected("start", err)

@@ -120,7 +120,7 @@ type readyMsg struct {
 
 // startProc starts tremor-runner --serve for connector of the open plugin
 // file f and waits for its READY.
-func startProc(runner string, f *os.File, connector string, cpus []int, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
+func startProc(runner string, f *os.File, libs []*os.File, connector string, cpus []int, log zerolog.Logger, what string, timeout time.Duration, deaths *crashLog, metrics *edge.Metrics) (*proc, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socketpair: %w", err)
@@ -132,9 +132,10 @@ func startProc(runner string, f *os.File, connector string, cpus []int, log zero
 	p.timer.Stop()
 	p.out = newTail(&p.log, 20)
 	// fd 3: the socket, fd 4: the plugin file (loaded as /proc/self/fd/4,
-	// so the child loads what the host hashed).
-	p.cmd = exec.Command(runner, "--serve", "/proc/self/fd/4", connector, "3")
-	p.cmd.ExtraFiles = []*os.File{childEnd, f}
+	// so the child loads what the host hashed), then the libraries it
+	// finds through $ORIGIN (loaded first, plugin.OriginLibs).
+	p.cmd = exec.Command(runner, append([]string{"--serve", "/proc/self/fd/4", connector, "3"}, childLibArgs(5, len(libs))...)...)
+	p.cmd.ExtraFiles = append([]*os.File{childEnd, f}, libs...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = time.Second
 	ownGroup(p.cmd)

@@ -94,8 +94,13 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	const childPath = "/proc/self/fd/3"
-	cmd := exec.CommandContext(ctx, runner, "--describe", childPath)
-	cmd.ExtraFiles = []*os.File{f}
+	libs, err := plugin.OpenOriginLibs(abs)
+	if err != nil {
+		return nil, err
+	}
+	defer plugin.CloseAll(libs)
+	cmd := exec.CommandContext(ctx, runner, append([]string{"--describe", childPath}, childLibArgs(4, len(libs))...)...)
+	cmd.ExtraFiles = append([]*os.File{f}, libs...)
 	var out limitedBuffer
 	out.max = maxDescription
 	errOut := newTail(nil, 8)
@@ -103,7 +108,7 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	cmd.WaitDelay = time.Second
 	ownGroup(cmd)
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	err := cmd.Run()
+	err = cmd.Run()
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("did not finish being inspected within %s (tremor-runner --describe, in a child process, was killed): its tremor_plugin_get_descriptor() or library initialisation hangs%s", timeout, errOut.suffix())
 	}
@@ -126,6 +131,9 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	}
 	if d.DlopenError != nil {
 		msg := strings.ReplaceAll(*d.DlopenError, childPath, abs)
+		for i, lib := range libs {
+			msg = strings.ReplaceAll(msg, childLibArgs(4+i, 1)[0], lib.Name())
+		}
 		d.DlopenError = &msg
 	}
 	return &d, nil
@@ -144,4 +152,14 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return b.Buffer.Write(p)
+}
+
+// childLibArgs names n files a child gets from descriptor first on, for
+// tremor-runner's LIB arguments: /proc/self/fd/N.
+func childLibArgs(first, n int) []string {
+	args := make([]string, n)
+	for i := range args {
+		args[i] = fmt.Sprintf("/proc/self/fd/%d", first+i)
+	}
+	return args
 }

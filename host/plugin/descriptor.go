@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -356,25 +355,6 @@ func OpenVerified(path string) (*os.File, string, error) {
 	return f, digest, err
 }
 
-// usesOrigin tells whether the ELF file at path has $ORIGIN in its
-// RUNPATH or RPATH.
-func usesOrigin(path string) bool {
-	f, err := elf.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
-		paths, _ := f.DynString(tag)
-		for _, p := range paths {
-			if strings.Contains(p, "$ORIGIN") || strings.Contains(p, "${ORIGIN}") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // checkDescription turns a Description into a checked *Plugin, or the
 // *LoadError that says why the file is refused.
 func checkDescription(path string, d *Description) (*Plugin, error) {
@@ -382,8 +362,6 @@ func checkDescription(path string, d *Description) (*Plugin, error) {
 		return &LoadError{Path: path, Err: fmt.Errorf(format, args...)}
 	}
 	switch {
-	case d.DlopenError != nil && usesOrigin(path):
-		return nil, fail("cannot be loaded: %v: its rpath uses $ORIGIN, which does not work for plugins yet: the host loads the file it checked through /proc/self/fd, which $ORIGIN then names; link its libraries with an absolute rpath, or install them where the system's loader finds them (/etc/ld.so.conf.d, LD_LIBRARY_PATH)", strings.TrimSpace(*d.DlopenError))
 	case d.DlopenError != nil:
 		return nil, fail("cannot be loaded: %v: check that the libraries it needs are installed (ldd %s)", strings.TrimSpace(*d.DlopenError), path)
 	case d.NoEntry:

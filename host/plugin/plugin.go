@@ -227,6 +227,9 @@ func load(path string) (*Plugin, error) {
 	if err := precheck(path); err != nil {
 		return nil, err
 	}
+	if err := loadOriginLibs(path); err != nil {
+		return nil, err
+	}
 	f, loadPath, digest, err := openVerified(path)
 	if err != nil {
 		return nil, &LoadError{Path: path, Err: err}

@@ -182,11 +182,17 @@ func openVerified(path string) (f *os.File, loadPath, digest string, err error) 
 		f.Close()
 		return nil, "", "", err
 	}
-	loadPath = fmt.Sprintf("/proc/self/fd/%d", f.Fd())
-	if _, err := os.Stat(loadPath); err != nil {
-		loadPath = path // no /proc: fall back to the path itself
+	return f, fdPath(f), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fdPath names the open file f for dlopen: /proc/self/fd/N, or its own
+// name where there is no /proc.
+func fdPath(f *os.File) string {
+	p := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	if _, err := os.Stat(p); err != nil {
+		return f.Name()
 	}
-	return f, loadPath, hex.EncodeToString(h.Sum(nil)), nil
+	return p
 }
 
 // loadedFiles keeps every loaded plugin file open for ever, as long as its
