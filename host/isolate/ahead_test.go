@@ -193,4 +193,3 @@ func TestCrashAfterSomePullsAheadKeepsTheirBatches(t *testing.T) {
 	assert.ErrorIs(t, err, abi.ResultErrDisconnected)
 	assert.Equal(t, 0, b.Len())
 }
-

@@ -73,7 +73,7 @@ type proc struct {
 	// The answers to AHEADs (PULLED frames) that came while a call waited
 	// for its own reply, or between calls: kept, in order, for the next
 	// pulls. A ring: pulled[pulledAt] is the oldest of pulledLen.
-	pulled             [slotCount][]byte
+	pulled              [slotCount][]byte
 	pulledAt, pulledLen int
 	// A SEND whose REPLY comes later (postSend), and that REPLY when the
 	// watcher read it first.
