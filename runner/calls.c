@@ -243,11 +243,13 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int is_ah
   if (refuse_if_poisoned()) return;
   tremor_batch b;
   if (!vt->on_pull || !to_batch(slot, w, &b)) {
+    if (is_ahead) ahead_stopped = 1;
     reply_msg(TREMOR_ERR_INVALID, "tremor-runner: PULL with a room outside the mapped batch (slot %u)", slot);
     return;
   }
   if (!protect_slot(slot, 0)) die(70, "cannot make a batch writable: %s", strerror(errno));
   if (is_ahead && ahead_stopped) {
+    reset_err();
     wire_batch out;
     to_wire(slot, &b, &out);
     struct iovec extra = {&out, sizeof out};

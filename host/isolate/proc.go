@@ -81,6 +81,7 @@ type proc struct {
 	sent             []byte
 
 	dead      chan struct{} // closed when the child has exited and is reaped
+	drained   chan struct{} // closed after dead, once what it sent was read
 	exitText  string        // how it ended, set before dead closes
 	exitWhy   string        // the same in a word or two (SIGSEGV, exit status 2)
 	deaths    *crashLog     // where a death is logged; nil: always in full
@@ -127,7 +128,7 @@ func startProc(runner string, f *os.File, libs []*os.File, connector string, cpu
 	}
 	childEnd := os.NewFile(uintptr(fds[1]), "tremor-runner-child")
 	defer childEnd.Close()
-	p := &proc{fd: fds[0], log: log, metrics: metrics, what: what, deaths: deaths, dead: make(chan struct{}), rbuf: make([]byte, 64<<10)}
+	p := &proc{fd: fds[0], log: log, metrics: metrics, what: what, deaths: deaths, dead: make(chan struct{}), drained: make(chan struct{}), rbuf: make([]byte, 64<<10)}
 	p.timer = time.AfterFunc(time.Hour, p.overrun)
 	p.timer.Stop()
 	p.out = newTail(&p.log, 20)
@@ -197,17 +198,10 @@ func (p *proc) waitExit() {
 	exited(p.pid)
 	werr := p.cmd.Wait()
 	// What the child sent before it died and nobody read yet (its last
-	// log lines, say, while it pulled ahead) is handled first.
+	// log lines, say, while it pulled ahead) is handled first, unless a
+	// call reads it (see the last drain below).
 	if p.rmu.TryLock() {
-		for {
-			typ, body, err := p.frame(false)
-			if err != nil || typ == 0 && body == nil {
-				break
-			}
-			if typ == msgPulled && p.pulledLen < len(p.pulled) {
-				p.keepPulled(body)
-			}
-		}
+		p.drain()
 		p.rmu.Unlock()
 	}
 	p.exitText, p.exitWhy = p.describeExit(werr)
@@ -231,13 +225,33 @@ func (p *proc) waitExit() {
 	close(p.dead)
 	// Wake whoever still reads or writes (a grandchild may hold the other
 	// end open), then close once nobody uses the socket.
+	// What is still queued (the reader that held rmu above let go before
+	// it came) stays readable after the shutdown: the answers to pulls
+	// ahead among it are kept for the pulls that take them (takePulled
+	// waits for drained).
 	_ = unix.Shutdown(p.fd, unix.SHUT_RDWR)
 	p.rmu.Lock()
+	p.drain()
 	p.wmu.Lock()
 	unix.Close(p.fd)
 	p.fd = -1
 	p.wmu.Unlock()
+	close(p.drained)
 	p.rmu.Unlock()
+}
+
+// drain reads what the child sent and nobody read, keeping the answers to
+// pulls ahead; the caller holds rmu.
+func (p *proc) drain() {
+	for {
+		typ, body, err := p.frame(false)
+		if err != nil || typ == 0 && body == nil {
+			return
+		}
+		if typ == msgPulled && p.pulledLen < len(p.pulled) {
+			p.keepPulled(body)
+		}
+	}
 }
 
 // exited returns once process pid has exited, parked in Go's poller on a
@@ -480,6 +494,12 @@ func (p *proc) keepPulled(body []byte) {
 func (p *proc) takePulled(op *string, timeout time.Duration) ([]byte, error) {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	if p.pulledLen == 0 && p.gone() {
+		// Answers it sent before it died may still be on their way in.
+		p.rmu.Unlock()
+		<-p.drained
+		p.rmu.Lock()
+	}
 	if p.pulledLen > 0 {
 		body := p.pulled[p.pulledAt]
 		p.pulledAt = (p.pulledAt + 1) % len(p.pulled)

@@ -36,10 +36,14 @@ type remote struct {
 	spares []*edge.Batch // mappings the child may pull ahead into
 	lent   []*edge.Batch // mappings of AHEADs whose answers are not taken, oldest first
 	bodies [][]byte      // AHEAD requests being built
+	// The mappings the AHEADs being built name: a MAP for another one
+	// must not take their slots before those AHEADs are written.
+	naming []uint64
 }
 
 // How far the child pulls ahead: up to aheadDepth batches (one mapping
-// each, besides the one the host routes: together at most the runner's
+// each, besides the one the host routes, and the two a sink sends from
+// when the connector is a sink too: together at most the runner's
 // slots), fewer when a batch's mapping is so large that they would take
 // more than aheadBudget bytes, asked for half of them at a time once as
 // many mappings are free. A child that keeps ahead of the host is then
@@ -53,8 +57,12 @@ const (
 
 // aheadFor returns how many batches of room c the child pulls ahead, and
 // how many are asked for at once.
-func aheadFor(c edge.Caps) (depth, refill int) {
-	depth = max(1, min(aheadDepth, aheadBudget/max(1, c.MappingSize())))
+func aheadFor(c edge.Caps, sends bool) (depth, refill int) {
+	most := aheadDepth
+	if sends {
+		most -= 2
+	}
+	depth = max(1, min(most, aheadBudget/max(1, c.MappingSize())))
 	return depth, (depth + 1) / 2
 }
 
@@ -186,8 +194,7 @@ func (r *remote) slot(b *edge.Batch) (uint32, error) {
 			return uint32(i), nil
 		}
 	}
-	i := r.next
-	r.next = (r.next + 1) % slotCount
+	i := r.victim()
 	body := r.body(24)
 	binary.NativeEndian.PutUint32(body[0:], uint32(i))
 	binary.NativeEndian.PutUint64(body[8:], sm.Size)
@@ -205,6 +212,40 @@ func (r *remote) slot(b *edge.Batch) (uint32, error) {
 	}
 	r.slots[i] = sm.ID
 	return uint32(i), nil
+}
+
+// victim picks the slot a new mapping replaces: round robin, never one
+// an AHEAD being built names, and one an AHEAD out names only when no
+// other is left (replacing it is safe, the runner having served that
+// AHEAD first, but its mapping is then mapped again).
+func (r *remote) victim() int {
+	held := func(id uint64, lent bool) bool {
+		if slices.Contains(r.naming, id) {
+			return true
+		}
+		if lent {
+			for _, l := range r.lent {
+				if sm, err := l.Share(); err == nil && sm.ID == id {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, lent := range []bool{true, false} {
+		for k := range slotCount {
+			i := (r.next + k) % slotCount
+			if id := r.slots[i]; id == 0 || !held(id, lent) {
+				r.next = (i + 1) % slotCount
+				return i
+			}
+		}
+	}
+	// Unreachable: an instance names fewer mappings at once than there
+	// are slots (aheadFor).
+	i := r.next
+	r.next = (r.next + 1) % slotCount
+	return i
 }
 
 func putHeader(dst []byte, h *abi.Batch) {
@@ -297,7 +338,7 @@ func (r *remote) pullAhead(b *edge.Batch, rep edge.Reply, h abi.Batch) {
 		}
 	}
 	r.spares = slices.DeleteFunc(r.spares, func(s *edge.Batch) bool { return s == nil })
-	depth, refill := aheadFor(b.Caps())
+	depth, refill := aheadFor(b.Caps(), edge.Hooks(r.p.ready.Hooks).Has(edge.HookSend))
 	for len(r.spares)+len(r.lent) < depth {
 		s, err := edge.NewBatch(b.Caps())
 		if err != nil {
@@ -310,11 +351,14 @@ func (r *remote) pullAhead(b *edge.Batch, rep edge.Reply, h abi.Batch) {
 		return
 	}
 	room := b.RemoteHeader() // the same offsets in a spare: same layout
+	r.naming = r.naming[:0]
+	defer func() { r.naming = r.naming[:0] }()
 	for i, s := range r.spares[:n] {
 		slot, err := r.slot(s)
 		if err != nil {
 			return
 		}
+		r.naming = append(r.naming, r.slots[slot])
 		if i == len(r.bodies) {
 			r.bodies = append(r.bodies, make([]byte, 8+wireHeader))
 		}
@@ -335,15 +379,16 @@ func (r *remote) returnAhead() {
 	if len(r.lent) == 0 {
 		return
 	}
+	untaken := len(r.lent)
 	body := r.body(4)
-	binary.NativeEndian.PutUint32(body, uint32(len(r.lent)))
+	binary.NativeEndian.PutUint32(body, uint32(untaken))
 	r.spares = append(r.spares, r.lent...)
 	r.lent = r.lent[:0]
 	rep, err := r.simple(&opReturn, reqReturn, body, r.opts.CallTimeout)
 	r.p.dropPulled()
 	if err == nil && rep.Code != abi.ResultOK {
-		r.p.log.Warn().Int32("rc", int32(rep.Code)).Bytes("error", rep.Msg).
-			Msg("on_fail for the events of a batch pulled ahead and not taken failed")
+		r.p.log.Warn().Int32("rc", int32(rep.Code)).Bytes("error", rep.Msg).Int("batches", untaken).
+			Msg("on_fail for the events of batches pulled ahead and not taken failed; those after the failed call were not failed back")
 	}
 }
 
