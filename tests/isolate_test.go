@@ -108,6 +108,40 @@ func isoLines(t testing.TB, path string) []string {
 	return strings.Split(s, "\n")
 }
 
+// runUntilLines runs cmd (tremorctl run), waits until the file out holds
+// at least n lines, stops it as Ctrl-C does and returns its exit status
+// and stderr. The test fails when tremorctl ends by itself first, or when
+// either wait takes longer than flowDeadline.
+func runUntilLines(t *testing.T, cmd *exec.Cmd, out string, n int) (int, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(flowDeadline)
+	for {
+		if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) >= n {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("tremorctl ended by itself (%v); stderr:\n%s", err, lastLines(stderr.String(), 30))
+		case <-time.After(20 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "%s did not reach %d lines within %s; stderr:\n%s", out, n, flowDeadline, lastLines(stderr.String(), 30))
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	select {
+	case <-done:
+	case <-time.After(flowDeadline):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("tremorctl did not stop within %s of SIGINT; stderr:\n%s", flowDeadline, lastLines(stderr.String(), 30))
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
 // logCount counts the log lines whose message contains substr.
 func logCount(l *logBuf, substr string) int {
 	n := 0

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,37 +32,13 @@ config = { count = 0, per_pull = 10 }`, fmt.Sprintf(`config = { path = %q }`, ou
 
 	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, flowFile)
 	cmd.Env = append(os.Environ(), isolate.EnvRunner+"="+isoRunner(t))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	// Let events flow (the sink's file grows), then stop.
-	deadline := time.Now().Add(flowDeadline)
-	for {
-		if b, _ := os.ReadFile(out); bytes.Count(b, []byte("\n")) >= 100 {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("tremorctl ended by itself (%v); stderr:\n%s", err, lastLines(stderr.String(), 30))
-		case <-time.After(20 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "no events reached the sink within %s; stderr:\n%s", flowDeadline, lastLines(stderr.String(), 30))
-	}
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	select {
-	case <-done:
-	case <-time.After(flowDeadline):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("tremorctl did not stop within %s of SIGINT; stderr:\n%s", flowDeadline, lastLines(stderr.String(), 30))
-	}
-	assert.Equal(t, 0, cmd.ProcessState.ExitCode(), "stderr:\n%s", lastLines(stderr.String(), 30))
+	code, stderr := runUntilLines(t, cmd, out, 100)
+	assert.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 30))
 
 	var produced, acked, failed uint64
 	found := false
-	for _, l := range strings.Split(stderr.String(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		var m struct{ Connector, Message string }
 		if json.Unmarshal([]byte(l), &m) != nil || m.Connector != "src" {
 			continue
@@ -73,8 +47,8 @@ config = { count = 0, per_pull = 10 }`, fmt.Sprintf(`config = { path = %q }`, ou
 			found = true
 		}
 	}
-	require.True(t, found, "the source logged its totals when it stopped; stderr:\n%s", lastLines(stderr.String(), 30))
-	rows := statsTable(t, stderr.String())
+	require.True(t, found, "the source logged its totals when it stopped; stderr:\n%s", lastLines(stderr, 30))
+	rows := statsTable(t, stderr)
 	src, dst := rows["src"], rows["dst"] // in, out, errors, acks, fails, discarded
 	assert.Equal(t, produced, acked+failed, "every event the plugin handed over was settled")
 	// The batches pulled ahead and not taken (per_pull 10 each, at most 7
