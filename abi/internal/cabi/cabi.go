@@ -2,6 +2,13 @@
 // C compiler sees: struct sizes, alignments and field offsets, constants and
 // the result-code table. It exists only so that abi's tests can compare the
 // Go mirror against the header (cgo is not allowed in _test.go files).
+//
+// tremor_plugin.h and runner_limits.h in this directory are symlinks to
+// the two headers it includes. Nothing includes them by these names: they
+// are here because Go's build cache hashes the .h files of a cgo package's
+// own directory and not the headers it includes from elsewhere, so without
+// them a changed header would leave an old build of this package (and a
+// test that compares against the old header) in the cache.
 package cabi
 
 /*

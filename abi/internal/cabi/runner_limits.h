@@ -1,0 +1,1 @@
+../../../runner/limits.h

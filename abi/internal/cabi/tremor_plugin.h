@@ -1,0 +1,1 @@
+../../../include/tremor/plugin.h
