@@ -340,9 +340,9 @@ func (x *Instance) ids2(op string, ids []uint64, fn func(*edge.Instance, []uint6
 	err := fn(x.inst, out)
 	if errors.Is(err, errDied) {
 		// The child died since its last call (while it pulled ahead, say):
-		// these never reached it either.
+		// these never reached it either. The next pull finds the death,
+		// once it has taken the batches the child answered before it.
 		x.drop(op, len(out))
-		x.lose()
 		return nil
 	}
 	return x.check(op, err)
