@@ -32,39 +32,52 @@ import (
 	"tremorhost/tests/testenv"
 )
 
-// faultFlowFile is a fault source of 100 events into a fault sink; srcCfg and
-// dstCfg are extra config keys, dstExtra extra keys of the sink's table.
+// faultConns are a fault source of 100 events and a fault sink, both of
+// codec string; srcCfg and dstCfg are extra config keys of each
+// (`, crash_at = "send"`).
+func faultConns(srcCfg, dstCfg string) (src, dst Conn) {
+	return Conn{Type: "fault", Codec: "string", Config: toml("{ count = 100" + srcCfg + " }")},
+		Conn{Type: "fault", Codec: "string", Config: toml("{ count = 0" + dstCfg + " }")}
+}
+
+// writeFaultFlow writes the flow "crash", src -> "pass" -> dst, into a
+// directory of its own and returns its path.
+func writeFaultFlow(t *testing.T, src, dst Conn) string {
+	t.Helper()
+	return writeFlow(t, t.TempDir(), "crash.toml", newFlow("crash").
+		Connector("src", src).
+		Connector("dst", dst).
+		Chain("src", "pass", "dst").
+		TOML())
+}
+
+// faultFlowFile is writeFaultFlow of faultConns(srcCfg, dstCfg); dstExtra
+// is "" or the sink's isolation line (`isolation = "process"`).
 func faultFlowFile(t *testing.T, srcCfg, dstCfg, dstExtra string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "crash.toml")
-	src := fmt.Sprintf(`[flow]
-name = "crash"
+	src, dst := faultConns(srcCfg, dstCfg)
+	return writeFaultFlow(t, src, withTableLines(dst, dstExtra))
+}
 
-[[connector]]
-id = "src"
-type = "fault"
-codec = "string"
-config = { count = 100%s }
-
-[[connector]]
-id = "dst"
-type = "fault"
-codec = "string"
-config = { count = 0%s }
-%s
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-[[link]]
-from = "pass"
-to = "dst"
-`, srcCfg, dstCfg, dstExtra)
-	require.NoError(t, os.WriteFile(path, []byte(src), 0o644))
-	return path
+// withTableLines sets c's isolation and config from lines of a connector's
+// table, as some helpers take them (`isolation = "process"`,
+// `config = { count = 10 }`); any other line is a mistake of the test.
+func withTableLines(c Conn, lines string) Conn {
+	for _, line := range strings.Split(strings.TrimSpace(lines), "\n") {
+		key, val, _ := strings.Cut(line, " = ")
+		switch key {
+		case "":
+		case "isolation":
+			if _, err := fmt.Sscanf(val, "%q", &c.Isolation); err != nil {
+				panic(fmt.Sprintf("withTableLines: %q: %v", line, err))
+			}
+		case "config":
+			c.Config = toml(val)
+		default:
+			panic(fmt.Sprintf("withTableLines: %q is not an isolation or config line", line))
+		}
+	}
+	return c
 }
 
 func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {
@@ -248,7 +261,9 @@ func TestPluginExitIsNotSuccess(t *testing.T) {
 // words.
 func TestCrashContainedWithProcessIsolation(t *testing.T) {
 	plugins := faultPluginDir(t)
-	flowFile := faultFlowFile(t, "", `, crash_at = "send"`, "isolation = \"process\"\n[connector.reconnect]\ninitial_ms = 10\nmax_ms = 20\nmax_attempts = 2\n")
+	src, dst := faultConns("", `, crash_at = "send"`)
+	dst.Isolation, dst.Reconnect = "process", cfg("initial_ms", 10, "max_ms", 20, "max_attempts", 2)
+	flowFile := writeFaultFlow(t, src, dst)
 	code, _, stderr := tremorctlExit(t, t.TempDir(), []string{isolate.EnvRunner + "=" + isoRunner(t)},
 		"run", "--drain-timeout", "1s", "--plugin-path", plugins, flowFile)
 	assert.Equal(t, 1, code, "events were failed back; stderr:\n%s", lastLines(stderr, 10))
@@ -407,32 +422,11 @@ func breadcrumbsOf(t testing.TB, pid int) []plugin.Breadcrumb {
 func TestGoPluginOsExitIsNamed(t *testing.T) {
 	plugins := pluginDir(t, testenv.Fixture(t, "fault"), testenv.Fixture(t, "faults_go"))
 	goFile := filepath.Join(plugins, "libtremor_faults_go.so")
-	flowFile := filepath.Join(t.TempDir(), "goexit.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(`[flow]
-name = "goexit"
-
-[[connector]]
-id = "gsrc"
-type = "faults_go"
-codec = "string"
-isolation = "none"
-config = { misbehave = "os_exit" }
-
-[[connector]]
-id = "dst"
-type = "fault"
-codec = "string"
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "gsrc"
-to = "pass"
-[[link]]
-from = "pass"
-to = "dst"
-`), 0o644))
+	flowFile := writeFlow(t, t.TempDir(), "goexit.toml", newFlow("goexit").
+		Connector("gsrc", Conn{Type: "faults_go", Codec: "string", Isolation: "none", Config: cfg("misbehave", "os_exit")}).
+		Connector("dst", Conn{Type: "fault", Codec: "string"}).
+		Chain("gsrc", "pass", "dst").
+		TOML())
 	code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "run", "--plugin-path", plugins, flowFile)
 	assert.Equal(t, 0, code, "the status the Go plugin chose (the documented limit)")
 	lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
@@ -447,9 +441,9 @@ to = "dst"
 // --log-level debug (it is for the plugin's author).
 func TestGoPluginPanicLogsStackAtDebug(t *testing.T) {
 	plugins := pluginDir(t, testenv.Fixture(t, "fault"), testenv.Fixture(t, "faults_go"))
-	flowFile := writeFlow(t, t.TempDir(), "gopanic.toml", fmt.Sprintf(twoConnectors, "gopanic",
-		"type = \"fault\"\ncodec = \"string\"\nconfig = { count = 20 }",
-		"type = \"faults_go\"\ncodec = \"string\"\nconfig = { panic_at = \"send\" }"))
+	flowFile := writeFlow(t, t.TempDir(), "gopanic.toml", srcDstFlow("gopanic",
+		Conn{Type: "fault", Codec: "string", Config: cfg("count", 20)},
+		Conn{Type: "faults_go", Codec: "string", Config: cfg("panic_at", "send")}))
 	for _, level := range []string{"info", "debug"} {
 		code, _, stderr := tremorctlExit(t, t.TempDir(), nil, "--log-level", level, "run", "--drain-timeout", "2s", "--plugin-path", plugins, flowFile)
 		assert.Equal(t, 1, code, "%s: events were failed back\n%s", level, lastLines(stderr, 10))

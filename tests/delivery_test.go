@@ -17,37 +17,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fileFlow is a flow from a file source "in" to a file sink "out"; in and
-// extra are added to the source's table and to the flow.
-func fileFlow(name, inPath, in, outPath, extra string) string {
-	return fmt.Sprintf(`
-[flow]
-name = %q
-batch_size = 4
+// fileFlow is the flow name (batch_size 4) from the file source "in" to
+// a file sink "out" writing outPath with in's codec, through "p".
+func fileFlow(name string, in Conn, outPath string) *flowBuilder {
+	return newFlow(name).Batch(4).
+		Connector("in", in).
+		Connector("out", fileSink(outPath, in.Codec)).
+		Chain("in", "p", "out")
+}
 
-[[connector]]
-id = "in"
-type = "file"
-codec = "string"
-%s
-config = { path = %q%s }
-
-[[connector]]
-id = "out"
-type = "file"
-codec = "string"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "in"
-to = "p"
-[[link]]
-from = "p"
-to = "out"
-%s`, name, in, inPath, "%s", outPath, extra)
+// linesUpTo gives text's one `preprocessors = ["lines"]` a max_length of
+// n, which Conn.Pre (names only) cannot say.
+func linesUpTo(text string, n int) string {
+	const names = `preprocessors = ["lines"]`
+	if strings.Count(text, names) != 1 {
+		panic("linesUpTo: not one " + names + " in\n" + text)
+	}
+	return strings.Replace(text, names, fmt.Sprintf(`preprocessors = [{ name = "lines", max_length = %d }]`, n), 1)
 }
 
 // The file source emits each line of its file as an event without the
@@ -65,9 +51,11 @@ func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
 	lines := []string{"aaaa", "bbbb", "cccc", "dddd"}
 	require.NoError(t, os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
 	size := int64(len(strings.Join(lines, "\n")) + 1)
-	resume := fmt.Sprintf(", resume_from = %q", state)
+	resumed := Conn{Type: "file", Codec: "string", Config: cfg("path", in, "resume_from", state)}
+	joined := resumed
+	joined.Pre = lineFraming
 
-	text := fmt.Sprintf(fileFlow("joined", in, `preprocessors = [{ name = "lines", max_length = 10 }]`, out, ""), resume)
+	text := linesUpTo(fileFlow("joined", joined, out).TOML(), 10)
 	code, _, stderr := ctl(t, "run", "--drain-timeout", "5s", writeFlow(t, dir, "joined.toml", text))
 	noCrash(t, stderr)
 	assert.Equal(t, 1, code, "events were failed back: tremorctl exits non-zero\n%s", lastLines(stderr, 20))
@@ -88,7 +76,7 @@ func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
 	// Run 2: without the pre-processor, resuming from the state: nothing
 	// is left to read, and nothing is written again.
 	out2 := filepath.Join(dir, "out2.txt")
-	text = fmt.Sprintf(fileFlow("plain", in, "", out2, ""), resume)
+	text = fileFlow("plain", resumed, out2).TOML()
 	code, _, stderr = ctl(t, "run", writeFlow(t, dir, "plain.toml", text))
 	noCrash(t, stderr)
 	require.Equal(t, 0, code, "stderr:\n%s", lastLines(stderr, 20))
@@ -104,33 +92,16 @@ func TestDeliveryDroppedFrameKeepsFileResumeState(t *testing.T) {
 // is written; without it, its event is failed back, counted, and
 // tremorctl exits non-zero. The good lines are delivered either way.
 func TestDeliveryUndecodableLineThroughTremorctl(t *testing.T) {
-	const errFlow = `
-[[connector]]
-id = "errs"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "write" }
-
-[[pipeline]]
-id = "e"
-
-[[link]]
-from = "in/err"
-to = "e"
-[[link]]
-from = "e"
-to = "errs"
-`
 	for _, linked := range []bool{false, true} {
 		t.Run(fmt.Sprintf("err linked=%v", linked), func(t *testing.T) {
 			dir := t.TempDir()
 			in, out, errs := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "errs.jsonl")
 			require.NoError(t, os.WriteFile(in, []byte("{\"n\":1}\n{\"n\":2,\n{\"n\":3}\n"), 0o644))
-			extra := ""
+			f := fileFlow("decode", fileSource(in, "json"), out)
 			if linked {
-				extra = fmt.Sprintf(errFlow, errs)
+				f.Connector("errs", fileSink(errs, "json")).Chain("in/err", "e", "errs")
 			}
-			text := strings.ReplaceAll(fmt.Sprintf(fileFlow("decode", in, "", out, extra), ""), `codec = "string"`, `codec = "json"`)
+			text := f.TOML()
 			code, _, stderr := ctl(t, "run", writeFlow(t, dir, "decode.toml", text))
 			noCrash(t, stderr)
 			rows := statsTable(t, stderr)
@@ -160,21 +131,22 @@ to = "errs"
 func TestDeliveryRefusedAckOrFailThroughTremorctl(t *testing.T) {
 	plugins := faultPath(t)
 	for _, c := range []struct {
-		name, src, dst string
-		code           int
-		srcRow         func(r row) bool
-		want           string
+		name, failAt string
+		dst          func(out string) Conn
+		code         int
+		srcRow       func(r row) bool
+		want         string
 	}{
-		{"on_ack fails", `fail_at = "ack"`, "type = \"file\"\ncodec = \"string\"\nconfig = { path = %q, mode = \"write\" }", 0,
+		{"on_ack fails", "ack", func(out string) Conn { return fileSink(out, "string") }, 0,
 			func(r row) bool { return r[colAcks] == 0 && r[colFails] == 0 && r[colOut] == 20 }, "fault: told to fail at ack"},
-		{"on_fail fails", `fail_at = "fail"`, "type = \"fault\"\ncodec = \"string\"\nconfig = { fail_at = \"send\" }\n# %q", 1,
+		{"on_fail fails", "fail", func(string) Conn { return Conn{Type: "fault", Codec: "string", Config: cfg("fail_at", "send")} }, 1,
 			func(r row) bool { return r[colAcks] == 0 && r[colFails] == 0 }, "fault: told to fail at fail"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out.txt")
-			src := fmt.Sprintf("type = \"fault\"\ncodec = \"string\"\nconfig = { count = 20, %s }", c.src)
-			path := writeFlow(t, dir, "refused.toml", fmt.Sprintf(twoConnectors, "refused", src, fmt.Sprintf(c.dst, out)))
+			src := Conn{Type: "fault", Codec: "string", Config: cfg("count", 20, "fail_at", c.failAt)}
+			path := writeFlow(t, dir, "refused.toml", srcDstFlow("refused", src, c.dst(out)))
 			code, _, stderr := ctl(t, "run", "--plugin-path", plugins, "--drain-timeout", "5s", path)
 			noCrash(t, stderr)
 			assert.Equal(t, c.code, code, "stderr:\n%s", lastLines(stderr, 20))
@@ -207,7 +179,7 @@ func TestDeliveryFrameSpanningTooManyEventsThroughTremorctl(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
 	// batch_size 4: a window of 64 events, of which a frame may span 32.
-	text := fmt.Sprintf(fileFlow("span", in, `preprocessors = [{ name = "lines", max_length = 100000 }]`, out, ""), "")
+	text := linesUpTo(fileFlow("span", Conn{Type: "file", Codec: "string", Pre: lineFraming, Config: cfg("path", in)}, out).TOML(), 100000)
 	code, _, stderr := ctl(t, "run", writeFlow(t, dir, "span.toml", text))
 	noCrash(t, stderr)
 	assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 20))

@@ -239,6 +239,33 @@ func benchSource() Conn {
 	return Conn{Type: "bench_source", Codec: "json", Pre: lineFraming, Config: cfg("count", 1000000000, "size", 80)}
 }
 
+// metronomeEvery ticks for ever, one tick every intervalMs milliseconds.
+func metronomeEvery(intervalMs int) Conn {
+	return Conn{Type: "metronome", Config: cfg("interval_ms", intervalMs, "count", 0)}
+}
+
+// fileAppendSink appends (mode "append") every event to path as a line.
+func fileAppendSink(path, codec string) Conn {
+	return Conn{Type: "file", Codec: codec, Config: cfg("path", path, "mode", "append")}
+}
+
+// benchEvents generates count events of size bytes, with the bench
+// source's own framing.
+func benchEvents(codec string, count, size int) Conn {
+	return Conn{Type: "bench_source", Codec: codec, Config: cfg("count", count, "size", size)}
+}
+
+// benchSink counts what it is sent (codec "": the type's own).
+func benchSink(codec string) Conn {
+	return Conn{Type: "bench_sink", Codec: codec}
+}
+
+// benchGoSink is the Go bench sink with the isolation given, not checking
+// the events it is sent.
+func benchGoSink(codec, isolation string) Conn {
+	return Conn{Type: "bench_go_sink", Codec: codec, Isolation: isolation, Config: cfg("check", false)}
+}
+
 // reconnect sets the connector's reconnect backoff.
 func (c Conn) reconnect(initialMs, maxMs int) Conn {
 	c.Reconnect = cfg("initial_ms", initialMs, "max_ms", maxMs)

@@ -23,40 +23,13 @@ func TestIsolatedSourceAndSinkKeepEveryEvent(t *testing.T) {
 	const n = 30000
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.txt")
-	flowFile := writeFlow(t, dir, "echo.toml", fmt.Sprintf(`[flow]
-name = "both"
-[[connector]]
-id = "gen"
-type = "fixture_echo"
-codec = "string"
-config = { count = %d, prefix = "e", end_when_empty = true }
-[[connector]]
-id = "echo"
-type = "fixture_echo"
-codec = "string"
-isolation = "process"
-[[connector]]
-id = "out"
-type = "file"
-codec = "string"
-config = { path = %q, mode = "write" }
-[[pipeline]]
-id = "in"
-[[pipeline]]
-id = "back"
-[[link]]
-from = "gen"
-to = "in"
-[[link]]
-from = "in"
-to = "echo"
-[[link]]
-from = "echo"
-to = "back"
-[[link]]
-from = "back"
-to = "out"
-`, n, out))
+	flowFile := writeFlow(t, dir, "echo.toml", newFlow("both").
+		Connector("gen", Conn{Type: "fixture_echo", Codec: "string", Config: cfg("count", n, "prefix", "e", "end_when_empty", true)}).
+		Connector("echo", Conn{Type: "fixture_echo", Codec: "string", Isolation: "process"}).
+		Connector("out", fileSink(out, "string")).
+		Chain("gen", "in", "echo").
+		Chain("echo", "back", "out").
+		TOML())
 	plugins := pluginDir(t, testenv.Fixture(t, "fixture"))
 	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, flowFile)
 	cmd.Env = append(os.Environ(), isolate.EnvRunner+"="+isoRunner(t))

@@ -27,50 +27,23 @@ import (
 
 // isoErrFlowFile is faultFlowFile's flow (a fault source of 100 events
 // into a fault sink) in which connector crashID ("src" or "dst") runs in
-// a child process and segfaults in hook; extra is added to that
-// connector's table (e.g. a [connector.reconnect] table).
-func isoErrFlowFile(t *testing.T, crashID, hook, extra string) string {
+// a child process, segfaults in hook and reconnects as reconnect says
+// ("" for the default policy).
+func isoErrFlowFile(t *testing.T, crashID, hook string, reconnect toml) string {
 	t.Helper()
-	crash := fmt.Sprintf(`, crash_at = %q }
-isolation = "process"
-%s`, hook, extra)
-	srcTail, dstTail := " }", " }"
+	crash := fmt.Sprintf(", crash_at = %q", hook)
+	src, dst := faultConns("", crash)
+	crashing := &dst
 	if crashID == "src" {
-		srcTail = crash
-	} else {
-		dstTail = crash
+		src, dst = faultConns(crash, "")
+		crashing = &src
 	}
-	path := filepath.Join(t.TempDir(), "crash.toml")
-	require.NoError(t, os.WriteFile(path, []byte(`[flow]
-name = "crash"
-
-[[connector]]
-id = "src"
-type = "fault"
-codec = "string"
-config = { count = 100`+srcTail+`
-
-[[connector]]
-id = "dst"
-type = "fault"
-codec = "string"
-config = { count = 0`+dstTail+`
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-[[link]]
-from = "pass"
-to = "dst"
-`), 0o644))
-	return path
+	crashing.Isolation, crashing.Reconnect = "process", reconnect
+	return writeFaultFlow(t, src, dst)
 }
 
 // isoErrReconnect3 gives up after 3 reconnect attempts, quickly.
-const isoErrReconnect3 = "[connector.reconnect]\ninitial_ms = 10\nmax_ms = 20\nmax_attempts = 3\n"
+var isoErrReconnect3 = cfg("initial_ms", 10, "max_ms", 20, "max_attempts", 3)
 
 // isoErrLog is tremorctl's JSON log, one object per line (other lines are
 // left out).
@@ -322,7 +295,9 @@ func isoErrAlive(pid int) bool {
 // and its processes are killed.
 func TestIsoErrRunnerThatIsNotThisHosts(t *testing.T) {
 	plugins := faultPluginDir(t)
-	flowFile := faultFlowFile(t, "", "", `isolation = "process"`)
+	src, dst := faultConns("", "")
+	dst.Isolation = "process"
+	flowFile := writeFaultFlow(t, src, dst)
 	pidDir := t.TempDir()
 	shPid, sleepPid := filepath.Join(pidDir, "sh.pid"), filepath.Join(pidDir, "sleep.pid")
 	for _, tc := range []struct {

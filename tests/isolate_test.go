@@ -227,15 +227,15 @@ func TestIsolatedFlowsMatchInProcess(t *testing.T) {
 	}
 	require.NoError(t, os.WriteFile(input, in.Bytes(), 0o644))
 
-	sources := map[string]string{ // language -> source connector table body
-		"c":    `type = "bench_source"` + "\npreprocessors = [\"lines\"]\nconfig = { count = 300, size = 64 }",
-		"go":   `type = "bench_go_source"` + "\npreprocessors = [\"lines\"]\nconfig = { count = 300, size = 64 }",
-		"rust": `type = "file"` + "\nconfig = { path = \"" + input + "\" }",
+	sources := map[string]Conn{ // language -> source connector
+		"c":    {Type: "bench_source", Pre: lineFraming, Config: cfg("count", 300, "size", 64)},
+		"go":   {Type: "bench_go_source", Pre: lineFraming, Config: cfg("count", 300, "size", 64)},
+		"rust": fileSource(input, ""),
 	}
-	sinks := map[string]string{ // -> sink connector table body; file sinks write {out}
-		"rust": `type = "file"` + "\nconfig = { path = \"{out}\", mode = \"write\" }",
-		"go":   `type = "bench_go_sink"` + "\npostprocessors = [\"lines\"]\nconfig = { check = true }",
-		"c":    `type = "bench_sink"` + "\npostprocessors = [\"lines\"]",
+	sinks := map[string]func(out string) Conn{ // -> sink connector; file sinks write out
+		"rust": func(out string) Conn { return fileSink(out, "") },
+		"go":   func(string) Conn { return Conn{Type: "bench_go_sink", Post: lineFraming, Config: cfg("check", true)} },
+		"c":    func(string) Conn { return Conn{Type: "bench_sink", Post: lineFraming} },
 	}
 	cat := isoCatalog(t, isolate.Options{})
 	for _, src := range []string{"c", "go", "rust"} {
@@ -245,32 +245,13 @@ func TestIsolatedFlowsMatchInProcess(t *testing.T) {
 				outputs := map[string]string{}
 				for _, iso := range []string{"none", "process"} {
 					out := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.jsonl", src, dst, iso))
-					flowSrc := fmt.Sprintf(`
-[flow]
-name = "same"
-batch_size = 32
-
-[[connector]]
-id = "src"
-isolation = %q
-%s
-
-[[connector]]
-id = "dst"
-isolation = %q
-%s
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "dst"
-`, iso, sources[src], iso, strings.ReplaceAll(sinks[dst], "{out}", out))
+					source, sink := sources[src], sinks[dst](out)
+					source.Isolation, sink.Isolation = iso, iso
+					flowSrc := newFlow("same").Batch(32).
+						Connector("src", source).
+						Connector("dst", sink).
+						Chain("src", "pass", "dst").
+						TOML()
 					stats, err, logs := isoRun(t, flowSrc, cat)
 					require.NoError(t, err)
 					children := logCount(logs, "running the plugin in a child process")
@@ -305,43 +286,23 @@ to = "dst"
 	}
 }
 
-// crashFlow is a crash_source -> crash_sink flow; src and dst are the
-// extra lines of each connector's table.
+// crashConnFlow is the flow "crash" (batch_size 32): a crash_source "src"
+// -> "pass" -> a crash_sink "dst", both of codec json, reconnecting after
+// 10 to 100 ms; src and dst give each its isolation and config.
+func crashConnFlow(src, dst Conn) string {
+	src.Type, dst.Type = "crash_source", "crash_sink"
+	src.Codec, dst.Codec = "json", "json"
+	return newFlow("crash").Batch(32).
+		Connector("src", src.reconnect(10, 100)).
+		Connector("dst", dst.reconnect(10, 100)).
+		Chain("src", "pass", "dst").
+		TOML()
+}
+
+// crashFlow is crashConnFlow with each connector's isolation and config
+// given as lines of its table (withTableLines).
 func crashFlow(src, dst string) string {
-	return fmt.Sprintf(`
-[flow]
-name = "crash"
-batch_size = 32
-
-[[connector]]
-id = "src"
-type = "crash_source"
-codec = "json"
-%s
-[connector.reconnect]
-initial_ms = 10
-max_ms = 100
-
-[[connector]]
-id = "dst"
-type = "crash_sink"
-codec = "json"
-%s
-[connector.reconnect]
-initial_ms = 10
-max_ms = 100
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "dst"
-`, src, dst)
+	return crashConnFlow(withTableLines(Conn{}, src), withTableLines(Conn{}, dst))
 }
 
 // A source that segfaults mid-stream under isolation = "process": the host
@@ -351,10 +312,9 @@ to = "dst"
 func TestIsolatedSourceSegfaultLosesNoEvent(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	src := fmt.Sprintf(`isolation = "process"
-config = { count = 1000, per_pull = 20, crash_after = 5, once_file = %q }`, filepath.Join(dir, "crashed"))
-	dst := fmt.Sprintf(`config = { path = %q }`, out)
-	stats, err, logs := isoRun(t, crashFlow(src, dst), isoCatalog(t, isolate.Options{}))
+	src := Conn{Isolation: "process", Config: cfg("count", 1000, "per_pull", 20, "crash_after", 5, "once_file", filepath.Join(dir, "crashed"))}
+	dst := Conn{Config: cfg("path", out)}
+	stats, err, logs := isoRun(t, crashConnFlow(src, dst), isoCatalog(t, isolate.Options{}))
 	require.NoError(t, err)
 	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
 	assert.Equal(t, uint64(5*20+1000), s.In, "100 events before the crash, then 1000 from the new process")
@@ -376,10 +336,9 @@ config = { count = 1000, per_pull = 20, crash_after = 5, once_file = %q }`, file
 func TestIsolatedSinkSegfaultResendsInFlight(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	src := `config = { count = 1000, per_pull = 50 }`
-	dst := fmt.Sprintf(`isolation = "process"
-config = { path = %q, crash_after = 3, once_file = %q }`, out, filepath.Join(dir, "crashed"))
-	stats, err, logs := isoRun(t, crashFlow(src, dst), isoCatalog(t, isolate.Options{}))
+	src := Conn{Config: cfg("count", 1000, "per_pull", 50)}
+	dst := Conn{Isolation: "process", Config: cfg("path", out, "crash_after", 3, "once_file", filepath.Join(dir, "crashed"))}
+	stats, err, logs := isoRun(t, crashConnFlow(src, dst), isoCatalog(t, isolate.Options{}))
 	require.NoError(t, err)
 	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
 	assert.Equal(t, uint64(1000), s.In)
@@ -404,14 +363,12 @@ config = { path = %q, crash_after = 3, once_file = %q }`, out, filepath.Join(dir
 func TestIsolatedCrashesAndHangsEverywhere(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	src := fmt.Sprintf(`isolation = "process"
-config = { count = 2000, per_pull = 25, crash_after = 7, once_file = %q }`, filepath.Join(dir, "src-crashed"))
-	dst := fmt.Sprintf(`isolation = "process"
-config = { path = %q, hang_after = 4, once_file = %q }`, out, filepath.Join(dir, "dst-hung"))
+	src := Conn{Isolation: "process", Config: cfg("count", 2000, "per_pull", 25, "crash_after", 7, "once_file", filepath.Join(dir, "src-crashed"))}
+	dst := Conn{Isolation: "process", Config: cfg("path", out, "hang_after", 4, "once_file", filepath.Join(dir, "dst-hung"))}
 	// The hang is detected after CallTimeout: long enough that no healthy
 	// call on a loaded machine runs into it.
 	cat := isoCatalog(t, isolate.Options{CallTimeout: 3 * time.Second})
-	stats, err, logs := isoRun(t, crashFlow(src, dst), cat)
+	stats, err, logs := isoRun(t, crashConnFlow(src, dst), cat)
 	require.NoError(t, err)
 	s, d := isoStat(t, stats, "src"), isoStat(t, stats, "dst")
 	assert.Equal(t, uint64(7*25+2000), s.In)
@@ -441,29 +398,16 @@ config = { path = %q, hang_after = 4, once_file = %q }`, out, filepath.Join(dir,
 // isolation = "auto" runs Go plugins in a child process and the others in
 // the host; "process" without a runner is refused when the flow is checked.
 func TestIsolationAuto(t *testing.T) {
-	flowSrc := `
-[[connector]]
-id = "go"
-type = "faults_go"
-codec = "binary"
-config = { count = 100 }
-
-[[connector]]
-id = "c"
-type = "bench_sink"
-postprocessors = ["lines"]
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "go"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "c"
-`
+	// A Go source into a C sink (of isolation cIso), in a flow without a
+	// [flow] table.
+	autoFlow := func(cIso string) string {
+		return newFlow("").
+			Connector("go", Conn{Type: "faults_go", Codec: "binary", Config: cfg("count", 100)}).
+			Connector("c", Conn{Type: "bench_sink", Isolation: cIso, Post: lineFraming}).
+			Chain("go", "pass", "c").
+			TOML()
+	}
+	flowSrc := autoFlow("")
 	stats, err, logs := isoRun(t, flowSrc, isoCatalog(t, isolate.Options{}))
 	require.NoError(t, err)
 	g := isoStat(t, stats, "go")
@@ -481,7 +425,7 @@ to = "c"
 	}
 
 	noRunner := isoCatalog(t, isolate.Options{Runner: "/nonexistent/tremor-runner"})
-	f, err := flow.Parse("auto.toml", []byte(strings.Replace(flowSrc, `id = "c"`, "id = \"c\"\nisolation = \"process\"", 1)))
+	f, err := flow.Parse("auto.toml", []byte(autoFlow("process")))
 	require.NoError(t, err)
 	_, err = runtime.New(f, noRunner, runtime.Options{})
 	require.Error(t, err)
@@ -538,35 +482,11 @@ func TestListPluginsSurvivesACrashingPlugin(t *testing.T) {
 func TestIsolatedScribblingPluginCannotCrashTheHost(t *testing.T) {
 	dir := t.TempDir()
 	flowFile := filepath.Join(dir, "scribble.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(`
-[flow]
-name = "scribble"
-batch_size = 64
-
-[[connector]]
-id = "src"
-type = "fault"
-codec = "binary"
-isolation = "process"
-config = { misbehave = "scribble", count = 20000 }
-
-[[connector]]
-id = "dst"
-type = "fault"
-codec = "binary"
-isolation = "none"
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "src"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "dst"
-`), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(newFlow("scribble").Batch(64).
+		Connector("src", Conn{Type: "fault", Codec: "binary", Isolation: "process", Config: cfg("misbehave", "scribble", "count", 20000)}).
+		Connector("dst", Conn{Type: "fault", Codec: "binary", Isolation: "none"}).
+		Chain("src", "pass", "dst").
+		TOML()), 0o644))
 	plugins := faultPluginDir(t)
 	env := []string{isolate.EnvRunner + "=" + isoRunner(t)}
 	start := time.Now()
@@ -646,8 +566,9 @@ func TestIsolatedCrashLoopIsPaced(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	flowFile := filepath.Join(dir, "crashloop.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(crashFlow(`isolation = "process"
-config = { count = 0, per_pull = 10, crash_after = 2 }`, fmt.Sprintf(`config = { path = %q }`, out))), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(crashConnFlow(
+		Conn{Isolation: "process", Config: cfg("count", 0, "per_pull", 10, "crash_after", 2)},
+		Conn{Config: cfg("path", out)})), 0o644))
 	plugins := pluginDir(t, testenv.Fixture(t, "fixture_crash"))
 
 	cmd := exec.Command(tremorctl(t), "run", "--log-level", "debug", "--plugin-path", plugins, flowFile)
@@ -740,7 +661,7 @@ func TestUntrustedRunnerIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	flowFile := filepath.Join(dir, "flow.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(crashFlow(`config = { count = 10 }`, fmt.Sprintf(`config = { path = %q }`, out))), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(crashConnFlow(Conn{Config: cfg("count", 10)}, Conn{Config: cfg("path", out)})), 0o644))
 	plugins := pluginDir(t, testenv.Fixture(t, "fixture_crash"))
 	runnerBytes, err := os.ReadFile(isoRunner(t))
 	require.NoError(t, err)
@@ -850,33 +771,11 @@ func TestRunnerNextToTremorctl(t *testing.T) {
 	plugins := pluginDir(t, testenv.Plugin(t, "libtremor_bench_go.so"), testenv.Plugin(t, "libtremor_bench.so"))
 	goFlow := func(isolation string) string {
 		p := filepath.Join(dir, isolation+".toml")
-		require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf(`
-[flow]
-name = "gorun"
-
-[[connector]]
-id = "gen"
-type = "bench_go_source"
-preprocessors = ["lines"]
-isolation = %q
-config = { count = 100 }
-
-[[connector]]
-id = "count"
-type = "bench_sink"
-postprocessors = ["lines"]
-
-[[pipeline]]
-id = "pass"
-
-[[link]]
-from = "gen"
-to = "pass"
-
-[[link]]
-from = "pass"
-to = "count"
-`, isolation)), 0o644))
+		require.NoError(t, os.WriteFile(p, []byte(newFlow("gorun").
+			Connector("gen", Conn{Type: "bench_go_source", Isolation: isolation, Pre: lineFraming, Config: cfg("count", 100)}).
+			Connector("count", Conn{Type: "bench_sink", Post: lineFraming}).
+			Chain("gen", "pass", "count").
+			TOML()), 0o644))
 		return p
 	}
 
@@ -929,10 +828,9 @@ to = "count"
 func TestCLISlowSinkSegfaultWhilePipelined(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	src := `config = { count = 2000, per_pull = 50 }`
-	dst := fmt.Sprintf(`isolation = "process"
-config = { path = %q, send_delay_us = 500, crash_after = 10, once_file = %q }`, out, filepath.Join(dir, "crashed"))
-	path := writeFlow(t, dir, "slow.toml", crashFlow(src, dst))
+	src := Conn{Config: cfg("count", 2000, "per_pull", 50)}
+	dst := Conn{Isolation: "process", Config: cfg("path", out, "send_delay_us", 500, "crash_after", 10, "once_file", filepath.Join(dir, "crashed"))}
+	path := writeFlow(t, dir, "slow.toml", crashConnFlow(src, dst))
 	p := startCtl(t, "run", "--log-level", "debug", "--plugin-path", pluginDir(t, testenv.Fixture(t, "fixture_crash")), path)
 	code := p.wait()
 	stderr := p.stderr.String()

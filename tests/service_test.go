@@ -170,7 +170,9 @@ next:
 }
 
 // tickFlow is a flow "name": a metronome of count ticks every interval ms
-// into a file sink writing path.
+// into a file sink writing path. It stays text, not newFlow: tests here and
+// in other files edit it and assert its line numbers (it starts with a
+// blank line, which the builder does not write).
 func tickFlow(name string, interval, count int, path string) string {
 	return fmt.Sprintf(`
 [flow]
@@ -198,6 +200,16 @@ to = "p"
 from = "p"
 to = "out"
 `, name, interval, count, path)
+}
+
+// srcDstFlow is twoConnectors' flow: name (batch_size 16), the source "src"
+// -> "p" -> the sink "dst".
+func srcDstFlow(name string, src, dst Conn) string {
+	return newFlow(name).Batch(16).
+		Connector("src", src).
+		Connector("dst", dst).
+		Chain("src", "p", "dst").
+		TOML()
 }
 
 // Deploy through the API, /metrics while events flow (parsed with the
@@ -298,14 +310,9 @@ codec = "nope"`, 1)
 func TestServeReadyFollowsSink(t *testing.T) {
 	dir := t.TempDir()
 	peer := freeAddr(t) // nobody listens yet
-	flowFile := writeFlow(t, dir, "ready.toml", fmt.Sprintf(twoConnectors, "ready",
-		`type = "metronome"
-config = { interval_ms = 5, count = 0 }`,
-		fmt.Sprintf(`type = "tcp_client"
-codec = "json"
-postprocessors = ["lines"]
-config = { url = %q }
-reconnect = { initial_ms = 50, max_ms = 200 }`, peer)))
+	flowFile := writeFlow(t, dir, "ready.toml", srcDstFlow("ready",
+		Conn{Type: "metronome", Config: cfg("interval_ms", 5, "count", 0)},
+		tcpClient(peer).reconnect(50, 200)))
 	s := startServe(t, flowFile)
 
 	var body []byte
@@ -652,9 +659,7 @@ func TestCLIHelpExitsZero(t *testing.T) {
 func TestServeMetricsCountEvents(t *testing.T) {
 	dir := t.TempDir()
 	addr, out := freeAddr(t), filepath.Join(dir, "out.jsonl")
-	src := fmt.Sprintf("type = \"tcp_server\"\ncodec = \"json\"\npreprocessors = [\"lines\"]\nconfig = { url = %q }", addr)
-	dst := fmt.Sprintf("type = \"file\"\ncodec = \"json\"\nconfig = { path = %q, mode = \"write\" }", out)
-	s := startServe(t, writeFlow(t, dir, "lines.toml", fmt.Sprintf(twoConnectors, "lines", src, dst)))
+	s := startServe(t, writeFlow(t, dir, "lines.toml", srcDstFlow("lines", tcpServer(addr), fileSink(out, "json"))))
 	c := dialRetry(t, addr)
 	const n = 500
 	writeAll(t, c, jsonLines(0, n), 4096)

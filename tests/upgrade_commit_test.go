@@ -11,7 +11,6 @@ package tests
 // upgrade_test.go and upgrade_failures_test.go are reused.
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,31 +86,9 @@ func upCommitRemove(t *testing.T, path string) {
 
 // upCommitSinkFlow is a flow NAME of a metronome ticking every millisecond
 // into the connector "out" of type fixture_echo (a sink only here).
-const upCommitSinkFlow = `
-[flow]
-name = %q
-batch_size = 16
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "out"
-type = "fixture_echo"
-codec = "json"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "ticks"
-to = "p"
-[[link]]
-from = "p"
-to = "out"
-`
+func upCommitSinkFlow(name string) string {
+	return upFlow(name, "ticks", metronomeConn(0), "out", fixtureEchoJSON)
+}
 
 // A sink whose server went away is reconnecting (default reconnect
 // policy) when the upgrade commits; the new build, prepared meanwhile,
@@ -129,7 +106,7 @@ func TestUpgradeCommitReconnecting(t *testing.T) {
 	u := newUpgradeTree(t, "libtremor_metronome.so")
 	u.install(t, flaky, "libtremor_fixture.so")
 	upCommitTouch(t, up)
-	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"rc": fmt.Sprintf(upCommitSinkFlow, "rc")}))
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"rc": upCommitSinkFlow("rc")}))
 	delivered := func() uint64 {
 		f, ok := s.flow("rc")
 		require.True(t, ok)
@@ -200,66 +177,16 @@ func TestUpgradeCommitReconnecting(t *testing.T) {
 // an endless bench source into one bench sink, so that the flow keeps
 // running once the metronome has finished.
 var upCommitEndingFlows = map[string]string{
-	"fe": `
-[flow]
-name = "fe"
-batch_size = 16
-
-[[connector]]
-id = "echo"
-type = "fixture_echo"
-codec = "string"
-config = { count = 1000000000 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-codec = "string"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "echo"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`,
-	"fin": `
-[flow]
-name = "fin"
-batch_size = 16
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 100 }
-
-[[connector]]
-id = "more"
-type = "bench_source"
-codec = "json"
-config = { count = 1000000000000, size = 64 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-codec = "json"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "ticks"
-to = "p"
-[[link]]
-from = "more"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`,
+	"fe": echoSourceFlow("fe"),
+	"fin": newFlow("fin").Batch(16).
+		Connector("ticks", metronomeConn(100)).
+		Connector("more", benchEvents("json", 1000000000000, 64)).
+		Connector("sink", benchSink("json")).
+		Pipeline("p").
+		Link("ticks", "p").
+		Link("more", "p").
+		Link("p", "sink").
+		TOML(),
 }
 
 // A connector whose role has ended by the time the upgrade commits keeps
@@ -410,11 +337,10 @@ func TestUpgradeCommitOldInstanceMisbehaves(t *testing.T) {
 	u := newUpgradeTree(t)
 	u.install(t, oldMetronome, "libtremor_metronome.so")
 	u.install(t, oldBench, "libtremor_bench.so")
-	dt := strings.NewReplacer(`id = "ticks"`, `id = "slow"`, `from = "ticks"`, `from = "slow"`,
-		`id = "sink"`, `id = "held"`, `to = "sink"`, `to = "held"`).Replace(fmt.Sprintf(upFailTicksFlow, "dt", 60000))
+	dt := upFlow("dt", "slow", metronomeEvery(60000), "held", benchSink(""))
 	upCommitTouch(t, stall) // the first tick of dt is held in the sink's send
 	s := startServeBin(t, u.bin, "--drain-timeout", "2s", upFailFlows(t, map[string]string{
-		"df": fmt.Sprintf(upFailTicksFlow, "df", 1),
+		"df": ticksFlow("df", 1),
 		"dt": dt,
 	}))
 	waitUntil(t, "df delivers", func() bool { return upFailDelivered(s, "df") > 100 })
@@ -497,49 +423,14 @@ func upCommitDyingFixture(t *testing.T, die string) string {
 // upCommitGaveUpFlow: metronome "s1" into the bench sink "held", and
 // metronome "s2" into the fixture's echo (a sink only here), each through
 // a pipeline of its own.
-const upCommitGaveUpFlow = `
-[flow]
-name = "gu"
-batch_size = 16
-
-[[connector]]
-id = "s1"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "s2"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "held"
-type = "bench_sink"
-
-[[connector]]
-id = "echo"
-type = "fixture_echo"
-codec = "json"
-
-[[pipeline]]
-id = "p1"
-
-[[pipeline]]
-id = "p2"
-
-[[link]]
-from = "s1"
-to = "p1"
-[[link]]
-from = "p1"
-to = "held"
-[[link]]
-from = "s2"
-to = "p2"
-[[link]]
-from = "p2"
-to = "echo"
-`
+var upCommitGaveUpFlow = newFlow("gu").Batch(16).
+	Connector("s1", metronomeConn(0)).
+	Connector("s2", metronomeConn(0)).
+	Connector("held", benchSink("")).
+	Connector("echo", fixtureEchoJSON).
+	Chain("s1", "p1", "held").
+	Chain("s2", "p2", "echo").
+	TOML()
 
 // A sink that has given up stops its flow, so an upgrade finds it only
 // while that flow drains: here another sink holds an event (its send is
@@ -629,7 +520,7 @@ func TestUpgradeCommitOldDrainHangs(t *testing.T) {
 	next := testenv.CBuild(t, upFailMetronomeC, upFailMetronomeDef, upFailMetronomeV2)
 	u := newUpgradeTree(t, "libtremor_bench.so")
 	u.install(t, old, "libtremor_metronome.so")
-	s := startServeBin(t, u.bin, "--drain-timeout", "2s", upFailFlows(t, map[string]string{"m": fmt.Sprintf(upFailTicksFlow, "m", 1)}))
+	s := startServeBin(t, u.bin, "--drain-timeout", "2s", upFailFlows(t, map[string]string{"m": ticksFlow("m", 1)}))
 	waitUntil(t, "events flow", func() bool { return upFailDelivered(s, "m") > 100 })
 
 	upCommitTouch(t, hang)

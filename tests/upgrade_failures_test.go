@@ -27,74 +27,19 @@ const (
 	upFailMetronomeV2  = `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`
 )
 
+// fixtureEchoJSON is the fixture's echo with JSON events: a sink of what
+// it is sent and, where a link leaves it, a source of the same again.
+var fixtureEchoJSON = Conn{Type: "fixture_echo", Codec: "json"}
+
 // upFailBidiFlow uses the fixture's echo as a sink (of the ticks) and as a
 // source (of what it was sent): one connector, both roles.
-const upFailBidiFlow = `
-[flow]
-name = "bi"
-batch_size = 16
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "echo"
-type = "fixture_echo"
-codec = "json"
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-codec = "json"
-
-[[pipeline]]
-id = "in"
-
-[[pipeline]]
-id = "out"
-
-[[link]]
-from = "ticks"
-to = "in"
-[[link]]
-from = "in"
-to = "echo"
-[[link]]
-from = "echo"
-to = "out"
-[[link]]
-from = "out"
-to = "sink"
-`
-
-// upFailTicksFlow is a flow NAME of a metronome ticking every INTERVAL ms
-// into a bench sink.
-const upFailTicksFlow = `
-[flow]
-name = %q
-batch_size = 16
-
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = %d, count = 0 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "ticks"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`
+var upFailBidiFlow = newFlow("bi").Batch(16).
+	Connector("ticks", metronomeConn(0)).
+	Connector("echo", fixtureEchoJSON).
+	Connector("sink", benchSink("json")).
+	Chain("ticks", "in", "echo").
+	Chain("echo", "out", "sink").
+	TOML()
 
 // upFailFlows writes the flow files (name -> text) into a new directory
 // and returns it.
@@ -192,7 +137,7 @@ func TestUpgradeFailRefused(t *testing.T) {
 	fixture := testenv.Fixture(t, "fixture")
 	u.install(t, fixture, "libtremor_fixture.so")
 	names := []string{"m", "e", "bi"}
-	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows, "e": echoSourceFlow, "bi": upFailBidiFlow}))
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows, "e": echoSourceFlow("e"), "bi": upFailBidiFlow}))
 	waitUntil(t, "the flows deliver", func() bool {
 		return upFailDelivered(s, "m") > 50 && upFailDelivered(s, "e") > 50 && upFailDelivered(s, "bi") > 50
 	})
@@ -293,11 +238,9 @@ func TestUpgradeFailSourceStart(t *testing.T) {
 
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
 	u.install(t, testenv.Fixture(t, "fixture"), "libtremor_fixture.so")
-	keeps := fmt.Sprintf(upFailTicksFlow, "keeps", 1) // uses neither plugin upgraded
-	keeps = strings.Replace(keeps, `type = "metronome"`+"\n"+`config = { interval_ms = 1, count = 0 }`,
-		"type = \"bench_source\"\ncodec = \"string\"\nconfig = { count = 1000000000000, size = 64 }", 1)
-	keeps = strings.Replace(keeps, `type = "bench_sink"`, "type = \"bench_sink\"\ncodec = \"string\"\nconfig = { send_delay_us = 1000 }", 1)
-	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows, "e": echoSourceFlow, "keeps": keeps}))
+	keeps := upFlow("keeps", "ticks", benchEvents("string", 1000000000000, 64), // uses neither plugin upgraded
+		"sink", Conn{Type: "bench_sink", Codec: "string", Config: cfg("send_delay_us", 1000)})
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows, "e": echoSourceFlow("e"), "keeps": keeps}))
 	waitUntil(t, "the flows deliver", func() bool {
 		return upFailDelivered(s, "m") > 50 && upFailDelivered(s, "e") > 50 && upFailDelivered(s, "keeps") > 50
 	})
@@ -392,8 +335,8 @@ func TestUpgradeFailSecondFlow(t *testing.T) {
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
 	names := []string{"a", "b"}
 	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{
-		"a": fmt.Sprintf(upFailTicksFlow, "a", 1),
-		"b": fmt.Sprintf(upFailTicksFlow, "b", 2),
+		"a": ticksFlow("a", 1),
+		"b": ticksFlow("b", 2),
 	}))
 	waitUntil(t, "both flows deliver", func() bool { return upFailDelivered(s, "a") > 50 && upFailDelivered(s, "b") > 50 })
 	builds := upFailAllBuilds(s, names...)

@@ -108,42 +108,23 @@ func (s *servedCtl) pluginInfos() map[string][]string {
 	return out
 }
 
-const upgradeFlow = `
-[flow]
-name = "up"
-batch_size = 16
+// upFlow is flow name (batch 16) of the connector srcID into dstID
+// through the pipeline "p": the shape of most flows these tests upgrade.
+func upFlow(name, srcID string, src Conn, dstID string, dst Conn) string {
+	return newFlow(name).Batch(16).Connector(srcID, src).Connector(dstID, dst).Chain(srcID, "p", dstID).TOML()
+}
 
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "file"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "append" }
-
-[[connector]]
-id = "gosink"
-type = "bench_go_sink"
-codec = "json"
-isolation = "process"
-config = { check = false }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "ticks"
-to = "p"
-[[link]]
-from = "p"
-to = "file"
-[[link]]
-from = "p"
-to = "gosink"
-`
+// upgradeFlow is flow "up": a metronome into a file sink appending to out
+// and an isolated Go sink.
+func upgradeFlow(out string) string {
+	return newFlow("up").Batch(16).
+		Connector("ticks", metronomeConn(0)).
+		Connector("file", fileAppendSink(out, "json")).
+		Connector("gosink", benchGoSink("json", "process")).
+		Chain("ticks", "p", "file").
+		Link("p", "gosink").
+		TOML()
+}
 
 // sha256File is the hex SHA-256 of a file.
 func sha256File(t testing.TB, path string) string {
@@ -167,10 +148,7 @@ func TestUpgradeGraceful(t *testing.T) {
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_file.so", "libtremor_bench_go.so")
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	flows := filepath.Join(dir, "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "up.toml", fmt.Sprintf(upgradeFlow, out))
-	s := startServeBin(t, u.bin, flows)
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"up": upgradeFlow(out)}))
 
 	delivered := func() uint64 {
 		f, ok := s.flow("up")
@@ -239,86 +217,23 @@ func TestUpgradeGraceful(t *testing.T) {
 	noCrash(t, s.stderr.String())
 }
 
-const refusedFlows = `
-[flow]
-name = "m"
-batch_size = 16
+// ticksFlow is a flow NAME of a metronome "ticks" ticking every
+// intervalMs ms into the bench sink "sink".
+func ticksFlow(name string, intervalMs int) string {
+	return upFlow(name, "ticks", metronomeEvery(intervalMs), "sink", benchSink(""))
+}
 
-[[connector]]
-id = "ticks"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "ticks"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`
+// refusedFlows is flow "m": ticks every millisecond into a bench sink.
+var refusedFlows = ticksFlow("m", 1)
 
 // goInHostFlow runs a Go plugin inside the host (isolation = "none").
-const goInHostFlow = `
-[flow]
-name = "g"
-batch_size = 16
+var goInHostFlow = upFlow("g", "src", metronomeConn(0), "sink", benchGoSink("json", "none"))
 
-[[connector]]
-id = "src"
-type = "metronome"
-config = { interval_ms = 1, count = 0 }
-
-[[connector]]
-id = "sink"
-type = "bench_go_sink"
-codec = "json"
-isolation = "none"
-config = { check = false }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "src"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`
-
-const echoSourceFlow = `
-[flow]
-name = "e"
-batch_size = 16
-
-[[connector]]
-id = "echo"
-type = "fixture_echo"
-codec = "string"
-config = { count = 1000000000 }
-
-[[connector]]
-id = "sink"
-type = "bench_sink"
-codec = "string"
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "echo"
-to = "p"
-[[link]]
-from = "p"
-to = "sink"
-`
+// echoSourceFlow is flow name: the fixture's echo as a source (of its
+// generated events) into a bench sink.
+func echoSourceFlow(name string) string {
+	return upFlow(name, "echo", Conn{Type: "fixture_echo", Codec: "string", Config: cfg("count", 1000000000)}, "sink", benchSink("string"))
+}
 
 // Upgrades that must change nothing: a file with the wrong ABI, a file
 // others can write, a build without the connector type, a build whose
@@ -339,13 +254,7 @@ func TestUpgradeRefused(t *testing.T) {
 
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so", "libtremor_bench_go.so")
 	u.install(t, testenv.Fixture(t, "fixture"), "libtremor_fixture.so")
-	dir := t.TempDir()
-	flows := filepath.Join(dir, "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "m.toml", refusedFlows)
-	writeFlow(t, flows, "e.toml", echoSourceFlow)
-	writeFlow(t, flows, "g.toml", goInHostFlow)
-	s := startServeBin(t, u.bin, flows)
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows, "e": echoSourceFlow("e"), "g": goInHostFlow}))
 	metronomeFile := filepath.Join(u.plugins, "libtremor_metronome.so")
 	oldSum := sha256File(t, metronomeFile)
 
@@ -429,36 +338,12 @@ func TestUpgradeFileSourceResumes(t *testing.T) {
 		fmt.Fprintf(&b, "{\"seq\":%d}\n", i)
 	}
 	require.NoError(t, os.WriteFile(in, []byte(b.String()), 0o644))
-	flows := filepath.Join(dir, "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "r.toml", fmt.Sprintf(`
-[flow]
-name = "r"
-batch_size = 64
-
-[[connector]]
-id = "in"
-type = "file"
-codec = "json"
-config = { path = %q, resume_from = %q }
-
-[[connector]]
-id = "out"
-type = "file"
-codec = "json"
-config = { path = %q, mode = "append" }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "in"
-to = "p"
-[[link]]
-from = "p"
-to = "out"
-`, in, state, out))
-	s := startServeBin(t, u.bin, flows)
+	r := newFlow("r").Batch(64).
+		Connector("in", Conn{Type: "file", Codec: "json", Config: cfg("path", in, "resume_from", state)}).
+		Connector("out", fileAppendSink(out, "json")).
+		Chain("in", "p", "out").
+		TOML()
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"r": r}))
 	waitUntil(t, "lines flow", func() bool {
 		f, ok := s.flow("r")
 		return ok && f.conn(t, "out")[1] > 1000
@@ -494,10 +379,7 @@ func TestUpgradeOnReload(t *testing.T) {
 	v2 := testenv.CBuild(t, "plugins/metronome-c/metronome.c", def, `TREMOR_PLUGIN_DEFINE("metronome", "0.2.0"`)
 	v3 := testenv.CBuild(t, "plugins/metronome-c/metronome.c", def, `TREMOR_PLUGIN_DEFINE("metronome", "0.3.0"`)
 	u := newUpgradeTree(t, "libtremor_metronome.so", "libtremor_bench.so")
-	flows := filepath.Join(t.TempDir(), "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "m.toml", refusedFlows)
-	s := startServeBin(t, u.bin, flows)
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"m": refusedFlows}))
 	delivered := func() uint64 {
 		f, ok := s.flow("m")
 		require.True(t, ok)
@@ -575,44 +457,15 @@ func TestUpgradeCLIErrors(t *testing.T) {
 	assert.Equal(t, 0, s.wait())
 }
 
-const fullRateFlow = `
-[flow]
-name = "fast"
-
-[[connector]]
-id = "src"
-type = "bench_source"
-codec = "binary"
-preprocessors = ["lines"]
-config = { count = 1000000000000, size = 100 }
-
-[[connector]]
-id = "rs"
-type = "bench_rs_sink"
-codec = "binary"
-postprocessors = ["lines"]
-
-[[connector]]
-id = "go"
-type = "bench_go_sink"
-codec = "binary"
-postprocessors = ["lines"]
-isolation = "process"
-config = { check = false }
-
-[[pipeline]]
-id = "p"
-
-[[link]]
-from = "src"
-to = "p"
-[[link]]
-from = "p"
-to = "rs"
-[[link]]
-from = "p"
-to = "go"
-`
+// fullRateFlow is flow "fast": a bench source at full rate into a Rust
+// sink and an isolated Go sink, as lines.
+var fullRateFlow = newFlow("fast").
+	Connector("src", Conn{Type: "bench_source", Codec: "binary", Pre: lineFraming, Config: cfg("count", 1000000000000, "size", 100)}).
+	Connector("rs", Conn{Type: "bench_rs_sink", Codec: "binary", Post: lineFraming}).
+	Connector("go", Conn{Type: "bench_go_sink", Codec: "binary", Isolation: "process", Post: lineFraming, Config: cfg("check", false)}).
+	Chain("src", "p", "rs").
+	Link("p", "go").
+	TOML()
 
 // The bench plugins at full rate (a C source, a Rust sink and an isolated
 // Go sink, hundreds of thousands of events a second), each upgraded while
@@ -623,10 +476,7 @@ func TestUpgradeFullRate(t *testing.T) {
 	newRust := testenv.RustBuild(t, "bench_rs-rs", "tremor_bench_rs", `version: "0.1.0"`, `version: "0.2.0"`)
 	newGo := testenv.GoBuild(t, "bench_go-go", `Version:     "0.1.0"`, `Version:     "0.2.0"`)
 	u := newUpgradeTree(t, "libtremor_bench.so", "libtremor_bench_rs.so", "libtremor_bench_go.so")
-	flows := filepath.Join(t.TempDir(), "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "fast.toml", fullRateFlow)
-	s := startServeBin(t, u.bin, flows)
+	s := startServeBin(t, u.bin, upFailFlows(t, map[string]string{"fast": fullRateFlow}))
 	delivered := func() uint64 {
 		f, ok := s.flow("fast")
 		require.True(t, ok)
@@ -666,12 +516,9 @@ func TestUpgradeFullRate(t *testing.T) {
 func TestUpgradePipelinedSink(t *testing.T) {
 	newBench := testenv.CBuild(t, "plugins/bench-c/bench.c", `TREMOR_PLUGIN_DEFINE("bench", "0.1.0"`, `TREMOR_PLUGIN_DEFINE("bench", "0.2.0"`)
 	u := newUpgradeTree(t, "libtremor_bench.so")
-	flows := filepath.Join(t.TempDir(), "flows")
-	require.NoError(t, os.Mkdir(flows, 0o755))
-	writeFlow(t, flows, "slow.toml", fmt.Sprintf(twoConnectors, "slow",
-		"type = \"bench_source\"\ncodec = \"string\"\nconfig = { count = 1000000, size = 64 }",
-		"type = \"bench_sink\"\ncodec = \"string\"\nisolation = \"process\"\nconfig = { send_delay_us = 500 }"))
-	s := startServeBin(t, u.bin, "--log-level", "debug", flows)
+	slow := upFlow("slow", "src", benchEvents("string", 1000000, 64),
+		"dst", Conn{Type: "bench_sink", Codec: "string", Isolation: "process", Config: cfg("send_delay_us", 500)})
+	s := startServeBin(t, u.bin, "--log-level", "debug", upFailFlows(t, map[string]string{"slow": slow}))
 	s.waitLog(`"connector":"dst"`, "sends are slow: the next batch is encoded while the plugin sends")
 	u.install(t, newBench, "libtremor_bench.so")
 	code, stdout, stderr := s.upgradeCLI("bench")
