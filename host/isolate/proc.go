@@ -861,11 +861,13 @@ func (p *proc) close(timeout time.Duration) {
 		_ = unix.Shutdown(p.fd, unix.SHUT_WR)
 	}
 	p.wmu.Unlock()
+	// drained, not dead: the log lines it sent last are logged by then,
+	// before whatever the caller prints next (tremorctl's table).
 	select {
-	case <-p.dead:
+	case <-p.drained:
 	case <-time.After(timeout):
 		p.kill("did not exit after destroy")
-		<-p.dead
+		<-p.drained
 	}
 }
 
