@@ -218,9 +218,9 @@ func TestPinnedRestartKeepsCPUs(t *testing.T) {
 	childCPUs := strconv.Itoa(cpus[len(cpus)-1])
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
-	src := fmt.Sprintf("isolation = \"process\"\nconfig = { count = 0, per_pull = 10, crash_after = 5, once_file = %q }", filepath.Join(dir, "crashed"))
-	dst := fmt.Sprintf("isolation = \"process\"\nconfig = { path = %q }", out)
-	text := strings.Replace(crashFlow(src, dst), "batch_size = 32\n", "batch_size = 32\ncpus = "+tomlInts(cpus)+"\n", 1)
+	src := Conn{Isolation: "process", Config: cfg("count", 0, "per_pull", 10, "crash_after", 5, "once_file", filepath.Join(dir, "crashed"))}
+	dst := Conn{Isolation: "process", Config: cfg("path", out)}
+	text := strings.Replace(crashConnFlow(src, dst), "batch_size = 32\n", "batch_size = 32\ncpus = "+tomlInts(cpus)+"\n", 1)
 	path := writeFlow(t, dir, "crash.toml", text)
 	p := startCtl(t, "run", "--plugin-path", pluginDir(t, testenv.Fixture(t, "fixture_crash")), path)
 	p.waitLog(`"connector":"src"`, "crashing after 5 batches")

@@ -51,33 +51,13 @@ func writeFaultFlow(t *testing.T, src, dst Conn) string {
 		TOML())
 }
 
-// faultFlowFile is writeFaultFlow of faultConns(srcCfg, dstCfg); dstExtra
-// is "" or the sink's isolation line (`isolation = "process"`).
-func faultFlowFile(t *testing.T, srcCfg, dstCfg, dstExtra string) string {
+// faultFlowFile is writeFaultFlow of faultConns(srcCfg, dstCfg), the sink
+// with isolation dstIsolation ("": the default).
+func faultFlowFile(t *testing.T, srcCfg, dstCfg, dstIsolation string) string {
 	t.Helper()
 	src, dst := faultConns(srcCfg, dstCfg)
-	return writeFaultFlow(t, src, withTableLines(dst, dstExtra))
-}
-
-// withTableLines sets c's isolation and config from lines of a connector's
-// table, as some helpers take them (`isolation = "process"`,
-// `config = { count = 10 }`); any other line is a mistake of the test.
-func withTableLines(c Conn, lines string) Conn {
-	for _, line := range strings.Split(strings.TrimSpace(lines), "\n") {
-		key, val, _ := strings.Cut(line, " = ")
-		switch key {
-		case "":
-		case "isolation":
-			if _, err := fmt.Sscanf(val, "%q", &c.Isolation); err != nil {
-				panic(fmt.Sprintf("withTableLines: %q: %v", line, err))
-			}
-		case "config":
-			c.Config = toml(val)
-		default:
-			panic(fmt.Sprintf("withTableLines: %q is not an isolation or config line", line))
-		}
-	}
-	return c
+	dst.Isolation = dstIsolation
+	return writeFaultFlow(t, src, dst)
 }
 
 func TestCrashLastWordsNameConnectorAndHook(t *testing.T) {

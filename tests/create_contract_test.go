@@ -40,7 +40,7 @@ func TestCreateAnswersOutsideTheContract(t *testing.T) {
 			for _, cmd := range []string{"validate", "run"} {
 				t.Run(fmt.Sprintf("%s/%s/%s", c.name, iso, cmd), func(t *testing.T) {
 					out := filepath.Join(t.TempDir(), "never")
-					flowFile := faultFlowFile(t, "", "", fmt.Sprintf("isolation = %q", iso))
+					flowFile := faultFlowFile(t, "", "", iso)
 					code, stdout, stderr := tremorctlExit(t, t.TempDir(), []string{isolate.EnvRunner + "=" + isoRunner(t)},
 						cmd, "--plugin-path", plugins, flowFile)
 					assert.Equal(t, 1, code, "stderr:\n%s", lastLines(stderr, 10))

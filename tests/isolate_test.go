@@ -299,12 +299,6 @@ func crashConnFlow(src, dst Conn) string {
 		TOML()
 }
 
-// crashFlow is crashConnFlow with each connector's isolation and config
-// given as lines of its table (withTableLines).
-func crashFlow(src, dst string) string {
-	return crashConnFlow(withTableLines(Conn{}, src), withTableLines(Conn{}, dst))
-}
-
 // A source that segfaults mid-stream under isolation = "process": the host
 // keeps running, the source restarts in a new process, and every event it
 // handed over is acked or failed (In == Acks + Fails), delivered to the

@@ -26,8 +26,9 @@ func TestIsolatedPullAheadFailedBackAtStop(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.jsonl")
 	flowFile := filepath.Join(dir, "ahead.toml")
-	require.NoError(t, os.WriteFile(flowFile, []byte(crashFlow(`isolation = "process"
-config = { count = 0, per_pull = 10 }`, fmt.Sprintf(`config = { path = %q }`, out))), 0o644))
+	require.NoError(t, os.WriteFile(flowFile, []byte(crashConnFlow(
+		Conn{Isolation: "process", Config: cfg("count", 0, "per_pull", 10)},
+		Conn{Config: cfg("path", out)})), 0o644))
 	plugins := pluginDir(t, testenv.Fixture(t, "fixture_crash"))
 
 	cmd := exec.Command(tremorctl(t), "run", "--plugin-path", plugins, flowFile)
