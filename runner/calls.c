@@ -234,11 +234,10 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int is_ah
     aheads = 0;
     ahead_stopped = 0;
   }
-  size_t *kept = NULL;
+  struct ahead_ids *a = NULL; /* where this AHEAD's ids are kept */
   if (is_ahead) {
-    kept = &ahead[aheads % SLOTS].len;
-    *kept = 0;
-    aheads++;
+    a = &ahead[aheads++ % SLOTS];
+    a->len = 0;
   }
   if (refuse_if_poisoned()) return;
   tremor_batch b;
@@ -268,7 +267,6 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int is_ah
     /* Read from the room as given: the header the plugin left is the
      * host's to check. */
     size_t n = (size_t)(b.events_len < room_cap ? b.events_len : room_cap);
-    struct ahead_ids *a = &ahead[(aheads - 1) % SLOTS];
     if (n > a->cap) {
       uint64_t *p = realloc(a->ids, n * sizeof *p);
       if (!p) die(70, "out of memory");
@@ -276,7 +274,7 @@ static void pull(uint32_t slot, const wire_batch *w, uint32_t wait_ms, int is_ah
       a->cap = n;
     }
     for (size_t i = 0; i < n; i++) a->ids[i] = room[i].id;
-    *kept = n;
+    a->len = n;
   }
   struct iovec extra = {&out, sizeof out};
   reply(rc, &extra, 1);

@@ -239,11 +239,8 @@ int describe(const char *file, char **libs, int nlibs) {
   buf_printf(&b, "{\"runner_abi\":\"%s\"", TREMOR_ABI_VERSION_STRING);
   const char *failed = preload(libs, nlibs);
   void *h = failed ? NULL : dlopen(file, RTLD_NOW | RTLD_LOCAL);
-  if (failed) {
-    buf_puts(&b, ",\"dlopen_error\":");
-    json_string(&b, failed);
-  } else if (!h) {
-    const char *e = dlerror();
+  if (!h) {
+    const char *e = failed ? failed : dlerror();
     buf_puts(&b, ",\"dlopen_error\":");
     json_string(&b, e ? e : "dlopen failed");
   } else {

@@ -6,16 +6,17 @@
  * process.
  *
  *   tremor-runner --describe FILE [LIB...]
- *       loads FILE (after each LIB, the libraries the host found through
- *       FILE's $ORIGIN rpath, in order) and prints its descriptor, as read and not checked, as
- *       one JSON object on stdout (the host checks it exactly as it checks a
+ *       loads each LIB (the libraries the host found through FILE's
+ *       $ORIGIN rpath, in order), then FILE, and prints its descriptor, as
+ *       read and not checked, as one JSON object on stdout (the host checks it exactly as it checks a
  *       descriptor it read itself). A plugin that crashes or hangs here
  *       takes down this process only: the host reports it as that file's
  *       error (the gst-plugin-scanner idea).
  *
  *   tremor-runner --serve FILE CONNECTOR FD [LIB...]
- *       loads each LIB and FILE likewise, then serves one instance of connector type CONNECTOR of FILE over the
- *       connected AF_UNIX stream socket FD: one request at a time from the
+ *       loads each LIB and FILE likewise, then serves one instance of
+ *       connector type CONNECTOR of FILE over the connected AF_UNIX
+ *       stream socket FD: one request at a time from the
  *       host, each answered in order; the batch arenas are memfds the host
  *       passes with SCM_RIGHTS and both processes map; log lines from any
  *       thread of the plugin go back on the same socket.

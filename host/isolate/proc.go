@@ -702,10 +702,12 @@ func (p *proc) send(typ uint16, fd int, bodies ...[]byte) error {
 	if err == nil {
 		p.written()
 	}
-	for range bodies {
-		if err == nil && typ == reqAhead && p.aheadsOut < len(p.afterAhead) {
-			p.afterAhead[p.aheadsOut] = [2]int{}
-			p.aheadsOut++
+	if err == nil && typ == reqAhead {
+		for range bodies {
+			if p.aheadsOut < len(p.afterAhead) {
+				p.afterAhead[p.aheadsOut] = [2]int{}
+				p.aheadsOut++
+			}
 		}
 	}
 	return err

@@ -99,7 +99,8 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 		return nil, err
 	}
 	defer plugin.CloseAll(libs)
-	cmd := exec.CommandContext(ctx, runner, append([]string{"--describe", childPath}, childLibArgs(4, len(libs))...)...)
+	libArgs := childLibArgs(4, len(libs))
+	cmd := exec.CommandContext(ctx, runner, append([]string{"--describe", childPath}, libArgs...)...)
 	cmd.ExtraFiles = append([]*os.File{f}, libs...)
 	var out limitedBuffer
 	out.max = maxDescription
@@ -132,7 +133,7 @@ func (s *Scanner) describe(runner, abs string, f *os.File) (*plugin.Description,
 	if d.DlopenError != nil {
 		msg := strings.ReplaceAll(*d.DlopenError, childPath, abs)
 		for i, lib := range libs {
-			msg = strings.ReplaceAll(msg, childLibArgs(4+i, 1)[0], lib.Name())
+			msg = strings.ReplaceAll(msg, libArgs[i], lib.Name())
 		}
 		d.DlopenError = &msg
 	}

@@ -34,11 +34,7 @@ func OriginLibs(path string) ([]string, error) {
 	seen := map[string]bool{}
 	var walk func(file string) error
 	walk = func(file string) error {
-		needs, err := originNeeds(file)
-		if err != nil {
-			return err
-		}
-		for _, n := range needs {
+		for _, n := range originNeeds(file) {
 			lib, err := trustedLib(n.path)
 			if err != nil {
 				return err
@@ -71,10 +67,10 @@ type originNeed struct{ name, path string }
 // for each needed name, the first rpath entry that holds it decides, as
 // for the loader; a library an entry without $ORIGIN finds, or none does,
 // is the loader's to find as usual.
-func originNeeds(file string) ([]originNeed, error) {
+func originNeeds(file string) []originNeed {
 	f, err := elf.Open(file)
 	if err != nil {
-		return nil, nil // not ELF (checked elsewhere) or unreadable: nothing to add
+		return nil // not ELF (checked elsewhere) or unreadable: nothing to add
 	}
 	defer f.Close()
 	entries, _ := f.DynString(elf.DT_RUNPATH)
@@ -94,11 +90,11 @@ func originNeeds(file string) ([]originNeed, error) {
 		}
 	}
 	if !slices.Contains(fromOrigin, true) {
-		return nil, nil
+		return nil
 	}
 	names, err := f.ImportedLibraries()
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	var needs []originNeed
 	for _, name := range names {
@@ -116,7 +112,7 @@ func originNeeds(file string) ([]originNeed, error) {
 			break
 		}
 	}
-	return needs, nil
+	return needs
 }
 
 // trustedLib applies a plugin file's checks to a library found through
@@ -131,9 +127,15 @@ func trustedLib(path string) (string, error) {
 		if errors.As(err, &le) {
 			err = le.Err
 		}
-		return "", fmt.Errorf("its library %s (found through $ORIGIN in its rpath): %w", path, err)
+		return "", libErr(path, ": %w", err)
 	}
 	return abs, nil
+}
+
+// libErr is the error about lib, a library found through $ORIGIN: what
+// follows its name is format with args.
+func libErr(lib, format string, args ...any) error {
+	return fmt.Errorf("its library %s (found through $ORIGIN in its rpath)"+format, append([]any{lib}, args...)...)
 }
 
 // checkSoname refuses a library the loader would not recognise as the one
@@ -142,7 +144,7 @@ func trustedLib(path string) (string, error) {
 func checkSoname(lib, name string) error {
 	f, err := elf.Open(lib)
 	if err != nil {
-		return fmt.Errorf("its library %s (found through $ORIGIN in its rpath): %w", lib, err)
+		return libErr(lib, ": %w", err)
 	}
 	defer f.Close()
 	sonames, _ := f.DynString(elf.DT_SONAME)
@@ -153,7 +155,7 @@ func checkSoname(lib, name string) error {
 	if len(sonames) > 0 {
 		has = fmt.Sprintf("has the soname %q", strings.Join(sonames, ", "))
 	}
-	return fmt.Errorf("its library %s (found through $ORIGIN in its rpath) %s, and is needed as %q: the host loads it first and the dynamic loader matches the two by soname; link the library with -Wl,-soname,%s", lib, has, name, name)
+	return libErr(lib, " %s, and is needed as %q: the host loads it first and the dynamic loader matches the two by soname; link the library with -Wl,-soname,%s", has, name, name)
 }
 
 // OpenOriginLibs opens the libraries a plugin file finds through $ORIGIN
@@ -169,7 +171,7 @@ func OpenOriginLibs(path string) ([]*os.File, error) {
 		f, err := os.Open(lib)
 		if err != nil {
 			CloseAll(files)
-			return nil, &LoadError{Path: path, Err: fmt.Errorf("its library %s (found through $ORIGIN in its rpath): %w", lib, err)}
+			return nil, &LoadError{Path: path, Err: libErr(lib, ": %w", err)}
 		}
 		files = append(files, f)
 	}
@@ -194,7 +196,7 @@ func loadOriginLibs(path string) error {
 		if _, err := cmem.Open(fdPath(f)); err != nil {
 			CloseAll(files[i:])
 			msg := strings.ReplaceAll(err.Error(), fdPath(f), f.Name())
-			return &LoadError{Path: path, Err: fmt.Errorf("its library %s (found through $ORIGIN in its rpath) cannot be loaded: %s", f.Name(), msg)}
+			return &LoadError{Path: path, Err: libErr(f.Name(), " cannot be loaded: %s", msg)}
 		}
 		keepOpen(f)
 	}
