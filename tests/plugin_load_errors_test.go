@@ -65,10 +65,8 @@ func loadErrDependentPlugin(t testing.TB, libDir, plugin, rpath string) {
 // loadErrCopy copies src into dir (mode 0755) and returns the copy.
 func loadErrCopy(t testing.TB, src, dir string) string {
 	t.Helper()
-	data, err := os.ReadFile(src)
-	require.NoError(t, err)
 	dst := filepath.Join(dir, filepath.Base(src))
-	require.NoError(t, os.WriteFile(dst, data, 0o755))
+	copyFile(t, src, dst)
 	return dst
 }
 

@@ -10,7 +10,6 @@ package tests
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -258,10 +257,8 @@ func rtFaultMeteredPlugins(t *testing.T) string {
 		"    m->next_id++;\n", "    m->next_id++;\n    rtfault_metrics(m);\n",
 		`" failed",`+"\n             m->next_id, m->acked, m->failed);",
 		`" failed; %" PRIu64 " metric calls refused",`+"\n             m->next_id, m->acked, m->failed, rtfault_refused);")
-	data, err := os.ReadFile(lib)
-	require.NoError(t, err)
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "libtremor_metered.so"), data, 0o755))
+	copyFile(t, lib, filepath.Join(dir, "libtremor_metered.so"))
 	return dir
 }
 

@@ -210,7 +210,7 @@ func TestUpgradeCommitFlowEnding(t *testing.T) {
 	t.Run("flow deleted during the commit", func(t *testing.T) {
 		upCommitRemove(t, up)
 		waitUntil(t, "the echo source lost its server", func() bool { return !upCommitConnected(s, "fe", "echo") })
-		created := func() int { return upFailLogCount(s.stderr.String(), `"flow":"fe"`, "created echo with count=") }
+		created := func() int { return logLines(s.stderr.String(), `"flow":"fe"`, "created echo with count=") }
 		before := created()
 		u.install(t, nextFixture, "libtremor_fixture.so")
 		p := startCtl(t, "upgrade", "--api", strings.TrimPrefix(s.base, "http://"), "--connect-timeout", "5m", "fixture")
